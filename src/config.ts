@@ -1,0 +1,121 @@
+/**
+ * Loads configuration: config/default.json, then an optional JSON file (RISKMON_CONFIG or --config),
+ * then a few environment variables. Validated with zod once; the result is frozen.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { configSchema, namespaceName, type RiskmonConfig } from '../config/schema.ts';
+
+export type { RiskmonConfig } from '../config/schema.ts';
+
+export const DEVELOPMENT_CARD_SECRET = 'riskmon-development-card-secret-do-not-use-in-production';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_CONFIG_PATH = resolve(here, '../config/default.json');
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** What a process needs to run: validated config plus the settings that come only from the environment. */
+export interface Settings {
+  config: RiskmonConfig;
+  /** Short hash of the rule-relevant configuration; every decision records it. */
+  configVersion: string;
+  /** Explicit Redis URL, or undefined to use 127.0.0.1:6379 or start a private server. */
+  redisUrl: string | undefined;
+  /** Key for the card HMAC; never logged. */
+  cardSecret: string;
+}
+
+export interface LoadOptions {
+  /** Path of a JSON file merged over the defaults. */
+  configFile?: string;
+  /** Namespace override (command line). */
+  namespace?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function loadSettings(options: LoadOptions = {}): Settings {
+  const env = options.env ?? process.env;
+  let raw = readJson(DEFAULT_CONFIG_PATH);
+  const file = options.configFile ?? env.RISKMON_CONFIG;
+  if (file) raw = deepMerge(raw, readJson(resolve(file)));
+  if (env.RISKMON_ENV) raw = deepMerge(raw, { environment: env.RISKMON_ENV });
+  else if (env.NODE_ENV === 'production') raw = deepMerge(raw, { environment: 'production' });
+  const namespace = options.namespace ?? env.RISKMON_NAMESPACE;
+  if (namespace !== undefined) raw = deepMerge(raw, { namespace });
+
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(`invalid configuration${file ? ` (${file})` : ''}:\n${formatIssues(parsed.error)}`);
+  }
+  const config = deepFreeze(parsed.data);
+
+  const cardSecret = env.RISKMON_CARD_SECRET ?? DEVELOPMENT_CARD_SECRET;
+  if (config.environment === 'production' && cardSecret === DEVELOPMENT_CARD_SECRET) {
+    throw new ConfigError(
+      'RISKMON_CARD_SECRET is not set: production refuses the development card-hashing secret (set a random 32+ byte value)',
+    );
+  }
+  if (cardSecret.length < 16) throw new ConfigError('RISKMON_CARD_SECRET must be at least 16 characters');
+
+  return { config, configVersion: configVersionOf(config), redisUrl: env.REDIS_URL || undefined, cardSecret };
+}
+
+/** Validates a namespace given on a command line, with the same message as the config. */
+export function checkNamespace(name: string): string {
+  const r = namespaceName.safeParse(name);
+  if (!r.success) throw new ConfigError(r.error.issues[0]?.message ?? 'invalid namespace');
+  return name;
+}
+
+/** Rules, settlement and zone decide outcomes; the version changes exactly when one of them does. */
+export function configVersionOf(config: RiskmonConfig): string {
+  const relevant = { timezone: config.timezone, rules: config.rules, settlement: config.settlement };
+  return 'cfg-' + createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 10);
+}
+
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`).join('\n');
+}
+
+function readJson(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read configuration file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`configuration file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Objects merge key by key; anything else in `over` replaces. `__proto__` and friends are never copied. */
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
+    out[k] = deepMerge(base[k], v);
+  }
+  return out;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

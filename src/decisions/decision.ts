@@ -1,0 +1,36 @@
+/** The decision record: what every charge gets, stored by eventId and appended to the decision stream. */
+export const RULE_NAMES = ['same_card_burst', 'night_large_amount', 'user_daily_cap'] as const;
+export type RuleName = (typeof RULE_NAMES)[number];
+export type Outcome = 'approve' | 'review' | 'decline';
+
+export interface Decision {
+  eventId: string;
+  userId: string;
+  merchantId: string;
+  /** fen */
+  amount: number;
+  /** "****1234" at most. */
+  card: string;
+  occurredAt: string;
+  outcome: Outcome;
+  /** Every rule that fired, in rule order, even when another decided the outcome. */
+  rules: RuleName[];
+  /** One readable sentence per fired rule, with what it observed. */
+  reasons: string[];
+  observed: {
+    /** Charges on the card in the burst window, this one included. */
+    cardCount: number;
+    /** The user's local-day total (fen, not declined) before this charge. */
+    dayTotalBefore: number;
+    localDate: string;
+    localTime: string;
+  };
+  /** ISO instant, or null when declined. */
+  settleAt: string | null;
+  decidedAt: string;
+  configVersion: string;
+}
+
+export function parseDecision(json: string): Decision {
+  return JSON.parse(json) as Decision;
+}

@@ -1,0 +1,27 @@
+/**
+ * Card numbers never reach Redis or the logs. State keys use a keyed HMAC of the card; people see at most
+ * the last four characters. Anything free-form (dead-letter payloads) has long digit runs masked.
+ */
+import { createHmac } from 'node:crypto';
+
+export class CardHasher {
+  constructor(private readonly secret: string) {}
+
+  /** Stable, secret-keyed token for a card: 96 bits, URL-safe, short enough for compact Redis encodings. */
+  token(cardId: string): string {
+    return createHmac('sha256', this.secret).update(cardId).digest('base64url').slice(0, 16);
+  }
+}
+
+/** "****1234": the last four characters at most, and only when the card is long enough to hide the rest. */
+export function cardLast4(cardId: string): string {
+  return cardId.length > 4 ? `****${cardId.slice(-4)}` : '****';
+}
+
+/** Masks every run of 12 or more digits (optionally split by spaces or dashes) keeping its last four. */
+export function maskCardNumbers(text: string): string {
+  return text.replace(/\d(?:[ -]?\d){11,}/g, (run) => {
+    const digits = run.replace(/\D/g, '');
+    return `[masked …${digits.slice(-4)}]`;
+  });
+}

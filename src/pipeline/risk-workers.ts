@@ -1,0 +1,78 @@
+/**
+ * One BullMQ worker per shard queue, each running one job at a time. Transient Redis failures are retried
+ * inside the job (never through BullMQ's retry, which would put the batch behind later ones and break order).
+ */
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RiskmonConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { riskQueueName, type Keys } from '../redis/keys.ts';
+import type { BatchJobData, EventResult } from './batch-job.ts';
+import { openRiskQueues } from './producer.ts';
+import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
+
+export interface RiskWorkersOptions {
+  connection: Redis;
+  keys: Keys;
+  pipeline: RiskmonConfig['pipeline'];
+  processor: RiskProcessor;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface RiskWorkers {
+  workers: Worker[];
+  close(): Promise<void>;
+}
+
+const MAX_BACKOFF_MS = 2_000;
+
+export async function startRiskWorkers(options: RiskWorkersOptions): Promise<RiskWorkers> {
+  const { connection, keys, pipeline, processor, logger, metrics } = options;
+  // Global concurrency must be in place before any worker takes a job.
+  const queues = await openRiskQueues(connection, keys, pipeline.shards);
+  await Promise.all(queues.map((q) => q.close()));
+  let closing = false;
+
+  const process = async (job: Job<BatchJobData>): Promise<EventResult[] | { events: number }> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const results = await processor.process(job.data, `queue:${job.queueName}/${job.id}`);
+        return job.data?.reply ? results : { events: results.length };
+      } catch (e) {
+        if (closing || !(e instanceof TransientBatchError || isTransientRedisError(e))) throw e;
+        metrics.processingErrors.inc({ component: 'risk' });
+        const wait = Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(attempt, 6));
+        logger.warn({ queue: job.queueName, jobId: job.id, attempt, err: (e as Error).message, retryInMs: wait }, 'batch retry after transient Redis error');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  };
+
+  const workers = Array.from({ length: pipeline.shards }, (_, shard) => {
+    const worker = new Worker<BatchJobData>(riskQueueName(shard), process, {
+      connection,
+      prefix: keys.queuePrefix,
+      concurrency: 1,
+      lockDuration: pipeline.lockDurationMs,
+      stalledInterval: pipeline.stalledIntervalMs,
+      // A batch whose worker died is redelivered however often that happens; it is idempotent.
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+      autorun: true,
+    });
+    worker.on('error', (err) => logger.error({ queue: worker.name, err: err.message }, 'worker error'));
+    worker.on('failed', (job, err) => logger.error({ queue: worker.name, jobId: job?.id, err: err.message }, 'batch failed'));
+    worker.on('stalled', (jobId) => logger.warn({ queue: worker.name, jobId }, 'batch redelivered after a worker stopped'));
+    return worker;
+  });
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+
+  return {
+    workers,
+    async close() {
+      closing = true;
+      await Promise.all(workers.map((w) => w.close()));
+    },
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * ioredis connections. Workers use `maxRetriesPerRequest: null` (BullMQ requires it): while Redis is away,
+ * commands wait for the reconnect instead of failing, so workers pause and resume by themselves.
+ * Command-line tools fail fast instead.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+
+export interface ConnectOptions {
+  /** Fail commands quickly when Redis is unreachable (CLIs, producers). @defaultValue false */
+  failFast?: boolean;
+  name?: string;
+}
+
+export function createRedis(url: string, options: ConnectOptions = {}): Redis {
+  const base: RedisOptions = {
+    connectionName: options.name,
+    lazyConnect: false,
+  };
+  if (options.failFast) {
+    return new Redis(url, {
+      ...base,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: true,
+      connectTimeout: 3_000,
+      retryStrategy: (times) => (times > 3 ? null : 200 * times),
+    });
+  }
+  return new Redis(url, {
+    ...base,
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(100 * times, 2_000),
+  });
+}
+
+export class RedisUnavailableError extends Error {
+  override name = 'RedisUnavailableError';
+}
+
+/** Resolves when Redis answers PING, or throws a message an operator can act on. */
+export async function assertReachable(redis: Redis, url: string, timeoutMs = 3_000): Promise<void> {
+  const timer = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref(),
+  );
+  try {
+    await Promise.race([redis.ping(), timer]);
+  } catch (e) {
+    throw new RedisUnavailableError(
+      `Redis is not reachable at ${redactUrl(url)} (${(e as Error).message}). Start it (redis-server, or docker compose up redis) or set REDIS_URL.`,
+    );
+  }
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable REDIS_URL)';
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Every Redis key and queue name of one namespace, in one place. All keys start with `rm:<namespace>:`, so a
+ * replay's namespace never touches live data. Per-user state shares the `{userId}` hash tag (one Cluster slot).
+ */
+export const SETTLEMENT_QUEUE = 'settlement';
+
+export function riskQueueName(shard: number): string {
+  return `risk-${shard}`;
+}
+
+export class Keys {
+  readonly base: string;
+
+  constructor(readonly namespace: string) {
+    this.base = `rm:${namespace}`;
+  }
+
+  /** BullMQ `prefix` option for every queue of the namespace (never ioredis keyPrefix). */
+  get queuePrefix(): string {
+    return `${this.base}:q`;
+  }
+
+  /** Stored decision; its existence is the eventId dedupe. */
+  decision(eventId: string): string {
+    return `${this.base}:dec:${eventId}`;
+  }
+
+  /** Sorted set of recent charges on one card (members: short event hashes, scores: occurredAt ms). */
+  cardWindow(userId: string, cardToken: string): string {
+    return `${this.base}:u:{${userId}}:card:${cardToken}`;
+  }
+
+  /** Hash of a user's per-local-day totals: "<date>" → fen not declined, "<date>#n" → count. */
+  userDays(userId: string): string {
+    return `${this.base}:u:{${userId}}:days`;
+  }
+
+  /** Stream of every new decision, for downstream consumers. */
+  get decisionStream(): string {
+    return `${this.base}:decisions`;
+  }
+
+  /** Stream of rejected events with their reasons. */
+  get deadLetter(): string {
+    return `${this.base}:deadletter`;
+  }
+
+  /** Sorted set of transactions awaiting settlement (members: eventId, scores: settleAt ms). */
+  get settlementDue(): string {
+    return `${this.base}:settle:due`;
+  }
+
+  /** Hash of running settlement totals: scheduled/held count and amount. */
+  get settlementStats(): string {
+    return `${this.base}:settle:stats`;
+  }
+
+  /** Fenfu ledger of one settlement date: "<merchantId>" → "count amount" fields, kept apart from all else. */
+  ledger(settleDate: string): string {
+    return `${this.base}:fenfu:ledger:${settleDate}`;
+  }
+
+  /** The transactions settled on one date: eventId → merchant and amount; guards exactly-once. */
+  ledgerEntries(settleDate: string): string {
+    return `${this.base}:fenfu:ledger:${settleDate}:tx`;
+  }
+
+  /** Settlement dates that have a ledger. */
+  get ledgerDates(): string {
+    return `${this.base}:fenfu:dates`;
+  }
+}

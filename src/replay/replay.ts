@@ -1,0 +1,184 @@
+/**
+ * Replays an NDJSON event file through the real pipeline (producer → shard queues → worker processes → Redis)
+ * and writes exactly one result line per input line, in input order. Lines that break the contract are
+ * rejected at the edge, dead-lettered with their reason, and the stream goes on.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { QueueEvents, type Job } from 'bullmq';
+import type { Settings } from '../config.ts';
+import type { Context } from '../context.ts';
+import { parseEventLine } from '../events/schema.ts';
+import type { BatchJobData, EventResult } from '../pipeline/batch-job.ts';
+import { EventProducer } from '../pipeline/producer.ts';
+import { shardOf as shardIndexOf } from '../pipeline/shards.ts';
+import { riskQueueName } from '../redis/keys.ts';
+
+export interface ReplayOptions {
+  context: Context;
+  inputPath: string;
+  outputPath: string;
+  /** Worker processes to start for this namespace. @defaultValue 1 */
+  workers?: number;
+  /** Config file the worker processes load (same as the replay's). */
+  configFile?: string;
+}
+
+export interface ReplaySummary {
+  namespace: string;
+  lines: number;
+  decided: number;
+  accepted: number;
+  rejected: number;
+  byOutcome: Record<string, number>;
+}
+
+export interface ReplayLine {
+  line: number;
+  eventId: string | null;
+  outcome: EventResult['outcome'];
+  rules?: string[];
+  settleAt?: string | null;
+  error?: string;
+}
+
+const WORKER_ENTRY = fileURLToPath(new URL('../../workers/risk-worker.ts', import.meta.url));
+/** tsx's loader, resolved from here so worker processes start from any working directory. */
+const TSX_LOADER = import.meta.resolve('tsx');
+
+export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
+  const { context } = options;
+  const { config } = context.settings;
+  const workerCount = options.workers ?? 1;
+  const results: (ReplayLine | undefined)[] = [];
+  /** Line numbers per shard, in the order their events were sent. */
+  const pendingLines: number[][] = Array.from({ length: config.pipeline.shards }, () => []);
+  const jobs: { job: Job<BatchJobData>; shard: number; lines: number[] }[] = [];
+
+  const queueEvents = Array.from(
+    { length: config.pipeline.shards },
+    (_, shard) => new QueueEvents(riskQueueName(shard), { connection: context.queueConnection.duplicate(), prefix: context.keys.queuePrefix }),
+  );
+  await Promise.all(queueEvents.map((q) => q.waitUntilReady()));
+  const producer = await EventProducer.open({
+    connection: context.queueConnection,
+    keys: context.keys,
+    pipeline: config.pipeline,
+    reply: true,
+    onJob: (job, shard, n) => jobs.push({ job, shard, lines: pendingLines[shard]!.splice(0, n) }),
+  });
+  const children = startWorkerProcesses(workerCount, context, options.configFile);
+
+  try {
+    const input = createInterface({ input: createReadStream(options.inputPath, 'utf8'), crlfDelay: Infinity });
+    let lineNo = 0;
+    const rejections: Promise<unknown>[] = [];
+    for await (const line of input) {
+      lineNo++;
+      const parsed = line.trim() === '' ? { ok: false as const, reason: 'empty line' } : parseEventLine(line, config.pipeline.maxLineBytes);
+      if (!parsed.ok) {
+        const eventId = guessEventId(line);
+        results[lineNo - 1] = { line: lineNo, eventId, outcome: 'rejected', rules: [], settleAt: null, error: parsed.reason };
+        rejections.push(
+          context.deadLetters.recordNow({ source: `replay:${context.keys.namespace}:${lineNo}`, reason: parsed.reason, raw: line }),
+        );
+        continue;
+      }
+      pendingLines[shardIndexOf(parsed.event.userId, config.pipeline.shards)]!.push(lineNo);
+      producer.send(parsed.event);
+      if (producer.sent % 10_000 === 0) await producer.flush();
+    }
+    await producer.flush();
+    await Promise.all(rejections);
+
+    const exited = children.exited();
+    for (const { job, shard, lines } of jobs) {
+      const value = (await Promise.race([job.waitUntilFinished(queueEvents[shard]!), exited])) as EventResult[];
+      value.forEach((r, i) => {
+        const line = lines[i]!;
+        results[line - 1] =
+          r.outcome === 'rejected'
+            ? { line, eventId: r.eventId, outcome: 'rejected', rules: [], settleAt: null, error: r.error }
+            : r.outcome === 'accepted'
+              ? { line, eventId: r.eventId, outcome: 'accepted' }
+              : { line, eventId: r.eventId, outcome: r.outcome, rules: r.rules ?? [], settleAt: r.settleAt ?? null };
+      });
+    }
+
+    const out = createWriteStream(options.outputPath);
+    const summary: ReplaySummary = { namespace: context.keys.namespace, lines: lineNo, decided: 0, accepted: 0, rejected: 0, byOutcome: {} };
+    for (let i = 0; i < lineNo; i++) {
+      const r = results[i] ?? { line: i + 1, eventId: null, outcome: 'rejected' as const, rules: [], settleAt: null, error: 'no result (internal error)' };
+      summary.byOutcome[r.outcome] = (summary.byOutcome[r.outcome] ?? 0) + 1;
+      if (r.outcome === 'rejected') summary.rejected++;
+      else if (r.outcome === 'accepted') summary.accepted++;
+      else summary.decided++;
+      if (!out.write(JSON.stringify(r) + '\n')) await once(out, 'drain');
+    }
+    out.end();
+    await once(out, 'finish');
+    return summary;
+  } finally {
+    await producer.close();
+    await Promise.all(queueEvents.map((q) => q.close()));
+    await children.stop();
+  }
+}
+
+function guessEventId(line: string): string | null {
+  try {
+    const v = JSON.parse(line) as { eventId?: unknown };
+    return typeof v?.eventId === 'string' ? v.eventId.slice(0, 128) : null;
+  } catch {
+    return null;
+  }
+}
+
+interface WorkerProcesses {
+  /** Rejects as soon as a worker process exits on its own. */
+  exited(): Promise<never>;
+  stop(): Promise<void>;
+}
+
+function startWorkerProcesses(count: number, context: Context, configFile: string | undefined): WorkerProcesses {
+  const settings: Settings = context.settings;
+  const env = {
+    ...process.env,
+    REDIS_URL: context.redisUrl,
+    RISKMON_NAMESPACE: settings.config.namespace,
+    RISKMON_CARD_SECRET: settings.cardSecret,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    ...(configFile ? { RISKMON_CONFIG: configFile } : {}),
+  };
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  let onExit: (e: Error) => void = () => undefined;
+  const exited = new Promise<never>((_, reject) => (onExit = reject));
+  exited.catch(() => undefined);
+  for (let i = 0; i < count; i++) {
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, WORKER_ENTRY], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (code, signal) => {
+      if (!stopping) onExit(new Error(`worker process ${i + 1} exited unexpectedly (${signal ?? `code ${code}`})`));
+    });
+    children.push(child);
+  }
+  return {
+    exited: () => exited,
+    async stop() {
+      stopping = true;
+      await Promise.all(
+        children.map(async (c) => {
+          if (c.exitCode !== null || c.signalCode !== null) return;
+          const done = once(c, 'exit');
+          c.kill('SIGTERM');
+          const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+          await done;
+          clearTimeout(t);
+        }),
+      );
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * The long-running service: risk workers and/or the settlement worker for one namespace, with signal handling
+ * and a bounded graceful shutdown. Entry points in workers/ choose the components.
+ */
+import { loadSettings, type Settings } from './config.ts';
+import { createContext, type Context } from './context.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { assertReachable } from './redis/connection.ts';
+import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
+import { startRiskWorkers } from './pipeline/risk-workers.ts';
+import { startSettlementWorker } from './settlement/settlement-worker.ts';
+
+export type Component = 'risk' | 'settlement';
+
+export interface Service {
+  context: Context;
+  /** A Redis server this process started itself (no REDIS_URL and nothing on 6379), if any. */
+  localRedis?: LocalRedis;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  components: Component[];
+  settings?: Settings;
+  logger?: Logger;
+  /** Use this Redis URL instead of resolving one. */
+  redisUrl?: string;
+}
+
+export async function startService(options: StartOptions): Promise<Service> {
+  const settings = options.settings ?? loadSettings();
+  const logger = options.logger ?? createLogger();
+  const resolved = options.redisUrl ? { url: options.redisUrl } : await resolveRedisUrl(settings.redisUrl);
+  const localRedis = 'started' in resolved ? resolved.started : undefined;
+  if (localRedis) logger.warn({ url: localRedis.url }, 'no Redis on 127.0.0.1:6379 and REDIS_URL unset: started a private redis-server (data is temporary)');
+  const context = createContext(settings, resolved.url, logger);
+  await assertReachable(context.redis, resolved.url);
+
+  const closers: (() => Promise<void>)[] = [];
+  if (options.components.includes('risk')) {
+    const risk = await startRiskWorkers({
+      connection: context.queueConnection,
+      keys: context.keys,
+      pipeline: settings.config.pipeline,
+      processor: context.processor,
+      logger: logger.child({ component: 'risk-worker' }),
+      metrics: context.metrics,
+    });
+    closers.push(risk.close);
+  }
+  if (options.components.includes('settlement')) {
+    const settlement = await startSettlementWorker({
+      connection: context.queueConnection,
+      keys: context.keys,
+      settlement: settings.config.settlement,
+      ledger: context.ledger,
+      logger: logger.child({ component: 'settlement' }),
+      metrics: context.metrics,
+    });
+    closers.push(settlement.close);
+  }
+  logger.info(
+    { namespace: settings.config.namespace, components: options.components, configVersion: settings.configVersion, shards: settings.config.pipeline.shards },
+    'riskmon started',
+  );
+
+  return {
+    context,
+    localRedis,
+    async close() {
+      await Promise.all(closers.map((c) => c()));
+      await context.close();
+      await localRedis?.stop();
+    },
+  };
+}
+
+/** Runs until SIGINT/SIGTERM; in-flight batches finish (or are redelivered later) within `graceMs`. */
+export async function runUntilSignal(options: StartOptions, graceMs = 15_000): Promise<void> {
+  const logger = options.logger ?? createLogger();
+  let service: Service;
+  try {
+    service = await startService({ ...options, logger });
+  } catch (e) {
+    logger.fatal({ err: (e as Error).message }, 'riskmon failed to start');
+    process.stderr.write(`riskmon: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      logger.error({ graceMs }, 'shutdown took too long; exiting (unfinished batches will be redelivered)');
+      process.exit(1);
+    }, graceMs);
+    timer.unref();
+    service.close().then(
+      () => process.exit(0),
+      (e) => {
+        logger.error({ err: (e as Error).message }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,154 @@
+/**
+ * Settlement: approved charges settle T+1 at 03:00 local, charges under review are held 48 hours longer
+ * (both scheduled by the rules script into one due set, no job per transaction). Releasing moves due
+ * transactions into the per-merchant Fenfu ledger of their settlement date, exactly once.
+ */
+import type { Redis } from 'ioredis';
+import { parseDecision, type Decision } from '../decisions/decision.ts';
+import type { Keys } from '../redis/keys.ts';
+import { defineScript, loadScript } from '../redis/scripts.ts';
+import type { ZoneCalendar } from '../time/calendar.ts';
+
+const releaseScript = loadScript(new URL('./releaseSettlement-6.lua', import.meta.url));
+
+export interface PendingSettlement {
+  eventId: string;
+  merchantId: string | null;
+  amount: number | null;
+  settleAt: string;
+  /** "held" when the charge went to review, else "scheduled". */
+  status: 'scheduled' | 'held' | 'unknown';
+}
+
+export interface MerchantSettlement {
+  merchantId: string;
+  count: number;
+  amount: number;
+}
+
+export interface SettlementReport {
+  date: string;
+  merchants: MerchantSettlement[];
+  totalCount: number;
+  totalAmount: number;
+}
+
+export interface ReleaseResult {
+  settled: number;
+  settledAmount: number;
+  missingDecision: number;
+}
+
+export interface SettlementStats {
+  scheduledCount: number;
+  scheduledAmount: number;
+  heldCount: number;
+  heldAmount: number;
+  settledCount: number;
+  settledAmount: number;
+}
+
+export class SettlementLedger {
+  private readonly release: ReturnType<typeof defineScript>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly calendar: ZoneCalendar,
+  ) {
+    this.release = defineScript(redis, releaseScript);
+  }
+
+  /** Settles every transaction due at or before `nowMs`, `batchSize` per round trip. */
+  async releaseDue(nowMs: number, batchSize = 1_000): Promise<ReleaseResult> {
+    const total: ReleaseResult = { settled: 0, settledAmount: 0, missingDecision: 0 };
+    let offset = 0;
+    for (;;) {
+      const due = await this.redis.zrangebyscore(this.keys.settlementDue, '-inf', nowMs, 'WITHSCORES', 'LIMIT', offset, batchSize);
+      if (due.length === 0) return total;
+      const ids = due.filter((_, i) => i % 2 === 0);
+      const scores = due.filter((_, i) => i % 2 === 1).map(Number);
+      const decisions = await this.decisions(ids);
+      const pipeline = this.redis.pipeline();
+      const calls: Decision[] = [];
+      ids.forEach((eventId, i) => {
+        const d = decisions[i];
+        if (!d) return;
+        const date = this.calendar.local(scores[i]!).date;
+        this.release(
+          pipeline,
+          [this.keys.settlementDue, this.keys.ledgerEntries(date), this.keys.ledger(date), this.keys.ledgerDates, this.keys.settlementStats, this.keys.decision(eventId)],
+          [eventId, d.merchantId, d.amount, d.outcome === 'review' ? 'held' : 'scheduled', date],
+        );
+        calls.push(d);
+      });
+      const missing = ids.length - calls.length;
+      const replies = (await pipeline.exec()) ?? [];
+      replies.forEach(([err, reply], i) => {
+        if (err) throw err;
+        if (reply === 1) {
+          total.settled++;
+          total.settledAmount += calls[i]!.amount;
+        }
+      });
+      // Transactions whose decision expired stay in the due set (they cannot be settled blind); skip past them.
+      total.missingDecision += missing;
+      offset += missing;
+    }
+  }
+
+  async pending(limit = 1_000): Promise<PendingSettlement[]> {
+    const due = await this.redis.zrange(this.keys.settlementDue, 0, limit - 1, 'WITHSCORES');
+    const ids = due.filter((_, i) => i % 2 === 0);
+    const decisions = await this.decisions(ids);
+    return ids.map((eventId, i) => {
+      const d = decisions[i];
+      return {
+        eventId,
+        merchantId: d?.merchantId ?? null,
+        amount: d?.amount ?? null,
+        settleAt: new Date(Number(due[i * 2 + 1])).toISOString(),
+        status: d ? (d.outcome === 'review' ? 'held' : 'scheduled') : 'unknown',
+      };
+    });
+  }
+
+  async report(date: string): Promise<SettlementReport> {
+    const fields = await this.redis.hgetall(this.keys.ledger(date));
+    const byMerchant = new Map<string, MerchantSettlement>();
+    for (const [field, value] of Object.entries(fields)) {
+      const tab = field.lastIndexOf('\t');
+      const merchantId = field.slice(0, tab);
+      const m = byMerchant.get(merchantId) ?? { merchantId, count: 0, amount: 0 };
+      if (field.slice(tab + 1) === 'count') m.count = Number(value);
+      else m.amount = Number(value);
+      byMerchant.set(merchantId, m);
+    }
+    const merchants = [...byMerchant.values()].sort((a, b) => (a.merchantId < b.merchantId ? -1 : a.merchantId > b.merchantId ? 1 : 0));
+    return {
+      date,
+      merchants,
+      totalCount: merchants.reduce((s, m) => s + m.count, 0),
+      totalAmount: merchants.reduce((s, m) => s + m.amount, 0),
+    };
+  }
+
+  async stats(): Promise<SettlementStats> {
+    const h = await this.redis.hgetall(this.keys.settlementStats);
+    const n = (k: string) => Number(h[k] ?? 0);
+    return {
+      scheduledCount: n('scheduledCount'),
+      scheduledAmount: n('scheduledAmount'),
+      heldCount: n('heldCount'),
+      heldAmount: n('heldAmount'),
+      settledCount: n('settledCount'),
+      settledAmount: n('settledAmount'),
+    };
+  }
+
+  private async decisions(eventIds: string[]): Promise<(Decision | null)[]> {
+    if (eventIds.length === 0) return [];
+    const raw = await this.redis.mget(eventIds.map((id) => this.keys.decision(id)));
+    return raw.map((r) => (r ? parseDecision(r) : null));
+  }
+}

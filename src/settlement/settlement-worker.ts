@@ -1,0 +1,53 @@
+/**
+ * Releases due settlements on a BullMQ job scheduler (one repeatable job, not one job per transaction).
+ * Several processes may run it at once: each release is exactly-once in Redis.
+ */
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RiskmonConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { SETTLEMENT_QUEUE, type Keys } from '../redis/keys.ts';
+import type { SettlementLedger } from './ledger.ts';
+
+export const RELEASE_SCHEDULER_ID = 'settlement-release';
+
+export interface SettlementWorkerOptions {
+  connection: Redis;
+  keys: Keys;
+  settlement: RiskmonConfig['settlement'];
+  ledger: SettlementLedger;
+  logger: Logger;
+  metrics: Metrics;
+  now?: () => number;
+}
+
+export async function startSettlementWorker(options: SettlementWorkerOptions): Promise<{ worker: Worker; close(): Promise<void> }> {
+  const { connection, keys, settlement, ledger, logger, metrics } = options;
+  const now = options.now ?? Date.now;
+  const queue = new Queue(SETTLEMENT_QUEUE, { connection, prefix: keys.queuePrefix });
+  await queue.upsertJobScheduler(
+    RELEASE_SCHEDULER_ID,
+    { every: settlement.tickSeconds * 1000 },
+    { name: 'release', opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } },
+  );
+  await queue.close();
+
+  const worker = new Worker(
+    SETTLEMENT_QUEUE,
+    async () => {
+      const result = await ledger.releaseDue(now(), settlement.batchSize);
+      if (result.settled > 0) {
+        metrics.settlementsSettled.inc(result.settled);
+        metrics.settlementsSettledAmount.inc(result.settledAmount);
+        logger.info(result, 'settlements released');
+      }
+      if (result.missingDecision > 0) logger.error(result, 'due settlements whose decision record has expired');
+      return result;
+    },
+    { connection, prefix: keys.queuePrefix, concurrency: 1 },
+  );
+  worker.on('error', (err) => logger.error({ err: err.message }, 'settlement worker error'));
+  await worker.waitUntilReady();
+  return { worker, close: () => worker.close() };
+}
