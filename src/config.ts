@@ -36,6 +36,8 @@ export interface LoadOptions {
   configFile?: string;
   /** Namespace override (command line). */
   namespace?: string;
+  /** Values merged over everything else (tests, embedding). */
+  overrides?: unknown;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -48,6 +50,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   else if (env.NODE_ENV === 'production') raw = deepMerge(raw, { environment: 'production' });
   const namespace = options.namespace ?? env.RISKMON_NAMESPACE;
   if (namespace !== undefined) raw = deepMerge(raw, { namespace });
+  if (options.overrides !== undefined) raw = deepMerge(raw, options.overrides);
 
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {

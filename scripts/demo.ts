@@ -1,0 +1,78 @@
+/**
+ * npm run demo [-- --count N --rate R --namespace demo]
+ * Starts the service in this process, feeds it a synthetic charge stream, and prints each decision with its
+ * reasons as it is made: the quickest way to see riskmon work.
+ */
+import { parseArgs } from 'node:util';
+import { checkNamespace, loadSettings } from '../src/config.ts';
+import { runCli, UsageError } from '../src/cli.ts';
+import { parseDecision } from '../src/decisions/decision.ts';
+import { syntheticCharges } from '../src/events/synthetic.ts';
+import { createLogger } from '../src/logger.ts';
+import { EventProducer } from '../src/pipeline/producer.ts';
+import { startService } from '../src/service.ts';
+
+runCli('demo', async () => {
+  const { values } = parseArgs({
+    options: {
+      count: { type: 'string', default: '300' },
+      rate: { type: 'string', default: '50' },
+      users: { type: 'string', default: '40' },
+      namespace: { type: 'string', default: `demo-${Date.now().toString(36)}` },
+    },
+  });
+  const count = Number(values.count);
+  const rate = Number(values.rate);
+  const users = Number(values.users);
+  if (![count, rate, users].every((n) => Number.isInteger(n) && n > 0)) throw new UsageError('--count, --rate and --users take positive whole numbers');
+  const settings = loadSettings({ namespace: checkNamespace(values.namespace) });
+  const service = await startService({ components: ['risk', 'settlement'], settings, logger: createLogger({ level: 'warn' }) });
+  const { context } = service;
+  const producer = await EventProducer.open({ connection: context.queueConnection, keys: context.keys, pipeline: settings.config.pipeline });
+  const reader = context.redis.duplicate();
+  const tally: Record<string, number> = {};
+  let seen = 0;
+  process.stdout.write(`riskmon demo: ${count} synthetic charges at ${rate}/s into namespace ${context.keys.namespace} (Redis ${context.redisUrl})\n\n`);
+
+  const printing = (async () => {
+    let lastId = '0';
+    while (seen < count) {
+      const res = (await reader.xread('COUNT', 500, 'BLOCK', 1_000, 'STREAMS', context.keys.decisionStream, lastId)) as [string, [string, string[]][]][] | null;
+      for (const [, entries] of res ?? []) {
+        for (const [id, fields] of entries) {
+          lastId = id;
+          const d = parseDecision(fields[1]!);
+          seen++;
+          tally[d.outcome] = (tally[d.outcome] ?? 0) + 1;
+          const yuan = (d.amount / 100).toFixed(2).padStart(10);
+          const line = `${d.outcome.padEnd(7)} ${d.eventId.padEnd(9)} ${d.userId.padEnd(5)} ${d.card} ¥${yuan}  ${d.observed.localDate} ${d.observed.localTime}  settle ${d.settleAt ?? '—'}`;
+          process.stdout.write(line + '\n');
+          for (const reason of d.reasons) process.stdout.write(`          ↳ ${reason}\n`);
+        }
+      }
+    }
+  })();
+
+  const started = Date.now();
+  let i = 0;
+  for (const event of syntheticCharges({ count, users, seed: Date.now() % 100_000, prefix: context.keys.namespace })) {
+    producer.send(event);
+    i++;
+    const ahead = i / rate - (Date.now() - started) / 1000;
+    if (ahead > 0.02) {
+      await producer.flush();
+      await new Promise((r) => setTimeout(r, ahead * 1000));
+    }
+  }
+  await producer.flush();
+  await printing;
+  const stats = await context.ledger.stats();
+  process.stdout.write(
+    `\n${seen} decisions: ${Object.entries(tally).map(([k, v]) => `${k} ${v}`).join(', ')}; ` +
+      `scheduled for settlement ${stats.scheduledCount} (¥${(stats.scheduledAmount / 100).toFixed(2)}), held ${stats.heldCount} (¥${(stats.heldAmount / 100).toFixed(2)})\n` +
+      `Inspect: npm run settlement -- pending --namespace ${context.keys.namespace}\n`,
+  );
+  await producer.close();
+  reader.disconnect();
+  await service.close();
+});

@@ -1,0 +1,30 @@
+/** Test wiring: a fresh namespace per test on the shared test Redis, built exactly as production builds it. */
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { loadSettings } from '../../src/config.ts';
+import { createContext, type Context } from '../../src/context.ts';
+import { silentLogger } from '../../src/logger.ts';
+
+export function redisUrl(): string {
+  return inject('redisUrl');
+}
+
+export function freshNamespace(prefix = 'test'): string {
+  return `${prefix}-${randomBytes(5).toString('hex')}`;
+}
+
+export function testContext(overrides: Record<string, unknown> = {}, url = redisUrl()): Context {
+  const settings = loadSettings({ namespace: freshNamespace(), overrides, env: {} });
+  return createContext(settings, url, silentLogger);
+}
+
+/** Deletes every key of the context's namespace, then closes it. */
+export async function dropContext(context: Context): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await context.redis.scan(cursor, 'MATCH', `${context.keys.base}:*`, 'COUNT', 1000);
+    if (keys.length) await context.redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await context.close();
+}
