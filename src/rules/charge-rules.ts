@@ -74,7 +74,8 @@ export class ChargeRules {
     const local = calendar.local(occurredAtMs);
     const approveAt = this.approveSettleAt(occurredAtMs);
     const reviewAt = this.reviewSettleAt(occurredAtMs);
-    const oldestDay = calendar.local(nowMs - this.deps.config.retention.dayTotalsDays * DAY_MS).date;
+    // Relative to the event, not the wall clock, so replays of old streams keep their day totals.
+    const oldestDay = calendar.local(occurredAtMs - this.deps.config.retention.dayTotalsDays * DAY_MS).date;
     return {
       keys: [
         keys.decision(event.eventId),
