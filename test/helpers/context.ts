@@ -1,5 +1,6 @@
 /** Test wiring: a fresh namespace per test on the shared test Redis, built exactly as production builds it. */
 import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import { inject } from 'vitest';
 import { loadSettings } from '../../src/config.ts';
 import { createContext, type Context } from '../../src/context.ts';
@@ -20,11 +21,15 @@ export function testContext(overrides: Record<string, unknown> = {}, url = redis
 
 /** Deletes every key of the context's namespace, then closes it. */
 export async function dropContext(context: Context): Promise<void> {
+  await dropNamespace(context.redis, context.keys.namespace);
+  await context.close();
+}
+
+export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
   let cursor = '0';
   do {
-    const [next, keys] = await context.redis.scan(cursor, 'MATCH', `${context.keys.base}:*`, 'COUNT', 1000);
-    if (keys.length) await context.redis.unlink(...keys);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `rm:${namespace}:*`, 'COUNT', 1000);
+    if (keys.length) await redis.unlink(...keys);
     cursor = next;
   } while (cursor !== '0');
-  await context.close();
 }

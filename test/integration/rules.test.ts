@@ -1,0 +1,156 @@
+/** The rules script against a real Redis, driven through the processor exactly as workers drive it. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Context } from '../../src/context.ts';
+import { parseDecision } from '../../src/decisions/decision.ts';
+import type { ChargeEvent } from '../../src/events/schema.ts';
+import { dropContext, testContext } from '../helpers/context.ts';
+
+let ctx: Context;
+let seq = 0;
+
+const charge = (over: Partial<ChargeEvent> = {}): ChargeEvent => ({
+  type: 'charge',
+  eventId: `e-${++seq}`,
+  userId: 'u-1',
+  merchantId: 'm-1',
+  cardId: '6222021234567890128',
+  amount: 10_000,
+  occurredAt: '2026-03-10T10:00:00+08:00',
+  ...over,
+});
+
+const run = (events: unknown[], source = `test:${++seq}`) => ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, source);
+const stored = async (eventId: string) => parseDecision((await ctx.redis.get(ctx.keys.decision(eventId)))!);
+
+beforeEach(() => {
+  ctx = testContext();
+});
+afterEach(async () => {
+  await dropContext(ctx);
+});
+
+describe('decision records', () => {
+  it('stores an explainable decision and appends it to the stream', async () => {
+    const [result] = await run([
+      charge({ eventId: 'night', amount: 600_000, occurredAt: '2026-03-10T23:30:00+08:00' }),
+    ]);
+    expect(result).toEqual({ eventId: 'night', outcome: 'decline', rules: ['night_large_amount'], settleAt: null });
+    const d = await stored('night');
+    expect(d).toMatchObject({
+      eventId: 'night',
+      userId: 'u-1',
+      merchantId: 'm-1',
+      amount: 600_000,
+      card: '****0128',
+      outcome: 'decline',
+      rules: ['night_large_amount'],
+      observed: { cardCount: 1, dayTotalBefore: 0, localDate: '2026-03-10', localTime: '23:30:00' },
+      settleAt: null,
+      configVersion: ctx.settings.configVersion,
+    });
+    expect(d.reasons).toEqual([
+      '6000.00 CNY at 23:30:00 local time, inside the night window 23:00–02:00 (decline at 5000.00 CNY or more)',
+    ]);
+    expect(Date.parse(d.decidedAt)).toBeGreaterThan(Date.now() - 60_000);
+
+    const entries = await ctx.redis.xrange(ctx.keys.decisionStream, '-', '+');
+    expect(entries).toHaveLength(1);
+    expect(JSON.parse(entries[0]![1][1]!)).toEqual(d);
+  });
+
+  it('lists every rule that fired with what it observed', async () => {
+    await run([
+      charge({ eventId: 'a', amount: 100_000, occurredAt: '2026-03-10T23:10:00+08:00' }),
+      charge({ eventId: 'b', amount: 100_000, occurredAt: '2026-03-10T23:11:00+08:00' }),
+      charge({ eventId: 'c', amount: 4_900_001, occurredAt: '2026-03-10T23:12:00+08:00' }),
+    ]);
+    const d = await stored('c');
+    expect(d.outcome).toBe('decline');
+    expect(d.rules).toEqual(['same_card_burst', 'night_large_amount', 'user_daily_cap']);
+    expect(d.reasons[0]).toBe('3 charges on card ****0128 within 10 min (review at 3 or more)');
+    expect(d.reasons[2]).toBe('day total on 2026-03-10 would be 51000.01 CNY (2000.00 CNY before this charge), over the cap of 50000.00 CNY');
+    expect(d.observed).toMatchObject({ cardCount: 3, dayTotalBefore: 200_000 });
+  });
+
+  it('never writes the card number, only a keyed hash and the last four digits', async () => {
+    await run([charge({ eventId: 'pan' })]);
+    const keys = await ctx.redis.keys(`${ctx.keys.base}:*`);
+    const values = await Promise.all(keys.map(async (k) => JSON.stringify([k, await ctx.redis.dump(k)])));
+    expect(values.join('\n')).not.toContain('6222021234567890128');
+    expect(values.join('\n')).not.toContain('234567890');
+  });
+});
+
+describe('exactly once', () => {
+  it('returns the stored decision for a known eventId, even with different content, and changes nothing', async () => {
+    await run([charge({ eventId: 'dup', amount: 4_000_000 })]);
+    const before = await ctx.redis.hgetall(ctx.keys.userDays('u-1'));
+    const [again] = await run([charge({ eventId: 'dup', amount: 4_999_999, occurredAt: '2026-03-10T23:59:00+08:00' })]);
+    expect(again).toMatchObject({ eventId: 'dup', outcome: 'approve', rules: [] });
+    expect(await ctx.redis.hgetall(ctx.keys.userDays('u-1'))).toEqual(before);
+    expect(before).toEqual({ '2026-03-10': '4000000', '2026-03-10#n': '1' });
+    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(1);
+    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+  });
+
+  it('a batch delivered twice (worker crashed before acknowledging) counts once', async () => {
+    const batch = [charge({ eventId: 'r1', amount: 3_000_000 }), charge({ eventId: 'r2', amount: 1_500_000, cardId: 'other-card' }), { type: 'charge', eventId: 'bad' }];
+    const first = await run(batch, 'queue:risk-0/1');
+    const second = await run(batch, 'queue:risk-0/1');
+    expect(second).toEqual(first);
+    expect(await ctx.redis.hget(ctx.keys.userDays('u-1'), '2026-03-10')).toBe('4500000');
+    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(2);
+    expect(await ctx.deadLetters.count()).toBe(1);
+    expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 2, scheduledAmount: 4_500_000 });
+  });
+});
+
+describe('rule state', () => {
+  it('keeps only recent charges in a card window', async () => {
+    const events = Array.from({ length: 50 }, (_, i) =>
+      charge({ eventId: `w-${i}`, amount: 100, occurredAt: new Date(Date.parse('2026-03-10T02:00:00Z') + i * 10 * 60_000).toISOString() }),
+    );
+    await run(events);
+    const key = (await ctx.redis.keys(`${ctx.keys.base}:u:{u-1}:card:*`))[0]!;
+    // Window 10 min + 60 min lateness tolerance, charges every 10 min: at most 8 kept.
+    expect(await ctx.redis.zcard(key)).toBeLessThanOrEqual(8);
+    expect(await ctx.redis.pttl(key)).toBeGreaterThan(0);
+    expect(await ctx.redis.object('ENCODING', key)).toBe('listpack');
+  });
+
+  it('drops day totals past retention, relative to event time', async () => {
+    await run([charge({ eventId: 'old', occurredAt: '2026-01-01T10:00:00+08:00' })]);
+    await run([charge({ eventId: 'new', occurredAt: '2026-03-10T10:00:00+08:00' })]);
+    expect(Object.keys(await ctx.redis.hgetall(ctx.keys.userDays('u-1'))).sort()).toEqual(['2026-03-10', '2026-03-10#n']);
+  });
+
+  it('uses thresholds from configuration', async () => {
+    await dropContext(ctx);
+    ctx = testContext({ rules: { sameCardBurst: { minCount: 2 }, userDailyCap: { capFen: 15_000 } } });
+    const results = await run([charge({ eventId: 'p' }), charge({ eventId: 'q', occurredAt: '2026-03-10T10:01:00+08:00' })]);
+    expect(results.map((r) => [r.outcome, r.rules])).toEqual([
+      ['approve', []],
+      ['decline', ['same_card_burst', 'user_daily_cap']],
+    ]);
+  });
+});
+
+describe('bad input inside a batch', () => {
+  it('rejects malformed events with their reason, keeps them, and decides the rest', async () => {
+    const results = await run([{ type: 'charge', eventId: 'x', amount: -1 }, 'not an object', charge({ eventId: 'ok' }), { type: 'refund' }]);
+    expect(results.map((r) => r.outcome)).toEqual(['rejected', 'rejected', 'approve', 'rejected']);
+    expect(results[0]).toMatchObject({ eventId: 'x', error: expect.stringContaining('amount must be at least 1 fen') });
+    const dead = await ctx.deadLetters.list();
+    expect(dead.map((d) => d.reason).reverse()).toEqual([
+      expect.stringContaining('userId is missing'),
+      'event must be a JSON object, got string',
+      'unknown event type "refund" (known: charge)',
+    ]);
+    expect(await ctx.redis.hgetall(ctx.keys.userDays('u-1'))).toEqual({ '2026-03-10': '10000', '2026-03-10#n': '1' });
+  });
+
+  it('dead-letters a payload that is not a batch at all', async () => {
+    expect(await ctx.processor.process('garbage', 'queue:risk-1/9')).toEqual([]);
+    expect((await ctx.deadLetters.list())[0]).toMatchObject({ source: 'queue:risk-1/9', reason: 'job payload is not an object', raw: 'garbage' });
+  });
+});
