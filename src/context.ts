@@ -25,6 +25,8 @@ export interface Context {
   keys: Keys;
   calendar: ZoneCalendar;
   rules: ChargeRules;
+  /** Keyed card hashing; the producer tokenizes cards before they reach a queue. */
+  cards: CardHasher;
   deadLetters: DeadLetters;
   processor: RiskProcessor;
   ledger: SettlementLedger;
@@ -39,7 +41,8 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
   const queueConnection = createRedis(redisUrl, { name: 'riskmon-queues' });
   const keys = new Keys(config.namespace);
   const calendar = new ZoneCalendar(config.timezone);
-  const rules = new ChargeRules({ config, configVersion, calendar, cards: new CardHasher(cardSecret), keys });
+  const cards = new CardHasher(cardSecret);
+  const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
   const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
   const handlers: HandlerTable = { charge: chargeHandler(redis, rules) };
   const processor = new RiskProcessor({
@@ -48,7 +51,6 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     deadLetters,
     metrics,
     logger: logger.child({ component: 'risk' }),
-    maxLineBytes: config.pipeline.maxLineBytes,
   });
   const ledger = new SettlementLedger(redis, keys, calendar);
   return {
@@ -59,6 +61,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     keys,
     calendar,
     rules,
+    cards,
     deadLetters,
     processor,
     ledger,

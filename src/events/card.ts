@@ -3,6 +3,7 @@
  * the last four characters. Anything free-form (dead-letter payloads) has long digit runs masked.
  */
 import { createHmac } from 'node:crypto';
+import type { ChargeEvent, QueuedCharge } from './schema.ts';
 
 export class CardHasher {
   constructor(private readonly secret: string) {}
@@ -11,6 +12,12 @@ export class CardHasher {
   token(cardId: string): string {
     return createHmac('sha256', this.secret).update(cardId).digest('base64url').slice(0, 16);
   }
+}
+
+/** The charge with its card number replaced by the keyed hash and the last four characters. */
+export function tokenizeCharge(event: ChargeEvent, cards: CardHasher): QueuedCharge {
+  const { cardId, ...rest } = event;
+  return { ...rest, cardToken: cards.token(cardId), cardLast4: cardLast4(cardId) };
 }
 
 /** "****1234": the last four characters at most, and only when the card is long enough to hide the rest. */

@@ -45,6 +45,17 @@ export const chargeSchema = z.object({
 export type ChargeEvent = z.output<typeof chargeSchema>;
 
 /**
+ * A charge as it travels through the queues: the producer replaces the card by its keyed hash and last four
+ * characters, so no card number sits in Redis even while a job waits.
+ */
+export const queuedChargeSchema = chargeSchema.omit({ cardId: true }).extend({
+  cardToken: z.string().regex(/^[A-Za-z0-9_-]{16}$/, 'cardToken must be the 16-character card hash'),
+  cardLast4: z.string().regex(/^\*{4}.{0,4}$/, 'cardLast4 must look like "****1234"'),
+});
+
+export type QueuedCharge = z.output<typeof queuedChargeSchema>;
+
+/**
  * Every event type the service knows, by `type`. Other modules (quota) register theirs here,
  * so routing and validation stay one table.
  */
@@ -77,6 +88,21 @@ export function parseEvent(value: unknown): ParseResult {
   }
   const at = parseInstant(parsed.data.occurredAt);
   return at.ok ? { ok: true, event: parsed.data, occurredAtMs: at.ms } : { ok: false, reason: at.reason };
+}
+
+/**
+ * A queue payload event: the contract, except that a charge may carry `cardToken` + `cardLast4` instead of
+ * `cardId` (what the producer sends).
+ */
+export function parseQueuedEvent(value: unknown): { ok: true; event: RiskEvent | QueuedCharge; occurredAtMs: number } | { ok: false; reason: string } {
+  const v = value as { type?: unknown; cardToken?: unknown; cardId?: unknown } | null;
+  if (typeof v === 'object' && v !== null && v.type === 'charge' && v.cardToken !== undefined && v.cardId === undefined) {
+    const parsed = queuedChargeSchema.safeParse(value);
+    if (!parsed.success) return { ok: false, reason: parsed.error.issues.map(formatIssue).join('; ') };
+    const at = parseInstant(parsed.data.occurredAt);
+    return at.ok ? { ok: true, event: parsed.data, occurredAtMs: at.ms } : { ok: false, reason: at.reason };
+  }
+  return parseEvent(value);
 }
 
 /** One NDJSON line → event or reason. Never throws. */

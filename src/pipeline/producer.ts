@@ -6,6 +6,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
+import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import type { RiskEvent } from '../events/schema.ts';
 import { Keys, riskQueueName } from '../redis/keys.ts';
 import { BATCH_JOB_NAME, type BatchJobData } from './batch-job.ts';
@@ -14,6 +15,8 @@ import { shardOf } from './shards.ts';
 export interface ProducerOptions {
   connection: Redis;
   keys: Keys;
+  /** Card numbers are replaced by their keyed hash before an event is queued. */
+  cards: CardHasher;
   pipeline: RiskmonConfig['pipeline'];
   /** Ask workers to return per-event results (replay). @defaultValue false */
   reply?: boolean;
@@ -73,7 +76,7 @@ export class EventProducer {
         buf.timer = setTimeout(() => this.closeBatch(shard), this.options.pipeline.lingerMs);
       }
     }
-    buf.events.push(event);
+    buf.events.push(event.type === 'charge' ? tokenizeCharge(event, this.options.cards) : event);
     this.sent++;
     if (buf.events.length >= this.options.pipeline.maxBatch || this.options.pipeline.lingerMs === 0) this.closeBatch(shard);
   }

@@ -8,7 +8,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { DeadLetters } from '../deadletter/dead-letters.ts';
 import { parseDecision } from '../decisions/decision.ts';
-import { eventSchemas, parseEvent, type ChargeEvent, type EventType, type RiskEvent } from '../events/schema.ts';
+import { eventSchemas, parseQueuedEvent, type ChargeEvent, type EventType, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics, RejectReason } from '../metrics.ts';
 import { defineScript } from '../redis/scripts.ts';
@@ -16,13 +16,16 @@ import { ChargeRules, evaluateChargeScript } from '../rules/charge-rules.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';
 
 /** How one event type is applied: queue its atomic script call, then read the reply. */
-export interface EventHandler<E extends RiskEvent = RiskEvent> {
+export interface EventHandler<E extends QueuedEvent = QueuedEvent> {
   enqueue(pipeline: ChainableCommander, event: E, occurredAtMs: number, nowMs: number): void;
   /** Turns the script reply into a result; `isNew` is false for an eventId seen before. */
   interpret(reply: unknown, event: E): { result: EventResult; isNew: boolean; settled?: { kind: 'held' | 't_plus_1'; amount: number } };
 }
 
-export type HandlerTable = { [T in EventType]: EventHandler<Extract<RiskEvent, { type: T }>> };
+/** Events as workers receive them: charges may arrive tokenized by the producer. */
+export type QueuedEvent = RiskEvent | QueuedCharge;
+
+export type HandlerTable = { [T in EventType]: EventHandler<Extract<QueuedEvent, { type: T }>> };
 
 export class HandlerTableError extends Error {
   override name = 'HandlerTableError';
@@ -39,7 +42,7 @@ export function checkHandlers(table: Record<string, unknown>): void {
   }
 }
 
-export function chargeHandler(redis: Redis, rules: ChargeRules): EventHandler<ChargeEvent> {
+export function chargeHandler(redis: Redis, rules: ChargeRules): EventHandler<ChargeEvent | QueuedCharge> {
   const evaluate = defineScript(redis, evaluateChargeScript);
   return {
     enqueue(pipeline, event, occurredAtMs, nowMs) {
@@ -64,7 +67,6 @@ export interface ProcessorDeps {
   deadLetters: DeadLetters;
   metrics: Metrics;
   logger: Logger;
-  maxLineBytes: number;
   now?: () => number;
 }
 
@@ -106,12 +108,12 @@ export class RiskProcessor {
     const now = this.now();
     const pipeline = redis.pipeline();
     type Slot =
-      | { kind: 'event'; event: RiskEvent }
+      | { kind: 'event'; event: QueuedEvent }
       | { kind: 'rejected'; result: EventResult; reason: RejectReason };
     const slots: Slot[] = [];
 
     events.forEach((raw, index) => {
-      const parsed = parseEvent(raw);
+      const parsed = parseQueuedEvent(raw);
       if (!parsed.ok) {
         const eventId = typeof (raw as { eventId?: unknown })?.eventId === 'string' ? (raw as { eventId: string }).eventId : null;
         deadLetters.record(pipeline, { source: `${source}#${index}`, reason: parsed.reason, raw }, now);
@@ -132,6 +134,7 @@ export class RiskProcessor {
     }
 
     const results: EventResult[] = [];
+    const lateRejections: Promise<unknown>[] = [];
     slots.forEach((slot, i) => {
       const [err, reply] = replies[i]!;
       if (slot.kind === 'rejected') {
@@ -145,7 +148,7 @@ export class RiskProcessor {
         // A deterministic failure of the script for this event: keep the event where an operator sees it.
         const reason = `evaluation failed: ${err.message}`;
         this.deps.logger.error({ eventId: event.eventId, err: err.message }, 'event evaluation failed');
-        void deadLetters.record(redis, { source: `${source}#${i}`, reason, raw: event });
+        lateRejections.push(deadLetters.record(redis, { source: `${source}#${i}`, reason, raw: event }) as Promise<unknown>);
         metrics.eventsRejected.inc({ reason: 'evaluation_error' });
         metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });
         results.push({ eventId: event.eventId, outcome: 'rejected', error: reason });
@@ -170,6 +173,7 @@ export class RiskProcessor {
       results.push(result);
     });
 
+    await Promise.all(lateRejections);
     metrics.batchSize.observe(events.length);
     metrics.batchDuration.observe((performance.now() - started) / 1000);
     return results;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { RiskmonConfig } from '../config.ts';
 import { CardHasher, cardLast4 } from '../events/card.ts';
-import type { ChargeEvent } from '../events/schema.ts';
+import type { ChargeEvent, QueuedCharge } from '../events/schema.ts';
 import type { Keys } from '../redis/keys.ts';
 import { loadScript } from '../redis/scripts.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
@@ -68,7 +68,7 @@ export class ChargeRules {
     return this.approveSettleAt(occurredAtMs) + this.deps.config.settlement.holdHours * 3_600_000;
   }
 
-  scriptCall(event: ChargeEvent, occurredAtMs: number, nowMs: number): { keys: string[]; args: (string | number)[] } {
+  scriptCall(event: ChargeEvent | QueuedCharge, occurredAtMs: number, nowMs: number): { keys: string[]; args: (string | number)[] } {
     const { keys, calendar, cards, configVersion } = this.deps;
     const f = this.fixedArgs;
     const local = calendar.local(occurredAtMs);
@@ -79,7 +79,7 @@ export class ChargeRules {
     return {
       keys: [
         keys.decision(event.eventId),
-        keys.cardWindow(event.userId, cards.token(event.cardId)),
+        keys.cardWindow(event.userId, 'cardToken' in event ? event.cardToken : cards.token(event.cardId)),
         keys.userDays(event.userId),
         keys.decisionStream,
         keys.settlementDue,
@@ -96,7 +96,7 @@ export class ChargeRules {
         local.time,
         local.secondOfDay,
         windowMember(event.eventId),
-        cardLast4(event.cardId),
+        'cardLast4' in event ? event.cardLast4 : cardLast4(event.cardId),
         f.burstWindowMs,
         f.burstMinCount,
         f.cardKeepMs,

@@ -71,8 +71,3 @@ export class ZoneCalendar {
     return dt.startOf('day').toMillis();
   }
 }
-
-/** Is a local second-of-day inside [from, to)? The window may wrap past midnight (23:00–02:00). */
-export function inDailyWindow(secondOfDay: number, from: number, to: number): boolean {
-  return from <= to ? secondOfDay >= from && secondOfDay < to : secondOfDay >= from || secondOfDay < to;
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inDailyWindow, ZoneCalendar } from '../../src/time/calendar.ts';
+import { ZoneCalendar } from '../../src/time/calendar.ts';
 
 const shanghai = new ZoneCalendar('Asia/Shanghai');
 const at = (iso: string) => Date.parse(iso);
@@ -42,26 +42,5 @@ describe('ZoneCalendar', () => {
   it('gives 00:00 local of a date', () => {
     expect(shanghai.startOfDay('2026-04-01')).toBe(at('2026-03-31T16:00:00Z'));
     expect(() => shanghai.startOfDay('2026-02-30')).toThrow(/not a valid date/);
-  });
-});
-
-describe('inDailyWindow [23:00, 02:00)', () => {
-  const from = hm(23);
-  const to = hm(2);
-  it.each([
-    [hm(22, 59, 59), false],
-    [hm(23), true],
-    [hm(23, 59, 59), true],
-    [0, true],
-    [hm(1, 59, 59), true],
-    [hm(2), false],
-    [hm(12), false],
-  ])('second %i → %s', (sod, inside) => {
-    expect(inDailyWindow(sod, from, to)).toBe(inside);
-  });
-
-  it('handles a window that does not wrap midnight', () => {
-    expect(inDailyWindow(hm(9), hm(9), hm(17))).toBe(true);
-    expect(inDailyWindow(hm(17), hm(9), hm(17))).toBe(false);
   });
 });
