@@ -9,6 +9,7 @@ import { CardHasher } from './events/card.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { chargeHandler, RiskProcessor, type HandlerTable } from './pipeline/risk-processor.ts';
+import { quotaHandlers } from './quota/events.ts';
 import { createRedis } from './redis/connection.ts';
 import { Keys } from './redis/keys.ts';
 import { ChargeRules } from './rules/charge-rules.ts';
@@ -41,7 +42,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
   const calendar = new ZoneCalendar(config.timezone);
   const rules = new ChargeRules({ config, configVersion, calendar, cards: new CardHasher(cardSecret), keys });
   const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
-  const handlers: HandlerTable = { charge: chargeHandler(redis, rules) };
+  const handlers: HandlerTable = { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) };
   const processor = new RiskProcessor({
     redis,
     handlers,

@@ -18,8 +18,15 @@ import type { BatchJobData, EventResult } from './batch-job.ts';
 /** How one event type is applied: queue its atomic script call, then read the reply. */
 export interface EventHandler<E extends RiskEvent = RiskEvent> {
   enqueue(pipeline: ChainableCommander, event: E, occurredAtMs: number, nowMs: number): void;
-  /** Turns the script reply into a result; `isNew` is false for an eventId seen before. */
-  interpret(reply: unknown, event: E): { result: EventResult; isNew: boolean; settled?: { kind: 'held' | 't_plus_1'; amount: number } };
+  /**
+   * Turns the script reply into a result; `isNew` is false for an eventId seen before. A result with outcome
+   * "rejected" (the script refused the event given the state, e.g. a second account opening) is dead-lettered
+   * with its error under `rejectReason`.
+   */
+  interpret(
+    reply: unknown,
+    event: E,
+  ): { result: EventResult; isNew: boolean; settled?: { kind: 'held' | 't_plus_1'; amount: number }; rejectReason?: RejectReason };
 }
 
 export type HandlerTable = { [T in EventType]: EventHandler<Extract<RiskEvent, { type: T }>> };
@@ -132,6 +139,7 @@ export class RiskProcessor {
     }
 
     const results: EventResult[] = [];
+    const stateRejections: Promise<void>[] = [];
     slots.forEach((slot, i) => {
       const [err, reply] = replies[i]!;
       if (slot.kind === 'rejected') {
@@ -152,7 +160,18 @@ export class RiskProcessor {
         return;
       }
       const handler = handlers[event.type] as EventHandler;
-      const { result, isNew, settled } = handler.interpret(reply, event);
+      const { result, isNew, settled, rejectReason: stateReason } = handler.interpret(reply, event);
+      if (result.outcome === 'rejected') {
+        // Refused by the state it met (nothing was written): dead-lettered once per source, like a bad line.
+        metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });
+        stateRejections.push(
+          Promise.resolve(deadLetters.record(redis, { source: `${source}#${i}`, reason: result.error ?? 'rejected', raw: event }, now)).then((fresh) => {
+            if (fresh === 1) metrics.eventsRejected.inc({ reason: stateReason ?? 'conflict' });
+          }),
+        );
+        results.push(result);
+        return;
+      }
       metrics.eventsConsumed.inc({ type: event.type, result: 'accepted' });
       if (!isNew) {
         metrics.duplicates.inc();
@@ -170,6 +189,7 @@ export class RiskProcessor {
       results.push(result);
     });
 
+    await Promise.all(stateRejections);
     metrics.batchSize.observe(events.length);
     metrics.batchDuration.observe((performance.now() - started) / 1000);
     return results;
