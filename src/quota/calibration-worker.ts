@@ -70,6 +70,8 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
       connection,
       prefix: keys.queuePrefix,
       concurrency: options.concurrency ?? config.calibration.concurrency,
+      lockDuration: config.pipeline.lockDurationMs,
+      stalledInterval: config.pipeline.stalledIntervalMs,
       // A chunk whose worker died is redelivered however often that happens; it is idempotent.
       maxStalledCount: Number.MAX_SAFE_INTEGER,
     },
