@@ -139,7 +139,7 @@ export class RiskProcessor {
     }
 
     const results: EventResult[] = [];
-    const stateRejections: Promise<void>[] = [];
+    const lateRejections: Promise<unknown>[] = [];
     slots.forEach((slot, i) => {
       const [err, reply] = replies[i]!;
       if (slot.kind === 'rejected') {
@@ -164,7 +164,7 @@ export class RiskProcessor {
       if (result.outcome === 'rejected') {
         // Refused by the state it met (nothing was written): dead-lettered once per source, like a bad line.
         metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });
-        stateRejections.push(
+        lateRejections.push(
           Promise.resolve(deadLetters.record(redis, { source: `${source}#${i}`, reason: result.error ?? 'rejected', raw: event }, now)).then((fresh) => {
             if (fresh === 1) metrics.eventsRejected.inc({ reason: stateReason ?? 'conflict' });
           }),
@@ -189,7 +189,7 @@ export class RiskProcessor {
       results.push(result);
     });
 
-    await Promise.all(stateRejections);
+    await Promise.all(lateRejections);
     metrics.batchSize.observe(events.length);
     metrics.batchDuration.observe((performance.now() - started) / 1000);
     return results;
