@@ -16,6 +16,7 @@ import type { Calibrator } from './calibration.ts';
 const startScript = loadScript(new URL('./startCalibrationRun-5.lua', import.meta.url));
 const applyScript = loadScript(new URL('./applyCalibration-6.lua', import.meta.url));
 const finishScript = loadScript(new URL('./finishCalibrationChunk-2.lua', import.meta.url));
+const failScript = loadScript(new URL('./failCalibrationRun-1.lua', import.meta.url));
 
 export const CHUNK_JOB = 'chunk';
 export const RUN_JOB = 'run';
@@ -92,6 +93,7 @@ export class QuotaCalibration {
   private readonly startRun;
   private readonly apply;
   private readonly finish;
+  private readonly failRun;
   private queue: Queue | undefined;
   private readonly now: () => number;
   private readonly runTtl: number;
@@ -100,6 +102,7 @@ export class QuotaCalibration {
     this.startRun = defineScript(deps.redis, startScript);
     this.apply = defineScript(deps.redis, applyScript);
     this.finish = defineScript(deps.redis, finishScript);
+    this.failRun = defineScript(deps.redis, failScript);
     this.now = deps.now ?? Date.now;
     this.runTtl = deps.config.calibration.runRetentionDays * 86_400;
   }
@@ -240,14 +243,7 @@ export class QuotaCalibration {
 
   /** Marks a run failed (a chunk ran out of attempts); starting it again resumes it. */
   async fail(runId: string, error: string): Promise<void> {
-    const key = this.deps.keys.calibrationRun(runId);
-    const changed = await this.deps.redis.eval(
-      // Inline: two commands on one key, no need for a script file.
-      "if redis.call('HGET', KEYS[1], 'status') == 'running' then redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[1]) return 1 end return 0",
-      1,
-      key,
-      error,
-    );
+    const changed = await this.failRun(this.deps.redis, [this.deps.keys.calibrationRun(runId)], [error]);
     if (changed === 1) this.deps.metrics.calibrationRuns.inc({ result: 'failed' });
   }
 

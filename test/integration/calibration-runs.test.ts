@@ -128,6 +128,22 @@ describe('repeated and resumed runs', () => {
   });
 });
 
+describe('failed runs', () => {
+  it('a run marked failed (a chunk out of attempts) reports it, and starting it again finishes it', async () => {
+    const c = context({ calibration: { chunkSize: 2 } });
+    const users = await idleAccounts(c, 5);
+    await c.calibration.start('2026-03-15');
+    await c.calibration.processChunk('2026-03-15', 1);
+    await c.calibration.fail('2026-03-15', 'chunk 0: simulated');
+    await expect(c.calibration.waitUntilDone('2026-03-15')).rejects.toThrow('calibration run 2026-03-15 failed: chunk 0: simulated; start it again to resume');
+    const failed = (await c.metrics.calibrationRuns.get()).values.find((v) => v.labels.result === 'failed');
+    expect(failed?.value).toBe(1);
+    await worker(c);
+    expect(await calibrate(c, '2026-03-15')).toMatchObject({ status: 'done', attempts: 2, calibrated: 5, skipped: 2, error: null });
+    expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
+  });
+});
+
 describe('run dates', () => {
   it('refuses a run for a date before the latest run, changing nothing', async () => {
     const c = context();
