@@ -22,6 +22,96 @@ export const namespaceName = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'namespace: 1–64 characters of A–Z, a–z, 0–9, "_" or "-"');
 
+const localDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'expected a date "YYYY-MM-DD"')
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), {
+    message: 'not a calendar date',
+  });
+
+const percent = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const band = z
+  .strictObject({
+    /** Lowest quota of the channel, fen. */
+    minFen: fen,
+    /** Highest quota of the channel, fen. */
+    maxFen: fen.max(1_000_000_000),
+  })
+  .refine((b) => b.minFen <= b.maxFen, { message: 'minFen must not exceed maxFen' });
+
+/** Credit quotas and their semi-monthly calibration (src/quota/). */
+const calibrationSchema = z.strictObject({
+  /** Days of the month a run happens, at 00:00 local (cron "0 0 <days> * *"). @defaultValue [1, 15] */
+  runDays: z
+    .array(z.number().int().min(1).max(28))
+    .min(1)
+    .max(28)
+    .refine((days) => days.every((d, i) => i === 0 || d > days[i - 1]!), { message: 'runDays must be increasing, without repeats' }),
+  /** Quota band of each opening channel. @defaultValue invited 50000–1500000, applied 30000–800000 */
+  bands: z.strictObject({ invited: band, applied: band }),
+  /** An overdue repayment in the period keeps this percentage of the quota (and nothing else applies). @defaultValue 70 */
+  overdueKeepPercent: percent(0, 100),
+  frequentUse: z.strictObject({
+    /** Charges (not declined) per day of the period at or above which the factor applies. @defaultValue 3 */
+    minChargesPerDay: z.number().int().min(1).max(10_000),
+    /** @defaultValue 5 */
+    percent: percent(0, 100),
+    /** Shortest period, days, for which the daily average means anything. @defaultValue 1 */
+    minPeriodDays: z.number().int().min(1).max(31),
+  }),
+  wealthBalance: z.strictObject({
+    /** The latest asset snapshot before the run must hold more than this, fen. @defaultValue 5000000 */
+    aboveFen: z.number().int().min(0),
+    /** @defaultValue 10 */
+    percent: percent(0, 100),
+  }),
+  newFriends: z.strictObject({
+    /** Friends added over the period at or above which the factor applies. @defaultValue 50 */
+    minFriendsAdded: z.number().int().min(1),
+    /** @defaultValue 5 */
+    percent: percent(0, 100),
+  }),
+  momentsBlocked: z.strictObject({
+    /** Applied when the latest social snapshot before the run has Moments blocked. @defaultValue -5 */
+    percent: percent(-100, 0),
+  }),
+  idle: z.strictObject({
+    /** No charge in this many days before the run (and the account at least that old). @defaultValue 15 */
+    days: z.number().int().min(1).max(90),
+    /** @defaultValue -10 */
+    percent: percent(-100, 0),
+  }),
+  onTimeRepayment: z.strictObject({
+    /** Bonus per repayment paid on time in the period, fen. @defaultValue 20000 */
+    bonusFen: z.number().int().min(0),
+    /** Most bonus one run may add, fen. @defaultValue 50000 */
+    maxBonusFenPerRun: z.number().int().min(0),
+  }),
+  /** An asset snapshot in the period that redeemed more than this share of (balance + redeemed) warns. @defaultValue 80 */
+  redemptionWarningPercent: percent(0, 100),
+  /** New quotas are rounded down to a multiple of this, fen (100 = whole CNY). @defaultValue 100 */
+  roundDownToFen: z.number().int().min(1).max(1_000_000),
+  /** Temporary uplifts before major holidays: local dates [from, to) and the percentage added to the effective quota. @defaultValue [] */
+  holidayUplifts: z
+    .array(
+      z
+        .strictObject({ name: z.string().min(1).max(64), from: localDate, to: localDate, percent: percent(1, 100) })
+        .refine((w) => w.from < w.to, { message: 'from must be before to' }),
+    )
+    .max(100),
+  /** Accounts per chunk job. @defaultValue 1000 */
+  chunkSize: z.number().int().min(1).max(100_000),
+  /** Chunk jobs one process calibrates at a time. @defaultValue 2 */
+  concurrency: z.number().int().min(1).max(64),
+  /** Audit records kept per account (24 = one year of runs). @defaultValue 24 */
+  auditHistory: z.number().int().min(1).max(1_000),
+  /** How long a run's record and account snapshot are kept, days. @defaultValue 60 */
+  runRetentionDays: z.number().int().min(1).max(3_650),
+  /** Repayment and snapshot history of a user with no activity expires after this many days. @defaultValue 400 */
+  activityRetentionDays: z.number().int().min(30).max(3_650),
+});
+
 export const configSchema = z
   .object({
     /** Calendar zone for nights, days and settlement dates. @defaultValue "Asia/Shanghai" */
@@ -88,8 +178,20 @@ export const configSchema = z
       /** Per-user day totals kept, days. @defaultValue 40 */
       dayTotalsDays: z.number().int().min(2).max(400),
     }),
+    calibration: calibrationSchema,
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // The calibration counts charges from the per-day totals: they must outlive the longest look-back.
+    const needed = Math.max(c.calibration.idle.days, 31) + 1;
+    if (c.retention.dayTotalsDays < needed) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention', 'dayTotalsDays'],
+        message: `must be at least ${needed}: quota calibration reads charge counts of the last period (up to 31 days) and of the idle window (${c.calibration.idle.days} days)`,
+      });
+    }
+  });
 
 /** The configuration as written in JSON (before transforms). */
 export type ConfigInput = z.input<typeof configSchema>;

@@ -9,6 +9,10 @@ import { CardHasher } from './events/card.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
 import { chargeHandler, RiskProcessor, type HandlerTable } from './pipeline/risk-processor.ts';
+import { QuotaAccounts } from './quota/accounts.ts';
+import { Calibrator } from './quota/calibration.ts';
+import { quotaHandlers } from './quota/events.ts';
+import { QuotaCalibration } from './quota/runs.ts';
 import { createRedis } from './redis/connection.ts';
 import { Keys } from './redis/keys.ts';
 import { ChargeRules } from './rules/charge-rules.ts';
@@ -30,6 +34,10 @@ export interface Context {
   deadLetters: DeadLetters;
   processor: RiskProcessor;
   ledger: SettlementLedger;
+  /** Credit quotas: the calibration rule, the accounts, and the runs. */
+  calibrator: Calibrator;
+  quotaAccounts: QuotaAccounts;
+  calibration: QuotaCalibration;
   metrics: Metrics;
   logger: Logger;
   close(): Promise<void>;
@@ -44,7 +52,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
   const cards = new CardHasher(cardSecret);
   const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
   const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
-  const handlers: HandlerTable = { charge: chargeHandler(redis, rules) };
+  const handlers: HandlerTable = { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) };
   const processor = new RiskProcessor({
     redis,
     handlers,
@@ -53,6 +61,18 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     logger: logger.child({ component: 'risk' }),
   });
   const ledger = new SettlementLedger(redis, keys, calendar);
+  const calibrator = new Calibrator(config, calendar);
+  const quotaAccounts = new QuotaAccounts(redis, keys);
+  const calibration = new QuotaCalibration({
+    redis,
+    queueConnection,
+    keys,
+    config,
+    calibrator,
+    accounts: quotaAccounts,
+    metrics,
+    logger: logger.child({ component: 'calibration' }),
+  });
   return {
     settings,
     redisUrl,
@@ -65,9 +85,13 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     deadLetters,
     processor,
     ledger,
+    calibrator,
+    quotaAccounts,
+    calibration,
     metrics,
     logger,
     async close() {
+      await calibration.close().catch(() => undefined);
       await Promise.allSettled([redis.quit(), queueConnection.quit()]);
     },
   };

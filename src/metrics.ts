@@ -5,7 +5,16 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Bounded set of rejection reasons used as a label; the full text goes to the dead-letter store. */
-export type RejectReason = 'invalid_json' | 'not_an_object' | 'unknown_type' | 'invalid_field' | 'too_long' | 'bad_payload' | 'evaluation_error';
+export type RejectReason =
+  | 'invalid_json'
+  | 'not_an_object'
+  | 'unknown_type'
+  | 'invalid_field'
+  | 'too_long'
+  | 'bad_payload'
+  | 'evaluation_error'
+  /** Valid, but refused by the state it met (a second account opening). */
+  | 'conflict';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -95,6 +104,27 @@ export class Metrics {
     name: 'riskmon_processing_retries_total',
     help: 'Batches retried after a transient Redis error, by component.',
     labelNames: ['component'] as const,
+    registers: [this.registry],
+  });
+
+  readonly calibrationRuns = new Counter({
+    name: 'riskmon_calibration_runs_total',
+    help: 'Quota calibration runs, by result (completed, refused, failed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly calibrationAccounts = new Counter({
+    name: 'riskmon_calibration_accounts_total',
+    help: 'Accounts calibrated, by change of their quota (up, down, unchanged); skipped repeats are not counted.',
+    labelNames: ['change'] as const,
+    registers: [this.registry],
+  });
+
+  readonly calibrationWarnings = new Counter({
+    name: 'riskmon_calibration_warnings_total',
+    help: 'Warnings recorded by calibrations, by warning.',
+    labelNames: ['warning'] as const,
     registers: [this.registry],
   });
 

@@ -9,8 +9,9 @@ import { assertReachable } from './redis/connection.ts';
 import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
+import { startCalibrationWorker } from './quota/calibration-worker.ts';
 
-export type Component = 'risk' | 'settlement';
+export type Component = 'risk' | 'settlement' | 'calibration';
 
 export interface Service {
   context: Context;
@@ -58,6 +59,17 @@ export async function startService(options: StartOptions): Promise<Service> {
       metrics: context.metrics,
     });
     closers.push(settlement.close);
+  }
+  if (options.components.includes('calibration')) {
+    const calibration = await startCalibrationWorker({
+      connection: context.queueConnection,
+      keys: context.keys,
+      config: settings.config,
+      calibrator: context.calibrator,
+      calibration: context.calibration,
+      logger: logger.child({ component: 'calibration' }),
+    });
+    closers.push(calibration.close);
   }
   logger.info(
     { namespace: settings.config.namespace, components: options.components, configVersion: settings.configVersion, shards: settings.config.pipeline.shards },

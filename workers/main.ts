@@ -1,4 +1,4 @@
-/** `npm start`: the whole service in one process (risk workers and settlement). */
+/** `npm start`: the whole service in one process (risk workers, settlement and quota calibration). */
 import { runUntilSignal } from '../src/service.ts';
 
-await runUntilSignal({ components: ['risk', 'settlement'] });
+await runUntilSignal({ components: ['risk', 'settlement', 'calibration'] });

@@ -44,6 +44,66 @@ export const chargeSchema = z.object({
 
 export type ChargeEvent = z.output<typeof chargeSchema>;
 
+/** Largest balance or redemption a snapshot may carry (10 billion CNY): keeps the percentage arithmetic exact. */
+export const MAX_HOLDING_FEN = 1_000_000_000_000;
+
+const holdingFen = (what: string) =>
+  z
+    .number({ error: (iss) => (iss.input === undefined ? `${what} is missing` : `${what} must be a number of fen (integer)`) })
+    .int(`${what} must be a whole number of fen`)
+    .min(0, `${what} must not be negative`)
+    .max(MAX_HOLDING_FEN, `${what} must be at most ${MAX_HOLDING_FEN} fen`);
+
+/** A credit account is opened once per user; its quota must lie inside the channel's band (checked when applied). */
+export const accountOpenedSchema = z.object({
+  type: z.literal('account_opened'),
+  eventId: id('eventId'),
+  userId: id('userId'),
+  channel: z.enum(['invited', 'applied'], { error: 'channel must be "invited" or "applied"' }),
+  quota: amountFen('quota'),
+  occurredAt: instant('occurredAt'),
+});
+
+/** On time when paidAt ≤ dueAt; it counts in the calibration period that contains paidAt. */
+export const repaymentSchema = z.object({
+  type: z.literal('repayment'),
+  eventId: id('eventId'),
+  userId: id('userId'),
+  amount: amountFen(),
+  dueAt: instant('dueAt'),
+  paidAt: instant('paidAt'),
+  occurredAt: instant('occurredAt'),
+});
+
+/** Wealth products held (零钱通/理财通) and what was redeemed since the previous snapshot. */
+export const assetSnapshotSchema = z.object({
+  type: z.literal('asset_snapshot'),
+  eventId: id('eventId'),
+  userId: id('userId'),
+  balance: holdingFen('balance'),
+  redeemed: holdingFen('redeemed'),
+  occurredAt: instant('occurredAt'),
+});
+
+export const socialSnapshotSchema = z.object({
+  type: z.literal('social_snapshot'),
+  eventId: id('eventId'),
+  userId: id('userId'),
+  friendsAdded: z
+    .number({ error: (iss) => (iss.input === undefined ? 'friendsAdded is missing' : 'friendsAdded must be a whole number') })
+    .int('friendsAdded must be a whole number')
+    .min(0, 'friendsAdded must not be negative')
+    .max(1_000_000, 'friendsAdded must be at most 1000000'),
+  // Strict boolean: "false" or 0 is rejected rather than coerced.
+  momentsBlocked: z.boolean({ error: (iss) => (iss.input === undefined ? 'momentsBlocked is missing' : 'momentsBlocked must be true or false') }),
+  occurredAt: instant('occurredAt'),
+});
+
+export type AccountOpenedEvent = z.output<typeof accountOpenedSchema>;
+export type RepaymentEvent = z.output<typeof repaymentSchema>;
+export type AssetSnapshotEvent = z.output<typeof assetSnapshotSchema>;
+export type SocialSnapshotEvent = z.output<typeof socialSnapshotSchema>;
+
 /**
  * A charge as it travels through the queues: the producer replaces the card by its keyed hash and last four
  * characters, so no card number sits in Redis even while a job waits.
@@ -61,6 +121,10 @@ export type QueuedCharge = z.output<typeof queuedChargeSchema>;
  */
 export const eventSchemas = {
   charge: chargeSchema,
+  account_opened: accountOpenedSchema,
+  repayment: repaymentSchema,
+  asset_snapshot: assetSnapshotSchema,
+  social_snapshot: socialSnapshotSchema,
 } as const satisfies Record<string, z.ZodType<{ type: string; eventId: string; userId: string; occurredAt: string }>>;
 
 export type EventType = keyof typeof eventSchemas;

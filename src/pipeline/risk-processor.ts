@@ -18,8 +18,15 @@ import type { BatchJobData, EventResult } from './batch-job.ts';
 /** How one event type is applied: queue its atomic script call, then read the reply. */
 export interface EventHandler<E extends QueuedEvent = QueuedEvent> {
   enqueue(pipeline: ChainableCommander, event: E, occurredAtMs: number, nowMs: number): void;
-  /** Turns the script reply into a result; `isNew` is false for an eventId seen before. */
-  interpret(reply: unknown, event: E): { result: EventResult; isNew: boolean; settled?: { kind: 'held' | 't_plus_1'; amount: number } };
+  /**
+   * Turns the script reply into a result; `isNew` is false for an eventId seen before. A result with outcome
+   * "rejected" (the script refused the event given the state, e.g. a second account opening) is dead-lettered
+   * with its error under `rejectReason`.
+   */
+  interpret(
+    reply: unknown,
+    event: E,
+  ): { result: EventResult; isNew: boolean; settled?: { kind: 'held' | 't_plus_1'; amount: number }; rejectReason?: RejectReason };
 }
 
 /** Events as workers receive them: charges may arrive tokenized by the producer. */
@@ -155,7 +162,18 @@ export class RiskProcessor {
         return;
       }
       const handler = handlers[event.type] as EventHandler;
-      const { result, isNew, settled } = handler.interpret(reply, event);
+      const { result, isNew, settled, rejectReason: stateReason } = handler.interpret(reply, event);
+      if (result.outcome === 'rejected') {
+        // Refused by the state it met (nothing was written): dead-lettered once per source, like a bad line.
+        metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });
+        lateRejections.push(
+          Promise.resolve(deadLetters.record(redis, { source: `${source}#${i}`, reason: result.error ?? 'rejected', raw: event }, now)).then((fresh) => {
+            if (fresh === 1) metrics.eventsRejected.inc({ reason: stateReason ?? 'conflict' });
+          }),
+        );
+        results.push(result);
+        return;
+      }
       metrics.eventsConsumed.inc({ type: event.type, result: 'accepted' });
       if (!isNew) {
         metrics.duplicates.inc();

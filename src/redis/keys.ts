@@ -3,6 +3,7 @@
  * replay's namespace never touches live data. Per-user state shares the `{userId}` hash tag (one Cluster slot).
  */
 export const SETTLEMENT_QUEUE = 'settlement';
+export const CALIBRATION_QUEUE = 'calibration';
 
 export function riskQueueName(shard: number): string {
   return `risk-${shard}`;
@@ -68,5 +69,62 @@ export class Keys {
   /** Settlement dates that have a ledger. */
   get ledgerDates(): string {
     return `${this.base}:fenfu:dates`;
+  }
+
+  // --- Credit quotas (src/quota/) ---
+
+  /** Hash of a user's credit account: channel, quota (fen), openedAt, lastRun, lastRunAt. */
+  account(userId: string): string {
+    return `${this.base}:u:{${userId}}:acct`;
+  }
+
+  /** List of a user's calibration audit records, newest first (JSON). */
+  quotaAudit(userId: string): string {
+    return `${this.base}:u:{${userId}}:quota:audit`;
+  }
+
+  /** Sorted set of repayments (score: paidAt ms). */
+  repayments(userId: string): string {
+    return `${this.base}:u:{${userId}}:repay`;
+  }
+
+  /** Sorted set of asset snapshots (score: occurredAt ms). */
+  assetSnapshots(userId: string): string {
+    return `${this.base}:u:{${userId}}:assets`;
+  }
+
+  /** Sorted set of social snapshots (score: occurredAt ms). */
+  socialSnapshots(userId: string): string {
+    return `${this.base}:u:{${userId}}:social`;
+  }
+
+  /** Every credit account: members userId, scores openedAt ms. */
+  get accountIndex(): string {
+    return `${this.base}:accounts`;
+  }
+
+  /** Marker of an applied non-charge event; its existence is the eventId dedupe (charges use `decision`). */
+  appliedEvent(eventId: string): string {
+    return `${this.base}:ev:${eventId}`;
+  }
+
+  /** Hash of one calibration run (run id = its date): state, counters. */
+  calibrationRun(runId: string): string {
+    return `${this.base}:cal:run:${runId}`;
+  }
+
+  /** The accounts of a run, fixed when it first starts (members userId, scores openedAt ms). */
+  calibrationRunAccounts(runId: string): string {
+    return `${this.base}:cal:run:${runId}:accounts`;
+  }
+
+  /** Chunk indexes of a run finished in its current attempt. */
+  calibrationRunDone(runId: string): string {
+    return `${this.base}:cal:run:${runId}:done`;
+  }
+
+  /** The latest run date started; runs for earlier dates are refused. */
+  get calibrationLatest(): string {
+    return `${this.base}:cal:latest`;
   }
 }

@@ -93,6 +93,7 @@ local settleAt = "null"
 if outcome ~= "decline" then
   local firstOfDay = rcall("HEXISTS", KEYS[3], localDate) == 0
   rcall("HINCRBY", KEYS[3], localDate, amount)
+  -- The "#n" counts are what quota calibration reads (src/quota/accounts.ts): charges per day and idle days.
   rcall("HINCRBY", KEYS[3], localDate .. "#n", 1)
   if firstOfDay then
     -- Once per user-day: drop totals of days past retention, so the hash stays small.

@@ -144,7 +144,7 @@ describe('bad input inside a batch', () => {
     expect(dead.map((d) => d.reason).reverse()).toEqual([
       expect.stringContaining('userId is missing'),
       'event must be a JSON object, got string',
-      'unknown event type "refund" (known: charge)',
+      'unknown event type "refund" (known: charge, account_opened, repayment, asset_snapshot, social_snapshot)',
     ]);
     expect(await ctx.redis.hgetall(ctx.keys.userDays('u-1'))).toEqual({ '2026-03-10': '10000', '2026-03-10#n': '1' });
   });

@@ -1,0 +1,67 @@
+/**
+ * npm run calibrate -- --date YYYY-MM-DD [--namespace <name>] [--config <file>] [--concurrency N]
+ * Runs (or resumes, or repeats) calibration run D by hand: fans its accounts out as chunk jobs and works them in
+ * this process (a running service's workers help), then prints the run's summary as JSON.
+ */
+import { parseArgs } from 'node:util';
+import { checkNamespace } from '../src/config.ts';
+import { openCliContext, runCli, UsageError } from '../src/cli.ts';
+import { createLogger } from '../src/logger.ts';
+import { startCalibrationWorker } from '../src/quota/calibration-worker.ts';
+import { CalibrationDateError } from '../src/quota/calibration.ts';
+
+const USAGE = 'npm run calibrate -- --date YYYY-MM-DD [--namespace <name>] [--config <file>] [--concurrency N]';
+
+runCli('calibrate', async () => {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      date: { type: 'string' },
+      namespace: { type: 'string' },
+      config: { type: 'string' },
+      concurrency: { type: 'string' },
+    },
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  if (!values.date) throw new UsageError('--date is required');
+  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
+    throw new UsageError('--concurrency must be a whole number from 1 to 64');
+  }
+
+  const cli = await openCliContext({
+    namespace: values.namespace === undefined ? undefined : checkNamespace(values.namespace),
+    configFile: values.config,
+    logger: createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }),
+    requireExisting: true,
+  });
+  const { context } = cli;
+  try {
+    try {
+      context.calibrator.run(values.date);
+    } catch (e) {
+      if (e instanceof CalibrationDateError) throw new UsageError(e.message);
+      throw e;
+    }
+    const worker = await startCalibrationWorker({
+      connection: context.queueConnection,
+      keys: context.keys,
+      config: context.settings.config,
+      calibrator: context.calibrator,
+      calibration: context.calibration,
+      logger: context.logger,
+      schedule: false,
+      concurrency,
+    });
+    try {
+      const started = await context.calibration.start(values.date);
+      process.stderr.write(`calibrate: run ${started.runId} (attempt ${started.attempts}): ${started.accounts} accounts in ${started.chunks} chunks\n`);
+      const done = await context.calibration.waitUntilDone(values.date, { pollMs: 200 });
+      process.stdout.write(JSON.stringify(done, null, 2) + '\n');
+    } finally {
+      await worker.close();
+    }
+  } finally {
+    await cli.close();
+  }
+}, USAGE);

@@ -1,0 +1,89 @@
+/**
+ * The calibration component of the service: a BullMQ job scheduler starts a run at 00:00 local on each run day
+ * (cron "0 0 1,15 * *", tz from config), and a worker takes the run job (fan-out) and the chunk jobs. Any number
+ * of processes may run it: chunks are idempotent and the scheduler is one per namespace.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RiskmonConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { CALIBRATION_QUEUE, type Keys } from '../redis/keys.ts';
+import type { Calibrator } from './calibration.ts';
+import { CalibrationRefusedError, CHUNK_JOB, RUN_JOB, type ChunkJobData, type QuotaCalibration, type RunJobData } from './runs.ts';
+
+export const CALIBRATION_SCHEDULER_ID = 'quota-calibration';
+
+export interface CalibrationWorkerOptions {
+  connection: Redis;
+  keys: Keys;
+  config: RiskmonConfig;
+  calibrator: Calibrator;
+  calibration: QuotaCalibration;
+  logger: Logger;
+  /** Install (or update) the job scheduler. @defaultValue true */
+  schedule?: boolean;
+  /** Chunk jobs at a time in this process. @defaultValue config.calibration.concurrency */
+  concurrency?: number;
+}
+
+/** Installs the scheduler: idempotent, and it follows a changed cron or zone. */
+export async function scheduleCalibration(queue: Queue, calibrator: Calibrator, timezone: string): Promise<void> {
+  await queue.upsertJobScheduler(
+    CALIBRATION_SCHEDULER_ID,
+    { pattern: calibrator.cron, tz: timezone },
+    { name: RUN_JOB, data: {} satisfies RunJobData, opts: { attempts: 3, backoff: { type: 'exponential', delay: 5_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+  );
+}
+
+export async function startCalibrationWorker(options: CalibrationWorkerOptions): Promise<{ worker: Worker; close(): Promise<void> }> {
+  const { connection, keys, config, calibrator, calibration, logger } = options;
+  if (options.schedule ?? true) {
+    const queue = new Queue(CALIBRATION_QUEUE, { connection, prefix: keys.queuePrefix });
+    await scheduleCalibration(queue, calibrator, config.timezone);
+    await queue.close();
+  }
+
+  const worker = new Worker(
+    CALIBRATION_QUEUE,
+    async (job: Job) => {
+      if (job.name === CHUNK_JOB) {
+        const { runId, index } = job.data as ChunkJobData;
+        return calibration.processChunk(runId, index);
+      }
+      if (job.name === RUN_JOB) {
+        // A scheduled job fires at 00:00 local on D; `prevMillis` is that instant even when it runs late.
+        const runId = (job.data as RunJobData).runId ?? calibrator.runDateAt(job.opts.prevMillis ?? job.timestamp);
+        try {
+          const status = await calibration.start(runId);
+          return { runId, accounts: status.accounts, chunks: status.chunks };
+        } catch (e) {
+          if (e instanceof CalibrationRefusedError) {
+            logger.error({ runId, err: e.message }, 'calibration run refused');
+            return { runId, refused: e.message };
+          }
+          throw e;
+        }
+      }
+      throw new Error(`unknown calibration job ${job.name}`);
+    },
+    {
+      connection,
+      prefix: keys.queuePrefix,
+      concurrency: options.concurrency ?? config.calibration.concurrency,
+      lockDuration: config.pipeline.lockDurationMs,
+      stalledInterval: config.pipeline.stalledIntervalMs,
+      // A chunk whose worker died is redelivered however often that happens; it is idempotent.
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+    },
+  );
+  worker.on('error', (err) => logger.error({ err: err.message }, 'calibration worker error'));
+  worker.on('failed', (job, err) => {
+    logger.error({ jobId: job?.id, name: job?.name, attempt: job?.attemptsMade, err: err.message }, 'calibration job failed');
+    if (job?.name === CHUNK_JOB && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      const { runId, index } = job.data as ChunkJobData;
+      void calibration.fail(runId, `chunk ${index}: ${err.message}`).catch((e) => logger.error({ err: (e as Error).message }, 'could not mark the run failed'));
+    }
+  });
+  await worker.waitUntilReady();
+  return { worker, close: () => worker.close() };
+}

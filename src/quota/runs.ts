@@ -1,0 +1,295 @@
+/**
+ * Calibration runs: start (or restart) run D, fan its accounts out as chunk jobs, calibrate one chunk, and follow
+ * a run to its end. Every step is idempotent: an account calibrated for D is skipped, so a run that died halfway
+ * is finished by starting it again, and nothing is applied twice.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { RiskmonConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { CALIBRATION_QUEUE, type Keys } from '../redis/keys.ts';
+import { defineScript, loadScript } from '../redis/scripts.ts';
+import type { AuditRecord, QuotaAccounts } from './accounts.ts';
+import type { Calibrator } from './calibration.ts';
+
+const startScript = loadScript(new URL('./startCalibrationRun-5.lua', import.meta.url));
+const applyScript = loadScript(new URL('./applyCalibration-6.lua', import.meta.url));
+const finishScript = loadScript(new URL('./finishCalibrationChunk-2.lua', import.meta.url));
+const failScript = loadScript(new URL('./failCalibrationRun-1.lua', import.meta.url));
+
+export const CHUNK_JOB = 'chunk';
+export const RUN_JOB = 'run';
+/** Chunk jobs are retried on errors; a chunk is idempotent, so a retry only redoes what is missing. */
+export const CHUNK_ATTEMPTS = 5;
+/** Jobs added per round trip when fanning out. */
+const FAN_OUT_PAGE = 1_000;
+/** Rounds of read-compute-apply for accounts that changed under a chunk (another run got there first). */
+const MAX_CONFLICT_ROUNDS = 5;
+
+export class CalibrationRefusedError extends Error {
+  override name = 'CalibrationRefusedError';
+}
+
+export interface ChunkJobData {
+  runId: string;
+  index: number;
+}
+
+export interface RunJobData {
+  /** Set for a run started by hand; a scheduled run takes its date from its scheduled instant. */
+  runId?: string;
+}
+
+export interface RunStatus {
+  runId: string;
+  /** R, ISO. */
+  at: string;
+  status: 'running' | 'done' | 'failed';
+  accounts: number;
+  chunks: number;
+  attempts: number;
+  /** Accounts calibrated by this run, over all attempts (each once). */
+  calibrated: number;
+  up: number;
+  down: number;
+  unchanged: number;
+  warnings: number;
+  /** Accounts found already calibrated for this run, in the latest attempt. */
+  skipped: number;
+  /** Accounts already calibrated by a later run, in the latest attempt. */
+  refused: number;
+  startedAt: string;
+  finishedAt: string | null;
+  error: string | null;
+}
+
+export interface ChunkResult {
+  runId: string;
+  index: number;
+  accounts: number;
+  calibrated: number;
+  skipped: number;
+  refused: number;
+  missing: number;
+  /** This chunk was the last one of the run. */
+  completedRun: boolean;
+}
+
+export interface QuotaCalibrationDeps {
+  redis: Redis;
+  /** Connection for the BullMQ queue the chunks are fanned out on. */
+  queueConnection: Redis;
+  keys: Keys;
+  config: RiskmonConfig;
+  calibrator: Calibrator;
+  accounts: QuotaAccounts;
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+export class QuotaCalibration {
+  private readonly startRun;
+  private readonly apply;
+  private readonly finish;
+  private readonly failRun;
+  private queue: Queue | undefined;
+  private readonly now: () => number;
+  private readonly runTtl: number;
+
+  constructor(private readonly deps: QuotaCalibrationDeps) {
+    this.startRun = defineScript(deps.redis, startScript);
+    this.apply = defineScript(deps.redis, applyScript);
+    this.finish = defineScript(deps.redis, finishScript);
+    this.failRun = defineScript(deps.redis, failScript);
+    this.now = deps.now ?? Date.now;
+    this.runTtl = deps.config.calibration.runRetentionDays * 86_400;
+  }
+
+  /**
+   * Starts run D (or starts it again: resume, repeat) and fans its accounts out as chunk jobs.
+   * @throws CalibrationDateError for a date that is not a run day, CalibrationRefusedError for a date before the latest run.
+   */
+  async start(date: string): Promise<RunStatus> {
+    const { keys, calibrator, config, metrics, logger } = this.deps;
+    const run = calibrator.run(date);
+    const reply = (await this.startRun(
+      this.deps.redis,
+      [keys.calibrationRun(run.runId), keys.calibrationRunAccounts(run.runId), keys.accountIndex, keys.calibrationLatest, keys.calibrationRunDone(run.runId)],
+      [run.runId, run.atMs, new Date(run.atMs).toISOString(), config.calibration.chunkSize, new Date(this.now()).toISOString(), this.runTtl],
+    )) as [number, number | string, number?, number?, string?];
+    if (reply[0] === -1) {
+      metrics.calibrationRuns.inc({ result: 'refused' });
+      throw new CalibrationRefusedError(
+        `calibration run ${run.runId} refused: the run of ${reply[1]} has already started, and runs never go back in time`,
+      );
+    }
+    const [, chunks, accounts, attempt, status] = reply as [number, number, number, number, string];
+    logger.info({ runId: run.runId, accounts, chunks, attempt }, attempt === 1 ? 'calibration run started' : 'calibration run started again');
+    if (status === 'done') {
+      metrics.calibrationRuns.inc({ result: 'completed' });
+    } else {
+      await this.fanOut(run.runId, chunks);
+    }
+    return (await this.status(run.runId))!;
+  }
+
+  /** One chunk job per chunk; a chunk whose job is still waiting or running (a run that died) is not added twice. */
+  private async fanOut(runId: string, chunks: number): Promise<void> {
+    const queue = this.openQueue();
+    for (let first = 0; first < chunks; first += FAN_OUT_PAGE) {
+      const jobs = [];
+      for (let index = first; index < Math.min(chunks, first + FAN_OUT_PAGE); index++) {
+        jobs.push({
+          name: CHUNK_JOB,
+          data: { runId, index } satisfies ChunkJobData,
+          opts: {
+            jobId: `cal-${runId}-${index}`,
+            attempts: CHUNK_ATTEMPTS,
+            backoff: { type: 'exponential', delay: 1_000 },
+            // Gone once finished, so a later start of the same run can add the chunk again.
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
+        });
+      }
+      await queue.addBulk(jobs);
+    }
+  }
+
+  /** Calibrates the accounts of one chunk of run D; safe to run any number of times. */
+  async processChunk(runId: string, index: number): Promise<ChunkResult> {
+    const { redis, keys, calibrator, accounts, metrics, config } = this.deps;
+    const runKey = keys.calibrationRun(runId);
+    const chunkSizeText = await redis.hget(runKey, 'chunkSize');
+    const result: ChunkResult = { runId, index, accounts: 0, calibrated: 0, skipped: 0, refused: 0, missing: 0, completedRun: false };
+    if (chunkSizeText === null) {
+      this.deps.logger.warn({ runId, index }, 'calibration chunk of an unknown (or expired) run: nothing to do');
+      return result;
+    }
+    const run = calibrator.run(runId);
+    const chunkSize = Number(chunkSizeText);
+    let pending = await redis.zrange(keys.calibrationRunAccounts(runId), index * chunkSize, (index + 1) * chunkSize - 1);
+    result.accounts = pending.length;
+
+    for (let round = 0; pending.length > 0; round++) {
+      if (round === MAX_CONFLICT_ROUNDS) throw new Error(`accounts kept changing under calibration chunk ${index} of run ${runId}`);
+      const read = await accounts.read(pending);
+      const pipeline = redis.pipeline();
+      const applied: { userId: string; change: string; warnings: string[] }[] = [];
+      let skipped = 0;
+      let refused = 0;
+      read.forEach((entry, i) => {
+        const userId = pending[i]!;
+        if (!entry) {
+          result.missing++;
+          return;
+        }
+        const outcome = calibrator.calibrate(entry.account, entry.activity, run);
+        if (outcome.kind === 'skipped') skipped++;
+        else if (outcome.kind === 'refused') refused++;
+        else if (outcome.kind === 'excluded') result.missing++;
+        else {
+          const audit: AuditRecord = { runId, userId, before: outcome.before, after: outcome.after, factors: outcome.factors, warnings: outcome.warnings };
+          this.apply(
+            pipeline,
+            [keys.account(userId), keys.quotaAudit(userId), runKey, keys.repayments(userId), keys.assetSnapshots(userId), keys.socialSnapshots(userId)],
+            [
+              runId,
+              run.atMs,
+              entry.account.lastRunId ?? '',
+              entry.account.quota,
+              outcome.after,
+              outcome.change,
+              JSON.stringify(audit),
+              config.calibration.auditHistory,
+              outcome.warnings.length,
+            ],
+          );
+          applied.push({ userId, change: outcome.change, warnings: outcome.warnings.map((w) => w.warning) });
+        }
+      });
+      if (skipped > 0) pipeline.hincrby(runKey, 'skipped', skipped);
+      if (refused > 0) pipeline.hincrby(runKey, 'refused', refused);
+      result.skipped += skipped;
+      result.refused += refused;
+      const replies = (await pipeline.exec()) ?? [];
+      const retry: string[] = [];
+      applied.forEach((a, i) => {
+        const [err, reply] = replies[i]!;
+        if (err) throw err;
+        const code = (reply as [number])[0];
+        if (code === 1) {
+          result.calibrated++;
+          metrics.calibrationAccounts.inc({ change: a.change });
+          for (const warning of a.warnings) metrics.calibrationWarnings.inc({ warning });
+        } else if (code === 0) result.skipped++;
+        else if (code === -1) result.refused++;
+        else if (code === 2) retry.push(a.userId);
+        else result.missing++;
+      });
+      pending = retry;
+    }
+
+    const [done] = (await this.finish(redis, [runKey, keys.calibrationRunDone(runId)], [index, new Date(this.now()).toISOString(), this.runTtl])) as [number];
+    if (done === 1) {
+      result.completedRun = true;
+      metrics.calibrationRuns.inc({ result: 'completed' });
+      this.deps.logger.info(await this.status(runId), 'calibration run completed');
+    }
+    return result;
+  }
+
+  /** Marks a run failed (a chunk ran out of attempts); starting it again resumes it. */
+  async fail(runId: string, error: string): Promise<void> {
+    const changed = await this.failRun(this.deps.redis, [this.deps.keys.calibrationRun(runId)], [error]);
+    if (changed === 1) this.deps.metrics.calibrationRuns.inc({ result: 'failed' });
+  }
+
+  async status(runId: string): Promise<RunStatus | null> {
+    const h = await this.deps.redis.hgetall(this.deps.keys.calibrationRun(runId));
+    if (!h.runId) return null;
+    const n = (k: string) => Number(h[k] ?? 0);
+    return {
+      runId: h.runId,
+      at: h.atIso ?? '',
+      status: h.status as RunStatus['status'],
+      accounts: n('accounts'),
+      chunks: n('chunks'),
+      attempts: n('attempts'),
+      calibrated: n('calibrated'),
+      up: n('up'),
+      down: n('down'),
+      unchanged: n('unchanged'),
+      warnings: n('warnings'),
+      skipped: n('skipped'),
+      refused: n('refused'),
+      startedAt: h.startedAt ?? '',
+      finishedAt: h.finishedAt ?? null,
+      error: h.error ?? null,
+    };
+  }
+
+  /** Resolves when the run is done; rejects when it failed. */
+  async waitUntilDone(runId: string, options: { pollMs?: number; onProgress?: (s: RunStatus) => void } = {}): Promise<RunStatus> {
+    for (;;) {
+      const s = await this.status(runId);
+      if (!s) throw new Error(`no calibration run ${runId}`);
+      if (s.status === 'done') return s;
+      if (s.status === 'failed') throw new Error(`calibration run ${runId} failed: ${s.error}; start it again to resume`);
+      options.onProgress?.(s);
+      await new Promise((r) => setTimeout(r, options.pollMs ?? 100));
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue?.close();
+    this.queue = undefined;
+  }
+
+  private openQueue(): Queue {
+    this.queue ??= new Queue(CALIBRATION_QUEUE, { connection: this.deps.queueConnection, prefix: this.deps.keys.queuePrefix });
+    return this.queue;
+  }
+}

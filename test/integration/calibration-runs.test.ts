@@ -1,0 +1,298 @@
+/**
+ * Calibration runs on real Redis and real BullMQ jobs: repeated and resumed runs apply nothing twice, earlier
+ * dates are refused, the scheduler fires at 00:00 Asia/Shanghai on the 1st and 15th, holiday uplifts.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Queue, getNextMillis } from 'bullmq';
+import { DateTime } from 'luxon';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Context } from '../../src/context.ts';
+import { CALIBRATION_QUEUE } from '../../src/redis/keys.ts';
+import { CALIBRATION_SCHEDULER_ID, startCalibrationWorker } from '../../src/quota/calibration-worker.ts';
+import { CalibrationDateError } from '../../src/quota/calibration.ts';
+import { CalibrationRefusedError } from '../../src/quota/runs.ts';
+import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
+import { calibrate, calibrationWorker, feed, opened } from '../helpers/quota.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const contexts: Context[] = [];
+const closers: (() => Promise<unknown>)[] = [];
+
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+  for (const c of contexts.splice(0)) await dropContext(c);
+});
+
+function context(overrides: Record<string, unknown> = {}): Context {
+  const c = testContext(overrides);
+  contexts.push(c);
+  return c;
+}
+
+async function worker(c: Context) {
+  const w = await calibrationWorker(c);
+  closers.push(() => w.close());
+  return w;
+}
+
+/** `n` accounts opened 2026-02-01 with no activity: each run day they are idle (−10%). */
+async function idleAccounts(c: Context, n: number): Promise<string[]> {
+  const users = Array.from({ length: n }, (_, i) => `idle-${String(i).padStart(4, '0')}`);
+  await feed(c, users.map((u) => opened(u, '2026-02-01T00:00:00.000+08:00', 1_000_000)));
+  return users;
+}
+
+async function historyLengths(c: Context, users: string[]): Promise<number[]> {
+  const p = c.redis.pipeline();
+  for (const u of users) p.llen(c.keys.quotaAudit(u));
+  return ((await p.exec()) ?? []).map(([, n]) => n as number);
+}
+
+async function quotas(c: Context, users: string[]): Promise<number[]> {
+  const p = c.redis.pipeline();
+  for (const u of users) p.hget(c.keys.account(u), 'quota');
+  return ((await p.exec()) ?? []).map(([, q]) => Number(q));
+}
+
+describe('repeated and resumed runs', () => {
+  it('repeats a finished run without applying anything twice', async () => {
+    const c = context({ calibration: { chunkSize: 5 } });
+    const users = await idleAccounts(c, 12);
+    await worker(c);
+    const first = await calibrate(c, '2026-03-15');
+    expect(first).toMatchObject({ status: 'done', accounts: 12, chunks: 3, attempts: 1, calibrated: 12, down: 12, skipped: 0 });
+    const again = await calibrate(c, '2026-03-15');
+    expect(again).toMatchObject({ status: 'done', accounts: 12, chunks: 3, attempts: 2, calibrated: 12, down: 12, skipped: 12 });
+    expect(await quotas(c, users)).toEqual(users.map(() => 900_000));
+    expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
+  });
+
+  it('finishes a run whose pending chunk jobs were lost, by starting it again', async () => {
+    const c = context({ calibration: { chunkSize: 5 } });
+    const users = await idleAccounts(c, 12);
+    const started = await c.calibration.start('2026-03-15');
+    expect(started).toMatchObject({ status: 'running', chunks: 3 });
+    // A worker did chunk 0, then everything died and the queue's pending jobs were lost.
+    await c.calibration.processChunk('2026-03-15', 0);
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    await queue.drain(true);
+    await queue.close();
+    expect(await c.calibration.status('2026-03-15')).toMatchObject({ status: 'running', calibrated: 5 });
+
+    await worker(c);
+    const done = await calibrate(c, '2026-03-15');
+    expect(done).toMatchObject({ status: 'done', attempts: 2, calibrated: 12, skipped: 5 });
+    expect(await quotas(c, users)).toEqual(users.map(() => 900_000));
+    expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
+  });
+
+  it('finishes a run whose process was killed halfway (npm run calibrate, SIGKILL), applying each account once', async () => {
+    // One account per chunk job, so the kill lands between (or inside) chunks; short locks so the chunk the
+    // killed process held is redelivered quickly.
+    const overrides = { calibration: { chunkSize: 1, concurrency: 1 }, pipeline: { lockDurationMs: 1_000, stalledIntervalMs: 500 } };
+    const c = context(overrides);
+    const users = await idleAccounts(c, 600);
+    const dir = mkdtempSync(join(tmpdir(), 'riskmon-cal-'));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const configFile = join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify(overrides));
+
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/calibrate.ts', '--date', '2026-03-15', '--namespace', c.keys.namespace, '--config', configFile],
+      { cwd: ROOT, env: { ...process.env, REDIS_URL: redisUrl(), LOG_LEVEL: 'silent' }, stdio: 'ignore' },
+    );
+    const exited = once(child, 'exit');
+    for (;;) {
+      const s = await c.calibration.status('2026-03-15');
+      if ((s?.calibrated ?? 0) >= 50) break;
+      if (child.exitCode !== null) throw new Error('calibrate exited before it could be killed');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const halfway = (await c.calibration.status('2026-03-15'))!;
+    expect(halfway.status).toBe('running');
+    expect(halfway.calibrated).toBeLessThan(600);
+
+    await worker(c);
+    const done = await calibrate(c, '2026-03-15');
+    expect(done).toMatchObject({ status: 'done', attempts: 2, accounts: 600, calibrated: 600, down: 600 });
+    expect(await quotas(c, users)).toEqual(users.map(() => 900_000));
+    expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
+  });
+});
+
+describe('failed runs', () => {
+  it('a run marked failed (a chunk out of attempts) reports it, and starting it again finishes it', async () => {
+    const c = context({ calibration: { chunkSize: 2 } });
+    const users = await idleAccounts(c, 5);
+    await c.calibration.start('2026-03-15');
+    await c.calibration.processChunk('2026-03-15', 1);
+    await c.calibration.fail('2026-03-15', 'chunk 0: simulated');
+    await expect(c.calibration.waitUntilDone('2026-03-15')).rejects.toThrow('calibration run 2026-03-15 failed: chunk 0: simulated; start it again to resume');
+    const failed = (await c.metrics.calibrationRuns.get()).values.find((v) => v.labels.result === 'failed');
+    expect(failed?.value).toBe(1);
+    await worker(c);
+    expect(await calibrate(c, '2026-03-15')).toMatchObject({ status: 'done', attempts: 2, calibrated: 5, skipped: 2, error: null });
+    expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
+  });
+});
+
+describe('run dates', () => {
+  it('refuses a run for a date before the latest run, changing nothing', async () => {
+    const c = context();
+    const users = await idleAccounts(c, 3);
+    await worker(c);
+    await calibrate(c, '2026-04-01');
+    await expect(c.calibration.start('2026-03-15')).rejects.toThrow(CalibrationRefusedError);
+    await expect(c.calibration.start('2026-03-15')).rejects.toThrow('calibration run 2026-03-15 refused: the run of 2026-04-01 has already started');
+    expect(await c.calibration.status('2026-03-15')).toBeNull();
+    expect(await quotas(c, users)).toEqual([900_000, 900_000, 900_000]);
+    const refused = (await c.metrics.calibrationRuns.get()).values.find((v) => v.labels.result === 'refused');
+    expect(refused?.value).toBe(2);
+  });
+
+  it('refuses, account by account, a stale chunk of an earlier run that comes after a later run', async () => {
+    const c = context();
+    const users = await idleAccounts(c, 3);
+    await c.calibration.start('2026-03-15');
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    await queue.drain(true);
+    await queue.close();
+    await worker(c);
+    await calibrate(c, '2026-04-01');
+    // The accounts were calibrated for 2026-04-01 (P = [opening, Apr 1)): one −10%.
+    expect(await quotas(c, users)).toEqual([900_000, 900_000, 900_000]);
+    const stale = await c.calibration.processChunk('2026-03-15', 0);
+    expect(stale).toMatchObject({ accounts: 3, calibrated: 0, refused: 3 });
+    expect(await quotas(c, users)).toEqual([900_000, 900_000, 900_000]);
+    expect(await historyLengths(c, users)).toEqual([1, 1, 1]);
+  });
+
+  it('accepts only the configured run days', async () => {
+    const c = context();
+    await expect(c.calibration.start('2026-03-02')).rejects.toThrow(CalibrationDateError);
+    await expect(c.calibration.start('2026-03-02')).rejects.toThrow('runs happen on day 1 or 15 of a month; 2026-03-02 is not one');
+    await expect(c.calibration.start('2026-02-30')).rejects.toThrow('run date must be a calendar date YYYY-MM-DD, got "2026-02-30"');
+    await expect(c.calibration.start('15/03/2026')).rejects.toThrow(CalibrationDateError);
+  });
+
+  it('completes a run with no accounts at once', async () => {
+    const c = context();
+    expect(await c.calibration.start('2026-03-15')).toMatchObject({ status: 'done', accounts: 0, chunks: 0 });
+  });
+});
+
+describe('scheduler', () => {
+  const shanghai = (iso: string) => DateTime.fromISO(iso, { zone: 'Asia/Shanghai' }).toMillis();
+
+  it('installs a cron "0 0 1,15 * *" in Asia/Shanghai whose next run is 00:00 local on the next 1st or 15th', async () => {
+    const c = context();
+    const before = Date.now();
+    const w = await startCalibrationWorker({
+      connection: c.queueConnection,
+      keys: c.keys,
+      config: c.settings.config,
+      calibrator: c.calibrator,
+      calibration: c.calibration,
+      logger: c.logger,
+    });
+    closers.push(() => w.close());
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    closers.push(() => queue.close());
+    const scheduler = await queue.getJobScheduler(CALIBRATION_SCHEDULER_ID);
+    expect(scheduler).toMatchObject({ pattern: '0 0 1,15 * *', tz: 'Asia/Shanghai' });
+
+    // The next 1st or 15th at 00:00 in Shanghai after now, found by walking local days.
+    let day = DateTime.fromMillis(before, { zone: 'Asia/Shanghai' }).startOf('day');
+    while (!((day.day === 1 || day.day === 15) && day.toMillis() > before)) day = day.plus({ days: 1 });
+    expect(scheduler!.next).toBe(day.toMillis());
+    const delayed = await queue.getJob(`repeat:${CALIBRATION_SCHEDULER_ID}:${day.toMillis()}`);
+    expect(delayed?.name).toBe('run');
+  });
+
+  it('computes next instants at local midnight, not UTC midnight', () => {
+    const opts = { pattern: '0 0 1,15 * *', tz: 'Asia/Shanghai' };
+    // 2026-03-10 20:00 Shanghai → 2026-03-15 00:00 Shanghai = 2026-03-14T16:00:00Z
+    expect(getNextMillis(Date.parse('2026-03-10T12:00:00.000Z'), opts)).toBe(Date.parse('2026-03-14T16:00:00.000Z'));
+    expect(getNextMillis(shanghai('2026-03-14T23:59:59.999'), opts)).toBe(Date.parse('2026-03-14T16:00:00.000Z'));
+    // From exactly 00:00 on the 15th the next run is the 1st of April.
+    expect(getNextMillis(Date.parse('2026-03-14T16:00:00.000Z'), opts)).toBe(Date.parse('2026-03-31T16:00:00.000Z'));
+    // UTC midnight of the 15th is 08:00 in Shanghai, after that day's run.
+    expect(getNextMillis(Date.parse('2026-03-15T00:00:00.000Z'), opts)).toBe(Date.parse('2026-03-31T16:00:00.000Z'));
+    // Year end: 2027-01-01 00:00 Shanghai = 2026-12-31T16:00:00Z
+    expect(getNextMillis(Date.parse('2026-12-20T00:00:00.000Z'), opts)).toBe(Date.parse('2026-12-31T16:00:00.000Z'));
+  });
+
+  it('a scheduled run job calibrates the date of its scheduled instant', async () => {
+    const c = context();
+    const users = await idleAccounts(c, 4);
+    await worker(c);
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    closers.push(() => queue.close());
+    // As the scheduler adds it: no run id, the scheduled instant in prevMillis (00:00 Shanghai on 2026-03-15).
+    await queue.add('run', {}, { prevMillis: Date.parse('2026-03-14T16:00:00.000Z') });
+    for (;;) {
+      const s = await c.calibration.status('2026-03-15');
+      if (s?.status === 'done') break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await c.calibration.status('2026-03-15')).toMatchObject({ calibrated: 4, at: '2026-03-14T16:00:00.000Z' });
+    expect(await quotas(c, users)).toEqual(users.map(() => 900_000));
+  });
+});
+
+describe('holiday uplift', () => {
+  const uplift = { calibration: { holidayUplifts: [{ name: 'national-day', from: '2026-09-28', to: '2026-10-08', percent: 20 }] } };
+  const at = (iso: string) => Date.parse(iso);
+
+  it('raises the effective quota inside [from, to) local, within the band, and leaves the base alone', async () => {
+    const c = context(uplift);
+    await feed(c, [opened('u-mid', '2026-09-01T00:00:00.000+08:00', 1_000_001), opened('u-top', '2026-09-01T00:00:00.000+08:00', 1_400_000)]);
+    const effective = async (u: string, iso: string) => (await c.quotaAccounts.show(u, c.calibrator, at(iso))).effectiveQuota;
+    expect(await effective('u-mid', '2026-09-27T23:59:59.999+08:00')).toBe(1_000_001);
+    // 1,000,001 × 120 / 100 = 1,200,001 → whole CNY 1,200,000
+    expect(await effective('u-mid', '2026-09-28T00:00:00.000+08:00')).toBe(1_200_000);
+    expect(await effective('u-mid', '2026-10-07T23:59:59.999+08:00')).toBe(1_200_000);
+    expect(await effective('u-mid', '2026-10-08T00:00:00.000+08:00')).toBe(1_000_001);
+    // 1,400,000 × 1.2 = 1,680,000 → invited maximum 1,500,000
+    expect(await effective('u-top', '2026-10-01T12:00:00.000+08:00')).toBe(1_500_000);
+    expect((await c.quotaAccounts.show('u-mid', c.calibrator, at('2026-10-01T12:00:00.000+08:00'))).quota).toBe(1_000_001);
+  });
+
+  it('npm run quota -- show prints exactly the account object', async () => {
+    const c = context(uplift);
+    await feed(c, [opened('u-cli', '2026-09-01T00:00:00.000+08:00', 800_000, 'applied')]);
+    await worker(c);
+    await calibrate(c, '2026-09-15');
+    const dir = mkdtempSync(join(tmpdir(), 'riskmon-quota-'));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(uplift));
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/quota.ts', 'show', 'u-cli', '--namespace', c.keys.namespace, '--config', join(dir, 'config.json'), '--at', '2026-10-01T12:00:00+08:00'],
+      { cwd: ROOT, env: { ...process.env, REDIS_URL: redisUrl() }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    const printed = JSON.parse(out);
+    // Opened Sep 1, run Sep 15: P = 14 days, younger than 15 days, no activity: unchanged. The uplift (+20%)
+    // is held at the applied band maximum, 800,000.
+    expect(printed).toEqual({
+      userId: 'u-cli',
+      channel: 'applied',
+      quota: 800_000,
+      effectiveQuota: 800_000,
+      history: [{ runId: '2026-09-15', before: 800_000, after: 800_000, factors: [], warnings: [] }],
+    });
+    expect(Object.keys(printed)).toEqual(['userId', 'channel', 'quota', 'effectiveQuota', 'history']);
+  });
+});
