@@ -2,6 +2,8 @@
  * The long-running service: risk workers and/or the settlement worker for one namespace, with signal handling
  * and a bounded graceful shutdown. Entry points in workers/ choose the components.
  */
+import { readFileSync } from 'node:fs';
+import { Queue, type Worker } from 'bullmq';
 import { loadSettings, type Settings } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -9,6 +11,12 @@ import { assertReachable } from './redis/connection.ts';
 import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
+import { checkReadiness } from './http/readiness.ts';
+import { startHttpServer, type HttpServer } from './http/server.ts';
+import { riskQueueName, SETTLEMENT_QUEUE } from './redis/keys.ts';
+
+/** The riskmon version (package.json), for `riskmon_build_info`. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export type Component = 'risk' | 'settlement';
 
@@ -16,6 +24,8 @@ export interface Service {
   context: Context;
   /** A Redis server this process started itself (no REDIS_URL and nothing on 6379), if any. */
   localRedis?: LocalRedis;
+  /** The /metrics, /healthz, /readyz and /admin/queues server, when started. */
+  http?: HttpServer;
   close(): Promise<void>;
 }
 
@@ -25,6 +35,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Use this Redis URL instead of resolving one. */
   redisUrl?: string;
+  /** Serve HTTP (metrics, health, queue dashboard) per `config.http`. @defaultValue false */
+  http?: boolean;
 }
 
 export async function startService(options: StartOptions): Promise<Service> {
@@ -37,6 +49,8 @@ export async function startService(options: StartOptions): Promise<Service> {
   await assertReachable(context.redis, resolved.url);
 
   const closers: (() => Promise<void>)[] = [];
+  const workers: Worker[] = [];
+  let stopping = false;
   if (options.components.includes('risk')) {
     const risk = await startRiskWorkers({
       connection: context.queueConnection,
@@ -47,6 +61,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       metrics: context.metrics,
     });
     closers.push(risk.close);
+    workers.push(...risk.workers);
   }
   if (options.components.includes('settlement')) {
     const settlement = await startSettlementWorker({
@@ -58,6 +73,18 @@ export async function startService(options: StartOptions): Promise<Service> {
       metrics: context.metrics,
     });
     closers.push(settlement.close);
+    workers.push(settlement.worker);
+  }
+  let http: HttpServer | undefined;
+  if (options.http) {
+    try {
+      http = await startObservability(context, workers, () => stopping, logger, closers);
+    } catch (e) {
+      await Promise.all(closers.map((c) => c()));
+      await context.close();
+      await localRedis?.stop();
+      throw e;
+    }
   }
   logger.info(
     { namespace: settings.config.namespace, components: options.components, configVersion: settings.configVersion, shards: settings.config.pipeline.shards },
@@ -67,7 +94,9 @@ export async function startService(options: StartOptions): Promise<Service> {
   return {
     context,
     localRedis,
+    http,
     async close() {
+      stopping = true;
       await Promise.all(closers.map((c) => c()));
       await context.close();
       await localRedis?.stop();
@@ -75,12 +104,59 @@ export async function startService(options: StartOptions): Promise<Service> {
   };
 }
 
+/**
+ * Scrape-time metrics over the namespace's queues and Redis, and the HTTP server. Its queues are closed (via
+ * `closers`) after the server stops, so a last scrape never meets a closed connection.
+ */
+async function startObservability(
+  context: Context,
+  workers: Worker[],
+  stopping: () => boolean,
+  logger: Logger,
+  closers: (() => Promise<void>)[],
+): Promise<HttpServer> {
+  const { settings, keys } = context;
+  const { config } = settings;
+  const names = [...Array.from({ length: config.pipeline.shards }, (_, shard) => riskQueueName(shard)), SETTLEMENT_QUEUE];
+  const queues = names.map((name) => new Queue(name, { connection: context.queueConnection, prefix: keys.queuePrefix }));
+  context.metrics.observe({
+    queues,
+    redis: context.redis,
+    keys,
+    settlementStats: () => context.ledger.stats(),
+    build: { version: VERSION, configVersion: settings.configVersion },
+  });
+  const closeQueues = () => Promise.all(queues.map((q) => q.close())).then(() => undefined);
+  let server: HttpServer;
+  try {
+    server = await startHttpServer({
+      http: config.http,
+      credentials: settings.dashboardCredentials,
+      environment: config.environment,
+      namespace: config.namespace,
+      metrics: context.metrics,
+      queues,
+      readiness: () => checkReadiness({ redis: context.redis, workers, stopping }),
+      logger: logger.child({ component: 'http' }),
+    });
+  } catch (e) {
+    await closeQueues();
+    throw e;
+  }
+  closers.push(async () => {
+    await server.close();
+    await closeQueues();
+  });
+  return server;
+}
+
 /** Runs until SIGINT/SIGTERM; in-flight batches finish (or are redelivered later) within `graceMs`. */
 export async function runUntilSignal(options: StartOptions, graceMs = 15_000): Promise<void> {
   const logger = options.logger ?? createLogger();
   let service: Service;
   try {
-    service = await startService({ ...options, logger });
+    const settings = options.settings ?? loadSettings();
+    service = await startService({ ...options, settings, logger, http: options.http ?? settings.config.http.enabled });
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'riskmon failed to start');
     process.stderr.write(`riskmon: ${(e as Error).message}\n`);
