@@ -61,6 +61,8 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
       maxStalledCount: Number.MAX_SAFE_INTEGER,
       autorun: true,
     });
+    metrics.jobsFailed.inc({ queue: worker.name }, 0);
+    metrics.jobsStalled.inc({ queue: worker.name }, 0);
     worker.on('error', (err) => logger.error({ queue: worker.name, err: err.message }, 'worker error'));
     worker.on('failed', (job, err) => {
       metrics.jobsFailed.inc({ queue: worker.name });
