@@ -180,11 +180,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly scrapeErrors = new Counter({
-    name: 'riskmon_scrape_errors_total',
-    help: 'Scrapes whose Redis-backed gauges could not be read (Redis slow or away); those gauges are left out.',
-    registers: [this.registry],
-  });
+  readonly scrapeErrors: Counter = (() => {
+    const metrics = this;
+    return new Counter({
+      name: 'riskmon_scrape_errors_total',
+      help: 'Scrapes whose Redis-backed gauges could not be read (Redis slow or away); those gauges are left out.',
+      registers: [this.registry],
+      // Counted by the snapshot of this very scrape, so wait for it.
+      async collect() {
+        await metrics.snapshot();
+      },
+    });
+  })();
 
   private sources: ScrapeSources | undefined;
   private snapshotCache: { at: number; value: Promise<Snapshot | undefined> } | undefined;
