@@ -5,6 +5,8 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RULE_NAMES } from './decisions/decision.ts';
+import { eventSchemas } from './events/schema.ts';
 import type { Keys } from './redis/keys.ts';
 import type { SettlementStats } from './settlement/ledger.ts';
 
@@ -272,7 +274,10 @@ export class Metrics {
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'riskmon_' });
     // Known label values start at zero, so dashboards and ratios have series before the first event.
+    for (const type of Object.keys(eventSchemas)) for (const result of ['accepted', 'rejected']) this.eventsConsumed.inc({ type, result }, 0);
     for (const reason of REJECT_REASONS) this.eventsRejected.inc({ reason }, 0);
+    for (const outcome of ['approve', 'review', 'decline']) this.decisions.inc({ outcome }, 0);
+    for (const rule of RULE_NAMES) this.ruleHits.inc({ rule }, 0);
     for (const result of CALIBRATION_RESULTS) this.calibrationRuns.inc({ result }, 0);
     for (const change of CALIBRATION_CHANGES) this.calibrationAccounts.inc({ change }, 0);
     for (const warning of CALIBRATION_WARNINGS) this.calibrationWarnings.inc({ warning }, 0);
