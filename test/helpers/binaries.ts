@@ -27,6 +27,7 @@ export function program(path: string, debianPackage: string): Program {
         throw new Error(`${message}; .ci/run should have installed it`);
       });
     } else {
+      process.stderr.write(`SKIPPED tests that need ${path}: ${message}\n`);
       it.skip(`SKIPPED: ${message}`, () => undefined);
     }
   }
