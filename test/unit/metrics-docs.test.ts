@@ -9,6 +9,6 @@ describe('metric documentation', () => {
     const section = readme.slice(readme.indexOf('### Metrics'));
     const documented = new Map([...section.matchAll(/^\| `(riskmon_[a-z_]+)` \| (counter|gauge|histogram)/gm)].map((m) => [m[1], m[2]]));
     const metrics = await new Metrics({ defaultMetrics: false }).registry.getMetricsAsJSON();
-    expect(new Map(metrics.map((m) => [m.name, m.type as string]))).toEqual(documented);
+    expect(new Map(metrics.map((m) => [m.name, String(m.type)]))).toEqual(documented);
   });
 });
