@@ -26,6 +26,8 @@ export interface Service {
   localRedis?: LocalRedis;
   /** The /metrics, /healthz, /readyz and /admin/queues server, when started. */
   http?: HttpServer;
+  /** Every BullMQ worker of this process (readiness watches them). */
+  workers: Worker[];
   close(): Promise<void>;
 }
 
@@ -50,42 +52,44 @@ export async function startService(options: StartOptions): Promise<Service> {
 
   const closers: (() => Promise<void>)[] = [];
   const workers: Worker[] = [];
+  let starting = true;
   let stopping = false;
-  if (options.components.includes('risk')) {
-    const risk = await startRiskWorkers({
-      connection: context.queueConnection,
-      keys: context.keys,
-      pipeline: settings.config.pipeline,
-      processor: context.processor,
-      logger: logger.child({ component: 'risk-worker' }),
-      metrics: context.metrics,
-    });
-    closers.push(risk.close);
-    workers.push(...risk.workers);
-  }
-  if (options.components.includes('settlement')) {
-    const settlement = await startSettlementWorker({
-      connection: context.queueConnection,
-      keys: context.keys,
-      settlement: settings.config.settlement,
-      ledger: context.ledger,
-      logger: logger.child({ component: 'settlement' }),
-      metrics: context.metrics,
-    });
-    closers.push(settlement.close);
-    workers.push(settlement.worker);
-  }
   let http: HttpServer | undefined;
-  if (options.http) {
-    try {
-      http = await startObservability(context, workers, () => stopping, logger, closers);
-    } catch (e) {
-      await Promise.all(closers.map((c) => c()));
-      await context.close();
-      await localRedis?.stop();
-      throw e;
+  try {
+    // HTTP first: a taken port or a missing login stops start-up before any worker has touched a queue,
+    // and /readyz says "starting" until the workers run.
+    if (options.http) http = await startObservability(context, workers, () => (stopping ? 'shutting down' : starting ? 'starting' : undefined), logger, closers);
+    if (options.components.includes('risk')) {
+      const risk = await startRiskWorkers({
+        connection: context.queueConnection,
+        keys: context.keys,
+        pipeline: settings.config.pipeline,
+        processor: context.processor,
+        logger: logger.child({ component: 'risk-worker' }),
+        metrics: context.metrics,
+      });
+      closers.push(risk.close);
+      workers.push(...risk.workers);
     }
+    if (options.components.includes('settlement')) {
+      const settlement = await startSettlementWorker({
+        connection: context.queueConnection,
+        keys: context.keys,
+        settlement: settings.config.settlement,
+        ledger: context.ledger,
+        logger: logger.child({ component: 'settlement' }),
+        metrics: context.metrics,
+      });
+      closers.push(settlement.close);
+      workers.push(settlement.worker);
+    }
+  } catch (e) {
+    await Promise.all(closers.map((c) => c()));
+    await context.close();
+    await localRedis?.stop();
+    throw e;
   }
+  starting = false;
   logger.info(
     { namespace: settings.config.namespace, components: options.components, configVersion: settings.configVersion, shards: settings.config.pipeline.shards },
     'riskmon started',
@@ -95,6 +99,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     context,
     localRedis,
     http,
+    workers,
     async close() {
       stopping = true;
       await Promise.all(closers.map((c) => c()));
@@ -111,7 +116,8 @@ export async function startService(options: StartOptions): Promise<Service> {
 async function startObservability(
   context: Context,
   workers: Worker[],
-  stopping: () => boolean,
+  /** Why the process is not ready regardless of its checks ("starting", "shutting down"), if so. */
+  phase: () => string | undefined,
   logger: Logger,
   closers: (() => Promise<void>)[],
 ): Promise<HttpServer> {
@@ -136,7 +142,7 @@ async function startObservability(
       namespace: config.namespace,
       metrics: context.metrics,
       queues,
-      readiness: () => checkReadiness({ redis: context.redis, workers, stopping }),
+      readiness: () => checkReadiness({ redis: context.redis, workers, phase }),
       logger: logger.child({ component: 'http' }),
     });
   } catch (e) {

@@ -13,15 +13,16 @@ export interface ReadinessReport {
 export interface ReadinessSources {
   redis: Redis;
   workers: Worker[];
-  /** True once shutdown has begun. */
-  stopping: () => boolean;
+  /** Why the process is not ready whatever the checks say ("starting", "shutting down"), if so. */
+  phase: () => string | undefined;
   /** Longest wait for PING, ms. @defaultValue 1000 */
   timeoutMs?: number;
 }
 
 export async function checkReadiness(sources: ReadinessSources): Promise<ReadinessReport> {
   const checks: Record<string, string> = {};
-  if (sources.stopping()) checks.process = 'shutting down';
+  const phase = sources.phase();
+  if (phase) checks.process = phase;
   checks.redis = await pingWithin(sources.redis, sources.timeoutMs ?? 1_000);
   const stopped = sources.workers.filter((w) => !w.isRunning() || w.closing).map((w) => w.name);
   checks.workers =

@@ -1,6 +1,7 @@
 /** The HTTP side of a real service process against real Redis: health, readiness, metrics and the queue dashboard. */
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadSettings } from '../../src/config.ts';
 import { syntheticCharges } from '../../src/events/synthetic.ts';
@@ -141,28 +142,55 @@ describe('service HTTP server configuration', () => {
     }
   });
 
-  it('refuses to start in production without dashboard credentials', async () => {
+  /** Keys of a namespace: none may exist after a start-up that failed on its HTTP side. */
+  async function keysOf(namespace: string): Promise<string[]> {
+    const redis = new Redis(redisUrl());
+    try {
+      return await redis.keys(`rm:${namespace}:*`);
+    } finally {
+      redis.disconnect();
+    }
+  }
+
+  it('refuses to start in production without dashboard credentials, before any worker starts', async () => {
+    const namespace = freshNamespace();
     const settings = loadSettings({
-      namespace: freshNamespace(),
+      namespace,
       overrides: { http: { port: 0 } },
       env: { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: 'a-production-secret-of-some-length' },
     });
     await expect(startService({ components: ['settlement'], settings, logger: silentLogger, redisUrl: redisUrl(), http: true })).rejects.toThrow(
       ConfigError,
     );
+    expect(await keysOf(namespace)).toEqual([]);
   });
 
   it('says which port is taken when it cannot listen', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
     const port = (blocker.address() as { port: number }).port;
-    const settings = loadSettings({ namespace: freshNamespace(), overrides: { http: { port } }, env: {} });
+    const namespace = freshNamespace();
+    const settings = loadSettings({ namespace, overrides: { http: { port } }, env: {} });
     try {
-      await expect(startService({ components: ['settlement'], settings, logger: silentLogger, redisUrl: redisUrl(), http: true })).rejects.toThrow(
+      await expect(startService({ components: ['risk', 'settlement'], settings, logger: silentLogger, redisUrl: redisUrl(), http: true })).rejects.toThrow(
         `cannot serve HTTP on 127.0.0.1:${port}: the port is in use`,
       );
+      expect(await keysOf(namespace)).toEqual([]);
     } finally {
       blocker.close();
+    }
+  });
+
+  it('reports not ready when a worker of the process has stopped', async () => {
+    const service = await startTestService({ components: ['settlement'] });
+    try {
+      expect((await fetch(`${service.http.url}/readyz`)).status).toBe(200);
+      await service.workers[0]!.close();
+      const res = await fetch(`${service.http.url}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ status: 'not ready', reason: 'workers: 1 of 1 workers not running (settlement)' });
+    } finally {
+      await stopTestService(service);
     }
   });
 
