@@ -2,8 +2,7 @@
  * The long-running service: risk workers and/or the settlement worker for one namespace, with signal handling
  * and a bounded graceful shutdown. Entry points in workers/ choose the components.
  */
-import { readFileSync } from 'node:fs';
-import { Queue, type Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { loadSettings, type Settings } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -11,12 +10,8 @@ import { assertReachable } from './redis/connection.ts';
 import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
-import { checkReadiness } from './http/readiness.ts';
-import { startHttpServer, type HttpServer } from './http/server.ts';
-import { riskQueueName, SETTLEMENT_QUEUE } from './redis/keys.ts';
-
-/** The riskmon version (package.json), for `riskmon_build_info`. */
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+import { startObservability } from './http/observability.ts';
+import type { HttpServer } from './http/server.ts';
 
 export type Component = 'risk' | 'settlement';
 
@@ -107,53 +102,6 @@ export async function startService(options: StartOptions): Promise<Service> {
       await localRedis?.stop();
     },
   };
-}
-
-/**
- * Scrape-time metrics over the namespace's queues and Redis, and the HTTP server. Its queues are closed (via
- * `closers`) after the server stops, so a last scrape never meets a closed connection.
- */
-async function startObservability(
-  context: Context,
-  workers: Worker[],
-  /** Why the process is not ready regardless of its checks ("starting", "shutting down"), if so. */
-  phase: () => string | undefined,
-  logger: Logger,
-  closers: (() => Promise<void>)[],
-): Promise<HttpServer> {
-  const { settings, keys } = context;
-  const { config } = settings;
-  const names = [...Array.from({ length: config.pipeline.shards }, (_, shard) => riskQueueName(shard)), SETTLEMENT_QUEUE];
-  const queues = names.map((name) => new Queue(name, { connection: context.queueConnection, prefix: keys.queuePrefix }));
-  context.metrics.observe({
-    queues,
-    redis: context.redis,
-    keys,
-    settlementStats: () => context.ledger.stats(),
-    build: { version: VERSION, configVersion: settings.configVersion },
-  });
-  const closeQueues = () => Promise.all(queues.map((q) => q.close())).then(() => undefined);
-  let server: HttpServer;
-  try {
-    server = await startHttpServer({
-      http: config.http,
-      credentials: settings.dashboardCredentials,
-      environment: config.environment,
-      namespace: config.namespace,
-      metrics: context.metrics,
-      queues,
-      readiness: () => checkReadiness({ redis: context.redis, workers, phase }),
-      logger: logger.child({ component: 'http' }),
-    });
-  } catch (e) {
-    await closeQueues();
-    throw e;
-  }
-  closers.push(async () => {
-    await server.close();
-    await closeQueues();
-  });
-  return server;
 }
 
 /** Runs until SIGINT/SIGTERM; in-flight batches finish (or are redelivered later) within `graceMs`. */
