@@ -2,7 +2,6 @@
  * The long-running service: risk workers and/or the settlement worker for one namespace, with signal handling
  * and a bounded graceful shutdown. Entry points in workers/ choose the components.
  */
-import type { Worker } from 'bullmq';
 import { loadSettings, type Settings } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -10,6 +9,7 @@ import { assertReachable } from './redis/connection.ts';
 import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
+import type { Worker } from 'bullmq';
 import { startObservability } from './http/observability.ts';
 import type { HttpServer } from './http/server.ts';
 
@@ -47,44 +47,41 @@ export async function startService(options: StartOptions): Promise<Service> {
 
   const closers: (() => Promise<void>)[] = [];
   const workers: Worker[] = [];
-  let starting = true;
-  let stopping = false;
+  let phase: 'starting' | 'running' | 'shutting down' = 'starting';
   let http: HttpServer | undefined;
-  try {
-    // HTTP first: a taken port or a missing login stops start-up before any worker has touched a queue,
-    // and /readyz says "starting" until the workers run.
-    if (options.http) http = await startObservability(context, workers, () => (stopping ? 'shutting down' : starting ? 'starting' : undefined), logger, closers);
-    if (options.components.includes('risk')) {
-      const risk = await startRiskWorkers({
-        connection: context.queueConnection,
-        keys: context.keys,
-        pipeline: settings.config.pipeline,
-        processor: context.processor,
-        logger: logger.child({ component: 'risk-worker' }),
-        metrics: context.metrics,
-      });
-      closers.push(risk.close);
-      workers.push(...risk.workers);
-    }
-    if (options.components.includes('settlement')) {
-      const settlement = await startSettlementWorker({
-        connection: context.queueConnection,
-        keys: context.keys,
-        settlement: settings.config.settlement,
-        ledger: context.ledger,
-        logger: logger.child({ component: 'settlement' }),
-        metrics: context.metrics,
-      });
-      closers.push(settlement.close);
-      workers.push(settlement.worker);
-    }
-  } catch (e) {
-    await Promise.all(closers.map((c) => c()));
-    await context.close();
-    await localRedis?.stop();
-    throw e;
+  // HTTP first: a taken port or a missing login stops start-up before any worker has touched a queue.
+  if (options.http) {
+    http = await startObservability(context, workers, () => (phase === 'running' ? undefined : phase), logger, closers).catch(async (e) => {
+      await context.close();
+      await localRedis?.stop();
+      throw e;
+    });
   }
-  starting = false;
+  if (options.components.includes('risk')) {
+    const risk = await startRiskWorkers({
+      connection: context.queueConnection,
+      keys: context.keys,
+      pipeline: settings.config.pipeline,
+      processor: context.processor,
+      logger: logger.child({ component: 'risk-worker' }),
+      metrics: context.metrics,
+    });
+    closers.push(risk.close);
+    workers.push(...risk.workers);
+  }
+  if (options.components.includes('settlement')) {
+    const settlement = await startSettlementWorker({
+      connection: context.queueConnection,
+      keys: context.keys,
+      settlement: settings.config.settlement,
+      ledger: context.ledger,
+      logger: logger.child({ component: 'settlement' }),
+      metrics: context.metrics,
+    });
+    closers.push(settlement.close);
+    workers.push(settlement.worker);
+  }
+  phase = 'running';
   logger.info(
     { namespace: settings.config.namespace, components: options.components, configVersion: settings.configVersion, shards: settings.config.pipeline.shards },
     'riskmon started',
@@ -96,7 +93,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     http,
     workers,
     async close() {
-      stopping = true;
+      phase = 'shutting down';
       await Promise.all(closers.map((c) => c()));
       await context.close();
       await localRedis?.stop();
