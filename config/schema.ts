@@ -168,6 +168,23 @@ export const configSchema = z
       /** Longest accepted input line, bytes. @defaultValue 16384 */
       maxLineBytes: z.number().int().min(256).max(1_048_576),
     }),
+    http: z.strictObject({
+      /** Serve /metrics, /healthz, /readyz and /admin/queues from service processes (env RISKMON_HTTP_ENABLED). @defaultValue true */
+      enabled: z.boolean(),
+      /** Listen address; "0.0.0.0" to be reached from other hosts (env RISKMON_HTTP_HOST). @defaultValue "127.0.0.1" */
+      host: z.string().min(1, 'http.host: expected an address such as "127.0.0.1" or "0.0.0.0"'),
+      /** Listen port; 0 takes any free port (env RISKMON_HTTP_PORT). @defaultValue 9464 */
+      port: z.number().int('http.port: expected a whole number').min(0).max(65_535),
+      dashboard: z.strictObject({
+        /**
+         * "basic": /admin/queues needs the user and password from RISKMON_DASHBOARD_USER / RISKMON_DASHBOARD_PASSWORD;
+         * "disabled": no login at all, for a developer's own machine only (refused in production). @defaultValue "basic"
+         */
+        auth: z.enum(['basic', 'disabled'], 'http.dashboard.auth: expected "basic" or "disabled"'),
+        /** Show queues without the buttons that retry, remove, pause or add jobs. @defaultValue true */
+        readOnly: z.boolean(),
+      }),
+    }),
     retention: z.strictObject({
       /** Decision records (and the eventId dedupe they provide), days. @defaultValue 35 */
       decisionDays: z.number().int().min(4).max(3_650),

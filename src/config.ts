@@ -29,6 +29,13 @@ export interface Settings {
   redisUrl: string | undefined;
   /** Key for the card HMAC; never logged. */
   cardSecret: string;
+  /** Login for /admin/queues (RISKMON_DASHBOARD_USER / RISKMON_DASHBOARD_PASSWORD); never logged. */
+  dashboardCredentials: DashboardCredentials | undefined;
+}
+
+export interface DashboardCredentials {
+  user: string;
+  password: string;
 }
 
 export interface LoadOptions {
@@ -48,6 +55,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   if (file) raw = deepMerge(raw, readJson(resolve(file)));
   if (env.RISKMON_ENV) raw = deepMerge(raw, { environment: env.RISKMON_ENV });
   else if (env.NODE_ENV === 'production') raw = deepMerge(raw, { environment: 'production' });
+  raw = deepMerge(raw, httpFromEnv(env));
   const namespace = options.namespace ?? env.RISKMON_NAMESPACE;
   if (namespace !== undefined) raw = deepMerge(raw, { namespace });
   if (options.overrides !== undefined) raw = deepMerge(raw, options.overrides);
@@ -66,7 +74,45 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   }
   if (cardSecret.length < 16) throw new ConfigError('RISKMON_CARD_SECRET must be at least 16 characters');
 
-  return { config, configVersion: configVersionOf(config), redisUrl: env.REDIS_URL || undefined, cardSecret };
+  const dashboardCredentials = dashboardCredentialsFrom(env);
+  if (config.environment === 'production' && config.http.dashboard.auth === 'disabled') {
+    throw new ConfigError('http.dashboard.auth "disabled" is for a developer\'s own machine: production requires "basic"');
+  }
+
+  return { config, configVersion: configVersionOf(config), redisUrl: env.REDIS_URL || undefined, cardSecret, dashboardCredentials };
+}
+
+const envFlag = z.stringbool({ error: 'expected true or false' });
+
+/** RISKMON_HTTP_ENABLED / _HOST / _PORT over the config file; replay's worker processes turn HTTP off this way. */
+function httpFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const http: Record<string, unknown> = {};
+  if (env.RISKMON_HTTP_ENABLED !== undefined) {
+    const r = envFlag.safeParse(env.RISKMON_HTTP_ENABLED);
+    if (!r.success) throw new ConfigError(`RISKMON_HTTP_ENABLED: expected true or false, got "${env.RISKMON_HTTP_ENABLED}"`);
+    http.enabled = r.data;
+  }
+  if (env.RISKMON_HTTP_HOST) http.host = env.RISKMON_HTTP_HOST;
+  if (env.RISKMON_HTTP_PORT !== undefined) {
+    const port = /^\d{1,5}$/.test(env.RISKMON_HTTP_PORT) ? Number(env.RISKMON_HTTP_PORT) : NaN;
+    if (!(port >= 0 && port <= 65_535)) {
+      throw new ConfigError(`RISKMON_HTTP_PORT: expected a port number 0–65535 (0 = any free port), got "${env.RISKMON_HTTP_PORT}"`);
+    }
+    http.port = port;
+  }
+  return Object.keys(http).length ? { http } : {};
+}
+
+function dashboardCredentialsFrom(env: NodeJS.ProcessEnv): DashboardCredentials | undefined {
+  const user = env.RISKMON_DASHBOARD_USER ?? '';
+  const password = env.RISKMON_DASHBOARD_PASSWORD ?? '';
+  if (!user && !password) return undefined;
+  if (!user || !password) {
+    throw new ConfigError('set both RISKMON_DASHBOARD_USER and RISKMON_DASHBOARD_PASSWORD (the queue dashboard login), or neither');
+  }
+  if (user.includes(':')) throw new ConfigError('RISKMON_DASHBOARD_USER must not contain ":" (HTTP basic auth)');
+  if (password.length < 8) throw new ConfigError('RISKMON_DASHBOARD_PASSWORD must be at least 8 characters');
+  return { user, password };
 }
 
 /** Validates a namespace given on a command line, with the same message as the config. */

@@ -2,7 +2,13 @@
  * Every Prometheus metric of the service, in one registry per process. Prefix `riskmon_`, base units, and only
  * bounded labels (type, result, reason, outcome, rule, queue, state): never a user, card or event id.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { RULE_NAMES } from './decisions/decision.ts';
+import { eventSchemas } from './events/schema.ts';
+import type { Keys } from './redis/keys.ts';
+import type { SettlementStats } from './settlement/ledger.ts';
 
 /** Bounded set of rejection reasons used as a label; the full text goes to the dead-letter store. */
 export type RejectReason =
@@ -15,6 +21,46 @@ export type RejectReason =
   | 'evaluation_error'
   /** Valid, but refused by the state it met (a second account opening). */
   | 'conflict';
+
+/** Every reason label of `riskmon_events_rejected_total`, created at zero so rates and ratios have series from the start. */
+export const REJECT_REASONS: readonly RejectReason[] = ['invalid_json', 'not_an_object', 'unknown_type', 'invalid_field', 'too_long', 'bad_payload', 'evaluation_error', 'conflict'];
+
+/** How a calibration run ended (label `result` of `riskmon_calibration_runs_total`). */
+export type CalibrationRunResult = 'completed' | 'refused' | 'failed';
+/** What a run did to one account's quota (label `change` of `riskmon_calibration_accounts_total`). */
+export type CalibrationChange = 'up' | 'down' | 'unchanged';
+/** Warnings a run records (label `warning` of `riskmon_calibration_warnings_total`); add new kinds here. */
+export type CalibrationWarning = 'asset_redemption';
+const CALIBRATION_RESULTS: readonly CalibrationRunResult[] = ['completed', 'refused', 'failed'];
+const CALIBRATION_CHANGES: readonly CalibrationChange[] = ['up', 'down', 'unchanged'];
+const CALIBRATION_WARNINGS: readonly CalibrationWarning[] = ['asset_redemption'];
+
+/** Queue states reported by `riskmon_queue_jobs` (BullMQ's names). */
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
+
+/** What the scrape-time gauges read: the namespace's queues and Redis. Set once by the service (`Metrics.observe`). */
+export interface ScrapeSources {
+  /** Every queue of the namespace: the risk shard queues and the settlement queue. */
+  queues: Queue[];
+  /** A command connection (never a blocking one). */
+  redis: Redis;
+  keys: Keys;
+  settlementStats: () => Promise<SettlementStats>;
+  /** `riskmon_build_info` labels. */
+  build: { version: string; configVersion: string };
+  now?: () => number;
+  /** Longest a scrape waits for Redis before reporting what it has, ms. @defaultValue 2000 */
+  timeoutMs?: number;
+}
+
+/** One scrape's reading of Redis, shared by every scrape-time gauge of that scrape. */
+interface Snapshot {
+  queues: { name: string; counts: Record<string, number>; oldestWaitingAgeSeconds: number }[];
+  settlement: SettlementStats;
+  overdueSeconds: number;
+  deadLetters: number;
+  memory: { used: number; max: number };
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -107,28 +153,223 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly jobsStalled = new Counter({
+    name: 'riskmon_jobs_stalled_total',
+    help: 'Jobs whose worker stopped holding their lock; they are redelivered. By queue.',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobsFailed = new Counter({
+    name: 'riskmon_jobs_failed_total',
+    help: 'Jobs that failed for good (left in the failed state for an operator). By queue.',
+    labelNames: ['queue'] as const,
+    registers: [this.registry],
+  });
+
+  /** Incremented by the quota calibration once per run. */
   readonly calibrationRuns = new Counter({
     name: 'riskmon_calibration_runs_total',
-    help: 'Quota calibration runs, by result (completed, refused, failed).',
+    help: 'Quota calibration runs, by result (completed, refused for an earlier date, failed).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
 
+  /** Incremented by the quota calibration once per account calibrated. */
   readonly calibrationAccounts = new Counter({
     name: 'riskmon_calibration_accounts_total',
-    help: 'Accounts calibrated, by change of their quota (up, down, unchanged); skipped repeats are not counted.',
+    help: 'Accounts calibrated, by what happened to the quota (up, down or unchanged).',
     labelNames: ['change'] as const,
     registers: [this.registry],
   });
 
+  /** Incremented by the quota calibration for every warning recorded. */
   readonly calibrationWarnings = new Counter({
     name: 'riskmon_calibration_warnings_total',
-    help: 'Warnings recorded by calibrations, by warning.',
+    help: 'Warnings recorded by quota calibration runs, by kind.',
     labelNames: ['warning'] as const,
     registers: [this.registry],
   });
 
+  readonly scrapeErrors: Counter = (() => {
+    const metrics = this;
+    return new Counter({
+      name: 'riskmon_scrape_errors_total',
+      help: 'Scrapes whose Redis-backed gauges could not be read (Redis slow or away); those gauges are left out.',
+      registers: [this.registry],
+      // Counted by the snapshot of this very scrape, so wait for it.
+      async collect() {
+        await metrics.snapshot();
+      },
+    });
+  })();
+
+  private sources: ScrapeSources | undefined;
+  private snapshotCache: { at: number; value: Promise<Snapshot | undefined> } | undefined;
+
+  readonly buildInfo = new Gauge({
+    name: 'riskmon_build_info',
+    help: 'Always 1; labels carry the riskmon version and the configuration version decisions record.',
+    labelNames: ['version', 'config_version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueJobs = this.scrapeGauge({
+    name: 'riskmon_queue_jobs',
+    help: 'Jobs in each queue of the namespace, by queue and state (one job carries a batch of events).',
+    labelNames: ['queue', 'state'],
+    fill: (g, s) => {
+      for (const q of s.queues) for (const state of QUEUE_STATES) g.set({ queue: q.name, state }, q.counts[state] ?? 0);
+    },
+  });
+
+  readonly queueOldestWaitingAge = this.scrapeGauge({
+    name: 'riskmon_queue_oldest_waiting_age_seconds',
+    help: 'Age of the oldest job waiting in each queue (0 when none waits): how far behind the workers are.',
+    labelNames: ['queue'],
+    fill: (g, s) => {
+      for (const q of s.queues) g.set({ queue: q.name }, q.oldestWaitingAgeSeconds);
+    },
+  });
+
+  readonly settlementsHeld = this.scrapeGauge({
+    name: 'riskmon_settlements_held',
+    help: 'Transactions sent to review whose settlement is held and not yet released.',
+    fill: (g, s) => g.set(s.settlement.heldCount),
+  });
+
+  readonly settlementsHeldAmount = this.scrapeGauge({
+    name: 'riskmon_settlements_held_fen',
+    help: 'Amount of the held settlements, fen.',
+    fill: (g, s) => g.set(s.settlement.heldAmount),
+  });
+
+  readonly settlementsPending = this.scrapeGauge({
+    name: 'riskmon_settlements_pending',
+    help: 'Approved transactions scheduled for settlement and not yet released.',
+    fill: (g, s) => g.set(s.settlement.scheduledCount),
+  });
+
+  readonly settlementsPendingAmount = this.scrapeGauge({
+    name: 'riskmon_settlements_pending_fen',
+    help: 'Amount of the approved transactions awaiting settlement, fen.',
+    fill: (g, s) => g.set(s.settlement.scheduledAmount),
+  });
+
+  readonly settlementOverdue = this.scrapeGauge({
+    name: 'riskmon_settlement_overdue_seconds',
+    help: 'How long the oldest due settlement has been waiting past its settlement time (0 when none is due).',
+    fill: (g, s) => g.set(s.overdueSeconds),
+  });
+
+  readonly deadLetterEntries = this.scrapeGauge({
+    name: 'riskmon_dead_letter_entries',
+    help: 'Entries in the dead-letter stream (capped by retention.deadLetterMaxLen).',
+    fill: (g, s) => g.set(s.deadLetters),
+  });
+
+  readonly redisMemoryUsed = this.scrapeGauge({
+    name: 'riskmon_redis_memory_used_bytes',
+    help: 'Memory Redis uses (INFO memory used_memory).',
+    fill: (g, s) => g.set(s.memory.used),
+  });
+
+  readonly redisMemoryMax = this.scrapeGauge({
+    name: 'riskmon_redis_memory_max_bytes',
+    help: 'Redis maxmemory limit (0 = no limit set).',
+    fill: (g, s) => g.set(s.memory.max),
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'riskmon_' });
+    // Known label values start at zero, so dashboards and ratios have series before the first event.
+    for (const type of Object.keys(eventSchemas)) for (const result of ['accepted', 'rejected']) this.eventsConsumed.inc({ type, result }, 0);
+    for (const reason of REJECT_REASONS) this.eventsRejected.inc({ reason }, 0);
+    for (const outcome of ['approve', 'review', 'decline']) this.decisions.inc({ outcome }, 0);
+    for (const rule of RULE_NAMES) this.ruleHits.inc({ rule }, 0);
+    for (const result of CALIBRATION_RESULTS) this.calibrationRuns.inc({ result }, 0);
+    for (const change of CALIBRATION_CHANGES) this.calibrationAccounts.inc({ change }, 0);
+    for (const warning of CALIBRATION_WARNINGS) this.calibrationWarnings.inc({ warning }, 0);
+    this.scrapeErrors.inc(0);
   }
+
+  /** Fills the scrape-time gauges from these sources from now on (the service calls it once). */
+  observe(sources: ScrapeSources): void {
+    this.sources = sources;
+    this.snapshotCache = undefined;
+    this.buildInfo.reset();
+    this.buildInfo.set({ version: sources.build.version, config_version: sources.build.configVersion }, 1);
+  }
+
+  /** A gauge set from the current scrape's snapshot; left empty when there are no sources or Redis did not answer. */
+  private scrapeGauge(spec: { name: string; help: string; labelNames?: string[]; fill: (g: Gauge, s: Snapshot) => void }): Gauge {
+    const metrics = this;
+    return new Gauge({
+      name: spec.name,
+      help: spec.help,
+      labelNames: spec.labelNames ?? [],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const snapshot = await metrics.snapshot();
+        if (snapshot) spec.fill(this, snapshot);
+      },
+    });
+  }
+
+  /** One reading of Redis per scrape (every gauge's collect runs at once and shares it). */
+  private snapshot(): Promise<Snapshot | undefined> {
+    const sources = this.sources;
+    if (!sources) return Promise.resolve(undefined);
+    const now = Date.now();
+    if (this.snapshotCache && now - this.snapshotCache.at < 1_000) return this.snapshotCache.value;
+    const timeoutMs = sources.timeoutMs ?? 2_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    const value = Promise.race([readSnapshot(sources), timeout])
+      .catch(() => {
+        this.scrapeErrors.inc();
+        this.snapshotCache = undefined;
+        return undefined;
+      })
+      .finally(() => clearTimeout(timer));
+    this.snapshotCache = { at: now, value };
+    return value;
+  }
+}
+
+async function readSnapshot(sources: ScrapeSources): Promise<Snapshot> {
+  const { redis, keys } = sources;
+  const now = (sources.now ?? Date.now)();
+  const queues = await Promise.all(
+    sources.queues.map(async (queue) => {
+      const counts = await queue.getJobCounts(...QUEUE_STATES);
+      // BullMQ pushes new jobs on the left of the wait list: the oldest is on the right.
+      const oldestId = await redis.lindex(queue.keys.wait!, -1);
+      const createdAt = oldestId ? Number(await redis.hget(queue.toKey(oldestId), 'timestamp')) : NaN;
+      const oldestWaitingAgeSeconds = Number.isFinite(createdAt) ? Math.max(0, now - createdAt) / 1000 : 0;
+      return { name: queue.name, counts, oldestWaitingAgeSeconds };
+    }),
+  );
+  const [settlement, oldestDue, deadLetters, info] = await Promise.all([
+    sources.settlementStats(),
+    redis.zrange(keys.settlementDue, 0, 0, 'WITHSCORES'),
+    redis.xlen(keys.deadLetter),
+    redis.info('memory'),
+  ]);
+  const dueAt = oldestDue.length === 2 ? Number(oldestDue[1]) : NaN;
+  return {
+    queues,
+    settlement,
+    overdueSeconds: Number.isFinite(dueAt) && dueAt < now ? (now - dueAt) / 1000 : 0,
+    deadLetters,
+    memory: { used: infoField(info, 'used_memory'), max: infoField(info, 'maxmemory') },
+  };
+}
+
+function infoField(info: string, field: string): number {
+  const m = new RegExp(`^${field}:(\\d+)`, 'm').exec(info);
+  return m ? Number(m[1]) : 0;
 }

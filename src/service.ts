@@ -10,6 +10,9 @@ import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
 import { startCalibrationWorker } from './quota/calibration-worker.ts';
+import type { Worker } from 'bullmq';
+import { startObservability } from './http/observability.ts';
+import type { HttpServer } from './http/server.ts';
 
 export type Component = 'risk' | 'settlement' | 'calibration';
 
@@ -17,6 +20,10 @@ export interface Service {
   context: Context;
   /** A Redis server this process started itself (no REDIS_URL and nothing on 6379), if any. */
   localRedis?: LocalRedis;
+  /** The /metrics, /healthz, /readyz and /admin/queues server, when started. */
+  http?: HttpServer;
+  /** Every BullMQ worker of this process (readiness watches them). */
+  workers: Worker[];
   close(): Promise<void>;
 }
 
@@ -26,6 +33,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Use this Redis URL instead of resolving one. */
   redisUrl?: string;
+  /** Serve HTTP (metrics, health, queue dashboard) per `config.http`. @defaultValue false */
+  http?: boolean;
 }
 
 export async function startService(options: StartOptions): Promise<Service> {
@@ -38,6 +47,17 @@ export async function startService(options: StartOptions): Promise<Service> {
   await assertReachable(context.redis, resolved.url);
 
   const closers: (() => Promise<void>)[] = [];
+  const workers: Worker[] = [];
+  let phase: 'starting' | 'running' | 'shutting down' = 'starting';
+  let http: HttpServer | undefined;
+  // HTTP first: a taken port or a missing login stops start-up before any worker has touched a queue.
+  if (options.http) {
+    http = await startObservability(context, workers, () => (phase === 'running' ? undefined : phase), logger, closers).catch(async (e) => {
+      await context.close();
+      await localRedis?.stop();
+      throw e;
+    });
+  }
   if (options.components.includes('risk')) {
     const risk = await startRiskWorkers({
       connection: context.queueConnection,
@@ -48,6 +68,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       metrics: context.metrics,
     });
     closers.push(risk.close);
+    workers.push(...risk.workers);
   }
   if (options.components.includes('settlement')) {
     const settlement = await startSettlementWorker({
@@ -59,6 +80,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       metrics: context.metrics,
     });
     closers.push(settlement.close);
+    workers.push(settlement.worker);
   }
   if (options.components.includes('calibration')) {
     const calibration = await startCalibrationWorker({
@@ -70,7 +92,9 @@ export async function startService(options: StartOptions): Promise<Service> {
       logger: logger.child({ component: 'calibration' }),
     });
     closers.push(calibration.close);
+    workers.push(calibration.worker);
   }
+  phase = 'running';
   logger.info(
     { namespace: settings.config.namespace, components: options.components, configVersion: settings.configVersion, shards: settings.config.pipeline.shards },
     'riskmon started',
@@ -79,7 +103,10 @@ export async function startService(options: StartOptions): Promise<Service> {
   return {
     context,
     localRedis,
+    http,
+    workers,
     async close() {
+      phase = 'shutting down';
       await Promise.all(closers.map((c) => c()));
       await context.close();
       await localRedis?.stop();
@@ -92,7 +119,8 @@ export async function runUntilSignal(options: StartOptions, graceMs = 15_000): P
   const logger = options.logger ?? createLogger();
   let service: Service;
   try {
-    service = await startService({ ...options, logger });
+    const settings = options.settings ?? loadSettings();
+    service = await startService({ ...options, settings, logger, http: options.http ?? settings.config.http.enabled });
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'riskmon failed to start');
     process.stderr.write(`riskmon: ${(e as Error).message}\n`);

@@ -61,9 +61,17 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
       maxStalledCount: Number.MAX_SAFE_INTEGER,
       autorun: true,
     });
+    metrics.jobsFailed.inc({ queue: worker.name }, 0);
+    metrics.jobsStalled.inc({ queue: worker.name }, 0);
     worker.on('error', (err) => logger.error({ queue: worker.name, err: err.message }, 'worker error'));
-    worker.on('failed', (job, err) => logger.error({ queue: worker.name, jobId: job?.id, err: err.message }, 'batch failed'));
-    worker.on('stalled', (jobId) => logger.warn({ queue: worker.name, jobId }, 'batch redelivered after a worker stopped'));
+    worker.on('failed', (job, err) => {
+      metrics.jobsFailed.inc({ queue: worker.name });
+      logger.error({ queue: worker.name, jobId: job?.id, err: err.message }, 'batch failed');
+    });
+    worker.on('stalled', (jobId) => {
+      metrics.jobsStalled.inc({ queue: worker.name });
+      logger.warn({ queue: worker.name, jobId }, 'batch redelivered after a worker stopped');
+    });
     return worker;
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));

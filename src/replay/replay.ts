@@ -152,6 +152,8 @@ function startWorkerProcesses(count: number, context: Context, configFile: strin
     RISKMON_NAMESPACE: settings.config.namespace,
     RISKMON_CARD_SECRET: settings.cardSecret,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    // Several worker processes at once: they must not compete for the HTTP port, and nobody scrapes them.
+    RISKMON_HTTP_ENABLED: 'false',
     ...(configFile ? { RISKMON_CONFIG: configFile } : {}),
   };
   const children: ChildProcess[] = [];

@@ -48,6 +48,13 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
     { connection, prefix: keys.queuePrefix, concurrency: 1 },
   );
   worker.on('error', (err) => logger.error({ err: err.message }, 'settlement worker error'));
+  metrics.jobsFailed.inc({ queue: SETTLEMENT_QUEUE }, 0);
+  metrics.jobsStalled.inc({ queue: SETTLEMENT_QUEUE }, 0);
+  worker.on('failed', (job, err) => {
+    metrics.jobsFailed.inc({ queue: SETTLEMENT_QUEUE });
+    logger.error({ jobId: job?.id, err: err.message }, 'settlement release failed (the next tick tries again)');
+  });
+  worker.on('stalled', () => metrics.jobsStalled.inc({ queue: SETTLEMENT_QUEUE }));
   await worker.waitUntilReady();
   return { worker, close: () => worker.close() };
 }

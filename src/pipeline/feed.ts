@@ -1,0 +1,157 @@
+/**
+ * Pushes an event stream into the live pipeline at a steady rate: an NDJSON file or the synthetic charge feed.
+ * Lines that break the contract are rejected at the edge and dead-lettered with their reason; the rest go through
+ * `EventProducer` to the shard queues. Used by `npm run produce`.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Redis } from 'ioredis';
+import type { RiskmonConfig } from '../config.ts';
+import type { DeadLetters } from '../deadletter/dead-letters.ts';
+import { parseEventLine, type RiskEvent } from '../events/schema.ts';
+import { syntheticCharges } from '../events/synthetic.ts';
+import type { Keys } from '../redis/keys.ts';
+import type { CardHasher } from '../events/card.ts';
+import { EventProducer } from './producer.ts';
+
+export type FeedSource =
+  | { kind: 'file'; path: string }
+  | {
+      kind: 'synthetic';
+      count: number;
+      /** @defaultValue 1000 */
+      users?: number;
+      /** @defaultValue 42 */
+      seed?: number;
+      /** Event time of the last charge, ms; the feed spans the 26 hours before it. @defaultValue now */
+      endMs?: number;
+    };
+
+export interface FeedOptions {
+  source: FeedSource;
+  /** Events per second; 0 sends as fast as Redis takes them. @defaultValue 0 */
+  rate?: number;
+  connection: Redis;
+  keys: Keys;
+  /** Card numbers are replaced by their keyed hash before events are queued. */
+  cards: CardHasher;
+  pipeline: RiskmonConfig['pipeline'];
+  deadLetters: DeadLetters;
+  /** Called at most every `progressEveryMs` and once at the end. */
+  onProgress?: (p: FeedProgress) => void;
+  /** @defaultValue 200 */
+  progressEveryMs?: number;
+}
+
+export interface FeedProgress {
+  /** Lines read (file) or events generated (synthetic) so far. */
+  read: number;
+  sent: number;
+  rejected: number;
+  elapsedMs: number;
+}
+
+export interface FeedSummary {
+  sent: number;
+  /** Rejected at the edge (before any queue) and dead-lettered. */
+  rejected: number;
+  /** Distinct rejection reasons with their counts, most frequent first. */
+  rejectReasons: { reason: string; count: number }[];
+  elapsedMs: number;
+  /** Events sent per second over the whole run. */
+  rate: number;
+  /** Dead-letter source prefix of this run (`produce:<runId>:<line>`). */
+  runId: string;
+}
+
+const SYNTHETIC_SPAN_MS = 26 * 3_600_000;
+/** How far ahead of the schedule the sender may run before it sleeps. */
+const PACING_SLACK_MS = 20;
+
+export async function feed(options: FeedOptions): Promise<FeedSummary> {
+  const rate = options.rate ?? 0;
+  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const producer = await EventProducer.open({ connection: options.connection, keys: options.keys, cards: options.cards, pipeline: options.pipeline });
+  const reasons = new Map<string, number>();
+  const rejections: Promise<unknown>[] = [];
+  const started = Date.now();
+  let read = 0;
+  let rejected = 0;
+  let lastProgress = started;
+  const progress = () => options.onProgress?.({ read, sent: producer.sent, rejected, elapsedMs: Date.now() - started });
+
+  try {
+    for await (const item of items(options.source, runId, options.pipeline.maxLineBytes)) {
+      read++;
+      if (item.ok) {
+        producer.send(item.event);
+      } else {
+        rejected++;
+        reasons.set(item.reason, (reasons.get(item.reason) ?? 0) + 1);
+        rejections.push(options.deadLetters.recordNow({ source: `produce:${runId}:${read}`, reason: item.reason, raw: item.raw }));
+        if (rejections.length >= 1_000) await Promise.all(rejections.splice(0));
+      }
+      const now = Date.now();
+      if (rate > 0) {
+        const aheadMs = (producer.sent / rate) * 1000 - (now - started);
+        if (aheadMs > PACING_SLACK_MS) {
+          await producer.flush();
+          await new Promise((r) => setTimeout(r, aheadMs));
+        }
+      } else if (producer.sent % 5_000 === 0) {
+        await producer.flush(); // bounded memory when unpaced
+      }
+      if (now - lastProgress >= (options.progressEveryMs ?? 200)) {
+        lastProgress = now;
+        progress();
+      }
+    }
+    await producer.flush();
+    await Promise.all(rejections);
+  } finally {
+    await producer.close();
+  }
+  progress();
+  const elapsedMs = Date.now() - started;
+  return {
+    sent: producer.sent,
+    rejected,
+    rejectReasons: [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count),
+    elapsedMs,
+    rate: elapsedMs > 0 ? Math.round((producer.sent * 1000) / elapsedMs) : producer.sent,
+    runId,
+  };
+}
+
+type Item = { ok: true; event: RiskEvent } | { ok: false; reason: string; raw: string };
+
+async function* items(source: FeedSource, runId: string, maxLineBytes: number): AsyncGenerator<Item> {
+  if (source.kind === 'synthetic') {
+    const endMs = source.endMs ?? Date.now();
+    for (const event of syntheticCharges({
+      count: source.count,
+      users: source.users ?? 1_000,
+      seed: source.seed ?? 42,
+      // A fresh eventId prefix per run: running the feed again adds new charges instead of duplicates.
+      prefix: `syn-${runId}`,
+      startMs: endMs - SYNTHETIC_SPAN_MS,
+      spanMs: SYNTHETIC_SPAN_MS,
+    })) {
+      yield { ok: true, event };
+    }
+    return;
+  }
+  const lines = createInterface({ input: createReadStream(source.path, 'utf8'), crlfDelay: Infinity });
+  for await (const line of lines) {
+    const parsed = line.trim() === '' ? { ok: false as const, reason: 'empty line' } : parseEventLine(line, maxLineBytes);
+    yield parsed.ok ? { ok: true, event: parsed.event } : { ok: false, reason: parsed.reason, raw: line };
+  }
+}
+
+/** Counts the lines of a file (for the progress bar's total). */
+export async function countLines(path: string): Promise<number> {
+  let n = 0;
+  for await (const _ of createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })) n++;
+  return n;
+}

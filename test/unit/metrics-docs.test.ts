@@ -1,0 +1,14 @@
+/** Every metric riskmon defines is documented in the README's metric table, and nothing documented is missing. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Metrics } from '../../src/metrics.ts';
+
+describe('metric documentation', () => {
+  it('lists exactly the metrics the registry has, with their types', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Metrics'));
+    const documented = new Map([...section.matchAll(/^\| `(riskmon_[a-z_]+)` \| (counter|gauge|histogram)/gm)].map((m) => [m[1], m[2]]));
+    const metrics = await new Metrics({ defaultMetrics: false }).registry.getMetricsAsJSON();
+    expect(new Map(metrics.map((m) => [m.name, String(m.type)]))).toEqual(documented);
+  });
+});
