@@ -1,0 +1,333 @@
+/**
+ * The whole benchmark in one go, on a private redis-server started here (never the shared one): the same seeded
+ * synthetic stream through the reference, ceiling, baseline and riskmon paths, at saturation and at offered loads,
+ * then memory, cost growth with the number of users, and the 1,000,000-account calibration when it exists.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { loadSettings } from '../../src/config.ts';
+import type { ChargeEvent } from '../../src/events/schema.ts';
+import { syntheticCharges } from '../../src/events/synthetic.ts';
+import { Keys } from '../../src/redis/keys.ts';
+import { startRedisServer } from '../../src/redis/local-server.ts';
+import { ZoneCalendar } from '../../src/time/calendar.ts';
+import { compareDecisions, type DecisionComparison } from './decisions.ts';
+import { resetRedis, runBaseline, runCeiling, runReference, runRiskmon, writeBenchConfig, type BenchSetup, type RunResult } from './paths.ts';
+import { keyGroup, memoryByGroup, parseInfo, usedMemory, type KeyGroup } from './redis-probe.ts';
+
+export interface BenchOptions {
+  /** Charges in the main stream. @defaultValue 200000 */
+  count: number;
+  /** Distinct users in the main stream. @defaultValue 20000 */
+  users: number;
+  seed: number;
+  /** Seconds each offered load runs. @defaultValue 5 */
+  duration: number;
+  /** Offered loads, events/s. @defaultValue [2000, 5000, 10000, 20000] */
+  loads: number[];
+  /** Distinct users of the cost-growth runs (same count). @defaultValue [10000, 1000000] */
+  scaleUsers: number[];
+  riskWorkers: number;
+  baselineWorkers: number;
+  baselineConcurrency: number;
+  /** Accounts for the calibration measurement (0 skips it). @defaultValue 1000000 */
+  calibrationAccounts: number;
+  skipBaseline: boolean;
+  /** Config overrides for every path (pipeline tuning). */
+  overrides: Record<string, unknown>;
+  log: (line: string) => void;
+}
+
+export interface MemoryReport {
+  activeUsers: number;
+  cards: number;
+  userDays: number;
+  decisions: number;
+  groups: Record<string, KeyGroup>;
+  /** used_memory of the namespace with only the rule state left (includes key dictionaries and TTLs). */
+  ruleStateUsedMemory: number;
+  ruleStateBytesPerUserDay: number;
+  ruleStateBytesPerUser: number;
+  cardWindowBytesPerCard: number;
+  dayTotalsBytesPerUser: number;
+  decisionRecordBytes: number;
+  decisionStreamBytesPerEntry: number;
+  settlementDueBytesPerEntry: number;
+}
+
+export interface Comparison {
+  run: string;
+  comparison: DecisionComparison;
+}
+
+export interface CalibrationResult {
+  status: 'measured' | 'skipped';
+  note: string;
+  result?: unknown;
+}
+
+export interface BenchResult {
+  options: Omit<BenchOptions, 'log'>;
+  machine: Record<string, string | number>;
+  redisConfig: Record<string, string>;
+  reference: RunResult;
+  saturation: RunResult[];
+  loads: RunResult[];
+  scale: RunResult[];
+  memory: MemoryReport;
+  comparisons: Comparison[];
+  calibration: CalibrationResult;
+  totalSeconds: number;
+}
+
+export const DEFAULT_OPTIONS: Omit<BenchOptions, 'log'> = {
+  count: 200_000,
+  users: 20_000,
+  seed: 42,
+  duration: 5,
+  loads: [2_000, 5_000, 10_000, 20_000],
+  scaleUsers: [10_000, 1_000_000],
+  riskWorkers: 1,
+  baselineWorkers: 1,
+  baselineConcurrency: 50,
+  calibrationAccounts: 1_000_000,
+  skipBaseline: false,
+  overrides: {},
+};
+
+const require = createRequire(import.meta.url);
+const CALIBRATION_MODULE = fileURLToPath(new URL('../bench-calibration.ts', import.meta.url));
+
+export function stream(options: { count: number; users: number; seed: number; prefix?: string }): ChargeEvent[] {
+  return [...syntheticCharges({ count: options.count, users: options.users, seed: options.seed, prefix: options.prefix ?? 'bench' })];
+}
+
+function machineInfo(): Record<string, string | number> {
+  let model = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) model = m[1]!.trim();
+  } catch {
+    // not Linux
+  }
+  return {
+    cores: cpus().length,
+    cpuModel: model,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    bullmq: (require('bullmq/package.json') as { version: string }).version,
+    ioredis: (require('ioredis/package.json') as { version: string }).version,
+    loadAverageAtStart: loadavg().map((l) => l.toFixed(2)).join(' '),
+  };
+}
+
+async function measureMemory(redis: Redis, namespace: string, events: ChargeEvent[], emptyUsedMemory: number): Promise<MemoryReport> {
+  const base = new Keys(namespace).base;
+  const calendar = new ZoneCalendar(loadSettings({ env: {} }).config.timezone);
+  const users = new Set<string>();
+  const cards = new Set<string>();
+  const userDays = new Set<string>();
+  for (const e of events) {
+    users.add(e.userId);
+    cards.add(`${e.userId}\u0000${e.cardId}`);
+    userDays.add(`${e.userId}\u0000${calendar.local(Date.parse(e.occurredAt)).date}`);
+  }
+  const groups = await memoryByGroup(redis, base);
+  // Delete everything but the rule state, then read what Redis really holds for it (dictionaries and TTLs too).
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:*`, 'COUNT', 2_000);
+    cursor = next;
+    const drop = keys.filter((k) => !['cardWindow', 'dayTotals'].includes(keyGroup(base, k)));
+    if (drop.length) await redis.del(...drop);
+  } while (cursor !== '0');
+  const ruleStateUsedMemory = (await usedMemory(redis)) - emptyUsedMemory;
+  const g = (name: string): KeyGroup => groups[name] ?? { keys: 0, bytes: 0, elements: 0 };
+  const ruleBytes = g('cardWindow').bytes + g('dayTotals').bytes;
+  const decisions = g('decisionStream').elements;
+  return {
+    activeUsers: users.size,
+    cards: cards.size,
+    userDays: userDays.size,
+    decisions,
+    groups,
+    ruleStateUsedMemory,
+    ruleStateBytesPerUserDay: Math.max(ruleBytes, ruleStateUsedMemory) / userDays.size,
+    ruleStateBytesPerUser: Math.max(ruleBytes, ruleStateUsedMemory) / users.size,
+    cardWindowBytesPerCard: g('cardWindow').bytes / Math.max(1, g('cardWindow').keys),
+    dayTotalsBytesPerUser: g('dayTotals').bytes / Math.max(1, g('dayTotals').keys),
+    decisionRecordBytes: g('decisionRecord').bytes / Math.max(1, g('decisionRecord').keys),
+    decisionStreamBytesPerEntry: g('decisionStream').bytes / Math.max(1, decisions),
+    settlementDueBytesPerEntry: g('settlementDue').bytes / Math.max(1, g('settlementDue').elements),
+  };
+}
+
+/** The calibration benchmark of the quota issue, when its module is present: `benchCalibration({ redisUrl, accounts, log })`. */
+async function measureCalibration(redisUrl: string, accounts: number, log: (l: string) => void): Promise<CalibrationResult> {
+  if (accounts <= 0) return { status: 'skipped', note: 'skipped (--calibration-accounts 0)' };
+  if (!existsSync(CALIBRATION_MODULE)) {
+    return { status: 'skipped', note: 'scripts/bench-calibration.ts is not present (quota calibration not merged yet)' };
+  }
+  // Importing a CLI script would run it: only a module that exports the entry point is called.
+  if (!/export\s+(async\s+)?function\s+benchCalibration\b|export\s*\{[^}]*\bbenchCalibration\b/.test(readFileSync(CALIBRATION_MODULE, 'utf8'))) {
+    return { status: 'skipped', note: 'scripts/bench-calibration.ts does not export benchCalibration({ redisUrl, accounts, log })' };
+  }
+  const mod = (await import(pathToFileURL(CALIBRATION_MODULE).href)) as {
+    benchCalibration: (o: { redisUrl: string; accounts: number; log: (l: string) => void }) => Promise<unknown>;
+  };
+  const result = await mod.benchCalibration({ redisUrl, accounts, log });
+  return { status: 'measured', note: `${accounts} accounts`, result };
+}
+
+export async function runBenchmark(options: BenchOptions): Promise<BenchResult> {
+  const { log } = options;
+  const t0 = performance.now();
+  const machine = machineInfo();
+  // Like production, but on a private server: AOF off (persistence cost is not what this measures), noeviction.
+  const server = await startRedisServer({ args: ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '--save', ''] });
+  const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  const workDir = mkdtempSync(join(tmpdir(), 'riskmon-bench-'));
+  try {
+    const info = parseInfo(await redis.info('server'));
+    machine.redis = info.redis_version ?? 'unknown';
+    const redisConfig = Object.fromEntries(
+      ['appendonly', 'save', 'maxmemory-policy', 'io-threads'].map((k) => [k, '']),
+    );
+    for (const k of Object.keys(redisConfig)) {
+      const [, v] = (await redis.config('GET', k)) as [string, string];
+      redisConfig[k] = v ?? '';
+    }
+    const overrides = deepMergeOverrides(
+      { retention: { decisionStreamMaxLen: Math.max(1_000_000, 2 * Math.max(options.count, options.duration * Math.max(0, ...options.loads))) } },
+      options.overrides,
+    );
+    const setup: BenchSetup = {
+      redisUrl: server.url,
+      workDir,
+      overrides,
+      cardSecret: 'riskmon-benchmark-card-secret-0123456789',
+      riskWorkers: options.riskWorkers,
+      baselineWorkers: options.baselineWorkers,
+      baselineConcurrency: options.baselineConcurrency,
+      log,
+    };
+    const configFile = writeBenchConfig(setup);
+
+    log(`generating ${options.count} charges over ${options.users} users (seed ${options.seed})`);
+    const events = stream(options);
+    await resetRedis(redis);
+    const emptyUsedMemory = await usedMemory(redis);
+
+    const comparisons: Comparison[] = [];
+    const check = (run: string, r: RunResult, ref: Map<string, string>, subset?: ChargeEvent[]) => {
+      const comparison = compareDecisions(ref, r.decisions.bodies, (subset ?? events).map((e) => e.eventId));
+      comparisons.push({ run, comparison });
+      log(`  decisions vs one-at-a-time: ${comparison.identical ? 'identical' : 'DIFFERENT'} (${comparison.compared})`);
+    };
+    const done = (r: RunResult) => {
+      log(
+        `  ${r.path} ${r.offered ?? 'max'}: ${Math.round(r.eventsPerSecond)} events/s, p50/p95/p99 ${r.latencyMs.p50}/${r.latencyMs.p95}/${r.latencyMs.p99} ms, ` +
+          `Redis ${r.redisCpuUsPerEvent.toFixed(1)} µs/event, others ${r.otherBusyCores.toFixed(2)} cores`,
+      );
+      // The decisions are kept for comparison only; drop the bulk once compared.
+      return r;
+    };
+
+    log('reference: one event at a time through the processor');
+    const reference = done(await runReference(setup, configFile, events));
+    const ref = reference.decisions.bodies;
+    await resetRedis(redis);
+
+    const saturation: RunResult[] = [];
+    log('ceiling: the rules script alone, pipelined');
+    const ceiling = done(await runCeiling(setup, configFile, events));
+    check('ceiling', ceiling, ref);
+    saturation.push(slim(ceiling));
+    await resetRedis(redis);
+
+    if (!options.skipBaseline) {
+      log(`baseline: plain BullMQ, one job per event (${options.baselineWorkers} process × concurrency ${options.baselineConcurrency})`);
+      const baseline = done(await runBaseline(setup, configFile, events, null));
+      check('baseline', baseline, ref);
+      saturation.push(slim(baseline));
+      await resetRedis(redis);
+    }
+
+    log(`riskmon: producer → ${JSON.stringify((loadSettings({ configFile, env: {} }).config.pipeline))} → ${options.riskWorkers} worker process(es)`);
+    const riskmon = done(await runRiskmon(setup, configFile, events, null));
+    check('riskmon', riskmon, ref);
+    saturation.push(slim(riskmon));
+    const memory = await measureMemory(redis, 'bench-riskmon-max', events, emptyUsedMemory);
+    log(`  rule state ${memory.ruleStateBytesPerUserDay.toFixed(0)} B per user-day, decision record ${memory.decisionRecordBytes.toFixed(0)} B`);
+    await resetRedis(redis);
+
+    const loads: RunResult[] = [];
+    for (const rate of options.loads) {
+      const subset = events.slice(0, Math.min(events.length, Math.round(rate * options.duration)));
+      if (!options.skipBaseline) {
+        log(`baseline at ${rate} events/s offered (${subset.length} events)`);
+        loads.push(slim(done(await runBaseline(setup, configFile, subset, rate))));
+        await resetRedis(redis);
+      }
+      log(`riskmon at ${rate} events/s offered (${subset.length} events)`);
+      const r = done(await runRiskmon(setup, configFile, subset, rate));
+      check(`riskmon @ ${rate}/s`, r, ref, subset);
+      loads.push(slim(r));
+      await resetRedis(redis);
+    }
+
+    const scale: RunResult[] = [];
+    for (const users of options.scaleUsers) {
+      log(`riskmon with ${users} distinct users (${options.count} events)`);
+      const s = stream({ count: options.count, users, seed: options.seed, prefix: `u${users}` });
+      const r = done(await runRiskmon(setup, configFile, s, null, `bench-users-${users}`));
+      scale.push(slim(r));
+      await resetRedis(redis);
+    }
+
+    log('calibration');
+    const calibration = await measureCalibration(server.url, options.calibrationAccounts, log);
+    log(`  ${calibration.note}`);
+
+    const { log: _log, ...rest } = options;
+    machine.loadAverageAtEnd = loadavg().map((l) => l.toFixed(2)).join(' ');
+    return {
+      options: { ...rest, overrides },
+      machine,
+      redisConfig,
+      reference: slim(reference),
+      saturation,
+      loads,
+      scale,
+      memory,
+      comparisons,
+      calibration,
+      totalSeconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    redis.disconnect();
+    await server.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/** Keeps the numbers, drops the per-event maps (hundreds of MB over a whole run). */
+function slim(r: RunResult): RunResult {
+  return { ...r, decisions: { bodies: new Map(), decidedAtMs: new Map(), firstMs: r.decisions.firstMs, lastMs: r.decisions.lastMs } };
+}
+
+function deepMergeOverrides(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] =
+      typeof cur === 'object' && cur && typeof v === 'object' && v && !Array.isArray(v)
+        ? deepMergeOverrides(cur as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
