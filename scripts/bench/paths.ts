@@ -214,7 +214,7 @@ async function finishRun(
     clientCpuUsPerEvent: (m.clientCpu * 1e6) / n,
     machineBusyCores: m.machineBusy / m.seconds,
     otherBusyCores: Math.max(0, (m.machineBusy - ourCpu) / m.seconds),
-    topCommands: (await commandStats(ctx.redis)).slice(0, 20),
+    topCommands: (await commandStats(ctx.redis)).slice(0, 40),
     decisions,
   };
 }
@@ -258,7 +258,7 @@ export async function runCeiling(setup: BenchSetup, configFile: string, events: 
         async send(from, to) {
           const p = ctx.redis.pipeline();
           for (let i = from; i < to; i++) evaluate(p, calls[i]!.keys, calls[i]!.args);
-          const done = p.exec().then(() => inFlight.delete(done));
+          const done: Promise<unknown> = p.exec().then(() => inFlight.delete(done));
           inFlight.add(done);
           if (inFlight.size >= (options.inFlight ?? 4)) await Promise.race(inFlight);
         },

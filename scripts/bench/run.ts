@@ -37,6 +37,13 @@ export interface BenchOptions {
   /** Accounts for the calibration measurement (0 skips it). @defaultValue 1000000 */
   calibrationAccounts: number;
   skipBaseline: boolean;
+  /** Saturation rounds (ceiling, baseline, riskmon interleaved); the best of each path is reported. @defaultValue 2 */
+  rounds: number;
+  /**
+   * Self-check of the decision comparison: the riskmon saturation runs get the stream with one charge's amount
+   * changed, so the benchmark must report a difference (and the command exit non-zero). @defaultValue false
+   */
+  injectDifference: boolean;
   /** Config overrides for every path (pipeline tuning). */
   overrides: Record<string, unknown>;
   log: (line: string) => void;
@@ -70,14 +77,19 @@ export interface CalibrationResult {
   result?: unknown;
 }
 
+export interface ScaleResult extends RunResult {
+  distinctUsers: number;
+  activeUsers: number;
+}
+
 export interface BenchResult {
-  options: Omit<BenchOptions, 'log'>;
+  options: Omit<BenchOptions, 'log'> & { retentionDays: number; streamMaxLen: number; pipeline: Record<string, number> };
   machine: Record<string, string | number>;
   redisConfig: Record<string, string>;
   reference: RunResult;
   saturation: RunResult[];
   loads: RunResult[];
-  scale: RunResult[];
+  scale: ScaleResult[];
   memory: MemoryReport;
   comparisons: Comparison[];
   calibration: CalibrationResult;
@@ -96,6 +108,8 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, 'log'> = {
   baselineConcurrency: 50,
   calibrationAccounts: 1_000_000,
   skipBaseline: false,
+  rounds: 2,
+  injectDifference: false,
   overrides: {},
 };
 
@@ -125,7 +139,19 @@ function machineInfo(): Record<string, string | number> {
   };
 }
 
-async function measureMemory(redis: Redis, namespace: string, events: ChargeEvent[], emptyUsedMemory: number): Promise<MemoryReport> {
+const RULE_STATE = ['cardWindow', 'dayTotals'];
+
+async function deleteKeys(redis: Redis, base: string, which: (key: string) => boolean): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:*`, 'COUNT', 2_000);
+    cursor = next;
+    const drop = keys.filter(which);
+    if (drop.length) await redis.del(...drop);
+  } while (cursor !== '0');
+}
+
+async function measureMemory(redis: Redis, namespace: string, events: ChargeEvent[]): Promise<MemoryReport> {
   const base = new Keys(namespace).base;
   const calendar = new ZoneCalendar(loadSettings({ env: {} }).config.timezone);
   const users = new Set<string>();
@@ -137,15 +163,12 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
     userDays.add(`${e.userId}\u0000${calendar.local(Date.parse(e.occurredAt)).date}`);
   }
   const groups = await memoryByGroup(redis, base);
-  // Delete everything but the rule state, then read what Redis really holds for it (dictionaries and TTLs too).
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:*`, 'COUNT', 2_000);
-    cursor = next;
-    const drop = keys.filter((k) => !['cardWindow', 'dayTotals'].includes(keyGroup(base, k)));
-    if (drop.length) await redis.del(...drop);
-  } while (cursor !== '0');
-  const ruleStateUsedMemory = (await usedMemory(redis)) - emptyUsedMemory;
+  // Delete everything but the rule state, then delete the rule state too: the used_memory difference is what Redis
+  // really holds for it (key dictionaries and TTLs included), whatever else (clients, scripts) the server holds.
+  await deleteKeys(redis, base, (k) => !RULE_STATE.includes(keyGroup(base, k)));
+  const withRuleState = await usedMemory(redis);
+  await deleteKeys(redis, base, () => true);
+  const ruleStateUsedMemory = withRuleState - (await usedMemory(redis));
   const g = (name: string): KeyGroup => groups[name] ?? { keys: 0, bytes: 0, elements: 0 };
   const ruleBytes = g('cardWindow').bytes + g('dayTotals').bytes;
   const decisions = g('decisionStream').elements;
@@ -216,11 +239,12 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       log,
     };
     const configFile = writeBenchConfig(setup);
+    const { config } = loadSettings({ configFile, env: {} });
+    const pipeline = { ...config.pipeline };
 
     log(`generating ${options.count} charges over ${options.users} users (seed ${options.seed})`);
     const events = stream(options);
     await resetRedis(redis);
-    const emptyUsedMemory = await usedMemory(redis);
 
     const comparisons: Comparison[] = [];
     const check = (run: string, r: RunResult, ref: Map<string, string>, subset?: ChargeEvent[]) => {
@@ -243,27 +267,38 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     await resetRedis(redis);
 
     const saturation: RunResult[] = [];
-    log('ceiling: the rules script alone, pipelined');
-    const ceiling = done(await runCeiling(setup, configFile, events));
-    check('ceiling', ceiling, ref);
-    saturation.push(slim(ceiling));
-    await resetRedis(redis);
+    let memory: MemoryReport | undefined;
+    const keepBest = (r: RunResult) => {
+      const i = saturation.findIndex((x) => x.path === r.path);
+      if (i < 0) saturation.push(slim(r));
+      else if (r.eventsPerSecond > saturation[i]!.eventsPerSecond) saturation[i] = slim(r);
+    };
+    for (let round = 1; round <= options.rounds; round++) {
+      log(`saturation round ${round} of ${options.rounds}`);
+      log('ceiling: the rules script alone, pipelined');
+      const ceiling = done(await runCeiling(setup, configFile, events));
+      check(`ceiling (round ${round})`, ceiling, ref);
+      keepBest(ceiling);
+      await resetRedis(redis);
 
-    if (!options.skipBaseline) {
-      log(`baseline: plain BullMQ, one job per event (${options.baselineWorkers} process × concurrency ${options.baselineConcurrency})`);
-      const baseline = done(await runBaseline(setup, configFile, events, null));
-      check('baseline', baseline, ref);
-      saturation.push(slim(baseline));
+      if (!options.skipBaseline) {
+        log(`baseline: plain BullMQ, one job per event (${options.baselineWorkers} process × concurrency ${options.baselineConcurrency})`);
+        const baseline = done(await runBaseline(setup, configFile, events, null));
+        check(`baseline (round ${round})`, baseline, ref);
+        keepBest(baseline);
+        await resetRedis(redis);
+      }
+
+      log(`riskmon: producer → ${pipeline.shards} shard queues (batches ≤ ${pipeline.maxBatch}, linger ${pipeline.lingerMs} ms) → ${options.riskWorkers} worker process(es)`);
+      const riskmon = done(await runRiskmon(setup, configFile, options.injectDifference ? withOneDifference(events) : events, null));
+      check(`riskmon (round ${round})`, riskmon, ref);
+      keepBest(riskmon);
+      if (!memory) {
+        memory = await measureMemory(redis, 'bench-riskmon-max', events);
+        log(`  rule state ${memory.ruleStateBytesPerUserDay.toFixed(0)} B per user-day, decision record ${memory.decisionRecordBytes.toFixed(0)} B`);
+      }
       await resetRedis(redis);
     }
-
-    log(`riskmon: producer → ${JSON.stringify((loadSettings({ configFile, env: {} }).config.pipeline))} → ${options.riskWorkers} worker process(es)`);
-    const riskmon = done(await runRiskmon(setup, configFile, events, null));
-    check('riskmon', riskmon, ref);
-    saturation.push(slim(riskmon));
-    const memory = await measureMemory(redis, 'bench-riskmon-max', events, emptyUsedMemory);
-    log(`  rule state ${memory.ruleStateBytesPerUserDay.toFixed(0)} B per user-day, decision record ${memory.decisionRecordBytes.toFixed(0)} B`);
-    await resetRedis(redis);
 
     const loads: RunResult[] = [];
     for (const rate of options.loads) {
@@ -280,12 +315,12 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       await resetRedis(redis);
     }
 
-    const scale: RunResult[] = [];
+    const scale: ScaleResult[] = [];
     for (const users of options.scaleUsers) {
       log(`riskmon with ${users} distinct users (${options.count} events)`);
       const s = stream({ count: options.count, users, seed: options.seed, prefix: `u${users}` });
       const r = done(await runRiskmon(setup, configFile, s, null, `bench-users-${users}`));
-      scale.push(slim(r));
+      scale.push({ ...slim(r), distinctUsers: users, activeUsers: new Set(s.map((e) => e.userId)).size });
       await resetRedis(redis);
     }
 
@@ -296,14 +331,14 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     const { log: _log, ...rest } = options;
     machine.loadAverageAtEnd = loadavg().map((l) => l.toFixed(2)).join(' ');
     return {
-      options: { ...rest, overrides },
+      options: { ...rest, overrides, retentionDays: config.retention.decisionDays, streamMaxLen: config.retention.decisionStreamMaxLen, pipeline },
       machine,
       redisConfig,
       reference: slim(reference),
       saturation,
       loads,
       scale,
-      memory,
+      memory: memory!,
       comparisons,
       calibration,
       totalSeconds: (performance.now() - t0) / 1000,
@@ -313,6 +348,14 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     await server.stop();
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** The stream with the amount of its middle charge raised by one fen. */
+function withOneDifference(events: ChargeEvent[]): ChargeEvent[] {
+  const copy = events.slice();
+  const i = Math.floor(copy.length / 2);
+  copy[i] = { ...copy[i]!, amount: copy[i]!.amount + 1 };
+  return copy;
 }
 
 /** Keeps the numbers, drops the per-event maps (hundreds of MB over a whole run). */

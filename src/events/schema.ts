@@ -71,12 +71,38 @@ export function parseEvent(value: unknown): ParseResult {
           : `unknown event type ${JSON.stringify(String(type).slice(0, 40))} (known: ${Object.keys(eventSchemas).join(', ')})`,
     };
   }
+  if (type === 'charge') {
+    const fast = fastCharge(value as Record<string, unknown>);
+    if (fast) return fast;
+  }
   const parsed = eventSchemas[type as EventType].safeParse(value);
   if (!parsed.success) {
     return { ok: false, reason: parsed.error.issues.map(formatIssue).join('; ') };
   }
   const at = parseInstant(parsed.data.occurredAt);
   return at.ok ? { ok: true, event: parsed.data, occurredAtMs: at.ms } : { ok: false, reason: at.reason };
+}
+
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 128;
+
+/**
+ * The per-event hot path for a well-formed charge: exactly the checks of `chargeSchema`, without zod's machinery
+ * (several microseconds per event at tens of thousands of events per second). It only ever accepts; anything it
+ * does not accept goes through zod, which decides and words the reason. The output equals zod's: the schema's
+ * fields in the schema's order, unknown fields dropped.
+ */
+function fastCharge(v: Record<string, unknown>): ParseResult | undefined {
+  const { eventId, userId, merchantId, cardId, amount, currency, occurredAt } = v;
+  if (!isId(eventId) || !isId(userId) || !isId(merchantId) || !isId(cardId)) return undefined;
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 1 || amount > MAX_AMOUNT_FEN) return undefined;
+  if (typeof occurredAt !== 'string' || (currency !== undefined && currency !== 'CNY') || !Object.hasOwn(v, 'currency') !== (currency === undefined)) return undefined;
+  const at = parseInstant(occurredAt);
+  if (!at.ok) return undefined;
+  const event: ChargeEvent =
+    currency === undefined
+      ? { type: 'charge', eventId, userId, merchantId, cardId, amount, occurredAt }
+      : { type: 'charge', eventId, userId, merchantId, cardId, amount, currency, occurredAt };
+  return { ok: true, event, occurredAtMs: at.ms };
 }
 
 /** One NDJSON line → event or reason. Never throws. */
