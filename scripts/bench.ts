@@ -14,7 +14,7 @@ import { DEFAULT_OPTIONS, runBenchmark, type BenchOptions } from './bench/run.ts
 
 const USAGE =
   'npm run bench -- [--count N] [--users N] [--seed N] [--duration S] [--loads 2000,5000,10000,20000|none] ' +
-  '[--scale-users 10000,1000000|none] [--rounds N] [--workers N] [--baseline-workers N] [--baseline-concurrency N] ' +
+  '[--scale-users 10000,1000000|none] [--rounds N] [--workers N] [--baseline-workers N] [--baseline-concurrency N] [--baseline-count N] ' +
   '[--no-baseline] [--calibration-accounts N] [--shards N] [--max-batch N] [--linger-ms N] [--out report.md] [--json result.json] ' +
   '[--inject-difference]';
 
@@ -46,6 +46,7 @@ runCli(
         workers: { type: 'string' },
         'baseline-workers': { type: 'string' },
         'baseline-concurrency': { type: 'string' },
+        'baseline-count': { type: 'string' },
         'no-baseline': { type: 'boolean', default: false },
         'calibration-accounts': { type: 'string' },
         shards: { type: 'string' },
@@ -72,6 +73,7 @@ runCli(
       riskWorkers: positiveInt('workers', values.workers, d.riskWorkers),
       baselineWorkers: positiveInt('baseline-workers', values['baseline-workers'], d.baselineWorkers),
       baselineConcurrency: positiveInt('baseline-concurrency', values['baseline-concurrency'], d.baselineConcurrency),
+      baselineCount: positiveInt('baseline-count', values['baseline-count'], d.baselineCount),
       calibrationAccounts: positiveInt('calibration-accounts', values['calibration-accounts'], d.calibrationAccounts, 0),
       skipBaseline: values['no-baseline'],
       injectDifference: values['inject-difference'],
