@@ -133,13 +133,11 @@ export class RiskProcessor {
     }
 
     const results: EventResult[] = [];
-    // Labelled counters cost a label lookup per increment: count the batch first, increment once per label.
-    const tally = new BatchTally();
     slots.forEach((slot, i) => {
       const [err, reply] = replies[i]!;
       if (slot.kind === 'rejected') {
-        tally.add(tally.consumed, `${eventTypeLabel(events[i])}\trejected`);
-        if (reply === 1) tally.add(tally.rejected, slot.reason);
+        metrics.eventsConsumed.inc({ type: eventTypeLabel(events[i]), result: 'rejected' });
+        if (reply === 1) metrics.eventsRejected.inc({ reason: slot.reason });
         results.push(slot.result);
         return;
       }
@@ -149,65 +147,33 @@ export class RiskProcessor {
         const reason = `evaluation failed: ${err.message}`;
         this.deps.logger.error({ eventId: event.eventId, err: err.message }, 'event evaluation failed');
         void deadLetters.record(redis, { source: `${source}#${i}`, reason, raw: event });
-        tally.add(tally.rejected, 'evaluation_error');
-        tally.add(tally.consumed, `${event.type}\trejected`);
+        metrics.eventsRejected.inc({ reason: 'evaluation_error' });
+        metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });
         results.push({ eventId: event.eventId, outcome: 'rejected', error: reason });
         return;
       }
       const handler = handlers[event.type] as EventHandler;
       const { result, isNew, settled } = handler.interpret(reply, event);
-      tally.add(tally.consumed, `${event.type}\taccepted`);
+      metrics.eventsConsumed.inc({ type: event.type, result: 'accepted' });
       if (!isNew) {
-        tally.duplicates++;
+        metrics.duplicates.inc();
       } else {
         if (result.outcome === 'approve' || result.outcome === 'review' || result.outcome === 'decline') {
-          tally.add(tally.decisions, result.outcome);
+          metrics.decisions.inc({ outcome: result.outcome });
+          metrics.decisionLatency.observe(Math.max(0, decidedAt - enqueuedAt) / 1000);
         }
-        for (const rule of result.rules ?? []) tally.add(tally.ruleHits, rule);
+        for (const rule of result.rules ?? []) metrics.ruleHits.inc({ rule });
         if (settled) {
-          tally.add(tally.scheduled, settled.kind);
-          tally.add(tally.scheduledAmount, settled.kind, settled.amount);
+          metrics.settlementsScheduled.inc({ kind: settled.kind });
+          metrics.settlementsScheduledAmount.inc({ kind: settled.kind }, settled.amount);
         }
       }
       results.push(result);
     });
 
-    tally.flush(metrics, Math.max(0, decidedAt - enqueuedAt) / 1000);
     metrics.batchSize.observe(events.length);
     metrics.batchDuration.observe((performance.now() - started) / 1000);
     return results;
-  }
-}
-
-/** Metric increments of one batch, applied once per label at the end. */
-class BatchTally {
-  readonly consumed = new Map<string, number>();
-  readonly rejected = new Map<string, number>();
-  readonly decisions = new Map<string, number>();
-  readonly ruleHits = new Map<string, number>();
-  readonly scheduled = new Map<string, number>();
-  readonly scheduledAmount = new Map<string, number>();
-  duplicates = 0;
-
-  add(map: Map<string, number>, label: string, by = 1): void {
-    map.set(label, (map.get(label) ?? 0) + by);
-  }
-
-  /** `latencySeconds` is the batch's enqueue → decision time, observed once per new decision. */
-  flush(metrics: Metrics, latencySeconds: number): void {
-    for (const [key, n] of this.consumed) {
-      const [type, result] = key.split('\t') as [string, string];
-      metrics.eventsConsumed.inc({ type, result }, n);
-    }
-    for (const [reason, n] of this.rejected) metrics.eventsRejected.inc({ reason }, n);
-    if (this.duplicates > 0) metrics.duplicates.inc(this.duplicates);
-    for (const [outcome, n] of this.decisions) {
-      metrics.decisions.inc({ outcome }, n);
-      for (let i = 0; i < n; i++) metrics.decisionLatency.observe(latencySeconds);
-    }
-    for (const [rule, n] of this.ruleHits) metrics.ruleHits.inc({ rule }, n);
-    for (const [kind, n] of this.scheduled) metrics.settlementsScheduled.inc({ kind }, n);
-    for (const [kind, fen] of this.scheduledAmount) metrics.settlementsScheduledAmount.inc({ kind }, fen);
   }
 }
 
