@@ -85,7 +85,7 @@ export function renderReport(result: BenchResult): string {
 
   parts.push(
     `Stream: ${int(o.count)} synthetic charges over ${int(o.users)} users (seed ${o.seed}); offered loads run ${o.duration} s each; ` +
-      `saturation figures are the best of ${o.rounds} round(s). Redis ${result.machine.redis} on a private port ` +
+      `saturation figures are the best of ${o.rounds} round(s); the baseline's saturation runs take the first ${int(Math.min(o.baselineCount, o.count))} events of the stream. Redis ${result.machine.redis} on a private port ` +
       `(appendonly ${result.redisConfig.appendonly}, save "${result.redisConfig.save}", maxmemory-policy ${result.redisConfig['maxmemory-policy']}).`,
   );
 
@@ -93,6 +93,7 @@ export function renderReport(result: BenchResult): string {
   const rows: string[][] = [];
   for (const r of result.saturation) rows.push(runRow(r.path, r));
   for (const r of result.loads) rows.push(runRow(r.path, r));
+  for (const s of result.skippedLoads) rows.push([s.path, int(s.offered), '–', 'not run: above 1.5 × its saturation throughput', '–', '–', '–', '–', '–', '–']);
   rows.push(runRow('one at a time (reference)', result.reference));
   parts.push(table(RUN_HEADER, rows));
   parts.push(
