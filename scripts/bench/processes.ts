@@ -33,7 +33,9 @@ export function startProcesses(entry: string, count: number, env: Record<string,
       env: {
         ...process.env,
         LOG_LEVEL: 'warn',
-        // Service processes of the operate issue serve HTTP; benchmark workers must not fight over a port.
+        // Service processes serve HTTP (metrics, health): not needed here, and benchmark workers must not fight
+        // over a port if it is on.
+        RISKMON_HTTP_ENABLED: 'false',
         RISKMON_HTTP_PORT: '0',
         ...env,
       },

@@ -129,7 +129,7 @@ export function renderReport(result: BenchResult): string {
         ['decision records (also the eventId dedupe)', int(g('decisionRecord').keys), int(g('decisionRecord').bytes), `${kb(m.decisionRecordBytes)} per decision, kept ${o.retentionDays} days`],
         ['decision stream', int(g('decisionStream').keys), int(g('decisionStream').bytes), `${kb(m.decisionStreamBytesPerEntry)} per decision, capped at ${int(o.streamMaxLen)} entries`],
         ['settlement schedule', int(g('settlementDue').keys), int(g('settlementDue').bytes), `${kb(m.settlementDueBytesPerEntry)} per scheduled charge, until settled`],
-        ['queues (BullMQ)', int(g('queue').keys), int(g('queue').bytes), 'completed jobs kept per queue options'],
+        ['queues (BullMQ)', int(g('queue').keys), int(g('queue').bytes), 'completed batches kept (100 per shard queue) and waiting ones'],
       ],
     ),
   );

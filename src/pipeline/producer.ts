@@ -31,6 +31,8 @@ interface Buffer {
 
 /** How often an active producer reads how many batches wait on each shard (one LLEN-like call per shard). */
 const BACKLOG_POLL_MS = 25;
+/** Completed batches kept per shard queue for a look in the dashboard. */
+const COMPLETED_JOBS_KEPT = 100;
 /** A producer that sent nothing for this long stops polling. */
 const BACKLOG_IDLE_MS = 1_000;
 
@@ -160,7 +162,9 @@ export class EventProducer {
           throw new BackpressureError(`shard ${shard} has ${limit} or more batches waiting: workers are behind`);
         }
         const job = await queue.add(BATCH_JOB_NAME, data, {
-          removeOnComplete: { age: 3_600, count: 5_000 },
+          // A completed job still holds its whole batch: at full speed 5,000 per queue would be gigabytes. Replays
+          // read every job's result after the last add, so they keep more.
+          removeOnComplete: { age: 3_600, count: this.options.reply ? 5_000 : COMPLETED_JOBS_KEPT },
           removeOnFail: false,
         });
         this.options.onJob?.(job, shard, data.events.length);
