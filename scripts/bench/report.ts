@@ -76,6 +76,16 @@ export function goals(result: BenchResult): Goal[] {
   return out;
 }
 
+/** The quota issue's figures: the numbers it returns (its run status, if any, only by state). */
+function calibrationTable(result: unknown): string {
+  if (typeof result !== 'object' || result === null) return `\`${JSON.stringify(result)}\``;
+  const rows = Object.entries(result as Record<string, unknown>).map(([k, v]) => [
+    k,
+    typeof v === 'number' ? (Number.isInteger(v) ? int(v) : v.toFixed(2)) : typeof v === 'object' && v !== null ? JSON.stringify((v as { state?: unknown }).state ?? v).slice(0, 80) : String(v),
+  ]);
+  return table(['figure', 'value'], rows);
+}
+
 export function renderReport(result: BenchResult): string {
   const o = result.options;
   const parts: string[] = [];
@@ -149,7 +159,7 @@ export function renderReport(result: BenchResult): string {
   }
 
   parts.push('\n### Calibration of 1,000,000 accounts\n');
-  parts.push(result.calibration.status === 'measured' ? '```json\n' + JSON.stringify(result.calibration.result, null, 2) + '\n```' : `Not measured: ${result.calibration.note}.`);
+  parts.push(result.calibration.status === 'measured' ? calibrationTable(result.calibration.result) : `Not measured: ${result.calibration.note}.`);
 
   parts.push('\n### Decisions compared with the one-event-at-a-time path\n');
   parts.push(table(['run', 'result'], result.comparisons.map((c) => [c.run, describeComparison(c.comparison)])));

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { loadSettings, type RiskmonConfig } from '../../src/config.ts';
+import { createContext, type Context } from '../../src/context.ts';
+import { silentLogger } from '../../src/logger.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { CardHasher } from '../../src/events/card.ts';
 import { syntheticCharges, syntheticPan } from '../../src/events/synthetic.ts';
@@ -195,21 +197,30 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
   };
 }
 
-/** The calibration benchmark of the quota issue, when its module is present: `benchCalibration({ redisUrl, accounts, log })`. */
-async function measureCalibration(redisUrl: string, accounts: number, log: (l: string) => void): Promise<CalibrationResult> {
+/**
+ * The calibration benchmark of the quota issue, when its module is present:
+ * `benchCalibration({ context, accounts, onProgress })` from scripts/bench-calibration.ts, on a fresh namespace of
+ * the benchmark's Redis.
+ */
+async function measureCalibration(redisUrl: string, cardSecret: string, accounts: number, log: (l: string) => void): Promise<CalibrationResult> {
   if (accounts <= 0) return { status: 'skipped', note: 'skipped (--calibration-accounts 0)' };
   if (!existsSync(CALIBRATION_MODULE)) {
     return { status: 'skipped', note: 'scripts/bench-calibration.ts is not present (quota calibration not merged yet)' };
   }
-  // Importing a CLI script would run it: only a module that exports the entry point is called.
+  // Only a module that exports the entry point is imported (a bare CLI script would run on import).
   if (!/export\s+(async\s+)?function\s+benchCalibration\b|export\s*\{[^}]*\bbenchCalibration\b/.test(readFileSync(CALIBRATION_MODULE, 'utf8'))) {
-    return { status: 'skipped', note: 'scripts/bench-calibration.ts does not export benchCalibration({ redisUrl, accounts, log })' };
+    return { status: 'skipped', note: 'scripts/bench-calibration.ts does not export benchCalibration' };
   }
   const mod = (await import(pathToFileURL(CALIBRATION_MODULE).href)) as {
-    benchCalibration: (o: { redisUrl: string; accounts: number; log: (l: string) => void }) => Promise<unknown>;
+    benchCalibration: (o: { context: Context; accounts: number; onProgress?: (message: string) => void }) => Promise<unknown>;
   };
-  const result = await mod.benchCalibration({ redisUrl, accounts, log });
-  return { status: 'measured', note: `${accounts} accounts`, result };
+  const context = createContext(loadSettings({ namespace: 'bench-calibration', env: { RISKMON_CARD_SECRET: cardSecret } }), redisUrl, silentLogger);
+  try {
+    const result = await mod.benchCalibration({ context, accounts, onProgress: (m) => log(`  ${m}`) });
+    return { status: 'measured', note: `${accounts} accounts`, result };
+  } finally {
+    await context.close();
+  }
 }
 
 export async function runBenchmark(options: BenchOptions): Promise<BenchResult> {
@@ -339,7 +350,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     }
 
     log('calibration');
-    const calibration = await measureCalibration(server.url, options.calibrationAccounts, log);
+    const calibration = await measureCalibration(server.url, setup.cardSecret, options.calibrationAccounts, log);
     log(`  ${calibration.note}`);
 
     const { log: _log, ...rest } = options;
