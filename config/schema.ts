@@ -155,12 +155,14 @@ export const configSchema = z
       batchSize: z.number().int().min(1).max(10_000),
     }),
     pipeline: z.strictObject({
-      /** Ordered shard queues users are partitioned over. Change only with empty queues. @defaultValue 8 */
+      /** Ordered shard queues users are partitioned over. Change only with empty queues. @defaultValue 4 */
       shards: z.number().int().min(1).max(256),
       /** Events per queue job. @defaultValue 500 */
       maxBatch: z.number().int().min(1).max(10_000),
-      /** How long a producer waits to fill a batch, ms. @defaultValue 5 */
+      /** How long a producer waits to fill a batch, ms. @defaultValue 10 */
       lingerMs: z.number().int().min(0).max(1_000),
+      /** How long it waits instead while the shard has batches waiting (workers behind), ms. @defaultValue 50 */
+      busyLingerMs: z.number().int().min(0).max(5_000),
       /** Worker lock on a job, ms; a crashed worker's job is redelivered after it. @defaultValue 30000 */
       lockDurationMs: z.number().int().min(1_000).max(600_000),
       /** How often workers look for jobs whose worker died, ms. @defaultValue 5000 */

@@ -146,6 +146,10 @@ export function parseEvent(value: unknown): ParseResult {
           : `unknown event type ${JSON.stringify(String(type).slice(0, 40))} (known: ${Object.keys(eventSchemas).join(', ')})`,
     };
   }
+  if (type === 'charge' && (value as { cardId?: unknown }).cardId !== undefined) {
+    const fast = fastCharge<ChargeEvent>(value as Record<string, unknown>);
+    if (fast) return fast;
+  }
   const parsed = eventSchemas[type as EventType].safeParse(value);
   if (!parsed.success) {
     return { ok: false, reason: parsed.error.issues.map(formatIssue).join('; ') };
@@ -161,12 +165,45 @@ export function parseEvent(value: unknown): ParseResult {
 export function parseQueuedEvent(value: unknown): { ok: true; event: RiskEvent | QueuedCharge; occurredAtMs: number } | { ok: false; reason: string } {
   const v = value as { type?: unknown; cardToken?: unknown; cardId?: unknown } | null;
   if (typeof v === 'object' && v !== null && v.type === 'charge' && v.cardToken !== undefined && v.cardId === undefined) {
+    const fast = fastCharge<QueuedCharge>(v as Record<string, unknown>);
+    if (fast) return fast;
     const parsed = queuedChargeSchema.safeParse(value);
     if (!parsed.success) return { ok: false, reason: parsed.error.issues.map(formatIssue).join('; ') };
     const at = parseInstant(parsed.data.occurredAt);
     return at.ok ? { ok: true, event: parsed.data, occurredAtMs: at.ms } : { ok: false, reason: at.reason };
   }
   return parseEvent(value);
+}
+
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 128;
+
+const CARD_TOKEN = /^[A-Za-z0-9_-]{16}$/;
+const CARD_LAST4 = /^\*{4}.{0,4}$/;
+
+/**
+ * The per-event hot path for a well-formed charge, raw (`cardId`) or as queued (`cardToken` + `cardLast4`): exactly
+ * the checks of `chargeSchema` / `queuedChargeSchema`, without zod's machinery (several microseconds per event at
+ * tens of thousands of events per second). It only ever accepts; anything it does not accept goes through zod,
+ * which decides and words the reason. The output equals zod's: the schema's fields in the schema's order, unknown
+ * fields dropped.
+ */
+function fastCharge<T extends ChargeEvent | QueuedCharge>(v: Record<string, unknown>): { ok: true; event: T; occurredAtMs: number } | undefined {
+  const { eventId, userId, merchantId, cardId, cardToken, cardLast4, amount, currency, occurredAt } = v;
+  if (!isId(eventId) || !isId(userId) || !isId(merchantId)) return undefined;
+  const queued = cardId === undefined;
+  if (queued ? !(typeof cardToken === 'string' && CARD_TOKEN.test(cardToken) && typeof cardLast4 === 'string' && CARD_LAST4.test(cardLast4)) : !isId(cardId)) {
+    return undefined;
+  }
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 1 || amount > MAX_AMOUNT_FEN) return undefined;
+  if (typeof occurredAt !== 'string' || (currency !== undefined && currency !== 'CNY') || !Object.hasOwn(v, 'currency') !== (currency === undefined)) return undefined;
+  const at = parseInstant(occurredAt);
+  if (!at.ok) return undefined;
+  const base = { type: 'charge' as const, eventId, userId, merchantId };
+  const money = currency === undefined ? { amount } : { amount, currency: 'CNY' as const };
+  const event = queued
+    ? { ...base, ...money, occurredAt, cardToken: cardToken as string, cardLast4: cardLast4 as string }
+    : { ...base, cardId: cardId as string, ...money, occurredAt };
+  return { ok: true, event: event as T, occurredAtMs: at.ms };
 }
 
 /** One NDJSON line → event or reason. Never throws. */

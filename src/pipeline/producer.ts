@@ -32,6 +32,13 @@ interface Buffer {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** How often an active producer reads how many batches wait on each shard (one LLEN-like call per shard). */
+const BACKLOG_POLL_MS = 25;
+/** Completed batches kept per shard queue for a look in the dashboard. */
+const COMPLETED_JOBS_KEPT = 100;
+/** A producer that sent nothing for this long stops polling. */
+const BACKLOG_IDLE_MS = 1_000;
+
 export class BackpressureError extends Error {
   override name = 'BackpressureError';
 }
@@ -49,6 +56,11 @@ export async function openRiskQueues(connection: Redis, keys: Keys, shards: numb
 export class EventProducer {
   private readonly buffers: Buffer[];
   private readonly tails: Promise<unknown>[];
+  /** Shards whose queue had batches waiting at the last poll: workers are behind there. */
+  private readonly behind: boolean[];
+  private backlogTimer: NodeJS.Timeout | undefined;
+  private lastSendAt = 0;
+  private polling = false;
   private failure: Error | undefined;
   sent = 0;
 
@@ -58,6 +70,7 @@ export class EventProducer {
   ) {
     this.buffers = queues.map(() => ({ events: [], firstAt: 0, timer: undefined }));
     this.tails = queues.map(() => Promise.resolve());
+    this.behind = queues.map(() => false);
   }
 
   static async open(options: ProducerOptions): Promise<EventProducer> {
@@ -72,8 +85,14 @@ export class EventProducer {
     const buf = this.buffers[shard]!;
     if (buf.events.length === 0) {
       buf.firstAt = Date.now();
-      if (this.options.pipeline.lingerMs > 0) {
-        buf.timer = setTimeout(() => this.closeBatch(shard), this.options.pipeline.lingerMs);
+      this.lastSendAt = buf.firstAt;
+      this.watchBacklog();
+      const { lingerMs, busyLingerMs } = this.options.pipeline;
+      // Behind: the batch would wait in the queue anyway, so let it grow; bigger batches cost less per event,
+      // which is how workers catch up instead of drowning in small jobs.
+      const linger = this.behind[shard] ? Math.max(lingerMs, busyLingerMs) : lingerMs;
+      if (linger > 0) {
+        buf.timer = setTimeout(() => this.closeBatch(shard), linger);
       }
     }
     buf.events.push(event.type === 'charge' ? tokenizeCharge(event, this.options.cards) : event);
@@ -95,8 +114,38 @@ export class EventProducer {
   }
 
   async close(): Promise<void> {
+    if (this.backlogTimer) clearTimeout(this.backlogTimer);
+    this.backlogTimer = undefined;
     await this.flush().catch(() => undefined);
     await Promise.all(this.queues.map((q) => q.close()));
+  }
+
+  /** Polls the shards' backlogs while events flow; stops by itself when the producer goes idle. */
+  private watchBacklog(): void {
+    if (this.backlogTimer || this.options.pipeline.busyLingerMs <= this.options.pipeline.lingerMs) return;
+    const poll = async () => {
+      if (this.polling) return;
+      this.polling = true;
+      try {
+        const waiting = await Promise.all(this.queues.map((q) => q.getWaitingCount()));
+        // One batch waiting is normal (it was just added); two or more is a backlog.
+        waiting.forEach((n, shard) => (this.behind[shard] = n >= 2));
+      } catch {
+        // Leave the last reading; adds report Redis failures.
+      } finally {
+        this.polling = false;
+      }
+    };
+    const tick = () => {
+      if (Date.now() - this.lastSendAt > BACKLOG_IDLE_MS) {
+        this.backlogTimer = undefined;
+        this.behind.fill(false);
+        return;
+      }
+      void poll();
+      this.backlogTimer = setTimeout(tick, BACKLOG_POLL_MS).unref();
+    };
+    this.backlogTimer = setTimeout(tick, BACKLOG_POLL_MS).unref();
   }
 
   private closeBatch(shard: number): void {
@@ -116,7 +165,9 @@ export class EventProducer {
           throw new BackpressureError(`shard ${shard} has ${limit} or more batches waiting: workers are behind`);
         }
         const job = await queue.add(BATCH_JOB_NAME, data, {
-          removeOnComplete: { age: 3_600, count: 5_000 },
+          // A completed job still holds its whole batch: at full speed 5,000 per queue would be gigabytes. Replays
+          // read every job's result after the last add, so they keep more.
+          removeOnComplete: { age: 3_600, count: this.options.reply ? 5_000 : COMPLETED_JOBS_KEPT },
           removeOnFail: false,
         });
         this.options.onJob?.(job, shard, data.events.length);

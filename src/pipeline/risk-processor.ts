@@ -12,7 +12,7 @@ import { eventSchemas, parseQueuedEvent, type ChargeEvent, type EventType, type 
 import type { Logger } from '../logger.ts';
 import type { Metrics, RejectReason } from '../metrics.ts';
 import { defineScript } from '../redis/scripts.ts';
-import { ChargeRules, evaluateChargeScript } from '../rules/charge-rules.ts';
+import { ChargeRules, evaluateChargeScript, parseDecisionSummary } from '../rules/charge-rules.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';
 
 /** How one event type is applied: queue its atomic script call, then read the reply. */
@@ -57,8 +57,9 @@ export function chargeHandler(redis: Redis, rules: ChargeRules): EventHandler<Ch
       evaluate(pipeline, keys, args);
     },
     interpret(reply, event) {
-      const [fresh, json] = reply as [number, string];
-      const d = parseDecision(json);
+      const [fresh, text] = reply as [number, string];
+      // A new decision comes back as a short summary; a duplicate as the stored record (rare, worth the parse).
+      const d = fresh === 1 ? { ...parseDecisionSummary(text), amount: event.amount } : parseDecision(text);
       return {
         result: { eventId: event.eventId, outcome: d.outcome, rules: d.rules, settleAt: d.settleAt },
         isNew: fresh === 1,

@@ -20,6 +20,8 @@ export interface LocalTime {
 export class ZoneCalendar {
   private readonly offsets = new Map<number, number>();
   private readonly settleTimes = new Map<string, number>();
+  /** "YYYY-MM-DD" by local day number (days since the epoch, local wall clock): formatted once per day. */
+  private readonly dates = new Map<number, string>();
 
   constructor(readonly zone: string) {
     if (!IANAZone.isValidZone(zone)) throw new Error(`not a valid IANA time zone: ${JSON.stringify(zone)}`);
@@ -39,13 +41,19 @@ export class ZoneCalendar {
 
   local(ms: number): LocalTime {
     const wall = ms + this.offsetMs(ms);
-    const d = new Date(wall);
-    const secondOfDay = Math.floor((((wall % DAY_MS) + DAY_MS) % DAY_MS) / 1000);
-    return {
-      date: d.toISOString().slice(0, 10),
-      time: d.toISOString().slice(11, 19),
-      secondOfDay,
-    };
+    // Runs several times per charge: the date string is cached per day, the time is plain arithmetic.
+    const day = Math.floor(wall / DAY_MS);
+    let date = this.dates.get(day);
+    if (date === undefined) {
+      date = new Date(day * DAY_MS).toISOString().slice(0, 10);
+      if (this.dates.size > 100_000) this.dates.clear();
+      this.dates.set(day, date);
+    }
+    const secondOfDay = Math.floor((wall - day * DAY_MS) / 1000);
+    const h = Math.floor(secondOfDay / 3600);
+    const m = Math.floor((secondOfDay % 3600) / 60);
+    const s = secondOfDay % 60;
+    return { date, time: `${h < 10 ? '0' : ''}${h}:${m < 10 ? '0' : ''}${m}:${s < 10 ? '0' : ''}${s}`, secondOfDay };
   }
 
   /** The instant at `secondOfDay` local time on the local date `days` after the date of `ms`. */

@@ -101,7 +101,8 @@ describe('service HTTP server', () => {
     const res = await fetch(`${url}/admin/queues/api/queues?activeQueue=risk-0&status=completed&page=1`, { headers: auth });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { queues: { name: string; readOnlyMode: boolean; jobs: { data: { events: { cardId?: string; cardLast4?: string }[] } }[] }[] };
-    expect(body.queues.map((q) => q.name).sort()).toEqual([...Array.from({ length: 8 }, (_, s) => `risk-${s}`), 'settlement', 'calibration'].sort());
+    const shards = service.context.settings.config.pipeline.shards;
+    expect(body.queues.map((q) => q.name).sort()).toEqual([...Array.from({ length: shards }, (_, s) => `risk-${s}`), 'settlement', 'calibration'].sort());
     expect(body.queues.every((q) => q.readOnlyMode)).toBe(true);
     const jobs = body.queues.flatMap((q) => q.jobs);
     // The producer queues the card as hash + last four; the dashboard would mask a raw cardId too.

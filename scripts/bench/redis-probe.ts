@@ -1,0 +1,97 @@
+/**
+ * What the benchmark reads from Redis itself: CPU (INFO cpu), per-command time (INFO commandstats) and memory,
+ * both as a whole and per kind of key (MEMORY USAGE summed over a SCAN of the namespace).
+ */
+import type { Redis } from 'ioredis';
+
+export function parseInfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\r\n')) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return out;
+}
+
+/** CPU seconds the Redis process has used (user + system, all threads). */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = parseInfo(await redis.info('cpu'));
+  return Number(info.used_cpu_user) + Number(info.used_cpu_sys);
+}
+
+export async function usedMemory(redis: Redis): Promise<number> {
+  return Number(parseInfo(await redis.info('memory')).used_memory);
+}
+
+export interface CommandStat {
+  command: string;
+  calls: number;
+  usec: number;
+}
+
+/** Commands by total time, most expensive first (since the last CONFIG RESETSTAT). */
+export async function commandStats(redis: Redis): Promise<CommandStat[]> {
+  const info = parseInfo(await redis.info('commandstats'));
+  return Object.entries(info)
+    .filter(([k]) => k.startsWith('cmdstat_'))
+    .map(([k, v]) => {
+      const f = Object.fromEntries(v.split(',').map((p) => p.split('=') as [string, string]));
+      return { command: k.slice('cmdstat_'.length), calls: Number(f.calls), usec: Number(f.usec) };
+    })
+    .sort((a, b) => b.usec - a.usec);
+}
+
+export interface KeyGroup {
+  keys: number;
+  bytes: number;
+  /** Elements: zset members, hash fields, stream entries. */
+  elements: number;
+}
+
+/**
+ * Classifies a key of namespace `base` (rm:<ns>) into the groups the report needs. Anything the rules keep per
+ * user or card is rule state; decision records and the settlement schedule are measured apart.
+ */
+export function keyGroup(base: string, key: string): string {
+  const rest = key.slice(base.length + 1);
+  if (rest.startsWith('dec:')) return 'decisionRecord';
+  if (rest === 'decisions') return 'decisionStream';
+  if (rest.startsWith('u:') && rest.includes(':card:')) return 'cardWindow';
+  if (rest.startsWith('u:') && rest.endsWith(':days')) return 'dayTotals';
+  if (rest === 'settle:due') return 'settlementDue';
+  if (rest.startsWith('q:')) return 'queue';
+  return 'other';
+}
+
+/** MEMORY USAGE (exact, SAMPLES 0) of every key of a namespace, summed by group. */
+export async function memoryByGroup(redis: Redis, base: string): Promise<Record<string, KeyGroup>> {
+  const groups: Record<string, KeyGroup> = {};
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:*`, 'COUNT', 2_000);
+    cursor = next;
+    if (keys.length === 0) continue;
+    const p = redis.pipeline();
+    for (const key of keys) {
+      p.memory('USAGE', key, 'SAMPLES', 0);
+      p.type(key);
+    }
+    const replies = (await p.exec()) ?? [];
+    const sizes = redis.pipeline();
+    keys.forEach((key, i) => {
+      const type = replies[i * 2 + 1]![1] as string;
+      if (type === 'zset') sizes.zcard(key);
+      else if (type === 'hash') sizes.hlen(key);
+      else if (type === 'stream') sizes.xlen(key);
+      else sizes.exists(key);
+    });
+    const counts = (await sizes.exec()) ?? [];
+    keys.forEach((key, i) => {
+      const g = (groups[keyGroup(base, key)] ??= { keys: 0, bytes: 0, elements: 0 });
+      g.keys++;
+      g.bytes += Number(replies[i * 2]![1] ?? 0);
+      g.elements += Number(counts[i]![1] ?? 0);
+    });
+  } while (cursor !== '0');
+  return groups;
+}

@@ -1,0 +1,427 @@
+/**
+ * The whole benchmark in one go, on a private redis-server started here (never the shared one): the same seeded
+ * synthetic stream through the reference, ceiling, baseline and riskmon paths, at saturation and at offered loads,
+ * then memory, cost growth with the number of users, and the 1,000,000-account calibration when it exists.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { loadSettings, type RiskmonConfig } from '../../src/config.ts';
+import { createContext, type Context } from '../../src/context.ts';
+import { silentLogger } from '../../src/logger.ts';
+import type { ChargeEvent } from '../../src/events/schema.ts';
+import { CardHasher } from '../../src/events/card.ts';
+import { syntheticCharges, syntheticPan } from '../../src/events/synthetic.ts';
+import { Keys } from '../../src/redis/keys.ts';
+import { startRedisServer } from '../../src/redis/local-server.ts';
+import { ZoneCalendar } from '../../src/time/calendar.ts';
+import { compareDecisions, type DecisionComparison } from './decisions.ts';
+import { resetRedis, runBaseline, runCeiling, runReference, runRiskmon, writeBenchConfig, type BenchSetup, type RunResult } from './paths.ts';
+import { keyGroup, memoryByGroup, parseInfo, usedMemory, type KeyGroup } from './redis-probe.ts';
+
+export interface BenchOptions {
+  /** Charges in the main stream. @defaultValue 200000 */
+  count: number;
+  /** Distinct users in the main stream. @defaultValue 20000 */
+  users: number;
+  seed: number;
+  /** Seconds each offered load runs. @defaultValue 5 */
+  duration: number;
+  /** Offered loads, events/s. @defaultValue [2000, 5000, 10000, 20000] */
+  loads: number[];
+  /** Distinct users of the cost-growth runs (same count). @defaultValue [10000, 1000000] */
+  scaleUsers: number[];
+  riskWorkers: number;
+  baselineWorkers: number;
+  baselineConcurrency: number;
+  /** Events of the stream (its first ones) the baseline runs at saturation: it is slow. @defaultValue 50000 */
+  baselineCount: number;
+  /** Accounts for the calibration measurement (0 skips it). @defaultValue 1000000 */
+  calibrationAccounts: number;
+  skipBaseline: boolean;
+  /** Saturation rounds (ceiling, baseline, riskmon interleaved); the best of each path is reported. @defaultValue 2 */
+  rounds: number;
+  /**
+   * Self-check of the decision comparison: the riskmon saturation runs get the stream with one charge's amount
+   * changed, so the benchmark must report a difference (and the command exit non-zero). @defaultValue false
+   */
+  injectDifference: boolean;
+  /** Config overrides for every path (pipeline tuning). */
+  overrides: Record<string, unknown>;
+  log: (line: string) => void;
+}
+
+export interface MemoryReport {
+  activeUsers: number;
+  cards: number;
+  userDays: number;
+  decisions: number;
+  groups: Record<string, KeyGroup>;
+  /** used_memory of the namespace with only the rule state left (includes key dictionaries and TTLs). */
+  ruleStateUsedMemory: number;
+  ruleStateBytesPerUserDay: number;
+  ruleStateBytesPerUser: number;
+  cardWindowBytesPerCard: number;
+  dayTotalsBytesPerUser: number;
+  decisionRecordBytes: number;
+  decisionStreamBytesPerEntry: number;
+  settlementDueBytesPerEntry: number;
+}
+
+export interface Comparison {
+  run: string;
+  comparison: DecisionComparison;
+}
+
+export interface CalibrationResult {
+  status: 'measured' | 'skipped';
+  note: string;
+  result?: unknown;
+}
+
+export interface ScaleResult extends RunResult {
+  distinctUsers: number;
+  activeUsers: number;
+}
+
+export interface BenchResult {
+  options: Omit<BenchOptions, 'log'> & { retentionDays: number; streamMaxLen: number; pipeline: Record<string, number> };
+  machine: Record<string, string | number>;
+  redisConfig: Record<string, string>;
+  reference: RunResult;
+  saturation: RunResult[];
+  loads: RunResult[];
+  /** Offered loads not run because they are far past the path's saturation throughput. */
+  skippedLoads: { path: string; offered: number }[];
+  scale: ScaleResult[];
+  memory: MemoryReport;
+  comparisons: Comparison[];
+  calibration: CalibrationResult;
+  totalSeconds: number;
+}
+
+export const DEFAULT_OPTIONS: Omit<BenchOptions, 'log'> = {
+  count: 200_000,
+  users: 20_000,
+  seed: 42,
+  duration: 5,
+  loads: [2_000, 5_000, 10_000, 20_000],
+  scaleUsers: [10_000, 1_000_000],
+  riskWorkers: 1,
+  baselineWorkers: 1,
+  baselineConcurrency: 100,
+  baselineCount: 50_000,
+  calibrationAccounts: 1_000_000,
+  skipBaseline: false,
+  rounds: 2,
+  injectDifference: false,
+  overrides: {},
+};
+
+const require = createRequire(import.meta.url);
+const CALIBRATION_MODULE = fileURLToPath(new URL('../bench-calibration.ts', import.meta.url));
+
+export function stream(options: { count: number; users: number; seed: number; prefix?: string }): ChargeEvent[] {
+  return [...syntheticCharges({ count: options.count, users: options.users, seed: options.seed, prefix: options.prefix ?? 'bench' })];
+}
+
+function machineInfo(): Record<string, string | number> {
+  let model = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) model = m[1]!.trim();
+  } catch {
+    // not Linux
+  }
+  return {
+    cores: cpus().length,
+    cpuModel: model,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    bullmq: (require('bullmq/package.json') as { version: string }).version,
+    ioredis: (require('ioredis/package.json') as { version: string }).version,
+    loadAverageAtStart: loadavg().map((l) => l.toFixed(2)).join(' '),
+  };
+}
+
+const RULE_STATE = ['cardWindow', 'dayTotals'];
+
+async function deleteKeys(redis: Redis, base: string, which: (key: string) => boolean): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:*`, 'COUNT', 2_000);
+    cursor = next;
+    const drop = keys.filter(which);
+    if (drop.length) await redis.del(...drop);
+  } while (cursor !== '0');
+}
+
+async function measureMemory(redis: Redis, namespace: string, events: ChargeEvent[]): Promise<MemoryReport> {
+  const base = new Keys(namespace).base;
+  const calendar = new ZoneCalendar(loadSettings({ env: {} }).config.timezone);
+  const users = new Set<string>();
+  const cards = new Set<string>();
+  const userDays = new Set<string>();
+  for (const e of events) {
+    users.add(e.userId);
+    cards.add(`${e.userId}\u0000${e.cardId}`);
+    userDays.add(`${e.userId}\u0000${calendar.local(Date.parse(e.occurredAt)).date}`);
+  }
+  const groups = await memoryByGroup(redis, base);
+  // Delete everything but the rule state, then delete the rule state too: the used_memory difference is what Redis
+  // really holds for it (key dictionaries and TTLs included), whatever else (clients, scripts) the server holds.
+  await deleteKeys(redis, base, (k) => !RULE_STATE.includes(keyGroup(base, k)));
+  const withRuleState = await usedMemory(redis);
+  await deleteKeys(redis, base, () => true);
+  const ruleStateUsedMemory = withRuleState - (await usedMemory(redis));
+  const g = (name: string): KeyGroup => groups[name] ?? { keys: 0, bytes: 0, elements: 0 };
+  const ruleBytes = g('cardWindow').bytes + g('dayTotals').bytes;
+  const decisions = g('decisionStream').elements;
+  return {
+    activeUsers: users.size,
+    cards: cards.size,
+    userDays: userDays.size,
+    decisions,
+    groups,
+    ruleStateUsedMemory,
+    ruleStateBytesPerUserDay: Math.max(ruleBytes, ruleStateUsedMemory) / userDays.size,
+    ruleStateBytesPerUser: Math.max(ruleBytes, ruleStateUsedMemory) / users.size,
+    cardWindowBytesPerCard: g('cardWindow').bytes / Math.max(1, g('cardWindow').keys),
+    dayTotalsBytesPerUser: g('dayTotals').bytes / Math.max(1, g('dayTotals').keys),
+    decisionRecordBytes: g('decisionRecord').bytes / Math.max(1, g('decisionRecord').keys),
+    decisionStreamBytesPerEntry: g('decisionStream').bytes / Math.max(1, decisions),
+    settlementDueBytesPerEntry: g('settlementDue').bytes / Math.max(1, g('settlementDue').elements),
+  };
+}
+
+/**
+ * The calibration benchmark of the quota issue, when its module is present:
+ * `benchCalibration({ context, accounts, onProgress })` from scripts/bench-calibration.ts, on a fresh namespace of
+ * the benchmark's Redis.
+ */
+async function measureCalibration(redisUrl: string, cardSecret: string, accounts: number, log: (l: string) => void): Promise<CalibrationResult> {
+  if (accounts <= 0) return { status: 'skipped', note: 'skipped (--calibration-accounts 0)' };
+  if (!existsSync(CALIBRATION_MODULE)) {
+    return { status: 'skipped', note: 'scripts/bench-calibration.ts is not present (quota calibration not merged yet)' };
+  }
+  // Only a module that exports the entry point is imported (a bare CLI script would run on import).
+  if (!/export\s+(async\s+)?function\s+benchCalibration\b|export\s*\{[^}]*\bbenchCalibration\b/.test(readFileSync(CALIBRATION_MODULE, 'utf8'))) {
+    return { status: 'skipped', note: 'scripts/bench-calibration.ts does not export benchCalibration' };
+  }
+  const mod = (await import(pathToFileURL(CALIBRATION_MODULE).href)) as {
+    benchCalibration: (o: { context: Context; accounts: number; onProgress?: (message: string) => void }) => Promise<unknown>;
+  };
+  const context = createContext(loadSettings({ namespace: 'bench-calibration', env: { RISKMON_CARD_SECRET: cardSecret } }), redisUrl, silentLogger);
+  try {
+    const result = await mod.benchCalibration({ context, accounts, onProgress: (m) => log(`  ${m}`) });
+    return { status: 'measured', note: `${accounts} accounts`, result };
+  } finally {
+    await context.close();
+  }
+}
+
+export async function runBenchmark(options: BenchOptions): Promise<BenchResult> {
+  const { log } = options;
+  const t0 = performance.now();
+  const machine = machineInfo();
+  // Like production, but on a private server: AOF off (persistence cost is not what this measures), noeviction.
+  const server = await startRedisServer({ args: ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '--save', ''] });
+  const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  const workDir = mkdtempSync(join(tmpdir(), 'riskmon-bench-'));
+  try {
+    const info = parseInfo(await redis.info('server'));
+    machine.redis = info.redis_version ?? 'unknown';
+    const redisConfig = Object.fromEntries(
+      ['appendonly', 'save', 'maxmemory-policy', 'io-threads'].map((k) => [k, '']),
+    );
+    for (const k of Object.keys(redisConfig)) {
+      const [, v] = (await redis.config('GET', k)) as [string, string];
+      redisConfig[k] = v ?? '';
+    }
+    const overrides = deepMergeOverrides(
+      { retention: { decisionStreamMaxLen: Math.max(1_000_000, 2 * Math.max(options.count, options.duration * Math.max(0, ...options.loads))) } },
+      options.overrides,
+    );
+    const setup: BenchSetup = {
+      redisUrl: server.url,
+      workDir,
+      overrides,
+      cardSecret: 'riskmon-benchmark-card-secret-0123456789',
+      riskWorkers: options.riskWorkers,
+      baselineWorkers: options.baselineWorkers,
+      baselineConcurrency: options.baselineConcurrency,
+      log,
+    };
+    const configFile = writeBenchConfig(setup);
+    const { config } = loadSettings({ configFile, env: {} });
+    const pipeline = { ...config.pipeline };
+
+    log(`generating ${options.count} charges over ${options.users} users (seed ${options.seed})`);
+    const events = stream(options);
+    await resetRedis(redis);
+
+    const comparisons: Comparison[] = [];
+    const check = (run: string, r: RunResult, ref: Map<string, string>, subset?: ChargeEvent[]) => {
+      const comparison = compareDecisions(ref, r.decisions.bodies, (subset ?? events).map((e) => e.eventId));
+      comparisons.push({ run, comparison });
+      log(`  decisions vs one-at-a-time: ${comparison.identical ? 'identical' : 'DIFFERENT'} (${comparison.compared})`);
+    };
+    const done = (r: RunResult) => {
+      log(
+        `  ${r.path} ${r.offered ?? 'max'}: ${Math.round(r.eventsPerSecond)} events/s, p50/p95/p99 ${r.latencyMs.p50}/${r.latencyMs.p95}/${r.latencyMs.p99} ms, ` +
+          `Redis ${r.redisCpuUsPerEvent.toFixed(1)} µs/event, others ${r.otherBusyCores.toFixed(2)} cores`,
+      );
+      // The decisions are kept for comparison only; drop the bulk once compared.
+      return r;
+    };
+
+    log('reference: one event at a time through the processor');
+    const reference = done(await runReference(setup, configFile, events));
+    const ref = reference.decisions.bodies;
+    await resetRedis(redis);
+
+    const saturation: RunResult[] = [];
+    let memory: MemoryReport | undefined;
+    const keepBest = (r: RunResult) => {
+      const i = saturation.findIndex((x) => x.path === r.path);
+      if (i < 0) saturation.push(slim(r));
+      else if (r.eventsPerSecond > saturation[i]!.eventsPerSecond) saturation[i] = slim(r);
+    };
+    for (let round = 1; round <= options.rounds; round++) {
+      log(`saturation round ${round} of ${options.rounds}`);
+      log('ceiling: the rules script alone, pipelined');
+      const ceiling = done(await runCeiling(setup, configFile, events));
+      check(`ceiling (round ${round})`, ceiling, ref);
+      keepBest(ceiling);
+      await resetRedis(redis);
+
+      if (!options.skipBaseline) {
+        log(`baseline: plain BullMQ, one job per event (${options.baselineWorkers} process × concurrency ${options.baselineConcurrency})`);
+        const subset = events.slice(0, options.baselineCount);
+        const baseline = done(await runBaseline(setup, configFile, subset, null));
+        check(`baseline (round ${round})`, baseline, ref, subset);
+        keepBest(baseline);
+        await resetRedis(redis);
+      }
+
+      log(`riskmon: producer → ${pipeline.shards} shard queues (batches ≤ ${pipeline.maxBatch}, linger ${pipeline.lingerMs} ms) → ${options.riskWorkers} worker process(es)`);
+      const riskmon = done(await runRiskmon(setup, configFile, options.injectDifference ? withOneDifference(events) : events, null));
+      check(`riskmon (round ${round})`, riskmon, ref);
+      keepBest(riskmon);
+      if (!memory) {
+        memory = await measureMemory(redis, 'bench-riskmon-max', events);
+        log(`  rule state ${memory.ruleStateBytesPerUserDay.toFixed(0)} B per user-day, decision record ${memory.decisionRecordBytes.toFixed(0)} B`);
+      }
+      await resetRedis(redis);
+    }
+
+    const loads: RunResult[] = [];
+    const skippedLoads: { path: string; offered: number }[] = [];
+    for (const rate of options.loads) {
+      const subset = events.slice(0, Math.min(events.length, Math.round(rate * options.duration)));
+      const baselineMax = saturation.find((r) => r.path === 'baseline')?.eventsPerSecond ?? Infinity;
+      if (!options.skipBaseline && rate > 1.5 * baselineMax) {
+        // Far past what it can take: the run would only measure a growing queue (the saturation row says it).
+        log(`baseline at ${rate} events/s offered: skipped, above 1.5 × its saturation throughput`);
+        skippedLoads.push({ path: 'baseline', offered: rate });
+      } else if (!options.skipBaseline) {
+        log(`baseline at ${rate} events/s offered (${subset.length} events)`);
+        loads.push(slim(done(await runBaseline(setup, configFile, subset, rate))));
+        await resetRedis(redis);
+      }
+      log(`riskmon at ${rate} events/s offered (${subset.length} events)`);
+      const r = done(await runRiskmon(setup, configFile, subset, rate));
+      check(`riskmon @ ${rate}/s`, r, ref, subset);
+      loads.push(slim(r));
+      await resetRedis(redis);
+    }
+
+    const scale: ScaleResult[] = [];
+    for (const users of options.scaleUsers) {
+      log(`riskmon with ${users} distinct users (${options.count} events; state of all ${users} users loaded first)`);
+      const s = stream({ count: options.count, users, seed: options.seed, prefix: `u${users}` });
+      await preloadUsers(redis, new Keys(`bench-users-${users}`), new CardHasher(setup.cardSecret), users, config);
+      const r = done(await runRiskmon(setup, configFile, s, null, `bench-users-${users}`));
+      scale.push({ ...slim(r), distinctUsers: users, activeUsers: new Set(s.map((e) => e.userId)).size });
+      await resetRedis(redis);
+    }
+
+    log('calibration');
+    const calibration = await measureCalibration(server.url, setup.cardSecret, options.calibrationAccounts, log);
+    log(`  ${calibration.note}`);
+
+    const { log: _log, ...rest } = options;
+    machine.loadAverageAtEnd = loadavg().map((l) => l.toFixed(2)).join(' ');
+    return {
+      options: { ...rest, overrides, retentionDays: config.retention.decisionDays, streamMaxLen: config.retention.decisionStreamMaxLen, pipeline },
+      machine,
+      redisConfig,
+      reference: slim(reference),
+      saturation,
+      loads,
+      skippedLoads,
+      scale,
+      memory: memory!,
+      comparisons,
+      calibration,
+      totalSeconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    redis.disconnect();
+    await server.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Gives every user of a scale run the state an earlier day leaves behind (a day total and a card window holding an
+ * old charge), so the keyspace holds all of them, not only those the stream happens to reach. The old entries are
+ * outside every window and on another day: they change no decision.
+ */
+export async function preloadUsers(redis: Redis, keys: Keys, cards: CardHasher, users: number, config: RiskmonConfig): Promise<void> {
+  const start = Date.parse('2026-03-10T00:00:00+08:00'); // syntheticCharges' default start
+  const dayBefore = '2026-03-09';
+  const dayTtl = config.retention.dayTotalsDays * 86_400;
+  const cardKeepMs = (config.rules.sameCardBurst.windowSeconds + config.rules.sameCardBurst.lateToleranceSeconds) * 1000;
+  for (let from = 0; from < users; from += 2_000) {
+    const p = redis.pipeline();
+    for (let u = from; u < Math.min(users, from + 2_000); u++) {
+      const userId = `u-${u}`;
+      const days = keys.userDays(userId);
+      p.hset(days, dayBefore, 10_000, `${dayBefore}#n`, 1);
+      p.expire(days, dayTtl);
+      const card = keys.cardWindow(userId, cards.token(syntheticPan(u, 0)));
+      p.zadd(card, start - 86_400_000, 'preload');
+      p.pexpire(card, cardKeepMs);
+    }
+    await p.exec();
+  }
+}
+
+/** The stream with the amount of its middle charge raised by one fen. */
+function withOneDifference(events: ChargeEvent[]): ChargeEvent[] {
+  const copy = events.slice();
+  const i = Math.floor(copy.length / 2);
+  copy[i] = { ...copy[i]!, amount: copy[i]!.amount + 1 };
+  return copy;
+}
+
+/** Keeps the numbers, drops the per-event maps (hundreds of MB over a whole run). */
+function slim(r: RunResult): RunResult {
+  return { ...r, decisions: { bodies: new Map(), decidedAtMs: new Map(), firstMs: r.decisions.firstMs, lastMs: r.decisions.lastMs } };
+}
+
+function deepMergeOverrides(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] =
+      typeof cur === 'object' && cur && typeof v === 'object' && v && !Array.isArray(v)
+        ? deepMergeOverrides(cur as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}

@@ -1,0 +1,76 @@
+/**
+ * The rules script answers a new decision with a short summary and a duplicate with the stored record; the
+ * processor must read both into the same result, and the stored record must stay complete.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Context } from '../../src/context.ts';
+import { parseDecision } from '../../src/decisions/decision.ts';
+import { parseDecisionSummary } from '../../src/rules/charge-rules.ts';
+import { dropContext, testContext } from '../helpers/context.ts';
+
+let ctx: Context | undefined;
+afterEach(async () => {
+  if (ctx) await dropContext(ctx);
+  ctx = undefined;
+});
+
+const charge = (eventId: string, amount: number, occurredAt: string) => ({
+  type: 'charge',
+  eventId,
+  userId: 'u-reply',
+  merchantId: 'm-1',
+  cardId: '6222020000000017',
+  amount,
+  currency: 'CNY',
+  occurredAt,
+});
+
+describe('rules script reply', () => {
+  it('reads the summary of a new decision and the stored record of a duplicate alike', async () => {
+    ctx = testContext();
+    const events = [
+      charge('r-1', 1_000, '2026-03-10T23:10:00.000+08:00'),
+      charge('r-2', 2_000, '2026-03-10T23:11:00.000+08:00'),
+      // T+1 03:00 Shanghai = 19:00Z on the event's own UTC date; review holds 48 h more.
+      // Third on the card within 10 minutes, large at night, over the daily cap: all three rules.
+      charge('r-3', 5_000_000, '2026-03-10T23:12:00.000+08:00'),
+      charge('r-4', 3_000, '2026-03-10T23:13:00.000+08:00'),
+    ];
+    const first = await ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, 'test:first');
+    expect(first.map((r) => [r.outcome, r.rules, r.settleAt])).toEqual([
+      ['approve', [], '2026-03-10T19:00:00.000Z'],
+      ['approve', [], '2026-03-10T19:00:00.000Z'],
+      ['decline', ['same_card_burst', 'night_large_amount', 'user_daily_cap'], null],
+      ['review', ['same_card_burst'], '2026-03-12T19:00:00.000Z'],
+    ]);
+
+    const again = await ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, 'test:again');
+    expect(again).toEqual(first);
+
+    const stored = parseDecision((await ctx.redis.get(ctx.keys.decision('r-3')))!);
+    expect(stored).toMatchObject({
+      eventId: 'r-3',
+      userId: 'u-reply',
+      amount: 5_000_000,
+      card: '****0017',
+      outcome: 'decline',
+      rules: ['same_card_burst', 'night_large_amount', 'user_daily_cap'],
+      observed: { cardCount: 3, dayTotalBefore: 3_000, localDate: '2026-03-10', localTime: '23:12:00' },
+      settleAt: null,
+    });
+    expect(stored.reasons).toHaveLength(3);
+    expect(stored.reasons[1]).toContain('inside the night window 23:00–02:00');
+    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(4);
+    // Day totals: what was not declined, with its count.
+    expect(await ctx.redis.hgetall(ctx.keys.userDays('u-reply'))).toEqual({ '2026-03-10': '6000', '2026-03-10#n': '3' });
+  });
+
+  it('parses every summary form', () => {
+    expect(parseDecisionSummary('approve 2026-03-11T19:00:00.000Z -')).toEqual({ outcome: 'approve', settleAt: '2026-03-11T19:00:00.000Z', rules: [] });
+    expect(parseDecisionSummary('decline - night_large_amount,user_daily_cap')).toEqual({
+      outcome: 'decline',
+      settleAt: null,
+      rules: ['night_large_amount', 'user_daily_cap'],
+    });
+  });
+});
