@@ -389,3 +389,77 @@ export async function unfinishedJobs(redis: Redis, keys: Keys, shards: number): 
   const replies = (await pipe.exec()) ?? [];
   return replies.reduce((n, [, v]) => n + Number(v), 0);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fleets of service processes and paced producers
+
+/** Service processes of one namespace that can be killed and replaced; keeps every process it ever started. */
+export class Fleet {
+  readonly all: ServiceProcess[] = [];
+  private readonly live = new Map<number, { entry: Entry; process: ServiceProcess }>();
+  private slot = 0;
+  kills = 0;
+
+  constructor(private readonly env: Record<string, string | undefined>) {}
+
+  start(entry: Entry, count = 1): void {
+    for (let i = 0; i < count; i++) this.add(entry, this.slot++);
+  }
+
+  private add(entry: Entry, slot: number): ServiceProcess {
+    const p = startServiceProcess(entry, this.env);
+    this.all.push(p);
+    this.live.set(slot, { entry, process: p });
+    return p;
+  }
+
+  /** kill -9 one live, started process (chosen by `pick`) and start a replacement in its slot. */
+  killOneAndRestart(pick: () => number = Math.random): { entry: Entry; pid: number } | undefined {
+    const slots = [...this.live.keys()].filter((s) => this.live.get(s)!.process.lines.some((l) => l.includes('riskmon started')));
+    if (slots.length === 0) return undefined;
+    const slot = slots[Math.floor(pick() * slots.length)]!;
+    const { entry, process } = this.live.get(slot)!;
+    process.kill('SIGKILL');
+    this.kills++;
+    this.add(entry, slot);
+    return { entry, pid: process.pid };
+  }
+
+  processes(): ServiceProcess[] {
+    return [...this.live.values()].map((l) => l.process);
+  }
+
+  count(msg: string): number {
+    return countLogged(this.all, msg);
+  }
+
+  /** Processes that exited on their own (not killed by us and not yet stopped): a crash we did not cause. */
+  unexpectedExits(): string[] {
+    return this.processes()
+      .filter((p) => !p.running())
+      .map((p) => `pid ${p.pid} exited: ${p.lines.slice(-5).join(' | ')}`);
+  }
+
+  stop(graceMs = 10_000): Promise<void> {
+    return stopAll(this.processes(), graceMs);
+  }
+}
+
+/** Sends events at about `rate` per second (0: as fast as possible), flushing every `flushEvery`. */
+export async function paced<E>(producer: { send(e: E): void; flush(): Promise<void> }, events: Iterable<E>, rate: number, flushEvery = 1_000): Promise<number> {
+  const started = performance.now();
+  let n = 0;
+  for (const e of events) {
+    producer.send(e);
+    n++;
+    if (n % flushEvery === 0) {
+      await producer.flush();
+      if (rate > 0) {
+        const ahead = n / rate - (performance.now() - started) / 1000;
+        if (ahead > 0) await sleep(ahead * 1000);
+      }
+    }
+  }
+  await producer.flush();
+  return n;
+}
