@@ -23,6 +23,8 @@ export interface Context {
   /** Connection handed to BullMQ queues and workers (it duplicates it for blocking reads). */
   queueConnection: Redis;
   keys: Keys;
+  /** Keyed card hashing; producers pass it so queue payloads carry no card number. */
+  cards: CardHasher;
   calendar: ZoneCalendar;
   rules: ChargeRules;
   deadLetters: DeadLetters;
@@ -35,11 +37,12 @@ export interface Context {
 
 export function createContext(settings: Settings, redisUrl: string, logger: Logger, metrics = new Metrics()): Context {
   const { config, configVersion, cardSecret } = settings;
-  const redis = createRedis(redisUrl, { name: 'riskmon' });
-  const queueConnection = createRedis(redisUrl, { name: 'riskmon-queues' });
+  const redis = createRedis(redisUrl, { name: 'riskmon', logger });
+  const queueConnection = createRedis(redisUrl, { name: 'riskmon-queues', logger });
   const keys = new Keys(config.namespace);
   const calendar = new ZoneCalendar(config.timezone);
-  const rules = new ChargeRules({ config, configVersion, calendar, cards: new CardHasher(cardSecret), keys });
+  const cards = new CardHasher(cardSecret);
+  const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
   const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
   const handlers: HandlerTable = { charge: chargeHandler(redis, rules) };
   const processor = new RiskProcessor({
@@ -57,6 +60,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     redis,
     queueConnection,
     keys,
+    cards,
     calendar,
     rules,
     deadLetters,

@@ -6,6 +6,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
+import type { CardHasher } from '../events/card.ts';
 import type { RiskEvent } from '../events/schema.ts';
 import { Keys, riskQueueName } from '../redis/keys.ts';
 import { BATCH_JOB_NAME, type BatchJobData } from './batch-job.ts';
@@ -19,8 +20,20 @@ export interface ProducerOptions {
   reply?: boolean;
   /** Called with every job added, in order. */
   onJob?: (job: Job<BatchJobData>, shard: number, events: number) => void;
-  /** Refuse new events while this many jobs wait on one shard (backpressure); 0 disables. @defaultValue 0 */
+  /**
+   * Bounded mode: batches allowed to wait on one shard (queued plus not yet acknowledged by Redis). Past it, `send`
+   * refuses that shard's events with a BackpressureError and `sendWhenReady` waits for room; 0 is unbounded.
+   * @defaultValue 0
+   */
   maxWaitingJobsPerShard?: number;
+  /** How often the bounded producer reads the queue depths, ms. @defaultValue 100 */
+  depthCheckMs?: number;
+  /**
+   * Replaces each card number by its keyed token before the event is queued, so no card number rests in Redis
+   * (queue payloads included). Every producer of a live service should pass the context's hasher.
+   * @defaultValue undefined (cards are queued as sent)
+   */
+  cards?: CardHasher;
 }
 
 interface Buffer {
@@ -29,8 +42,14 @@ interface Buffer {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** The producer is over its bound for a shard: the event was NOT accepted; send it again later. */
 export class BackpressureError extends Error {
   override name = 'BackpressureError';
+}
+
+/** Redis refused or could not take a batch. The producer stops; resend everything since the last good flush(). */
+export class EnqueueError extends Error {
+  override name = 'EnqueueError';
 }
 
 /** Creates the shard queues of a namespace and makes each one run one job at a time across all workers. */
@@ -47,6 +66,11 @@ export class EventProducer {
   private readonly buffers: Buffer[];
   private readonly tails: Promise<unknown>[];
   private failure: Error | undefined;
+  /** Bounded mode: waiting batches per shard as last read from Redis, plus batches added or in flight since. */
+  private readonly depth: { read: number; added: number; inFlight: number }[];
+  private depthTimer: NodeJS.Timeout | undefined;
+  private depthRead: Promise<void> | undefined;
+  private lastConnectionError: Error | undefined;
   sent = 0;
 
   private constructor(
@@ -55,17 +79,40 @@ export class EventProducer {
   ) {
     this.buffers = queues.map(() => ({ events: [], firstAt: 0, timer: undefined }));
     this.tails = queues.map(() => Promise.resolve());
+    this.depth = queues.map(() => ({ read: 0, added: 0, inFlight: 0 }));
+    // Without a listener BullMQ prints every reconnect attempt; the cause goes into the EnqueueError instead.
+    for (const q of queues) q.on('error', (e) => (this.lastConnectionError = e));
+    if (this.bound > 0) {
+      this.depthTimer = setInterval(() => void this.readDepths(), options.depthCheckMs ?? 100);
+      this.depthTimer.unref();
+    }
+  }
+
+  private get bound(): number {
+    return this.options.maxWaitingJobsPerShard ?? 0;
   }
 
   static async open(options: ProducerOptions): Promise<EventProducer> {
     const queues = await openRiskQueues(options.connection, options.keys, options.pipeline.shards);
-    return new EventProducer(queues, options);
+    const producer = new EventProducer(queues, options);
+    if (producer.bound > 0) await producer.readDepths();
+    return producer;
   }
 
-  /** Buffers a validated event; it is on its queue after the next `flush` (or within `lingerMs`). */
+  /**
+   * Buffers a validated event; it is on its queue after the next `flush` (or within `lingerMs`).
+   * @throws BackpressureError in bounded mode when the event's shard is full (the event is not accepted).
+   * @throws EnqueueError once Redis failed to take a batch.
+   */
   send(event: RiskEvent): void {
     if (this.failure) throw this.failure;
     const shard = shardOf(event.userId, this.queues.length);
+    if (this.bound > 0 && this.isFull(shard)) {
+      throw new BackpressureError(
+        `shard ${shard} has ${this.bound} or more batches waiting (workers are behind): event ${JSON.stringify(event.eventId)} was not accepted; send it again later`,
+      );
+    }
+    if (this.options.cards && 'cardId' in event) event = { ...event, cardId: this.options.cards.tokenize(event.cardId) };
     const buf = this.buffers[shard]!;
     if (buf.events.length === 0) {
       buf.firstAt = Date.now();
@@ -76,6 +123,40 @@ export class EventProducer {
     buf.events.push(event);
     this.sent++;
     if (buf.events.length >= this.options.pipeline.maxBatch || this.options.pipeline.lingerMs === 0) this.closeBatch(shard);
+  }
+
+  /** Bounded mode: waits until the event's shard has room (re-reading depths), then sends it. */
+  async sendWhenReady(event: RiskEvent, timeoutMs = Infinity): Promise<void> {
+    const shard = shardOf(event.userId, this.queues.length);
+    const deadline = Date.now() + timeoutMs;
+    while (this.bound > 0 && this.isFull(shard) && !this.failure) {
+      if (Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, this.options.depthCheckMs ?? 100));
+      await this.readDepths();
+    }
+    this.send(event);
+  }
+
+  private isFull(shard: number): boolean {
+    const d = this.depth[shard]!;
+    return d.read + d.added + d.inFlight >= this.bound;
+  }
+
+  /** One round trip: the wait-list length of every shard. Jobs this producer added meanwhile stay counted. */
+  private readDepths(): Promise<void> {
+    this.depthRead ??= (async () => {
+      const addedBefore = this.depth.map((d) => d.added);
+      const pipe = this.options.connection.pipeline();
+      for (const q of this.queues) pipe.llen(q.keys.wait!);
+      const replies = await pipe.exec().catch(() => null);
+      replies?.forEach(([err, n], shard) => {
+        if (err) return;
+        const d = this.depth[shard]!;
+        d.read = Number(n);
+        d.added -= addedBefore[shard]!;
+      });
+    })().finally(() => (this.depthRead = undefined));
+    return this.depthRead;
   }
 
   /** Adds every buffered batch and waits until all jobs are on their queues. */
@@ -92,6 +173,7 @@ export class EventProducer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.depthTimer);
     await this.flush().catch(() => undefined);
     await Promise.all(this.queues.map((q) => q.close()));
   }
@@ -104,21 +186,27 @@ export class EventProducer {
     const data: BatchJobData = { v: 1, events: buf.events, enqueuedAt: buf.firstAt, reply: this.options.reply };
     buf.events = [];
     const queue = this.queues[shard]!;
+    const depth = this.depth[shard]!;
+    depth.inFlight++;
     // Chain per shard: the next add starts only after this one is acknowledged, so job order = send order.
     this.tails[shard] = this.tails[shard]!.then(async () => {
-      if (this.failure) return;
       try {
-        const limit = this.options.maxWaitingJobsPerShard ?? 0;
-        if (limit > 0 && (await queue.getWaitingCount()) >= limit) {
-          throw new BackpressureError(`shard ${shard} has ${limit} or more batches waiting: workers are behind`);
-        }
+        if (this.failure) return;
         const job = await queue.add(BATCH_JOB_NAME, data, {
           removeOnComplete: { age: 3_600, count: 5_000 },
           removeOnFail: false,
         });
+        depth.added++;
         this.options.onJob?.(job, shard, data.events.length);
       } catch (e) {
-        this.failure = e as Error;
+        const cause = (e as Error).message + (this.lastConnectionError ? ` (last connection error: ${this.lastConnectionError.message})` : '');
+        this.failure = new EnqueueError(
+          `could not enqueue a batch of ${data.events.length} events on shard ${shard}: ${cause}. ` +
+            'Nothing sent after the last successful flush() is guaranteed to be queued: send it again (eventIds make that safe).',
+          { cause: e },
+        );
+      } finally {
+        depth.inFlight--;
       }
     });
   }

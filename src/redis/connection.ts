@@ -4,11 +4,14 @@
  * Command-line tools fail fast instead.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../logger.ts';
 
 export interface ConnectOptions {
   /** Fail commands quickly when Redis is unreachable (CLIs, producers). @defaultValue false */
   failFast?: boolean;
   name?: string;
+  /** Logs the first error of an outage and the reconnect; without it connection errors reach callers only. */
+  logger?: Logger;
 }
 
 export function createRedis(url: string, options: ConnectOptions = {}): Redis {
@@ -16,20 +19,34 @@ export function createRedis(url: string, options: ConnectOptions = {}): Redis {
     connectionName: options.name,
     lazyConnect: false,
   };
-  if (options.failFast) {
-    return new Redis(url, {
-      ...base,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: true,
-      connectTimeout: 3_000,
-      retryStrategy: (times) => (times > 3 ? null : 200 * times),
-    });
-  }
-  return new Redis(url, {
-    ...base,
-    maxRetriesPerRequest: null,
-    retryStrategy: (times) => Math.min(100 * times, 2_000),
+  const redis = options.failFast
+    ? new Redis(url, {
+        ...base,
+        maxRetriesPerRequest: 1,
+        enableOfflineQueue: true,
+        connectTimeout: 3_000,
+        // A frozen or black-holed server accepts connections but never answers.
+        commandTimeout: 5_000,
+        retryStrategy: (times) => (times > 3 ? null : 200 * times),
+      })
+    : new Redis(url, {
+        ...base,
+        maxRetriesPerRequest: null,
+        retryStrategy: (times) => Math.min(100 * times, 2_000),
+      });
+  // Without a listener ioredis prints every reconnect attempt to stderr; log once per outage instead.
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    options.logger?.warn({ connection: options.name, err: err.message, url: redactUrl(url) }, 'Redis connection lost; reconnecting');
   });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    options.logger?.info({ connection: options.name }, 'Redis connection restored');
+  });
+  return redis;
 }
 
 export class RedisUnavailableError extends Error {

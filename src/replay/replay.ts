@@ -67,6 +67,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     connection: context.queueConnection,
     keys: context.keys,
     pipeline: config.pipeline,
+    cards: context.cards,
     reply: true,
     onJob: (job, shard, n) => jobs.push({ job, shard, lines: pendingLines[shard]!.splice(0, n) }),
   });

@@ -12,7 +12,6 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { Redis } from 'ioredis';
-import type { ConfigInput } from '../../config/schema.ts';
 import { startRedisServer } from '../../src/redis/local-server.ts';
 import { ReferenceModel, type ModelCharge } from '../helpers/reference-model.ts';
 import { buildPipeline, chaosSettings, verifyNamespace } from './harness.ts';
@@ -221,7 +220,7 @@ export async function modelCheck(options: ModelCheckOptions): Promise<ModelCheck
 }
 
 async function checkStream(redis: Redis, r: RuleOverrides, anchor: number, recipes: Recipe[], namespace: string) {
-  const settings = chaosSettings(namespace, r satisfies Partial<ConfigInput>);
+  const settings = chaosSettings(namespace, r);
   const { processor, keys, cards, ledger } = buildPipeline(redis, settings);
   const events = foldStream(r, anchor, recipes, namespace);
   const model = ReferenceModel.fromConfig(settings.config);
