@@ -75,35 +75,50 @@ export async function startService(options: StartOptions): Promise<Service> {
   };
 }
 
-/** Runs until SIGINT/SIGTERM; in-flight batches finish (or are redelivered later) within `graceMs`. */
-export async function runUntilSignal(options: StartOptions, graceMs = 15_000): Promise<void> {
+/**
+ * Runs until SIGINT/SIGTERM; in-flight batches finish or go back to their queue within `graceMs` (default: the
+ * configured pipeline.shutdownGraceMs); past it the process exits anyway and its batches are redelivered.
+ */
+export async function runUntilSignal(options: StartOptions, graceMs?: number): Promise<void> {
   const logger = options.logger ?? createLogger();
-  let service: Service;
-  try {
-    service = await startService({ ...options, logger });
-  } catch (e) {
+  const fail = (e: unknown): never => {
     logger.fatal({ err: (e as Error).message }, 'riskmon failed to start');
     process.stderr.write(`riskmon: ${(e as Error).message}\n`);
     process.exit(1);
+  };
+  let settings: Settings;
+  try {
+    settings = options.settings ?? loadSettings();
+  } catch (e) {
+    return fail(e);
   }
+  const grace = graceMs ?? settings.config.pipeline.shutdownGraceMs;
+  const starting = startService({ ...options, settings, logger });
+  // Handlers go in before the workers start: a signal during start-up must not kill batches mid-flight.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, graceMs: grace }, 'shutting down');
     const timer = setTimeout(() => {
-      logger.error({ graceMs }, 'shutdown took too long; exiting (unfinished batches will be redelivered)');
+      logger.error({ graceMs: grace }, 'shutdown took too long; exiting (unfinished batches will be redelivered)');
       process.exit(1);
-    }, graceMs);
+    }, grace);
     timer.unref();
-    service.close().then(
-      () => process.exit(0),
-      (e) => {
-        logger.error({ err: (e as Error).message }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
+    starting
+      .then((service) => service.close())
+      .then(
+        () => {
+          logger.info({ signal }, 'shut down cleanly');
+          process.exit(0);
+        },
+        (e) => {
+          logger.error({ err: (e as Error).message }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  await starting.catch(fail);
 }

@@ -2,7 +2,7 @@
  * One BullMQ worker per shard queue, each running one job at a time. Transient Redis failures are retried
  * inside the job (never through BullMQ's retry, which would put the batch behind later ones and break order).
  */
-import { Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
@@ -35,13 +35,20 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
   await Promise.all(queues.map((q) => q.close()));
   let closing = false;
 
-  const process = async (job: Job<BatchJobData>): Promise<EventResult[] | { events: number }> => {
+  const process = async (job: Job<BatchJobData>, token?: string): Promise<EventResult[] | { events: number }> => {
     for (let attempt = 1; ; attempt++) {
       try {
         const results = await processor.process(job.data, `queue:${job.queueName}/${job.id}`);
         return job.data?.reply ? results : { events: results.length };
       } catch (e) {
-        if (closing || !(e instanceof TransientBatchError || isTransientRedisError(e))) throw e;
+        if (!(e instanceof TransientBatchError || isTransientRedisError(e))) throw e;
+        if (closing) {
+          // Shutting down: hand the batch back to the front of its queue (it is idempotent) instead of failing it,
+          // which would lose it. If Redis cannot take it back, its lock expires and it is redelivered.
+          logger.warn({ queue: job.queueName, jobId: job.id, err: (e as Error).message }, 'batch returned to its queue at shutdown');
+          await job.moveToWait(token).catch(() => undefined);
+          throw new WaitingError();
+        }
         metrics.processingErrors.inc({ component: 'risk' });
         const wait = Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(attempt, 6));
         logger.warn({ queue: job.queueName, jobId: job.id, attempt, err: (e as Error).message, retryInMs: wait }, 'batch retry after transient Redis error');
