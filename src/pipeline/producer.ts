@@ -54,10 +54,12 @@ export class EnqueueError extends Error {
 
 /** Creates the shard queues of a namespace and makes each one run one job at a time across all workers. */
 export async function openRiskQueues(connection: Redis, keys: Keys, shards: number): Promise<Queue<BatchJobData>[]> {
-  const queues = Array.from(
-    { length: shards },
-    (_, shard) => new Queue<BatchJobData>(riskQueueName(shard), { connection, prefix: keys.queuePrefix }),
-  );
+  const queues = Array.from({ length: shards }, (_, shard) => {
+    const queue = new Queue<BatchJobData>(riskQueueName(shard), { connection, prefix: keys.queuePrefix });
+    // Connection errors surface through the calls that fail; unheard, BullMQ would print each reconnect attempt.
+    queue.on('error', () => undefined);
+    return queue;
+  });
   await Promise.all(queues.map((q) => q.setGlobalConcurrency(1)));
   return queues;
 }
@@ -93,7 +95,9 @@ export class EventProducer {
   }
 
   static async open(options: ProducerOptions): Promise<EventProducer> {
-    const queues = await openRiskQueues(options.connection, options.keys, options.pipeline.shards);
+    const queues = await openRiskQueues(options.connection, options.keys, options.pipeline.shards).catch((e: Error) => {
+      throw new EnqueueError(`cannot open the risk queues: ${e.message} (is Redis running, and REDIS_URL right?)`, { cause: e });
+    });
     const producer = new EventProducer(queues, options);
     if (producer.bound > 0) await producer.readDepths();
     return producer;

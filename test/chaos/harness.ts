@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { chargeHandler, RiskProcessor } from '../../src/pipeline/risk-processor.ts';
 import { Keys } from '../../src/redis/keys.ts';
+import { freePort } from '../../src/redis/local-server.ts';
 import { ChargeRules } from '../../src/rules/charge-rules.ts';
 import { SettlementLedger } from '../../src/settlement/ledger.ts';
 import { ZoneCalendar } from '../../src/time/calendar.ts';
@@ -462,4 +464,74 @@ export async function paced<E>(producer: { send(e: E): void; flush(): Promise<vo
   }
   await producer.flush();
   return n;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A TCP proxy in front of Redis, to make it unreachable without touching its data
+
+export class TcpProxy {
+  private server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    readonly port: number,
+    private readonly targetPort: number,
+  ) {
+    this.server = this.createServer();
+  }
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const proxy = new TcpProxy(await freePort(), targetPort);
+    await proxy.listen();
+    return proxy;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  private createServer(): Server {
+    return createServer((client) => {
+      const upstream = connect(this.targetPort, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+  }
+
+  /** Redis becomes unreachable: open connections are reset and new ones refused. */
+  async cut(): Promise<void> {
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const s of this.sockets) s.resetAndDestroy();
+    await closed;
+  }
+
+  async restore(): Promise<void> {
+    this.server = this.createServer();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listen();
+      } catch (e) {
+        if (attempt > 20) throw e;
+        await sleep(100);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.cut().catch(() => undefined);
+  }
 }
