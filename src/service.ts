@@ -45,6 +45,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       processor: context.processor,
       logger: logger.child({ component: 'risk-worker' }),
       metrics: context.metrics,
+      cards: context.cards,
     });
     closers.push(risk.close);
   }

@@ -116,7 +116,9 @@ export class EventProducer {
         `shard ${shard} has ${this.bound} or more batches waiting (workers are behind): event ${JSON.stringify(event.eventId)} was not accepted; send it again later`,
       );
     }
-    if (this.options.cards && 'cardId' in event) event = { ...event, cardId: this.options.cards.tokenize(event.cardId) };
+    if (this.options.cards && 'cardId' in event && typeof event.cardId === 'string') {
+      event = { ...event, cardId: this.options.cards.tokenize(event.cardId) };
+    }
     const buf = this.buffers[shard]!;
     if (buf.events.length === 0) {
       buf.firstAt = Date.now();

@@ -5,12 +5,14 @@
 import { WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
+import type { CardHasher } from '../events/card.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { riskQueueName, type Keys } from '../redis/keys.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';
 import { openRiskQueues } from './producer.ts';
 import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
+import { scrubBatch } from './scrub.ts';
 
 export interface RiskWorkersOptions {
   connection: Redis;
@@ -19,6 +21,8 @@ export interface RiskWorkersOptions {
   processor: RiskProcessor;
   logger: Logger;
   metrics: Metrics;
+  /** Rewrites processed payloads that hold card numbers in clear (foreign producers). @defaultValue undefined (off) */
+  cards?: CardHasher;
 }
 
 export interface RiskWorkers {
@@ -29,7 +33,7 @@ export interface RiskWorkers {
 const MAX_BACKOFF_MS = 2_000;
 
 export async function startRiskWorkers(options: RiskWorkersOptions): Promise<RiskWorkers> {
-  const { connection, keys, pipeline, processor, logger, metrics } = options;
+  const { connection, keys, pipeline, processor, logger, metrics, cards } = options;
   // Global concurrency must be in place before any worker takes a job.
   const queues = await openRiskQueues(connection, keys, pipeline.shards);
   await Promise.all(queues.map((q) => q.close()));
@@ -39,6 +43,8 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
     for (let attempt = 1; ; attempt++) {
       try {
         const results = await processor.process(job.data, `queue:${job.queueName}/${job.id}`);
+        const scrubbed = cards ? scrubBatch(job.data, cards) : null;
+        if (scrubbed) await job.updateData(scrubbed as BatchJobData);
         return job.data?.reply ? results : { events: results.length };
       } catch (e) {
         if (!(e instanceof TransientBatchError || isTransientRedisError(e))) throw e;
