@@ -5,7 +5,7 @@
 import { loadSettings, type Settings } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { assertReachable } from './redis/connection.ts';
+import { assertNoEviction, assertReachable } from './redis/connection.ts';
 import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
@@ -34,7 +34,16 @@ export async function startService(options: StartOptions): Promise<Service> {
   const localRedis = 'started' in resolved ? resolved.started : undefined;
   if (localRedis) logger.warn({ url: localRedis.url }, 'no Redis on 127.0.0.1:6379 and REDIS_URL unset: started a private redis-server (data is temporary)');
   const context = createContext(settings, resolved.url, logger);
-  await assertReachable(context.redis, resolved.url);
+  try {
+    await assertReachable(context.redis, resolved.url);
+    await assertNoEviction(context.redis, resolved.url);
+  } catch (e) {
+    // disconnect, not quit: quit would wait for a Redis that may not answer.
+    context.redis.disconnect();
+    context.queueConnection.disconnect();
+    await localRedis?.stop();
+    throw e;
+  }
 
   const closers: (() => Promise<void>)[] = [];
   if (options.components.includes('risk')) {

@@ -67,6 +67,27 @@ export async function assertReachable(redis: Redis, url: string, timeoutMs = 3_0
   }
 }
 
+/** Redis is set up in a way that can lose or corrupt the service's data. */
+export class RedisConfigError extends Error {
+  override name = 'RedisConfigError';
+}
+
+/**
+ * Refuses a Redis that may evict keys: an evicted queue job loses events, an evicted decision or day total counts
+ * money twice. Read from INFO (CONFIG may be disabled on managed Redis).
+ */
+export async function assertNoEviction(redis: Redis, url: string): Promise<void> {
+  const info = await redis.info('memory');
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'unknown';
+  if (policy !== 'noeviction') {
+    throw new RedisConfigError(
+      `Redis at ${redactUrl(url)} has maxmemory-policy ${policy}: under memory pressure it would evict queued events, ` +
+        'decisions and day totals (events lost, money counted twice). Set maxmemory-policy noeviction ' +
+        '(redis.conf, --maxmemory-policy noeviction, or CONFIG SET maxmemory-policy noeviction).',
+    );
+  }
+}
+
 /** The URL without its password, for messages and logs. */
 export function redactUrl(url: string): string {
   try {

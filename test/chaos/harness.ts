@@ -92,9 +92,13 @@ export interface ServiceProcess {
 
 /** Starts `workers/<entry>.ts` as production does (`node --import tsx`), capturing its output. */
 export function startServiceProcess(entry: Entry, env: Record<string, string | undefined>): ServiceProcess {
+  // A key set to undefined is left out of the child's environment.
+  const childEnv = Object.fromEntries(
+    Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', RISKMON_CARD_SECRET: TEST_CARD_SECRET, ...env }).filter(([, v]) => v !== undefined),
+  );
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'workers', `${entry}.ts`)], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', RISKMON_CARD_SECRET: TEST_CARD_SECRET, ...env },
+    env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
