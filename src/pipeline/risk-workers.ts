@@ -2,7 +2,7 @@
  * One BullMQ worker per shard queue, each running one job at a time. Transient Redis failures are retried
  * inside the job (never through BullMQ's retry, which would put the batch behind later ones and break order).
  */
-import { WaitingError, Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job, type JobJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
 import type { CardHasher } from '../events/card.ts';
@@ -31,6 +31,21 @@ export interface RiskWorkers {
 }
 
 const MAX_BACKOFF_MS = 2_000;
+
+/**
+ * A job whose stored payload is not JSON (written to Redis by something other than BullMQ) would make BullMQ throw
+ * before our code runs, the job would be redelivered forever, and its shard (concurrency 1) would stop. It is handed
+ * to the processor as an unreadable payload instead, which dead-letters it.
+ */
+class RiskWorker extends Worker<BatchJobData> {
+  protected override createJob(data: JobJson, jobId: string): Job<BatchJobData> {
+    try {
+      return super.createJob(data, jobId);
+    } catch {
+      return super.createJob({ ...data, data: JSON.stringify({ unreadablePayload: String(data.data).slice(0, 4_096) }) }, jobId);
+    }
+  }
+}
 
 export async function startRiskWorkers(options: RiskWorkersOptions): Promise<RiskWorkers> {
   const { connection, keys, pipeline, processor, logger, metrics, cards } = options;
@@ -64,7 +79,7 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
   };
 
   const workers = Array.from({ length: pipeline.shards }, (_, shard) => {
-    const worker = new Worker<BatchJobData>(riskQueueName(shard), process, {
+    const worker = new RiskWorker(riskQueueName(shard), process, {
       connection,
       prefix: keys.queuePrefix,
       concurrency: 1,
