@@ -420,8 +420,11 @@ export class Fleet {
   }
 
   /** kill -9 one live, started process (chosen by `pick`) and start a replacement in its slot. */
-  killOneAndRestart(pick: () => number = Math.random): { entry: Entry; pid: number } | undefined {
-    const slots = [...this.live.keys()].filter((s) => this.live.get(s)!.process.lines.some((l) => l.includes('riskmon started')));
+  killOneAndRestart(pick: () => number = Math.random, entries?: Entry[]): { entry: Entry; pid: number } | undefined {
+    const slots = [...this.live.keys()].filter((s) => {
+      const { entry, process } = this.live.get(s)!;
+      return (!entries || entries.includes(entry)) && process.lines.some((l) => l.includes('riskmon started'));
+    });
     if (slots.length === 0) return undefined;
     const slot = slots[Math.floor(pick() * slots.length)]!;
     const { entry, process } = this.live.get(slot)!;
@@ -451,11 +454,21 @@ export class Fleet {
   }
 }
 
-/** Sends events at about `rate` per second (0: as fast as possible), flushing every `flushEvery`. */
-export async function paced<E>(producer: { send(e: E): void; flush(): Promise<void> }, events: Iterable<E>, rate: number, flushEvery = 1_000): Promise<number> {
+/**
+ * Sends events at about `rate` per second (0: as fast as possible), flushing every `flushEvery`; stops early once
+ * `until()` is true. Returns how many were sent.
+ */
+export async function paced<E>(
+  producer: { send(e: E): void; flush(): Promise<void> },
+  events: Iterable<E>,
+  rate: number,
+  flushEvery = 1_000,
+  until: () => boolean = () => false,
+): Promise<number> {
   const started = performance.now();
   let n = 0;
   for (const e of events) {
+    if (n % flushEvery === 0 && until()) break;
     producer.send(e);
     n++;
     if (n % flushEvery === 0) {

@@ -18,7 +18,7 @@ export interface ShutdownOptions {
   redisUrl: string;
   events: number;
   users: number;
-  /** Events per second offered while processes are started and stopped. */
+  /** Events per second offered while processes are started and stopped (`events` is the most sent). */
   rate: number;
   /** SIGTERMs, each to a fresh process after it ran `runMs` under load. */
   stops: number;
@@ -28,7 +28,7 @@ export interface ShutdownOptions {
 
 export interface ShutdownFigures {
   events: number;
-  stops: { exitCode: number | null; ms: number; decidedBefore: number; activeAfter: number }[];
+  stops: { exitCode: number | null; ms: number; decidedBefore: number; underLoad: boolean; activeAfter: number }[];
   /** Batches another process had to recover as stalled (0 when every shutdown finished or handed back its work). */
   stalledRecoveries: number;
   seconds: number;
@@ -57,7 +57,11 @@ export async function shutdownUnderLoadScenario(options: ShutdownOptions): Promi
   try {
     // Load throughout: the producer keeps offering events while processes start and are stopped one after another.
     const producer = await EventProducer.open({ connection: context.queueConnection, keys: context.keys, pipeline: settings.config.pipeline, cards: context.cards });
-    const production = paced(producer, input, options.rate, 200).finally(() => producer.close());
+    // Production goes on until the last stop is done, so every SIGTERM lands under load however slow start-up is.
+    let stopsDone = false;
+    const production = paced(producer, input, options.rate, 100, () => stopsDone).finally(() => producer.close());
+    let produced = false;
+    void production.then(() => (produced = true));
 
     const stops: ShutdownFigures['stops'] = [];
     for (let i = 0; i < options.stops; i++) {
@@ -66,12 +70,15 @@ export async function shutdownUnderLoadScenario(options: ShutdownOptions): Promi
       await p.waitForLine('riskmon started');
       await sleep(options.runMs);
       const decidedBefore = await context.redis.xlen(context.keys.decisionStream);
+      const underLoad = !produced;
       const t0 = performance.now();
       p.kill('SIGTERM');
       const { code } = await p.exited;
-      stops.push({ exitCode: code, ms: Math.round(performance.now() - t0), decidedBefore, activeAfter: await activeJobs(context, shards) });
+      stops.push({ exitCode: code, ms: Math.round(performance.now() - t0), decidedBefore, underLoad, activeAfter: await activeJobs(context, shards) });
     }
-    await production;
+    stopsDone = true;
+    const sent = await production;
+    input.length = sent;
     const last = startServiceProcess('main', env);
     processes.push(last);
     await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, shards)) === 0, 120_000, 'the queues to drain', 250);

@@ -48,7 +48,9 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
   const started = performance.now();
   // Event times a few weeks back, so every settlement is already due and the settlement worker releases it.
   const startMs = Date.now() - 20 * 86_400_000;
-  const input = [...syntheticCharges({ count: options.events, users: options.users, seed: 7, startMs, prefix: namespace })];
+  // A reserve beyond `events` is sent only if no kill has hit a batch yet: the test must bite.
+  const all = [...syntheticCharges({ count: Math.ceil(options.events * 1.5), users: options.users, seed: 7, startMs, prefix: namespace })];
+  const input = all.slice(0, options.events);
 
   try {
     fleet.start('risk-worker', options.riskWorkers);
@@ -56,13 +58,20 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
     const shards = settings.config.pipeline.shards;
     let producing = true;
     const killer = (async () => {
-      // Keep killing while the stream flows and while its backlog drains.
-      while (producing || (await unfinishedJobs(context.redis, context.keys, shards)) > 0) {
+      // Keep killing while the stream flows and while its backlog drains; mostly risk workers (they hold batches).
+      for (let k = 1; producing || (await unfinishedJobs(context.redis, context.keys, shards)) > 0; k++) {
         await sleep(options.killEveryMs);
-        fleet.killOneAndRestart();
+        fleet.killOneAndRestart(Math.random, k % 4 === 0 ? ['settlement-worker'] : ['risk-worker']);
       }
     })();
     await paced(producer, input, options.rate);
+    for (let extra = options.events; extra < all.length && fleet.count('batch redelivered after a worker stopped') === 0; ) {
+      await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, shards)) === 0 || fleet.count('batch redelivered after a worker stopped') > 0, 120_000, 'a redelivery or the backlog to drain', 100);
+      const more = all.slice(extra, extra + Math.ceil(options.events / 10));
+      await paced(producer, more, 0);
+      input.push(...more);
+      extra += more.length;
+    }
     producing = false;
     await killer;
 
