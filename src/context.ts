@@ -23,10 +23,10 @@ export interface Context {
   /** Connection handed to BullMQ queues and workers (it duplicates it for blocking reads). */
   queueConnection: Redis;
   keys: Keys;
-  /** Keyed card hashing; producers pass it so queue payloads carry no card number. */
-  cards: CardHasher;
   calendar: ZoneCalendar;
   rules: ChargeRules;
+  /** Keyed card hashing; the producer tokenizes cards before they reach a queue. */
+  cards: CardHasher;
   deadLetters: DeadLetters;
   processor: RiskProcessor;
   ledger: SettlementLedger;
@@ -60,9 +60,9 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     redis,
     queueConnection,
     keys,
-    cards,
     calendar,
     rules,
+    cards,
     deadLetters,
     processor,
     ledger,

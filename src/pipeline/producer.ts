@@ -15,6 +15,8 @@ import { shardOf } from './shards.ts';
 export interface ProducerOptions {
   connection: Redis;
   keys: Keys;
+  /** Card numbers are replaced by their keyed hash before an event is queued. */
+  cards: CardHasher;
   pipeline: RiskmonConfig['pipeline'];
   /** Ask workers to return per-event results (replay). @defaultValue false */
   reply?: boolean;
@@ -28,12 +30,6 @@ export interface ProducerOptions {
   maxWaitingJobsPerShard?: number;
   /** How often the bounded producer reads the queue depths, ms. @defaultValue 100 */
   depthCheckMs?: number;
-  /**
-   * Replaces each card number by its keyed token before the event is queued, so no card number rests in Redis
-   * (queue payloads included). Every producer of a live service should pass the context's hasher.
-   * @defaultValue undefined (cards are queued as sent)
-   */
-  cards?: CardHasher;
 }
 
 interface Buffer {
@@ -116,9 +112,6 @@ export class EventProducer {
         `shard ${shard} has ${this.bound} or more batches waiting (workers are behind): event ${JSON.stringify(event.eventId)} was not accepted; send it again later`,
       );
     }
-    if (this.options.cards && 'cardId' in event && typeof event.cardId === 'string') {
-      event = { ...event, cardId: this.options.cards.tokenize(event.cardId) };
-    }
     const buf = this.buffers[shard]!;
     if (buf.events.length === 0) {
       buf.firstAt = Date.now();
@@ -126,7 +119,7 @@ export class EventProducer {
         buf.timer = setTimeout(() => this.closeBatch(shard), this.options.pipeline.lingerMs);
       }
     }
-    buf.events.push(event);
+    buf.events.push('cardId' in event ? { ...event, cardId: this.options.cards.tokenize(event.cardId) } : event);
     this.sent++;
     if (buf.events.length >= this.options.pipeline.maxBatch || this.options.pipeline.lingerMs === 0) this.closeBatch(shard);
   }

@@ -68,8 +68,8 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const producer = await EventProducer.open({
     connection: context.queueConnection,
     keys: context.keys,
-    pipeline: config.pipeline,
     cards: context.cards,
+    pipeline: config.pipeline,
     reply: true,
     onJob: (job, shard, n) => jobs.push({ job, shard, lines: pendingLines[shard]!.splice(0, n) }),
   });

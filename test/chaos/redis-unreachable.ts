@@ -84,7 +84,7 @@ export async function redisUnreachableScenario(options: UnreachableOptions): Pro
     const newFailure = await timeFailure(async () => {
       const connection = createRedis(proxy.url, { failFast: true });
       try {
-        await EventProducer.open({ connection, keys: viaProxy.keys, pipeline: settings.config.pipeline });
+        await EventProducer.open({ connection, keys: viaProxy.keys, cards: viaProxy.cards, pipeline: settings.config.pipeline });
       } finally {
         connection.disconnect();
       }
