@@ -119,7 +119,7 @@ export async function backpressureScenario(options: BackpressureOptions): Promis
     let sampledJobs = 0;
     for (let id = 1; id <= 40; id++) {
       const key = `${context.keys.queuePrefix}:risk-0:${id}`;
-      const [bytes, data] = await Promise.all([context.redis.memory('USAGE', key), context.redis.hget(key, 'data')]);
+      const [bytes, data] = await Promise.all([context.redis.memory('USAGE', key, 'SAMPLES', 0), context.redis.hget(key, 'data')]);
       if (!bytes || !data) continue;
       sampledBytes += Number(bytes);
       sampledEvents += (JSON.parse(data) as { events: unknown[] }).events.length;

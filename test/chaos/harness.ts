@@ -237,6 +237,8 @@ export interface VerifyOptions {
   orderedPerUser?: boolean;
   /** Events in the order they were produced (first occurrence of an eventId is the one that counts). */
   input?: { eventId: string; userId: string }[];
+  /** Dead letters the namespace should hold; a valid event dead-lettered is a lost event. @defaultValue 0 */
+  deadLetters?: number;
 }
 
 /**
@@ -257,6 +259,11 @@ export async function verifyNamespace(
   const decisions = await readDecisions(redis, keys);
   const stream = await readDecisionStream(redis, keys);
 
+  const deadLetters = await redis.xlen(keys.deadLetter);
+  if (deadLetters !== (options.deadLetters ?? 0)) {
+    const reasons = (await redis.xrevrange(keys.deadLetter, '+', '-', 'COUNT', 3)).map(([, f]) => f[f.indexOf('reason') + 1]);
+    note(`dead letters: ${deadLetters}, expected ${options.deadLetters ?? 0} (${reasons.join(' | ')})`);
+  }
   if (decisions.size !== model.decisions.size) note(`decision records: ${decisions.size}, expected ${model.decisions.size}`);
   if (stream.length !== model.decisions.size) note(`decision stream entries: ${stream.length}, expected ${model.decisions.size}`);
   const seenInStream = new Set<string>();

@@ -17,7 +17,7 @@ import { EventProducer } from '../../src/pipeline/producer.ts';
 import { startRedisServer, type LocalRedis } from '../../src/redis/local-server.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { ReferenceModel } from '../helpers/reference-model.ts';
-import { chaosSettings, Fleet, readDecisions, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
+import { chaosSettings, Fleet, readDecisions, readDecisionStream, scanKeys, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
 import { CRASH_PIPELINE } from './worker-crash.ts';
 
 export type Persistence = 'everysec' | 'always' | 'off';
@@ -41,9 +41,17 @@ export interface RedisRestartFigures {
   restarts: number;
   /** Acknowledged events with no decision at the end. */
   lostAcknowledged: number;
+  /** The most an fsync stall may cost (`everysec` replies while postponing its write up to 2 s): rate × 2 s × crashes. */
+  lossBound: number;
   decisions: number;
   workerProcessesRestarted: number;
   reconnectsLogged: number;
+  /** Jobs in the failed sets, and what the workers logged about them. */
+  failedJobs: number;
+  failures: string[];
+  /** Dead letters (valid events must produce none) and their first reasons. */
+  deadLetters: number;
+  deadLetterReasons: string[];
   seconds: number;
   verification: Verification | null;
 }
@@ -154,14 +162,34 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
     const crashed = fleet.unexpectedExits();
     if (crashed.length) throw new Error(`worker processes died on their own:\n${crashed.join('\n')}`);
 
+    const failedPipe = context.redis.pipeline();
+    for (let s = 0; s < shards; s++) failedPipe.zcard(`${context.keys.queuePrefix}:risk-${s}:failed`);
+    const failedJobs = ((await failedPipe.exec()) ?? []).reduce((n, [, v]) => n + Number(v), 0);
+    const failures = fleet.all.flatMap((p) => p.lines.filter((l) => l.includes('"batch failed"') || l.includes('"level":60')));
     const decisions = await readDecisions(context.redis, context.keys);
     const ackedIds = new Set(input.slice(0, acknowledged).map((e) => e.eventId));
-    const lostAcknowledged = [...ackedIds].filter((id) => !decisions.has(id)).length;
+    const lostIds = [...ackedIds].filter((id) => !decisions.has(id));
+    const lostAcknowledged = lostIds.length;
+    if (lostIds.length && process.env.CHAOS_DEBUG) {
+      // Where did they go? Look for the jobs that carried them.
+      const jobKeys = (await scanKeys(context.redis, `${context.keys.queuePrefix}:risk-*`)).filter((k) => /:\d+$/.test(k));
+      for (const key of jobKeys) {
+        const [data, finishedOn, stc, ats] = await context.redis.hmget(key, 'data', 'finishedOn', 'stc', 'ats');
+        const hit = lostIds.filter((id) => data?.includes(`"${id}"`));
+        if (hit.length) console.error(`lost ${hit.length} in ${key} finishedOn=${finishedOn} stalled=${stc} attemptsStarted=${ats} events=${(JSON.parse(data!) as { events: unknown[] }).events.length}`);
+      }
+      console.error(`lost ids: ${lostIds.slice(0, 10).join(' ')}; persistence info: ${(await context.redis.info('persistence')).match(/aof_delayed_fsync:\d+/)}`);
+    }
     let verification: Verification | null = null;
     if (options.persistence !== 'off') {
+      // What survived must be consistent: the model fed the surviving events, in the order they were decided, equals
+      // the state, and each user's survivors were decided in production order. (With nothing lost this is the
+      // model of the whole input.)
+      const byId = new Map(input.map((e) => [e.eventId, e]));
       const model = ReferenceModel.fromConfig(settings.config);
-      for (const e of input) model.apply(e);
-      verification = await verifyNamespace(context.redis, context.keys, new CardHasher(settings.cardSecret), model, { input });
+      for (const d of await readDecisionStream(context.redis, context.keys)) model.apply(byId.get(d.eventId)!);
+      const survivors = input.filter((e) => decisions.has(e.eventId));
+      verification = await verifyNamespace(context.redis, context.keys, new CardHasher(settings.cardSecret), model, { input: survivors });
     }
     return {
       persistence: options.persistence,
@@ -169,9 +197,14 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
       acknowledged,
       restarts: options.restarts,
       lostAcknowledged,
+      lossBound: Math.ceil(options.rate * 2 * options.restarts),
       decisions: decisions.size,
       workerProcessesRestarted: fleet.all.length - options.riskWorkers,
       reconnectsLogged: fleet.count('worker error'),
+      failedJobs,
+      failures: failures.slice(0, 10),
+      deadLetters: await context.deadLetters.count(),
+      deadLetterReasons: [...new Set((await context.deadLetters.list(1_000)).map((d) => d.reason))].slice(0, 5),
       seconds: (performance.now() - started) / 1000,
       verification,
     };
