@@ -75,8 +75,8 @@ runCli(
       return {
         ok: f.verification.problems.length === 0 && f.redeliveredBatches > 0,
         lines: [
-          `${fmt(f.events)} events offered at 4,000/s to 2 risk worker processes + 1 settlement worker; one of them killed with SIGKILL every 3 s and restarted`,
-          `kills: ${f.kills}; batches redelivered after a kill: ${f.redeliveredBatches}`,
+          `${fmt(f.events)} events offered at 4,000/s to 2 risk worker processes + 1 settlement worker; every 3 s (once the workers have work) the risk worker processes, or every fourth time the settlement worker, killed with SIGKILL and restarted`,
+          `processes killed: ${f.kills}; batches redelivered after a kill: ${f.redeliveredBatches}`,
           `decision records ${fmt(f.verification.decisions)}, stream entries ${fmt(f.verification.streamEntries)} (unique events ${fmt(f.uniqueEvents)}); day totals of ${fmt(f.verification.usersChecked)} users and ${fmt(f.verification.cardWindowsChecked)} card windows equal the model; settled once: ${fmt(f.verification.settled)} transactions, ${fmt(f.verification.settledAmount)} fen`,
           problemsOf(f.verification.problems),
           `took ${f.seconds.toFixed(1)} s`,

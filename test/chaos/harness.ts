@@ -426,19 +426,15 @@ export class Fleet {
     return p;
   }
 
-  /** kill -9 one live, started process (chosen by `pick`) and start a replacement in its slot. */
-  killOneAndRestart(pick: () => number = Math.random, entries?: Entry[]): { entry: Entry; pid: number } | undefined {
-    const slots = [...this.live.keys()].filter((s) => {
-      const { entry, process } = this.live.get(s)!;
-      return (!entries || entries.includes(entry)) && process.lines.some((l) => l.includes('riskmon started'));
-    });
-    if (slots.length === 0) return undefined;
-    const slot = slots[Math.floor(pick() * slots.length)]!;
-    const { entry, process } = this.live.get(slot)!;
-    process.kill('SIGKILL');
-    this.kills++;
-    this.add(entry, slot);
-    return { entry, pid: process.pid };
+  /** kill -9 every live, started process of `entry` at once (whichever holds the batches dies) and restart them. */
+  killAllAndRestart(entry: Entry): number {
+    const slots = [...this.live.keys()].filter((s) => this.live.get(s)!.entry === entry && this.live.get(s)!.process.lines.some((l) => l.includes('riskmon started')));
+    for (const slot of slots) {
+      this.live.get(slot)!.process.kill('SIGKILL');
+      this.kills++;
+    }
+    for (const slot of slots) this.add(entry, slot);
+    return slots.length;
   }
 
   processes(): ServiceProcess[] {

@@ -1,6 +1,6 @@
 /**
  * Item 1, worker crashes: a paced synthetic stream flows through real worker processes (risk workers and the
- * settlement worker) while one of them is killed with SIGKILL every few seconds and replaced. Afterwards every event
+ * settlement worker) while they are killed with SIGKILL every few seconds and replaced. Afterwards every event
  * has exactly one decision, the decisions, day totals and card windows equal the reference model fed the input, and
  * every settlement is recorded once in the ledger. Redeliveries are counted from the workers' own logs.
  */
@@ -35,7 +35,7 @@ export interface WorkerCrashFigures {
 }
 
 /** Short locks so a dead worker's batch is redelivered within seconds. */
-export const CRASH_PIPELINE = { lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxBatch: 200, lingerMs: 5 };
+export const CRASH_PIPELINE = { lockDurationMs: 2_000, stalledIntervalMs: 1_000, maxBatch: 50, lingerMs: 5 };
 
 export async function workerCrashScenario(options: WorkerCrashOptions): Promise<WorkerCrashFigures> {
   const namespace = freshNamespace('chaos-crash');
@@ -55,20 +55,35 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
   try {
     fleet.start('risk-worker', options.riskWorkers);
     fleet.start('settlement-worker');
+    await Promise.all(fleet.processes().map((p) => p.waitForLine('riskmon started')));
     const shards = settings.config.pipeline.shards;
+    const redelivered = () => fleet.count('batch redelivered after a worker stopped');
+    const backlog = () => unfinishedJobs(context.redis, context.keys, shards);
+    const busyShards = async () => {
+      const pipe = context.redis.pipeline();
+      for (let s = 0; s < shards; s++) pipe.llen(`${context.keys.queuePrefix}:risk-${s}:active`);
+      return ((await pipe.exec()) ?? []).filter(([, n]) => Number(n) > 0).length;
+    };
     let producing = true;
     const killer = (async () => {
-      // Keep killing while the stream flows and while its backlog drains; mostly risk workers (they hold batches).
-      for (let k = 1; producing || (await unfinishedJobs(context.redis, context.keys, shards)) > 0; k++) {
+      // Every few seconds, once the workers have work (killing an idle worker proves nothing): the risk worker
+      // processes, all of them at once since BullMQ keeps a busy shard with the worker that has it, or every fourth
+      // time the settlement worker. Until the backlog is gone.
+      for (let k = 1; producing || (await backlog()) > 0; k++) {
         await sleep(options.killEveryMs);
-        fleet.killOneAndRestart(Math.random, k % 4 === 0 ? ['settlement-worker'] : ['risk-worker']);
+        while (producing && (await busyShards()) < shards - 1) await sleep(20);
+        const entry = k % 4 === 0 ? 'settlement-worker' : 'risk-worker';
+        const killed = fleet.killAllAndRestart(entry);
+        if (process.env.CHAOS_DEBUG) console.error(`kill ${k}: ${killed} ${entry} busy=${await busyShards()} backlog=${await backlog()} redelivered=${redelivered()}`);
       }
     })();
     await paced(producer, input, options.rate);
-    for (let extra = options.events; extra < all.length && fleet.count('batch redelivered after a worker stopped') === 0; ) {
-      await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, shards)) === 0 || fleet.count('batch redelivered after a worker stopped') > 0, 120_000, 'a redelivery or the backlog to drain', 100);
-      const more = all.slice(extra, extra + Math.ceil(options.events / 10));
-      await paced(producer, more, 0);
+    // The reserve, a quarter at a time, only while no kill has hit a batch yet (the stream was over too soon).
+    for (let extra = options.events; extra < all.length && redelivered() === 0; ) {
+      await waitFor(async () => (await backlog()) === 0 || redelivered() > 0, 120_000, 'a redelivery or the backlog to drain', 100);
+      if (redelivered() > 0) break;
+      const more = all.slice(extra, extra + Math.ceil(options.events / 4));
+      await paced(producer, more, options.rate);
       input.push(...more);
       extra += more.length;
     }
