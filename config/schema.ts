@@ -169,6 +169,8 @@ export const configSchema = z
       stalledIntervalMs: z.number().int().min(500).max(600_000),
       /** Longest accepted input line, bytes. @defaultValue 16384 */
       maxLineBytes: z.number().int().min(256).max(1_048_576),
+      /** On SIGTERM, how long in-flight batches may take before the process exits anyway, ms. @defaultValue 15000 */
+      shutdownGraceMs: z.number().int().min(100).max(600_000),
     }),
     http: z.strictObject({
       /** Serve /metrics, /healthz, /readyz and /admin/queues from service processes (env RISKMON_HTTP_ENABLED). @defaultValue true */

@@ -69,7 +69,7 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   const cardSecret = env.RISKMON_CARD_SECRET ?? DEVELOPMENT_CARD_SECRET;
   if (config.environment === 'production' && cardSecret === DEVELOPMENT_CARD_SECRET) {
     throw new ConfigError(
-      'RISKMON_CARD_SECRET is not set: production refuses the development card-hashing secret (set a random 32+ byte value)',
+      `RISKMON_CARD_SECRET ${env.RISKMON_CARD_SECRET ? 'is the development default' : 'is not set'}: production refuses the development card-hashing secret (set a random 32+ byte value)`,
     );
   }
   if (cardSecret.length < 16) throw new ConfigError('RISKMON_CARD_SECRET must be at least 16 characters');

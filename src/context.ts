@@ -45,8 +45,8 @@ export interface Context {
 
 export function createContext(settings: Settings, redisUrl: string, logger: Logger, metrics = new Metrics()): Context {
   const { config, configVersion, cardSecret } = settings;
-  const redis = createRedis(redisUrl, { name: 'riskmon' });
-  const queueConnection = createRedis(redisUrl, { name: 'riskmon-queues' });
+  const redis = createRedis(redisUrl, { name: 'riskmon', logger });
+  const queueConnection = createRedis(redisUrl, { name: 'riskmon-queues', logger });
   const keys = new Keys(config.namespace);
   const calendar = new ZoneCalendar(config.timezone);
   const cards = new CardHasher(cardSecret);

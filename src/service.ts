@@ -5,7 +5,7 @@
 import { loadSettings, type Settings } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { assertReachable } from './redis/connection.ts';
+import { assertNoEviction, assertReachable } from './redis/connection.ts';
 import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
@@ -44,7 +44,16 @@ export async function startService(options: StartOptions): Promise<Service> {
   const localRedis = 'started' in resolved ? resolved.started : undefined;
   if (localRedis) logger.warn({ url: localRedis.url }, 'no Redis on 127.0.0.1:6379 and REDIS_URL unset: started a private redis-server (data is temporary)');
   const context = createContext(settings, resolved.url, logger);
-  await assertReachable(context.redis, resolved.url);
+  try {
+    await assertReachable(context.redis, resolved.url);
+    await assertNoEviction(context.redis, resolved.url);
+  } catch (e) {
+    // disconnect, not quit: quit would wait for a Redis that may not answer.
+    context.redis.disconnect();
+    context.queueConnection.disconnect();
+    await localRedis?.stop();
+    throw e;
+  }
 
   const closers: (() => Promise<void>)[] = [];
   const workers: Worker[] = [];
@@ -66,6 +75,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       processor: context.processor,
       logger: logger.child({ component: 'risk-worker' }),
       metrics: context.metrics,
+      cards: context.cards,
     });
     closers.push(risk.close);
     workers.push(...risk.workers);
@@ -114,36 +124,50 @@ export async function startService(options: StartOptions): Promise<Service> {
   };
 }
 
-/** Runs until SIGINT/SIGTERM; in-flight batches finish (or are redelivered later) within `graceMs`. */
-export async function runUntilSignal(options: StartOptions, graceMs = 15_000): Promise<void> {
+/**
+ * Runs until SIGINT/SIGTERM; in-flight batches finish or go back to their queue within `graceMs` (default: the
+ * configured pipeline.shutdownGraceMs); past it the process exits anyway and its batches are redelivered.
+ */
+export async function runUntilSignal(options: StartOptions, graceMs?: number): Promise<void> {
   const logger = options.logger ?? createLogger();
-  let service: Service;
-  try {
-    const settings = options.settings ?? loadSettings();
-    service = await startService({ ...options, settings, logger, http: options.http ?? settings.config.http.enabled });
-  } catch (e) {
+  const fail = (e: unknown): never => {
     logger.fatal({ err: (e as Error).message }, 'riskmon failed to start');
     process.stderr.write(`riskmon: ${(e as Error).message}\n`);
     process.exit(1);
+  };
+  let settings: Settings;
+  try {
+    settings = options.settings ?? loadSettings();
+  } catch (e) {
+    return fail(e);
   }
+  const grace = graceMs ?? settings.config.pipeline.shutdownGraceMs;
+  const starting = startService({ ...options, settings, logger, http: options.http ?? settings.config.http.enabled });
+  // Handlers go in before the workers start: a signal during start-up must not kill batches mid-flight.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, graceMs: grace }, 'shutting down');
     const timer = setTimeout(() => {
-      logger.error({ graceMs }, 'shutdown took too long; exiting (unfinished batches will be redelivered)');
+      logger.error({ graceMs: grace }, 'shutdown took too long; exiting (unfinished batches will be redelivered)');
       process.exit(1);
-    }, graceMs);
+    }, grace);
     timer.unref();
-    service.close().then(
-      () => process.exit(0),
-      (e) => {
-        logger.error({ err: (e as Error).message }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
+    starting
+      .then((service) => service.close())
+      .then(
+        () => {
+          logger.info({ signal }, 'shut down cleanly');
+          process.exit(0);
+        },
+        (e) => {
+          logger.error({ err: (e as Error).message }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  await starting.catch(fail);
 }

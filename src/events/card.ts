@@ -1,6 +1,8 @@
 /**
  * Card numbers never reach Redis or the logs. State keys use a keyed HMAC of the card; people see at most
  * the last four characters. Anything free-form (dead-letter payloads) has long digit runs masked.
+ * Producers replace the card by `cardToken` + `cardLast4` before an event is queued (`tokenizeCharge`), because
+ * queue payloads rest in Redis too.
  */
 import { createHmac } from 'node:crypto';
 import type { ChargeEvent, QueuedCharge } from './schema.ts';

@@ -7,11 +7,15 @@ import { parseInstant } from './instant.ts';
 
 export const MAX_AMOUNT_FEN = 100_000_000;
 
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 const id = (what: string) =>
   z
     .string({ error: (iss) => (iss.input === undefined ? `${what} is missing` : `${what} must be a string`) })
     .min(1, `${what} must not be empty`)
-    .max(128, `${what} is longer than 128 characters`);
+    .max(128, `${what} is longer than 128 characters`)
+    // Redis stores UTF-8: a lone surrogate becomes U+FFFD, so two different ids would share one key.
+    .refine((s) => !LONE_SURROGATE.test(s), `${what} is not valid Unicode (lone surrogate)`);
 
 /** An instant string; the parsed epoch-ms sits beside it as `<field>Ms` after validation. */
 const instant = (what: string) =>
@@ -143,7 +147,9 @@ export function parseEvent(value: unknown): ParseResult {
       reason:
         type === undefined
           ? 'type is missing'
-          : `unknown event type ${JSON.stringify(String(type).slice(0, 40))} (known: ${Object.keys(eventSchemas).join(', ')})`,
+          : typeof type !== 'string'
+            ? `type must be a string, got ${describe(type)}`
+            : `unknown event type ${JSON.stringify(type.slice(0, 40))} (known: ${Object.keys(eventSchemas).join(', ')})`,
     };
   }
   if (type === 'charge' && (value as { cardId?: unknown }).cardId !== undefined) {
@@ -175,7 +181,7 @@ export function parseQueuedEvent(value: unknown): { ok: true; event: RiskEvent |
   return parseEvent(value);
 }
 
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 128;
+const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 128 && !LONE_SURROGATE.test(v);
 
 const CARD_TOKEN = /^[A-Za-z0-9_-]{16}$/;
 const CARD_LAST4 = /^\*{4}.{0,4}$/;

@@ -81,7 +81,8 @@ export interface ProcessorDeps {
 /** Errors that go away by themselves: retry the batch (it is idempotent) rather than reject the event. */
 export function isTransientRedisError(e: unknown): boolean {
   const msg = e instanceof Error ? e.message : String(e);
-  return /^(OOM|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|NOREPLICAS)\b|Connection is closed|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|Stream isn't writeable|max retries/i.test(
+  // "Command aborted due to connection close": ioredis gave up on a command in flight when Redis went away.
+  return /^(OOM|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|NOREPLICAS)\b|Connection is closed|Command aborted|ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|Stream isn't writeable|max retries|Command timed out/i.test(
     msg,
   );
 }

@@ -2,15 +2,17 @@
  * One BullMQ worker per shard queue, each running one job at a time. Transient Redis failures are retried
  * inside the job (never through BullMQ's retry, which would put the batch behind later ones and break order).
  */
-import { Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job, type JobJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
+import type { CardHasher } from '../events/card.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { riskQueueName, type Keys } from '../redis/keys.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';
 import { openRiskQueues } from './producer.ts';
 import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
+import { scrubBatch } from './scrub.ts';
 
 export interface RiskWorkersOptions {
   connection: Redis;
@@ -19,6 +21,8 @@ export interface RiskWorkersOptions {
   processor: RiskProcessor;
   logger: Logger;
   metrics: Metrics;
+  /** Rewrites processed payloads that hold card numbers in clear (foreign producers). @defaultValue undefined (off) */
+  cards?: CardHasher;
 }
 
 export interface RiskWorkers {
@@ -28,20 +32,44 @@ export interface RiskWorkers {
 
 const MAX_BACKOFF_MS = 2_000;
 
+/**
+ * A job whose stored payload is not JSON (written to Redis by something other than BullMQ) would make BullMQ throw
+ * before our code runs, the job would be redelivered forever, and its shard (concurrency 1) would stop. It is handed
+ * to the processor as an unreadable payload instead, which dead-letters it.
+ */
+class RiskWorker extends Worker<BatchJobData> {
+  protected override createJob(data: JobJson, jobId: string): Job<BatchJobData> {
+    try {
+      return super.createJob(data, jobId);
+    } catch {
+      return super.createJob({ ...data, data: JSON.stringify({ unreadablePayload: String(data.data).slice(0, 4_096) }) }, jobId);
+    }
+  }
+}
+
 export async function startRiskWorkers(options: RiskWorkersOptions): Promise<RiskWorkers> {
-  const { connection, keys, pipeline, processor, logger, metrics } = options;
+  const { connection, keys, pipeline, processor, logger, metrics, cards } = options;
   // Global concurrency must be in place before any worker takes a job.
   const queues = await openRiskQueues(connection, keys, pipeline.shards);
   await Promise.all(queues.map((q) => q.close()));
   let closing = false;
 
-  const process = async (job: Job<BatchJobData>): Promise<EventResult[] | { events: number }> => {
+  const process = async (job: Job<BatchJobData>, token?: string): Promise<EventResult[] | { events: number }> => {
     for (let attempt = 1; ; attempt++) {
       try {
         const results = await processor.process(job.data, `queue:${job.queueName}/${job.id}`);
+        const scrubbed = cards ? scrubBatch(job.data, cards) : null;
+        if (scrubbed) await job.updateData(scrubbed as BatchJobData);
         return job.data?.reply ? results : { events: results.length };
       } catch (e) {
-        if (closing || !(e instanceof TransientBatchError || isTransientRedisError(e))) throw e;
+        if (!(e instanceof TransientBatchError || isTransientRedisError(e))) throw e;
+        if (closing) {
+          // Shutting down: hand the batch back to the front of its queue (it is idempotent) instead of failing it,
+          // which would lose it. If Redis cannot take it back, its lock expires and it is redelivered.
+          logger.warn({ queue: job.queueName, jobId: job.id, err: (e as Error).message }, 'batch returned to its queue at shutdown');
+          await job.moveToWait(token).catch(() => undefined);
+          throw new WaitingError();
+        }
         metrics.processingErrors.inc({ component: 'risk' });
         const wait = Math.min(MAX_BACKOFF_MS, 50 * 2 ** Math.min(attempt, 6));
         logger.warn({ queue: job.queueName, jobId: job.id, attempt, err: (e as Error).message, retryInMs: wait }, 'batch retry after transient Redis error');
@@ -51,7 +79,7 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
   };
 
   const workers = Array.from({ length: pipeline.shards }, (_, shard) => {
-    const worker = new Worker<BatchJobData>(riskQueueName(shard), process, {
+    const worker = new RiskWorker(riskQueueName(shard), process, {
       connection,
       prefix: keys.queuePrefix,
       concurrency: 1,

@@ -58,9 +58,11 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const pendingLines: number[][] = Array.from({ length: config.pipeline.shards }, () => []);
   const jobs: { job: Job<BatchJobData>; shard: number; lines: number[] }[] = [];
 
-  const queueEvents = Array.from(
-    { length: config.pipeline.shards },
-    (_, shard) => new QueueEvents(riskQueueName(shard), { connection: context.queueConnection.duplicate(), prefix: context.keys.queuePrefix }),
+  // Their own connections (blocking reads), closed at the end: BullMQ leaves connections it was given open.
+  const eventConnections = Array.from({ length: config.pipeline.shards }, () => context.queueConnection.duplicate());
+  for (const c of eventConnections) c.on('error', () => undefined);
+  const queueEvents = eventConnections.map(
+    (connection, shard) => new QueueEvents(riskQueueName(shard), { connection, prefix: context.keys.queuePrefix }),
   );
   await Promise.all(queueEvents.map((q) => q.waitUntilReady()));
   const producer = await EventProducer.open({
@@ -125,6 +127,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   } finally {
     await producer.close();
     await Promise.all(queueEvents.map((q) => q.close()));
+    for (const c of eventConnections) c.disconnect();
     await children.stop();
   }
 }

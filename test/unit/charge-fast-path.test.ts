@@ -20,7 +20,7 @@ const mostly = <T, U>(valid: fc.Arbitrary<T>, edge: fc.Arbitrary<U>) => fc.oneof
 
 const id = mostly(
   fc.string({ minLength: 1, maxLength: 20 }),
-  fc.oneof(fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), '6222020000000017'), fc.integer(), fc.constant(null)),
+  fc.oneof(fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), '6222020000000017', 'a\uD800b', '\uDC00'), fc.integer(), fc.constant(null)),
 );
 const amount = mostly(
   fc.integer({ min: 1, max: MAX_AMOUNT_FEN }),

@@ -1,0 +1,557 @@
+/**
+ * Shared machinery of the hardening scenarios (test suite at small size, `npm run chaos` at full size):
+ * real worker processes that can be killed, private Redis servers, a processor on an existing connection,
+ * and the read-back of a namespace's state compared with the reference model.
+ */
+import { quotaHandlers } from '../../src/quota/events.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+import { loadSettings, type Settings } from '../../src/config.ts';
+import { DeadLetters } from '../../src/deadletter/dead-letters.ts';
+import { parseDecision, type Decision } from '../../src/decisions/decision.ts';
+import { CardHasher } from '../../src/events/card.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { chargeHandler, RiskProcessor } from '../../src/pipeline/risk-processor.ts';
+import { Keys } from '../../src/redis/keys.ts';
+import { freePort } from '../../src/redis/local-server.ts';
+import { ChargeRules } from '../../src/rules/charge-rules.ts';
+import { SettlementLedger } from '../../src/settlement/ledger.ts';
+import { ZoneCalendar } from '../../src/time/calendar.ts';
+import type { ReferenceModel } from '../helpers/reference-model.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const TEST_CARD_SECRET = 'chaos-card-secret-0123456789abcdef';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true; throws with `what` after `timeoutMs`. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** A config file worker processes load (RISKMON_CONFIG), e.g. with short locks so redelivery takes seconds. */
+export function writeConfigFile(overrides: unknown): { path: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'riskmon-chaos-'));
+  const path = join(dir, 'config.json');
+  writeFileSync(path, JSON.stringify(overrides));
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function chaosSettings(namespace: string, overrides: unknown = {}): Settings {
+  return loadSettings({ namespace, overrides, env: { RISKMON_CARD_SECRET: TEST_CARD_SECRET } });
+}
+
+/** A RiskProcessor (and friends) wired as src/context.ts wires them, on a connection the caller owns. */
+export function buildPipeline(redis: Redis, settings: Settings, metrics = new Metrics({ defaultMetrics: false })) {
+  const { config, configVersion, cardSecret } = settings;
+  const keys = new Keys(config.namespace);
+  const calendar = new ZoneCalendar(config.timezone);
+  const cards = new CardHasher(cardSecret);
+  const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
+  const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
+  const processor = new RiskProcessor({
+    redis,
+    handlers: { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) },
+    deadLetters,
+    metrics,
+    logger: silentLogger,
+  });
+  return { keys, calendar, cards, rules, deadLetters, processor, metrics, ledger: new SettlementLedger(redis, keys, calendar) };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Service processes
+
+export type Entry = 'risk-worker' | 'settlement-worker' | 'main';
+
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Every output line so far (stdout and stderr), pino JSON where it is a log line. */
+  readonly lines: string[];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  running(): boolean;
+  kill(signal?: NodeJS.Signals): void;
+  /** Lines whose pino `msg` equals `msg`. */
+  count(msg: string): number;
+  /** Resolves once a line contains `text`. */
+  waitForLine(text: string, timeoutMs?: number): Promise<void>;
+}
+
+/** Starts `workers/<entry>.ts` as production does (`node --import tsx`), capturing its output. */
+export function startServiceProcess(entry: Entry, env: Record<string, string | undefined>): ServiceProcess {
+  // A key set to undefined is left out of the child's environment.
+  const childEnv = Object.fromEntries(
+    Object.entries({ PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', RISKMON_CARD_SECRET: TEST_CARD_SECRET, RISKMON_HTTP_PORT: '0', ...env }).filter(([, v]) => v !== undefined),
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'workers', `${entry}.ts`)], {
+    cwd: REPO_ROOT,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: { text: string; resolve: () => void }[] = [];
+  const onData = (() => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      partial += chunk.toString('utf8');
+      const parts = partial.split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) {
+        lines.push(line);
+        for (const w of [...waiters]) {
+          if (line.includes(w.text)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve();
+          }
+        }
+      }
+    };
+  })();
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  return {
+    child,
+    pid: child.pid!,
+    lines,
+    exited,
+    running: () => child.exitCode === null && child.signalCode === null,
+    kill: (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    count: (msg) => lines.filter((l) => l.includes(`"msg":${JSON.stringify(msg)}`)).length,
+    waitForLine(text, timeoutMs = 30_000) {
+      if (lines.some((l) => l.includes(text))) return Promise.resolve();
+      return new Promise<void>((resolvePromise, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no output line containing ${JSON.stringify(text)} within ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`)), timeoutMs);
+        waiters.push({
+          text,
+          resolve: () => {
+            clearTimeout(timer);
+            resolvePromise();
+          },
+        });
+        void exited.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`process exited before printing ${JSON.stringify(text)}:\n${lines.slice(-20).join('\n')}`));
+        });
+      });
+    },
+  };
+}
+
+/** Stops processes (SIGTERM, then SIGKILL after `graceMs`) and waits for them. */
+export async function stopAll(processes: ServiceProcess[], graceMs = 10_000): Promise<void> {
+  await Promise.all(
+    processes.map(async (p) => {
+      if (!p.running()) return;
+      p.kill('SIGTERM');
+      const t = setTimeout(() => p.kill('SIGKILL'), graceMs);
+      await p.exited;
+      clearTimeout(t);
+    }),
+  );
+}
+
+/** How many times a message was logged over all processes. */
+export function countLogged(processes: ServiceProcess[], msg: string): number {
+  return processes.reduce((n, p) => n + p.count(msg), 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading a namespace back
+
+export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5_000);
+    out.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return out;
+}
+
+/** Deletes every key of a namespace (shared test Redis: never FLUSHALL). */
+export async function dropNamespace(redis: Redis, keys: Keys): Promise<void> {
+  const all = await scanKeys(redis, `${keys.base}:*`);
+  for (let i = 0; i < all.length; i += 1_000) await redis.unlink(...all.slice(i, i + 1_000));
+}
+
+export async function readDecisions(redis: Redis, keys: Keys): Promise<Map<string, Decision>> {
+  const names = await scanKeys(redis, `${keys.base}:dec:*`);
+  const out = new Map<string, Decision>();
+  for (let i = 0; i < names.length; i += 1_000) {
+    const chunk = names.slice(i, i + 1_000);
+    const values = await redis.mget(chunk);
+    values.forEach((v) => {
+      if (v) {
+        const d = parseDecision(v);
+        out.set(d.eventId, d);
+      }
+    });
+  }
+  return out;
+}
+
+/** The decision stream in order (one entry per new decision). */
+export async function readDecisionStream(redis: Redis, keys: Keys): Promise<Decision[]> {
+  const out: Decision[] = [];
+  let start = '-';
+  for (;;) {
+    const rows = await redis.xrange(keys.decisionStream, start, '+', 'COUNT', 10_000);
+    for (const [, fields] of rows) out.push(parseDecision(fields[1]!));
+    if (rows.length < 10_000) return out;
+    start = `(${rows[rows.length - 1]![0]}`;
+  }
+}
+
+export interface Verification {
+  /** Human-readable differences; empty when the namespace is exactly what the model says. */
+  problems: string[];
+  decisions: number;
+  streamEntries: number;
+  usersChecked: number;
+  cardWindowsChecked: number;
+  settled: number;
+  settledAmount: number;
+}
+
+export interface VerifyOptions {
+  /** Settlement expected to be complete (everything due released into the ledger). @defaultValue false */
+  settled?: boolean;
+  /** Each user's decisions must appear in the stream in input order (ordered delivery). @defaultValue true */
+  orderedPerUser?: boolean;
+  /** Events in the order they were produced (first occurrence of an eventId is the one that counts). */
+  input?: { eventId: string; userId: string }[];
+  /** Dead letters the namespace should hold; a valid event dead-lettered is a lost event. @defaultValue 0 */
+  deadLetters?: number;
+}
+
+/**
+ * Compares a namespace with the model: each decision once (store and stream), outcomes and rules, day totals,
+ * card windows, settlement schedule or ledger. The model must have been fed the events in evaluation order.
+ */
+export async function verifyNamespace(
+  redis: Redis,
+  keys: Keys,
+  cards: CardHasher,
+  model: ReferenceModel,
+  options: VerifyOptions = {},
+): Promise<Verification> {
+  const problems: string[] = [];
+  const note = (p: string) => {
+    if (problems.length < 50) problems.push(p);
+  };
+  const decisions = await readDecisions(redis, keys);
+  const stream = await readDecisionStream(redis, keys);
+
+  const deadLetters = await redis.xlen(keys.deadLetter);
+  if (deadLetters !== (options.deadLetters ?? 0)) {
+    const reasons = (await redis.xrevrange(keys.deadLetter, '+', '-', 'COUNT', 3)).map(([, f]) => f[f.indexOf('reason') + 1]);
+    note(`dead letters: ${deadLetters}, expected ${options.deadLetters ?? 0} (${reasons.join(' | ')})`);
+  }
+  if (decisions.size !== model.decisions.size) note(`decision records: ${decisions.size}, expected ${model.decisions.size}`);
+  if (stream.length !== model.decisions.size) note(`decision stream entries: ${stream.length}, expected ${model.decisions.size}`);
+  const seenInStream = new Set<string>();
+  for (const d of stream) {
+    if (seenInStream.has(d.eventId)) note(`eventId ${d.eventId} twice in the decision stream`);
+    seenInStream.add(d.eventId);
+  }
+
+  for (const [eventId, expected] of model.decisions) {
+    const got = decisions.get(eventId);
+    if (!got) {
+      note(`no decision for ${eventId}`);
+      continue;
+    }
+    const expectedSettle = expected.settleAtMs === null ? null : new Date(expected.settleAtMs).toISOString();
+    if (got.outcome !== expected.outcome || got.rules.join() !== expected.rules.join() || got.settleAt !== expectedSettle) {
+      note(
+        `${eventId}: service ${got.outcome} [${got.rules}] settle ${got.settleAt} (count ${got.observed.cardCount}, day ${got.observed.dayTotalBefore}); ` +
+          `model ${expected.outcome} [${expected.rules}] settle ${expectedSettle} (count ${expected.cardCount}, day ${expected.dayTotalBefore})`,
+      );
+    }
+  }
+
+  if (options.orderedPerUser ?? true) {
+    if (!options.input) throw new Error('orderedPerUser needs the input');
+    const expectedOrder = new Map<string, string[]>();
+    const first = new Set<string>();
+    for (const e of options.input) {
+      if (first.has(e.eventId)) continue;
+      first.add(e.eventId);
+      (expectedOrder.get(e.userId) ?? expectedOrder.set(e.userId, []).get(e.userId)!).push(e.eventId);
+    }
+    const actualOrder = new Map<string, string[]>();
+    for (const d of stream) (actualOrder.get(d.userId) ?? actualOrder.set(d.userId, []).get(d.userId)!).push(d.eventId);
+    for (const [user, ids] of expectedOrder) {
+      if ((actualOrder.get(user) ?? []).join() !== ids.join()) note(`user ${user}: decided out of production order`);
+    }
+  }
+
+  // Day totals and card windows, user by user (one pipeline per chunk of users).
+  const users = model.users();
+  let cardWindowsChecked = 0;
+  for (let i = 0; i < users.length; i += 500) {
+    const chunk = users.slice(i, i + 500);
+    const pipe = redis.pipeline();
+    const expectations: { what: string; expected: Record<string, string>; kind: 'hash' | 'zset' }[] = [];
+    for (const user of chunk) {
+      pipe.hgetall(keys.userDays(user));
+      expectations.push({ what: `day totals of ${user}`, expected: model.dayTotalsHash(user), kind: 'hash' });
+      for (const { cardId, members } of model.cardWindows(user)) {
+        pipe.zrange(keys.cardWindow(user, cards.token(cardId)), 0, -1, 'WITHSCORES');
+        const expected: Record<string, string> = {};
+        for (const [m, at] of Object.entries(members)) expected[m] = String(at);
+        expectations.push({ what: `card window of ${user} card ${cards.token(cardId)}`, expected, kind: 'zset' });
+        cardWindowsChecked++;
+      }
+    }
+    const replies = (await pipe.exec()) ?? [];
+    replies.forEach(([err, reply], j) => {
+      const exp = expectations[j]!;
+      if (err) return note(`${exp.what}: ${err.message}`);
+      let got: Record<string, string>;
+      if (exp.kind === 'hash') got = reply as Record<string, string>;
+      else {
+        got = {};
+        const flat = reply as string[];
+        for (let k = 0; k < flat.length; k += 2) got[flat[k]!] = flat[k + 1]!;
+      }
+      if (!sameRecord(got, exp.expected)) note(`${exp.what}: stored ${JSON.stringify(got)}, expected ${JSON.stringify(exp.expected)}`);
+    });
+  }
+  const storedCardKeys = await scanKeys(redis, `${keys.base}:u:*:card:*`);
+  if (storedCardKeys.length !== cardWindowsChecked) note(`card window keys: ${storedCardKeys.length}, expected ${cardWindowsChecked}`);
+
+  // Settlement: either still scheduled exactly as the model says, or released exactly once into the ledger.
+  const expectedDue = model.settlements();
+  let settled = 0;
+  let settledAmount = 0;
+  const due = await redis.zrange(keys.settlementDue, 0, -1, 'WITHSCORES');
+  if (!options.settled) {
+    const got = new Map<string, number>();
+    for (let k = 0; k < due.length; k += 2) got.set(due[k]!, Number(due[k + 1]));
+    if (got.size !== expectedDue.size) note(`settlement due set: ${got.size}, expected ${expectedDue.size}`);
+    for (const [id, at] of expectedDue) if (got.get(id) !== at) note(`settlement of ${id}: ${got.get(id)}, expected ${at}`);
+  } else {
+    if (due.length > 0) note(`${due.length / 2} settlements still due`);
+    for (const [date, merchants] of model.ledger()) {
+      const [ledger, entries] = await Promise.all([redis.hgetall(keys.ledger(date)), redis.hlen(keys.ledgerEntries(date))]);
+      let dateCount = 0;
+      for (const [merchant, { count, amount }] of merchants) {
+        dateCount += count;
+        settled += Number(ledger[`${merchant}\tcount`] ?? 0);
+        settledAmount += Number(ledger[`${merchant}\tamount`] ?? 0);
+        if (ledger[`${merchant}\tcount`] !== String(count) || ledger[`${merchant}\tamount`] !== String(amount)) {
+          note(`ledger ${date} ${merchant}: ${ledger[`${merchant}\tcount`]} / ${ledger[`${merchant}\tamount`]} fen, expected ${count} / ${amount}`);
+        }
+      }
+      if (entries !== dateCount) note(`ledger ${date}: ${entries} transactions recorded, expected ${dateCount}`);
+    }
+    const stats = await redis.hgetall(keys.settlementStats);
+    const expectedCount = expectedDue.size;
+    if (Number(stats.settledCount ?? 0) !== expectedCount) note(`settledCount ${stats.settledCount}, expected ${expectedCount}`);
+    for (const k of ['scheduledCount', 'scheduledAmount', 'heldCount', 'heldAmount']) {
+      if (Number(stats[k] ?? 0) !== 0) note(`${k} is ${stats[k]} after everything settled, expected 0`);
+    }
+  }
+
+  return {
+    problems,
+    decisions: decisions.size,
+    streamEntries: stream.length,
+    usersChecked: users.length,
+    cardWindowsChecked,
+    settled,
+    settledAmount,
+  };
+}
+
+function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
+}
+
+/** Jobs not yet finished over the risk queues of a namespace. */
+export async function unfinishedJobs(redis: Redis, keys: Keys, shards: number): Promise<number> {
+  const pipe = redis.pipeline();
+  for (let s = 0; s < shards; s++) {
+    const base = `${keys.queuePrefix}:risk-${s}`;
+    pipe.llen(`${base}:wait`);
+    pipe.llen(`${base}:active`);
+    pipe.zcard(`${base}:prioritized`);
+    pipe.zcard(`${base}:delayed`);
+    pipe.llen(`${base}:paused`);
+  }
+  const replies = (await pipe.exec()) ?? [];
+  return replies.reduce((n, [, v]) => n + Number(v), 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fleets of service processes and paced producers
+
+/** Service processes of one namespace that can be killed and replaced; keeps every process it ever started. */
+export class Fleet {
+  readonly all: ServiceProcess[] = [];
+  private readonly live = new Map<number, { entry: Entry; process: ServiceProcess }>();
+  private slot = 0;
+  kills = 0;
+
+  constructor(private readonly env: Record<string, string | undefined>) {}
+
+  start(entry: Entry, count = 1): void {
+    for (let i = 0; i < count; i++) this.add(entry, this.slot++);
+  }
+
+  private add(entry: Entry, slot: number): ServiceProcess {
+    const p = startServiceProcess(entry, this.env);
+    this.all.push(p);
+    this.live.set(slot, { entry, process: p });
+    return p;
+  }
+
+  /** kill -9 every live, started process of `entry` at once (whichever holds the batches dies) and restart them. */
+  killAllAndRestart(entry: Entry): number {
+    const slots = [...this.live.keys()].filter((s) => this.live.get(s)!.entry === entry && this.live.get(s)!.process.lines.some((l) => l.includes('riskmon started')));
+    for (const slot of slots) {
+      this.live.get(slot)!.process.kill('SIGKILL');
+      this.kills++;
+    }
+    for (const slot of slots) this.add(entry, slot);
+    return slots.length;
+  }
+
+  processes(): ServiceProcess[] {
+    return [...this.live.values()].map((l) => l.process);
+  }
+
+  count(msg: string): number {
+    return countLogged(this.all, msg);
+  }
+
+  /** Processes that exited on their own (not killed by us and not yet stopped): a crash we did not cause. */
+  unexpectedExits(): string[] {
+    return this.processes()
+      .filter((p) => !p.running())
+      .map((p) => `pid ${p.pid} exited: ${p.lines.slice(-5).join(' | ')}`);
+  }
+
+  stop(graceMs = 10_000): Promise<void> {
+    return stopAll(this.processes(), graceMs);
+  }
+}
+
+/**
+ * Sends events at about `rate` per second (0: as fast as possible), flushing every `flushEvery`; stops early once
+ * `until()` is true. Returns how many were sent.
+ */
+export async function paced<E>(
+  producer: { send(e: E): void; flush(): Promise<void> },
+  events: Iterable<E>,
+  rate: number,
+  flushEvery = 1_000,
+  until: () => boolean = () => false,
+): Promise<number> {
+  const started = performance.now();
+  let n = 0;
+  for (const e of events) {
+    if (n % flushEvery === 0 && until()) break;
+    producer.send(e);
+    n++;
+    if (n % flushEvery === 0) {
+      await producer.flush();
+      if (rate > 0) {
+        const ahead = n / rate - (performance.now() - started) / 1000;
+        if (ahead > 0) await sleep(ahead * 1000);
+      }
+    }
+  }
+  await producer.flush();
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A TCP proxy in front of Redis, to make it unreachable without touching its data
+
+export class TcpProxy {
+  private server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    readonly port: number,
+    private readonly targetPort: number,
+  ) {
+    this.server = this.createServer();
+  }
+
+  static async start(targetPort: number): Promise<TcpProxy> {
+    const proxy = new TcpProxy(await freePort(), targetPort);
+    await proxy.listen();
+    return proxy;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  private createServer(): Server {
+    return createServer((client) => {
+      const upstream = connect(this.targetPort, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+  }
+
+  /** Redis becomes unreachable: open connections are reset and new ones refused. */
+  async cut(): Promise<void> {
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const s of this.sockets) s.resetAndDestroy();
+    await closed;
+  }
+
+  async restore(): Promise<void> {
+    this.server = this.createServer();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listen();
+      } catch (e) {
+        if (attempt > 20) throw e;
+        await sleep(100);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.cut().catch(() => undefined);
+  }
+}
