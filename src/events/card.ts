@@ -18,8 +18,13 @@ export class CardHasher {
 
 /** The charge with its card number replaced by the keyed hash and the last four characters. */
 export function tokenizeCharge(event: ChargeEvent, cards: CardHasher): QueuedCharge {
-  const { cardId, ...rest } = event;
-  return { ...rest, cardToken: cards.token(cardId), cardLast4: cardLast4(cardId) };
+  // A literal, not rest/spread: this runs for every event the producer sends.
+  const { type, eventId, userId, merchantId, cardId, amount, currency, occurredAt } = event;
+  const cardToken = cards.token(cardId);
+  const last4 = cardLast4(cardId);
+  return currency === undefined
+    ? { type, eventId, userId, merchantId, amount, occurredAt, cardToken, cardLast4: last4 }
+    : { type, eventId, userId, merchantId, amount, currency, occurredAt, cardToken, cardLast4: last4 };
 }
 
 /** "****1234": the last four characters at most, and only when the card is long enough to hide the rest. */

@@ -14,6 +14,8 @@ import { openRiskQueues } from './producer.ts';
 import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
 import { scrubBatch } from './scrub.ts';
 
+const hasRawCard = (e: unknown): boolean => typeof e === 'object' && e !== null && 'cardId' in e;
+
 export interface RiskWorkersOptions {
   connection: Redis;
   keys: Keys;
@@ -58,7 +60,9 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
     for (let attempt = 1; ; attempt++) {
       try {
         const results = await processor.process(job.data, `queue:${job.queueName}/${job.id}`);
-        const scrubbed = cards ? scrubBatch(job.data, cards) : null;
+        // Our producer queues only valid, tokenized events: scrub only batches that may hold a card in clear.
+        const mayHoldCards = !Array.isArray(job.data?.events) || results.some((r) => r.outcome === 'rejected') || job.data.events.some(hasRawCard);
+        const scrubbed = cards && mayHoldCards ? scrubBatch(job.data, cards) : null;
         if (scrubbed) await job.updateData(scrubbed as BatchJobData);
         return job.data?.reply ? results : { events: results.length };
       } catch (e) {
