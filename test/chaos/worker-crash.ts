@@ -69,12 +69,14 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
       // Every few seconds, once the workers have work (killing an idle worker proves nothing): the risk worker
       // processes, all of them at once since BullMQ keeps a busy shard with the worker that has it, or every fourth
       // time the settlement worker. Until the backlog is gone.
+      // The first kill comes as soon as the workers are busy: a fast pipeline may drain a small stream within
+      // one interval, and a kill of an idle worker proves nothing.
       for (let k = 1; producing || (await backlog()) > 0; k++) {
-        await sleep(options.killEveryMs);
         while (producing && (await busyShards()) < shards - 1) await sleep(20);
         const entry = k % 4 === 0 ? 'settlement-worker' : 'risk-worker';
         const killed = fleet.killAllAndRestart(entry);
         if (process.env.CHAOS_DEBUG) console.error(`kill ${k}: ${killed} ${entry} busy=${await busyShards()} backlog=${await backlog()} redelivered=${redelivered()}`);
+        await sleep(options.killEveryMs);
       }
     })();
     await paced(producer, input, options.rate);
