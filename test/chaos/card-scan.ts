@@ -226,7 +226,8 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
   const fleet = new Fleet({ REDIS_URL: redis.url, RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path, LOG_LEVEL: 'debug' });
   const work = mkdtempSync(join(tmpdir(), 'riskmon-cards-'));
   const startMs = Date.now() - 20 * 86_400_000;
-  const input = [...syntheticCharges({ count: options.events, users: options.users, seed: 61, startMs, prefix: namespace })];
+  // Event ids without digits of the random namespace: a hex tail glued to a counter can look like a card number.
+  const input = [...syntheticCharges({ count: options.events, users: options.users, seed: 61, startMs, prefix: 'evt' })];
   const pans = [...new Set(input.map((e) => e.cardId))];
   for (const pan of pans.slice(0, 10)) if (!isLuhnValid(pan)) throw new Error(`synthetic card ${pan} is not Luhn-valid`);
   const garbage = garbageWithCards(namespace, pans);
@@ -243,7 +244,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
     await context.processor.process({ v: 1, events: [...input.slice(0, 50).map((e) => ({ ...e, eventId: `${e.eventId}-inproc` })), ...garbage], enqueuedAt: Date.now() }, 'scan:inproc');
     const inputPath = join(work, 'events.ndjson');
     const outputPath = join(work, 'decisions.ndjson');
-    const replayEvents = [...syntheticCharges({ count: options.replayLines, users: 50, seed: 67, startMs, prefix: `${namespace}-r` })];
+    const replayEvents = [...syntheticCharges({ count: options.replayLines, users: 50, seed: 67, startMs, prefix: 'evt-r' })];
     const lines = replayEvents.map((e) => JSON.stringify(e));
     lines.push(`{"type":"charge","cardId":"${pans[0]}",broken json`, `{"type":"charge","eventId":"${namespace}-r-bad","cardId":"${pans[1]}","amount":0}`);
     lines.push(...garbage.map((g) => JSON.stringify(g)));
