@@ -3,18 +3,16 @@
  * and writes exactly one result line per input line, in input order. Lines that break the contract are
  * rejected at the edge, dead-lettered with their reason, and the stream goes on.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { QueueEvents, type Job } from 'bullmq';
-import type { Settings } from '../config.ts';
 import type { Context } from '../context.ts';
 import { parseEventLine } from '../events/schema.ts';
 import type { BatchJobData, EventResult } from '../pipeline/batch-job.ts';
 import { EventProducer } from '../pipeline/producer.ts';
 import { shardOf as shardIndexOf } from '../pipeline/shards.ts';
+import { RISK_WORKER_ENTRY, startProcesses } from '../pipeline/worker-processes.ts';
 import { riskQueueName } from '../redis/keys.ts';
 
 export interface ReplayOptions {
@@ -45,9 +43,6 @@ export interface ReplayLine {
   error?: string;
 }
 
-const WORKER_ENTRY = fileURLToPath(new URL('../../workers/risk-worker.ts', import.meta.url));
-/** tsx's loader, resolved from here so worker processes start from any working directory. */
-const TSX_LOADER = import.meta.resolve('tsx');
 
 export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { context } = options;
@@ -73,7 +68,12 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     reply: true,
     onJob: (job, shard, n) => jobs.push({ job, shard, lines: pendingLines[shard]!.splice(0, n) }),
   });
-  const children = startWorkerProcesses(workerCount, context, options.configFile);
+  const children = startProcesses(RISK_WORKER_ENTRY, workerCount, {
+    REDIS_URL: context.redisUrl,
+    RISKMON_NAMESPACE: config.namespace,
+    RISKMON_CARD_SECRET: context.settings.cardSecret,
+    ...(options.configFile ? { RISKMON_CONFIG: options.configFile } : {}),
+  });
 
   try {
     const input = createInterface({ input: createReadStream(options.inputPath, 'utf8'), crlfDelay: Infinity });
@@ -97,7 +97,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     await producer.flush();
     await Promise.all(rejections);
 
-    const exited = children.exited();
+    const exited = children.exited;
     for (const { job, shard, lines } of jobs) {
       const value = (await Promise.race([job.waitUntilFinished(queueEvents[shard]!), exited])) as EventResult[];
       value.forEach((r, i) => {
@@ -139,52 +139,4 @@ function guessEventId(line: string): string | null {
   } catch {
     return null;
   }
-}
-
-interface WorkerProcesses {
-  /** Rejects as soon as a worker process exits on its own. */
-  exited(): Promise<never>;
-  stop(): Promise<void>;
-}
-
-function startWorkerProcesses(count: number, context: Context, configFile: string | undefined): WorkerProcesses {
-  const settings: Settings = context.settings;
-  const env = {
-    ...process.env,
-    REDIS_URL: context.redisUrl,
-    RISKMON_NAMESPACE: settings.config.namespace,
-    RISKMON_CARD_SECRET: settings.cardSecret,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    // Several worker processes at once: they must not compete for the HTTP port, and nobody scrapes them.
-    RISKMON_HTTP_ENABLED: 'false',
-    ...(configFile ? { RISKMON_CONFIG: configFile } : {}),
-  };
-  const children: ChildProcess[] = [];
-  let stopping = false;
-  let onExit: (e: Error) => void = () => undefined;
-  const exited = new Promise<never>((_, reject) => (onExit = reject));
-  exited.catch(() => undefined);
-  for (let i = 0; i < count; i++) {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, WORKER_ENTRY], { env, stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('exit', (code, signal) => {
-      if (!stopping) onExit(new Error(`worker process ${i + 1} exited unexpectedly (${signal ?? `code ${code}`})`));
-    });
-    children.push(child);
-  }
-  return {
-    exited: () => exited,
-    async stop() {
-      stopping = true;
-      await Promise.all(
-        children.map(async (c) => {
-          if (c.exitCode !== null || c.signalCode !== null) return;
-          const done = once(c, 'exit');
-          c.kill('SIGTERM');
-          const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
-          await done;
-          clearTimeout(t);
-        }),
-      );
-    },
-  };
 }
