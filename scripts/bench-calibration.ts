@@ -15,7 +15,7 @@ import { loadSettings } from '../src/config.ts';
 import { createContext, type Context } from '../src/context.ts';
 import { runCli, UsageError } from '../src/cli.ts';
 import { silentLogger } from '../src/logger.ts';
-import { startCalibrationWorker } from '../src/quota/calibration-worker.ts';
+import { startCalibrationWorkerFor } from '../src/quota/calibration-worker.ts';
 import type { RunStatus } from '../src/quota/runs.ts';
 import { startRedisServer } from '../src/redis/local-server.ts';
 
@@ -111,16 +111,7 @@ export async function benchCalibration(options: CalibrationBenchOptions): Promis
   const seedSeconds = (performance.now() - seedStart) / 1000;
   progress(`seeded ${accounts} accounts in ${seedSeconds.toFixed(1)} s`);
 
-  const worker = await startCalibrationWorker({
-    connection: context.queueConnection,
-    keys: context.keys,
-    config,
-    calibrator: context.calibrator,
-    calibration: context.calibration,
-    logger: context.logger,
-    schedule: false,
-    concurrency,
-  });
+  const worker = await startCalibrationWorkerFor(context, concurrency);
   try {
     const started = performance.now();
     const status = await context.calibration.start(date);

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { checkNamespace } from '../src/config.ts';
 import { openCliContext, runCli, UsageError } from '../src/cli.ts';
 import { createLogger } from '../src/logger.ts';
-import { startCalibrationWorker } from '../src/quota/calibration-worker.ts';
+import { startCalibrationWorkerFor } from '../src/quota/calibration-worker.ts';
 import { CalibrationDateError } from '../src/quota/calibration.ts';
 
 const USAGE = 'npm run calibrate -- --date YYYY-MM-DD [--namespace <name>] [--config <file>] [--concurrency N]';
@@ -43,16 +43,7 @@ runCli('calibrate', async () => {
       if (e instanceof CalibrationDateError) throw new UsageError(e.message);
       throw e;
     }
-    const worker = await startCalibrationWorker({
-      connection: context.queueConnection,
-      keys: context.keys,
-      config: context.settings.config,
-      calibrator: context.calibrator,
-      calibration: context.calibration,
-      logger: context.logger,
-      schedule: false,
-      concurrency,
-    });
+    const worker = await startCalibrationWorkerFor(context, concurrency);
     try {
       const started = await context.calibration.start(values.date);
       process.stderr.write(`calibrate: run ${started.runId} (attempt ${started.attempts}): ${started.accounts} accounts in ${started.chunks} chunks\n`);

@@ -6,6 +6,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
+import type { Context } from '../context.ts';
 import type { Logger } from '../logger.ts';
 import { CALIBRATION_QUEUE, type Keys } from '../redis/keys.ts';
 import type { Calibrator } from './calibration.ts';
@@ -86,4 +87,18 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
   });
   await worker.waitUntilReady();
   return { worker, close: () => worker.close() };
+}
+
+/** The worker wired from a context, without the scheduler: what `npm run calibrate`, the benchmark and tests run. */
+export function startCalibrationWorkerFor(context: Context, concurrency?: number): ReturnType<typeof startCalibrationWorker> {
+  return startCalibrationWorker({
+    connection: context.queueConnection,
+    keys: context.keys,
+    config: context.settings.config,
+    calibrator: context.calibrator,
+    calibration: context.calibration,
+    logger: context.logger,
+    schedule: false,
+    concurrency,
+  });
 }

@@ -1,7 +1,7 @@
 /** Test helpers for credit quotas: build events, push them through the real processor, run calibrations. */
 import { expect } from 'vitest';
 import type { Context } from '../../src/context.ts';
-import { startCalibrationWorker } from '../../src/quota/calibration-worker.ts';
+import { startCalibrationWorkerFor } from '../../src/quota/calibration-worker.ts';
 import type { RunStatus } from '../../src/quota/runs.ts';
 
 let sequence = 0;
@@ -71,16 +71,7 @@ export async function feed(context: Context, events: Json[]): Promise<void> {
 
 /** A calibration worker in this process (no scheduler), as `npm start` runs it. */
 export function calibrationWorker(context: Context, concurrency?: number) {
-  return startCalibrationWorker({
-    connection: context.queueConnection,
-    keys: context.keys,
-    config: context.settings.config,
-    calibrator: context.calibrator,
-    calibration: context.calibration,
-    logger: context.logger,
-    schedule: false,
-    concurrency,
-  });
+  return startCalibrationWorkerFor(context, concurrency);
 }
 
 /** Starts run D and waits until the worker(s) finished it. */
