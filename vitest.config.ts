@@ -8,7 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Two cores: keep parallelism modest so timing-sensitive integration tests are not starved.
-    maxWorkers: 2,
+    // One test file at a time: the integration and chaos tests start worker processes and Redis servers of their
+    // own, and on two cores running files side by side starves the timing-sensitive ones (Redis restarts, crashes).
+    maxWorkers: 1,
   },
 });
