@@ -4,8 +4,7 @@
  * this process (a running service's workers help), then prints the run's summary as JSON.
  */
 import { parseArgs } from 'node:util';
-import { checkNamespace } from '../src/config.ts';
-import { openCliContext, runCli, UsageError } from '../src/cli.ts';
+import { namespaceOption, openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { createLogger } from '../src/logger.ts';
 import { startCalibrationWorkerFor } from '../src/quota/calibration-worker.ts';
 import { CalibrationDateError } from '../src/quota/calibration.ts';
@@ -24,13 +23,10 @@ runCli('calibrate', async () => {
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
   if (!values.date) throw new UsageError('--date is required');
-  const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)) {
-    throw new UsageError('--concurrency must be a whole number from 1 to 64');
-  }
+  const concurrency = values.concurrency === undefined ? undefined : wholeNumberOption('concurrency', values.concurrency, 1, 64);
 
   const cli = await openCliContext({
-    namespace: values.namespace === undefined ? undefined : checkNamespace(values.namespace),
+    namespace: namespaceOption(values.namespace),
     configFile: values.config,
     logger: createLogger({ level: process.env.LOG_LEVEL ?? 'warn' }),
     requireExisting: true,

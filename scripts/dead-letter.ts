@@ -1,7 +1,6 @@
 /** npm run dead-letter -- list [--namespace <name>] [--limit N]: rejected events with their reasons, newest first. */
 import { parseArgs } from 'node:util';
-import { checkNamespace } from '../src/config.ts';
-import { openCliContext, runCli, UsageError } from '../src/cli.ts';
+import { namespaceOption, openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
 
 const USAGE = 'npm run dead-letter -- list [--namespace <name>] [--limit N] [--json]';
 
@@ -11,15 +10,14 @@ runCli('dead-letter', async () => {
     options: {
       namespace: { type: 'string' },
       config: { type: 'string' },
-      limit: { type: 'string', default: '100' },
+      limit: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   if (positionals[0] !== 'list' || positionals.length > 1) throw new UsageError('expected: list');
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number');
+  const limit = wholeNumberOption('limit', values.limit, 100);
   const cli = await openCliContext({
-    namespace: values.namespace === undefined ? undefined : checkNamespace(values.namespace),
+    namespace: namespaceOption(values.namespace),
     configFile: values.config,
     requireExisting: true,
   });

@@ -4,8 +4,7 @@
  * The effective quota is the one in force now (or at --at): the base raised by a holiday uplift window.
  */
 import { parseArgs } from 'node:util';
-import { checkNamespace } from '../src/config.ts';
-import { openCliContext, runCli, UsageError } from '../src/cli.ts';
+import { namespaceOption, openCliContext, runCli, UsageError } from '../src/cli.ts';
 import { parseInstant } from '../src/events/instant.ts';
 
 const USAGE = 'npm run quota -- show <userId> [--namespace <name>] [--config <file>] [--at <ISO instant>]';
@@ -29,7 +28,7 @@ runCli('quota', async () => {
     atMs = t.ms;
   }
   const cli = await openCliContext({
-    namespace: values.namespace === undefined ? undefined : checkNamespace(values.namespace),
+    namespace: namespaceOption(values.namespace),
     configFile: values.config,
     requireExisting: true,
   });

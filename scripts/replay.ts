@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkNamespace, loadSettings } from '../src/config.ts';
-import { openCliContext, runCli, UsageError } from '../src/cli.ts';
+import { openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { replay } from '../src/replay/replay.ts';
 
 const USAGE = 'npm run replay -- <events.ndjson> --out <decisions.ndjson> [--config <file>] [--namespace <name>] [--workers N]';
@@ -17,15 +17,14 @@ runCli('replay', async () => {
       out: { type: 'string' },
       config: { type: 'string' },
       namespace: { type: 'string' },
-      workers: { type: 'string', default: '1' },
+      workers: { type: 'string' },
     },
   });
   const input = positionals[0];
   if (!input || positionals.length > 1) throw new UsageError('give exactly one input file');
   if (!values.out) throw new UsageError('--out is required');
   if (!existsSync(input)) throw new UsageError(`input file not found: ${input}`);
-  const workers = Number(values.workers);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be a whole number from 1 to 64');
+  const workers = wholeNumberOption('workers', values.workers, 1, 64);
   const namespace = checkNamespace(values.namespace ?? `replay-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
 
   const settings = loadSettings({ configFile: values.config, namespace });

@@ -4,8 +4,7 @@
  * npm run settlement -- release [--now <ISO instant>] [--namespace <name>] settle everything due by then
  */
 import { parseArgs } from 'node:util';
-import { checkNamespace } from '../src/config.ts';
-import { openCliContext, runCli, UsageError } from '../src/cli.ts';
+import { namespaceOption, openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { parseInstant } from '../src/events/instant.ts';
 
 const USAGE = 'npm run settlement -- report --date YYYY-MM-DD | pending [--limit N] | release [--now ISO] [--namespace <name>] [--config <file>]';
@@ -17,7 +16,7 @@ runCli('settlement', async () => {
       date: { type: 'string' },
       namespace: { type: 'string' },
       config: { type: 'string' },
-      limit: { type: 'string', default: '1000' },
+      limit: { type: 'string' },
       now: { type: 'string' },
     },
   });
@@ -30,11 +29,10 @@ runCli('settlement', async () => {
     if (!t.ok) throw new UsageError(`--now: ${t.reason}`);
     nowMs = t.ms;
   }
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive whole number');
+  const limit = wholeNumberOption('limit', values.limit, 1_000);
 
   const cli = await openCliContext({
-    namespace: values.namespace === undefined ? undefined : checkNamespace(values.namespace),
+    namespace: namespaceOption(values.namespace),
     configFile: values.config,
     requireExisting: true,
   });

@@ -2,7 +2,7 @@
  * Shared plumbing of the command-line tools: argument errors and failures print one clear line to stderr and
  * exit non-zero; Redis is resolved the same way as the service (REDIS_URL, else 127.0.0.1:6379, else private).
  */
-import { loadSettings, type Settings } from './config.ts';
+import { checkNamespace, loadSettings, type Settings } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { assertReachable } from './redis/connection.ts';
@@ -24,6 +24,21 @@ export function runCli(tool: string, main: () => Promise<void>, usage?: string):
       process.exit(err instanceof UsageError ? 2 : 1);
     },
   );
+}
+
+/** The `--namespace` option, validated; undefined when it was not given. */
+export function namespaceOption(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : checkNamespace(value);
+}
+
+/** A whole-number option: the fallback when absent, else a number from `min` to `max` (a UsageError names it). */
+export function wholeNumberOption(name: string, value: string | undefined, fallback: number, max?: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || (max !== undefined && n > max)) {
+    throw new UsageError(max === undefined ? `--${name} must be a positive whole number` : `--${name} must be a whole number from ${min} to ${max}`);
+  }
+  return n;
 }
 
 export interface CliContext {
