@@ -77,7 +77,7 @@ function seedAccount(p: ChainableCommander, ctx: Context, i: number, runAtMs: nu
         days[`${date}#n`] = profile === 0 ? 4 : 1;
       }
     }
-    if (Object.keys(days).length) p.hset(k.userDays(userId), days);
+    if (Object.keys(days).length) p.hset(k.ruleState(userId), days);
   }
   if (i % 3 === 0) p.zadd(k.repayments(userId), runAtMs - 5 * DAY_MS, JSON.stringify([`bench-r-${i}`, 50_000, i % 30 === 0 ? 0 : 1, runAtMs - 4 * DAY_MS]));
   if (i % 5 === 0) {

@@ -1,5 +1,6 @@
 /**
- * The benchmark's plain-BullMQ baseline worker: one job per event, the same rules script per job, concurrency
+ * The benchmark's plain-BullMQ baseline worker: one job per event, the same rules script per job (a run of one
+ * charge), concurrency
  * BENCH_BASELINE_CONCURRENCY. Not part of the product; it shows what the straightforward design costs.
  * Config from the environment like a service process (REDIS_URL, RISKMON_CONFIG, RISKMON_NAMESPACE).
  */
@@ -9,23 +10,26 @@ import { createContext } from '../../src/context.ts';
 import { parseEvent } from '../../src/events/schema.ts';
 import { createLogger } from '../../src/logger.ts';
 import { defineScript } from '../../src/redis/scripts.ts';
-import { evaluateChargeScript } from '../../src/rules/charge-rules.ts';
+import { evaluateChargesScript, parseChargeReply } from '../../src/rules/charge-rules.ts';
 import { BASELINE_QUEUE } from './paths.ts';
 
 const settings = loadSettings();
 if (!settings.redisUrl) throw new Error('REDIS_URL is required');
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
 const ctx = createContext(settings, settings.redisUrl, logger);
-const evaluate = defineScript(ctx.redis, evaluateChargeScript);
+const evaluate = defineScript(ctx.redis, evaluateChargesScript);
 
 const worker = new Worker(
   BASELINE_QUEUE,
   async (job) => {
     const parsed = parseEvent(job.data);
     if (!parsed.ok) throw new Error(parsed.reason);
-    if (parsed.event.type !== 'charge') throw new Error(`baseline handles charges only, got ${parsed.event.type}`);
-    const { keys, args } = ctx.rules.scriptCall(parsed.event, parsed.occurredAtMs, Date.now());
-    await evaluate(ctx.redis, keys, args);
+    const { event, occurredAtMs } = parsed;
+    if (event.type !== 'charge') throw new Error(`baseline handles charges only, got ${event.type}`);
+    const { keys, args } = ctx.rules.scriptCall([{ event, occurredAtMs }], Date.now());
+    const [reply] = (await evaluate(ctx.redis, keys, args)) as string[];
+    const charge = parseChargeReply(reply ?? '');
+    if (charge.kind === 'error') throw new Error(charge.message);
   },
   {
     connection: ctx.queueConnection,

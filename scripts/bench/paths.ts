@@ -18,7 +18,7 @@ import type { ChargeEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { EventProducer, openRiskQueues } from '../../src/pipeline/producer.ts';
 import { defineScript } from '../../src/redis/scripts.ts';
-import { evaluateChargeScript } from '../../src/rules/charge-rules.ts';
+import { CHARGES_PER_CALL, evaluateChargesScript } from '../../src/rules/charge-rules.ts';
 import { readDecisions, type DecidedRun } from './decisions.ts';
 import { BASELINE_WORKER_ENTRY, machineCpuSeconds, processCpuSeconds, RISK_WORKER_ENTRY, startProcesses, type WorkerProcesses } from './processes.ts';
 import { commandStats, redisCpuSeconds, type CommandStat } from './redis-probe.ts';
@@ -252,14 +252,21 @@ function laneOf(userId: string, lanes: number): number {
   return h % lanes;
 }
 
-/** The rules script alone: arguments computed up front, calls pipelined on one connection, a few batches in flight. */
+/**
+ * The rules script alone, as the workers call it (runs of CHARGES_PER_CALL consecutive charges): arguments computed
+ * up front, calls pipelined on one connection, a few pipelines in flight.
+ */
 export async function runCeiling(setup: BenchSetup, configFile: string, events: ChargeEvent[], options: { pipelineSize?: number; inFlight?: number } = {}): Promise<RunResult> {
   const ctx = createContext(settingsFor(setup, configFile, 'bench-ceiling'), setup.redisUrl, silentLogger);
   try {
-    const evaluate = defineScript(ctx.redis, evaluateChargeScript);
+    const evaluate = defineScript(ctx.redis, evaluateChargesScript);
     const now = Date.now();
-    const calls = events.map((e) => ctx.rules.scriptCall(e, Date.parse(e.occurredAt), now));
-    const size = options.pipelineSize ?? 500;
+    const calls: ReturnType<typeof ctx.rules.scriptCall>[] = [];
+    for (let i = 0; i < events.length; i += CHARGES_PER_CALL) {
+      calls.push(ctx.rules.scriptCall(events.slice(i, i + CHARGES_PER_CALL).map((event) => ({ event, occurredAtMs: Date.parse(event.occurredAt) })), now));
+    }
+    // Whole calls per pipeline: 3 calls of CHARGES_PER_CALL (600 charges).
+    const size = Math.max(1, Math.round((options.pipelineSize ?? 600) / CHARGES_PER_CALL)) * CHARGES_PER_CALL;
     const inFlight = new Set<Promise<unknown>>();
     const sendAt = new Float64Array(events.length);
     const started = await startMeter(ctx.redis, []);
@@ -270,7 +277,8 @@ export async function runCeiling(setup: BenchSetup, configFile: string, events: 
       {
         async send(from, to) {
           const p = ctx.redis.pipeline();
-          for (let i = from; i < to; i++) evaluate(p, calls[i]!.keys, calls[i]!.args);
+          // drive() sends `size` events at a time, a multiple of CHARGES_PER_CALL (the last send may be shorter).
+          for (let c = from / CHARGES_PER_CALL; c * CHARGES_PER_CALL < to; c++) evaluate(p, calls[c]!.keys, calls[c]!.args);
           const done: Promise<unknown> = p.exec().then(() => inFlight.delete(done));
           inFlight.add(done);
           if (inFlight.size >= (options.inFlight ?? 4)) await Promise.race(inFlight);

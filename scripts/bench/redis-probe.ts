@@ -46,6 +46,8 @@ export interface KeyGroup {
   bytes: number;
   /** Elements: zset members, hash fields, stream entries. */
   elements: number;
+  /** Keys per Redis encoding (OBJECT ENCODING): listpack, hashtable, ... */
+  encodings?: Record<string, number>;
 }
 
 /**
@@ -56,8 +58,7 @@ export function keyGroup(base: string, key: string): string {
   const rest = key.slice(base.length + 1);
   if (rest.startsWith('dec:')) return 'decisionRecord';
   if (rest === 'decisions') return 'decisionStream';
-  if (rest.startsWith('u:') && rest.includes(':card:')) return 'cardWindow';
-  if (rest.startsWith('u:') && rest.endsWith(':days')) return 'dayTotals';
+  if (rest.startsWith('u:') && rest.endsWith(':rules')) return 'ruleState';
   if (rest === 'settle:due') return 'settlementDue';
   if (rest.startsWith('q:')) return 'queue';
   return 'other';
@@ -75,11 +76,12 @@ export async function memoryByGroup(redis: Redis, base: string): Promise<Record<
     for (const key of keys) {
       p.memory('USAGE', key, 'SAMPLES', 0);
       p.type(key);
+      p.object('ENCODING', key);
     }
     const replies = (await p.exec()) ?? [];
     const sizes = redis.pipeline();
     keys.forEach((key, i) => {
-      const type = replies[i * 2 + 1]![1] as string;
+      const type = replies[i * 3 + 1]![1] as string;
       if (type === 'zset') sizes.zcard(key);
       else if (type === 'hash') sizes.hlen(key);
       else if (type === 'stream') sizes.xlen(key);
@@ -89,7 +91,9 @@ export async function memoryByGroup(redis: Redis, base: string): Promise<Record<
     keys.forEach((key, i) => {
       const g = (groups[keyGroup(base, key)] ??= { keys: 0, bytes: 0, elements: 0 });
       g.keys++;
-      g.bytes += Number(replies[i * 2]![1] ?? 0);
+      g.bytes += Number(replies[i * 3]![1] ?? 0);
+      const encoding = String(replies[i * 3 + 2]![1]);
+      g.encodings = { ...g.encodings, [encoding]: (g.encodings?.[encoding] ?? 0) + 1 };
       g.elements += Number(counts[i]![1] ?? 0);
     });
   } while (cursor !== '0');

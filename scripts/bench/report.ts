@@ -133,8 +133,12 @@ export function renderReport(result: BenchResult): string {
     table(
       ['what', 'keys', 'bytes (MEMORY USAGE)', 'per unit'],
       [
-        ['card windows (rule state)', int(g('cardWindow').keys), int(g('cardWindow').bytes), `${kb(m.cardWindowBytesPerCard)} per card`],
-        ['day totals (rule state)', int(g('dayTotals').keys), int(g('dayTotals').bytes), `${kb(m.dayTotalsBytesPerUser)} per active user`],
+        [
+          'rule state: day totals and card windows, one hash per user',
+          int(g('ruleState').keys),
+          int(g('ruleState').bytes),
+          `${kb(g('ruleState').bytes / Math.max(1, g('ruleState').keys))} per active user; encodings: ${Object.entries(g('ruleState').encodings ?? {}).map(([e, n]) => `${e} ${int(n)}`).join(', ')}`,
+        ],
         ['rule state, used_memory with only it left', '', int(m.ruleStateUsedMemory), `${kb(m.ruleStateBytesPerUser)} per active user, ${kb(m.ruleStateBytesPerUserDay)} per active user-day`],
         ['decision records (also the eventId dedupe)', int(g('decisionRecord').keys), int(g('decisionRecord').bytes), `${kb(m.decisionRecordBytes)} per decision, kept ${o.retentionDays} days`],
         ['decision stream', int(g('decisionStream').keys), int(g('decisionStream').bytes), `${kb(m.decisionStreamBytesPerEntry)} per decision, capped at ${int(o.streamMaxLen)} entries`],

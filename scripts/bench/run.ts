@@ -15,6 +15,8 @@ import { silentLogger } from '../../src/logger.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { CardHasher } from '../../src/events/card.ts';
 import { syntheticCharges, syntheticPan } from '../../src/events/synthetic.ts';
+import { PRUNE_EVERY_DAYS } from '../../src/rules/charge-rules.ts';
+import { ruleStateFields } from '../../src/rules/rule-state.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { startRedisServer } from '../../src/redis/local-server.ts';
 import { ZoneCalendar } from '../../src/time/calendar.ts';
@@ -64,8 +66,6 @@ export interface MemoryReport {
   ruleStateUsedMemory: number;
   ruleStateBytesPerUserDay: number;
   ruleStateBytesPerUser: number;
-  cardWindowBytesPerCard: number;
-  dayTotalsBytesPerUser: number;
   decisionRecordBytes: number;
   decisionStreamBytesPerEntry: number;
   settlementDueBytesPerEntry: number;
@@ -147,7 +147,7 @@ function machineInfo(): Record<string, string | number> {
   };
 }
 
-const RULE_STATE = ['cardWindow', 'dayTotals'];
+const RULE_STATE = ['ruleState'];
 
 async function deleteKeys(redis: Redis, base: string, which: (key: string) => boolean): Promise<void> {
   let cursor = '0';
@@ -178,7 +178,7 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
   await deleteKeys(redis, base, () => true);
   const ruleStateUsedMemory = withRuleState - (await usedMemory(redis));
   const g = (name: string): KeyGroup => groups[name] ?? { keys: 0, bytes: 0, elements: 0 };
-  const ruleBytes = g('cardWindow').bytes + g('dayTotals').bytes;
+  const ruleBytes = g('ruleState').bytes;
   const decisions = g('decisionStream').elements;
   return {
     activeUsers: users.size,
@@ -189,8 +189,6 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
     ruleStateUsedMemory,
     ruleStateBytesPerUserDay: Math.max(ruleBytes, ruleStateUsedMemory) / userDays.size,
     ruleStateBytesPerUser: Math.max(ruleBytes, ruleStateUsedMemory) / users.size,
-    cardWindowBytesPerCard: g('cardWindow').bytes / Math.max(1, g('cardWindow').keys),
-    dayTotalsBytesPerUser: g('dayTotals').bytes / Math.max(1, g('dayTotals').keys),
     decisionRecordBytes: g('decisionRecord').bytes / Math.max(1, g('decisionRecord').keys),
     decisionStreamBytesPerEntry: g('decisionStream').bytes / Math.max(1, decisions),
     settlementDueBytesPerEntry: g('settlementDue').bytes / Math.max(1, g('settlementDue').elements),
@@ -378,24 +376,27 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
 
 /**
  * Gives every user of a scale run the state an earlier day leaves behind (a day total and a card window holding an
- * old charge), so the keyspace holds all of them, not only those the stream happens to reach. The old entries are
+ * old charge, in the user's rule-state hash), so the keyspace holds all of them, not only those the stream happens to reach. The old entries are
  * outside every window and on another day: they change no decision.
  */
 export async function preloadUsers(redis: Redis, keys: Keys, cards: CardHasher, users: number, config: RiskmonConfig): Promise<void> {
   const start = Date.parse('2026-03-10T00:00:00+08:00'); // syntheticCharges' default start
   const dayBefore = '2026-03-09';
-  const dayTtl = config.retention.dayTotalsDays * 86_400;
-  const cardKeepMs = (config.rules.sameCardBurst.windowSeconds + config.rules.sameCardBurst.lateToleranceSeconds) * 1000;
+  const dayTtl = (config.retention.dayTotalsDays + PRUNE_EVERY_DAYS) * 86_400;
   for (let from = 0; from < users; from += 2_000) {
     const p = redis.pipeline();
     for (let u = from; u < Math.min(users, from + 2_000); u++) {
       const userId = `u-${u}`;
-      const days = keys.userDays(userId);
-      p.hset(days, dayBefore, 10_000, `${dayBefore}#n`, 1);
-      p.expire(days, dayTtl);
-      const card = keys.cardWindow(userId, cards.token(syntheticPan(u, 0)));
-      p.zadd(card, start - 86_400_000, 'preload');
-      p.pexpire(card, cardKeepMs);
+      const state = keys.ruleState(userId);
+      p.hset(
+        state,
+        ruleStateFields({
+          days: new Map([[dayBefore, { fen: 10_000, count: 1 }]]),
+          cards: new Map([[cards.token(syntheticPan(u, 0)), [start - 86_400_000]]]),
+          prunedOn: dayBefore,
+        }),
+      );
+      p.expire(state, dayTtl);
     }
     await p.exec();
   }

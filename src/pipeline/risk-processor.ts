@@ -1,6 +1,7 @@
 /**
- * Processes one micro-batch: validate every event, then one atomic script call per event, all pipelined in a
- * single round trip on one connection. Rejections go to the dead-letter store in the same round trip.
+ * Processes one micro-batch: validate every event, then apply them in order with atomic scripts (one call per run
+ * of up to CHARGES_PER_CALL consecutive charges, one per other event), all pipelined in a single round trip on one
+ * connection. Rejections go to the dead-letter store in the same round trip.
  *
  * Safe to run again on the same batch (a redelivered job): decisions are deduplicated by eventId inside the
  * script, dead letters by their source.
@@ -12,27 +13,54 @@ import { eventSchemas, parseQueuedEvent, type ChargeEvent, type EventType, type 
 import type { Logger } from '../logger.ts';
 import type { Metrics, RejectReason } from '../metrics.ts';
 import { defineScript } from '../redis/scripts.ts';
-import { ChargeRules, evaluateChargeScript, parseDecisionSummary } from '../rules/charge-rules.ts';
+import { CHARGES_PER_CALL, ChargeRules, evaluateChargesScript, parseChargeReply } from '../rules/charge-rules.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';
 
-/** How one event type is applied: queue its atomic script call, then read the reply. */
+/** What applying one event came to. */
+export type HandlerOutcome =
+  | {
+      result: EventResult;
+      /** false for an eventId seen before. */
+      isNew: boolean;
+      settled?: { kind: 'held' | 't_plus_1'; amount: number };
+      /**
+       * Set when the script refused the event given the state (e.g. a second account opening; result outcome
+       * "rejected"): it is dead-lettered with its error under this reason.
+       */
+      rejectReason?: RejectReason;
+    }
+  /** The script failed on this event (not transiently): it is dead-lettered as "evaluation failed". */
+  | { failed: string };
+
+/** How one event type is applied, event by event: queue its atomic script call, then read the reply. */
 export interface EventHandler<E extends QueuedEvent = QueuedEvent> {
   enqueue(pipeline: ChainableCommander, event: E, occurredAtMs: number, nowMs: number): void;
-  /**
-   * Turns the script reply into a result; `isNew` is false for an eventId seen before. A result with outcome
-   * "rejected" (the script refused the event given the state, e.g. a second account opening) is dead-lettered
-   * with its error under `rejectReason`.
-   */
-  interpret(
-    reply: unknown,
-    event: E,
-  ): { result: EventResult; isNew: boolean; settled?: { kind: 'held' | 't_plus_1'; amount: number }; rejectReason?: RejectReason };
+  interpret(reply: unknown, event: E): Exclude<HandlerOutcome, { failed: string }>;
+}
+
+export interface HandlerItem<E extends QueuedEvent = QueuedEvent> {
+  event: E;
+  occurredAtMs: number;
+}
+
+/** [error, reply] of one pipelined command, as ioredis gives it. */
+export type PipelineReply = [Error | null, unknown];
+
+/**
+ * How one event type is applied a run at a time: consecutive events of the type in a batch share script calls
+ * (charges: one call per up to CHARGES_PER_CALL charges).
+ */
+export interface RunHandler<E extends QueuedEvent = QueuedEvent> {
+  /** Queues the script calls for `items`, decided in that order; returns how many commands it queued. */
+  enqueueRun(pipeline: ChainableCommander, items: HandlerItem<E>[], nowMs: number): number;
+  /** One outcome per item, in order, from the replies of those commands. */
+  interpretRun(replies: PipelineReply[], items: HandlerItem<E>[]): HandlerOutcome[];
 }
 
 /** Events as workers receive them: charges may arrive tokenized by the producer. */
 export type QueuedEvent = RiskEvent | QueuedCharge;
 
-export type HandlerTable = { [T in EventType]: EventHandler<Extract<QueuedEvent, { type: T }>> };
+export type HandlerTable = { [T in EventType]: EventHandler<Extract<QueuedEvent, { type: T }>> | RunHandler<Extract<QueuedEvent, { type: T }>> };
 
 export class HandlerTableError extends Error {
   override name = 'HandlerTableError';
@@ -49,22 +77,48 @@ export function checkHandlers(table: Record<string, unknown>): void {
   }
 }
 
-export function chargeHandler(redis: Redis, rules: ChargeRules): EventHandler<ChargeEvent | QueuedCharge> {
-  const evaluate = defineScript(redis, evaluateChargeScript);
+/** An event-by-event handler as a run handler: one command per event. */
+export function perEvent<E extends QueuedEvent>(handler: EventHandler<E> | RunHandler<E>): RunHandler<E> {
+  if ('enqueueRun' in handler) return handler;
   return {
-    enqueue(pipeline, event, occurredAtMs, nowMs) {
-      const { keys, args } = rules.scriptCall(event, occurredAtMs, nowMs);
-      evaluate(pipeline, keys, args);
+    enqueueRun(pipeline, items, nowMs) {
+      for (const { event, occurredAtMs } of items) handler.enqueue(pipeline, event, occurredAtMs, nowMs);
+      return items.length;
     },
-    interpret(reply, event) {
-      const [fresh, text] = reply as [number, string];
-      // A new decision comes back as a short summary; a duplicate as the stored record (rare, worth the parse).
-      const d = fresh === 1 ? { ...parseDecisionSummary(text), amount: event.amount } : parseDecision(text);
-      return {
-        result: { eventId: event.eventId, outcome: d.outcome, rules: d.rules, settleAt: d.settleAt },
-        isNew: fresh === 1,
-        settled: d.outcome === 'decline' ? undefined : { kind: d.outcome === 'review' ? 'held' : 't_plus_1', amount: d.amount },
-      };
+    interpretRun: (replies, items) => items.map(({ event }, i) => {
+      const [err, reply] = replies[i]!;
+      return err ? { failed: err.message } : handler.interpret(reply, event);
+    }),
+  };
+}
+
+/** Charges, CHARGES_PER_CALL to a script call: one atomic evaluation each, in order. */
+export function chargeHandler(redis: Redis, rules: ChargeRules): RunHandler<ChargeEvent | QueuedCharge> {
+  const evaluate = defineScript(redis, evaluateChargesScript);
+  return {
+    enqueueRun(pipeline, items, nowMs) {
+      let calls = 0;
+      for (let i = 0; i < items.length; i += CHARGES_PER_CALL) {
+        const { keys, args } = rules.scriptCall(items.slice(i, i + CHARGES_PER_CALL), nowMs);
+        evaluate(pipeline, keys, args);
+        calls++;
+      }
+      return calls;
+    },
+    interpretRun(replies, items) {
+      return items.map(({ event }, i) => {
+        const [err, reply] = replies[Math.floor(i / CHARGES_PER_CALL)]!;
+        if (err) return { failed: err.message };
+        const charge = parseChargeReply((reply as string[])[i % CHARGES_PER_CALL] ?? 'Emissing reply');
+        if (charge.kind === 'error') return { failed: charge.message };
+        // A new decision comes back as a short summary; a duplicate as the stored record (rare, worth the parse).
+        const d = charge.kind === 'new' ? { ...charge.summary, amount: event.amount } : parseDecision(charge.decision);
+        return {
+          result: { eventId: event.eventId, outcome: d.outcome, rules: d.rules, settleAt: d.settleAt },
+          isNew: charge.kind === 'new',
+          settled: d.outcome === 'decline' ? undefined : { kind: d.outcome === 'review' ? 'held' : 't_plus_1', amount: d.amount },
+        };
+      });
     },
   };
 }
@@ -93,10 +147,12 @@ export class TransientBatchError extends Error {
 
 export class RiskProcessor {
   private readonly now: () => number;
+  private readonly handlers: Record<string, RunHandler>;
 
   constructor(private readonly deps: ProcessorDeps) {
     checkHandlers(deps.handlers);
     this.now = deps.now ?? Date.now;
+    this.handlers = Object.fromEntries(Object.entries(deps.handlers).map(([type, h]) => [type, perEvent(h as EventHandler)]));
   }
 
   /**
@@ -104,7 +160,7 @@ export class RiskProcessor {
    * @returns per-event results in input order.
    */
   async process(data: unknown, source: string): Promise<EventResult[]> {
-    const { redis, deadLetters, metrics, handlers } = this.deps;
+    const { redis, deadLetters, metrics } = this.deps;
     const started = performance.now();
     const batch = asBatch(data);
     if (!batch.ok) {
@@ -117,54 +173,76 @@ export class RiskProcessor {
     const now = this.now();
     const pipeline = redis.pipeline();
     type Slot =
-      | { kind: 'event'; event: QueuedEvent }
-      | { kind: 'rejected'; result: EventResult; reason: RejectReason };
+      | { kind: 'event'; event: QueuedEvent; outcome?: HandlerOutcome }
+      | { kind: 'rejected'; result: EventResult; reason: RejectReason; command: number };
     const slots: Slot[] = [];
+    // Consecutive events of one type form a run, applied in order by its handler's script calls.
+    type Run = { handler: RunHandler; type: string; items: HandlerItem[]; slots: number[]; first: number; count: number };
+    const runs: Run[] = [];
+    let run: Run | undefined;
+    let commands = 0;
+    const endRun = () => {
+      if (!run) return;
+      run.first = commands;
+      run.count = run.handler.enqueueRun(pipeline, run.items, now);
+      commands += run.count;
+      runs.push(run);
+      run = undefined;
+    };
 
     events.forEach((raw, index) => {
       const parsed = parseQueuedEvent(raw);
       if (!parsed.ok) {
+        endRun();
         const eventId = typeof (raw as { eventId?: unknown })?.eventId === 'string' ? (raw as { eventId: string }).eventId : null;
         deadLetters.record(pipeline, { source: `${source}#${index}`, reason: parsed.reason, raw }, now);
-        slots.push({ kind: 'rejected', result: { eventId, outcome: 'rejected', error: parsed.reason }, reason: rejectReason(raw, parsed.reason) });
+        slots.push({ kind: 'rejected', result: { eventId, outcome: 'rejected', error: parsed.reason }, reason: rejectReason(raw, parsed.reason), command: commands++ });
         return;
       }
-      const handler = handlers[parsed.event.type] as EventHandler;
-      handler.enqueue(pipeline, parsed.event, parsed.occurredAtMs, now);
-      slots.push({ kind: 'event', event: parsed.event });
+      const { event, occurredAtMs } = parsed;
+      if (run?.type !== event.type) {
+        endRun();
+        run = { handler: this.handlers[event.type]!, type: event.type, items: [], slots: [], first: 0, count: 0 };
+      }
+      run!.items.push({ event, occurredAtMs });
+      run!.slots.push(slots.length);
+      slots.push({ kind: 'event', event });
     });
+    endRun();
 
     const replies = (await pipeline.exec()) ?? [];
     const decidedAt = this.now();
     const transient = replies.find(([err]) => err && isTransientRedisError(err));
-    if (transient || replies.length !== slots.length) {
+    if (transient || replies.length !== commands) {
       // Everything queued above is idempotent: the caller runs the whole batch again, and metrics wait for that.
       throw new TransientBatchError(`batch failed transiently: ${transient?.[0]?.message ?? 'missing replies'}`);
+    }
+    for (const r of runs) {
+      const outcomes = r.handler.interpretRun(replies.slice(r.first, r.first + r.count) as PipelineReply[], r.items);
+      r.slots.forEach((slotIndex, k) => ((slots[slotIndex] as Extract<Slot, { kind: 'event' }>).outcome = outcomes[k]));
     }
 
     const results: EventResult[] = [];
     const lateRejections: Promise<unknown>[] = [];
     slots.forEach((slot, i) => {
-      const [err, reply] = replies[i]!;
       if (slot.kind === 'rejected') {
         metrics.eventsConsumed.inc({ type: eventTypeLabel(events[i]), result: 'rejected' });
-        if (reply === 1) metrics.eventsRejected.inc({ reason: slot.reason });
+        if (replies[slot.command]![1] === 1) metrics.eventsRejected.inc({ reason: slot.reason });
         results.push(slot.result);
         return;
       }
-      const event = slot.event;
-      if (err) {
+      const { event, outcome } = slot;
+      if (!outcome || 'failed' in outcome) {
         // A deterministic failure of the script for this event: keep the event where an operator sees it.
-        const reason = `evaluation failed: ${err.message}`;
-        this.deps.logger.error({ eventId: event.eventId, err: err.message }, 'event evaluation failed');
+        const reason = `evaluation failed: ${outcome?.failed ?? 'no outcome'}`;
+        this.deps.logger.error({ eventId: event.eventId, err: reason }, 'event evaluation failed');
         lateRejections.push(deadLetters.record(redis, { source: `${source}#${i}`, reason, raw: event }) as Promise<unknown>);
         metrics.eventsRejected.inc({ reason: 'evaluation_error' });
         metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });
         results.push({ eventId: event.eventId, outcome: 'rejected', error: reason });
         return;
       }
-      const handler = handlers[event.type] as EventHandler;
-      const { result, isNew, settled, rejectReason: stateReason } = handler.interpret(reply, event);
+      const { result, isNew, settled, rejectReason: stateReason } = outcome;
       if (result.outcome === 'rejected') {
         // Refused by the state it met (nothing was written): dead-lettered once per source, like a bad line.
         metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });

@@ -52,7 +52,7 @@ export class QuotaAccounts {
     const pipeline = this.redis.pipeline();
     for (const userId of userIds) {
       pipeline.hgetall(k.account(userId));
-      pipeline.hgetall(k.userDays(userId));
+      pipeline.hgetall(k.ruleState(userId));
       pipeline.zrange(k.repayments(userId), 0, -1, 'WITHSCORES');
       pipeline.zrange(k.assetSnapshots(userId), 0, -1, 'WITHSCORES');
       pipeline.zrange(k.socialSnapshots(userId), 0, -1, 'WITHSCORES');

@@ -89,7 +89,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
           pipeline,
           [
             keys.account(event.userId),
-            keys.userDays(event.userId),
+            keys.ruleState(event.userId),
             keys.accountIndex,
             keys.appliedEvent(event.eventId),
             keys.decision(event.eventId),

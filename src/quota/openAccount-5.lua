@@ -8,7 +8,7 @@
 
   Input:
     KEYS[1] account                 rm:<ns>:u:{<userId>}:acct          (hash)
-    KEYS[2] user day totals         rm:<ns>:u:{<userId>}:days          (hash, read only: "<date>#n" -> count)
+    KEYS[2] user rule state         rm:<ns>:u:{<userId>}:rules         (hash, read only: "<date>#n" -> count)
     KEYS[3] account index           rm:<ns>:accounts                   (zset member=userId, score=openedAt ms)
     KEYS[4] applied-event marker    rm:<ns>:ev:<eventId>               (string)
     KEYS[5] charge decision         rm:<ns>:dec:<eventId>              (string, read only)

@@ -26,14 +26,12 @@ export class Keys {
     return `${this.base}:dec:${eventId}`;
   }
 
-  /** Sorted set of recent charges on one card (members: short event hashes, scores: occurredAt ms). */
-  cardWindow(userId: string, cardToken: string): string {
-    return `${this.base}:u:{${userId}}:card:${cardToken}`;
-  }
-
-  /** Hash of a user's per-local-day totals: "<date>" → fen not declined, "<date>#n" → count. */
-  userDays(userId: string): string {
-    return `${this.base}:u:{${userId}}:days`;
+  /**
+   * Hash of a user's rule state: "<date>" → fen not declined that local day, "<date>#n" → their count,
+   * "c:<cardToken>" → the card's recent charge times (see src/rules/evaluateCharges-n.lua and rule-state.ts).
+   */
+  ruleState(userId: string): string {
+    return `${this.base}:u:{${userId}}:rules`;
   }
 
   /** Stream of every new decision, for downstream consumers. */

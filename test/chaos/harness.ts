@@ -19,6 +19,7 @@ import { CardHasher } from '../../src/events/card.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { chargeHandler, RiskProcessor } from '../../src/pipeline/risk-processor.ts';
+import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { freePort } from '../../src/redis/local-server.ts';
 import { ChargeRules } from '../../src/rules/charge-rules.ts';
@@ -309,34 +310,26 @@ export async function verifyNamespace(
   for (let i = 0; i < users.length; i += 500) {
     const chunk = users.slice(i, i + 500);
     const pipe = redis.pipeline();
-    const expectations: { what: string; expected: Record<string, string>; kind: 'hash' | 'zset' }[] = [];
-    for (const user of chunk) {
-      pipe.hgetall(keys.userDays(user));
-      expectations.push({ what: `day totals of ${user}`, expected: model.dayTotalsHash(user), kind: 'hash' });
-      for (const { cardId, members } of model.cardWindows(user)) {
-        pipe.zrange(keys.cardWindow(user, cards.token(cardId)), 0, -1, 'WITHSCORES');
-        const expected: Record<string, string> = {};
-        for (const [m, at] of Object.entries(members)) expected[m] = String(at);
-        expectations.push({ what: `card window of ${user} card ${cards.token(cardId)}`, expected, kind: 'zset' });
-        cardWindowsChecked++;
-      }
-    }
+    for (const user of chunk) pipe.hgetall(keys.ruleState(user));
     const replies = (await pipe.exec()) ?? [];
     replies.forEach(([err, reply], j) => {
-      const exp = expectations[j]!;
-      if (err) return note(`${exp.what}: ${err.message}`);
-      let got: Record<string, string>;
-      if (exp.kind === 'hash') got = reply as Record<string, string>;
-      else {
-        got = {};
-        const flat = reply as string[];
-        for (let k = 0; k < flat.length; k += 2) got[flat[k]!] = flat[k + 1]!;
+      const user = chunk[j]!;
+      if (err) return note(`rule state of ${user}: ${err.message}`);
+      const stored = parseRuleState(reply as Record<string, string>);
+      const days: Record<string, string> = {};
+      for (const [date, { fen, count }] of stored.days) Object.assign(days, { [date]: String(fen), [`${date}#n`]: String(count) });
+      const expectedDays = model.dayTotalsHash(user);
+      if (!sameRecord(days, expectedDays)) note(`day totals of ${user}: stored ${JSON.stringify(days)}, expected ${JSON.stringify(expectedDays)}`);
+      const expectedCards = model.cardWindows(user);
+      if (stored.cards.size !== expectedCards.length) note(`card windows of ${user}: ${stored.cards.size} stored, expected ${expectedCards.length}`);
+      for (const { cardId, times } of expectedCards) {
+        const token = cards.token(cardId);
+        const got = stored.cards.get(token) ?? [];
+        if (got.join() !== times.join()) note(`card window of ${user} card ${token}: stored [${got}], expected [${times}]`);
+        cardWindowsChecked++;
       }
-      if (!sameRecord(got, exp.expected)) note(`${exp.what}: stored ${JSON.stringify(got)}, expected ${JSON.stringify(exp.expected)}`);
     });
   }
-  const storedCardKeys = await scanKeys(redis, `${keys.base}:u:*:card:*`);
-  if (storedCardKeys.length !== cardWindowsChecked) note(`card window keys: ${storedCardKeys.length}, expected ${cardWindowsChecked}`);
 
   // Settlement: either still scheduled exactly as the model says, or released exactly once into the ledger.
   const expectedDue = model.settlements();

@@ -6,9 +6,9 @@
  * It also models the state the service keeps (day totals, pruned card windows, the settlement due set and the
  * Fenfu ledger), so tests can compare what Redis holds with what the input implies.
  */
-import { createHash } from 'node:crypto';
 import { DateTime } from 'luxon';
 import type { RiskmonConfig } from '../../src/config.ts';
+import { PRUNE_EVERY_DAYS } from '../../src/rules/charge-rules.ts';
 
 export interface ModelCharge {
   eventId: string;
@@ -71,11 +71,6 @@ export function modelParams(config: RiskmonConfig): ModelParams {
   };
 }
 
-/** The member the service stores for an event in a card window (a short hash of the eventId). */
-export function modelWindowMember(eventId: string): string {
-  return createHash('sha1').update(eventId).digest('base64').slice(0, 12);
-}
-
 export class ReferenceModel {
   /** Every decision, by eventId. */
   readonly decisions = new Map<string, ModelDecision>();
@@ -87,6 +82,8 @@ export class ReferenceModel {
   private readonly daySums = new Map<string, number>();
   /** What the service keeps of a card window: eventId → occurredAt, pruned as it prunes. */
   private readonly cardKept = new Map<string, Map<string, number>>();
+  /** Per user: local date of the last prune of the service's state. */
+  private readonly prunedOn = new Map<string, string>();
   /** Per user: local date → fen not declined and count, as the service keeps them (old days pruned). */
   private readonly dayTotals = new Map<string, Map<string, { fen: number; n: number }>>();
 
@@ -160,23 +157,31 @@ export class ReferenceModel {
   /** The service's retention of card windows and day totals, which decides what Redis should hold. */
   private keepState(d: ModelDecision, cardKey: string): void {
     const p = this.params;
-    const kept = this.cardKept.get(cardKey) ?? new Map<string, number>();
-    kept.set(d.eventId, d.occurredAtMs);
     const keepFrom = d.occurredAtMs - (p.burstWindowMs + p.lateToleranceMs);
+    const days = this.dayTotals.get(d.userId) ?? new Map<string, { fen: number; n: number }>();
+    const prunedOn = this.prunedOn.get(d.userId);
+    const localMidnight = DateTime.fromISO(d.localDate, { zone: p.zone });
+    if (prunedOn === undefined || prunedOn <= localMidnight.minus({ days: PRUNE_EVERY_DAYS }).toISODate()!) {
+      // A charge a week or more after the user's last prune, whatever its outcome, prunes the user's state:
+      // days past retention and card windows with nothing left in the retention.
+      this.prunedOn.set(d.userId, d.localDate);
+      const oldest = localMidnight.minus({ days: p.dayTotalsDays }).toISODate()!;
+      for (const date of [...days.keys()]) if (date < oldest) days.delete(date);
+      for (const [key, kept] of this.cardKept) {
+        if (key.split('\u0000')[0] === d.userId && Math.max(...kept.values()) < keepFrom) this.cardKept.delete(key);
+      }
+    }
+    const kept = this.cardKept.get(cardKey) ?? new Map<string, number>();
     for (const [id, at] of kept) if (at < keepFrom) kept.delete(id);
+    kept.set(d.eventId, d.occurredAtMs);
     this.cardKept.set(cardKey, kept);
+    this.dayTotals.set(d.userId, days);
 
     if (d.outcome === 'decline') return;
-    const days = this.dayTotals.get(d.userId) ?? new Map<string, { fen: number; n: number }>();
-    if (!days.has(d.localDate)) {
-      const oldest = DateTime.fromMillis(d.occurredAtMs - p.dayTotalsDays * 86_400_000, { zone: p.zone }).toISODate()!;
-      for (const date of [...days.keys()]) if (date < oldest) days.delete(date);
-    }
     const day = days.get(d.localDate) ?? { fen: 0, n: 0 };
     day.fen += d.amount;
     day.n += 1;
     days.set(d.localDate, day);
-    this.dayTotals.set(d.userId, days);
   }
 
   users(): string[] {
@@ -193,15 +198,12 @@ export class ReferenceModel {
     return out;
   }
 
-  /** The cards of a user with the window members (short event hashes → occurredAt ms) the service should keep. */
-  cardWindows(userId: string): { cardId: string; members: Record<string, number> }[] {
-    const out: { cardId: string; members: Record<string, number> }[] = [];
+  /** The cards of a user with the charge times (ms, in evaluation order) the service should keep in their windows. */
+  cardWindows(userId: string): { cardId: string; times: number[] }[] {
+    const out: { cardId: string; times: number[] }[] = [];
     for (const [key, kept] of this.cardKept) {
       const [user, cardId] = key.split('\u0000') as [string, string];
-      if (user !== userId) continue;
-      const members: Record<string, number> = {};
-      for (const [id, at] of kept) members[modelWindowMember(id)] = at;
-      out.push({ cardId, members });
+      if (user === userId) out.push({ cardId, times: [...kept.values()] });
     }
     return out;
   }

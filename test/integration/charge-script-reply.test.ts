@@ -5,7 +5,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { parseDecision } from '../../src/decisions/decision.ts';
-import { parseDecisionSummary } from '../../src/rules/charge-rules.ts';
+import { parseChargeReply, parseDecisionSummary } from '../../src/rules/charge-rules.ts';
+import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 
 let ctx: Context | undefined;
@@ -62,7 +63,32 @@ describe('rules script reply', () => {
     expect(stored.reasons[1]).toContain('inside the night window 23:00–02:00');
     expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(4);
     // Day totals: what was not declined, with its count.
-    expect(await ctx.redis.hgetall(ctx.keys.userDays('u-reply'))).toEqual({ '2026-03-10': '6000', '2026-03-10#n': '3' });
+    expect(parseRuleState(await ctx.redis.hgetall(ctx.keys.ruleState('u-reply'))).days).toEqual(new Map([['2026-03-10', { fen: 6_000, count: 3 }]]));
+  });
+
+  it('fails one charge of a run alone: the others are decided, the failed one is dead-lettered with its reason', async () => {
+    ctx = testContext();
+    // A user whose rule state is not a hash: every Redis call on it fails (WRONGTYPE), deterministically.
+    await ctx.redis.set(ctx.keys.ruleState('u-broken'), 'not a hash');
+    const events = [
+      charge('f-1', 1_000, '2026-03-10T10:00:00.000+08:00'),
+      { ...charge('f-2', 2_000, '2026-03-10T10:01:00.000+08:00'), userId: 'u-broken' },
+      charge('f-3', 3_000, '2026-03-10T10:02:00.000+08:00'),
+    ];
+    const results = await ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, 'test:broken');
+    expect(results.map((r) => r.outcome)).toEqual(['approve', 'rejected', 'approve']);
+    expect(results[1]!.error).toMatch(/^evaluation failed: .*WRONGTYPE/);
+    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(2);
+    expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 2, scheduledAmount: 4_000 });
+    const [dead] = await ctx.deadLetters.list();
+    expect(dead).toMatchObject({ reason: expect.stringContaining('WRONGTYPE') });
+  });
+
+  it('reads every reply form of the rules script', () => {
+    expect(parseChargeReply('Napprove - -')).toEqual({ kind: 'new', summary: { outcome: 'approve', settleAt: null, rules: [] } });
+    expect(parseChargeReply('D{"eventId":"x"}')).toEqual({ kind: 'duplicate', decision: '{"eventId":"x"}' });
+    expect(parseChargeReply('EWRONGTYPE Operation against a key')).toEqual({ kind: 'error', message: 'WRONGTYPE Operation against a key' });
+    expect(parseChargeReply('?')).toMatchObject({ kind: 'error', message: expect.stringContaining('unexpected reply') });
   });
 
   it('parses every summary form', () => {

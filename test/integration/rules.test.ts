@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { parseDecision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
+import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 
 let ctx: Context;
@@ -21,6 +22,8 @@ const charge = (over: Partial<ChargeEvent> = {}): ChargeEvent => ({
 
 const run = (events: unknown[], source = `test:${++seq}`) => ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, source);
 const stored = async (eventId: string) => parseDecision((await ctx.redis.get(ctx.keys.decision(eventId)))!);
+const ruleState = async (userId = 'u-1') => parseRuleState(await ctx.redis.hgetall(ctx.keys.ruleState(userId)));
+const dayTotals = async (userId = 'u-1') => Object.fromEntries((await ruleState(userId)).days);
 
 beforeEach(() => {
   ctx = testContext();
@@ -84,11 +87,11 @@ describe('decision records', () => {
 describe('exactly once', () => {
   it('returns the stored decision for a known eventId, even with different content, and changes nothing', async () => {
     await run([charge({ eventId: 'dup', amount: 4_000_000 })]);
-    const before = await ctx.redis.hgetall(ctx.keys.userDays('u-1'));
+    const before = await ctx.redis.hgetall(ctx.keys.ruleState('u-1'));
     const [again] = await run([charge({ eventId: 'dup', amount: 4_999_999, occurredAt: '2026-03-10T23:59:00+08:00' })]);
     expect(again).toMatchObject({ eventId: 'dup', outcome: 'approve', rules: [] });
-    expect(await ctx.redis.hgetall(ctx.keys.userDays('u-1'))).toEqual(before);
-    expect(before).toEqual({ '2026-03-10': '4000000', '2026-03-10#n': '1' });
+    expect(await ctx.redis.hgetall(ctx.keys.ruleState('u-1'))).toEqual(before);
+    expect(parseRuleState(before).days).toEqual(new Map([['2026-03-10', { fen: 4_000_000, count: 1 }]]));
     expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(1);
     expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
   });
@@ -98,7 +101,7 @@ describe('exactly once', () => {
     const first = await run(batch, 'queue:risk-0/1');
     const second = await run(batch, 'queue:risk-0/1');
     expect(second).toEqual(first);
-    expect(await ctx.redis.hget(ctx.keys.userDays('u-1'), '2026-03-10')).toBe('4500000');
+    expect(await ctx.redis.hget(ctx.keys.ruleState('u-1'), '2026-03-10')).toBe('4500000');
     expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(2);
     expect(await ctx.deadLetters.count()).toBe(1);
     expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 2, scheduledAmount: 4_500_000 });
@@ -111,17 +114,55 @@ describe('rule state', () => {
       charge({ eventId: `w-${i}`, amount: 100, occurredAt: new Date(Date.parse('2026-03-10T02:00:00Z') + i * 10 * 60_000).toISOString() }),
     );
     await run(events);
-    const key = (await ctx.redis.keys(`${ctx.keys.base}:u:{u-1}:card:*`))[0]!;
-    // Window 10 min + 60 min lateness tolerance, charges every 10 min: at most 8 kept.
-    expect(await ctx.redis.zcard(key)).toBeLessThanOrEqual(8);
-    expect(await ctx.redis.pttl(key)).toBeGreaterThan(0);
-    expect(await ctx.redis.object('ENCODING', key)).toBe('listpack');
+    const { cards } = await ruleState();
+    expect(cards.size).toBe(1);
+    // Window 10 min + 60 min lateness tolerance, charges every 10 min: the last 7 and this one kept.
+    const last = Date.parse('2026-03-10T02:00:00Z') + 49 * 10 * 60_000;
+    expect([...cards.values()][0]).toEqual(Array.from({ length: 8 }, (_, i) => last - (7 - i) * 10 * 60_000));
+    expect(await ctx.redis.ttl(ctx.keys.ruleState('u-1'))).toBeGreaterThan(0);
   });
 
-  it('drops day totals past retention, relative to event time', async () => {
-    await run([charge({ eventId: 'old', occurredAt: '2026-01-01T10:00:00+08:00' })]);
+  it('keeps a user with a few cards and days in the compact listpack encoding', async () => {
+    const events = [];
+    for (let day = 0; day < 5; day++) {
+      for (let c = 0; c < 3; c++) {
+        for (let k = 0; k < 3; k++) {
+          const at = Date.parse('2026-03-10T02:00:00Z') + day * 86_400_000 + c * 3_600_000 + k * 60_000;
+          events.push(charge({ cardId: `622202123456789${c}`, amount: 1_000, occurredAt: new Date(at).toISOString() }));
+        }
+      }
+    }
+    await run(events);
+    expect((await ruleState()).days.size).toBe(5);
+    expect(await ctx.redis.object('ENCODING', ctx.keys.ruleState('u-1'))).toBe('listpack');
+  });
+
+  it('drops day totals past retention and stale card windows, relative to event time', async () => {
+    await run([charge({ eventId: 'old', cardId: '6222020000000017', occurredAt: '2026-01-01T10:00:00+08:00' })]);
     await run([charge({ eventId: 'new', occurredAt: '2026-03-10T10:00:00+08:00' })]);
-    expect(Object.keys(await ctx.redis.hgetall(ctx.keys.userDays('u-1'))).sort()).toEqual(['2026-03-10', '2026-03-10#n']);
+    const { cards, days } = await ruleState();
+    expect([...days.keys()]).toEqual(['2026-03-10']);
+    expect([...cards.values()]).toEqual([[Date.parse('2026-03-10T10:00:00+08:00')]]);
+  });
+
+  it('prunes the rule state at most once a week, and keeps it retention + a week', async () => {
+    const cardA = '6222020000000017';
+    await run([charge({ eventId: 'a', cardId: cardA, occurredAt: '2026-03-01T10:00:00+08:00' })]);
+    await run([charge({ eventId: 'b', occurredAt: '2026-03-03T10:00:00+08:00' })]);
+    // Card A's window is stale on 03-03, but the last prune was on 03-01: nothing is pruned yet.
+    expect((await ruleState()).cards.size).toBe(2);
+    expect((await ruleState()).prunedOn).toBe('2026-03-01');
+    await run([charge({ eventId: 'c', occurredAt: '2026-03-07T10:00:00+08:00' })]);
+    expect((await ruleState()).cards.size).toBe(2);
+    // A week after the last prune: card A goes; the day totals stay (within the 40-day retention).
+    await run([charge({ eventId: 'd', occurredAt: '2026-03-08T10:00:00+08:00' })]);
+    const state = await ruleState();
+    expect(state.cards.size).toBe(1);
+    expect(state.prunedOn).toBe('2026-03-08');
+    expect([...state.days.keys()].sort()).toEqual(['2026-03-01', '2026-03-03', '2026-03-07', '2026-03-08']);
+    const ttl = await ctx.redis.ttl(ctx.keys.ruleState('u-1'));
+    expect(ttl).toBeGreaterThan(46 * 86_400);
+    expect(ttl).toBeLessThanOrEqual(47 * 86_400);
   });
 
   it('uses thresholds from configuration', async () => {
@@ -146,7 +187,7 @@ describe('bad input inside a batch', () => {
       'event must be a JSON object, got string',
       'unknown event type "refund" (known: charge, account_opened, repayment, asset_snapshot, social_snapshot)',
     ]);
-    expect(await ctx.redis.hgetall(ctx.keys.userDays('u-1'))).toEqual({ '2026-03-10': '10000', '2026-03-10#n': '1' });
+    expect(await dayTotals()).toEqual({ '2026-03-10': { fen: 10_000, count: 1 } });
   });
 
   it('dead-letters a payload that is not a batch at all', async () => {

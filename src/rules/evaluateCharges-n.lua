@@ -1,0 +1,272 @@
+--[[
+  Evaluates every rule for a run of charges, one after the other in the order given, atomically: each decision
+  is stored, appended to the decision stream and scheduled for settlement. A run of one charge decides exactly
+  what a longer run decides for it (the benchmark and the tests compare the two). Exactly once per eventId: a
+  charge whose decision exists changes nothing and gets the stored decision back (a redelivered job lands here).
+
+  Calendar facts (local date, second of day, settlement instants) are computed by the caller in the configured
+  zone and passed in; this script only counts, sums and decides. It is the hot path, so it keeps Redis calls per
+  charge few: a user's whole rule state (day totals and card windows) is one small hash read with one HMGET and
+  written with one HSET, and the settlement schedule and its running totals are written once per run.
+
+  Input (the number of keys is 3 + 2 per charge):
+    KEYS[1] decision stream         rm:<ns>:decisions
+    KEYS[2] settlement due          rm:<ns>:settle:due                 (zset member=eventId, score=settleAt ms)
+    KEYS[3] settlement stats        rm:<ns>:settle:stats               (hash)
+    then for charges i = 1..n:
+    KEYS[3+i]   decision key        rm:<ns>:dec:<eventId>              (string, JSON)
+    KEYS[3+n+i] user rule state     rm:<ns>:u:{<userId>}:rules         (hash, see below)
+
+    ARGV[1] rule configuration, a JSON array:
+            [1] burst window (ms)            [2] burst min count          [3] card window retention (ms)
+            [4] night from (s of day)        [5] night to (s of day)      [6] night min amount (fen)
+            [7] daily cap (fen)              [8] decision TTL (s)         [9] decision stream max length (approx.)
+            [10] rule state TTL (s)          [11] burst window label      [12] night window label
+            [13] config version
+    ARGV[2] decidedAt ISO
+    ARGV[3] number of local dates d, then d groups of 7:
+            local date YYYY-MM-DD, approve settleAt (ms), its ISO, review settleAt (ms), its ISO,
+            oldest local date to keep in the day totals, latest prune date that makes a prune due
+    then 11 per charge:
+            eventId, userId, merchantId, amount (fen),
+            occurredAt (ISO, as sent), occurredAt (ms, base 36), index of its local date in the groups above,
+            local time HH:MM:SS, local second of day, card token, card label "****1234"
+
+  User rule state hash:
+    "<date>"   -> fen of that local day's charges not declined
+    "<date>#n" -> their count (quota calibration reads these: src/quota/accounts.ts)
+    "c:<card token>" -> the card's charge times within the retention, base-36 ms separated by spaces, in arrival
+                        order (9 bytes each, so a card's window stays in the hash's compact listpack encoding)
+    "p"      -> local date of the last prune
+    A charge whose local date is a week or more after the last prune prunes: the hash drops days past retention
+    and card windows with nothing left in the retention, and its TTL (retention + a week) is pushed out. So a
+    busy user's hash stays small, and an idle one's expires at least the retention after its last charge,
+    without a prune on every user's first charge of every day.
+
+  Output, one string per charge, in order:
+    "N<outcome> <settleAt ISO or -> <fired rules, comma-separated, or ->" for a new decision,
+    "D<stored decision JSON>" for an eventId already decided,
+    "E<error>" for a charge that failed here (its earlier writes stay; the caller dead-letters it).
+]]
+local rcall = redis.call
+
+local cfg = cjson.decode(ARGV[1])
+-- Numbers that go into Redis calls, as strings once: Redis formats a Lua number argument with "%.17g" every time.
+local decisionTtl = string.format("%d", cfg[8])
+local streamMaxLen = string.format("%d", cfg[9])
+local stateTtl = string.format("%d", cfg[10])
+local decidedAt = ARGV[2]
+local dates = {}
+local a = 4
+for d = 1, tonumber(ARGV[3]) do
+  dates[d] = { date = ARGV[a], approveAt = ARGV[a + 1], approveIso = ARGV[a + 2], reviewAt = ARGV[a + 3],
+    reviewIso = ARGV[a + 4], oldestDay = ARGV[a + 5], pruneDue = ARGV[a + 6] }
+  a = a + 7
+end
+local firstCharge = a
+local PER_CHARGE = 11
+local charges = (#ARGV - firstCharge + 1) / PER_CHARGE
+
+local function cny(fen)
+  return string.format("%d.%02d", math.floor(fen / 100), fen % 100)
+end
+
+-- A JSON string; cjson only where something needs escaping (it escapes control characters, '"', '\' and '/').
+local function json(s)
+  if string.find(s, '[%c"\\/]') then return cjson.encode(s) end
+  return '"' .. s .. '"'
+end
+
+-- Decisions of the run so far, by decision key: a repeated eventId in one run is a duplicate too.
+local decided = {}
+local stored = rcall("MGET", unpack(KEYS, 4, 3 + charges))
+-- Settlement writes of the whole run, done once at the end.
+local due = {}
+local scheduledCount, scheduledAmount, heldCount, heldAmount = 0, 0, 0, 0
+
+local function evaluate(i)
+  local decisionKey = KEYS[3 + i]
+  local stateKey = KEYS[3 + charges + i]
+  local earlier = decided[decisionKey] or stored[i]
+  if earlier then return "D" .. earlier end
+
+  local p = firstCharge + (i - 1) * PER_CHARGE
+  local eventId = ARGV[p]
+  local amountText = ARGV[p + 3]
+  local amount = tonumber(amountText)
+  local t36 = ARGV[p + 5]
+  local t = tonumber(t36, 36)
+  local day = dates[tonumber(ARGV[p + 6])]
+  local localDate = day.date
+  local localTime = ARGV[p + 7]
+  local sod = tonumber(ARGV[p + 8])
+  local cardField = "c:" .. ARGV[p + 9]
+  local cardLabel = ARGV[p + 10]
+  local dayCountField = localDate .. "#n"
+  local state = rcall("HMGET", stateKey, localDate, dayCountField, cardField, "p")
+
+  local rules = ""
+  local fired = ""
+  local reasons = ""
+  local decline = false
+  local review = false
+
+  -- same_card_burst: charges on this card with occurredAt in (t - window, t], this one included, every outcome.
+  -- The window keeps what the retention keeps (older charges can only matter to charges that late).
+  local keepFrom = t - cfg[3]
+  local windowFrom = t - cfg[1]
+  local window = t36
+  local cardCount = 1
+  if state[3] then
+    local kept = {}
+    for s in string.gmatch(state[3], "%S+") do
+      local at = tonumber(s, 36)
+      if at >= keepFrom then
+        kept[#kept + 1] = s
+        if at > windowFrom and at <= t then cardCount = cardCount + 1 end
+      end
+    end
+    kept[#kept + 1] = t36
+    window = table.concat(kept, " ")
+  end
+  if cardCount >= cfg[2] then
+    review = true
+    rules = '"same_card_burst"'
+    fired = "same_card_burst"
+    reasons = json(string.format("%d charges on card %s within %s (review at %s or more)", cardCount, cardLabel, cfg[11], cfg[2]))
+  end
+
+  -- night_large_amount: local time in [from, to) (wrapping midnight) and amount at or above the threshold.
+  local from = cfg[4]
+  local to = cfg[5]
+  local atNight
+  if from <= to then atNight = sod >= from and sod < to else atNight = sod >= from or sod < to end
+  if atNight and amount >= cfg[6] then
+    decline = true
+    local reason = json(string.format("%s CNY at %s local time, inside the night window %s (decline at %s CNY or more)",
+      cny(amount), localTime, cfg[12], cny(cfg[6])))
+    if rules == "" then
+      rules, fired, reasons = '"night_large_amount"', "night_large_amount", reason
+    else
+      rules, fired, reasons = rules .. ',"night_large_amount"', fired .. ",night_large_amount", reasons .. "," .. reason
+    end
+  end
+
+  -- user_daily_cap: charges of this local day not declined and evaluated before this one, plus this one.
+  local beforeText = state[1] or "0"
+  local before = tonumber(beforeText)
+  local cap = cfg[7]
+  if before + amount > cap then
+    decline = true
+    local reason = json(string.format("day total on %s would be %s CNY (%s CNY before this charge), over the cap of %s CNY",
+      localDate, cny(before + amount), cny(before), cny(cap)))
+    if rules == "" then
+      rules, fired, reasons = '"user_daily_cap"', "user_daily_cap", reason
+    else
+      rules, fired, reasons = rules .. ',"user_daily_cap"', fired .. ",user_daily_cap", reasons .. "," .. reason
+    end
+  end
+
+  local outcome = "approve"
+  if decline then outcome = "decline" elseif review then outcome = "review" end
+
+  local prune = not state[4] or state[4] <= day.pruneDue
+  if prune then
+    -- Drop days past retention and card windows with nothing left in it; the expiry is pushed out below.
+    local fields = rcall("HGETALL", stateKey)
+    local stale = {}
+    for j = 1, #fields, 2 do
+      local f = fields[j]
+      local first = string.byte(f, 1)
+      if first == 112 then -- "p"
+      elseif first == 99 then -- "c:", a card window
+        local newest = -1
+        for s in string.gmatch(fields[j + 1], "%S+") do
+          local at = tonumber(s, 36)
+          if at > newest then newest = at end
+        end
+        if newest < keepFrom then stale[#stale + 1] = f end
+      elseif f < day.oldestDay then
+        stale[#stale + 1] = f
+      end
+    end
+    if #stale > 0 then rcall("HDEL", stateKey, unpack(stale)) end
+  end
+
+  local settleAt = "null"
+  local settleIso = "-"
+  local pruned = prune and localDate or state[4]
+  if outcome == "decline" then
+    rcall("HSET", stateKey, cardField, window, "p", pruned)
+  else
+    rcall("HSET", stateKey, cardField, window, "p", pruned, localDate, string.format("%d", before + amount),
+      dayCountField, string.format("%d", tonumber(state[2] or "0") + 1))
+    if outcome == "approve" then
+      due[#due + 1] = day.approveAt
+      scheduledCount = scheduledCount + 1
+      scheduledAmount = scheduledAmount + amount
+      settleIso = day.approveIso
+    else
+      due[#due + 1] = day.reviewAt
+      heldCount = heldCount + 1
+      heldAmount = heldAmount + amount
+      settleIso = day.reviewIso
+    end
+    due[#due + 1] = eventId
+    settleAt = '"' .. settleIso .. '"'
+  end
+  -- After the write: EXPIRE on a key that does not exist yet would do nothing.
+  if prune then rcall("EXPIRE", stateKey, stateTtl) end
+
+  local decision = '{"eventId":' .. json(eventId) ..
+    ',"userId":' .. json(ARGV[p + 1]) ..
+    ',"merchantId":' .. json(ARGV[p + 2]) ..
+    ',"amount":' .. amountText ..
+    ',"card":' .. json(cardLabel) ..
+    ',"occurredAt":"' .. ARGV[p + 4] ..
+    '","outcome":"' .. outcome ..
+    '","rules":[' .. rules ..
+    '],"reasons":[' .. reasons ..
+    '],"observed":{"cardCount":' .. string.format("%d", cardCount) .. ',"dayTotalBefore":' .. beforeText ..
+    ',"localDate":"' .. localDate .. '","localTime":"' .. localTime ..
+    '"},"settleAt":' .. settleAt ..
+    ',"decidedAt":"' .. decidedAt ..
+    '","configVersion":"' .. cfg[13] .. '"}'
+
+  rcall("SET", decisionKey, decision, "EX", decisionTtl)
+  rcall("XADD", KEYS[1], "MAXLEN", "~", streamMaxLen, "*", "d", decision)
+  decided[decisionKey] = decision
+  if fired == "" then fired = "-" end
+  return "N" .. outcome .. " " .. settleIso .. " " .. fired
+end
+
+local replies = {}
+local wrote = false
+for i = 1, charges do
+  local ok, reply = pcall(evaluate, i)
+  if not ok then
+    local message = type(reply) == "table" and reply.err or tostring(reply)
+    -- Redis refuses a script's first write when out of memory or read-only (never a later one): while nothing
+    -- is written yet, fail the whole run so the caller retries it, rather than call these charges "failed".
+    if not wrote and (string.find(message, "^OOM") or string.find(message, "^READONLY") or string.find(message, "^NOREPLICAS")) then
+      error(reply)
+    end
+    reply = "E" .. message
+  end
+  if string.byte(reply, 1) == 78 then wrote = true end -- "N": a new decision was written
+  replies[i] = reply
+end
+
+-- ZADD in slices: unpack has a stack limit.
+for s = 1, #due, 1000 do
+  rcall("ZADD", KEYS[2], unpack(due, s, math.min(s + 999, #due)))
+end
+if scheduledCount > 0 then
+  rcall("HINCRBY", KEYS[3], "scheduledCount", scheduledCount)
+  rcall("HINCRBY", KEYS[3], "scheduledAmount", scheduledAmount)
+end
+if heldCount > 0 then
+  rcall("HINCRBY", KEYS[3], "heldCount", heldCount)
+  rcall("HINCRBY", KEYS[3], "heldAmount", heldAmount)
+end
+return replies

@@ -1,0 +1,61 @@
+/**
+ * A user's rule state, one Redis hash (Keys.ruleState) written by evaluateCharges-n.lua: day totals, card
+ * windows and the date of the last prune. This reads it for tools and tests, and writes the same format where state is seeded (benchmark).
+ */
+
+/** Field prefix of a card window: "c:<cardToken>". Day fields start with a digit. */
+export const CARD_FIELD_PREFIX = 'c:';
+
+export interface RuleState {
+  /** Local date → fen of charges not declined and their count. */
+  days: Map<string, { fen: number; count: number }>;
+  /** Card token → charge times (ms) kept in the window, in arrival order. */
+  cards: Map<string, number[]>;
+  /** Local date of the last prune (field "p"). */
+  prunedOn?: string;
+}
+
+const PRUNED_ON_FIELD = 'p';
+
+export function parseRuleState(hash: Record<string, string>): RuleState {
+  const days = new Map<string, { fen: number; count: number }>();
+  const cards = new Map<string, number[]>();
+  let prunedOn: string | undefined;
+  for (const [field, value] of Object.entries(hash)) {
+    if (field === PRUNED_ON_FIELD) {
+      prunedOn = value;
+      continue;
+    }
+    if (field.startsWith(CARD_FIELD_PREFIX)) {
+      cards.set(field.slice(CARD_FIELD_PREFIX.length), decodeWindow(value));
+      continue;
+    }
+    const date = field.endsWith('#n') ? field.slice(0, -2) : field;
+    const day = days.get(date) ?? { fen: 0, count: 0 };
+    if (field.endsWith('#n')) day.count = Number(value);
+    else day.fen = Number(value);
+    days.set(date, day);
+  }
+  return { days, cards, ...(prunedOn === undefined ? {} : { prunedOn }) };
+}
+
+/** The hash fields of a rule state, as the script writes them. */
+export function ruleStateFields(state: RuleState): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [date, { fen, count }] of state.days) {
+    out[date] = String(fen);
+    out[`${date}#n`] = String(count);
+  }
+  for (const [token, times] of state.cards) out[CARD_FIELD_PREFIX + token] = encodeWindow(times);
+  if (state.prunedOn !== undefined) out[PRUNED_ON_FIELD] = state.prunedOn;
+  return out;
+}
+
+/** Charge times as the script keeps them: base-36 milliseconds, space-separated (8 characters until 2059). */
+export function encodeWindow(times: readonly number[]): string {
+  return times.map((t) => t.toString(36)).join(' ');
+}
+
+export function decodeWindow(value: string): number[] {
+  return value === '' ? [] : value.split(' ').map((s) => parseInt(s, 36));
+}
