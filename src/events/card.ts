@@ -4,15 +4,46 @@
  * Producers replace the card by `cardToken` + `cardLast4` before an event is queued (`tokenizeCharge`), because
  * queue payloads rest in Redis too.
  */
-import { createHmac } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { ChargeEvent, QueuedCharge } from './schema.ts';
 
-export class CardHasher {
-  constructor(private readonly secret: string) {}
+const BLOCK = 64; // SHA-256 block size, bytes
+const MAX_FAST_CARD_BYTES = 256;
 
-  /** Stable, secret-keyed token for a card: 96 bits, URL-safe, short enough for compact Redis encodings. */
+/**
+ * Stable, secret-keyed tokens for cards: HMAC-SHA256, base64url, first 16 characters (96 bits), URL-safe and short
+ * enough for compact Redis encodings.
+ *
+ * The producer tokenizes every event, so HMAC is computed here from its definition (RFC 2104) with two one-shot
+ * `crypto.hash` calls over preallocated buffers: the same bytes as `createHmac` (a test holds them equal) at about
+ * half its cost, which is mostly creating the HMAC object per call.
+ */
+export class CardHasher {
+  private readonly inner: Buffer | undefined;
+  private readonly outer: Buffer | undefined;
+
+  constructor(private readonly secret: string) {
+    const oneShot = typeof crypto.hash === 'function'; // Node ≥ 20.12
+    if (!oneShot) return;
+    let key = Buffer.from(secret, 'utf8');
+    if (key.length > BLOCK) key = crypto.createHash('sha256').update(key).digest();
+    this.inner = Buffer.alloc(BLOCK + MAX_FAST_CARD_BYTES);
+    this.outer = Buffer.alloc(BLOCK + 32);
+    for (let i = 0; i < BLOCK; i++) {
+      this.inner[i] = (key[i] ?? 0) ^ 0x36;
+      this.outer[i] = (key[i] ?? 0) ^ 0x5c;
+    }
+  }
+
   token(cardId: string): string {
-    return createHmac('sha256', this.secret).update(cardId).digest('base64url').slice(0, 16);
+    const { inner, outer } = this;
+    // Worst case 3 bytes per UTF-16 unit: longer ids take the ordinary path.
+    if (inner === undefined || outer === undefined || cardId.length * 3 > MAX_FAST_CARD_BYTES) {
+      return crypto.createHmac('sha256', this.secret).update(cardId).digest('base64url').slice(0, 16);
+    }
+    const n = inner.write(cardId, BLOCK, 'utf8');
+    crypto.hash('sha256', inner.subarray(0, BLOCK + n), 'buffer').copy(outer, BLOCK);
+    return crypto.hash('sha256', outer, 'base64url').slice(0, 16);
   }
 }
 

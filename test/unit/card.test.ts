@@ -1,3 +1,5 @@
+import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CardHasher, cardLast4, maskCardNumbers } from '../../src/events/card.ts';
 import { safeRaw } from '../../src/deadletter/dead-letters.ts';
@@ -11,6 +13,20 @@ describe('card handling', () => {
     expect(a.token('6222021234567890128')).toBe(token);
     expect(b.token('6222021234567890128')).not.toBe(token);
     expect(token).not.toContain('7890128');
+  });
+
+  it('tokens are HMAC-SHA256 exactly, for any card id and secret (short, long, non-ASCII)', () => {
+    const reference = (secret: string, card: string) => createHmac('sha256', secret).update(card).digest('base64url').slice(0, 16);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 100 }), fc.string({ unit: 'binary', maxLength: 200 }), (secret, card) => {
+        expect(new CardHasher(secret).token(card)).toBe(reference(secret, card));
+      }),
+      { numRuns: 500 },
+    );
+    const hasher = new CardHasher('密钥-'.repeat(30));
+    for (const card of ['6222021234567890128', '', 'x'.repeat(85), 'x'.repeat(86), '卡'.repeat(85), '卡'.repeat(200)]) {
+      expect(hasher.token(card)).toBe(reference('密钥-'.repeat(30), card));
+    }
   });
 
   it('shows at most the last four characters', () => {
