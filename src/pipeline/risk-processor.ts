@@ -7,6 +7,7 @@
  * script, dead letters by their source.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
+import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../deadletter/dead-letters.ts';
 import { parseDecision } from '../decisions/decision.ts';
 import { eventSchemas, parseQueuedEvent, type ChargeEvent, type EventType, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
@@ -224,9 +225,11 @@ export class RiskProcessor {
 
     const results: EventResult[] = [];
     const lateRejections: Promise<unknown>[] = [];
+    // Counters are added up over the batch and incremented once per label set: prom-client hashes labels per call.
+    const tally = new CounterTally();
     slots.forEach((slot, i) => {
       if (slot.kind === 'rejected') {
-        metrics.eventsConsumed.inc({ type: eventTypeLabel(events[i]), result: 'rejected' });
+        tally.add(metrics.eventsConsumed, { type: eventTypeLabel(events[i]), result: 'rejected' });
         if (replies[slot.command]![1] === 1) metrics.eventsRejected.inc({ reason: slot.reason });
         results.push(slot.result);
         return;
@@ -238,14 +241,14 @@ export class RiskProcessor {
         this.deps.logger.error({ eventId: event.eventId, err: reason }, 'event evaluation failed');
         lateRejections.push(deadLetters.record(redis, { source: `${source}#${i}`, reason, raw: event }) as Promise<unknown>);
         metrics.eventsRejected.inc({ reason: 'evaluation_error' });
-        metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });
+        tally.add(metrics.eventsConsumed, { type: event.type, result: 'rejected' });
         results.push({ eventId: event.eventId, outcome: 'rejected', error: reason });
         return;
       }
       const { result, isNew, settled, rejectReason: stateReason } = outcome;
       if (result.outcome === 'rejected') {
         // Refused by the state it met (nothing was written): dead-lettered once per source, like a bad line.
-        metrics.eventsConsumed.inc({ type: event.type, result: 'rejected' });
+        tally.add(metrics.eventsConsumed, { type: event.type, result: 'rejected' });
         lateRejections.push(
           Promise.resolve(deadLetters.record(redis, { source: `${source}#${i}`, reason: result.error ?? 'rejected', raw: event }, now)).then((fresh) => {
             if (fresh === 1) metrics.eventsRejected.inc({ reason: stateReason ?? 'conflict' });
@@ -254,27 +257,48 @@ export class RiskProcessor {
         results.push(result);
         return;
       }
-      metrics.eventsConsumed.inc({ type: event.type, result: 'accepted' });
+      tally.add(metrics.eventsConsumed, { type: event.type, result: 'accepted' });
       if (!isNew) {
-        metrics.duplicates.inc();
+        tally.add(metrics.duplicates, {});
       } else {
         if (result.outcome === 'approve' || result.outcome === 'review' || result.outcome === 'decline') {
-          metrics.decisions.inc({ outcome: result.outcome });
+          tally.add(metrics.decisions, { outcome: result.outcome });
           metrics.decisionLatency.observe(Math.max(0, decidedAt - enqueuedAt) / 1000);
         }
-        for (const rule of result.rules ?? []) metrics.ruleHits.inc({ rule });
+        for (const rule of result.rules ?? []) tally.add(metrics.ruleHits, { rule });
         if (settled) {
-          metrics.settlementsScheduled.inc({ kind: settled.kind });
-          metrics.settlementsScheduledAmount.inc({ kind: settled.kind }, settled.amount);
+          tally.add(metrics.settlementsScheduled, { kind: settled.kind });
+          tally.add(metrics.settlementsScheduledAmount, { kind: settled.kind }, settled.amount);
         }
       }
       results.push(result);
     });
+    tally.flush();
 
     await Promise.all(lateRejections);
     metrics.batchSize.observe(events.length);
     metrics.batchDuration.observe((performance.now() - started) / 1000);
     return results;
+  }
+}
+
+/** Counter increments of one batch, added up by counter and label values. */
+class CounterTally {
+  private readonly byCounter = new Map<Counter<string>, Map<string, { labels: Record<string, string>; n: number }>>();
+
+  add(counter: Counter<string>, labels: Record<string, string>, n = 1): void {
+    let entries = this.byCounter.get(counter);
+    if (!entries) this.byCounter.set(counter, (entries = new Map()));
+    // Every counter here has at most two labels, and their values are short and bounded.
+    let key = '';
+    for (const k in labels) key += `${labels[k]}\u0000`;
+    const entry = entries.get(key);
+    if (entry) entry.n += n;
+    else entries.set(key, { labels, n });
+  }
+
+  flush(): void {
+    for (const [counter, entries] of this.byCounter) for (const { labels, n } of entries.values()) counter.inc(labels, n);
   }
 }
 
