@@ -106,6 +106,18 @@ describe('exactly once', () => {
     expect(await ctx.deadLetters.count()).toBe(1);
     expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 2, scheduledAmount: 4_500_000 });
   });
+
+  it('counts decisions once and redeliveries as duplicates in the metrics', async () => {
+    const count = async (c: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, labels: Record<string, unknown> = {}) =>
+      (await c.get()).values.find((v) => JSON.stringify(v.labels) === JSON.stringify(labels))?.value ?? 0;
+    const { decisions, duplicates, settlementsScheduledAmount } = ctx.metrics;
+    const before = [await count(decisions, { outcome: 'approve' }), await count(duplicates), await count(settlementsScheduledAmount, { kind: 't_plus_1' })];
+    const batch = [charge({ eventId: 'm1', amount: 3_000 }), charge({ eventId: 'm2', amount: 1_500 })];
+    await run(batch, 'queue:risk-0/7');
+    await run(batch, 'queue:risk-0/7');
+    const after = [await count(decisions, { outcome: 'approve' }), await count(duplicates), await count(settlementsScheduledAmount, { kind: 't_plus_1' })];
+    expect(after.map((v, i) => v - before[i]!)).toEqual([2, 2, 4_500]);
+  });
 });
 
 describe('rule state', () => {
