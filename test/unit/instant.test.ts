@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { parseInstant } from '../../src/events/instant.ts';
 
 const ms = (s: string) => {
@@ -41,5 +42,50 @@ describe('parseInstant', () => {
 
   it('accepts a leap day', () => {
     expect(ms('2028-02-29T00:00:00+08:00')).toBe(Date.parse('2028-02-28T16:00:00Z'));
+  });
+});
+
+/** The definition the hand-written parser follows: the regex and checks it replaced. */
+const ISO_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/;
+function referenceParse(text: string): ReturnType<typeof parseInstant> {
+  const m = ISO_INSTANT.exec(text);
+  if (!m) return { ok: false, reason: 'expected an ISO-8601 instant with seconds and an offset, e.g. 2026-03-10T23:00:00.000+08:00' };
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12) return { ok: false, reason: `month ${month} does not exist` };
+  if (day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return { ok: false, reason: `${m[1]}-${m[2]} has no day ${day}` };
+  if (hour > 23 || minute > 59 || second > 59) return { ok: false, reason: 'time of day out of range' };
+  let offsetMinutes = 0;
+  if (!m[8]) {
+    const oh = Number(m[10]);
+    const om = Number(m[11]);
+    if (oh > 18 || om > 59) return { ok: false, reason: 'offset out of range (at most ±18:00)' };
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const millis = m[7] ? Math.floor(Number(m[7].padEnd(3, '0').slice(0, 3))) : 0;
+  if (year < 1970) return { ok: false, reason: 'year before 1970' };
+  return { ok: true, ms: Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000 };
+}
+
+describe('parseInstant against its definition', () => {
+  it('accepts, rejects and reads exactly what the regex and range checks do', () => {
+    const d = (min: number, max: number, width: number) => fc.integer({ min, max }).map((v) => String(v).padStart(width, '0'));
+    const near = fc.tuple(
+      d(1960, 2105, 4),
+      d(0, 13, 2),
+      d(0, 32, 2),
+      d(0, 25, 2),
+      d(0, 60, 2),
+      d(0, 60, 2),
+      fc.option(fc.stringMatching(/^\d{0,10}$/), { nil: undefined }),
+      fc.oneof(fc.constant('Z'), fc.tuple(fc.constantFrom('+', '-'), d(0, 19, 2), d(0, 60, 2)).map(([s, h, m]) => `${s}${h}:${m}`), fc.constantFrom('', 'z', '+0800', '+08:00x')),
+    ).map(([y, mo, da, h, mi, s, frac, off]) => `${y}-${mo}-${da}T${h}:${mi}:${s}${frac === undefined ? '' : `.${frac}`}${off}`);
+    // Valid-looking strings with one character changed, and arbitrary strings.
+    const mutated = fc.tuple(near, fc.nat(40), fc.constantFrom('0', '9', '-', ':', 'T', '.', 'Z', '+', 'x', '', '٣')).map(([t, at, c]) => t.slice(0, at) + c + t.slice(at + 1));
+    fc.assert(
+      fc.property(fc.oneof(near, mutated, fc.string({ maxLength: 40 })), (text) => {
+        expect(parseInstant(text)).toEqual(referenceParse(text));
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });
