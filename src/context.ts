@@ -15,6 +15,7 @@ import { quotaHandlers } from './quota/events.ts';
 import { QuotaCalibration } from './quota/runs.ts';
 import { createRedis } from './redis/connection.ts';
 import { Keys } from './redis/keys.ts';
+import { quitConnections, settlesBy } from './redis/shutdown.ts';
 import { ChargeRules } from './rules/charge-rules.ts';
 import { SettlementLedger } from './settlement/ledger.ts';
 import { ZoneCalendar } from './time/calendar.ts';
@@ -40,7 +41,11 @@ export interface Context {
   calibration: QuotaCalibration;
   metrics: Metrics;
   logger: Logger;
-  close(): Promise<void>;
+  /**
+   * Closes the connections: QUIT, so commands already sent are answered first; at `deadline` (epoch ms) the
+   * connections are dropped instead (logged). Resolves whether they closed in time. @defaultValue no deadline
+   */
+  close(deadline?: number): Promise<boolean>;
 }
 
 export function createContext(settings: Settings, redisUrl: string, logger: Logger, metrics = new Metrics()): Context {
@@ -90,9 +95,9 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     calibration,
     metrics,
     logger,
-    async close() {
-      await calibration.close().catch(() => undefined);
-      await Promise.allSettled([redis.quit(), queueConnection.quit()]);
+    async close(deadline = Infinity) {
+      await settlesBy(calibration.close(), deadline).catch(() => undefined);
+      return quitConnections({ riskmon: redis, 'riskmon-queues': queueConnection }, deadline, logger);
     },
   };
 }

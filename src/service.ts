@@ -24,7 +24,31 @@ export interface Service {
   http?: HttpServer;
   /** Every BullMQ worker of this process (readiness watches them). */
   workers: Worker[];
-  close(): Promise<void>;
+  /**
+   * Stops within `graceMs` (default: the configured pipeline.shutdownGraceMs) whatever state Redis is in: the
+   * workers stop taking jobs and finish (or hand back) their in-flight ones, then the connections close. What could
+   * not stop in time is abandoned, logged and reported; abandoned jobs are redelivered once their locks expire.
+   */
+  close(graceMs?: number): Promise<ShutdownReport>;
+}
+
+export interface ShutdownReport {
+  /** Everything stopped on its own within the grace period. */
+  clean: boolean;
+  /** What was given up at the deadline: worker queues, "Redis connections". */
+  abandoned: string[];
+}
+
+/**
+ * The part of the grace period kept for closing the connections after the workers (at most a quarter of it): the
+ * workers must be done by grace − reserve, the connections by grace − reserve/2.
+ */
+const CONNECTIONS_RESERVE_MS = 2_000;
+
+/** Deadlines (epoch ms) for a shutdown starting now with `graceMs`. */
+function shutdownDeadlines(graceMs: number, now = Date.now()): { workers: number; connections: number } {
+  const reserve = Math.min(CONNECTIONS_RESERVE_MS, Math.floor(graceMs / 4));
+  return { workers: now + graceMs - reserve, connections: now + graceMs - Math.floor(reserve / 2) };
 }
 
 export interface StartOptions {
@@ -55,7 +79,8 @@ export async function startService(options: StartOptions): Promise<Service> {
     throw e;
   }
 
-  const closers: (() => Promise<void>)[] = [];
+  // Each closer stops by the deadline it is given (epoch ms) and resolves what it abandoned.
+  const closers: ((deadline: number) => Promise<string[]>)[] = [];
   const workers: Worker[] = [];
   let phase: 'starting' | 'running' | 'shutting down' = 'starting';
   let http: HttpServer | undefined;
@@ -115,14 +140,18 @@ export async function startService(options: StartOptions): Promise<Service> {
     localRedis,
     http,
     workers,
-    async close() {
+    async close(graceMs = settings.config.pipeline.shutdownGraceMs) {
       phase = 'shutting down';
-      await Promise.all(closers.map((c) => c()));
-      await context.close();
+      const deadlines = shutdownDeadlines(graceMs);
+      const abandoned = (await Promise.all(closers.map((c) => c(deadlines.workers)))).flat();
+      if (!(await context.close(deadlines.connections))) abandoned.push('Redis connections');
       await localRedis?.stop();
+      return { clean: abandoned.length === 0, abandoned };
     },
   };
 }
+
+const TOO_LONG = 'shutdown took too long; exiting (unfinished batches will be redelivered)';
 
 /**
  * Runs until SIGINT/SIGTERM; in-flight batches finish or go back to their queue within `graceMs` (default: the
@@ -150,14 +179,19 @@ export async function runUntilSignal(options: StartOptions, graceMs?: number): P
     stopping = true;
     logger.info({ signal, graceMs: grace }, 'shutting down');
     const timer = setTimeout(() => {
-      logger.error({ graceMs: grace }, 'shutdown took too long; exiting (unfinished batches will be redelivered)');
+      // A backstop: close() itself gives up on what has not stopped before the grace period is over.
+      logger.error({ graceMs: grace }, TOO_LONG);
       process.exit(1);
     }, grace);
     timer.unref();
     starting
-      .then((service) => service.close())
+      .then((service) => service.close(grace))
       .then(
-        () => {
+        (report) => {
+          if (!report.clean) {
+            logger.error({ graceMs: grace, abandoned: report.abandoned }, TOO_LONG);
+            process.exit(1);
+          }
           logger.info({ signal }, 'shut down cleanly');
           process.exit(0);
         },

@@ -7,6 +7,7 @@ import { Queue, type Worker } from 'bullmq';
 import type { Context } from '../context.ts';
 import type { Logger } from '../logger.ts';
 import { CALIBRATION_QUEUE, riskQueueName, SETTLEMENT_QUEUE } from '../redis/keys.ts';
+import { settlesBy } from '../redis/shutdown.ts';
 import { checkReadiness } from './readiness.ts';
 import { startHttpServer, type HttpServer } from './server.ts';
 
@@ -23,12 +24,17 @@ export async function startObservability(
   /** Why the process is not ready regardless of its checks ("starting", "shutting down"), if so. */
   phase: () => string | undefined,
   logger: Logger,
-  closers: (() => Promise<void>)[],
+  /** Given a deadline (epoch ms), each closes by it and resolves what it abandoned. */
+  closers: ((deadline: number) => Promise<string[]>)[],
 ): Promise<HttpServer> {
   const { settings, keys } = context;
   const { config } = settings;
   const names = [...Array.from({ length: config.pipeline.shards }, (_, shard) => riskQueueName(shard)), SETTLEMENT_QUEUE, CALIBRATION_QUEUE];
   const queues = names.map((name) => new Queue(name, { connection: context.queueConnection, prefix: keys.queuePrefix }));
+  // A queue re-emits every error of its connection, and with no listener BullMQ prints each one to stderr (every
+  // reconnect attempt while Redis is away). The connection logs an outage once itself (createRedis); failed calls
+  // reach the scrape or dashboard request that made them.
+  for (const queue of queues) queue.on('error', () => undefined);
   context.metrics.observe({
     queues,
     redis: context.redis,
@@ -53,9 +59,10 @@ export async function startObservability(
     await closeQueues();
     throw e;
   }
-  closers.push(async () => {
-    await server.close();
-    await closeQueues();
+  closers.push(async (deadline) => {
+    if (await settlesBy(server.close().then(closeQueues), deadline)) return [];
+    logger.error('HTTP server did not close before the shutdown deadline: abandoned');
+    return ['HTTP server'];
   });
   return server;
 }

@@ -9,6 +9,7 @@ import type { CardHasher } from '../events/card.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { riskQueueName, type Keys } from '../redis/keys.ts';
+import { closeWorker } from '../redis/shutdown.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';
 import { openRiskQueues } from './producer.ts';
 import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
@@ -29,7 +30,12 @@ export interface RiskWorkersOptions {
 
 export interface RiskWorkers {
   workers: Worker[];
-  close(): Promise<void>;
+  /**
+   * Stops taking batches; in-flight ones finish or go back to their queue by `deadline` (epoch ms), past which they
+   * are abandoned (and redelivered once their locks expire). Resolves the queues of the workers abandoned.
+   * @defaultValue no deadline
+   */
+  close(deadline?: number): Promise<string[]>;
 }
 
 const MAX_BACKOFF_MS = 2_000;
@@ -110,9 +116,10 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
 
   return {
     workers,
-    async close() {
+    async close(deadline = Infinity) {
       closing = true;
-      await Promise.all(workers.map((w) => w.close()));
+      const clean = await Promise.all(workers.map((w) => closeWorker(w, deadline, logger)));
+      return workers.filter((_, i) => !clean[i]).map((w) => w.name);
     },
   };
 }

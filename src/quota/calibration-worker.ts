@@ -9,6 +9,7 @@ import type { RiskmonConfig } from '../config.ts';
 import type { Context } from '../context.ts';
 import type { Logger } from '../logger.ts';
 import { CALIBRATION_QUEUE, type Keys } from '../redis/keys.ts';
+import { closeWorker } from '../redis/shutdown.ts';
 import type { Calibrator } from './calibration.ts';
 import { CalibrationRefusedError, CHUNK_JOB, RUN_JOB, type ChunkJobData, type QuotaCalibration, type RunJobData } from './runs.ts';
 
@@ -36,7 +37,13 @@ export async function scheduleCalibration(queue: Queue, calibrator: Calibrator, 
   );
 }
 
-export async function startCalibrationWorker(options: CalibrationWorkerOptions): Promise<{ worker: Worker; close(): Promise<void> }> {
+export interface CalibrationWorker {
+  worker: Worker;
+  /** Closes the worker by `deadline` (epoch ms; see closeWorker); resolves the queues abandoned. @defaultValue no deadline */
+  close(deadline?: number): Promise<string[]>;
+}
+
+export async function startCalibrationWorker(options: CalibrationWorkerOptions): Promise<CalibrationWorker> {
   const { connection, keys, config, calibrator, calibration, logger } = options;
   if (options.schedule ?? true) {
     const queue = new Queue(CALIBRATION_QUEUE, { connection, prefix: keys.queuePrefix });
@@ -86,7 +93,7 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
     }
   });
   await worker.waitUntilReady();
-  return { worker, close: () => worker.close() };
+  return { worker, close: async (deadline = Infinity) => ((await closeWorker(worker, deadline, logger)) ? [] : [worker.name]) };
 }
 
 /** The worker wired from a context, without the scheduler: what `npm run calibrate`, the benchmark and tests run. */

@@ -8,6 +8,7 @@ import type { RiskmonConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SETTLEMENT_QUEUE, type Keys } from '../redis/keys.ts';
+import { closeWorker } from '../redis/shutdown.ts';
 import type { SettlementLedger } from './ledger.ts';
 
 export const RELEASE_SCHEDULER_ID = 'settlement-release';
@@ -22,7 +23,13 @@ export interface SettlementWorkerOptions {
   now?: () => number;
 }
 
-export async function startSettlementWorker(options: SettlementWorkerOptions): Promise<{ worker: Worker; close(): Promise<void> }> {
+export interface SettlementWorker {
+  worker: Worker;
+  /** Closes the worker by `deadline` (epoch ms; see closeWorker); resolves the queues abandoned. @defaultValue no deadline */
+  close(deadline?: number): Promise<string[]>;
+}
+
+export async function startSettlementWorker(options: SettlementWorkerOptions): Promise<SettlementWorker> {
   const { connection, keys, settlement, ledger, logger, metrics } = options;
   const now = options.now ?? Date.now;
   const queue = new Queue(SETTLEMENT_QUEUE, { connection, prefix: keys.queuePrefix });
@@ -56,5 +63,5 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
   });
   worker.on('stalled', () => metrics.jobsStalled.inc({ queue: SETTLEMENT_QUEUE }));
   await worker.waitUntilReady();
-  return { worker, close: () => worker.close() };
+  return { worker, close: async (deadline = Infinity) => ((await closeWorker(worker, deadline, logger)) ? [] : [worker.name]) };
 }

@@ -236,7 +236,7 @@ export async function queueGarbageCheck(options: { garbageJobs: number; validEve
   const settings = chaosSettings('badq');
   const context = createContext(settings, server.url, silentLogger);
   const workerConnection = createRedis(server.url);
-  let workers: { close(): Promise<void> } | undefined;
+  let workers: { close(): Promise<unknown> } | undefined;
   const queues = await openRiskQueues(context.queueConnection, context.keys, settings.config.pipeline.shards);
   const producer = await EventProducer.open({ connection: context.queueConnection, keys: context.keys, pipeline: settings.config.pipeline, cards: context.cards });
   try {

@@ -1,6 +1,6 @@
 /** A real service process in the test process: workers plus the HTTP server on a free port, in a fresh namespace. */
 import { loadSettings, type DashboardCredentials } from '../../src/config.ts';
-import { silentLogger } from '../../src/logger.ts';
+import { silentLogger, type Logger } from '../../src/logger.ts';
 import { startService, type Component, type Service } from '../../src/service.ts';
 import { freshNamespace, redisUrl } from './context.ts';
 
@@ -14,6 +14,8 @@ export interface TestServiceOptions {
   login?: DashboardCredentials | null;
   redisUrl?: string;
   namespacePrefix?: string;
+  /** @defaultValue silentLogger */
+  logger?: Logger;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<Service & { http: NonNullable<Service['http']> }> {
@@ -24,7 +26,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
   const service = await startService({
     components: options.components ?? ['risk', 'settlement'],
     settings,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     redisUrl: options.redisUrl ?? redisUrl(),
     http: true,
   });

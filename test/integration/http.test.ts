@@ -220,7 +220,8 @@ describe('service HTTP server configuration', () => {
       redis = await startRedisServer({ port, dir });
       await until(async () => (await fetch(`${url}/readyz`)).status === 200, 'ready after Redis is back');
     } finally {
-      // Workers close only while Redis answers: bring it back first if an assertion failed with it away.
+      // Bring Redis back first if an assertion failed with it away: the workers then close gracefully instead of
+      // being stopped at the shutdown deadline.
       if (redis.process.exitCode !== null || redis.process.signalCode !== null) redis = await startRedisServer({ port, dir });
       await service.close();
       await redis.stop();
