@@ -62,6 +62,8 @@ export interface RunResult {
   redisCpuUsPerEvent: number;
   /** CPU of the worker processes and of this process (producer / pipelining client), per event. */
   clientCpuUsPerEvent: number;
+  /** The worker processes' share of clientCpuUsPerEvent (0 for paths without worker processes). */
+  workerCpuUsPerEvent: number;
   /** Machine-wide busy cores during the run, and how much of that was not this benchmark (other tenants). */
   machineBusyCores: number;
   otherBusyCores: number;
@@ -150,13 +152,15 @@ export function percentiles(values: Float64Array): LatencyStats {
 }
 
 interface Meter {
-  stop(): { seconds: number; redisCpu: number; clientCpu: number; machineBusy: number };
+  stop(): { seconds: number; redisCpu: number; clientCpu: number; workerCpu: number; machineBusy: number };
 }
 
 async function startMeter(redis: Redis, pids: number[]): Promise<{ meter: Meter; redisAtStart: number }> {
   const redisAtStart = await redisCpuSeconds(redis);
-  const clientAt = () => pids.reduce((s, p) => s + processCpuSeconds(p), 0) + cpuOfThisProcess();
+  const workersAt = () => pids.reduce((s, p) => s + processCpuSeconds(p), 0);
+  const clientAt = () => workersAt() + cpuOfThisProcess();
   const clientStart = clientAt();
+  const workersStart = workersAt();
   const machineStart = machineCpuSeconds();
   const t0 = performance.now();
   return {
@@ -168,6 +172,7 @@ async function startMeter(redis: Redis, pids: number[]): Promise<{ meter: Meter;
           seconds: (performance.now() - t0) / 1000,
           redisCpu: 0,
           clientCpu: clientAt() - clientStart,
+          workerCpu: workersAt() - workersStart,
           machineBusy: machine.busy - machineStart.busy,
         };
       },
@@ -212,6 +217,7 @@ async function finishRun(
     latencyMs: percentiles(latencies),
     redisCpuUsPerEvent: (redisCpu * 1e6) / n,
     clientCpuUsPerEvent: (m.clientCpu * 1e6) / n,
+    workerCpuUsPerEvent: (m.workerCpu * 1e6) / n,
     machineBusyCores: m.machineBusy / m.seconds,
     otherBusyCores: Math.max(0, (m.machineBusy - ourCpu) / m.seconds),
     topCommands: (await commandStats(ctx.redis)).slice(0, 40),

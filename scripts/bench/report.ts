@@ -25,7 +25,7 @@ function runRow(label: string, r: RunResult): string[] {
     ms(r.latencyMs.p95),
     ms(r.latencyMs.p99),
     f1(r.redisCpuUsPerEvent),
-    f1(r.clientCpuUsPerEvent),
+    r.workerCpuUsPerEvent > 0 ? `${f1(r.clientCpuUsPerEvent)} (workers ${f1(r.workerCpuUsPerEvent)})` : f1(r.clientCpuUsPerEvent),
     f1(r.otherBusyCores),
   ];
 }
@@ -108,7 +108,7 @@ export function renderReport(result: BenchResult): string {
   parts.push(table(RUN_HEADER, rows));
   parts.push(
     '\nLatency is enqueue → decision stored (the Redis time of the decision-stream entry minus the time the event was offered). ' +
-      'At saturation every event is offered at once, so latency there is queueing time. "Node CPU" is the worker processes ' +
+      'At saturation every event is offered at once, so latency there is queueing time. "Node CPU" is the worker processes (shown apart) ' +
       'plus the producing process; "other load" is machine-wide busy cores not used by this benchmark (other tenants).',
   );
 
