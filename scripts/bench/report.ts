@@ -160,6 +160,7 @@ export function renderReport(result: BenchResult): string {
         result.scale.map((r) => [int(r.distinctUsers ?? 0), int(r.activeUsers ?? 0), int(r.eventsPerSecond), f1(r.redisCpuUsPerEvent), f1(r.clientCpuUsPerEvent), f1(r.otherBusyCores)]),
       ),
     );
+    parts.push(`\nEach size is the best of ${o.rounds} interleaved round(s) (the sizes alternate, so other tenants' load falls on both).`);
   }
 
   parts.push('\n### Calibration of 1,000,000 accounts\n');
