@@ -15,7 +15,7 @@ import { DEFAULT_OPTIONS, runBenchmark, type BenchOptions } from './bench/run.ts
 const USAGE =
   'npm run bench -- [--count N] [--users N] [--seed N] [--duration S] [--loads 2000,5000,10000,20000|none] ' +
   '[--scale-users 10000,1000000|none] [--rounds N] [--workers N] [--baseline-workers N] [--baseline-concurrency N] [--baseline-count N] ' +
-  '[--no-baseline] [--calibration-accounts N] [--shards N] [--max-batch N] [--linger-ms N] [--out report.md] [--json result.json] ' +
+  '[--no-baseline] [--calibration-accounts N] [--shards N] [--max-batch N] [--linger-ms N] [--busy-linger-ms N] [--out report.md] [--json result.json] ' +
   '[--inject-difference]';
 
 function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
@@ -52,6 +52,7 @@ runCli(
         shards: { type: 'string' },
         'max-batch': { type: 'string' },
         'linger-ms': { type: 'string' },
+        'busy-linger-ms': { type: 'string' },
         out: { type: 'string' },
         json: { type: 'string' },
         'inject-difference': { type: 'boolean', default: false },
@@ -62,6 +63,7 @@ runCli(
     if (values.shards !== undefined) pipeline.shards = positiveInt('shards', values.shards, 0);
     if (values['max-batch'] !== undefined) pipeline.maxBatch = positiveInt('max-batch', values['max-batch'], 0);
     if (values['linger-ms'] !== undefined) pipeline.lingerMs = positiveInt('linger-ms', values['linger-ms'], 0, 0);
+    if (values['busy-linger-ms'] !== undefined) pipeline.busyLingerMs = positiveInt('busy-linger-ms', values['busy-linger-ms'], 0, 0);
     const options: BenchOptions = {
       count: positiveInt('count', values.count, d.count),
       users: positiveInt('users', values.users, d.users),
