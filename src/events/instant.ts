@@ -60,9 +60,11 @@ export function parseInstant(text: string): InstantResult {
   if (hour > 23 || minute > 59 || second > 59) return { ok: false, reason: 'time of day out of range' };
   if (oh > 18 || om > 59) return { ok: false, reason: 'offset out of range (at most ±18:00)' };
   const offsetMinutes = (sign === 45 ? -1 : 1) * (oh * 60 + om);
-  // Date.UTC maps years 0–99 to 1900–1999; instants before 1970 are not payments anyway.
-  if (year < 1970) return { ok: false, reason: 'year before 1970' };
-  return { ok: true, ms: Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000 };
+  // Date.UTC maps years 0–99 to 1900–1999; instants before 1970 are not payments anyway (and the rules script
+  // keeps times as unsigned base-36 numbers).
+  const ms = year < 1970 ? -1 : Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  if (ms < 0) return { ok: false, reason: 'before 1970-01-01T00:00:00Z' };
+  return { ok: true, ms };
 }
 
 const DASH = 45;

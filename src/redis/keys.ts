@@ -28,7 +28,8 @@ export class Keys {
 
   /**
    * Hash of a user's rule state: "<date>" → fen not declined that local day, "<date>#n" → their count,
-   * "c:<cardToken>" → the card's recent charge times (see src/rules/evaluateCharges-n.lua and rule-state.ts).
+   * "c:<cardToken>" → the card's recent charge times, "p" → date of the last prune (see
+   * src/rules/evaluateCharges-n.lua and rule-state.ts).
    */
   ruleState(userId: string): string {
     return `${this.base}:u:{${userId}}:rules`;

@@ -123,7 +123,7 @@ export class ChargeRules {
     }
     return {
       keys: [keys.decisionStream, keys.settlementDue, keys.settlementStats, ...decisionKeys, ...stateKeys],
-      args: [this.configArg, new Date(nowMs).toISOString(), dateIndex.size, ...dateArgs, ...chargeArgs],
+      args: [this.configArg, new Date(nowMs).toISOString(), calendar.local(nowMs).date, dateIndex.size, ...dateArgs, ...chargeArgs],
     };
   }
 

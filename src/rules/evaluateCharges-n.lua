@@ -24,7 +24,8 @@
             [10] rule state TTL (s)          [11] burst window label      [12] night window label
             [13] config version
     ARGV[2] decidedAt ISO
-    ARGV[3] number of local dates d, then d groups of 7:
+    ARGV[3] local date of decidedAt (today)
+    ARGV[4] number of local dates d, then d groups of 7:
             local date YYYY-MM-DD, approve settleAt (ms), its ISO, review settleAt (ms), its ISO,
             oldest local date to keep in the day totals, latest prune date that makes a prune due
     then 5 per charge: eventId, userId, merchantId, card label "****1234", and the fields that hold no space,
@@ -36,12 +37,14 @@
     "<date>"   -> fen of that local day's charges not declined
     "<date>#n" -> their count (quota calibration reads these: src/quota/accounts.ts)
     "c:<card token>" -> the card's charge times within the retention, base-36 ms separated by spaces, in arrival
-                        order (9 bytes each, so a card's window stays in the hash's compact listpack encoding)
-    "p"      -> local date of the last prune
+                        order (9 bytes each: up to 7 fit Redis's 64-byte listpack value limit; a busier card makes
+                        the hash a hashtable, still correct, a few hundred bytes bigger)
+    "p"      -> local date of the last prune: the charge's date, or today's for a charge dated in the future
     A charge whose local date is a week or more after the last prune prunes: the hash drops days past retention
     and card windows with nothing left in the retention, and its TTL (retention + a week) is pushed out. So a
     busy user's hash stays small, and an idle one's expires at least the retention after its last charge,
-    without a prune on every user's first charge of every day.
+    without a prune on every user's first charge of every day. (A future-dated charge cannot postpone the next
+    prune past a week from today: it records today.)
 
   Output, one string per charge, in order:
     "N<outcome> <settleAt ISO or -> <fired rules, comma-separated, or ->" for a new decision,
@@ -56,9 +59,10 @@ local decisionTtl = string.format("%d", cfg[8])
 local streamMaxLen = string.format("%d", cfg[9])
 local stateTtl = string.format("%d", cfg[10])
 local decidedAt = ARGV[2]
+local today = ARGV[3]
 local dates = {}
-local a = 4
-for d = 1, tonumber(ARGV[3]) do
+local a = 5
+for d = 1, tonumber(ARGV[4]) do
   dates[d] = { date = ARGV[a], approveAt = ARGV[a + 1], approveIso = ARGV[a + 2], reviewAt = ARGV[a + 3],
     reviewIso = ARGV[a + 4], oldestDay = ARGV[a + 5], pruneDue = ARGV[a + 6] }
   a = a + 7
@@ -190,12 +194,18 @@ local function evaluate(i)
         stale[#stale + 1] = f
       end
     end
-    if #stale > 0 then rcall("HDEL", stateKey, unpack(stale)) end
+    -- HDEL in slices: unpack has a stack limit (a card-testing user may leave thousands of card windows).
+    for s = 1, #stale, 1000 do
+      rcall("HDEL", stateKey, unpack(stale, s, math.min(s + 999, #stale)))
+    end
   end
 
   local settleAt = "null"
   local settleIso = "-"
-  local pruned = prune and localDate or state[4]
+  local pruned = state[4]
+  if prune then
+    if localDate < today then pruned = localDate else pruned = today end
+  end
   if outcome == "decline" then
     rcall("HSET", stateKey, cardField, window, "p", pruned)
   else
@@ -248,6 +258,7 @@ for i = 1, charges do
     local message = type(reply) == "table" and reply.err or tostring(reply)
     -- Redis refuses a script's first write when out of memory or read-only (never a later one): while nothing
     -- is written yet, fail the whole run so the caller retries it, rather than call these charges "failed".
+    -- (MISCONF, a failing RDB save, is not retried here: those charges are dead-lettered and can be replayed.)
     if not wrote and (string.find(message, "^OOM") or string.find(message, "^READONLY") or string.find(message, "^NOREPLICAS")) then
       error(reply)
     end

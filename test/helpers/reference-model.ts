@@ -164,7 +164,9 @@ export class ReferenceModel {
     if (prunedOn === undefined || prunedOn <= localMidnight.minus({ days: PRUNE_EVERY_DAYS }).toISODate()!) {
       // A charge a week or more after the user's last prune, whatever its outcome, prunes the user's state:
       // days past retention and card windows with nothing left in the retention.
-      this.prunedOn.set(d.userId, d.localDate);
+      // The script records the charge's date, or today's for a charge dated in the future.
+      const today = DateTime.now().setZone(p.zone).toISODate()!;
+      this.prunedOn.set(d.userId, d.localDate < today ? d.localDate : today);
       const oldest = localMidnight.minus({ days: p.dayTotalsDays }).toISODate()!;
       for (const date of [...days.keys()]) if (date < oldest) days.delete(date);
       for (const [key, kept] of this.cardKept) {

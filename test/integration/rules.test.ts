@@ -177,6 +177,27 @@ describe('rule state', () => {
     expect(ttl).toBeLessThanOrEqual(47 * 86_400);
   });
 
+  it('a charge dated in the future cannot postpone the next prune: it records today', async () => {
+    const today = ctx.calendar.local(Date.now()).date;
+    await run([charge({ eventId: 'future', occurredAt: new Date(Date.now() + 60 * 86_400_000).toISOString() })]);
+    expect((await ruleState()).prunedOn).toBe(today);
+  });
+
+  it('prunes thousands of stale card windows at once (card testing)', async () => {
+    const cards = 8_100; // more than Lua's unpack limit in one call
+    for (let i = 0; i < cards; i += 500) {
+      await run(
+        Array.from({ length: Math.min(500, cards - i) }, (_, k) =>
+          charge({ eventId: `ct-${i + k}`, cardId: `62220200${String(i + k).padStart(8, '0')}`, amount: 1, occurredAt: '2026-03-01T10:00:00+08:00' }),
+        ),
+      );
+    }
+    expect((await ruleState()).cards.size).toBe(cards);
+    const [later] = await run([charge({ eventId: 'after', occurredAt: '2026-03-09T10:00:00+08:00' })]);
+    expect(later!.outcome).toBe('approve');
+    expect((await ruleState()).cards.size).toBe(1);
+  });
+
   it('uses thresholds from configuration', async () => {
     await dropContext(ctx);
     ctx = testContext({ rules: { sameCardBurst: { minCount: 2 }, userDailyCap: { capFen: 15_000 } } });

@@ -22,6 +22,8 @@ describe('parseInstant', () => {
   });
 
   it.each([
+    ['1970-01-01T00:00:00+08:00', /before 1970-01-01T00:00:00Z/],
+    ['1969-12-31T23:59:59Z', /before 1970/],
     ['2026-03-10T10:00:00', /offset/],
     ['2026-03-10 10:00:00+08:00', /ISO-8601/],
     ['2026-03-10T10:00+08:00', /seconds/],
@@ -62,8 +64,9 @@ function referenceParse(text: string): ReturnType<typeof parseInstant> {
     offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
   const millis = m[7] ? Math.floor(Number(m[7].padEnd(3, '0').slice(0, 3))) : 0;
-  if (year < 1970) return { ok: false, reason: 'year before 1970' };
-  return { ok: true, ms: Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000 };
+  const ms = year < 1970 ? -1 : Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  if (ms < 0) return { ok: false, reason: 'before 1970-01-01T00:00:00Z' };
+  return { ok: true, ms };
 }
 
 describe('parseInstant against its definition', () => {
