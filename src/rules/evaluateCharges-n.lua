@@ -81,6 +81,17 @@ local function json(s)
   return '"' .. s .. '"'
 end
 
+-- The rules one charge fired, as its decision's JSON arrays and its summary (reset for every charge).
+local rules, reasons, fired
+
+local function fire(rule, reason)
+  if fired == "" then
+    rules, reasons, fired = '"' .. rule .. '"', json(reason), rule
+  else
+    rules, reasons, fired = rules .. ',"' .. rule .. '"', reasons .. "," .. json(reason), fired .. "," .. rule
+  end
+end
+
 -- Decisions of the run so far, by decision key: a repeated eventId in one run is a duplicate too.
 local decided = {}
 local stored = rcall("MGET", unpack(KEYS, 4, 3 + charges))
@@ -109,9 +120,7 @@ local function evaluate(i)
   local dayCountField = localDate .. "#n"
   local state = rcall("HMGET", stateKey, localDate, dayCountField, cardField, "p")
 
-  local rules = ""
-  local fired = ""
-  local reasons = ""
+  rules, reasons, fired = "", "", ""
   local decline = false
   local review = false
 
@@ -135,9 +144,7 @@ local function evaluate(i)
   end
   if cardCount >= cfg[2] then
     review = true
-    rules = '"same_card_burst"'
-    fired = "same_card_burst"
-    reasons = json(string.format("%d charges on card %s within %s (review at %s or more)", cardCount, cardLabel, cfg[11], cfg[2]))
+    fire("same_card_burst", string.format("%d charges on card %s within %s (review at %s or more)", cardCount, cardLabel, cfg[11], cfg[2]))
   end
 
   -- night_large_amount: local time in [from, to) (wrapping midnight) and amount at or above the threshold.
@@ -147,13 +154,8 @@ local function evaluate(i)
   if from <= to then atNight = sod >= from and sod < to else atNight = sod >= from or sod < to end
   if atNight and amount >= cfg[6] then
     decline = true
-    local reason = json(string.format("%s CNY at %s local time, inside the night window %s (decline at %s CNY or more)",
+    fire("night_large_amount", string.format("%s CNY at %s local time, inside the night window %s (decline at %s CNY or more)",
       cny(amount), localTime, cfg[12], cny(cfg[6])))
-    if rules == "" then
-      rules, fired, reasons = '"night_large_amount"', "night_large_amount", reason
-    else
-      rules, fired, reasons = rules .. ',"night_large_amount"', fired .. ",night_large_amount", reasons .. "," .. reason
-    end
   end
 
   -- user_daily_cap: charges of this local day not declined and evaluated before this one, plus this one.
@@ -162,13 +164,8 @@ local function evaluate(i)
   local cap = cfg[7]
   if before + amount > cap then
     decline = true
-    local reason = json(string.format("day total on %s would be %s CNY (%s CNY before this charge), over the cap of %s CNY",
+    fire("user_daily_cap", string.format("day total on %s would be %s CNY (%s CNY before this charge), over the cap of %s CNY",
       localDate, cny(before + amount), cny(before), cny(cap)))
-    if rules == "" then
-      rules, fired, reasons = '"user_daily_cap"', "user_daily_cap", reason
-    else
-      rules, fired, reasons = rules .. ',"user_daily_cap"', fired .. ",user_daily_cap", reasons .. "," .. reason
-    end
   end
 
   local outcome = "approve"
