@@ -139,6 +139,7 @@ export function renderReport(result: BenchResult): string {
           int(g('ruleState').bytes),
           `${kb(g('ruleState').bytes / Math.max(1, g('ruleState').keys))} per active user; encodings: ${Object.entries(g('ruleState').encodings ?? {}).map(([e, n]) => `${e} ${int(n)}`).join(', ')}`,
         ],
+        ['card windows (inside the rule-state hashes)', '', '', `${int(m.cardWindows ?? 0)} cards, about ${kb(m.cardWindowBytesPerCard ?? 0)} per card (listpack entry bytes)`],
         ['rule state, used_memory with only it left', '', int(m.ruleStateUsedMemory), `${kb(m.ruleStateBytesPerUser)} per active user, ${kb(m.ruleStateBytesPerUserDay)} per active user-day`],
         ['decision records (also the eventId dedupe)', int(g('decisionRecord').keys), int(g('decisionRecord').bytes), `${kb(m.decisionRecordBytes)} per decision, kept ${o.retentionDays} days`],
         ['decision stream', int(g('decisionStream').keys), int(g('decisionStream').bytes), `${kb(m.decisionStreamBytesPerEntry)} per decision, capped at ${int(o.streamMaxLen)} entries`],

@@ -16,7 +16,7 @@ import type { ChargeEvent } from '../../src/events/schema.ts';
 import { CardHasher } from '../../src/events/card.ts';
 import { syntheticCharges, syntheticPan } from '../../src/events/synthetic.ts';
 import { PRUNE_EVERY_DAYS } from '../../src/rules/charge-rules.ts';
-import { ruleStateFields } from '../../src/rules/rule-state.ts';
+import { CARD_FIELD_PREFIX, ruleStateFields } from '../../src/rules/rule-state.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { startRedisServer } from '../../src/redis/local-server.ts';
 import { ZoneCalendar } from '../../src/time/calendar.ts';
@@ -66,6 +66,9 @@ export interface MemoryReport {
   ruleStateUsedMemory: number;
   ruleStateBytesPerUserDay: number;
   ruleStateBytesPerUser: number;
+  /** Card windows inside the rule-state hashes: how many, and their listpack entry bytes per card (estimated). */
+  cardWindows: number;
+  cardWindowBytesPerCard: number;
   decisionRecordBytes: number;
   decisionStreamBytesPerEntry: number;
   settlementDueBytesPerEntry: number;
@@ -159,6 +162,30 @@ async function deleteKeys(redis: Redis, base: string, which: (key: string) => bo
   } while (cursor !== '0');
 }
 
+/**
+ * A card window is two entries of its user's rule-state hash ("c:<token>" and its times). In the listpack encoding
+ * each entry costs its bytes plus about 2 (encoding header and back-length), so a card costs about name + value + 4.
+ */
+async function cardWindowBytes(redis: Redis, base: string): Promise<{ cards: number; bytes: number }> {
+  let cards = 0;
+  let bytes = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:u:*:rules`, 'COUNT', 2_000);
+    cursor = next;
+    const p = redis.pipeline();
+    for (const key of keys) p.hgetall(key);
+    for (const [, hash] of (await p.exec()) ?? []) {
+      for (const [field, value] of Object.entries(hash as Record<string, string>)) {
+        if (!field.startsWith(CARD_FIELD_PREFIX)) continue;
+        cards++;
+        bytes += Buffer.byteLength(field) + Buffer.byteLength(value) + 4;
+      }
+    }
+  } while (cursor !== '0');
+  return { cards, bytes };
+}
+
 async function measureMemory(redis: Redis, namespace: string, events: ChargeEvent[]): Promise<MemoryReport> {
   const base = new Keys(namespace).base;
   const calendar = new ZoneCalendar(loadSettings({ env: {} }).config.timezone);
@@ -171,6 +198,7 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
     userDays.add(`${e.userId}\u0000${calendar.local(Date.parse(e.occurredAt)).date}`);
   }
   const groups = await memoryByGroup(redis, base);
+  const cardWindows = await cardWindowBytes(redis, base);
   // Delete everything but the rule state, then delete the rule state too: the used_memory difference is what Redis
   // really holds for it (key dictionaries and TTLs included), whatever else (clients, scripts) the server holds.
   await deleteKeys(redis, base, (k) => !RULE_STATE.includes(keyGroup(base, k)));
@@ -189,6 +217,8 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
     ruleStateUsedMemory,
     ruleStateBytesPerUserDay: Math.max(ruleBytes, ruleStateUsedMemory) / userDays.size,
     ruleStateBytesPerUser: Math.max(ruleBytes, ruleStateUsedMemory) / users.size,
+    cardWindows: cardWindows.cards,
+    cardWindowBytesPerCard: cardWindows.bytes / Math.max(1, cardWindows.cards),
     decisionRecordBytes: g('decisionRecord').bytes / Math.max(1, g('decisionRecord').keys),
     decisionStreamBytesPerEntry: g('decisionStream').bytes / Math.max(1, decisions),
     settlementDueBytesPerEntry: g('settlementDue').bytes / Math.max(1, g('settlementDue').elements),

@@ -19,7 +19,7 @@ import { CardHasher } from '../../src/events/card.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { chargeHandler, RiskProcessor } from '../../src/pipeline/risk-processor.ts';
-import { parseRuleState } from '../../src/rules/rule-state.ts';
+import { parseRuleState, ruleStateFields } from '../../src/rules/rule-state.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { freePort } from '../../src/redis/local-server.ts';
 import { ChargeRules } from '../../src/rules/charge-rules.ts';
@@ -316,8 +316,7 @@ export async function verifyNamespace(
       const user = chunk[j]!;
       if (err) return note(`rule state of ${user}: ${err.message}`);
       const stored = parseRuleState(reply as Record<string, string>);
-      const days: Record<string, string> = {};
-      for (const [date, { fen, count }] of stored.days) Object.assign(days, { [date]: String(fen), [`${date}#n`]: String(count) });
+      const days = ruleStateFields({ days: stored.days, cards: new Map() });
       const expectedDays = model.dayTotalsHash(user);
       if (!sameRecord(days, expectedDays)) note(`day totals of ${user}: stored ${JSON.stringify(days)}, expected ${JSON.stringify(expectedDays)}`);
       const expectedCards = model.cardWindows(user);

@@ -32,6 +32,7 @@ describe('npm run bench', () => {
     expect(stdout).toContain('| riskmon (round 1) | identical (2000 decisions) |');
     expect(stdout).toContain('| riskmon @ 1000/s | identical (1000 decisions) |');
     expect(stdout).toMatch(/\| rule state: day totals and card windows, one hash per user \| [\d,]+ \|/);
+    expect(stdout).toMatch(/\| card windows \(inside the rule-state hashes\) \|.*\| [\d,]+ cards, about [\d.]+ (B|KB) per card/);
     expect(stdout).toMatch(/\| 5,000 \| [\d,]+ \| [\d,]+ \|/); // cost growth row for 5,000 users
     expect(stdout).toContain('Not measured:'); // no calibration at this size
   }, 180_000);
