@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --count 200000 --users 20000 --duration 5 --rounds 2 --out docs/benchmarks-run.md]
+ * npm run bench [-- --count 200000 --users 20000 --duration 3 --rounds 2 --out docs/benchmarks-run.md]
  *
  * Runs the same seeded synthetic stream through the rules script alone (ceiling), plain BullMQ with one job per
  * event (baseline) and the production path (riskmon) on a private redis-server, and prints throughput, latency at

@@ -30,7 +30,7 @@ export interface BenchOptions {
   /** Distinct users in the main stream. @defaultValue 20000 */
   users: number;
   seed: number;
-  /** Seconds each offered load runs. @defaultValue 5 */
+  /** Seconds each offered load runs. @defaultValue 3 */
   duration: number;
   /** Offered loads, events/s. @defaultValue [2000, 5000, 10000, 20000] */
   loads: number[];
@@ -39,9 +39,9 @@ export interface BenchOptions {
   riskWorkers: number;
   baselineWorkers: number;
   baselineConcurrency: number;
-  /** Events of the stream (its first ones) the baseline runs at saturation: it is slow. @defaultValue 50000 */
+  /** Events of the stream (its first ones) the baseline runs at saturation: it is slow. @defaultValue 30000 */
   baselineCount: number;
-  /** Accounts for the calibration measurement (0 skips it; 1,000,000 for the full goal, about 3 extra minutes). @defaultValue 250000 */
+  /** Accounts for the calibration measurement (0 skips it; 1,000,000 for the full goal, about 4 extra minutes). @defaultValue 50000 */
   calibrationAccounts: number;
   skipBaseline: boolean;
   /** Saturation rounds (ceiling, baseline, riskmon interleaved); the best of each path is reported. @defaultValue 2 */
@@ -110,14 +110,14 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, 'log'> = {
   count: 200_000,
   users: 20_000,
   seed: 42,
-  duration: 5,
+  duration: 3,
   loads: [2_000, 5_000, 10_000, 20_000],
   scaleUsers: [10_000, 1_000_000],
   riskWorkers: 1,
   baselineWorkers: 1,
   baselineConcurrency: 100,
-  baselineCount: 50_000,
-  calibrationAccounts: 250_000,
+  baselineCount: 30_000,
+  calibrationAccounts: 50_000,
   skipBaseline: false,
   rounds: 2,
   injectDifference: false,
