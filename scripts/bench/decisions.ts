@@ -22,9 +22,10 @@ export function comparableDecision(json: string): string {
   return json.replace(DECIDED_AT, '');
 }
 
-export async function readDecisions(redis: Redis, streamKey: string, chunk = 5_000): Promise<DecidedRun> {
+/** The decisions of a stream, or only those after entry `after`. */
+export async function readDecisions(redis: Redis, streamKey: string, { after, chunk = 5_000 }: { after?: string; chunk?: number } = {}): Promise<DecidedRun> {
   const run: DecidedRun = { bodies: new Map(), decidedAtMs: new Map(), firstMs: Infinity, lastMs: 0 };
-  let start = '-';
+  let start = after ? `(${after}` : '-';
   for (;;) {
     const entries = await redis.xrange(streamKey, start, '+', 'COUNT', chunk);
     for (const [id, fields] of entries) {

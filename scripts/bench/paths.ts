@@ -155,7 +155,17 @@ interface Meter {
   stop(): { seconds: number; redisCpu: number; clientCpu: number; workerCpu: number; machineBusy: number };
 }
 
-async function startMeter(redis: Redis, pids: number[]): Promise<{ meter: Meter; redisAtStart: number }> {
+interface Started {
+  meter: Meter;
+  redisAtStart: number;
+  /** The decision stream before the run (a run may follow another in the same namespace: the warm-ups). */
+  decisionsBefore: number;
+  lastDecisionIdBefore: string | undefined;
+}
+
+async function startMeter(redis: Redis, pids: number[], streamKey: string): Promise<Started> {
+  const decisionsBefore = await redis.xlen(streamKey);
+  const lastDecisionIdBefore = (await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1))[0]?.[0];
   const redisAtStart = await redisCpuSeconds(redis);
   const workersAt = () => pids.reduce((s, p) => s + processCpuSeconds(p), 0);
   const clientAt = () => workersAt() + cpuOfThisProcess();
@@ -165,6 +175,8 @@ async function startMeter(redis: Redis, pids: number[]): Promise<{ meter: Meter;
   const t0 = performance.now();
   return {
     redisAtStart,
+    decisionsBefore,
+    lastDecisionIdBefore,
     meter: {
       stop() {
         const machine = machineCpuSeconds();
@@ -192,20 +204,25 @@ async function finishRun(
   events: ChargeEvent[],
   offered: number | null,
   sendAt: Float64Array,
-  started: { meter: Meter; redisAtStart: number },
+  started: Started,
   failed: Promise<never> | undefined,
 ): Promise<RunResult> {
   const n = events.length;
-  await waitForDecisions(ctx.redis, ctx.keys.decisionStream, n, failed);
+  await waitForDecisions(ctx.redis, ctx.keys.decisionStream, started.decisionsBefore + n, failed);
   const m = started.meter.stop();
   const redisCpu = (await redisCpuSeconds(ctx.redis)) - started.redisAtStart;
-  const decisions = await readDecisions(ctx.redis, ctx.keys.decisionStream);
+  const decisions = await readDecisions(ctx.redis, ctx.keys.decisionStream, { after: started.lastDecisionIdBefore });
   const latencies = new Float64Array(n);
   let firstSend = Infinity;
+  let undecided = 0;
   events.forEach((e, i) => {
     firstSend = Math.min(firstSend, sendAt[i]!);
-    latencies[i] = (decisions.decidedAtMs.get(e.eventId) ?? NaN) - sendAt[i]!;
+    const decidedAt = decisions.decidedAtMs.get(e.eventId);
+    if (decidedAt === undefined) undecided++;
+    latencies[i] = (decidedAt ?? NaN) - sendAt[i]!;
   });
+  // The stream reached its length, so every event must be in it: a miss means the run measured something else.
+  if (undecided > 0) throw new Error(`${path}: ${undecided} of ${n} events have no decision in the stream after the run`);
   const seconds = Math.max(0.001, (decisions.lastMs - firstSend) / 1000);
   const ourCpu = redisCpu + m.clientCpu;
   return {
@@ -236,7 +253,7 @@ export async function runReference(setup: BenchSetup, configFile: string, events
     const sendAt = new Float64Array(events.length);
     const byLane: number[][] = Array.from({ length: lanes }, () => []);
     events.forEach((e, i) => byLane[laneOf(e.userId, lanes)]!.push(i));
-    const started = await startMeter(ctx.redis, []);
+    const started = await startMeter(ctx.redis, [], ctx.keys.decisionStream);
     await Promise.all(
       byLane.map(async (indexes) => {
         for (const i of indexes) {
@@ -275,7 +292,7 @@ export async function runCeiling(setup: BenchSetup, configFile: string, events: 
     const size = Math.max(1, Math.round((options.pipelineSize ?? 600) / CHARGES_PER_CALL)) * CHARGES_PER_CALL;
     const inFlight = new Set<Promise<unknown>>();
     const sendAt = new Float64Array(events.length);
-    const started = await startMeter(ctx.redis, []);
+    const started = await startMeter(ctx.redis, [], ctx.keys.decisionStream);
     await drive(
       events.length,
       null,
@@ -325,7 +342,7 @@ export async function runBaseline(setup: BenchSetup, configFile: string, events:
     );
     await waitForWorkers([queue], setup.baselineWorkers, workers.exited);
     const sendAt = new Float64Array(events.length);
-    const started = await startMeter(ctx.redis, workers.pids);
+    const started = await startMeter(ctx.redis, workers.pids, ctx.keys.decisionStream);
     await drive(events.length, offered, sendAt, {
       async send(from, to) {
         for (let i = from; i < to; i += 1_000) {
@@ -355,7 +372,7 @@ export async function runRiskmon(setup: BenchSetup, configFile: string, events: 
     producer = await EventProducer.open({ connection: ctx.queueConnection, keys: ctx.keys, cards: ctx.cards, pipeline: settings.config.pipeline });
     const p = producer;
     const sendAt = new Float64Array(events.length);
-    const started = await startMeter(ctx.redis, workers.pids);
+    const started = await startMeter(ctx.redis, workers.pids, ctx.keys.decisionStream);
     await drive(events.length, offered, sendAt, {
       send(from, to) {
         for (let i = from; i < to; i++) p.send(events[i]!);
