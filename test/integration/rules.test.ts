@@ -82,6 +82,18 @@ describe('decision records', () => {
     expect(values.join('\n')).not.toContain('6222021234567890128');
     expect(values.join('\n')).not.toContain('234567890');
   });
+  it('caps the decision stream near its configured length (whole nodes of 100 entries are trimmed)', async () => {
+    await dropContext(ctx);
+    ctx = testContext({ retention: { decisionStreamMaxLen: 1_000 } });
+    const users = Array.from({ length: 3_000 }, (_, i) => charge({ eventId: `cap-${i}`, userId: `cap-u-${i}` }));
+    for (let i = 0; i < users.length; i += 250) await run(users.slice(i, i + 250));
+    const length = await ctx.redis.xlen(ctx.keys.decisionStream);
+    expect(length).toBeGreaterThanOrEqual(1_000);
+    expect(length).toBeLessThan(1_100);
+    // The newest decisions are the ones kept.
+    const [[, newest]] = (await ctx.redis.xrevrange(ctx.keys.decisionStream, '+', '-', 'COUNT', 1)) as [string, string[]][];
+    expect(parseDecision(newest![1]!).eventId).toBe('cap-2999');
+  });
 });
 
 describe('exactly once', () => {
