@@ -112,13 +112,15 @@ export class ChargeRules {
       stateKeys.push(keys.ruleState(event.userId));
       const tokenized = 'cardToken' in event;
       const cardToken = tokenized ? event.cardToken : cards.token(event.cardId);
+      const label = tokenized ? event.cardLast4 : cardLast4(event.cardId);
+      const plain = isPlainJsonText(event.eventId) && isPlainJsonText(event.userId) && isPlainJsonText(event.merchantId) && isPlainJsonText(label);
       chargeArgs.push(
         event.eventId,
         event.userId,
         event.merchantId,
-        tokenized ? event.cardLast4 : cardLast4(event.cardId),
-        // None of these can hold a space: validated integers, a strict ISO instant, a base64url token.
-        `${event.amount} ${event.occurredAt} ${occurredAtMs.toString(36)} ${index} ${local.time} ${local.secondOfDay} ${cardToken}`,
+        label,
+        // None of these can hold a space: validated integers, a strict ISO instant, a base64url token, a flag.
+        `${event.amount} ${event.occurredAt} ${occurredAtMs.toString(36)} ${index} ${local.time} ${local.secondOfDay} ${cardToken} ${plain ? 1 : 0}`,
       );
     }
     return {
@@ -149,6 +151,15 @@ export class ChargeRules {
     return facts;
   }
 }
+
+/**
+ * Whether the rules script may quote `text` into JSON as it is: nothing that lua-cjson escapes (control characters
+ * as Lua's %c has them, '"', '\\', '/'). Checked here because a V8 regex is far cheaper than a Lua pattern.
+ */
+export function isPlainJsonText(text: string): boolean {
+  return !NEEDS_JSON_ESCAPE.test(text);
+}
+const NEEDS_JSON_ESCAPE = /[\u0000-\u001f\u007f"\\/]/;
 
 /** What the rules script answers for a new decision (see evaluateCharges-n.lua). */
 export interface DecisionSummary {

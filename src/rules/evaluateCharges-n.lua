@@ -31,7 +31,9 @@
     then 5 per charge: eventId, userId, merchantId, card label "****1234", and the fields that hold no space,
             space-separated (fewer arguments cost less on both sides of the connection):
             "<amount (fen)> <occurredAt (ISO, as sent)> <occurredAt (ms, base 36)> <index of its local date in the
-            groups above> <local time HH:MM:SS> <local second of day> <card token>"
+            groups above> <local time HH:MM:SS> <local second of day> <card token> <plain>", where plain is 1 when
+            eventId, userId, merchantId and the card label hold nothing JSON escapes (control characters, '"', '\',
+            '/'): the caller checks that much faster than a Lua pattern does)
 
   User rule state hash:
     "<date>"   -> fen of that local day's charges not declined
@@ -81,6 +83,11 @@ local function json(s)
   return '"' .. s .. '"'
 end
 
+-- For texts the caller found plain (nothing to escape).
+local function quoted(s)
+  return '"' .. s .. '"'
+end
+
 -- The rules one charge fired, as its decision's JSON arrays and its summary (reset for every charge).
 local rules, reasons, fired
 
@@ -108,8 +115,8 @@ local function evaluate(i)
   local p = firstCharge + (i - 1) * PER_CHARGE
   local eventId = ARGV[p]
   local cardLabel = ARGV[p + 3]
-  local amountText, occurredAt, t36, dateIndex, localTime, sodText, cardToken =
-    string.match(ARGV[p + 4], "^(%d+) (%S+) (%w+) (%d+) (%S+) (%d+) (%S+)$")
+  local amountText, occurredAt, t36, dateIndex, localTime, sodText, cardToken, plain =
+    string.match(ARGV[p + 4], "^(%d+) (%S+) (%w+) (%d+) (%S+) (%d+) (%S+) ([01])$")
   if not cardToken then error("malformed charge fields: " .. ARGV[p + 4]) end
   local amount = tonumber(amountText)
   local t = tonumber(t36, 36)
@@ -225,11 +232,13 @@ local function evaluate(i)
   -- After the write: EXPIRE on a key that does not exist yet would do nothing.
   if prune then rcall("EXPIRE", stateKey, stateTtl) end
 
-  local decision = '{"eventId":' .. json(eventId) ..
-    ',"userId":' .. json(ARGV[p + 1]) ..
-    ',"merchantId":' .. json(ARGV[p + 2]) ..
+  local text = json
+  if plain == "1" then text = quoted end
+  local decision = '{"eventId":' .. text(eventId) ..
+    ',"userId":' .. text(ARGV[p + 1]) ..
+    ',"merchantId":' .. text(ARGV[p + 2]) ..
     ',"amount":' .. amountText ..
-    ',"card":' .. json(cardLabel) ..
+    ',"card":' .. text(cardLabel) ..
     ',"occurredAt":"' .. occurredAt ..
     '","outcome":"' .. outcome ..
     '","rules":[' .. rules ..

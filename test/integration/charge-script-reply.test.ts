@@ -2,10 +2,11 @@
  * The rules script answers a new decision with a short summary and a duplicate with the stored record; the
  * processor must read both into the same result, and the stored record must stay complete.
  */
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { parseDecision } from '../../src/decisions/decision.ts';
-import { parseChargeReply, parseDecisionSummary } from '../../src/rules/charge-rules.ts';
+import { isPlainJsonText, parseChargeReply, parseDecisionSummary } from '../../src/rules/charge-rules.ts';
 import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 
@@ -98,5 +99,44 @@ describe('rules script reply', () => {
       settleAt: null,
       rules: ['night_large_amount', 'user_daily_cap'],
     });
+  });
+
+  it('stores any text of an event as valid JSON that reads back the same, quoted as it is only when plain', async () => {
+    ctx = testContext();
+    const c = ctx;
+    // Mostly the characters JSON escapes, so both the plain and the escaping paths of the script are taken.
+    const special = fc.constantFrom('"', '\\', '/', '\u0000', '\u0008', '\t', '\n', '\u001f', '\u007f', 'é', '分付', '😀', 'a', '-', ' ');
+    const text = (max: number) => fc.oneof(fc.array(special, { minLength: 1, maxLength: max }).map((a) => a.join('')), fc.string({ unit: 'binary', minLength: 1, maxLength: max }));
+    // cardLast4 is "****" and up to 4 characters other than line terminators (the schema's "." ).
+    const label = fc.array(special.filter((ch) => ch.length === 1 && !/[\n\r]/.test(ch)), { maxLength: 4 }).map((a) => `****${a.join('')}`);
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ eventId: text(40), userId: text(20), merchantId: text(20), cardLast4: label }), { minLength: 1, maxLength: 20 }), async (texts) => {
+        const events = texts.map((t) => ({
+          ...t,
+          eventId: `${++n}:${t.eventId}`,
+          type: 'charge',
+          cardToken: 'AbCdEfGh_-123456',
+          amount: 1_000,
+          occurredAt: '2026-03-10T10:00:00.000+08:00',
+        }));
+        const results = await c.processor.process({ v: 1, events, enqueuedAt: Date.now() }, `test:texts-${n}`);
+        expect(results.map((r) => r.outcome).filter((o) => o === 'rejected')).toEqual([]);
+        for (const e of events) {
+          const raw = (await c.redis.get(c.keys.decision(e.eventId)))!;
+          const stored = JSON.parse(raw) as Record<string, unknown>;
+          expect({ eventId: stored.eventId, userId: stored.userId, merchantId: stored.merchantId, card: stored.card }).toEqual({
+            eventId: e.eventId,
+            userId: e.userId,
+            merchantId: e.merchantId,
+            card: e.cardLast4,
+          });
+          // Plain texts are quoted as they are; the others went through cjson (which escapes "/" as "\/").
+          const plain = [e.eventId, e.userId, e.merchantId, e.cardLast4].every(isPlainJsonText);
+          expect(raw.includes(`"userId":"${e.userId}"`)).toBe(plain || isPlainJsonText(e.userId));
+        }
+      }),
+      { numRuns: 40 },
+    );
   });
 });
