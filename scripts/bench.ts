@@ -14,7 +14,7 @@ import { DEFAULT_OPTIONS, runBenchmark, type BenchOptions } from './bench/run.ts
 
 const USAGE =
   'npm run bench -- [--count N] [--users N] [--seed N] [--duration S] [--loads 2000,5000,10000,20000|none] ' +
-  '[--scale-users 10000,1000000|none] [--rounds N] [--workers N] [--baseline-workers N] [--baseline-concurrency N] [--baseline-count N] ' +
+  '[--scale-users 10000,1000000|none] [--rounds N] [--scale-rounds N] [--workers N] [--baseline-workers N] [--baseline-concurrency N] [--baseline-count N] ' +
   '[--no-baseline] [--calibration-accounts N] [--shards N] [--max-batch N] [--linger-ms N] [--busy-linger-ms N] [--out report.md] [--json result.json] ' +
   '[--inject-difference]';
 
@@ -43,6 +43,7 @@ runCli(
         loads: { type: 'string' },
         'scale-users': { type: 'string' },
         rounds: { type: 'string' },
+        'scale-rounds': { type: 'string' },
         workers: { type: 'string' },
         'baseline-workers': { type: 'string' },
         'baseline-concurrency': { type: 'string' },
@@ -72,6 +73,7 @@ runCli(
       loads: list('loads', values.loads, d.loads),
       scaleUsers: list('scale-users', values['scale-users'], d.scaleUsers),
       rounds: positiveInt('rounds', values.rounds, d.rounds),
+      scaleRounds: positiveInt('scale-rounds', values['scale-rounds'], d.scaleRounds),
       riskWorkers: positiveInt('workers', values.workers, d.riskWorkers),
       baselineWorkers: positiveInt('baseline-workers', values['baseline-workers'], d.baselineWorkers),
       baselineConcurrency: positiveInt('baseline-concurrency', values['baseline-concurrency'], d.baselineConcurrency),

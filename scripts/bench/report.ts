@@ -171,7 +171,7 @@ export function renderReport(result: BenchResult): string {
       ),
     );
     parts.push(
-      `\nEach size is the best of ${o.rounds} interleaved round(s) (the sizes alternate, so other tenants' load falls on both). ` +
+      `\nEach size is the best of ${o.scaleRounds} interleaved round(s) (the sizes alternate, so other tenants' load falls on both). ` +
         'Every user\'s state is loaded first, then a warm-up of as many events over the preceding day runs through the same path, ' +
         'then the measured run. Redis doubles its key table when the key count crosses a power of two and rehashes every key ' +
         'during the commands that follow: loading 1,000,000 users and adding 200,000 decisions crosses 2^20, so that warm-up pays ' +

@@ -46,6 +46,8 @@ export interface BenchOptions {
   skipBaseline: boolean;
   /** Saturation rounds (ceiling, baseline, riskmon interleaved); the best of each path is reported. @defaultValue 2 */
   rounds: number;
+  /** Cost-growth rounds (the sizes alternate); the best of each size is compared. @defaultValue 3 */
+  scaleRounds: number;
   /**
    * Self-check of the decision comparison: the riskmon saturation runs get the stream with one charge's amount
    * changed, so the benchmark must report a difference (and the command exit non-zero). @defaultValue false
@@ -124,6 +126,7 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, 'log'> = {
   calibrationAccounts: 50_000,
   skipBaseline: false,
   rounds: 2,
+  scaleRounds: 3,
   injectDifference: false,
   overrides: {},
 };
@@ -381,10 +384,10 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     // rehashing every key during the next commands. That cost comes with the keyspace's growth, not with each
     // event, so it is reported apart (the warm-up column) instead of deciding the comparison.
     const bestScale = new Map<number, ScaleResult>();
-    for (let round = 1; round <= options.rounds; round++) {
+    for (let round = 1; round <= options.scaleRounds; round++) {
       for (const users of options.scaleUsers) {
         const namespace = `bench-users-${users}`;
-        log(`riskmon with ${users} distinct users (${options.count} events; state of all ${users} users loaded first, then a warm-up of ${options.count} events), round ${round} of ${options.rounds}`);
+        log(`riskmon with ${users} distinct users (${options.count} events; state of all ${users} users loaded first, then a warm-up of ${options.count} events), round ${round} of ${options.scaleRounds}`);
         await preloadUsers(redis, new Keys(namespace), new CardHasher(setup.cardSecret), users, config);
         const warmUpKeys = await redis.dbsize();
         const warm = stream({ count: options.count, users, seed: options.seed + 1, prefix: `w${users}`, startMs: STREAM_START_MS - STREAM_SPAN_MS });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TINY = ['--count', '2000', '--users', '200', '--duration', '1', '--rounds', '1', '--calibration-accounts', '0', '--baseline-count', '1000'];
+const TINY = ['--count', '2000', '--users', '200', '--duration', '1', '--rounds', '1', '--scale-rounds', '1', '--calibration-accounts', '0', '--baseline-count', '1000'];
 
 function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
