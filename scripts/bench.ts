@@ -65,6 +65,7 @@ runCli(
     if (values['max-batch'] !== undefined) pipeline.maxBatch = positiveInt('max-batch', values['max-batch'], 0);
     if (values['linger-ms'] !== undefined) pipeline.lingerMs = positiveInt('linger-ms', values['linger-ms'], 0, 0);
     if (values['busy-linger-ms'] !== undefined) pipeline.busyLingerMs = positiveInt('busy-linger-ms', values['busy-linger-ms'], 0, 0);
+    const started = performance.now();
     const options: BenchOptions = {
       count: positiveInt('count', values.count, d.count),
       users: positiveInt('users', values.users, d.users),
@@ -82,7 +83,11 @@ runCli(
       skipBaseline: values['no-baseline'],
       injectDifference: values['inject-difference'],
       overrides: Object.keys(pipeline).length ? { pipeline } : {},
-      log: (line) => process.stderr.write(`bench: ${line}\n`),
+      // Elapsed m:ss on every line: the default run is meant to stay under 5 minutes.
+      log: (line) => {
+        const s = Math.floor((performance.now() - started) / 1000);
+        process.stderr.write(`bench ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}: ${line}\n`);
+      },
     };
     const result = await runBenchmark(options);
     const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();

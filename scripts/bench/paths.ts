@@ -279,8 +279,13 @@ function laneOf(userId: string, lanes: number): number {
  * The rules script alone, as the workers call it (runs of CHARGES_PER_CALL consecutive charges): arguments computed
  * up front, calls pipelined on one connection, a few pipelines in flight.
  */
-export async function runCeiling(setup: BenchSetup, configFile: string, events: ChargeEvent[], options: { pipelineSize?: number; inFlight?: number } = {}): Promise<RunResult> {
-  const ctx = createContext(settingsFor(setup, configFile, 'bench-ceiling'), setup.redisUrl, silentLogger);
+export async function runCeiling(
+  setup: BenchSetup,
+  configFile: string,
+  events: ChargeEvent[],
+  options: { pipelineSize?: number; inFlight?: number; namespace?: string } = {},
+): Promise<RunResult> {
+  const ctx = createContext(settingsFor(setup, configFile, options.namespace ?? 'bench-ceiling'), setup.redisUrl, silentLogger);
   try {
     const evaluate = defineScript(ctx.redis, evaluateChargesScript);
     const now = Date.now();
