@@ -19,8 +19,26 @@ export async function redisCpuSeconds(redis: Redis): Promise<number> {
   return Number(info.used_cpu_user) + Number(info.used_cpu_sys);
 }
 
-export async function usedMemory(redis: Redis): Promise<number> {
-  return Number(parseInfo(await redis.info('memory')).used_memory);
+/**
+ * Memory Redis holds for keys: used_memory without what belongs to connections and caches (client query and reply
+ * buffers, which a pipelined SCAN or DEL grows and Redis shrinks later on a timer; replication and AOF buffers;
+ * the script caches). Key dictionaries and TTLs are included.
+ */
+export async function keyMemory(redis: Redis): Promise<number> {
+  const flat = (await redis.call('MEMORY', 'STATS')) as unknown[];
+  const stats = new Map<string, unknown>();
+  for (let i = 0; i + 1 < flat.length; i += 2) stats.set(String(flat[i]), flat[i + 1]);
+  const n = (name: string) => Number(stats.get(name) ?? 0);
+  return (
+    n('total.allocated') -
+    n('clients.normal') -
+    n('clients.slaves') -
+    n('replication.backlog') -
+    n('aof.buffer') -
+    n('lua.caches') -
+    n('functions.caches') -
+    n('cluster.links')
+  );
 }
 
 export interface CommandStat {

@@ -140,7 +140,7 @@ export function renderReport(result: BenchResult): string {
           `${kb(g('ruleState').bytes / Math.max(1, g('ruleState').keys))} per active user; encodings: ${Object.entries(g('ruleState').encodings ?? {}).map(([e, n]) => `${e} ${int(n)}`).join(', ')}`,
         ],
         ['card windows (inside the rule-state hashes)', '', '', `${int(m.cardWindows ?? 0)} cards, about ${kb(m.cardWindowBytesPerCard ?? 0)} per card (listpack entry bytes)`],
-        ['rule state, used_memory with only it left', '', int(m.ruleStateUsedMemory), `${kb(m.ruleStateBytesPerUser)} per active user, ${kb(m.ruleStateBytesPerUserDay)} per active user-day`],
+        ['rule state, Redis key memory with only it left', '', int(m.ruleStateUsedMemory), `${kb(m.ruleStateBytesPerUser)} per active user, ${kb(m.ruleStateBytesPerUserDay)} per active user-day`],
         ['decision records (also the eventId dedupe)', int(g('decisionRecord').keys), int(g('decisionRecord').bytes), `${kb(m.decisionRecordBytes)} per decision, kept ${o.retentionDays} days`],
         ['decision stream', int(g('decisionStream').keys), int(g('decisionStream').bytes), `${kb(m.decisionStreamBytesPerEntry)} per decision, capped at ${int(o.streamMaxLen)} entries`],
         ['settlement schedule', int(g('settlementDue').keys), int(g('settlementDue').bytes), `${kb(m.settlementDueBytesPerEntry)} per scheduled charge, until settled`],
@@ -150,7 +150,7 @@ export function renderReport(result: BenchResult): string {
   );
   parts.push(
     `\n${int(m.activeUsers)} active users, ${int(m.cards)} cards, ${int(m.userDays)} active user-days, ${int(m.decisions)} decisions. ` +
-      'Rule state per user-day is the larger of the MEMORY USAGE sum and the used_memory measurement (which includes key dictionaries and TTLs).',
+      'Rule state per user-day is the larger of the MEMORY USAGE sum and the Redis key memory it accounts for (MEMORY STATS without connection buffers, after the key tables have shrunk; includes key dictionaries and TTLs).',
   );
 
   if (result.scale.length) {

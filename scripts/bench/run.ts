@@ -22,7 +22,7 @@ import { startRedisServer } from '../../src/redis/local-server.ts';
 import { ZoneCalendar } from '../../src/time/calendar.ts';
 import { compareDecisions, type DecisionComparison } from './decisions.ts';
 import { resetRedis, runBaseline, runCeiling, runReference, runRiskmon, writeBenchConfig, type BenchSetup, type RunResult } from './paths.ts';
-import { keyGroup, memoryByGroup, parseInfo, usedMemory, type KeyGroup } from './redis-probe.ts';
+import { keyGroup, keyMemory, memoryByGroup, parseInfo, type KeyGroup } from './redis-probe.ts';
 
 export interface BenchOptions {
   /** Charges in the main stream. @defaultValue 200000 */
@@ -64,7 +64,7 @@ export interface MemoryReport {
   userDays: number;
   decisions: number;
   groups: Record<string, KeyGroup>;
-  /** used_memory of the namespace with only the rule state left (includes key dictionaries and TTLs). */
+  /** Redis memory for keys (MEMORY STATS, without connection buffers) that the rule state accounts for, key tables and TTLs included. */
   ruleStateUsedMemory: number;
   ruleStateBytesPerUserDay: number;
   ruleStateBytesPerUser: number;
@@ -210,12 +210,14 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
   }
   const groups = await memoryByGroup(redis, base);
   const cardWindows = await cardWindowBytes(redis, base);
-  // Delete everything but the rule state, then delete the rule state too: the used_memory difference is what Redis
+  // Delete everything but the rule state, then delete the rule state too: the difference is what Redis
   // really holds for it (key dictionaries and TTLs included), whatever else (clients, scripts) the server holds.
+  // Read without connection buffers, and after each deletion wait until Redis has shrunk its key tables (on a
+  // timer, 10 times a second): otherwise where those fell between the two readings decided a third of the figure.
   await deleteKeys(redis, base, (k) => !RULE_STATE.includes(keyGroup(base, k)));
-  const withRuleState = await usedMemory(redis);
+  const withRuleState = await settledKeyMemory(redis);
   await deleteKeys(redis, base, () => true);
-  const ruleStateUsedMemory = withRuleState - (await usedMemory(redis));
+  const ruleStateUsedMemory = withRuleState - (await settledKeyMemory(redis));
   const g = (name: string): KeyGroup => groups[name] ?? { keys: 0, bytes: 0, elements: 0 };
   const ruleBytes = g('ruleState').bytes;
   const decisions = g('decisionStream').elements;
@@ -493,6 +495,18 @@ for u = 1, #KEYS do
   redis.call("EXPIRE", KEYS[u], ttl)
 end
 return #KEYS`;
+
+/** Memory held for keys once two readings 300 ms apart agree within 0.5% (at most about 3 s). */
+async function settledKeyMemory(redis: Redis): Promise<number> {
+  let last = await keyMemory(redis);
+  for (let i = 0; i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 300));
+    const now = await keyMemory(redis);
+    if (Math.abs(now - last) <= last * 0.005) return now;
+    last = now;
+  }
+  return last;
+}
 
 /** The stream with the amount of its middle charge raised by one fen. */
 function withOneDifference(events: ChargeEvent[]): ChargeEvent[] {
