@@ -18,7 +18,7 @@ import { syntheticCharges, syntheticPan } from '../../src/events/synthetic.ts';
 import { PRUNE_EVERY_DAYS } from '../../src/rules/charge-rules.ts';
 import { CARD_FIELD_PREFIX, ruleStateFields } from '../../src/rules/rule-state.ts';
 import { Keys } from '../../src/redis/keys.ts';
-import { startRedisServer } from '../../src/redis/local-server.ts';
+import { startRedisServer, type LocalRedis } from '../../src/redis/local-server.ts';
 import { ZoneCalendar } from '../../src/time/calendar.ts';
 import { compareDecisions, type DecisionComparison } from './decisions.ts';
 import { resetRedis, runBaseline, runCeiling, runReference, runRiskmon, writeBenchConfig, type BenchSetup, type RunResult } from './paths.ts';
@@ -46,7 +46,7 @@ export interface BenchOptions {
   skipBaseline: boolean;
   /** Saturation rounds (ceiling, baseline, riskmon interleaved); the best of each path is reported. @defaultValue 2 */
   rounds: number;
-  /** Cost-growth rounds (the sizes alternate); the best of each size is compared. @defaultValue 3 */
+  /** Cost-growth rounds: each runs the next slice of every size's stream, the sizes alternating. @defaultValue 4 */
   scaleRounds: number;
   /**
    * Self-check of the decision comparison: the riskmon saturation runs get the stream with one charge's amount
@@ -90,6 +90,8 @@ export interface CalibrationResult {
 export interface ScaleResult extends RunResult {
   distinctUsers: number;
   activeUsers: number;
+  /** Events/s of each slice, in order (the run is the sum of its slices). */
+  slices: number[];
   /** Keys in Redis when the measured run started (after the load and the warm-up). */
   keysAtStart: number;
   /** The warm-up before it (as many events over the preceding day, rules script alone): it pays for the keyspace growing. */
@@ -126,7 +128,7 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, 'log'> = {
   calibrationAccounts: 50_000,
   skipBaseline: false,
   rounds: 2,
-  scaleRounds: 3,
+  scaleRounds: 4,
   injectDifference: false,
   overrides: {},
 };
@@ -268,8 +270,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   const { log } = options;
   const t0 = performance.now();
   const machine = machineInfo();
-  // Like production, but on a private server: AOF off (persistence cost is not what this measures), noeviction.
-  const server = await startRedisServer({ args: ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '--save', ''] });
+  const server = await startRedisServer({ args: REDIS_ARGS });
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
   const workDir = mkdtempSync(join(tmpdir(), 'riskmon-bench-'));
   try {
@@ -380,39 +381,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       await resetRedis(redis);
     }
 
-    // Interleaved rounds, best of each size: other tenants' load comes and goes, and one quiet run of each is the
-    // fair comparison. Each measured run follows a warm-up of as many events over the preceding day: Redis doubles
-    // its key table when the key count crosses a power of two (1,000,000 users + 200,000 decisions crosses 2^20),
-    // rehashing every key during the next commands. That cost comes with the keyspace's growth, not with each
-    // event, so it is reported apart (the warm-up column) instead of deciding the comparison.
-    const bestScale = new Map<number, ScaleResult>();
-    for (let round = 1; round <= options.scaleRounds; round++) {
-      for (const users of options.scaleUsers) {
-        const namespace = `bench-users-${users}`;
-        log(`riskmon with ${users} distinct users (${options.count} events; state of all ${users} users loaded first, then a warm-up of ${options.count} events), round ${round} of ${options.scaleRounds}`);
-        await preloadUsers(redis, new Keys(namespace), new CardHasher(setup.cardSecret), users, config);
-        const warmUpKeys = await redis.dbsize();
-        const warm = stream({ count: options.count, users, seed: options.seed + 1, prefix: `w${users}`, startMs: STREAM_START_MS - STREAM_SPAN_MS });
-        // Through the rules script alone: the warm-up is there for the state it leaves, and this path is the quickest.
-        const w = await runCeiling(setup, configFile, warm, { namespace });
-        log(`  warm-up: ${Math.round(w.eventsPerSecond)} events/s, Redis ${w.redisCpuUsPerEvent.toFixed(1)} µs/event (from ${warmUpKeys} keys)`);
-        const keysAtStart = await redis.dbsize();
-        const s = stream({ count: options.count, users, seed: options.seed, prefix: `u${users}` });
-        const r = done(await runRiskmon(setup, configFile, s, null, namespace));
-        const previous = bestScale.get(users);
-        if (!previous || r.eventsPerSecond > previous.eventsPerSecond) {
-          bestScale.set(users, {
-            ...slim(r),
-            distinctUsers: users,
-            activeUsers: new Set(s.map((e) => e.userId)).size,
-            keysAtStart,
-            warmUp: { eventsPerSecond: w.eventsPerSecond, redisCpuUsPerEvent: w.redisCpuUsPerEvent, keysAtStart: warmUpKeys },
-          });
-        }
-        await resetRedis(redis);
-      }
-    }
-    const scale = options.scaleUsers.map((users) => bestScale.get(users)!).filter(Boolean);
+    const scale = options.scaleUsers.length ? await measureScale(options, setup, configFile, config) : [];
 
     log('calibration');
     const calibration = await measureCalibration(server.url, setup.cardSecret, options.calibrationAccounts, log);
@@ -439,6 +408,90 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     await server.stop();
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** Like production, but on a private server: AOF off (persistence cost is not what this measures), noeviction. */
+const REDIS_ARGS = ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '--save', ''];
+
+/**
+ * Cost growth with the number of users. Each size gets its own private Redis: every user's state is loaded, then a
+ * warm-up of as many events over the preceding day runs through the rules script. Redis doubles its key table when
+ * the key count crosses a power of two (1,000,000 users + 200,000 decisions crosses 2^20) and rehashes every key
+ * during the commands that follow; that cost comes with the keyspace growing, not with each event, so the warm-up
+ * pays it and reports it apart. Then the measured stream runs through the production path in slices, the sizes
+ * alternating (10k, 1M, 10k, 1M, ...): a minute of interference from other tenants falls on both sizes, where
+ * whole runs one after the other differed by 15–20% on a quiet machine.
+ */
+async function measureScale(options: BenchOptions, setup: BenchSetup, configFile: string, config: RiskmonConfig): Promise<ScaleResult[]> {
+  const { log } = options;
+  const servers: LocalRedis[] = [];
+  const sizes: { users: number; redis: Redis; setup: BenchSetup; namespace: string; events: ChargeEvent[]; keysAtStart: number; warmUp: ScaleResult['warmUp']; slices: RunResult[] }[] = [];
+  try {
+    for (const users of options.scaleUsers) {
+      const server = await startRedisServer({ args: REDIS_ARGS });
+      servers.push(server);
+      const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+      const sizeSetup = { ...setup, redisUrl: server.url };
+      const namespace = `bench-users-${users}`;
+      log(`cost growth, ${users} users: state of every user loaded, then a warm-up of ${options.count} events (rules script alone)`);
+      await preloadUsers(redis, new Keys(namespace), new CardHasher(setup.cardSecret), users, config);
+      const warmUpKeys = await redis.dbsize();
+      const warm = stream({ count: options.count, users, seed: options.seed + 1, prefix: `w${users}`, startMs: STREAM_START_MS - STREAM_SPAN_MS });
+      const w = await runCeiling(sizeSetup, configFile, warm, { namespace });
+      log(`  warm-up: ${Math.round(w.eventsPerSecond)} events/s, Redis ${w.redisCpuUsPerEvent.toFixed(1)} µs/event (from ${warmUpKeys} keys)`);
+      sizes.push({
+        users,
+        redis,
+        setup: sizeSetup,
+        namespace,
+        events: stream({ count: options.count, users, seed: options.seed, prefix: `u${users}` }),
+        keysAtStart: await redis.dbsize(),
+        warmUp: { eventsPerSecond: w.eventsPerSecond, redisCpuUsPerEvent: w.redisCpuUsPerEvent, keysAtStart: warmUpKeys },
+        slices: [],
+      });
+    }
+    const rounds = options.scaleRounds;
+    for (let k = 0; k < rounds; k++) {
+      for (const size of sizes) {
+        const n = size.events.length;
+        const slice = size.events.slice(Math.floor((k * n) / rounds), Math.floor(((k + 1) * n) / rounds));
+        const r = slim(await runRiskmon(size.setup, configFile, slice, null, size.namespace));
+        size.slices.push(r);
+        log(`  ${size.users} users, slice ${k + 1} of ${rounds}: ${Math.round(r.eventsPerSecond)} events/s, Redis ${r.redisCpuUsPerEvent.toFixed(1)} µs/event`);
+      }
+    }
+    return sizes.map((size) => ({
+      ...combineSlices(size.slices),
+      distinctUsers: size.users,
+      activeUsers: new Set(size.events.map((e) => e.userId)).size,
+      slices: size.slices.map((r) => r.eventsPerSecond),
+      keysAtStart: size.keysAtStart,
+      warmUp: size.warmUp,
+    }));
+  } finally {
+    for (const s of sizes) s.redis.disconnect();
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+/** Slices of one run as one: events and seconds add up, CPU per event is weighted by events, latency is the worst slice's. */
+function combineSlices(slices: RunResult[]): RunResult {
+  const events = slices.reduce((a, r) => a + r.events, 0);
+  const seconds = slices.reduce((a, r) => a + r.seconds, 0);
+  const perEvent = (f: (r: RunResult) => number) => slices.reduce((a, r) => a + f(r) * r.events, 0) / events;
+  const perSecond = (f: (r: RunResult) => number) => slices.reduce((a, r) => a + f(r) * r.seconds, 0) / seconds;
+  const worst = slices.reduce((a, r) => (r.latencyMs.p99 > a.latencyMs.p99 ? r : a));
+  return {
+    ...worst,
+    events,
+    seconds,
+    eventsPerSecond: events / seconds,
+    redisCpuUsPerEvent: perEvent((r) => r.redisCpuUsPerEvent),
+    clientCpuUsPerEvent: perEvent((r) => r.clientCpuUsPerEvent),
+    workerCpuUsPerEvent: perEvent((r) => r.workerCpuUsPerEvent),
+    machineBusyCores: perSecond((r) => r.machineBusyCores),
+    otherBusyCores: perSecond((r) => r.otherBusyCores),
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const TINY = ['--count', '2000', '--users', '200', '--duration', '1', '--rounds', '1', '--scale-rounds', '1', '--calibration-accounts', '0', '--baseline-count', '1000'];
+const TINY = ['--count', '2000', '--users', '200', '--duration', '1', '--rounds', '1', '--scale-rounds', '2', '--calibration-accounts', '0', '--baseline-count', '1000'];
 
 function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -39,6 +39,8 @@ describe('npm run bench', () => {
     const num = (s: string) => Number(s.replaceAll(',', ''));
     expect(num(row![2]!)).toBeGreaterThanOrEqual(5_000);
     expect(num(row![1]!)).toBeGreaterThanOrEqual(num(row![2]!) + 2_000);
+    // Measured in two slices, the sizes alternating.
+    expect(stdout).toMatch(/\| 5,000 \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+, [\d,]+ \|/);
     expect(stdout).toContain('Not measured:'); // no calibration at this size
   }, 180_000);
 
