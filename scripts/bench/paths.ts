@@ -366,31 +366,57 @@ export async function runBaseline(setup: BenchSetup, configFile: string, events:
 
 /** The production path: EventProducer → shard queues → risk-worker processes. */
 export async function runRiskmon(setup: BenchSetup, configFile: string, events: ChargeEvent[], offered: number | null, namespace = `bench-riskmon-${offered ?? 'max'}`): Promise<RunResult> {
+  const session = await openRiskmon(setup, configFile, namespace);
+  try {
+    return await session.run(events, offered);
+  } finally {
+    await session.close();
+  }
+}
+
+export interface RiskmonSession {
+  /** One measured run through the running producer and worker processes. */
+  run(events: ChargeEvent[], offered: number | null): Promise<RunResult>;
+  close(): Promise<void>;
+}
+
+/** The production path kept running between runs (the cost-growth slices: no process start-up or cold JIT in each). */
+export async function openRiskmon(setup: BenchSetup, configFile: string, namespace: string): Promise<RiskmonSession> {
   const settings = settingsFor(setup, configFile, namespace);
   const ctx = createContext(settings, setup.redisUrl, silentLogger);
   let workers: WorkerProcesses | undefined;
   let producer: EventProducer | undefined;
   const queues = await openRiskQueues(ctx.queueConnection, ctx.keys, settings.config.pipeline.shards);
-  try {
-    workers = startProcesses(RISK_WORKER_ENTRY, setup.riskWorkers, workerEnv(setup, configFile, namespace));
-    await waitForWorkers(queues, setup.riskWorkers, workers.exited);
-    producer = await EventProducer.open({ connection: ctx.queueConnection, keys: ctx.keys, cards: ctx.cards, pipeline: settings.config.pipeline });
-    const p = producer;
-    const sendAt = new Float64Array(events.length);
-    const started = await startMeter(ctx.redis, workers.pids, ctx.keys.decisionStream);
-    await drive(events.length, offered, sendAt, {
-      send(from, to) {
-        for (let i = from; i < to; i++) p.send(events[i]!);
-      },
-      finish: () => p.flush(),
-    });
-    return await finishRun('riskmon', ctx, events, offered, sendAt, started, workers.exited);
-  } finally {
+  const close = async () => {
     await producer?.close();
     await workers?.stop();
     await Promise.all(queues.map((q) => q.close()));
     await ctx.close();
+  };
+  try {
+    workers = startProcesses(RISK_WORKER_ENTRY, setup.riskWorkers, workerEnv(setup, configFile, namespace));
+    await waitForWorkers(queues, setup.riskWorkers, workers.exited);
+    producer = await EventProducer.open({ connection: ctx.queueConnection, keys: ctx.keys, cards: ctx.cards, pipeline: settings.config.pipeline });
+  } catch (e) {
+    await close();
+    throw e;
   }
+  const p = producer;
+  const w = workers;
+  return {
+    async run(events, offered) {
+      const sendAt = new Float64Array(events.length);
+      const started = await startMeter(ctx.redis, w.pids, ctx.keys.decisionStream);
+      await drive(events.length, offered, sendAt, {
+        send(from, to) {
+          for (let i = from; i < to; i++) p.send(events[i]!);
+        },
+        finish: () => p.flush(),
+      });
+      return await finishRun('riskmon', ctx, events, offered, sendAt, started, w.exited);
+    },
+    close,
+  };
 }
 
 export { settingsFor };
