@@ -89,6 +89,7 @@ runCli(
         process.stderr.write(`bench ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}: ${line}\n`);
       },
     };
+    if (options.scaleRounds > options.count) throw new UsageError(`--scale-rounds ${options.scaleRounds} is more than --count ${options.count}: a slice would be empty`);
     const result = await runBenchmark(options);
     const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
     const report = renderReport(result);

@@ -59,7 +59,8 @@ export function goals(result: BenchResult): Goal[] {
   if (at10k) out.push({ goal: 'p99 decision latency ≤ 50 ms at 10,000 events/s offered', measured: `${ms(at10k.latencyMs.p99)} ms`, met: at10k.latencyMs.p99 <= 50 });
   out.push({ goal: 'rule state ≤ 1 KB per active user-day', measured: `${Math.round(m.ruleStateBytesPerUserDay)} B`, met: m.ruleStateBytesPerUserDay <= 1024 });
   if (scale.length >= 2) {
-    const [a, b] = [scale[0]!, scale[scale.length - 1]!];
+    const bySize = [...scale].sort((x, y) => (x.distinctUsers ?? 0) - (y.distinctUsers ?? 0));
+    const [a, b] = [bySize[0]!, bySize[bySize.length - 1]!];
     const drop = 1 - b.eventsPerSecond / a.eventsPerSecond;
     // The goal bounds how cost grows with users: more users running faster is no growth.
     out.push({
@@ -141,7 +142,7 @@ export function renderReport(result: BenchResult): string {
           `${kb(g('ruleState').bytes / Math.max(1, g('ruleState').keys))} per active user; encodings: ${Object.entries(g('ruleState').encodings ?? {}).map(([e, n]) => `${e} ${int(n)}`).join(', ')}`,
         ],
         ['card windows (inside the rule-state hashes)', '', '', `${int(m.cardWindows ?? 0)} cards, about ${kb(m.cardWindowBytesPerCard ?? 0)} per card (listpack entry bytes)`],
-        ['rule state, Redis key memory with only it left', '', int(m.ruleStateUsedMemory), `${kb(m.ruleStateBytesPerUser)} per active user, ${kb(m.ruleStateBytesPerUserDay)} per active user-day`],
+        ['rule state, Redis key memory with only it left', '', int(m.ruleStateKeyMemory), `${kb(m.ruleStateBytesPerUser)} per active user, ${kb(m.ruleStateBytesPerUserDay)} per active user-day`],
         ['decision records (also the eventId dedupe)', int(g('decisionRecord').keys), int(g('decisionRecord').bytes), `${kb(m.decisionRecordBytes)} per decision, kept ${o.retentionDays} days`],
         ['decision stream', int(g('decisionStream').keys), int(g('decisionStream').bytes), `${kb(m.decisionStreamBytesPerEntry)} per decision, capped at ${int(o.streamMaxLen)} entries`],
         ['settlement schedule', int(g('settlementDue').keys), int(g('settlementDue').bytes), `${kb(m.settlementDueBytesPerEntry)} per scheduled charge, until settled`],

@@ -65,7 +65,7 @@ export interface MemoryReport {
   decisions: number;
   groups: Record<string, KeyGroup>;
   /** Redis memory for keys (MEMORY STATS, without connection buffers) that the rule state accounts for, key tables and TTLs included. */
-  ruleStateUsedMemory: number;
+  ruleStateKeyMemory: number;
   ruleStateBytesPerUserDay: number;
   ruleStateBytesPerUser: number;
   /** Card windows inside the rule-state hashes: how many, and their listpack entry bytes per card (estimated). */
@@ -219,7 +219,7 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
   await deleteKeys(redis, base, (k) => !RULE_STATE.includes(keyGroup(base, k)));
   const withRuleState = await settledKeyMemory(redis);
   await deleteKeys(redis, base, () => true);
-  const ruleStateUsedMemory = withRuleState - (await settledKeyMemory(redis));
+  const ruleStateKeyMemory = withRuleState - (await settledKeyMemory(redis));
   const g = (name: string): KeyGroup => groups[name] ?? { keys: 0, bytes: 0, elements: 0 };
   const ruleBytes = g('ruleState').bytes;
   const decisions = g('decisionStream').elements;
@@ -229,9 +229,9 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
     userDays: userDays.size,
     decisions,
     groups,
-    ruleStateUsedMemory,
-    ruleStateBytesPerUserDay: Math.max(ruleBytes, ruleStateUsedMemory) / userDays.size,
-    ruleStateBytesPerUser: Math.max(ruleBytes, ruleStateUsedMemory) / users.size,
+    ruleStateKeyMemory,
+    ruleStateBytesPerUserDay: Math.max(ruleBytes, ruleStateKeyMemory) / userDays.size,
+    ruleStateBytesPerUser: Math.max(ruleBytes, ruleStateKeyMemory) / users.size,
     cardWindows: cardWindows.cards,
     cardWindowBytesPerCard: cardWindows.bytes / Math.max(1, cardWindows.cards),
     decisionRecordBytes: g('decisionRecord').bytes / Math.max(1, g('decisionRecord').keys),
@@ -411,7 +411,8 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
 }
 
 /** Like production, but on a private server: AOF off (persistence cost is not what this measures), noeviction. */
-const REDIS_ARGS = ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '--save', ''];
+// DEBUG HTSTATS (local connections only) tells when a key-table rehash is over.
+const REDIS_ARGS = ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '--save', '', '--enable-debug-command', 'local'];
 
 /**
  * Cost growth with the number of users. Each size gets its own private Redis: every user's state is loaded, then a
@@ -424,32 +425,45 @@ const REDIS_ARGS = ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '-
  */
 async function measureScale(options: BenchOptions, setup: BenchSetup, configFile: string, config: RiskmonConfig): Promise<ScaleResult[]> {
   const { log } = options;
+  // Everything opened is registered at once, so a failure anywhere still stops every process and server.
   const servers: LocalRedis[] = [];
+  const clients: Redis[] = [];
+  const sessions: RiskmonSession[] = [];
   const sizes: { users: number; redis: Redis; session: RiskmonSession; events: ChargeEvent[]; keysAtStart: number; warmUp: ScaleResult['warmUp']; slices: RunResult[] }[] = [];
   try {
     for (const users of options.scaleUsers) {
       const server = await startRedisServer({ args: REDIS_ARGS });
       servers.push(server);
       const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+      clients.push(redis);
       const sizeSetup = { ...setup, redisUrl: server.url };
       const namespace = `bench-users-${users}`;
-      log(`cost growth, ${users} users: state of every user loaded, then a warm-up of ${options.count} events (rules script alone)`);
       await preloadUsers(redis, new Keys(namespace), new CardHasher(setup.cardSecret), users, config);
       const warmUpKeys = await redis.dbsize();
-      const warm = stream({ count: options.count, users, seed: options.seed + 1, prefix: `w${users}`, startMs: STREAM_START_MS - STREAM_SPAN_MS });
+      // The measured run must not cross a power of two of keys (a table doubling) for any size: the warm-up goes
+      // past the one it would cross (about one key per event), and Redis finishes rehashing before measuring.
+      const warmUpCount = warmUpEvents(warmUpKeys, options.count, options.count);
+      log(`cost growth, ${users} users: state of every user loaded, then a warm-up of ${warmUpCount} events`);
+      const warm = stream({ count: warmUpCount, users, seed: options.seed + 1, prefix: `w${users}`, startMs: STREAM_START_MS - STREAM_SPAN_MS });
       // Most of it through the rules script alone (the quickest way to the state), the last events through the
       // production path, which warms the worker processes up for the measured slices.
       const viaPath = Math.min(WARM_UP_VIA_PATH, Math.floor(warm.length / 2));
       const w = await runCeiling(sizeSetup, configFile, warm.slice(0, warm.length - viaPath), { namespace });
       log(`  warm-up: ${Math.round(w.eventsPerSecond)} events/s, Redis ${w.redisCpuUsPerEvent.toFixed(1)} µs/event (from ${warmUpKeys} keys)`);
       const session = await openRiskmon(sizeSetup, configFile, namespace);
+      sessions.push(session);
       await session.run(warm.slice(warm.length - viaPath), null);
+      await waitForRehash(redis);
+      const keysAtStart = await redis.dbsize();
+      if (2 ** Math.ceil(Math.log2(keysAtStart + 1)) <= keysAtStart + options.count + KEY_SLACK) {
+        log(`  note: the measured run crosses a key-table doubling (${keysAtStart} keys + ${options.count} events)`);
+      }
       sizes.push({
         users,
         redis,
         session,
         events: stream({ count: options.count, users, seed: options.seed, prefix: `u${users}` }),
-        keysAtStart: await redis.dbsize(),
+        keysAtStart,
         warmUp: { eventsPerSecond: w.eventsPerSecond, redisCpuUsPerEvent: w.redisCpuUsPerEvent, keysAtStart: warmUpKeys },
         slices: [],
       });
@@ -473,12 +487,33 @@ async function measureScale(options: BenchOptions, setup: BenchSetup, configFile
       warmUp: size.warmUp,
     }));
   } finally {
-    for (const s of sizes) {
-      await s.session.close();
-      s.redis.disconnect();
-    }
-    await Promise.all(servers.map((s) => s.stop()));
+    await Promise.allSettled(sessions.map((s) => s.close()));
+    for (const c of clients) c.disconnect();
+    await Promise.allSettled(servers.map((s) => s.stop()));
   }
+}
+
+/**
+ * Warm-up events for a keyspace of `keys`: `base`, or more when `keys + base` and the measured run's `measured`
+ * more would cross a power of two (Redis doubles its key table there): then enough to pass it by 1,000.
+ */
+export function warmUpEvents(keys: number, base: number, measured: number): number {
+  const after = keys + base;
+  const nextDoubling = 2 ** Math.ceil(Math.log2(after + 1));
+  return after + measured + KEY_SLACK >= nextDoubling ? nextDoubling - keys + KEY_SLACK : base;
+}
+/** Keys a run adds besides one decision per event (queues, stream, schedule), rounded up. */
+const KEY_SLACK = 1_000;
+
+/** Waits (up to 60 s) until Redis has finished rehashing its key tables, which it does 1 ms per 100 ms when idle. */
+async function waitForRehash(redis: Redis): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const stats = String(await redis.call('DEBUG', 'HTSTATS', '0'));
+    if (!stats.includes('rehashing target')) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('Redis was still rehashing its key tables after 60 s');
 }
 
 /** Warm-up events that go through the production path, after the rest went through the rules script. */
