@@ -161,7 +161,7 @@ export const configSchema = z
       maxBatch: z.number().int().min(1).max(10_000),
       /** How long a producer waits to fill a batch, ms. @defaultValue 10 */
       lingerMs: z.number().int().min(0).max(1_000),
-      /** How long it waits instead while the shard has batches waiting (workers behind), ms. @defaultValue 50 */
+      /** How long it waits instead while the shard has batches waiting (workers behind), ms. @defaultValue 25 */
       busyLingerMs: z.number().int().min(0).max(5_000),
       /** Worker lock on a job, ms; a crashed worker's job is redelivered after it. @defaultValue 30000 */
       lockDurationMs: z.number().int().min(1_000).max(600_000),
