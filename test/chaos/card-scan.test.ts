@@ -19,6 +19,16 @@ test('the scanner finds card numbers however they are written, and tells timesta
   expect(other.result.hits).toEqual(['t: 4111-1111-1111-1111']);
   expect(other.result.timestampsExcluded).toBe(2);
   expect(other.result.fractionsExcluded).toBe(1);
+  // A UUID whose middle groups are all digits (13 digits from "5-4369-8069-0730", Luhn-valid) is no card; a card
+  // number written into UUID-shaped text is still found.
+  const uuid = 'a1b2c3d5-4369-8069-0730-af8e7d6c5b4a';
+  expect(isLuhnValid('5436980690730')).toBe(true);
+  expect(PAN).toHaveLength(16);
+  const third = new CardScanner(new Set([PAN]));
+  third.scan('t', `lock ${uuid}:1, odd ${PAN.slice(0, 8)}-${PAN.slice(8, 12)}-${PAN.slice(12)}-abcd-ef0123456789`);
+  expect(third.result.hits).toEqual([]);
+  expect(third.result.uuidsExcluded).toBe(2);
+  expect(third.result.knownCardHits).toEqual([`t: ${PAN}`]);
 });
 
 test('card tokens keep the card identity and its last four, and scrubbing leaves valid events deduplicable', () => {

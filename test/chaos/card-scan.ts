@@ -24,6 +24,8 @@ import { RestartableRedis } from './redis-restart.ts';
 const TS_MIN = 1_400_000_000_000;
 const TS_MAX = 2_200_000_000_000;
 
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
 export interface ScanResult {
   /** Luhn-valid 13–19 digit strings that are not timestamp-shaped. */
   hits: string[];
@@ -31,18 +33,21 @@ export interface ScanResult {
   knownCardHits: string[];
   timestampsExcluded: number;
   fractionsExcluded: number;
+  /** Digit runs inside a UUID (BullMQ lock tokens): hex groups that came out all digits, Luhn-valid by chance. */
+  uuidsExcluded: number;
   digitRunsChecked: number;
   scoresChecked: number;
 }
 
 /** Finds card-like numbers: digit runs, optionally grouped by single spaces or dashes. */
 export class CardScanner {
-  readonly result: ScanResult = { hits: [], knownCardHits: [], timestampsExcluded: 0, fractionsExcluded: 0, digitRunsChecked: 0, scoresChecked: 0 };
+  readonly result: ScanResult = { hits: [], knownCardHits: [], timestampsExcluded: 0, fractionsExcluded: 0, uuidsExcluded: 0, digitRunsChecked: 0, scoresChecked: 0 };
   readonly byPlace: Record<string, number> = {};
 
   constructor(private readonly knownCards: Set<string>) {}
 
   scan(place: string, text: string): void {
+    const uuids = [...text.matchAll(UUID)].map((u) => [u.index!, u.index! + u[0].length] as const);
     for (const m of text.matchAll(/\d(?:[ -]?\d){12,}/g)) {
       const run = m[0];
       const digits = run.replace(/\D/g, '');
@@ -54,6 +59,11 @@ export class CardScanner {
       const ms = /^(\d{13})(?:[ -]\d{1,6})?$/.exec(run)?.[1];
       if (ms !== undefined && Number(ms) >= TS_MIN && Number(ms) < TS_MAX) {
         if (isLuhnValid(ms) || (digits.length <= 19 && isLuhnValid(digits))) this.result.timestampsExcluded++;
+        continue;
+      }
+      // Part of a UUID ("0b3e1f25-4369-8069-0730-9c1d…": a lock token whose middle groups are all digits).
+      if (uuids.some(([from, to]) => m.index! >= from && m.index! + run.length <= to)) {
+        if (digits.length <= 19 && isLuhnValid(digits)) this.result.uuidsExcluded++;
         continue;
       }
       // The fraction of a decimal number ("0.012055579842900302" in the metrics text).
