@@ -13,8 +13,8 @@ import type { ZoneCalendar } from '../time/calendar.ts';
 export const evaluateChargesScript = loadScript(new URL('./evaluateCharges-n.lua', import.meta.url));
 
 /**
- * Charges per script call at most. A call holds Redis for its whole run (about 15 µs per charge), and every charge
- * adds 7 arguments; 200 keeps a call near 3 ms and the per-call cost spread thin.
+ * Charges per script call at most. A call holds Redis for its whole run (about 20 µs per charge), and every charge
+ * adds 5 arguments; 200 keeps a call near 4 ms and the per-call cost spread thin.
  */
 export const CHARGES_PER_CALL = 200;
 
