@@ -14,7 +14,7 @@ export const evaluateChargesScript = loadScript(new URL('./evaluateCharges-n.lua
 
 /**
  * Charges per script call at most. A call holds Redis for its whole run (about 20 µs per charge), and every charge
- * adds 5 arguments; 200 keeps a call near 4 ms and the per-call cost spread thin.
+ * adds 2 keys and 5 arguments; 200 keeps a call near 4 ms and the per-call cost spread thin.
  */
 export const CHARGES_PER_CALL = 200;
 
