@@ -120,6 +120,16 @@ export const configSchema = z
     namespace: namespaceName,
     /** "production" refuses the development card secret. @defaultValue "development" */
     environment: z.enum(['development', 'test', 'production']),
+    /** Event time against the producer's clock (contract v1.1). */
+    events: z.strictObject({
+      /** An event whose occurredAt is more than this ahead of the producer's clock is rejected, s. @defaultValue 300 */
+      maxFutureSkewSeconds: z.number().int().min(0).max(3_600),
+      /**
+       * An event whose occurredAt is more than this behind the producer's clock is rejected, days. An eventId is
+       * remembered retention.decisionDays, so this must be shorter (checked below). @defaultValue 7
+       */
+      maxAgeDays: z.number().int().min(1).max(365),
+    }),
     rules: z.strictObject({
       sameCardBurst: z.strictObject({
         /** Window (t − window, t] in seconds. @defaultValue 600 */
@@ -203,6 +213,35 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const day = 86_400;
+    // An event is accepted only while its eventId's record exists: a redelivery as late as maxAgeDays (+ skew) after
+    // its occurredAt must still find the claim of the first delivery.
+    const acceptWindow = c.events.maxAgeDays * day + c.events.maxFutureSkewSeconds;
+    if (c.retention.decisionDays * day <= acceptWindow) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention', 'decisionDays'],
+        message: `must be more than events.maxAgeDays (${c.events.maxAgeDays}) plus events.maxFutureSkewSeconds: an eventId must be remembered as long as an event with it can be accepted`,
+      });
+    }
+    // A held charge is paid at most (delayDays + 1) days + holdHours after its decision (T+1 of an occurredAt up to
+    // the skew ahead, or the clock + hold for a late one); its decision record must still exist then, with a day for
+    // a settlement run that comes late.
+    const settleWithin = (c.settlement.delayDays + 1) * day + c.settlement.holdHours * 3_600 + c.events.maxFutureSkewSeconds + day;
+    if (c.retention.decisionDays * day < settleWithin) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention', 'decisionDays'],
+        message: `must be at least ${Math.ceil(settleWithin / day)} days: a decision must outlive its settlement (settlement.delayDays ${c.settlement.delayDays} + 1, holdHours ${c.settlement.holdHours}, and a day's margin)`,
+      });
+    }
+    if (c.rules.nightLargeAmount.from === c.rules.nightLargeAmount.to) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rules', 'nightLargeAmount', 'to'],
+        message: 'must differ from "from": an empty night window would never fire (and a whole-day one is a plain amount cap)',
+      });
+    }
     // The calibration counts charges from the per-day totals: they must outlive the longest look-back.
     const needed = Math.max(c.calibration.idle.days, 31) + 1;
     if (c.retention.dayTotalsDays < needed) {

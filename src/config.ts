@@ -122,9 +122,9 @@ export function checkNamespace(name: string): string {
   return name;
 }
 
-/** Rules, settlement and zone decide outcomes; the version changes exactly when one of them does. */
+/** Event time limits, rules, settlement and zone decide outcomes; the version changes exactly when one of them does. */
 export function configVersionOf(config: RiskmonConfig): string {
-  const relevant = { timezone: config.timezone, rules: config.rules, settlement: config.settlement };
+  const relevant = { timezone: config.timezone, events: config.events, rules: config.rules, settlement: config.settlement };
   return 'cfg-' + createHash('sha256').update(JSON.stringify(relevant)).digest('hex').slice(0, 10);
 }
 
