@@ -235,6 +235,14 @@ export const configSchema = z
         message: `must be at least ${Math.ceil(settleWithin / day)} days: a decision must outlive its settlement (settlement.delayDays ${c.settlement.delayDays} + 1, holdHours ${c.settlement.holdHours}, and a day's margin)`,
       });
     }
+    // A day total must outlive every charge that can still be accepted for its day, or the cap could be dodged.
+    if (c.retention.dayTotalsDays <= c.events.maxAgeDays + 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retention', 'dayTotalsDays'],
+        message: `must be more than events.maxAgeDays + 1 (${c.events.maxAgeDays + 1}): a day's total must be kept while charges of that day can still be accepted`,
+      });
+    }
     if (c.rules.nightLargeAmount.from === c.rules.nightLargeAmount.to) {
       ctx.addIssue({
         code: 'custom',

@@ -80,7 +80,7 @@ runCli(
           rate,
           connection: redis,
           keys,
-          pipeline: config.pipeline,
+          config,
           cards: new CardHasher(settings.cardSecret),
           deadLetters: new DeadLetters(redis, keys, config.retention.deadLetterMaxLen),
           onProgress: show.update,

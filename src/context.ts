@@ -5,9 +5,12 @@
 import type { Redis } from 'ioredis';
 import type { Settings } from './config.ts';
 import { DeadLetters } from './deadletter/dead-letters.ts';
+import { EventClaims } from './decisions/claims.ts';
+import { eventTimeLimits } from './events/event-time.ts';
 import { CardHasher } from './events/card.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
+import { EventProducer, type ProducerOptions } from './pipeline/producer.ts';
 import { chargeHandler, RiskProcessor, type HandlerTable } from './pipeline/risk-processor.ts';
 import { QuotaAccounts } from './quota/accounts.ts';
 import { Calibrator } from './quota/calibration.ts';
@@ -42,6 +45,11 @@ export interface Context {
   metrics: Metrics;
   logger: Logger;
   /**
+   * A producer into this namespace's queues (clock "wall" unless given); it claims eventIds and dead-letters what it
+   * refuses here. Close it when done.
+   */
+  openProducer(options?: Partial<Omit<ProducerOptions, 'keys' | 'cards'>>): Promise<EventProducer>;
+  /**
    * Closes the connections: QUIT, so commands already sent are answered first; at `deadline` (epoch ms) the
    * connections are dropped instead (logged). Resolves whether they closed in time. @defaultValue no deadline
    */
@@ -62,6 +70,9 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     redis,
     handlers,
     deadLetters,
+    timeLimits: eventTimeLimits(config.events),
+    claims: new EventClaims(keys, config.retention.decisionDays * 86_400),
+    cards,
     metrics,
     logger: logger.child({ component: 'risk' }),
   });
@@ -95,6 +106,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     calibration,
     metrics,
     logger,
+    openProducer: (options = {}) => EventProducer.open({ connection: queueConnection, config, ...options, keys, cards }),
     async close(deadline = Infinity) {
       await settlesBy(calibration.close(), deadline).catch(() => undefined);
       return quitConnections({ riskmon: redis, 'riskmon-queues': queueConnection }, deadline, logger);

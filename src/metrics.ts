@@ -19,11 +19,30 @@ export type RejectReason =
   | 'too_long'
   | 'bad_payload'
   | 'evaluation_error'
+  /** occurredAt outside [clock − events.maxAgeDays, clock + events.maxFutureSkewSeconds] (or paidAt after it). */
+  | 'event_time'
+  /** An eventId already claimed by an event with other content. */
+  | 'id_conflict'
   /** Valid, but refused by the state it met (a second account opening). */
   | 'conflict';
 
 /** Every reason label of `riskmon_events_rejected_total`, created at zero so rates and ratios have series from the start. */
-export const REJECT_REASONS: readonly RejectReason[] = ['invalid_json', 'not_an_object', 'unknown_type', 'invalid_field', 'too_long', 'bad_payload', 'evaluation_error', 'conflict'];
+export const REJECT_REASONS: readonly RejectReason[] = [
+  'invalid_json',
+  'not_an_object',
+  'unknown_type',
+  'invalid_field',
+  'too_long',
+  'bad_payload',
+  'evaluation_error',
+  'event_time',
+  'id_conflict',
+  'conflict',
+];
+
+/** Why a producer refused a valid event (label `reason` of `riskmon_producer_rejected_events`). */
+export type ProducerRejectReason = 'event_time' | 'id_conflict';
+export const PRODUCER_REJECT_REASONS: readonly ProducerRejectReason[] = ['event_time', 'id_conflict'];
 
 /** How a calibration run ended (label `result` of `riskmon_calibration_runs_total`). */
 export type CalibrationRunResult = 'completed' | 'refused' | 'failed';
@@ -59,6 +78,7 @@ interface Snapshot {
   settlement: SettlementStats;
   overdueSeconds: number;
   deadLetters: number;
+  producerRejections: Record<string, string>;
   memory: { used: number; max: number };
 }
 
@@ -268,6 +288,15 @@ export class Metrics {
     fill: (g, s) => g.set(s.deadLetters),
   });
 
+  readonly producerRejected = this.scrapeGauge({
+    name: 'riskmon_producer_rejected_events',
+    help: 'Valid events the producers refused before queueing (event time, eventId reused with other content), by reason: a running count kept in Redis by every producer process.',
+    labelNames: ['reason'],
+    fill: (g, s) => {
+      for (const reason of PRODUCER_REJECT_REASONS) g.set({ reason }, Number(s.producerRejections[reason] ?? 0));
+    },
+  });
+
   readonly redisMemoryUsed = this.scrapeGauge({
     name: 'riskmon_redis_memory_used_bytes',
     help: 'Memory Redis uses (INFO memory used_memory).',
@@ -353,10 +382,11 @@ async function readSnapshot(sources: ScrapeSources): Promise<Snapshot> {
       return { name: queue.name, counts, oldestWaitingAgeSeconds };
     }),
   );
-  const [settlement, oldestDue, deadLetters, info] = await Promise.all([
+  const [settlement, oldestDue, deadLetters, producerRejections, info] = await Promise.all([
     sources.settlementStats(),
     redis.zrange(keys.settlementDue, 0, 0, 'WITHSCORES'),
     redis.xlen(keys.deadLetter),
+    redis.hgetall(keys.producerRejections),
     redis.info('memory'),
   ]);
   const dueAt = oldestDue.length === 2 ? Number(oldestDue[1]) : NaN;
@@ -365,6 +395,7 @@ async function readSnapshot(sources: ScrapeSources): Promise<Snapshot> {
     settlement,
     overdueSeconds: Number.isFinite(dueAt) && dueAt < now ? (now - dueAt) / 1000 : 0,
     deadLetters,
+    producerRejections,
     memory: { used: infoField(info, 'used_memory'), max: infoField(info, 'maxmemory') },
   };
 }

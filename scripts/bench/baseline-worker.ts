@@ -18,6 +18,9 @@ if (!settings.redisUrl) throw new Error('REDIS_URL is required');
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
 const ctx = createContext(settings, settings.redisUrl, logger);
 const evaluate = defineScript(ctx.redis, evaluateChargesScript);
+// The benchmark's producer clock (scripts/bench/paths.ts BENCH_CLOCK_MS).
+const clockMs = Number(process.env.BENCH_CLOCK_MS);
+if (!Number.isFinite(clockMs)) throw new Error('BENCH_CLOCK_MS is required');
 
 const worker = new Worker(
   BASELINE_QUEUE,
@@ -26,7 +29,7 @@ const worker = new Worker(
     if (!parsed.ok) throw new Error(parsed.reason);
     const { event, occurredAtMs } = parsed;
     if (event.type !== 'charge') throw new Error(`baseline handles charges only, got ${event.type}`);
-    const { keys, args } = ctx.rules.scriptCall([{ event, occurredAtMs }], Date.now());
+    const { keys, args } = ctx.rules.scriptCall([{ event, occurredAtMs, clockMs }], Date.now());
     const [reply] = (await evaluate(ctx.redis, keys, args)) as string[];
     const charge = parseChargeReply(reply ?? '');
     if (charge.kind === 'error') throw new Error(charge.message);

@@ -81,6 +81,12 @@ function settingsFor(setup: BenchSetup, configFile: string, namespace: string): 
   return loadSettings({ configFile, namespace, env: { RISKMON_CARD_SECRET: setup.cardSecret } });
 }
 
+/**
+ * The producer clock of every benchmark path: the end of the synthetic streams (2026-03-10 00:00 + 26 h, Shanghai),
+ * so no charge is late or ahead and every path decides with the same clock.
+ */
+export const BENCH_CLOCK_MS = Date.parse('2026-03-11T02:00:00+08:00');
+
 function workerEnv(setup: BenchSetup, configFile: string, namespace: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     REDIS_URL: setup.redisUrl,
@@ -258,7 +264,7 @@ export async function runReference(setup: BenchSetup, configFile: string, events
       byLane.map(async (indexes) => {
         for (const i of indexes) {
           sendAt[i] = Date.now();
-          await ctx.processor.process({ v: 1, events: [events[i]], enqueuedAt: sendAt[i] }, `bench:${i}`);
+          await ctx.processor.process({ v: 2, events: [events[i]], clocks: [BENCH_CLOCK_MS], enqueuedAt: sendAt[i] }, `bench:${i}`);
         }
       }),
     );
@@ -291,7 +297,7 @@ export async function runCeiling(
     const now = Date.now();
     const calls: ReturnType<typeof ctx.rules.scriptCall>[] = [];
     for (let i = 0; i < events.length; i += CHARGES_PER_CALL) {
-      calls.push(ctx.rules.scriptCall(events.slice(i, i + CHARGES_PER_CALL).map((event) => ({ event, occurredAtMs: Date.parse(event.occurredAt) })), now));
+      calls.push(ctx.rules.scriptCall(events.slice(i, i + CHARGES_PER_CALL).map((event) => ({ event, occurredAtMs: Date.parse(event.occurredAt), clockMs: BENCH_CLOCK_MS })), now));
     }
     // Whole calls per pipeline: 3 calls of CHARGES_PER_CALL (600 charges).
     const size = Math.max(1, Math.round((options.pipelineSize ?? 600) / CHARGES_PER_CALL)) * CHARGES_PER_CALL;
@@ -343,7 +349,7 @@ export async function runBaseline(setup: BenchSetup, configFile: string, events:
     workers = startProcesses(
       BASELINE_WORKER_ENTRY,
       setup.baselineWorkers,
-      workerEnv(setup, configFile, namespace, { BENCH_BASELINE_CONCURRENCY: String(setup.baselineConcurrency) }),
+      workerEnv(setup, configFile, namespace, { BENCH_BASELINE_CONCURRENCY: String(setup.baselineConcurrency), BENCH_CLOCK_MS: String(BENCH_CLOCK_MS) }),
     );
     await waitForWorkers([queue], setup.baselineWorkers, workers.exited);
     const sendAt = new Float64Array(events.length);
@@ -396,7 +402,7 @@ export async function openRiskmon(setup: BenchSetup, configFile: string, namespa
   try {
     workers = startProcesses(RISK_WORKER_ENTRY, setup.riskWorkers, workerEnv(setup, configFile, namespace));
     await waitForWorkers(queues, setup.riskWorkers, workers.exited);
-    producer = await EventProducer.open({ connection: ctx.queueConnection, keys: ctx.keys, cards: ctx.cards, pipeline: settings.config.pipeline });
+    producer = await ctx.openProducer({ clock: () => BENCH_CLOCK_MS });
   } catch (e) {
     await close();
     throw e;

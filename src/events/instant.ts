@@ -60,12 +60,19 @@ export function parseInstant(text: string): InstantResult {
   if (hour > 23 || minute > 59 || second > 59) return { ok: false, reason: 'time of day out of range' };
   if (oh > 18 || om > 59) return { ok: false, reason: 'offset out of range (at most ±18:00)' };
   const offsetMinutes = (sign === 45 ? -1 : 1) * (oh * 60 + om);
-  // Date.UTC maps years 0–99 to 1900–1999; instants before 1970 are not payments anyway (and the rules script
-  // keeps times as unsigned base-36 numbers).
-  const ms = year < 1970 ? -1 : Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
-  if (ms < 0) return { ok: false, reason: 'before 1970-01-01T00:00:00Z' };
+  // Date.UTC maps years 0–99 to 1900–1999: years that far out are out of range anyway.
+  const ms = year < 1999 || year > 2100 ? NaN : Date.UTC(year, month - 1, day, hour, minute, second, millis) - offsetMinutes * 60_000;
+  if (!(ms >= MIN_INSTANT_MS && ms < END_INSTANT_MS)) return OUT_OF_RANGE;
   return { ok: true, ms };
 }
+
+/**
+ * Every instant of an event lies in [2000-01-01, 2100-01-01) UTC: a charge dated 1970 or 9999 is an error, not a
+ * payment, and settlement dates and base-36 times stay ordinary within it.
+ */
+export const MIN_INSTANT_MS = Date.UTC(2000, 0, 1);
+export const END_INSTANT_MS = Date.UTC(2100, 0, 1);
+const OUT_OF_RANGE = { ok: false, reason: 'outside the accepted range [2000-01-01T00:00:00Z, 2100-01-01T00:00:00Z)' } as const;
 
 const DASH = 45;
 const COLON = 58;

@@ -13,7 +13,7 @@ import { parseEventLine, type RiskEvent } from '../events/schema.ts';
 import { syntheticCharges } from '../events/synthetic.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { CardHasher } from '../events/card.ts';
-import { EventProducer } from './producer.ts';
+import { EventProducer, type ProducerClock } from './producer.ts';
 
 export type FeedSource =
   | { kind: 'file'; path: string }
@@ -36,8 +36,10 @@ export interface FeedOptions {
   keys: Keys;
   /** Card numbers are replaced by their keyed hash before events are queued. */
   cards: CardHasher;
-  pipeline: RiskmonConfig['pipeline'];
+  config: RiskmonConfig;
   deadLetters: DeadLetters;
+  /** The producer's clock. @defaultValue "wall" */
+  clock?: ProducerClock;
   /** Called at most every `progressEveryMs` and once at the end. */
   onProgress?: (p: FeedProgress) => void;
   /** @defaultValue 200 */
@@ -53,8 +55,9 @@ export interface FeedProgress {
 }
 
 export interface FeedSummary {
+  /** Events accepted into the queues. */
   sent: number;
-  /** Rejected at the edge (before any queue) and dead-lettered. */
+  /** Rejected at the edge (before any queue: malformed, or refused by the producer) and dead-lettered. */
   rejected: number;
   /** Distinct rejection reasons with their counts, most frequent first. */
   rejectReasons: { reason: string; count: number }[];
@@ -72,23 +75,33 @@ const PACING_SLACK_MS = 20;
 export async function feed(options: FeedOptions): Promise<FeedSummary> {
   const rate = options.rate ?? 0;
   const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  const producer = await EventProducer.open({ connection: options.connection, keys: options.keys, cards: options.cards, pipeline: options.pipeline });
   const reasons = new Map<string, number>();
+  const count = (reason: string) => reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  const producer = await EventProducer.open({
+    connection: options.connection,
+    keys: options.keys,
+    cards: options.cards,
+    config: options.config,
+    clock: options.clock,
+    rejectionSource: (line) => `produce:${runId}:${String(line)}`,
+    // The reason without the clock it names (that differs per event): one line per kind in the summary.
+    onRejected: (r) => count(r.reason.replace(/ \S+ \(at most/, ' (at most')),
+  });
   const rejections: Promise<unknown>[] = [];
   const started = Date.now();
   let read = 0;
   let rejected = 0;
   let lastProgress = started;
-  const progress = () => options.onProgress?.({ read, sent: producer.sent, rejected, elapsedMs: Date.now() - started });
+  const progress = () => options.onProgress?.({ read, sent: producer.sent - producer.rejected, rejected: rejected + producer.rejected, elapsedMs: Date.now() - started });
 
   try {
-    for await (const item of items(options.source, runId, options.pipeline.maxLineBytes)) {
+    for await (const item of items(options.source, runId, options.config.pipeline.maxLineBytes)) {
       read++;
       if (item.ok) {
-        producer.send(item.event);
+        producer.send(item.event, read);
       } else {
         rejected++;
-        reasons.set(item.reason, (reasons.get(item.reason) ?? 0) + 1);
+        count(item.reason);
         rejections.push(options.deadLetters.recordNow({ source: `produce:${runId}:${read}`, reason: item.reason, raw: item.raw }));
         if (rejections.length >= 1_000) await Promise.all(rejections.splice(0));
       }
@@ -114,12 +127,13 @@ export async function feed(options: FeedOptions): Promise<FeedSummary> {
   }
   progress();
   const elapsedMs = Date.now() - started;
+  const sent = producer.sent - producer.rejected;
   return {
-    sent: producer.sent,
-    rejected,
+    sent,
+    rejected: rejected + producer.rejected,
     rejectReasons: [...reasons].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count),
     elapsedMs,
-    rate: elapsedMs > 0 ? Math.round((producer.sent * 1000) / elapsedMs) : producer.sent,
+    rate: elapsedMs > 0 ? Math.round((sent * 1000) / elapsedMs) : sent,
     runId,
   };
 }

@@ -1,27 +1,58 @@
 /**
- * The way events enter the pipeline. Events are routed to their user's shard queue and carried many per job
- * (micro-batches closed by size or by a short linger), because one BullMQ job per event costs as much Redis
- * time as all the rules together. Jobs of one shard are added strictly in order.
+ * The way events enter the pipeline. The producer is where production order is known, so it owns the clock and
+ * the eventId claims (contract v1.1): each event is checked against the producer's clock (the wall clock live,
+ * the largest occurredAt accepted so far in a replay), its eventId is claimed in send order, and the accepted
+ * events go to their user's shard queue stamped with that clock. Rejected ones are dead-lettered with their reason.
+ *
+ * Events are carried many per job (micro-batches closed by size or by a short linger), because one BullMQ job per
+ * event costs as much Redis time as all the rules together. Jobs of one shard are added strictly in order.
  */
+import { randomBytes } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
+import { DeadLetters } from '../deadletter/dead-letters.ts';
+import { claimContent, conflictReason, EventClaims } from '../decisions/claims.ts';
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
-import type { RiskEvent } from '../events/schema.ts';
+import { eventTimeLimits, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
+import { parseInstant } from '../events/instant.ts';
+import type { QueuedCharge, RiskEvent } from '../events/schema.ts';
+import type { ProducerRejectReason } from '../metrics.ts';
 import { Keys, riskQueueName } from '../redis/keys.ts';
 import { BATCH_JOB_NAME, type BatchJobData } from './batch-job.ts';
 import { shardOf } from './shards.ts';
+
+/**
+ * Whose clock decides which events are accepted: "wall" (Date.now(), live), "replay" (the largest occurredAt of the
+ * events accepted so far, in send order: a file replays the same whenever it runs), or a function (tests).
+ */
+export type ProducerClock = 'wall' | 'replay' | (() => number);
+
+/** A valid event the producer refused (it was dead-lettered and claimed nothing). */
+export interface ProducerRejection {
+  /** What the caller passed to `send` with the event (a line number, say). */
+  tag: unknown;
+  eventId: string;
+  reason: string;
+  kind: ProducerRejectReason;
+}
 
 export interface ProducerOptions {
   connection: Redis;
   keys: Keys;
   /** Card numbers are replaced by their keyed hash before an event is queued. */
   cards: CardHasher;
-  pipeline: RiskmonConfig['pipeline'];
+  config: Pick<RiskmonConfig, 'pipeline' | 'events' | 'retention'>;
+  /** @defaultValue "wall" */
+  clock?: ProducerClock;
+  /** Dead-letter source of a refused event (unique per input position). @defaultValue "producer:<id>:<n>" */
+  rejectionSource?: (tag: unknown, n: number) => string;
+  /** Called for every valid event refused (after it is dead-lettered). */
+  onRejected?: (rejection: ProducerRejection) => void;
   /** Ask workers to return per-event results (replay). @defaultValue false */
   reply?: boolean;
-  /** Called with every job added, in order. */
-  onJob?: (job: Job<BatchJobData>, shard: number, events: number) => void;
+  /** Called with every job added, in order, with the tags of its events. */
+  onJob?: (job: Job<BatchJobData>, shard: number, tags: unknown[]) => void;
   /**
    * Bounded mode: batches allowed to wait on one shard (queued plus not yet acknowledged by Redis). Past it, `send`
    * refuses that shard's events with a BackpressureError and `sendWhenReady` waits for room; 0 is unbounded.
@@ -34,8 +65,18 @@ export interface ProducerOptions {
 
 interface Buffer {
   events: unknown[];
+  clocks: number[];
+  tags: unknown[];
   firstAt: number;
   timer: NodeJS.Timeout | undefined;
+}
+
+/** An event sent and not yet claimed. */
+interface Pending {
+  event: Exclude<RiskEvent, { type: 'charge' }> | QueuedCharge;
+  occurredAtMs: number;
+  tag: unknown;
+  sentAt: number;
 }
 
 /** Completed batches kept per shard queue for a look in the dashboard. */
@@ -75,13 +116,34 @@ export class EventProducer {
   private lastSendAt = 0;
   private depthRead: Promise<void> | undefined;
   private lastConnectionError: Error | undefined;
+  private readonly pipelineConfig: RiskmonConfig['pipeline'];
+  private readonly limits: EventTimeLimits;
+  private readonly claims: EventClaims;
+  /** Refused events are recorded here with their reason (on the producer's connection: one round trip). */
+  private readonly deadLetters: DeadLetters;
+  private readonly id = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  /** Events sent, waiting for the next claim round. */
+  private pending: Pending[] = [];
+  /** The claim rounds, one after the other: claims are made in send order. */
+  private claiming: Promise<void> = Promise.resolve();
+  private claimScheduled = false;
+  /** The replay clock: the largest occurredAt of the events accepted so far. */
+  private replayClock = -Infinity;
+  private rejectedCount = 0;
+  /** Events handed to `send`. */
   sent = 0;
+  /** Events accepted (claimed and queued, or about to be). */
+  accepted = 0;
 
   private constructor(
     private readonly queues: Queue<BatchJobData>[],
     private readonly options: ProducerOptions,
   ) {
-    this.buffers = queues.map(() => ({ events: [], firstAt: 0, timer: undefined }));
+    this.pipelineConfig = options.config.pipeline;
+    this.limits = eventTimeLimits(options.config.events);
+    this.claims = new EventClaims(options.keys, options.config.retention.decisionDays * 86_400);
+    this.deadLetters = new DeadLetters(options.connection, options.keys, options.config.retention.deadLetterMaxLen);
+    this.buffers = queues.map(() => ({ events: [], clocks: [], tags: [], firstAt: 0, timer: undefined }));
     this.tails = queues.map(() => Promise.resolve());
     this.depth = queues.map(() => ({ read: 0, added: 0, inFlight: 0 }));
     // Without a listener BullMQ prints every reconnect attempt; the cause goes into the EnqueueError instead.
@@ -92,8 +154,13 @@ export class EventProducer {
     return this.options.maxWaitingJobsPerShard ?? 0;
   }
 
+  /** Valid events refused so far (event time, eventId conflicts). */
+  get rejected(): number {
+    return this.rejectedCount;
+  }
+
   static async open(options: ProducerOptions): Promise<EventProducer> {
-    const queues = await openRiskQueues(options.connection, options.keys, options.pipeline.shards).catch((e: Error) => {
+    const queues = await openRiskQueues(options.connection, options.keys, options.config.pipeline.shards).catch((e: Error) => {
       throw new EnqueueError(`cannot open the risk queues: ${e.message} (is Redis running, and REDIS_URL right?)`, { cause: e });
     });
     const producer = new EventProducer(queues, options);
@@ -102,11 +169,13 @@ export class EventProducer {
   }
 
   /**
-   * Buffers a validated event; it is on its queue after the next `flush` (or within `lingerMs`).
+   * Takes a validated event: it is checked against the clock and its eventId claimed (in send order), then queued;
+   * it is on its queue after the next `flush` (or within about `lingerMs`). A refused event is dead-lettered and
+   * reported to `onRejected` with `tag`.
    * @throws BackpressureError in bounded mode when the event's shard is full (the event is not accepted).
-   * @throws EnqueueError once Redis failed to take a batch.
+   * @throws EnqueueError once Redis failed to take a claim or a batch.
    */
-  send(event: RiskEvent): void {
+  send(event: RiskEvent, tag?: unknown): void {
     if (this.failure) throw this.failure;
     const shard = shardOf(event.userId, this.queues.length);
     if (this.bound > 0 && this.isFull(shard)) {
@@ -114,12 +183,124 @@ export class EventProducer {
         `shard ${shard} has ${this.bound} or more batches waiting (workers are behind): event ${JSON.stringify(event.eventId)} was not accepted; send it again later`,
       );
     }
+    const at = parseInstant(event.occurredAt);
+    // The schema validated occurredAt: this cannot fail for a parsed event.
+    if (!at.ok) throw new TypeError(`send() takes validated events: ${at.reason}`);
+    const queued = event.type === 'charge' ? tokenizeCharge(event, this.options.cards) : event;
+    this.pending.push({ event: queued, occurredAtMs: at.ms, tag, sentAt: Date.now() });
+    this.sent++;
+    if (this.pending.length >= this.pipelineConfig.maxBatch) this.claimNow();
+    else if (!this.claimScheduled) {
+      this.claimScheduled = true;
+      // After the current run of synchronous sends: they share one claim round trip.
+      setImmediate(() => this.claimNow());
+    }
+  }
+
+  /** Starts a claim round for everything sent so far (after the rounds before it). */
+  private claimNow(): void {
+    this.claimScheduled = false;
+    if (this.pending.length === 0) return;
+    const items = this.pending;
+    this.pending = [];
+    this.claiming = this.claiming.then(() => (this.failure ? undefined : this.claimRound(items)));
+  }
+
+  /**
+   * Checks event time and claims eventIds for `items`, in order, then routes the accepted ones to their shards.
+   * In a replay the clock moves only with accepted events: when an event refused for its eventId had moved the
+   * clock, the events after it are checked again with the clock it had before (those refused for their age
+   * claimed nothing; those accepted stay accepted, and claiming again with the same content is a repeat).
+   */
+  private async claimRound(items: Pending[]): Promise<void> {
+    const replay = this.options.clock === 'replay';
+    const clockFn = typeof this.options.clock === 'function' ? this.options.clock : Date.now;
+    let start = 0;
+    while (start < items.length) {
+      const wall = replay ? 0 : clockFn();
+      let clock = this.replayClock;
+      const candidates: { item: Pending; clock: number; before: number; content: string }[] = [];
+      const refused: { item: Pending; reason: string }[] = [];
+      for (let i = start; i < items.length; i++) {
+        const item = items[i]!;
+        const at = replay ? Math.max(clock, item.occurredAtMs) : wall;
+        const problem = eventTimeProblem(item.event, item.occurredAtMs, at, this.limits);
+        if (problem) {
+          refused.push({ item, reason: problem });
+          continue;
+        }
+        candidates.push({ item, clock: at, before: clock, content: claimContent(item.event, item.occurredAtMs) });
+        if (replay) clock = at;
+      }
+      const pipe = this.options.connection.pipeline();
+      for (const c of candidates) this.claims.queue(pipe, c.item.event.eventId, c.content);
+      let replies: [Error | null, unknown][];
+      try {
+        replies = candidates.length ? ((await pipe.exec()) ?? []) : [];
+        const err = replies.find(([e]) => e)?.[0];
+        if (err || replies.length !== candidates.length) throw err ?? new Error('missing replies');
+      } catch (e) {
+        this.fail(`could not claim the eventIds of ${candidates.length} events`, e);
+        return;
+      }
+      let redoFrom = items.length;
+      const accepted: typeof candidates = [];
+      const conflicts: { item: Pending; reason: string }[] = [];
+      for (let k = 0; k < candidates.length; k++) {
+        const c = candidates[k]!;
+        const claim = this.claims.interpret(replies[k]![1], c.content);
+        if (claim.kind !== 'conflict') {
+          accepted.push(c);
+          continue;
+        }
+        conflicts.push({ item: c.item, reason: conflictReason(claim.fields) });
+        if (replay && c.clock > c.before) {
+          // This refused event had moved the replay clock: everything after it is decided again.
+          clock = c.before;
+          redoFrom = items.indexOf(c.item, start) + 1;
+          break;
+        }
+      }
+      // Time refusals after a redo point are looked at again in the next pass.
+      const timeRefused = refused.filter((r) => items.indexOf(r.item, start) < redoFrom);
+      this.replayClock = clock;
+      for (const c of accepted) this.route(c.item, c.clock);
+      this.accepted += accepted.length;
+      await this.refuse([...timeRefused.map((r) => ({ ...r, kind: 'event_time' as const })), ...conflicts.map((r) => ({ ...r, kind: 'id_conflict' as const }))]);
+      start = redoFrom;
+    }
+  }
+
+  /** Dead-letters refused events (in one round trip), counts them in Redis and tells the caller. */
+  private async refuse(refused: { item: Pending; reason: string; kind: ProducerRejectReason }[]): Promise<void> {
+    if (refused.length === 0) return;
+    const { keys, connection } = this.options;
+    const { deadLetters } = this;
+    const pipe = connection.pipeline();
+    for (const r of refused) {
+      const n = ++this.rejectedCount;
+      const source = this.options.rejectionSource?.(r.item.tag, n) ?? `producer:${this.id}:${n}`;
+      deadLetters.record(pipe, { source, reason: r.reason, raw: r.item.event });
+      pipe.hincrby(keys.producerRejections, r.kind, 1);
+    }
+    try {
+      await pipe.exec();
+    } catch (e) {
+      this.fail(`could not dead-letter ${refused.length} refused events`, e);
+      return;
+    }
+    for (const r of refused) this.options.onRejected?.({ tag: r.item.tag, eventId: r.item.event.eventId, reason: r.reason, kind: r.kind });
+  }
+
+  /** Puts an accepted event into its shard's batch. */
+  private route(item: Pending, clock: number): void {
+    const shard = shardOf(item.event.userId, this.queues.length);
     const buf = this.buffers[shard]!;
     if (buf.events.length === 0) {
-      buf.firstAt = Date.now();
-      this.lastSendAt = buf.firstAt;
+      buf.firstAt = item.sentAt;
+      this.lastSendAt = Date.now();
       this.watchDepths();
-      const { lingerMs, busyLingerMs } = this.options.pipeline;
+      const { lingerMs, busyLingerMs } = this.pipelineConfig;
       // Behind (two or more batches already waiting): this batch would wait in the queue anyway, so let it grow;
       // bigger batches cost less per event, which is how workers catch up instead of drowning in small jobs.
       const linger = this.depth[shard]!.read >= 2 ? Math.max(lingerMs, busyLingerMs) : lingerMs;
@@ -127,13 +308,22 @@ export class EventProducer {
         buf.timer = setTimeout(() => this.closeBatch(shard), linger);
       }
     }
-    buf.events.push(event.type === 'charge' ? tokenizeCharge(event, this.options.cards) : event);
-    this.sent++;
-    if (buf.events.length >= this.options.pipeline.maxBatch || this.options.pipeline.lingerMs === 0) this.closeBatch(shard);
+    buf.events.push(item.event);
+    buf.clocks.push(clock);
+    buf.tags.push(item.tag);
+    if (buf.events.length >= this.pipelineConfig.maxBatch || this.pipelineConfig.lingerMs === 0) this.closeBatch(shard);
+  }
+
+  private fail(what: string, e: unknown): void {
+    const cause = (e as Error).message + (this.lastConnectionError ? ` (last connection error: ${this.lastConnectionError.message})` : '');
+    this.failure ??= new EnqueueError(
+      `${what}: ${cause}. Nothing sent after the last successful flush() is guaranteed to be queued: send it again (eventIds make that safe).`,
+      { cause: e },
+    );
   }
 
   /** Bounded mode: waits until the event's shard has room (re-reading depths), then sends it. */
-  async sendWhenReady(event: RiskEvent, timeoutMs = Infinity): Promise<void> {
+  async sendWhenReady(event: RiskEvent, timeoutMs = Infinity, tag?: unknown): Promise<void> {
     const shard = shardOf(event.userId, this.queues.length);
     const deadline = Date.now() + timeoutMs;
     while (this.bound > 0 && this.isFull(shard) && !this.failure) {
@@ -141,7 +331,7 @@ export class EventProducer {
       await new Promise((r) => setTimeout(r, this.options.depthCheckMs ?? 25));
       await this.readDepths();
     }
-    this.send(event);
+    this.send(event, tag);
   }
 
   private isFull(shard: number): boolean {
@@ -151,7 +341,7 @@ export class EventProducer {
 
   /** Reads the depths every `depthCheckMs` while events flow (when anything uses them); stops when idle. */
   private watchDepths(): void {
-    const { lingerMs, busyLingerMs } = this.options.pipeline;
+    const { lingerMs, busyLingerMs } = this.pipelineConfig;
     if (this.depthTimer || (this.bound === 0 && busyLingerMs <= lingerMs)) return;
     const tick = () => {
       if (Date.now() - this.lastSendAt > DEPTH_IDLE_MS) {
@@ -181,8 +371,10 @@ export class EventProducer {
     return this.depthRead;
   }
 
-  /** Adds every buffered batch and waits until all jobs are on their queues. */
+  /** Claims everything sent, adds every buffered batch and waits until all jobs are on their queues. */
   async flush(): Promise<void> {
+    this.claimNow();
+    await this.claiming;
     this.queues.forEach((_, shard) => this.closeBatch(shard));
     await Promise.all(this.tails);
     if (this.failure) throw this.failure;
@@ -206,8 +398,11 @@ export class EventProducer {
     if (buf.timer) clearTimeout(buf.timer);
     buf.timer = undefined;
     if (buf.events.length === 0) return;
-    const data: BatchJobData = { v: 1, events: buf.events, enqueuedAt: buf.firstAt, reply: this.options.reply };
+    const data: BatchJobData = { v: 2, events: buf.events, clocks: buf.clocks, claimed: true, enqueuedAt: buf.firstAt, reply: this.options.reply };
+    const tags = buf.tags;
     buf.events = [];
+    buf.clocks = [];
+    buf.tags = [];
     const queue = this.queues[shard]!;
     const depth = this.depth[shard]!;
     depth.inFlight++;
@@ -222,14 +417,9 @@ export class EventProducer {
           removeOnFail: false,
         });
         depth.added++;
-        this.options.onJob?.(job, shard, data.events.length);
+        this.options.onJob?.(job, shard, tags);
       } catch (e) {
-        const cause = (e as Error).message + (this.lastConnectionError ? ` (last connection error: ${this.lastConnectionError.message})` : '');
-        this.failure = new EnqueueError(
-          `could not enqueue a batch of ${data.events.length} events on shard ${shard}: ${cause}. ` +
-            'Nothing sent after the last successful flush() is guaranteed to be queued: send it again (eventIds make that safe).',
-          { cause: e },
-        );
+        this.fail(`could not enqueue a batch of ${data.events.length} events on shard ${shard}`, e);
       } finally {
         depth.inFlight--;
       }

@@ -9,7 +9,10 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../deadletter/dead-letters.ts';
+import { claimContent, conflictReason, type EventClaims } from '../decisions/claims.ts';
 import { parseDecision } from '../decisions/decision.ts';
+import { tokenizeCharge, type CardHasher } from '../events/card.ts';
+import { eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { eventSchemas, parseQueuedEvent, type ChargeEvent, type EventType, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics, RejectReason } from '../metrics.ts';
@@ -42,6 +45,8 @@ export interface EventHandler<E extends QueuedEvent = QueuedEvent> {
 export interface HandlerItem<E extends QueuedEvent = QueuedEvent> {
   event: E;
   occurredAtMs: number;
+  /** The producer's clock when it accepted the event (epoch ms): the event is decided as of then. */
+  clockMs: number;
 }
 
 /** [error, reply] of one pipelined command, as ioredis gives it. */
@@ -128,6 +133,11 @@ export interface ProcessorDeps {
   redis: Redis;
   handlers: HandlerTable;
   deadLetters: DeadLetters;
+  /** Event time is checked again against each event's producer clock. */
+  timeLimits: EventTimeLimits;
+  /** Claims the eventIds of batches no producer claimed. */
+  claims: EventClaims;
+  cards: CardHasher;
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
@@ -156,6 +166,42 @@ export class RiskProcessor {
     this.handlers = Object.fromEntries(Object.entries(deps.handlers).map(([type, h]) => [type, perEvent(h as EventHandler)]));
   }
 
+  /** Validates one queued event and its time against its producer clock. */
+  private check(raw: unknown, clockMs: number): Checked {
+    const parsed = parseQueuedEvent(raw);
+    if (!parsed.ok) return { ok: false, reason: parsed.reason, label: rejectReason(raw, parsed.reason) };
+    const problem = eventTimeProblem(parsed.event, parsed.occurredAtMs, clockMs, this.deps.timeLimits);
+    if (problem) return { ok: false, reason: problem, label: 'event_time' };
+    return { ok: true, item: { event: parsed.event, occurredAtMs: parsed.occurredAtMs, clockMs } };
+  }
+
+  /**
+   * Claims the eventIds of a batch no producer claimed (queued by other means), in batch order; an eventId held by
+   * other content rejects its event. A redelivery finds its own claims: repeats.
+   */
+  private async claim(checked: Checked[]): Promise<void> {
+    const { redis, claims, cards } = this.deps;
+    const pipeline = redis.pipeline();
+    const claiming: { index: number; content: string }[] = [];
+    checked.forEach((c, index) => {
+      if (!c.ok) return;
+      const e = c.item.event;
+      const content = claimContent(e.type === 'charge' && 'cardId' in e ? tokenizeCharge(e, cards) : (e as Exclude<QueuedEvent, ChargeEvent>), c.item.occurredAtMs);
+      claims.queue(pipeline, e.eventId, content);
+      claiming.push({ index, content });
+    });
+    if (claiming.length === 0) return;
+    const replies = (await pipeline.exec()) ?? [];
+    const failed = replies.find(([err]) => err);
+    if (failed || replies.length !== claiming.length) {
+      throw new TransientBatchError(`could not claim the batch's eventIds: ${failed?.[0]?.message ?? 'missing replies'}`);
+    }
+    claiming.forEach(({ index, content }, k) => {
+      const claim = claims.interpret(replies[k]![1], content);
+      if (claim.kind === 'conflict') checked[index] = { ok: false, reason: conflictReason(claim.fields), label: 'id_conflict' };
+    });
+  }
+
   /**
    * @param source prefix identifying this batch for dead-letter dedupe, e.g. "queue:risk-3/1234".
    * @returns per-event results in input order.
@@ -170,8 +216,11 @@ export class RiskProcessor {
       metrics.eventsConsumed.inc({ type: 'unknown', result: 'rejected' });
       return [];
     }
-    const { events, enqueuedAt } = batch.data;
+    const { events, enqueuedAt, clocks, claimed } = batch.data;
     const now = this.now();
+    const checked = events.map((raw, index) => this.check(raw, clocks[index]!));
+    if (!claimed) await this.claim(checked);
+
     const pipeline = redis.pipeline();
     type Slot =
       | { kind: 'event'; event: QueuedEvent; outcome?: HandlerOutcome }
@@ -191,23 +240,23 @@ export class RiskProcessor {
       run = undefined;
     };
 
-    events.forEach((raw, index) => {
-      const parsed = parseQueuedEvent(raw);
-      if (!parsed.ok) {
+    checked.forEach((c, index) => {
+      if (!c.ok) {
         endRun();
+        const raw = events[index];
         const eventId = typeof (raw as { eventId?: unknown })?.eventId === 'string' ? (raw as { eventId: string }).eventId : null;
-        deadLetters.record(pipeline, { source: `${source}#${index}`, reason: parsed.reason, raw }, now);
-        slots.push({ kind: 'rejected', result: { eventId, outcome: 'rejected', error: parsed.reason }, reason: rejectReason(raw, parsed.reason), command: commands++ });
+        deadLetters.record(pipeline, { source: `${source}#${index}`, reason: c.reason, raw }, now);
+        slots.push({ kind: 'rejected', result: { eventId, outcome: 'rejected', error: c.reason }, reason: c.label, command: commands++ });
         return;
       }
-      const { event, occurredAtMs } = parsed;
-      if (run?.type !== event.type) {
+      const { item } = c;
+      if (run?.type !== item.event.type) {
         endRun();
-        run = { handler: this.handlers[event.type]!, type: event.type, items: [], slots: [], first: 0, count: 0 };
+        run = { handler: this.handlers[item.event.type]!, type: item.event.type, items: [], slots: [], first: 0, count: 0 };
       }
-      run!.items.push({ event, occurredAtMs });
+      run!.items.push(item);
       run!.slots.push(slots.length);
-      slots.push({ kind: 'event', event });
+      slots.push({ kind: 'event', event: item.event });
     });
     endRun();
 
@@ -282,6 +331,8 @@ export class RiskProcessor {
   }
 }
 
+type Checked = { ok: true; item: HandlerItem } | { ok: false; reason: string; label: RejectReason };
+
 /** Counter increments of one batch, added up by counter and label values. */
 class CounterTally {
   private readonly byCounter = new Map<Counter<string>, Map<string, { labels: Record<string, string>; n: number }>>();
@@ -302,12 +353,32 @@ class CounterTally {
   }
 }
 
-function asBatch(data: unknown): { ok: true; data: BatchJobData } | { ok: false; reason: string } {
+interface Batch {
+  events: unknown[];
+  enqueuedAt: number;
+  /** One producer clock per event. */
+  clocks: number[];
+  claimed: boolean;
+  reply: boolean;
+}
+
+function asBatch(data: unknown): { ok: true; data: Batch } | { ok: false; reason: string } {
   if (typeof data !== 'object' || data === null) return { ok: false, reason: 'job payload is not an object' };
   const d = data as Partial<BatchJobData>;
   if (!Array.isArray(d.events)) return { ok: false, reason: 'job payload has no "events" array' };
   const enqueuedAt = typeof d.enqueuedAt === 'number' && Number.isFinite(d.enqueuedAt) ? d.enqueuedAt : Date.now();
-  return { ok: true, data: { v: 1, events: d.events, enqueuedAt, reply: d.reply === true } };
+  const events = d.events;
+  let clocks: number[];
+  if (d.v === 2) {
+    if (!Array.isArray(d.clocks) || d.clocks.length !== events.length || !d.clocks.every((c) => typeof c === 'number' && Number.isFinite(c))) {
+      return { ok: false, reason: 'job payload v2 must carry one finite producer clock per event ("clocks")' };
+    }
+    clocks = d.clocks;
+  } else {
+    // Queued without our producer: the batch's own stamp is every event's clock.
+    clocks = events.map(() => enqueuedAt);
+  }
+  return { ok: true, data: { events, enqueuedAt, clocks, claimed: d.v === 2 && d.claimed === true, reply: d.reply === true } };
 }
 
 function eventTypeLabel(raw: unknown): string {

@@ -9,6 +9,15 @@ export function riskQueueName(shard: number): string {
   return `risk-${shard}`;
 }
 
+/**
+ * The hash tag of a user's keys: `{<userId>}` with "%", "{" and "}" percent-encoded, so no userId can end the tag
+ * early ("a}b" would share user "a"'s slot) or empty it ("}…" hashes the whole key). Ids without those characters
+ * are unchanged, and the encoding is one-to-one.
+ */
+export function userTag(userId: string): string {
+  return `{${/[%{}]/.test(userId) ? userId.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D')) : userId}}`;
+}
+
 export class Keys {
   readonly base: string;
 
@@ -21,7 +30,15 @@ export class Keys {
     return `${this.base}:q`;
   }
 
-  /** Stored decision; its existence is the eventId dedupe. */
+  /**
+   * The claim of an eventId (src/decisions/claims.ts): the canonical content of the first accepted event that
+   * carried it, across every type and user. A repeat with other content is rejected.
+   */
+  eventClaim(eventId: string): string {
+    return `${this.base}:id:${eventId}`;
+  }
+
+  /** Stored decision; its existence is the charge's redelivery dedupe (the claim is the eventId's). */
   decision(eventId: string): string {
     return `${this.base}:dec:${eventId}`;
   }
@@ -32,12 +49,17 @@ export class Keys {
    * src/rules/evaluateCharges-n.lua and rule-state.ts).
    */
   ruleState(userId: string): string {
-    return `${this.base}:u:{${userId}}:rules`;
+    return `${this.base}:u:${userTag(userId)}:rules`;
   }
 
   /** Stream of every new decision, for downstream consumers. */
   get decisionStream(): string {
     return `${this.base}:decisions`;
+  }
+
+  /** Hash of valid events the producers refused, by reason: a running count (riskmon_producer_rejected_events). */
+  get producerRejections(): string {
+    return `${this.base}:producer:rejected`;
   }
 
   /** Stream of rejected events with their reasons. */
@@ -74,27 +96,27 @@ export class Keys {
 
   /** Hash of a user's credit account: channel, quota (fen), openedAt, lastRun, lastRunAt. */
   account(userId: string): string {
-    return `${this.base}:u:{${userId}}:acct`;
+    return `${this.base}:u:${userTag(userId)}:acct`;
   }
 
   /** List of a user's calibration audit records, newest first (JSON). */
   quotaAudit(userId: string): string {
-    return `${this.base}:u:{${userId}}:quota:audit`;
+    return `${this.base}:u:${userTag(userId)}:quota:audit`;
   }
 
   /** Sorted set of repayments (score: paidAt ms). */
   repayments(userId: string): string {
-    return `${this.base}:u:{${userId}}:repay`;
+    return `${this.base}:u:${userTag(userId)}:repay`;
   }
 
   /** Sorted set of asset snapshots (score: occurredAt ms). */
   assetSnapshots(userId: string): string {
-    return `${this.base}:u:{${userId}}:assets`;
+    return `${this.base}:u:${userTag(userId)}:assets`;
   }
 
   /** Sorted set of social snapshots (score: occurredAt ms). */
   socialSnapshots(userId: string): string {
-    return `${this.base}:u:{${userId}}:social`;
+    return `${this.base}:u:${userTag(userId)}:social`;
   }
 
   /** Every credit account: members userId, scores openedAt ms. */

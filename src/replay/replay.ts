@@ -2,6 +2,10 @@
  * Replays an NDJSON event file through the real pipeline (producer → shard queues → worker processes → Redis)
  * and writes exactly one result line per input line, in input order. Lines that break the contract are
  * rejected at the edge, dead-lettered with their reason, and the stream goes on.
+ *
+ * A file is in arrival order and has no wall clock: its clock is the largest occurredAt of the events accepted so
+ * far, in file order (an event more than events.maxAgeDays behind it is rejected), so a file replays the same
+ * whenever it runs.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -10,8 +14,6 @@ import { QueueEvents, type Job } from 'bullmq';
 import type { Context } from '../context.ts';
 import { parseEventLine } from '../events/schema.ts';
 import type { BatchJobData, EventResult } from '../pipeline/batch-job.ts';
-import { EventProducer } from '../pipeline/producer.ts';
-import { shardOf as shardIndexOf } from '../pipeline/shards.ts';
 import { RISK_WORKER_ENTRY, startProcesses } from '../pipeline/worker-processes.ts';
 import { riskQueueName } from '../redis/keys.ts';
 
@@ -49,8 +51,6 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { config } = context.settings;
   const workerCount = options.workers ?? 1;
   const results: (ReplayLine | undefined)[] = [];
-  /** Line numbers per shard, in the order their events were sent. */
-  const pendingLines: number[][] = Array.from({ length: config.pipeline.shards }, () => []);
   const jobs: { job: Job<BatchJobData>; shard: number; lines: number[] }[] = [];
 
   // Their own connections (blocking reads), closed at the end: BullMQ leaves connections it was given open.
@@ -60,13 +60,14 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     (connection, shard) => new QueueEvents(riskQueueName(shard), { connection, prefix: context.keys.queuePrefix }),
   );
   await Promise.all(queueEvents.map((q) => q.waitUntilReady()));
-  const producer = await EventProducer.open({
-    connection: context.queueConnection,
-    keys: context.keys,
-    cards: context.cards,
-    pipeline: config.pipeline,
+  const producer = await context.openProducer({
+    clock: 'replay',
     reply: true,
-    onJob: (job, shard, n) => jobs.push({ job, shard, lines: pendingLines[shard]!.splice(0, n) }),
+    rejectionSource: (line) => `replay:${context.keys.namespace}:${String(line)}`,
+    onRejected: ({ tag, eventId, reason }) => {
+      results[(tag as number) - 1] = { line: tag as number, eventId, outcome: 'rejected', rules: [], settleAt: null, error: reason };
+    },
+    onJob: (job, shard, lines) => jobs.push({ job, shard, lines: lines as number[] }),
   });
   const children = startProcesses(RISK_WORKER_ENTRY, workerCount, {
     REDIS_URL: context.redisUrl,
@@ -90,8 +91,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         );
         continue;
       }
-      pendingLines[shardIndexOf(parsed.event.userId, config.pipeline.shards)]!.push(lineNo);
-      producer.send(parsed.event);
+      producer.send(parsed.event, lineNo);
       if (producer.sent % 10_000 === 0) await producer.flush();
     }
     await producer.flush();

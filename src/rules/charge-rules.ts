@@ -3,7 +3,7 @@
  * time, T+1 settlement instant, hold) happens here in the configured zone; the script counts and decides.
  */
 import type { RiskmonConfig } from '../config.ts';
-import { CardHasher, cardLast4 } from '../events/card.ts';
+import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import type { Outcome, RuleName } from '../decisions/decision.ts';
 import type { ChargeEvent, QueuedCharge } from '../events/schema.ts';
 import type { Keys } from '../redis/keys.ts';
@@ -28,18 +28,24 @@ export interface ChargeRuleDeps {
   keys: Keys;
 }
 
-/** A validated charge with its instant, ready for the rules script. */
+/** A validated charge with its instant and its producer clock, ready for the rules script. */
 export interface ChargeInput {
   event: ChargeEvent | QueuedCharge;
   occurredAtMs: number;
+  /** The producer's clock when it accepted the charge: settlement never starts before it, pruning follows it. */
+  clockMs: number;
 }
 
-/** Per local date: the settlement instants (T+1, and held) and the oldest day-total date to keep. */
+/** Per local date of a charge: its T+1 settlement instant and the held one. */
 interface DateFacts {
   approveAt: number;
   approveIso: string;
   reviewAt: number;
   reviewIso: string;
+}
+
+/** Per local date of the clock: the oldest day total to keep, and the latest prune date that makes a prune due. */
+interface ClockFacts {
   oldestDay: string;
   pruneDue: string;
 }
@@ -53,6 +59,9 @@ export class ChargeRules {
   /** The script's rule configuration argument (ARGV[1]), encoded once: it is the same for every call. */
   private readonly configArg: string;
   private readonly dateFacts = new Map<string, DateFacts>();
+  private readonly clockFacts = new Map<string, ClockFacts>();
+  /** The last clock's local date: a live batch's clocks are mostly one flush's. */
+  private lastClock = { ms: NaN, date: '' };
 
   constructor(private readonly deps: ChargeRuleDeps) {
     const { rules, retention } = deps.config;
@@ -73,6 +82,7 @@ export class ChargeRules {
       burst.windowSeconds % 60 === 0 ? `${burst.windowSeconds / 60} min` : `${burst.windowSeconds} s`,
       `${clock(rules.nightLargeAmount.from)}–${clock(rules.nightLargeAmount.to)}`,
       deps.configVersion,
+      thinAbove(burst),
     ]);
   }
 
@@ -87,6 +97,11 @@ export class ChargeRules {
     return this.approveSettleAt(occurredAtMs) + this.deps.config.settlement.holdHours * 3_600_000;
   }
 
+  private clockDate(clockMs: number): string {
+    if (clockMs !== this.lastClock.ms) this.lastClock = { ms: clockMs, date: this.deps.calendar.local(clockMs).date };
+    return this.lastClock.date;
+  }
+
   /**
    * Keys and arguments of one evaluateCharges call over `charges`, decided in that order (at most
    * CHARGES_PER_CALL). `nowMs` is the decision time of them all.
@@ -94,62 +109,86 @@ export class ChargeRules {
   scriptCall(charges: readonly ChargeInput[], nowMs: number): { keys: string[]; args: (string | number)[] } {
     if (charges.length > CHARGES_PER_CALL) throw new RangeError(`at most ${CHARGES_PER_CALL} charges per call, got ${charges.length}`);
     const { keys, calendar, cards } = this.deps;
+    const { holdHours } = this.deps.config.settlement;
     const decisionKeys: string[] = [];
     const stateKeys: string[] = [];
-    const dateArgs: (string | number)[] = [];
+    const groupArgs: (string | number)[] = [];
     const chargeArgs: (string | number)[] = [];
-    const dateIndex = new Map<string, number>();
-    for (const { event, occurredAtMs } of charges) {
+    const groupIndex = new Map<string, number>();
+    for (const { event, occurredAtMs, clockMs } of charges) {
       const local = calendar.local(occurredAtMs);
-      let index = dateIndex.get(local.date);
+      const clockDate = this.clockDate(clockMs);
+      const facts = this.factsFor(local.date, occurredAtMs);
+      // Late (the clock is past T+1): paid at the clock, held from the clock, never at an instant already past.
+      const late = clockMs > facts.approveAt;
+      const groupKey = late ? `${local.date}|${clockDate}|${clockMs}` : `${local.date}|${clockDate}`;
+      let index = groupIndex.get(groupKey);
       if (index === undefined) {
-        const f = this.factsFor(local.date, occurredAtMs);
-        index = dateIndex.size + 1;
-        dateIndex.set(local.date, index);
-        dateArgs.push(local.date, f.approveAt, f.approveIso, f.reviewAt, f.reviewIso, f.oldestDay, f.pruneDue);
+        index = groupIndex.size + 1;
+        groupIndex.set(groupKey, index);
+        const c = this.clockFactsFor(clockDate);
+        if (late) {
+          const reviewAt = clockMs + holdHours * 3_600_000;
+          groupArgs.push(local.date, clockMs, new Date(clockMs).toISOString(), reviewAt, new Date(reviewAt).toISOString(), c.oldestDay, c.pruneDue, clockDate);
+        } else {
+          groupArgs.push(local.date, facts.approveAt, facts.approveIso, facts.reviewAt, facts.reviewIso, c.oldestDay, c.pruneDue, clockDate);
+        }
       }
       decisionKeys.push(keys.decision(event.eventId));
       stateKeys.push(keys.ruleState(event.userId));
       const tokenized = 'cardToken' in event;
-      const cardToken = tokenized ? event.cardToken : cards.token(event.cardId);
-      const label = tokenized ? event.cardLast4 : cardLast4(event.cardId);
-      const plain = isPlainJsonText(event.eventId) && isPlainJsonText(event.userId) && isPlainJsonText(event.merchantId) && isPlainJsonText(label);
+      const queued = tokenized ? event : tokenizeCharge(event, cards);
+      const plain = isPlainJsonText(event.eventId) && isPlainJsonText(event.userId) && isPlainJsonText(event.merchantId) && isPlainJsonText(queued.cardLast4);
       chargeArgs.push(
         event.eventId,
         event.userId,
         event.merchantId,
-        label,
+        queued.cardLast4,
         // None of these can hold a space: validated integers, a strict ISO instant, a base64url token, a flag.
-        `${event.amount} ${event.occurredAt} ${occurredAtMs.toString(36)} ${index} ${local.time} ${local.secondOfDay} ${cardToken} ${plain ? 1 : 0}`,
+        `${event.amount} ${event.occurredAt} ${occurredAtMs.toString(36)} ${index} ${local.time} ${local.secondOfDay} ${queued.cardToken} ${clockMs.toString(36)} ${plain ? 1 : 0}`,
       );
     }
     return {
       keys: [keys.decisionStream, keys.settlementDue, keys.settlementStats, ...decisionKeys, ...stateKeys],
-      args: [this.configArg, new Date(nowMs).toISOString(), calendar.local(nowMs).date, dateIndex.size, ...dateArgs, ...chargeArgs],
+      args: [this.configArg, new Date(nowMs).toISOString(), groupIndex.size, ...groupArgs, ...chargeArgs],
     };
   }
 
-/** Settlement facts depend only on the local date: computed once per date, not per charge. */
+  /** Settlement facts depend only on the local date: computed once per date, not per charge. */
   private factsFor(date: string, occurredAtMs: number): DateFacts {
     let facts = this.dateFacts.get(date);
     if (facts === undefined) {
       const approveAt = this.approveSettleAt(occurredAtMs);
       const reviewAt = approveAt + this.deps.config.settlement.holdHours * 3_600_000;
-      // Relative to the event's local date, not the wall clock, so replays of old streams keep their day totals.
-      const daysBefore = (n: number) => new Date(Date.parse(`${date}T00:00:00Z`) - n * DAY_MS).toISOString().slice(0, 10);
-      facts = {
-        approveAt,
-        approveIso: new Date(approveAt).toISOString(),
-        reviewAt,
-        reviewIso: new Date(reviewAt).toISOString(),
-        oldestDay: daysBefore(this.deps.config.retention.dayTotalsDays),
-        pruneDue: daysBefore(PRUNE_EVERY_DAYS),
-      };
+      facts = { approveAt, approveIso: new Date(approveAt).toISOString(), reviewAt, reviewIso: new Date(reviewAt).toISOString() };
       if (this.dateFacts.size >= CACHE_LIMIT) this.dateFacts.clear();
       this.dateFacts.set(date, facts);
     }
     return facts;
   }
+
+  /** Pruning is relative to the clock's local date, never to a charge's own date (contract v1.1). */
+  private clockFactsFor(clockDate: string): ClockFacts {
+    let facts = this.clockFacts.get(clockDate);
+    if (facts === undefined) {
+      const daysBefore = (n: number) => new Date(Date.parse(`${clockDate}T00:00:00Z`) - n * DAY_MS).toISOString().slice(0, 10);
+      facts = { oldestDay: daysBefore(this.deps.config.retention.dayTotalsDays), pruneDue: daysBefore(PRUNE_EVERY_DAYS) };
+      if (this.clockFacts.size >= CACHE_LIMIT) this.clockFacts.clear();
+      this.clockFacts.set(clockDate, facts);
+    }
+    return facts;
+  }
+}
+
+/**
+ * How many times a card window holds before it is thinned: 2·(minCount − 1) per burst-window-long bucket of the
+ * retention (window + late tolerance). Thinning keeps, per bucket, its minCount − 1 oldest and newest times, which
+ * is all a burst count can need: any window (t − w, t] is the newest part of one bucket plus the oldest part of the
+ * next, so it still holds at least min(true count, minCount − 1) of them, and the rule's outcome is unchanged.
+ */
+export function thinAbove(burst: RiskmonConfig['rules']['sameCardBurst']): number {
+  const buckets = Math.ceil((burst.windowSeconds + burst.lateToleranceSeconds) / burst.windowSeconds) + 1;
+  return 2 * (burst.minCount - 1) * buckets;
 }
 
 /**

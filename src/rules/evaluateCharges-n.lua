@@ -5,7 +5,9 @@
   charge whose decision exists changes nothing and gets the stored decision back (a redelivered job lands here).
 
   Calendar facts (local date, second of day, settlement instants) are computed by the caller in the configured
-  zone and passed in; this script only counts, sums and decides. It is the hot path, so it keeps Redis calls per
+  zone and passed in; this script only counts, sums and decides. Each charge comes with its producer clock
+  (contract v1.1): settlement never starts before it, and pruning is relative to it, never to the charge's own
+  date (a charge dated far ahead cannot wipe the state the rules need). It is the hot path, so it keeps Redis calls per
   charge few: a user's whole rule state (day totals and card windows) is one small hash read with one HMGET and
   written with one HSET, and the settlement schedule and its running totals are written once per run.
 
@@ -22,31 +24,35 @@
             [4] night from (s of day)        [5] night to (s of day)      [6] night min amount (fen)
             [7] daily cap (fen)              [8] decision TTL (s)         [9] decision stream max length (approx.)
             [10] rule state TTL (s)          [11] burst window label      [12] night window label
-            [13] config version
+            [13] config version              [14] card window size above which it is thinned
     ARGV[2] decidedAt ISO
-    ARGV[3] local date of decidedAt (today)
-    ARGV[4] number of local dates d, then d groups of 7:
-            local date YYYY-MM-DD, approve settleAt (ms), its ISO, review settleAt (ms), its ISO,
-            oldest local date to keep in the day totals, latest prune date that makes a prune due
+    ARGV[3] number of groups g, then g groups of 8 (charges of one local date and one clock date share a group;
+            a late charge, whose clock is past its T+1 instant, has one of its own):
+            local date YYYY-MM-DD of the charges, approve settleAt (ms), its ISO, review settleAt (ms), its ISO
+            (the later of T+1 and the clock, + the hold), oldest local date to keep in the day totals, latest
+            prune date that makes a prune due, the clock's local date
     then 5 per charge: eventId, userId, merchantId, card label "****1234", and the fields that hold no space,
             space-separated (fewer arguments cost less on both sides of the connection):
-            "<amount (fen)> <occurredAt (ISO, as sent)> <occurredAt (ms, base 36)> <index of its local date in the
-            groups above> <local time HH:MM:SS> <local second of day> <card token> <plain>", where plain is 1 when
-            eventId, userId, merchantId and the card label hold nothing JSON escapes (control characters, '"', '\',
-            '/'): the caller checks that much faster than a Lua pattern does)
+            "<amount (fen)> <occurredAt (ISO, as sent)> <occurredAt (ms, base 36)> <index of its group above>
+            <local time HH:MM:SS> <local second of day> <card token> <clock (ms, base 36)> <plain>", where plain is
+            1 when eventId, userId, merchantId and the card label hold nothing JSON escapes (control characters,
+            '"', '\', '/'): the caller checks that much faster than a Lua pattern does)
 
   User rule state hash:
     "<date>"   -> fen of that local day's charges not declined
     "<date>#n" -> their count (quota calibration reads these: src/quota/accounts.ts)
-    "c:<card token>" -> the card's charge times within the retention, base-36 ms separated by spaces, in arrival
-                        order (9 bytes each: up to 7 fit Redis's 64-byte listpack value limit; a busier card makes
-                        the hash a hashtable, still correct, a few hundred bytes bigger)
-    "p"      -> local date of the last prune: the charge's date, or today's for a charge dated in the future
-    A charge whose local date is a week or more after the last prune prunes: the hash drops days past retention
-    and card windows with nothing left in the retention, and its TTL (retention + a week) is pushed out. So a
-    busy user's hash stays small, and an idle one's expires at least the retention after its last charge,
-    without a prune on every user's first charge of every day. (A future-dated charge cannot postpone the next
-    prune past a week from today: it records today.)
+    "c:<card token>" -> the card's charge times, base-36 ms separated by spaces: those within the retention
+                        (burst window + late tolerance) of the card's newest charge, so a late charge sees its whole
+                        window; thinned above cfg[14] entries to the burst-window buckets' oldest and newest
+                        minCount − 1 (see thinAbove in charge-rules.ts), so a card's cost per charge is bounded
+                        whatever its traffic and the burst outcome is unchanged (9 bytes each: up to 7 fit Redis's
+                        64-byte listpack value limit; a busier card makes the hash a hashtable, still correct)
+    "p"      -> the clock's local date at the last prune
+    A charge whose clock's local date is a week or more after the last prune prunes: the hash drops days past
+    retention of the clock's date and card windows whose newest charge is past the retention of the clock, and
+    its TTL (retention + a week, from now) is pushed out. So a busy user's hash stays small, and an idle one's
+    expires at least the retention after its last charge, without a prune on every user's first charge of every
+    day.
 
   Output, one string per charge, in order:
     "N<outcome> <settleAt ISO or -> <fired rules, comma-separated, or ->" for a new decision,
@@ -61,13 +67,12 @@ local decisionTtl = string.format("%d", cfg[8])
 local streamMaxLen = string.format("%d", cfg[9])
 local stateTtl = string.format("%d", cfg[10])
 local decidedAt = ARGV[2]
-local today = ARGV[3]
-local dates = {}
-local a = 5
-for d = 1, tonumber(ARGV[4]) do
-  dates[d] = { date = ARGV[a], approveAt = ARGV[a + 1], approveIso = ARGV[a + 2], reviewAt = ARGV[a + 3],
-    reviewIso = ARGV[a + 4], oldestDay = ARGV[a + 5], pruneDue = ARGV[a + 6] }
-  a = a + 7
+local groups = {}
+local a = 4
+for g = 1, tonumber(ARGV[3]) do
+  groups[g] = { date = ARGV[a], approveAt = ARGV[a + 1], approveIso = ARGV[a + 2], reviewAt = ARGV[a + 3],
+    reviewIso = ARGV[a + 4], oldestDay = ARGV[a + 5], pruneDue = ARGV[a + 6], clockDate = ARGV[a + 7] }
+  a = a + 8
 end
 local firstCharge = a
 local PER_CHARGE = 5
@@ -86,6 +91,27 @@ end
 -- For texts the caller found plain (nothing to escape).
 local function quoted(s)
   return '"' .. s .. '"'
+end
+
+-- Keeps, per burst-window-long bucket, the minCount - 1 oldest and newest of a card's times (times[i] is the
+-- number of texts[i]): what any burst window can need (see the header).
+local function thin(texts, times)
+  local order = {}
+  for j = 1, #times do order[j] = j end
+  table.sort(order, function(x, y) return times[x] < times[y] end)
+  local width, keep = cfg[1], cfg[2] - 1
+  local out = {}
+  local j = 1
+  while j <= #order do
+    local bucket = math.floor(times[order[j]] / width)
+    local k = j
+    while k < #order and math.floor(times[order[k + 1]] / width) == bucket do k = k + 1 end
+    for q = j, k do
+      if q - j < keep or k - q < keep then out[#out + 1] = texts[order[q]] end
+    end
+    j = k + 1
+  end
+  return out
 end
 
 -- The rules one charge fired, as its decision's JSON arrays and its summary (reset for every charge).
@@ -115,12 +141,13 @@ local function evaluate(i)
   local p = firstCharge + (i - 1) * PER_CHARGE
   local eventId = ARGV[p]
   local cardLabel = ARGV[p + 3]
-  local amountText, occurredAt, t36, dateIndex, localTime, sodText, cardToken, plain =
-    string.match(ARGV[p + 4], "^(%d+) (%S+) (%w+) (%d+) (%S+) (%d+) (%S+) ([01])$")
-  if not cardToken then error("malformed charge fields: " .. ARGV[p + 4]) end
+  local amountText, occurredAt, t36, groupIndex, localTime, sodText, cardToken, clock36, plain =
+    string.match(ARGV[p + 4], "^(%d+) (%S+) (%w+) (%d+) (%S+) (%d+) (%S+) (%w+) ([01])$")
+  if not plain then error("malformed charge fields: " .. ARGV[p + 4]) end
   local amount = tonumber(amountText)
   local t = tonumber(t36, 36)
-  local day = dates[tonumber(dateIndex)]
+  local clock = tonumber(clock36, 36)
+  local day = groups[tonumber(groupIndex)]
   local localDate = day.date
   local sod = tonumber(sodText)
   local cardField = "c:" .. cardToken
@@ -132,21 +159,35 @@ local function evaluate(i)
   local review = false
 
   -- same_card_burst: charges on this card with occurredAt in (t - window, t], this one included, every outcome.
-  -- The window keeps what the retention keeps (older charges can only matter to charges that late).
-  local keepFrom = t - cfg[3]
+  -- The window keeps what the retention keeps of the card's newest charge (older ones can only matter to charges
+  -- later than the tolerance), thinned when it grows past cfg[14].
   local windowFrom = t - cfg[1]
   local window = t36
   local cardCount = 1
   if state[3] then
-    local kept = {}
+    local texts, times = {}, {}
+    local newest = t
     for s in string.gmatch(state[3], "%S+") do
       local at = tonumber(s, 36)
+      texts[#texts + 1] = s
+      times[#times + 1] = at
+      if at > newest then newest = at end
+    end
+    local keepFrom = newest - cfg[3]
+    local kept, keptTimes = {}, {}
+    for j = 1, #times do
+      local at = times[j]
       if at >= keepFrom then
-        kept[#kept + 1] = s
+        kept[#kept + 1] = texts[j]
+        keptTimes[#keptTimes + 1] = at
         if at > windowFrom and at <= t then cardCount = cardCount + 1 end
       end
     end
-    kept[#kept + 1] = t36
+    if t >= keepFrom then
+      kept[#kept + 1] = t36
+      keptTimes[#keptTimes + 1] = t
+    end
+    if #kept > cfg[14] then kept = thin(kept, keptTimes) end
     window = table.concat(kept, " ")
   end
   if cardCount >= cfg[2] then
@@ -180,7 +221,9 @@ local function evaluate(i)
 
   local prune = not state[4] or state[4] <= day.pruneDue
   if prune then
-    -- Drop days past retention and card windows with nothing left in it; the expiry is pushed out below.
+    -- Drop days past retention and card windows with nothing left in it, both as of the clock (never the
+    -- charge's own date); the expiry is pushed out below.
+    local idleBefore = clock - cfg[3]
     local fields = rcall("HGETALL", stateKey)
     local stale = {}
     for j = 1, #fields, 2 do
@@ -193,7 +236,7 @@ local function evaluate(i)
           local at = tonumber(s, 36)
           if at > newest then newest = at end
         end
-        if newest < keepFrom then stale[#stale + 1] = f end
+        if newest < idleBefore then stale[#stale + 1] = f end
       elseif f < day.oldestDay then
         stale[#stale + 1] = f
       end
@@ -207,9 +250,7 @@ local function evaluate(i)
   local settleAt = "null"
   local settleIso = "-"
   local pruned = state[4]
-  if prune then
-    if localDate < today then pruned = localDate else pruned = today end
-  end
+  if prune then pruned = day.clockDate end
   if outcome == "decline" then
     rcall("HSET", stateKey, cardField, window, "p", pruned)
   else

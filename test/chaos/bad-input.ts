@@ -23,6 +23,7 @@ import { replay } from '../../src/replay/replay.ts';
 import { ReferenceModel, type ModelCharge } from '../helpers/reference-model.ts';
 import { buildPipeline, chaosSettings, scanKeys, unfinishedJobs, verifyNamespace, waitFor } from './harness.ts';
 import type { Keys } from '../../src/redis/keys.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 /** A generated input: the value sent, and whether the contract accepts it (known by construction). */
 export interface Sample {
@@ -166,7 +167,7 @@ export async function processorGarbageCheck(options: { runs: number; maxEvents?:
         const settings = chaosSettings(`bad${round}`);
         const { processor, keys, cards } = buildPipeline(redis, settings);
         const samples = 'samples' in input ? input.samples : [];
-        const payload = 'samples' in input ? { v: 1, events: samples.map((s) => s.value), enqueuedAt: Date.now() } : input.payload;
+        const payload = 'samples' in input ? testBatch(samples.map((s) => s.value)) : input.payload;
         const isBatch = typeof payload === 'object' && payload !== null && Array.isArray((payload as { events?: unknown }).events);
         const events = isBatch ? ((payload as { events: unknown[] }).events) : [];
         const results = await processor.process(payload, 'bad-input');
@@ -238,12 +239,12 @@ export async function queueGarbageCheck(options: { garbageJobs: number; validEve
   const workerConnection = createRedis(server.url);
   let workers: { close(): Promise<unknown> } | undefined;
   const queues = await openRiskQueues(context.queueConnection, context.keys, settings.config.pipeline.shards);
-  const producer = await EventProducer.open({ connection: context.queueConnection, keys: context.keys, pipeline: settings.config.pipeline, cards: context.cards });
+  const producer = await context.openProducer();
   try {
     const garbage = fc.sample(
       fc.oneof(
         fc.jsonValue(),
-        streamOfSamples('gq', 10).map((samples) => ({ v: 1, events: samples.filter((s) => !s.valid).map((s) => s.value), enqueuedAt: Date.now() })),
+        streamOfSamples('gq', 10).map((samples) => (testBatch(samples.filter((s) => !s.valid).map((s) => s.value)))),
         fc.record({ v: fc.constant(1), events: fc.array(fc.jsonValue(), { maxLength: 5 }), enqueuedAt: fc.oneof(fc.double(), fc.string()) }),
       ),
       { numRuns: options.garbageJobs, seed: options.seed ?? 5 },

@@ -20,6 +20,7 @@ import { replay } from '../../src/replay/replay.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { chaosSettings, Fleet, paced, unfinishedJobs, waitFor, writeConfigFile } from './harness.ts';
 import { RestartableRedis } from './redis-restart.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 const TS_MIN = 1_400_000_000_000;
 const TS_MAX = 2_200_000_000_000;
@@ -249,9 +250,9 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
 
     // Phase 1, every way our own code takes events in: the producer, an NDJSON replay (valid and broken lines),
     // and the processor in this process (so this process' metrics registry has seen cards and rejections too).
-    producer = await EventProducer.open({ connection: context.queueConnection, keys: context.keys, pipeline: settings.config.pipeline, cards: context.cards });
+    producer = await context.openProducer();
     await paced(producer, input, 0);
-    await context.processor.process({ v: 1, events: [...input.slice(0, 50).map((e) => ({ ...e, eventId: `${e.eventId}-inproc` })), ...garbage], enqueuedAt: Date.now() }, 'scan:inproc');
+    await context.processor.process(testBatch([...input.slice(0, 50).map((e) => ({ ...e, eventId: `${e.eventId}-inproc` })), ...garbage]), 'scan:inproc');
     const inputPath = join(work, 'events.ndjson');
     const outputPath = join(work, 'decisions.ndjson');
     const replayEvents = [...syntheticCharges({ count: options.replayLines, users: 50, seed: 67, startMs, prefix: 'evt-r' })];
@@ -277,7 +278,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
     // scrub the payload once processed, and after the next AOF rewrite nothing is left on disk either.
     const [queue] = await openRiskQueues(context.queueConnection, context.keys, 1);
     const foreign = input.slice(0, 20).map((e) => ({ ...e, eventId: `${e.eventId}-foreign` }));
-    await queue!.add('events', { v: 1, events: [...foreign, ...garbage], enqueuedAt: Date.now() });
+    await queue!.add('events', testBatch([...foreign, ...garbage]));
     await queue!.add('events', `raw ${pans[0]}` as never);
     await queue!.close();
     await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, shards)) === 0, 60_000, 'the foreign jobs', 100);

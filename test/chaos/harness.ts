@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { loadSettings, type Settings } from '../../src/config.ts';
 import { DeadLetters } from '../../src/deadletter/dead-letters.ts';
+import { EventClaims } from '../../src/decisions/claims.ts';
+import { eventTimeLimits } from '../../src/events/event-time.ts';
 import { parseDecision, type Decision } from '../../src/decisions/decision.ts';
 import { CardHasher } from '../../src/events/card.ts';
 import { silentLogger } from '../../src/logger.ts';
@@ -66,6 +68,9 @@ export function buildPipeline(redis: Redis, settings: Settings, metrics = new Me
     redis,
     handlers: { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) },
     deadLetters,
+    timeLimits: eventTimeLimits(config.events),
+    claims: new EventClaims(keys, config.retention.decisionDays * 86_400),
+    cards,
     metrics,
     logger: silentLogger,
   });

@@ -12,6 +12,7 @@ import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { Metrics, REJECT_REASONS } from '../../src/metrics.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { buildPipeline, chaosSettings, dropNamespace, TEST_CARD_SECRET } from './harness.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 /** Every label value a metric of ours may carry: finite sets, none of them an identifier. */
 export const ALLOWED_LABELS: Record<string, readonly string[]> = {
@@ -77,8 +78,8 @@ export async function metricsIdentifierCheck(options: { redisUrl: string; users:
           identifiers.add(cardLast4(e.cardId));
         }
       }
-      for (let i = 0; i < batch.length; i += 2_000) await processor.process({ v: 1, events: batch.slice(i, i + 2_000), enqueuedAt: Date.now() }, `metrics:${prefix}:${i}`);
-      await processor.process({ v: 1, events: batch.slice(0, 10), enqueuedAt: Date.now() }, `metrics:${prefix}:again`);
+      for (let i = 0; i < batch.length; i += 2_000) await processor.process(testBatch(batch.slice(i, i + 2_000)), `metrics:${prefix}:${i}`);
+      await processor.process(testBatch(batch.slice(0, 10)), `metrics:${prefix}:again`);
       events += batch.length + 10;
       await dropNamespace(redis, keys);
       problems.push(...(await unbounded(metrics)).problems);

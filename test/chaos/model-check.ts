@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { startRedisServer } from '../../src/redis/local-server.ts';
 import { ReferenceModel, type ModelCharge } from '../helpers/reference-model.ts';
 import { buildPipeline, chaosSettings, verifyNamespace } from './harness.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 export interface ModelCheckOptions {
   /** fast-check runs; each run checks `streamsPerRun` streams. */
@@ -229,7 +230,7 @@ async function checkStream(redis: Redis, r: RuleOverrides, anchor: number, recip
   const ruleHits: Record<string, number> = {};
   let duplicates = 0;
 
-  const results = await processor.process({ v: 1, events: events.map((e) => ({ type: 'charge', ...e })), enqueuedAt: Date.now() }, `model:${namespace}`);
+  const results = await processor.process(testBatch(events.map((e) => ({ type: 'charge', ...e }))), `model:${namespace}`);
   events.forEach((e, i) => {
     const { decision, isNew } = model.apply(e);
     const got = results[i];

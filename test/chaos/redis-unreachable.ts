@@ -67,8 +67,8 @@ export async function redisUnreachableScenario(options: UnreachableOptions): Pro
     fleet.start('risk-worker', 2);
     fleet.start('settlement-worker');
     await Promise.all(fleet.processes().map((p) => p.waitForLine('riskmon started')));
-    producer = await EventProducer.open({ connection: viaProxy.queueConnection, keys: viaProxy.keys, pipeline: settings.config.pipeline, cards: viaProxy.cards });
-    failFastProducer = await EventProducer.open({ connection: failFastConnection, keys: viaProxy.keys, pipeline: settings.config.pipeline, cards: viaProxy.cards });
+    producer = await viaProxy.openProducer();
+    failFastProducer = await viaProxy.openProducer({ connection: failFastConnection });
     const production = paced(producer, input, options.rate, 100);
 
     await waitFor(async () => (await direct.redis.xlen(direct.keys.decisionStream)) >= input.length / 3, 60_000, 'a third of the stream to be decided', 20);
@@ -84,7 +84,7 @@ export async function redisUnreachableScenario(options: UnreachableOptions): Pro
     const newFailure = await timeFailure(async () => {
       const connection = createRedis(proxy.url, { failFast: true });
       try {
-        await EventProducer.open({ connection, keys: viaProxy.keys, cards: viaProxy.cards, pipeline: settings.config.pipeline });
+        await viaProxy.openProducer({ connection });
       } finally {
         connection.disconnect();
       }

@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { startCalibrationWorkerFor } from '../../src/quota/calibration-worker.ts';
 import type { RunStatus } from '../../src/quota/runs.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 let sequence = 0;
 const nextId = (prefix: string) => `${prefix}-${++sequence}`;
@@ -64,7 +65,7 @@ export const social = (userId: string, occurredAt: string, friendsAdded: number,
 
 /** Pushes events through the real processor (validation, handlers, Lua) in one batch; every one must be accepted. */
 export async function feed(context: Context, events: Json[]): Promise<void> {
-  const results = await context.processor.process({ v: 1, events, enqueuedAt: Date.now() }, nextId('test-batch'));
+  const results = await context.processor.process(testBatch(events), nextId('test-batch'));
   const refused = results.filter((r) => r.outcome === 'rejected');
   expect(refused).toEqual([]);
 }

@@ -9,6 +9,7 @@ import { parseDecision } from '../../src/decisions/decision.ts';
 import { isPlainJsonText, parseChargeReply, parseDecisionSummary } from '../../src/rules/charge-rules.ts';
 import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 let ctx: Context | undefined;
 afterEach(async () => {
@@ -38,7 +39,7 @@ describe('rules script reply', () => {
       charge('r-3', 5_000_000, '2026-03-10T23:12:00.000+08:00'),
       charge('r-4', 3_000, '2026-03-10T23:13:00.000+08:00'),
     ];
-    const first = await ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, 'test:first');
+    const first = await ctx.processor.process(testBatch(events), 'test:first');
     expect(first.map((r) => [r.outcome, r.rules, r.settleAt])).toEqual([
       ['approve', [], '2026-03-10T19:00:00.000Z'],
       ['approve', [], '2026-03-10T19:00:00.000Z'],
@@ -46,7 +47,7 @@ describe('rules script reply', () => {
       ['review', ['same_card_burst'], '2026-03-12T19:00:00.000Z'],
     ]);
 
-    const again = await ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, 'test:again');
+    const again = await ctx.processor.process(testBatch(events), 'test:again');
     expect(again).toEqual(first);
 
     const stored = parseDecision((await ctx.redis.get(ctx.keys.decision('r-3')))!);
@@ -76,7 +77,7 @@ describe('rules script reply', () => {
       { ...charge('f-2', 2_000, '2026-03-10T10:01:00.000+08:00'), userId: 'u-broken' },
       charge('f-3', 3_000, '2026-03-10T10:02:00.000+08:00'),
     ];
-    const results = await ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, 'test:broken');
+    const results = await ctx.processor.process(testBatch(events), 'test:broken');
     expect(results.map((r) => r.outcome)).toEqual(['approve', 'rejected', 'approve']);
     expect(results[1]!.error).toMatch(/^evaluation failed: .*WRONGTYPE/);
     expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(2);
@@ -120,7 +121,7 @@ describe('rules script reply', () => {
           amount: 1_000,
           occurredAt: '2026-03-10T10:00:00.000+08:00',
         }));
-        const results = await c.processor.process({ v: 1, events, enqueuedAt: Date.now() }, `test:texts-${n}`);
+        const results = await c.processor.process(testBatch(events), `test:texts-${n}`);
         expect(results.map((r) => r.outcome).filter((o) => o === 'rejected')).toEqual([]);
         for (const e of events) {
           const raw = (await c.redis.get(c.keys.decision(e.eventId)))!;

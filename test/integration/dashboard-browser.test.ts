@@ -31,7 +31,7 @@ describe.skipIf(!chromiumBinary.available)('queue dashboard in Chromium', () => 
       source: { kind: 'synthetic', count: 2_000, users: 200, seed: 4 },
       connection: context.queueConnection,
       keys: context.keys,
-      pipeline: context.settings.config.pipeline,
+      config: context.settings.config,
       cards: context.cards,
       deadLetters: context.deadLetters,
     });

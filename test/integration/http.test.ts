@@ -31,7 +31,7 @@ describe('service HTTP server', () => {
     url = service.http.url;
     // Real traffic, so the dashboard has finished jobs whose payloads carry card numbers.
     const { context } = service;
-    const producer = await EventProducer.open({ connection: context.queueConnection, keys: context.keys, cards: context.cards, pipeline: context.settings.config.pipeline });
+    const producer = await context.openProducer();
     for (const e of syntheticCharges({ count: 200, users: 20, seed: 7, prefix: context.keys.namespace })) producer.send(e);
     await producer.close();
     await until(async () => (await context.redis.xlen(context.keys.decisionStream)) === 200, '200 decisions');

@@ -7,6 +7,7 @@ import { Metrics } from '../../src/metrics.ts';
 import { EventProducer } from '../../src/pipeline/producer.ts';
 import { riskQueueName, SETTLEMENT_QUEUE } from '../../src/redis/keys.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 /** Sample values of one metric, keyed by their label text (`{a="b"}` or "" for none). */
 async function samples(metrics: Metrics, name: string): Promise<Map<string, number>> {
@@ -48,7 +49,12 @@ describe('scrape-time metrics', () => {
   });
 
   it('reports jobs per queue and state and the age of the oldest waiting job (no worker runs here)', async () => {
-    const producer = await EventProducer.open({ connection: context.queueConnection, keys: context.keys, cards: context.cards, pipeline: { ...context.settings.config.pipeline, maxBatch: 10 } });
+    const producer = await EventProducer.open({
+      connection: context.queueConnection,
+      keys: context.keys,
+      cards: context.cards,
+      config: { ...context.settings.config, pipeline: { ...context.settings.config.pipeline, maxBatch: 10 } },
+    });
     for (const e of syntheticCharges({ count: 120, users: 30, seed: 3, prefix: 'm' })) producer.send(e);
     await producer.close();
 
@@ -67,7 +73,7 @@ describe('scrape-time metrics', () => {
 
   it('reports held and pending settlements, the overdue time, dead letters, Redis memory and build info', async () => {
     const events = [...syntheticCharges({ count: 400, users: 20, seed: 11, prefix: 's' })];
-    const results = await context.processor.process({ v: 1, events: [...events, { type: 'charge', eventId: 'broken' }], enqueuedAt: Date.now() }, 'test:metrics');
+    const results = await context.processor.process(testBatch([...events, { type: 'charge', eventId: 'broken' }]), 'test:metrics');
     expect(results.some((r) => r.outcome === 'review')).toBe(true);
     const stats = await context.ledger.stats();
     expect(stats.heldCount).toBeGreaterThan(0);
@@ -95,7 +101,7 @@ describe('scrape-time metrics', () => {
       build: { version: '9.9.9', configVersion: 'x' },
       now: () => Date.parse('2000-01-01T00:00:00Z'),
     });
-    await context.processor.process({ v: 1, events: [...syntheticCharges({ count: 20, users: 5, seed: 1, prefix: 'f' })], enqueuedAt: Date.now() }, 'test:f');
+    await context.processor.process(testBatch([...syntheticCharges({ count: 20, users: 5, seed: 1, prefix: 'f' })]), 'test:f');
     expect((await samples(metrics, 'riskmon_settlement_overdue_seconds')).get('')).toBe(0);
   });
 

@@ -7,6 +7,7 @@ import type { Context } from '../../src/context.ts';
 import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { runTool } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 let ctx: Context | undefined;
 afterEach(async () => {
@@ -53,7 +54,7 @@ describe('npm run migrate-rule-state', () => {
     expect(parseRuleState(await redis.hgetall(keys.ruleState('u-old'))).days.get('2026-03-10')).toEqual({ fen: 4_900_000, count: 2 });
 
     // The migrated state decides: 49,000 CNY spent, 2,000 more is over the cap; third charge on the card in 10 min.
-    const [result] = await ctx.processor.process({ v: 1, events: [charge('after', 200_000, '2026-03-10T10:06:00+08:00')], enqueuedAt: Date.now() }, 'test:after');
+    const [result] = await ctx.processor.process(testBatch([charge('after', 200_000, '2026-03-10T10:06:00+08:00')]), 'test:after');
     expect(result).toMatchObject({ outcome: 'decline', rules: ['same_card_burst', 'user_daily_cap'] });
   });
 });

@@ -53,7 +53,7 @@ describe('producer', () => {
       source: { kind: 'synthetic', count: 3_000, users: 300, seed: 5 },
       connection: context.queueConnection,
       keys: context.keys,
-      pipeline: context.settings.config.pipeline,
+      config: context.settings.config,
       cards: context.cards,
       deadLetters: context.deadLetters,
     });
@@ -71,7 +71,7 @@ describe('producer', () => {
       rate: 1_000,
       connection: context.queueConnection,
       keys: context.keys,
-      pipeline: context.settings.config.pipeline,
+      config: context.settings.config,
       cards: context.cards,
       deadLetters: context.deadLetters,
       onProgress: (p) => progress.push(p.sent),
@@ -90,7 +90,7 @@ describe('producer', () => {
       source: { kind: 'file', path: FIXTURE },
       connection: context.queueConnection,
       keys: context.keys,
-      pipeline: context.settings.config.pipeline,
+      config: context.settings.config,
       cards: context.cards,
       deadLetters: context.deadLetters,
     });

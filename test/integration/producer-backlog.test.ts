@@ -31,13 +31,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function run(busyLingerMs: number): Promise<number[]> {
   ctx = testContext({ pipeline: { shards: 1, maxBatch: 500, lingerMs: 1, busyLingerMs } });
   const sizes: number[] = [];
-  producer = await EventProducer.open({
-    connection: ctx.queueConnection,
-    keys: ctx.keys,
-    cards: ctx.cards,
-    pipeline: ctx.settings.config.pipeline,
-    onJob: (_job, _shard, n) => sizes.push(n),
-  });
+  producer = await ctx.openProducer({ clock: 'replay', onJob: (_job, _shard, tags) => sizes.push(tags.length) });
   // Two batches, one event each, with nobody to take them: the shard now has a backlog.
   producer.send(charge(1));
   await vi.waitFor(() => expect(sizes).toHaveLength(1));

@@ -6,6 +6,7 @@ import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { EventProducer } from '../../src/pipeline/producer.ts';
 import { shardOf } from '../../src/pipeline/shards.ts';
 import { riskQueueName } from '../../src/redis/keys.ts';
+import { testBatch } from '../helpers/batch.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 
 let ctx: Context;
@@ -16,7 +17,7 @@ afterEach(async () => {
   await dropContext(ctx);
 });
 
-const open = (c = ctx) => EventProducer.open({ connection: c.queueConnection, keys: c.keys, cards: c.cards, pipeline: c.settings.config.pipeline });
+const open = (c = ctx) => c.openProducer({ clock: 'replay' });
 
 async function queuedEvents(shard: number): Promise<Record<string, unknown>[]> {
   const q = new Queue(riskQueueName(shard), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
@@ -68,19 +69,86 @@ describe('EventProducer', () => {
     const raw = { type: 'charge' as const, userId: 'u', merchantId: 'm', cardId: '6222021234567890128', amount: 100 };
     const { tokenizeCharge } = await import('../../src/events/card.ts');
     const results = await ctx.processor.process(
-      {
-        v: 1,
-        enqueuedAt: Date.now(),
-        events: [
+      testBatch([
           { ...raw, eventId: 't1', occurredAt: '2026-03-10T10:00:00Z' },
           tokenizeCharge({ ...raw, eventId: 't2', occurredAt: '2026-03-10T10:01:00Z' }, ctx.cards),
           tokenizeCharge({ ...raw, eventId: 't3', occurredAt: '2026-03-10T10:02:00Z' }, ctx.cards),
           { type: 'charge', eventId: 't4', userId: 'u', merchantId: 'm', amount: 1, occurredAt: '2026-03-10T10:02:00Z', cardToken: 'short', cardLast4: '****0128' },
-        ],
-      },
+      ]),
       'test:tok',
     );
     expect(results.map((r) => r.outcome)).toEqual(['approve', 'approve', 'review', 'rejected']);
     expect(results[3]!.error).toContain('cardToken must be the 16-character card hash');
   });
+
+  it('stamps each queued event with the clock it was accepted at, and marks the batch claimed', async () => {
+    const clock = Date.parse('2026-03-10T12:00:00+08:00');
+    const producer = await ctx.openProducer({ clock: () => clock });
+    producer.send(charge('s-1', 'u-a', '2026-03-10T11:59:00+08:00'));
+    await producer.close();
+    const q = new Queue(riskQueueName(shardOf('u-a', 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    const [job] = await q.getJobs(['wait']);
+    await q.close();
+    expect(job!.data).toMatchObject({ v: 2, claimed: true, clocks: [clock] });
+  });
+
+  it('refuses events outside [clock − maxAgeDays, clock + maxFutureSkewSeconds], dead-letters and counts them', async () => {
+    const clock = Date.parse('2026-03-10T12:00:00+08:00');
+    const rejected: string[] = [];
+    const producer = await ctx.openProducer({ clock: () => clock, onRejected: (r) => rejected.push(`${r.tag}:${r.kind}:${r.reason}`) });
+    producer.send(charge('ok-late', 'u-a', '2026-03-03T12:00:00+08:00'), 1); // exactly 7 days behind
+    producer.send(charge('ok-ahead', 'u-a', '2026-03-10T12:05:00+08:00'), 2); // exactly 300 s ahead
+    producer.send(charge('too-old', 'u-a', '2026-03-03T11:59:59+08:00'), 3);
+    producer.send(charge('too-new', 'u-a', '2026-03-10T12:05:01+08:00'), 4);
+    producer.send(charge('year-ahead', 'u-b', '2027-03-10T12:00:00+08:00'), 5);
+    await producer.close();
+    expect(rejected).toEqual([
+      "3:event_time:occurredAt is 7 days behind the producer's clock 2026-03-10T04:00:00.000Z (at most 7 days)",
+      "4:event_time:occurredAt is 5 min 1 s ahead of the producer's clock 2026-03-10T04:00:00.000Z (at most 5 min)",
+      "5:event_time:occurredAt is 365 days ahead of the producer's clock 2026-03-10T04:00:00.000Z (at most 5 min)",
+    ]);
+    expect(producer.accepted).toBe(2);
+    // Refused events claim nothing: their ids stay free.
+    expect(await ctx.redis.exists(ctx.keys.eventClaim('too-old'), ctx.keys.eventClaim('too-new'))).toBe(0);
+    expect(await ctx.redis.exists(ctx.keys.eventClaim('ok-late'), ctx.keys.eventClaim('ok-ahead'))).toBe(2);
+    expect(await ctx.deadLetters.count()).toBe(3);
+    expect(await ctx.redis.hgetall(ctx.keys.producerRejections)).toEqual({ event_time: '3' });
+  });
+
+  // Failed before contract v1.1: two users' events with one eventId landed on two shards and the winner was timing.
+  it('claims eventIds in send order across shards: the first sent wins, whatever the batching', async () => {
+    const users = ['u-a', 'u-b', 'u-c', 'u-d'].sort((a, b) => shardOf(a, 4) - shardOf(b, 4));
+    expect(new Set(users.map((u) => shardOf(u, 4))).size).toBeGreaterThan(1);
+    for (let round = 0; round < 3; round++) {
+      const rejected: { tag: unknown; reason: string }[] = [];
+      const producer = await ctx.openProducer({ clock: 'replay', onRejected: (r) => rejected.push(r) });
+      // The same eventId from every user, in an order that differs per round; the linger differs per shard.
+      const order = round === 1 ? [...users].reverse() : users;
+      order.forEach((u, i) => producer.send(charge(`shared-${round}`, u, `2026-03-10T10:0${i}:00+08:00`), u));
+      await producer.close();
+      expect(rejected.map((r) => r.tag)).toEqual(order.slice(1));
+      expect(rejected[0]!.reason).toBe('eventId reused with other content: userId, occurredAt differ from the event first accepted with this eventId');
+      expect(JSON.parse((await ctx.redis.get(ctx.keys.eventClaim(`shared-${round}`)))!)[1]).toBe(order[0]);
+    }
+  });
+
+  it('replay clock: the largest occurredAt accepted so far; a refused event does not move it', async () => {
+    const rejected: unknown[] = [];
+    const producer = await ctx.openProducer({ clock: 'replay', onRejected: (r) => rejected.push(r.tag) });
+    producer.send(charge('r-1', 'u-a', '2026-03-10T10:00:00+08:00'), 1);
+    await producer.flush();
+    // Line 2 reuses r-1 with a date far ahead: refused, so line 3 (a day later than line 1) is still accepted.
+    producer.send(charge('r-1', 'u-a', '2026-05-01T10:00:00+08:00'), 2);
+    producer.send(charge('r-3', 'u-a', '2026-03-11T10:00:00+08:00'), 3);
+    // Line 4 moves the clock 20 days ahead: line 5 (back on 2026-03-11) is now too old.
+    producer.send(charge('r-4', 'u-b', '2026-03-31T10:00:00+08:00'), 4);
+    producer.send(charge('r-5', 'u-c', '2026-03-11T10:00:00+08:00'), 5);
+    await producer.close();
+    expect(rejected).toEqual([2, 5]);
+    expect(producer.accepted).toBe(3);
+  });
 });
+
+function charge(eventId: string, userId: string, occurredAt: string) {
+  return { type: 'charge' as const, eventId, userId, merchantId: 'm-1', cardId: '6222021234567890128', amount: 100, occurredAt };
+}

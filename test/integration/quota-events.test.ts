@@ -4,6 +4,7 @@ import type { Context } from '../../src/context.ts';
 import { parseEvent } from '../../src/events/schema.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { opened, repayment } from '../helpers/quota.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 let context: Context;
 beforeEach(() => {
@@ -13,7 +14,7 @@ afterEach(async () => {
   await dropContext(context);
 });
 
-const processBatch = (events: unknown[], source: string) => context.processor.process({ v: 1, events, enqueuedAt: Date.now() }, source);
+const processBatch = (events: unknown[], source: string) => context.processor.process(testBatch(events), source);
 
 describe('validation', () => {
   const base = { eventId: 'e-1', userId: 'u-1', occurredAt: '2026-03-01T10:00:00.000+08:00' };
@@ -81,15 +82,37 @@ describe('applying', () => {
     expect(await context.redis.zcard(context.keys.accountIndex)).toBe(2);
   });
 
-  it('applies each eventId once, whatever its content the second time', async () => {
+  it('applies each eventId once: a repeat is a duplicate, other content is rejected naming the fields', async () => {
     const open = opened('u-2', '2026-03-01T10:00:00.000+08:00');
     const repay = repayment('u-2', '2026-03-10T00:00:00.000+08:00', '2026-03-09T00:00:00.000+08:00');
     await processBatch([open, repay], 'test:a');
+    const same = await processBatch([open, { ...repay, paidAt: '2026-03-08T16:00:00Z' }], 'test:same');
+    expect(same.map((r) => r.outcome)).toEqual(['accepted', 'accepted']);
     const again = await processBatch([{ ...open, quota: 70_000 }, { ...repay, amount: 99 }], 'test:b');
-    expect(again.map((r) => r.outcome)).toEqual(['accepted', 'accepted']);
+    expect(again.map((r) => r.outcome)).toEqual(['rejected', 'rejected']);
+    expect(again.map((r) => r.error)).toEqual([
+      'eventId reused with other content: quota differs from the event first accepted with this eventId',
+      'eventId reused with other content: amount differs from the event first accepted with this eventId',
+    ]);
     expect(await context.redis.zcard(context.keys.repayments('u-2'))).toBe(1);
     expect((await context.quotaAccounts.show('u-2', context.calibrator)).quota).toBe(1_000_000);
     expect((await context.metrics.duplicates.get()).values[0]!.value).toBe(2);
+  });
+
+  // Failed before contract v1.1: one user's on-time bill-42 kept another user's overdue bill-42 from counting.
+  it('rejects a quota event reusing another user\'s eventId, and a charge reusing a non-charge eventId', async () => {
+    const onTime = { ...repayment('u-4', '2026-03-10T00:00:00.000+08:00', '2026-03-09T00:00:00.000+08:00'), eventId: 'bill-42' };
+    const overdue = { ...repayment('u-5', '2026-03-01T00:00:00.000+08:00', '2026-03-09T00:00:00.000+08:00'), eventId: 'bill-42' };
+    const [first, second] = await processBatch([onTime, overdue], 'test:e');
+    expect(first!.outcome).toBe('accepted');
+    expect(second).toMatchObject({ outcome: 'rejected', error: expect.stringMatching(/^eventId reused with other content: userId, dueAt differ/) });
+    const openedEvent = { ...opened('u-6', '2026-03-01T10:00:00.000+08:00'), eventId: 'open-6' };
+    const [, charged] = await processBatch(
+      [openedEvent, { type: 'charge', eventId: 'open-6', userId: 'u-6', merchantId: 'm', cardId: 'c-1', amount: 100, occurredAt: '2026-03-01T11:00:00.000+08:00' }],
+      'test:f',
+    );
+    expect(charged).toMatchObject({ outcome: 'rejected', error: 'eventId reused with other content: type differs from the event first accepted with this eventId' });
+    expect(await context.redis.exists(context.keys.ruleState('u-6'))).toBe(0);
   });
 
   it('treats an eventId already decided as a charge as seen', async () => {

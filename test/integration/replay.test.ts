@@ -50,7 +50,7 @@ describe('npm run replay', () => {
     expect(entries.find((e) => e.source.endsWith(`:${expected.findIndex((e) => e.eventId === 'bad-date') + 1}`))?.reason).toContain('has no day 30');
 
     // Settlement: everything approved on local 2026-03-10 lands in the 2026-03-11 ledger, once.
-    const release = await runTool('settlement', ['release', '--now', '2026-03-20T00:00:00Z', '--namespace', namespace], env());
+    const release = await runTool('settlement', ['release', '--now', '2026-03-11T03:00:00+08:00', '--namespace', namespace], env());
     expect(release.code).toBe(0);
     const report = JSON.parse((await runTool('settlement', ['report', '--date', '2026-03-11', '--namespace', namespace], env())).stdout);
     const inputs = readNdjson<{ eventId: string; amount: number }>(readFileSync(fixture('rule-edges.ndjson'), 'utf8').split('\n').filter((l) => l.startsWith('{"type": "charge"')).join('\n'));
@@ -63,9 +63,14 @@ describe('npm run replay', () => {
   it('decides a synthetic stream identically with 1 and with 3 worker processes', async () => {
     const input = join(dir, 'synthetic.ndjson');
     const events = [...syntheticCharges({ count: 4_000, users: 150, seed: 7 })];
-    // Duplicates (same user, different content) sprinkled in: they must get the stored decision.
+    // Repeats sprinkled in: the same content gets the stored decision, other content is rejected.
     const lines = events.map((e) => JSON.stringify(e));
-    for (let i = 100; i < events.length; i += 97) lines.splice(i, 0, JSON.stringify({ ...events[i - 50]!, amount: 1 }));
+    const conflicts = new Set<string>();
+    for (let i = 100, k = 0; i < events.length; i += 97, k++) {
+      const earlier = events[i - 50]!;
+      if (k % 2 === 1) conflicts.add(earlier.eventId);
+      lines.splice(i, 0, JSON.stringify(k % 2 === 0 ? earlier : { ...earlier, amount: 1 }));
+    }
     writeFileSync(input, lines.join('\n') + '\n');
     // Small batches: many jobs per shard queue, so three processes really compete for each queue.
     const config = join(dir, 'small-batches.json');
@@ -84,7 +89,12 @@ describe('npm run replay', () => {
     // The stream really exercises every rule and every outcome.
     const rules = new Set(a.flatMap((l) => l.rules as string[]));
     expect([...rules].sort()).toEqual(['night_large_amount', 'same_card_burst', 'user_daily_cap']);
-    expect(new Set(a.map((l) => l.outcome))).toEqual(new Set(['approve', 'review', 'decline']));
+    expect(new Set(a.map((l) => l.outcome))).toEqual(new Set(['approve', 'review', 'decline', 'rejected']));
+    const rejected = a.filter((l) => l.outcome === 'rejected');
+    expect(rejected.map((l) => l.eventId).sort()).toEqual([...conflicts].sort());
+    for (const l of rejected) expect(l.error).toBe('eventId reused with other content: amount differs from the event first accepted with this eventId');
+    const repeats = a.filter((l, i) => a.findIndex((m) => m.eventId === l.eventId) !== i && l.outcome !== 'rejected');
+    for (const r of repeats) expect(r).toEqual({ ...a.find((m) => m.eventId === r.eventId), line: r.line });
   });
 
   it('fails clearly on a missing input file or bad arguments', async () => {

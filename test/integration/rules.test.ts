@@ -5,6 +5,7 @@ import { parseDecision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 let ctx: Context;
 let seq = 0;
@@ -20,7 +21,7 @@ const charge = (over: Partial<ChargeEvent> = {}): ChargeEvent => ({
   ...over,
 });
 
-const run = (events: unknown[], source = `test:${++seq}`) => ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, source);
+const run = (events: unknown[], source = `test:${++seq}`) => ctx.processor.process(testBatch(events), source);
 const stored = async (eventId: string) => parseDecision((await ctx.redis.get(ctx.keys.decision(eventId)))!);
 const ruleState = async (userId = 'u-1') => parseRuleState(await ctx.redis.hgetall(ctx.keys.ruleState(userId)));
 const dayTotals = async (userId = 'u-1') => Object.fromEntries((await ruleState(userId)).days);
@@ -97,15 +98,29 @@ describe('decision records', () => {
 });
 
 describe('exactly once', () => {
-  it('returns the stored decision for a known eventId, even with different content, and changes nothing', async () => {
+  it('returns the stored decision for a repeat with the same content, the same instant written in another offset', async () => {
+    const [first] = await run([charge({ eventId: 'dup', amount: 4_000_000, cardId: '6222 0212 3456 7890 128' })]);
+    const [again] = await run([charge({ eventId: 'dup', amount: 4_000_000, occurredAt: '2026-03-10T02:00:00Z' })]);
+    expect(again).toEqual(first);
+    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(1);
+    expect((await ctx.metrics.duplicates.get()).values[0]!.value).toBe(1);
+  });
+
+  // Failed before contract v1.1: the second charge (900,000 CNY at 23:30, another user) got the first's "approve".
+  it('rejects an eventId reused with other content, naming the fields that differ, and changes nothing', async () => {
     await run([charge({ eventId: 'dup', amount: 4_000_000 })]);
     const before = await ctx.redis.hgetall(ctx.keys.ruleState('u-1'));
-    const [again] = await run([charge({ eventId: 'dup', amount: 4_999_999, occurredAt: '2026-03-10T23:59:00+08:00' })]);
-    expect(again).toMatchObject({ eventId: 'dup', outcome: 'approve', rules: [] });
+    const [again] = await run([charge({ eventId: 'dup', userId: 'u-9', amount: 90_000_000, occurredAt: '2026-03-10T23:30:00+08:00' })]);
+    expect(again).toMatchObject({ eventId: 'dup', outcome: 'rejected' });
+    expect(again!.error).toBe('eventId reused with other content: userId, amount, occurredAt differ from the event first accepted with this eventId');
     expect(await ctx.redis.hgetall(ctx.keys.ruleState('u-1'))).toEqual(before);
+    expect(await ctx.redis.exists(ctx.keys.ruleState('u-9'))).toBe(0);
     expect(parseRuleState(before).days).toEqual(new Map([['2026-03-10', { fen: 4_000_000, count: 1 }]]));
     expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(1);
     expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+    const [letter] = await ctx.deadLetters.list();
+    expect(letter!.reason).toMatch(/^eventId reused with other content: userId, amount, occurredAt differ/);
+    expect((await ctx.metrics.eventsRejected.get()).values.find((v) => v.labels.reason === 'id_conflict')!.value).toBe(1);
   });
 
   it('a batch delivered twice (worker crashed before acknowledging) counts once', async () => {
@@ -189,10 +204,27 @@ describe('rule state', () => {
     expect(ttl).toBeLessThanOrEqual(47 * 86_400);
   });
 
-  it('a charge dated in the future cannot postpone the next prune: it records today', async () => {
-    const today = ctx.calendar.local(Date.now()).date;
-    await run([charge({ eventId: 'future', occurredAt: new Date(Date.now() + 60 * 86_400_000).toISOString() })]);
-    expect((await ruleState()).prunedOn).toBe(today);
+  it('prunes as of the clock: a charge dated ahead (inside the skew) records the clock\'s date, not its own', async () => {
+    const clockMs = Date.parse('2026-03-10T23:58:00+08:00');
+    await run([charge({ eventId: 'late-night' })]);
+    await ctx.processor.process(testBatch([charge({ eventId: 'ahead', occurredAt: '2026-03-11T00:02:00+08:00' })], { clockMs }), 'test:ahead');
+    expect((await ruleState()).prunedOn).toBe('2026-03-10');
+  });
+
+  // Failed before contract v1.1: 49,000 today, 0.01 dated 60 days ahead, 49,000 today again was approved.
+  it('a charge dated far ahead of the clock is rejected and cannot wipe the day total', async () => {
+    const clockMs = Date.parse('2026-03-10T12:00:00+08:00');
+    const batch = (events: unknown[]) => ctx.processor.process(testBatch(events, { clockMs }), `test:${++seq}`);
+    const at = (iso: string) => ({ occurredAt: iso });
+    const results = await batch([
+      charge({ eventId: 'a', amount: 4_900_000, ...at('2026-03-10T10:00:00+08:00'), cardId: 'card-a' }),
+      charge({ eventId: 'b', amount: 4_900_000, ...at('2026-03-10T10:01:00+08:00'), cardId: 'card-b' }),
+      charge({ eventId: 'c', amount: 1, ...at('2026-05-09T10:00:00+08:00'), cardId: 'card-c' }),
+      charge({ eventId: 'd', amount: 4_900_000, ...at('2026-03-10T11:00:00+08:00'), cardId: 'card-d' }),
+    ]);
+    expect(results.map((r) => r.outcome)).toEqual(['approve', 'decline', 'rejected', 'decline']);
+    expect(results[2]!.error).toMatch(/^occurredAt is 59 days 22 h ahead of the producer's clock 2026-03-10T04:00:00.000Z \(at most 5 min\)$/);
+    expect(await dayTotals()).toEqual({ '2026-03-10': { fen: 4_900_000, count: 1 } });
   });
 
   it('prunes thousands of stale card windows at once (card testing)', async () => {

@@ -31,7 +31,7 @@ describe('service', () => {
     const settings = loadSettings({ namespace: freshNamespace('svc'), overrides: { settlement: { tickSeconds: 1 } }, env: {} });
     service = await startService({ components: ['risk', 'settlement'], settings, logger: silentLogger, redisUrl: redisUrl() });
     const { context } = service;
-    const producer = await EventProducer.open({ connection: context.queueConnection, keys: context.keys, cards: context.cards, pipeline: settings.config.pipeline });
+    const producer = await context.openProducer();
     const events = [...syntheticCharges({ count: 600, users: 30, seed: 3 })];
     for (const e of events) producer.send(e);
     await producer.close();

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
+import { testBatch } from '../helpers/batch.ts';
 
 let ctx: Context;
 const charge = (eventId: string, over: Partial<ChargeEvent> = {}): ChargeEvent => ({
@@ -15,7 +16,7 @@ const charge = (eventId: string, over: Partial<ChargeEvent> = {}): ChargeEvent =
   occurredAt: '2026-03-10T10:00:00+08:00',
   ...over,
 });
-const run = (events: unknown[]) => ctx.processor.process({ v: 1, events, enqueuedAt: Date.now() }, `test:${Math.random()}`);
+const run = (events: unknown[]) => ctx.processor.process(testBatch(events), `test:${Math.random()}`);
 
 beforeEach(() => {
   ctx = testContext();

@@ -1,0 +1,46 @@
+/**
+ * Event time against the clock (contract v1.1). A producer's occurredAt is untrusted: an event is accepted only
+ * inside [clock − maxAgeDays, clock + maxFutureSkewSeconds], where the clock is the producer's (the wall clock
+ * live, the largest occurredAt accepted so far in a replay). The producer checks it and stamps the clock on what it
+ * queues; workers check it again with that stamp, so a backlog never changes a decision.
+ */
+import type { RiskmonConfig } from '../config.ts';
+import type { QueuedCharge, RiskEvent } from './schema.ts';
+import { parseInstant } from './instant.ts';
+
+export interface EventTimeLimits {
+  maxFutureSkewMs: number;
+  maxAgeMs: number;
+}
+
+export function eventTimeLimits(events: RiskmonConfig['events']): EventTimeLimits {
+  return { maxFutureSkewMs: events.maxFutureSkewSeconds * 1000, maxAgeMs: events.maxAgeDays * 86_400_000 };
+}
+
+/** Why the event cannot be accepted at `clockMs`, or undefined when it can. */
+export function eventTimeProblem(event: RiskEvent | QueuedCharge, occurredAtMs: number, clockMs: number, limits: EventTimeLimits): string | undefined {
+  if (occurredAtMs > clockMs + limits.maxFutureSkewMs) {
+    return `occurredAt is ${span(occurredAtMs - clockMs)} ahead of the producer's clock ${new Date(clockMs).toISOString()} (at most ${span(limits.maxFutureSkewMs)})`;
+  }
+  if (occurredAtMs < clockMs - limits.maxAgeMs) {
+    return `occurredAt is ${span(clockMs - occurredAtMs)} behind the producer's clock ${new Date(clockMs).toISOString()} (at most ${span(limits.maxAgeMs)})`;
+  }
+  if (event.type === 'repayment') {
+    const paidAt = parseInstant(event.paidAt);
+    if (paidAt.ok && paidAt.ms > occurredAtMs + limits.maxFutureSkewMs) {
+      return `paidAt is ${span(paidAt.ms - occurredAtMs)} after occurredAt (a repayment is reported once paid)`;
+    }
+  }
+  return undefined;
+}
+
+/** "9 days 2 h", "5 min 3 s", "300 s": readable, exact enough for a reason. */
+function span(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3_600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
+  if (s < 86_400) return `${Math.floor(s / 3_600)} h${Math.floor((s % 3_600) / 60) ? ` ${Math.floor((s % 3_600) / 60)} min` : ''}`;
+  const days = Math.floor(s / 86_400);
+  const hours = Math.floor((s % 86_400) / 3_600);
+  return `${days} day${days === 1 ? '' : 's'}${hours ? ` ${hours} h` : ''}`;
+}
