@@ -1,6 +1,8 @@
 /**
  * The dead-letter store: every rejected event with its reason, where an operator can list it. Payloads are kept
  * truncated and with card numbers masked; a rejection is recorded once per source even when a job is redelivered.
+ * Its state is bounded whatever the traffic: the stream is capped at `maxLen` entries, and the redelivery check
+ * keeps the `maxLen` most recent sources in one sorted set (see addDeadLetter-2.lua).
  */
 import type { Redis } from 'ioredis';
 import { cardLast4, maskCardNumbers } from '../events/card.ts';
@@ -9,7 +11,6 @@ import { defineScript, loadScript, type ScriptTarget } from '../redis/scripts.ts
 
 const addDeadLetterScript = loadScript(new URL('./addDeadLetter-2.lua', import.meta.url));
 const MAX_RAW_CHARS = 2_048;
-const MARKER_TTL_SECONDS = 7 * 86_400;
 
 export interface DeadLetter {
   id: string;
@@ -30,20 +31,25 @@ export interface Rejection {
 export class DeadLetters {
   private readonly add: ReturnType<typeof defineScript>;
 
+  /** Sorted set of the most recent sources (score: recorded-at ms), for the redelivery check. */
+  readonly sourcesKey: string;
+
+  /** @param maxLen cap on the stream and on the sources kept for the redelivery check */
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly maxLen: number,
   ) {
     this.add = defineScript(redis, addDeadLetterScript);
+    this.sourcesKey = `${keys.deadLetter}:seen`;
   }
 
   /** Queues the record on a pipeline (or sends it); resolves to 1 if new, 0 if already recorded. */
   record(target: ScriptTarget, rejection: Rejection, now = Date.now()): unknown {
     return this.add(
       target,
-      [this.keys.deadLetter, `${this.keys.deadLetter}:seen:${rejection.source}`],
-      [rejection.source, maskCardNumbers(rejection.reason), safeRaw(rejection.raw), new Date(now).toISOString(), this.maxLen, MARKER_TTL_SECONDS],
+      [this.keys.deadLetter, this.sourcesKey],
+      [rejection.source, maskCardNumbers(rejection.reason), safeRaw(rejection.raw), new Date(now).toISOString(), this.maxLen, now, this.maxLen],
     );
   }
 
