@@ -4,6 +4,7 @@ import { DeadLetters } from '../../src/deadletter/dead-letters.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { dropNamespace, freshNamespace, redisUrl } from '../helpers/context.ts';
 import { scanKeys } from '../chaos/harness.ts';
+import { runTool } from '../helpers/cli.ts';
 
 const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
 const namespaces: string[] = [];
@@ -64,4 +65,20 @@ describe('dead-letter store: state bounded like the stream', () => {
     const [entry] = await deadLetters.list();
     expect(entry).toMatchObject({ source: 's1', reason: 'bad card [masked …0128]', raw: '{"cardId":{"n":"[masked …0128]"}}' });
   });
+
+  test('npm run dead-letter -- list shows them, newest first, masked', async () => {
+    const { keys, deadLetters } = store(100);
+    let deep: unknown = '4111 1111 1111 1111';
+    for (let i = 0; i < 6_000; i++) deep = [deep];
+    await deadLetters.recordNow({ source: 'queue:risk-0/1#1', reason: 'not an object', raw: deep });
+    await deadLetters.recordNow({ source: 'produce:r:2', reason: 'cardId 4111-1111-1111-1111 rejected', raw: '{"cardId":"4111111111111111","pad":"xx… (600000000 bytes)' });
+    const { code, stdout, stderr } = await runTool('dead-letter', ['list', '--namespace', keys.namespace, '--json'], { REDIS_URL: redisUrl() });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const rows = stdout.trim().split('\n').map((l) => JSON.parse(l) as { source: string; reason: string; raw: string });
+    expect(rows.map((r) => r.source)).toEqual(['produce:r:2', 'queue:risk-0/1#1']);
+    expect(rows[0]).toMatchObject({ reason: 'cardId [masked …1111] rejected', raw: '{"cardId":"****1111","pad":"xx… (600000000 bytes)' });
+    expect(rows[1]!.raw).toContain('"[nested too deep]"');
+    expect(stdout).not.toMatch(/4111/);
+  }, 60_000);
 });
