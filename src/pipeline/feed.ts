@@ -4,12 +4,11 @@
  * `EventProducer` to the shard queues. Used by `npm run produce`.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
 import type { DeadLetters } from '../deadletter/dead-letters.ts';
-import { parseEventLine, type RiskEvent } from '../events/schema.ts';
+import { countLines as countFileLines, readEventLines } from '../events/lines.ts';
+import type { RiskEvent } from '../events/schema.ts';
 import { syntheticCharges } from '../events/synthetic.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { CardHasher } from '../events/card.ts';
@@ -156,16 +155,13 @@ async function* items(source: FeedSource, runId: string, maxLineBytes: number): 
     }
     return;
   }
-  const lines = createInterface({ input: createReadStream(source.path, 'utf8'), crlfDelay: Infinity });
-  for await (const line of lines) {
-    const parsed = line.trim() === '' ? { ok: false as const, reason: 'empty line' } : parseEventLine(line, maxLineBytes);
-    yield parsed.ok ? { ok: true, event: parsed.event } : { ok: false, reason: parsed.reason, raw: line };
+  // Byte-bounded: a line longer than maxLineBytes is rejected without being held whole.
+  for await (const line of readEventLines(source.path, maxLineBytes)) {
+    yield line.ok ? { ok: true, event: line.event } : { ok: false, reason: line.reason, raw: line.raw };
   }
 }
 
-/** Counts the lines of a file (for the progress bar's total). */
-export async function countLines(path: string): Promise<number> {
-  let n = 0;
-  for await (const _ of createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })) n++;
-  return n;
+/** Counts the lines of a file (for the progress bar's total), as the feed numbers them. */
+export function countLines(path: string): Promise<number> {
+  return countFileLines(path);
 }

@@ -1,6 +1,8 @@
 /**
  * Worker processes started as production starts them (`node --import tsx workers/<entry>.ts`, configuration from the
- * environment), for replays and benchmarks. A process that exits on its own is reported at once.
+ * environment), for replays and benchmarks. A process that exits on its own is reported at once. None outlives
+ * its parent: each has an IPC channel to it and shuts down as on SIGTERM when the channel closes, which it does
+ * however the parent ends (SIGKILL and crashes included).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -10,6 +12,21 @@ import { fileURLToPath } from 'node:url';
 const TSX_LOADER = import.meta.resolve('tsx');
 
 export const RISK_WORKER_ENTRY = fileURLToPath(new URL('../../workers/risk-worker.ts', import.meta.url));
+
+/** Preloaded into every process started here, whatever its entry (bench baselines included): stopWithParent(). */
+const WITH_PARENT_PRELOAD = fileURLToPath(new URL('../../workers/with-parent.ts', import.meta.url));
+
+/**
+ * In a process started by startProcesses: when the parent goes away, the IPC channel closes and this process
+ * signals itself SIGTERM, so it stops as a service does (in-flight batches finish or go back to their queue within
+ * the grace period); an entry without a SIGTERM handler simply exits. Does nothing in a process without an IPC
+ * channel (production, started by a supervisor). The channel does not keep the process alive.
+ */
+export function stopWithParent(): void {
+  if (!process.send || !process.channel) return;
+  process.channel.unref();
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+}
 
 export interface WorkerProcesses {
   pids: number[];
@@ -34,7 +51,7 @@ export function startProcesses(entry: string, count: number, env: Record<string,
   exited.catch(() => undefined);
   for (let i = 0; i < count; i++) {
     const stdio = options.stdio ?? 'inherit';
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', TSX_LOADER, entry], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', TSX_LOADER, '--import', WITH_PARENT_PRELOAD, entry], {
       env: {
         ...process.env,
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
@@ -42,8 +59,11 @@ export function startProcesses(entry: string, count: number, env: Record<string,
         RISKMON_HTTP_ENABLED: 'false',
         ...env,
       },
-      stdio: ['ignore', stdio, stdio],
+      // The IPC channel is how a child learns that its parent is gone (stopWithParent); nothing is sent on it.
+      stdio: ['ignore', stdio, stdio, 'ipc'],
     });
+    // Nor does it keep the parent alive.
+    child.channel?.unref();
     child.on('exit', (code, signal) => {
       if (!stopping) fail(new Error(`${entry} process ${i + 1} exited unexpectedly (${signal ?? `code ${code}`})`));
     });

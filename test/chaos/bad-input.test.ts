@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { parseEvent } from '../../src/events/schema.ts';
-import { configGarbageCheck, ndjsonGarbageCheck, processorGarbageCheck, queueGarbageCheck } from './bad-input.ts';
+import { configGarbageCheck, deepElementCheck, ndjsonGarbageCheck, processorGarbageCheck, queueGarbageCheck } from './bad-input.ts';
 
 // Item 5 at small size (full size: npm run chaos). Every check fails on the first counterexample.
 describe('bad input at every entry: rejected with a reason, no crash, no state change, nothing lost after it', () => {
@@ -27,6 +27,15 @@ describe('bad input at every entry: rejected with a reason, no crash, no state c
     expect(f.problems).toEqual([]);
     expect(f.failedJobs).toBe(0);
     expect(f.decisions).toBe(500);
+  }, 60_000);
+
+  // Before: a 6,000-deep element failed its whole batch (RangeError in the dead-letter payload text), valid events included.
+  test('queue payloads: an element nested 6,000 deep is dead-lettered alone, the valid events of its batch are decided', async () => {
+    const f = await deepElementCheck({ depth: 6_000, jobs: 4 });
+    expect(f.problems).toEqual([]);
+    expect(f.failedJobs).toBe(0);
+    expect(f.deadLetters).toBe(f.deepElements);
+    expect(f.decisions).toBe(f.validEvents);
   }, 60_000);
 
   test('NDJSON files: generated lines through the replay and its worker process', async () => {
