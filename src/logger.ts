@@ -5,7 +5,7 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { maskCardNumbers } from './events/card.ts';
-import { scrubCardData } from './events/scrub.ts';
+import { isCardLikeNumber, scrubCardData } from './events/scrub.ts';
 
 export type { Logger } from 'pino';
 
@@ -30,12 +30,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     formatters: { log: (object: Record<string, unknown>) => scrubCardData(object) as Record<string, unknown> },
     hooks: {
       logMethod(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? maskCardNumbers(a) : a instanceof Error ? scrubCardData(a) : a)));
+        method.apply(this, args.map(scrubArg));
       },
     },
     ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } } : {}),
   };
   return options.destination ? pino(pinoOptions, options.destination) : pino(pinoOptions);
+}
+
+/** A log call's argument: messages and format arguments masked (a card as a number too), errors scrubbed. */
+function scrubArg(a: unknown): unknown {
+  if (typeof a === 'string') return maskCardNumbers(a);
+  if (a instanceof Error) return scrubCardData(a);
+  if ((typeof a === 'number' || typeof a === 'bigint') && isCardLikeNumber(a)) return maskCardNumbers(String(a));
+  return a;
 }
 
 /** A logger that writes nothing (tests, library use). */

@@ -1,21 +1,26 @@
 /**
- * The event contract (v1): the trust boundary. Everything past `parseEvent` may assume a well-formed event.
- * Unknown extra fields are dropped; unknown types are rejected.
+ * The event contract (v1.1): the trust boundary. Everything past `parseEvent` may assume a well-formed event.
+ * Unknown extra fields are dropped; unknown types are rejected. No id but `cardId` may hold a card number, and no
+ * rejection reason shows one (reasons quote input: they are masked here, at the source).
  */
 import { z } from 'zod';
+import { findCardNumber, maskCardNumbers } from './card.ts';
 import { parseInstant } from './instant.ts';
 
 export const MAX_AMOUNT_FEN = 100_000_000;
 
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
-const id = (what: string) =>
+const anyId = (what: string) =>
   z
     .string({ error: (iss) => (iss.input === undefined ? `${what} is missing` : `${what} must be a string`) })
     .min(1, `${what} must not be empty`)
     .max(128, `${what} is longer than 128 characters`)
     // Redis stores UTF-8: a lone surrogate becomes U+FFFD, so two different ids would share one key.
     .refine((s) => !LONE_SURROGATE.test(s), `${what} is not valid Unicode (lone surrogate)`);
+
+/** An id that names something (event, user, merchant): it becomes key names and records, so never a card number. */
+const id = (what: string) => anyId(what).refine((s) => !findCardNumber(s), `${what} holds a card number`);
 
 /** An instant string; the parsed epoch-ms sits beside it as `<field>Ms` after validation. */
 const instant = (what: string) =>
@@ -40,7 +45,7 @@ export const chargeSchema = z.object({
   eventId: id('eventId'),
   userId: id('userId'),
   merchantId: id('merchantId'),
-  cardId: id('cardId'),
+  cardId: anyId('cardId'),
   amount: amountFen(),
   currency: z.literal('CNY', { error: 'currency must be "CNY"' }).optional(),
   occurredAt: instant('occurredAt'),
@@ -56,7 +61,8 @@ const holdingFen = (what: string) =>
     .number({ error: (iss) => (iss.input === undefined ? `${what} is missing` : `${what} must be a number of fen (integer)`) })
     .int(`${what} must be a whole number of fen`)
     .min(0, `${what} must not be negative`)
-    .max(MAX_HOLDING_FEN, `${what} must be at most ${MAX_HOLDING_FEN} fen`);
+    // Grouped digits: thirteen in a row would be masked as a possible card number.
+    .max(MAX_HOLDING_FEN, `${what} must be at most ${MAX_HOLDING_FEN.toLocaleString('en-US')} fen`);
 
 /** A credit account is opened once per user; its quota must lie inside the channel's band (checked when applied). */
 export const accountOpenedSchema = z.object({
@@ -136,32 +142,31 @@ export type RiskEvent = z.output<(typeof eventSchemas)[EventType]>;
 
 export type ParseResult = { ok: true; event: RiskEvent; occurredAtMs: number } | { ok: false; reason: string };
 
+/** A rejection: reasons quote input (a type, an instant, a JSON error's excerpt), so card numbers are masked here. */
+const rejected = (reason: string): { ok: false; reason: string } => ({ ok: false, reason: maskCardNumbers(reason) });
+
 export function parseEvent(value: unknown): ParseResult {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, reason: `event must be a JSON object, got ${describe(value)}` };
+    return rejected(`event must be a JSON object, got ${describe(value)}`);
   }
   const type = (value as { type?: unknown }).type;
   if (typeof type !== 'string' || !Object.hasOwn(eventSchemas, type)) {
-    return {
-      ok: false,
-      reason:
-        type === undefined
-          ? 'type is missing'
-          : typeof type !== 'string'
-            ? `type must be a string, got ${describe(type)}`
-            : `unknown event type ${JSON.stringify(type.slice(0, 40))} (known: ${Object.keys(eventSchemas).join(', ')})`,
-    };
+    return rejected(
+      type === undefined
+        ? 'type is missing'
+        : typeof type !== 'string'
+          ? `type must be a string, got ${describe(type)}`
+          : `unknown event type ${JSON.stringify(type.slice(0, 40))} (known: ${Object.keys(eventSchemas).join(', ')})`,
+    );
   }
   if (type === 'charge' && (value as { cardId?: unknown }).cardId !== undefined) {
     const fast = fastCharge<ChargeEvent>(value as Record<string, unknown>);
     if (fast) return fast;
   }
   const parsed = eventSchemas[type as EventType].safeParse(value);
-  if (!parsed.success) {
-    return { ok: false, reason: parsed.error.issues.map(formatIssue).join('; ') };
-  }
+  if (!parsed.success) return rejected(parsed.error.issues.map(formatIssue).join('; '));
   const at = parseInstant(parsed.data.occurredAt);
-  return at.ok ? { ok: true, event: parsed.data, occurredAtMs: at.ms } : { ok: false, reason: at.reason };
+  return at.ok ? { ok: true, event: parsed.data, occurredAtMs: at.ms } : rejected(at.reason);
 }
 
 /**
@@ -174,15 +179,17 @@ export function parseQueuedEvent(value: unknown): { ok: true; event: RiskEvent |
     const fast = fastCharge<QueuedCharge>(v as Record<string, unknown>);
     if (fast) return fast;
     const parsed = queuedChargeSchema.safeParse(value);
-    if (!parsed.success) return { ok: false, reason: parsed.error.issues.map(formatIssue).join('; ') };
+    if (!parsed.success) return rejected(parsed.error.issues.map(formatIssue).join('; '));
     const at = parseInstant(parsed.data.occurredAt);
-    return at.ok ? { ok: true, event: parsed.data, occurredAtMs: at.ms } : { ok: false, reason: at.reason };
+    return at.ok ? { ok: true, event: parsed.data, occurredAtMs: at.ms } : rejected(at.reason);
   }
   return parseEvent(value);
 }
 
-// isWellFormed() is the lone-surrogate test of `id`, without a Unicode regex (it runs three times per event).
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 128 && v.isWellFormed();
+// isWellFormed() is the lone-surrogate test of `anyId`, without a Unicode regex (it runs four times per event);
+// findCardNumber answers an ASCII id with fewer than 13 digits in one pass over its characters.
+const isAnyId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 128 && v.isWellFormed();
+const isId = (v: unknown): v is string => isAnyId(v) && !findCardNumber(v);
 
 const CARD_TOKEN = /^[A-Za-z0-9_-]{16}$/;
 const CARD_LAST4 = /^\*{4}.{0,4}$/;
@@ -198,7 +205,7 @@ function fastCharge<T extends ChargeEvent | QueuedCharge>(v: Record<string, unkn
   const { eventId, userId, merchantId, cardId, cardToken, cardLast4, amount, currency, occurredAt } = v;
   if (!isId(eventId) || !isId(userId) || !isId(merchantId)) return undefined;
   const queued = cardId === undefined;
-  if (queued ? !(typeof cardToken === 'string' && CARD_TOKEN.test(cardToken) && typeof cardLast4 === 'string' && CARD_LAST4.test(cardLast4)) : !isId(cardId)) {
+  if (queued ? !(typeof cardToken === 'string' && CARD_TOKEN.test(cardToken) && typeof cardLast4 === 'string' && CARD_LAST4.test(cardLast4)) : !isAnyId(cardId)) {
     return undefined;
   }
   if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 1 || amount > MAX_AMOUNT_FEN) return undefined;
@@ -223,12 +230,13 @@ function fastCharge<T extends ChargeEvent | QueuedCharge>(v: Record<string, unkn
 
 /** One NDJSON line → event or reason. Never throws. */
 export function parseEventLine(line: string, maxBytes: number): ParseResult {
-  if (Buffer.byteLength(line, 'utf8') > maxBytes) return { ok: false, reason: `line longer than ${maxBytes} bytes` };
+  if (Buffer.byteLength(line, 'utf8') > maxBytes) return rejected(`line longer than ${maxBytes} bytes`);
   let value: unknown;
   try {
     value = JSON.parse(line);
   } catch (e) {
-    return { ok: false, reason: `not valid JSON: ${(e as Error).message}` };
+    // V8 quotes the line around the error ("…"4111 1111 1111 1111… is not valid JSON"): masked by `rejected`.
+    return rejected(`not valid JSON: ${(e as Error).message}`);
   }
   return parseEvent(value);
 }

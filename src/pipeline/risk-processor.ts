@@ -11,7 +11,7 @@ import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../deadletter/dead-letters.ts';
 import { claimContent, conflictReason, type EventClaims } from '../decisions/claims.ts';
 import { parseDecision } from '../decisions/decision.ts';
-import { tokenizeCharge, type CardHasher } from '../events/card.ts';
+import { findCardNumber, maskCardNumbers, tokenizeCharge, type CardHasher } from '../events/card.ts';
 import { eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { eventSchemas, parseQueuedEvent, type ChargeEvent, type EventType, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
 import type { Logger } from '../logger.ts';
@@ -244,7 +244,7 @@ export class RiskProcessor {
       if (!c.ok) {
         endRun();
         const raw = events[index];
-        const eventId = typeof (raw as { eventId?: unknown })?.eventId === 'string' ? (raw as { eventId: string }).eventId : null;
+        const eventId = safeEventId(raw);
         deadLetters.record(pipeline, { source: `${source}#${index}`, reason: c.reason, raw }, now);
         slots.push({ kind: 'rejected', result: { eventId, outcome: 'rejected', error: c.reason }, reason: c.label, command: commands++ });
         return;
@@ -379,6 +379,14 @@ function asBatch(data: unknown): { ok: true; data: Batch } | { ok: false; reason
     clocks = events.map(() => enqueuedAt);
   }
   return { ok: true, data: { events, enqueuedAt, clocks, claimed: d.v === 2 && d.claimed === true, reply: d.reply === true } };
+}
+
+/** The eventId of a rejected element, for its result: cut to the contract's length, a card number in it masked. */
+export function safeEventId(raw: unknown): string | null {
+  const id = (raw as { eventId?: unknown } | null)?.eventId;
+  if (typeof id !== 'string') return null;
+  const cut = id.slice(0, 128);
+  return findCardNumber(cut) ? maskCardNumbers(cut) : cut;
 }
 
 function eventTypeLabel(raw: unknown): string {

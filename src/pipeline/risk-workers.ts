@@ -13,9 +13,8 @@ import { closeWorker } from '../redis/shutdown.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';
 import { openRiskQueues } from './producer.ts';
 import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
-import { scrubBatch } from './scrub.ts';
+import { mayHoldCardData, scrubBatch } from './scrub.ts';
 
-const hasRawCard = (e: unknown): boolean => typeof e === 'object' && e !== null && 'cardId' in e;
 
 export interface RiskWorkersOptions {
   connection: Redis;
@@ -67,7 +66,7 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
       try {
         const results = await processor.process(job.data, `queue:${job.queueName}/${job.id}`);
         // Our producer queues only valid, tokenized events: scrub only batches that may hold a card in clear.
-        const mayHoldCards = !Array.isArray(job.data?.events) || results.some((r) => r.outcome === 'rejected') || job.data.events.some(hasRawCard);
+        const mayHoldCards = results.some((r) => r.outcome === 'rejected') || mayHoldCardData(job.data);
         const scrubbed = cards && mayHoldCards ? scrubBatch(job.data, cards) : null;
         if (scrubbed) await job.updateData(scrubbed as BatchJobData);
         return job.data?.reply ? results : { events: results.length };

@@ -2,9 +2,18 @@ import { expect, test } from 'vitest';
 import { CardHasher, cardLast4, tokenizeCharge } from '../../src/events/card.ts';
 import { isLuhnValid, syntheticPan } from '../../src/events/synthetic.ts';
 import { scrubBatch } from '../../src/pipeline/scrub.ts';
-import { cardScanScenario, CardScanner } from './card-scan.ts';
+import { CARD_FORMS, cardScanScenario, CardScanner } from './card-scan.ts';
 
 const PAN = syntheticPan(12, 0);
+
+test('the scanner finds a sent card in every written form, inside Redis text, JSON and AOF bytes', () => {
+  const s = new CardScanner(new Set([PAN]));
+  for (const [name, form] of Object.entries(CARD_FORMS)) s.scan(name, `{"note":"x ${form(PAN)} y"}`);
+  expect(s.result.knownCardHits.map((h) => h.split(':')[0])).toEqual(expect.arrayContaining(Object.keys(CARD_FORMS)));
+  const clean = new CardScanner(new Set([PAN]));
+  clean.scan('masked', `{"note":"x [masked …${PAN.slice(-4)}] y","n":${PAN.slice(0, 12)}}`);
+  expect(clean.result.knownCardHits).toEqual([]);
+});
 
 test('the scanner finds card numbers however they are written, and tells timestamps apart', () => {
   const s = new CardScanner(new Set([PAN]));
@@ -55,4 +64,9 @@ test('no card number at rest: Redis (all types), AOF, logs, metrics, decisions a
   expect(f.foreignInTransitAofHits).toBeGreaterThan(0);
   expect(f.redisKeys).toBeGreaterThan(2_000);
   expect(f.logLines).toBeGreaterThan(0);
+  // Ids holding a card come back rejected, dead-lettered naming the field (processor in this process + replay).
+  expect(f.idsHoldingCardsDeadLettered).toBeGreaterThanOrEqual(f.idsHoldingCardsSent);
+  // The operator surfaces were read, and held rows to scan.
+  expect(f.cliOutputBytes).toBeGreaterThan(1_000);
+  expect(f.dashboardBytes).toBeGreaterThan(1_000);
 }, 90_000);

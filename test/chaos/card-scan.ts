@@ -8,12 +8,15 @@
  * window scores, job timestamps); they are counted apart, and every string is also checked against the exact card
  * numbers that were sent, inside any longer digit run, so the exclusion cannot hide a real card.
  */
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Hono } from 'hono';
 import type { Redis } from 'ioredis';
 import { createContext } from '../../src/context.ts';
 import { isLuhnValid, syntheticCharges, syntheticPan } from '../../src/events/synthetic.ts';
+import { DASHBOARD_PATH, queueDashboard } from '../../src/http/dashboard.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { EventProducer, openRiskQueues } from '../../src/pipeline/producer.ts';
 import { replay } from '../../src/replay/replay.ts';
@@ -26,6 +29,8 @@ const TS_MIN = 1_400_000_000_000;
 const TS_MAX = 2_200_000_000_000;
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+/** Digits with up to three separators (whitespace, dots, dashes, invisible characters) between two of them. */
+const SEPARATED_RUN = /[0-9](?:[\s.\p{Pd}\p{Cf}]{0,3}[0-9]){12,}/gu;
 
 export interface ScanResult {
   /** Luhn-valid 13–19 digit strings that are not timestamp-shaped. */
@@ -40,14 +45,27 @@ export interface ScanResult {
   scoresChecked: number;
 }
 
-/** Finds card-like numbers: digit runs, optionally grouped by single spaces or dashes. */
+/**
+ * Finds card-like numbers: digit runs, optionally grouped by single spaces or dashes, Luhn-valid (after NFKC); and
+ * the cards that were sent in any written form (dots, double spaces, dashes, full-width, zero-width separators).
+ */
 export class CardScanner {
   readonly result: ScanResult = { hits: [], knownCardHits: [], timestampsExcluded: 0, fractionsExcluded: 0, uuidsExcluded: 0, digitRunsChecked: 0, scoresChecked: 0 };
   readonly byPlace: Record<string, number> = {};
 
   constructor(private readonly knownCards: Set<string>) {}
 
-  scan(place: string, text: string): void {
+  scan(place: string, raw: string): void {
+    // Full-width and other compatibility digits read as digits; a sent card written with dots, double spaces,
+    // dashes or invisible characters between its digits is still that card.
+    const text = /[^\x00-\x7f]/.test(raw) ? raw.normalize('NFKC') : raw;
+    for (const m of text.matchAll(SEPARATED_RUN)) {
+      if (/^[0-9](?:[ -]?[0-9])*$/.test(m[0])) continue; // plain or single spaces/dashes: checked below
+      const digits = m[0].replace(/[^0-9]/g, '');
+      for (let i = 0; i + 16 <= digits.length; i++) {
+        if (this.knownCards.has(digits.slice(i, i + 16))) this.hit(place, 'known', `${digits.slice(i, i + 16)} (written ${JSON.stringify(m[0])})`);
+      }
+    }
     const uuids = [...text.matchAll(UUID)].map((u) => [u.index!, u.index! + u[0].length] as const);
     for (const m of text.matchAll(/\d(?:[ -]?\d){12,}/g)) {
       const run = m[0];
@@ -144,6 +162,12 @@ export interface CardScanFigures {
   metricsBytes: number;
   decisionRecords: number;
   replayOutputLines: number;
+  /** Bytes of `npm run dead-letter -- list` output (text and --json) and of the dashboard API's job listings. */
+  cliOutputBytes: number;
+  dashboardBytes: number;
+  /** Dead letters of events whose id held a card, and how many of those name the field (never the number). */
+  idsHoldingCardsSent: number;
+  idsHoldingCardsDeadLettered: number;
   /** Hits after phase 1 (our producer, replay and processor only), Redis and the AOF before any rewrite. */
   ownPathsHits: string[];
   /** Card numbers a foreign producer's raw jobs left in the AOF before it was rewritten (in transit, expected). */
@@ -152,11 +176,56 @@ export interface CardScanFigures {
   byPlace: Record<string, number>;
 }
 
+/** The ways a card number is written (contract v1.1): every one must be found, normalised, masked. */
+export const CARD_FORMS: Record<string, (pan: string) => string> = {
+  plain: (pan) => pan,
+  spaces: (pan) => pan.replace(/(\d{4})(?=\d)/g, '$1 '),
+  doubleSpaces: (pan) => pan.replace(/(\d{4})(?=\d)/g, '$1  '),
+  dashes: (pan) => pan.replace(/(\d{4})(?=\d)/g, '$1-'),
+  dots: (pan) => pan.replace(/(\d{4})(?=\d)/g, '$1.'),
+  fullWidth: (pan) => pan.replace(/\d/g, (c) => String.fromCharCode(0xff10 + Number(c))),
+  zeroWidth: (pan) => pan.replace(/(\d{4})(?=\d)/g, '$1\u200b'),
+};
+/** The forms an id may not hold (one separator at most between digits): rejected, never stored. */
+const ID_FORMS = ['plain', 'spaces', 'dashes', 'dots', 'fullWidth', 'zeroWidth'];
+
+/**
+ * Valid events in the contract whose card is written in each form (accepted: one token, nothing in clear), and
+ * with card numbers in fields outside the contract, in values and in key names (dropped before queueing).
+ */
+function validWithCardForms(input: { type: 'charge'; cardId: string; [k: string]: unknown }[]): unknown[] {
+  const forms = Object.values(CARD_FORMS);
+  return input.slice(0, 4 * forms.length).map((e, i) => {
+    const form = forms[i % forms.length]!;
+    const card = form(e.cardId);
+    return i % 2 === 0 ? { ...e, eventId: `${e.eventId}-f`, cardId: card } : { ...e, eventId: `${e.eventId}-f`, cardId: card, note: `card ${card}`, [card]: 1, extra: { pan: card } };
+  });
+}
+
 /** Events that break the contract but carry card numbers where a careless store would keep them. */
 function garbageWithCards(namespace: string, pans: string[]): unknown[] {
   const p = (i: number) => pans[i % pans.length]!;
   const spaced = (s: string) => s.replace(/(\d{4})(?=\d)/g, '$1 ');
+  const at = '2026-03-10T10:00:00+08:00';
+  // Ids holding a card, in every event type that has the field: each must come back "<field> holds a card number".
+  const idsHoldingCards = ID_FORMS.flatMap((name, i) => {
+    const card = CARD_FORMS[name]!(p(20 + i));
+    return [
+      { type: 'charge', eventId: `${namespace}-id-${name}-u`, userId: card, merchantId: 'm', cardId: p(20 + i), amount: 100, occurredAt: at },
+      { type: 'charge', eventId: `${namespace}-id-${name}-m`, userId: 'u-g', merchantId: card, cardId: p(20 + i), amount: 100, occurredAt: at },
+      { type: 'charge', eventId: card, userId: 'u-g', merchantId: 'm', cardId: p(20 + i), amount: 100, occurredAt: at },
+      { type: 'account_opened', eventId: `${namespace}-id-${name}-a`, userId: card, channel: 'invited', quota: 500_000, occurredAt: at },
+      { type: 'repayment', eventId: card, userId: 'u-g', amount: 100, dueAt: at, paidAt: at, occurredAt: at },
+    ];
+  });
+  // Rejected for another reason, a card written in each form somewhere in it (reasons and raw text are masked).
+  const formsInBrokenEvents = Object.entries(CARD_FORMS).flatMap(([name, form], i) => [
+    { type: 'charge', eventId: `${namespace}-bad-${name}`, userId: 'u-g', merchantId: 'm', cardId: form(p(30 + i)), amount: 0, note: form(p(30 + i)), occurredAt: form(p(30 + i)) },
+    { type: form(p(30 + i)), eventId: `${namespace}-type-${name}` },
+  ]);
   return [
+    ...idsHoldingCards,
+    ...formsInBrokenEvents,
     { type: 'charge', eventId: `${namespace}-g1`, userId: 'u-g', merchantId: 'm', cardId: p(0), amount: -5, occurredAt: '2026-03-10T10:00:00+08:00' },
     { type: 'charge', eventId: `${namespace}-g2`, userId: 'u-g', merchantId: 'm', cardId: p(1), amount: 100, occurredAt: 'yesterday' },
     { type: 'charge', eventId: `${namespace}-g3`, userId: 'u-g', merchantId: p(2), cardId: p(2), amount: 1.5, occurredAt: '2026-03-10T10:00:00+08:00' },
@@ -166,6 +235,17 @@ function garbageWithCards(namespace: string, pans: string[]): unknown[] {
     `${p(6)}`,
     [p(7), p(8)],
   ];
+}
+
+/** Runs `scripts/<name>.ts` as `npm run <name>` does; resolves to stdout and stderr together. */
+function runScript(name: string, args: string[], env: Record<string, string>): Promise<string> {
+  const script = new URL(`../../scripts/${name}.ts`, import.meta.url).pathname;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${name} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else resolve(stdout + stderr);
+    });
+  });
 }
 
 async function aofRewritten(redis: Redis): Promise<void> {
@@ -194,7 +274,8 @@ function scanAof(dir: string, scanner: CardScanner): number {
         }
         scanner.scan('AOF', command[1] ?? '');
       } else {
-        for (const arg of command) scanner.scan('AOF', arg);
+        // Arguments are bytes (latin1 keeps their lengths); read as UTF-8 so full-width digits are digits.
+        for (const arg of command) scanner.scan('AOF', Buffer.from(arg, 'latin1').toString('utf8'));
       }
     }
   }
@@ -242,6 +323,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
   const pans = [...new Set(input.map((e) => e.cardId))];
   for (const pan of pans.slice(0, 10)) if (!isLuhnValid(pan)) throw new Error(`synthetic card ${pan} is not Luhn-valid`);
   const garbage = garbageWithCards(namespace, pans);
+  const withForms = validWithCardForms(input);
   const shards = settings.config.pipeline.shards;
   let producer: EventProducer | undefined;
   try {
@@ -250,15 +332,22 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
 
     // Phase 1, every way our own code takes events in: the producer, an NDJSON replay (valid and broken lines),
     // and the processor in this process (so this process' metrics registry has seen cards and rejections too).
-    producer = await context.openProducer();
-    await paced(producer, input, 0);
-    await context.processor.process(testBatch([...input.slice(0, 50).map((e) => ({ ...e, eventId: `${e.eventId}-inproc` })), ...garbage]), 'scan:inproc');
+    // The synthetic input is from 20 days ago: the producer's clock is the end of its span.
+    producer = await context.openProducer({ clock: () => startMs + 27 * 3_600_000 });
+    await paced(producer, [...input, ...(withForms as typeof input)], 0);
+    await context.processor.process(
+      testBatch([...input.slice(0, 50).map((e) => ({ ...e, eventId: `${e.eventId}-inproc` })), ...withForms.map((e) => ({ ...(e as object), eventId: `${(e as { eventId: string }).eventId}-inproc` })), ...garbage]),
+      'scan:inproc',
+    );
     const inputPath = join(work, 'events.ndjson');
     const outputPath = join(work, 'decisions.ndjson');
     const replayEvents = [...syntheticCharges({ count: options.replayLines, users: 50, seed: 67, startMs, prefix: 'evt-r' })];
     const lines = replayEvents.map((e) => JSON.stringify(e));
     lines.push(`{"type":"charge","cardId":"${pans[0]}",broken json`, `{"type":"charge","eventId":"${namespace}-r-bad","cardId":"${pans[1]}","amount":0}`);
+    lines.push(...withForms.map((e) => JSON.stringify({ ...(e as object), eventId: `${(e as { eventId: string }).eventId}-r` })));
     lines.push(...garbage.map((g) => JSON.stringify(g)));
+    // The JSON parser quotes the line in its error: a card written in each form inside a line that does not parse.
+    lines.push(...Object.values(CARD_FORMS).map((form, i) => `{"type":"charge","userId":"${form(pans[40 + (i % 10)] ?? pans[0]!)}" broken`));
     writeFileSync(inputPath, lines.join('\n') + '\n');
     const replayContext = createContext(chaosSettings(`${namespace}-replay`), redis.url, silentLogger);
     try {
@@ -277,7 +366,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
     // Phase 2, a foreign producer queues raw events (cards in clear, garbage with cards in any field): the workers
     // scrub the payload once processed, and after the next AOF rewrite nothing is left on disk either.
     const [queue] = await openRiskQueues(context.queueConnection, context.keys, 1);
-    const foreign = input.slice(0, 20).map((e) => ({ ...e, eventId: `${e.eventId}-foreign` }));
+    const foreign = [...input.slice(0, 20), ...(withForms as typeof input)].map((e) => ({ ...e, eventId: `${e.eventId}-foreign` }));
     await queue!.add('events', testBatch([...foreign, ...garbage]));
     await queue!.add('events', `raw ${pans[0]}` as never);
     await queue!.close();
@@ -299,6 +388,32 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
     const replayOutput = readFileSync(outputPath, 'utf8');
     scanner.scan('replay output', replayOutput);
 
+    // What operators see: the dead-letter CLI (text and JSON) and the queue dashboard's API.
+    let cliOutputBytes = 0;
+    for (const args of [['list', '--limit', '1000'], ['list', '--limit', '1000', '--json']]) {
+      const out = await runScript('dead-letter', args, { REDIS_URL: redis.url, RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path });
+      cliOutputBytes += out.length;
+      scanner.scan('dead-letter CLI output', out);
+    }
+    const dashboardQueues = await openRiskQueues(context.queueConnection, context.keys, shards);
+    let dashboardBytes = 0;
+    try {
+      const app = new Hono().route(DASHBOARD_PATH, queueDashboard({ queues: dashboardQueues, readOnly: true, namespace }));
+      for (const q of dashboardQueues) {
+        for (const status of ['completed', 'failed', 'waiting']) {
+          const res = await app.request(`${DASHBOARD_PATH}/api/queues?activeQueue=${encodeURIComponent(q.name)}&status=${status}&page=1&jobsPerPage=1000`);
+          const body = await res.text();
+          if (res.status !== 200) throw new Error(`dashboard API answered ${res.status}: ${body.slice(0, 200)}`);
+          dashboardBytes += body.length;
+          scanner.scan('dashboard API', body);
+        }
+      }
+    } finally {
+      await Promise.all(dashboardQueues.map((q) => q.close()));
+    }
+    const deadLetters = await context.deadLetters.list(10_000);
+    const idsHoldingCardsDeadLettered = deadLetters.filter((d) => /^(eventId|userId|merchantId) holds a card number$/.test(d.reason)).length;
+
     return {
       cardsSent: known.size,
       eventsSent: input.length + garbage.length + lines.length + foreign.length + garbage.length + 1,
@@ -309,6 +424,10 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
       metricsBytes: metricsText.length,
       decisionRecords: decisions.length,
       replayOutputLines: replayOutput.trim().split('\n').length,
+      cliOutputBytes,
+      dashboardBytes,
+      idsHoldingCardsSent: ID_FORMS.length * 5,
+      idsHoldingCardsDeadLettered,
       ownPathsHits: [...phase1.result.hits, ...phase1.result.knownCardHits],
       foreignInTransitAofHits: inTransit.result.knownCardHits.length + inTransit.result.hits.length,
       scan: scanner.result,

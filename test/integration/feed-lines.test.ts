@@ -24,7 +24,8 @@ test('a 5 MB line among valid ones (CRLF, no newline at the end): one dead lette
       source: { kind: 'file', path },
       connection: context.queueConnection,
       keys: context.keys,
-      pipeline: context.settings.config.pipeline,
+      config: context.settings.config,
+      clock: 'replay',
       cards: context.cards,
       deadLetters: context.deadLetters,
     });

@@ -31,14 +31,15 @@ describe('service', () => {
     const settings = loadSettings({ namespace: freshNamespace('svc'), overrides: { settlement: { tickSeconds: 1 } }, env: {} });
     service = await startService({ components: ['risk', 'settlement'], settings, logger: silentLogger, redisUrl: redisUrl() });
     const { context } = service;
-    const producer = await context.openProducer();
+    // A producer whose clock is just after the synthetic stream (March 2026): every approved or held charge is
+    // already due by the wall clock the settlement worker uses.
+    const producer = await context.openProducer({ clock: () => Date.parse('2026-03-11T12:00:00+08:00') });
     const events = [...syntheticCharges({ count: 600, users: 30, seed: 3 })];
     for (const e of events) producer.send(e);
     await producer.close();
 
     const decided = await until(() => context.redis.xlen(context.keys.decisionStream), (n) => n === events.length);
     expect(decided).toBe(600);
-    // The synthetic stream is from March 2026: every approved or held charge is already due.
     const stats = await until(() => context.ledger.stats(), (s) => s.scheduledCount === 0 && s.heldCount === 0);
     const approvedOrHeld = (await context.redis.mget(events.map((e) => context.keys.decision(e.eventId))))
       .map((d) => JSON.parse(d!))

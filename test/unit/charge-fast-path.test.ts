@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chargeSchema, MAX_AMOUNT_FEN, parseEvent, parseQueuedEvent, queuedChargeSchema } from '../../src/events/schema.ts';
 import { parseInstant } from '../../src/events/instant.ts';
+import { luhnCheckDigit } from '../../src/events/synthetic.ts';
 
 /** The contract as zod alone decides it. */
 function zodOnly(value: unknown): { ok: boolean; event?: unknown; ms?: number } {
@@ -18,9 +19,33 @@ function zodOnly(value: unknown): { ok: boolean; event?: unknown; ms?: number } 
 /** Mostly valid values, sometimes one from around the edge: a property run exercises one broken field at a time. */
 const mostly = <T, U>(valid: fc.Arbitrary<T>, edge: fc.Arbitrary<U>) => fc.oneof({ arbitrary: valid, weight: 8 }, { arbitrary: edge, weight: 1 });
 
+/**
+ * Digit runs around the card-number edge: 11–21 digits from a card prefix or not, Luhn-valid or not, written
+ * plain, with one or two separators, full-width, inside other text.
+ */
+const cardLike = fc
+  .tuple(
+    fc.constantFrom('4', '51', '55', '2221', '2720', '34', '37', '35', '6011', '65', '62', '1', '56', '2220', '9'),
+    fc.integer({ min: 11, max: 21 }),
+    fc.nat(),
+    fc.boolean(),
+    fc.constantFrom('', ' ', '-', '.', '  ', '\u3000', '\u200b', '--'),
+    fc.constantFrom('plain', 'full-width', 'wrapped'),
+  )
+  .map(([prefix, length, seed, valid, sep, form]) => {
+    let body = prefix;
+    for (let i = 0; body.length < length - 1; i++) body += String((seed >> (i % 28)) % 10 & 7);
+    const check = Number(luhnCheckDigit(body));
+    const digits = body + String(valid ? check : (check + 1) % 10);
+    let text = digits.replace(/(\d{4})(?=\d)/g, `$1${sep}`);
+    if (form === 'full-width') text = text.replace(/\d/g, (c) => String.fromCharCode(0xff10 + Number(c)));
+    if (form === 'wrapped') text = `u-${text}-x`;
+    return text.slice(0, 128);
+  });
+
 const id = mostly(
   fc.string({ minLength: 1, maxLength: 20 }),
-  fc.oneof(fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), '6222020000000017', 'a\uD800b', '\uDC00'), fc.integer(), fc.constant(null)),
+  fc.oneof(fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), '6222020000000017', '6222 0200 0000 0017', 'a\uD800b', '\uDC00'), cardLike, fc.integer(), fc.constant(null)),
 );
 const amount = mostly(
   fc.integer({ min: 1, max: MAX_AMOUNT_FEN }),
@@ -56,7 +81,7 @@ const charge = fc.record(
     amount,
     currency,
     occurredAt: instant,
-    note: fc.string(),
+    note: fc.oneof(fc.string(), cardLike),
   },
   { requiredKeys: ['type', 'eventId', 'userId', 'merchantId', 'cardId', 'amount', 'occurredAt'] },
 ).chain((c) => fc.constantFrom(c, withoutOneField(c)));
@@ -103,6 +128,27 @@ describe('charge validation fast path', () => {
         }
       }),
       { numRuns: 3_000 },
+    );
+  });
+
+  it('rejects ids holding a card number with zod\'s reason, raw and queued', () => {
+    const raw = { type: 'charge', eventId: 'e', userId: 'u', merchantId: 'm', cardId: '4111 1111 1111 1111', amount: 1, occurredAt: '2026-03-10T10:00:00Z' };
+    expect(parseEvent(raw).ok).toBe(true);
+    const queued = { type: 'charge', eventId: 'e', userId: 'u', merchantId: 'm', cardToken: 'A'.repeat(16), cardLast4: '****1111', amount: 1, occurredAt: '2026-03-10T10:00:00Z' };
+    expect(parseQueuedEvent(queued).ok).toBe(true);
+    for (const field of ['eventId', 'userId', 'merchantId']) {
+      for (const card of ['4111111111111111', '4111-1111-1111-1111', '４１１１１１１１１１１１１１１１']) {
+        expect(parseEvent({ ...raw, [field]: card })).toEqual({ ok: false, reason: `${field} holds a card number` });
+        expect(parseQueuedEvent({ ...queued, [field]: card })).toEqual({ ok: false, reason: `${field} holds a card number` });
+      }
+    }
+  });
+
+  it('drops unknown fields on the queued fast path too', () => {
+    const queued = { note: '4111111111111111', type: 'charge', eventId: 'e', userId: 'u', merchantId: 'm', cardToken: 'A'.repeat(16), cardLast4: '****1111', amount: 1, occurredAt: '2026-03-10T10:00:00Z', pan: '4111111111111111' };
+    const r = parseQueuedEvent(queued);
+    expect(r.ok && JSON.stringify(r.event)).toBe(
+      '{"type":"charge","eventId":"e","userId":"u","merchantId":"m","amount":1,"occurredAt":"2026-03-10T10:00:00Z","cardToken":"AAAAAAAAAAAAAAAA","cardLast4":"****1111"}',
     );
   });
 

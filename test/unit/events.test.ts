@@ -78,3 +78,59 @@ describe('NDJSON lines', () => {
     expect(!long.ok && long.reason).toBe('line longer than 16384 bytes');
   });
 });
+
+describe('no card number in any id (contract v1.1)', () => {
+  const CARD = '4111111111111111';
+  const forms = [CARD, '4111 1111 1111 1111', '4111-1111-1111-1111', '4111.1111.1111.1111', '４１１１１１１１１１１１１１１１', `order-${CARD}`];
+  const valid = {
+    charge,
+    account_opened: { type: 'account_opened', eventId: 'e-2', userId: 'u-1', channel: 'invited', quota: 500_000, occurredAt: '2026-03-10T10:00:00+08:00' },
+    repayment: { type: 'repayment', eventId: 'e-3', userId: 'u-1', amount: 100, dueAt: '2026-03-10T10:00:00+08:00', paidAt: '2026-03-09T10:00:00+08:00', occurredAt: '2026-03-10T10:00:00+08:00' },
+    asset_snapshot: { type: 'asset_snapshot', eventId: 'e-4', userId: 'u-1', balance: 1, redeemed: 0, occurredAt: '2026-03-10T10:00:00+08:00' },
+    social_snapshot: { type: 'social_snapshot', eventId: 'e-5', userId: 'u-1', friendsAdded: 3, momentsBlocked: false, occurredAt: '2026-03-10T10:00:00+08:00' },
+  };
+  const idFields = Object.entries(valid).flatMap(([type, event]) => ['eventId', 'userId', 'merchantId'].filter((f) => f in event).map((field) => [type, field] as const));
+
+  it.each(idFields)('%s: %s holding a card number is rejected, the reason names the field, never the number', (type, field) => {
+    expect(parseEvent(valid[type as keyof typeof valid]).ok).toBe(true);
+    for (const form of forms) {
+      const reason = reasonOf({ ...valid[type as keyof typeof valid], [field]: form });
+      expect(reason).toBe(`${field} holds a card number`);
+    }
+  });
+
+  it('lets cardId hold a card number, and ids with ordinary numbers pass', () => {
+    expect(parseEvent({ ...charge, cardId: '4111 1111 1111 1111' }).ok).toBe(true);
+    for (const ordinary of ['4111111111111112', '1795253110961', 'order-20260310-000123456', '12345678901234567890']) {
+      expect(parseEvent({ ...charge, eventId: ordinary, userId: ordinary, merchantId: ordinary }).ok, ordinary).toBe(true);
+    }
+  });
+
+  it.each(Object.keys(valid))('%s: fields outside the contract are dropped, card numbers in them with it', (type) => {
+    const event = valid[type as keyof typeof valid];
+    const r = parseEvent({ ...event, note: CARD, cardNumber: '4111 1111 1111 1111', [CARD]: 1, nested: { pan: CARD } });
+    expect(r.ok && r.event).toEqual(event);
+    expect(JSON.stringify(r.ok && r.event)).not.toMatch(/4111.?1111/);
+  });
+
+  it('masks card numbers that reasons quote from the input (type, instants, JSON errors)', () => {
+    const reasons = [
+      reasonOf({ ...charge, type: `x ${CARD}` }),
+      reasonOf({ ...charge, occurredAt: '4111 1111 1111 1111' }),
+      reasonOf({ ...charge, occurredAt: '４１１１１１１１１１１１１１１１' }),
+      reasonOf({ ...valid.repayment, dueAt: '4111.1111.1111.1111' }),
+    ];
+    const line = parseEventLine(`{"type":"charge","cardId":"${CARD}" oops}`, 16_384);
+    const lineAtEnd = parseEventLine(`{"type":"charge","cardId":4111-1111-1111-1111}`, 16_384);
+    reasons.push(line.ok ? '' : line.reason, lineAtEnd.ok ? '' : lineAtEnd.reason);
+    for (const reason of reasons) {
+      expect(reason).not.toBe('');
+      expect(reason.normalize('NFKC').replace(/[^0-9]/g, '')).not.toContain('411111111111');
+    }
+    expect(reasons[1]).toContain('[masked …1111]');
+  });
+
+  it('words the largest holding with grouped digits, so the limit is not masked as a card', () => {
+    expect(reasonOf({ ...valid.asset_snapshot, balance: 1e13 })).toBe('balance must be at most 1,000,000,000,000 fen');
+  });
+});

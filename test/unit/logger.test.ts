@@ -1,6 +1,7 @@
 /** Card data never reaches a log line or the queue dashboard. */
 import { describe, expect, it } from 'vitest';
 import { scrubCardData } from '../../src/events/scrub.ts';
+import { luhnCheckDigit } from '../../src/events/synthetic.ts';
 import { createLogger } from '../../src/logger.ts';
 
 const PAN = '6222020000000001';
@@ -44,6 +45,35 @@ describe('logs', () => {
     expect(lines[3]).toMatchObject({ note: 'card [masked …0001] seen', msg: 'message about [masked …0001]' });
     expect(lines[5]).toMatchObject({ err: { type: 'Error', message: 'bad card [masked …0001]' } });
     expect(lines[6]).toMatchObject({ msg: 'boom [masked …0001]' });
+  });
+});
+
+describe('card numbers however written', () => {
+  const CARD = `622202000000001${luhnCheckDigit('622202000000001')}`;
+  const group = (sep: string) => CARD.replace(/(\d{4})(?=\d)/g, `$1${sep}`);
+  const FORMS = [group('.'), group('  '), group('-'), group(' - '), CARD.replace(/\d/g, (c) => String.fromCharCode(0xff10 + Number(c))), group('\u200b')];
+  /** The text without separators, after NFKC: a card in any of FORMS shows as its plain digits. */
+  const digitsOf = (text: string) => text.normalize('NFKC').replace(/[\s.\-\u200b]/g, '');
+
+  it('never reach a log line: messages, fields, key names, numbers, format arguments, errors', () => {
+    const { logger, raw } = capture();
+    for (const form of FORMS) {
+      logger.info({ note: form, [form]: 1, nested: { userId: form } }, `seen ${form}`);
+      logger.info('formatted %s', form);
+      logger.error({ err: new Error(`bad ${form}`) }, 'failed');
+    }
+    logger.info({ userId: Number(CARD), enqueuedAt: 1795252365582 }, 'numbers');
+    logger.info('as a number %s', Number(CARD));
+    for (const line of raw) expect(digitsOf(line)).not.toContain(CARD.slice(0, 12));
+    expect(raw.at(-2)).toContain('"enqueuedAt":1795252365582');
+  });
+
+  it('are masked in what the dashboard shows of a job', () => {
+    const job = { events: FORMS.map((f) => ({ type: 'charge', userId: f, cardId: f, note: f, [f]: true })), n: Number(CARD), at: 1795252365582 };
+    const shown = JSON.stringify(scrubCardData(job));
+    expect(digitsOf(shown)).not.toContain(CARD.slice(0, 12));
+    expect(shown).toContain(`"cardId":"****${CARD.slice(-4)}"`);
+    expect(shown).toContain('"at":1795252365582');
   });
 });
 
