@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RULE_NAMES } from './decisions/decision.ts';
 import { eventSchemas } from './events/schema.ts';
+import { LOGIN_FAILURE_RESULTS } from './http/login-throttle.ts';
 import type { Keys } from './redis/keys.ts';
 import type { SettlementStats } from './settlement/ledger.ts';
 
@@ -191,6 +192,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Incremented by the dashboard's basic auth (src/http/server.ts). */
+  readonly loginFailures = new Counter({
+    name: 'riskmon_http_login_failures_total',
+    help: 'Queue dashboard requests refused: wrong_credentials (401 to a wrong login) or throttled (429 while too many failed).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly scrapeErrors: Counter = (() => {
     const metrics = this;
     return new Counter({
@@ -290,6 +299,7 @@ export class Metrics {
     for (const result of CALIBRATION_RESULTS) this.calibrationRuns.inc({ result }, 0);
     for (const change of CALIBRATION_CHANGES) this.calibrationAccounts.inc({ change }, 0);
     for (const warning of CALIBRATION_WARNINGS) this.calibrationWarnings.inc({ warning }, 0);
+    for (const result of LOGIN_FAILURE_RESULTS) this.loginFailures.inc({ result }, 0);
     this.scrapeErrors.inc(0);
   }
 
