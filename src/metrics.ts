@@ -7,7 +7,6 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RULE_NAMES } from './decisions/decision.ts';
 import { eventSchemas } from './events/schema.ts';
-import { LOGIN_FAILURE_RESULTS } from './http/login-throttle.ts';
 import type { Keys } from './redis/keys.ts';
 import type { SettlementStats } from './settlement/ledger.ts';
 
@@ -195,8 +194,14 @@ export class Metrics {
   /** Incremented by the dashboard's basic auth (src/http/server.ts). */
   readonly loginFailures = new Counter({
     name: 'riskmon_http_login_failures_total',
-    help: 'Queue dashboard requests refused: wrong_credentials (401 to a wrong login) or throttled (429 while too many failed).',
-    labelNames: ['result'] as const,
+    help: 'Queue dashboard logins refused with 401: wrong user or password.',
+    registers: [this.registry],
+  });
+
+  /** Incremented by the dashboard's basic auth (src/http/server.ts). */
+  readonly loginThrottled = new Counter({
+    name: 'riskmon_http_login_throttled_total',
+    help: 'Queue dashboard requests answered 429 without checking credentials: too many failed logins (one client, or all).',
     registers: [this.registry],
   });
 
@@ -299,7 +304,8 @@ export class Metrics {
     for (const result of CALIBRATION_RESULTS) this.calibrationRuns.inc({ result }, 0);
     for (const change of CALIBRATION_CHANGES) this.calibrationAccounts.inc({ change }, 0);
     for (const warning of CALIBRATION_WARNINGS) this.calibrationWarnings.inc({ warning }, 0);
-    for (const result of LOGIN_FAILURE_RESULTS) this.loginFailures.inc({ result }, 0);
+    this.loginFailures.inc(0);
+    this.loginThrottled.inc(0);
     this.scrapeErrors.inc(0);
   }
 

@@ -11,10 +11,6 @@
  */
 import { isIP } from 'node:net';
 
-/** Why a dashboard request was refused (label `result` of `riskmon_http_login_failures_total`). */
-export type LoginFailureResult = 'wrong_credentials' | 'throttled';
-export const LOGIN_FAILURE_RESULTS: readonly LoginFailureResult[] = ['wrong_credentials', 'throttled'];
-
 export interface LoginThrottleOptions {
   /** Wrong logins from one client within the window before it is refused. @defaultValue 10 */
   maxFailures: number;

@@ -103,7 +103,7 @@ export function createHttpApp(options: HttpServerOptions): Hono<{ Bindings: Http
       const client = clientKey(c.env?.incoming?.socket?.remoteAddress);
       const waitMs = throttle.retryAfterMs(client);
       if (waitMs > 0) {
-        metrics.loginFailures.inc({ result: 'throttled' });
+        metrics.loginThrottled.inc();
         const seconds = Math.max(1, Math.ceil(waitMs / 1_000));
         return c.text(`Too many failed logins: try again in ${seconds} s.\n`, 429, { 'Retry-After': String(seconds) });
       }
@@ -113,7 +113,7 @@ export function createHttpApp(options: HttpServerOptions): Hono<{ Bindings: Http
         return next();
       }
       if (given) {
-        metrics.loginFailures.inc({ result: 'wrong_credentials' });
+        metrics.loginFailures.inc();
         const { clientBlocked, globalBlocked } = throttle.failed(client);
         if (clientBlocked) logger.warn({ client, failures: loginThrottle.maxFailures, windowSeconds: loginThrottle.windowSeconds }, 'queue dashboard: too many failed logins from one client; refusing it until its window ends');
         if (globalBlocked) logger.warn({ failures: loginThrottle.globalMaxFailures, windowSeconds: loginThrottle.windowSeconds }, 'queue dashboard: too many failed logins from all clients; refusing every login until the window ends');
