@@ -118,7 +118,10 @@ export const configSchema = z
     timezone: ianaZone,
     /** Key and queue prefix `rm:<namespace>`; replays use their own. @defaultValue "live" */
     namespace: namespaceName,
-    /** "production" refuses the development card secret. @defaultValue "development" */
+    /**
+     * "production" refuses weak or published secrets, a weak dashboard password and a dashboard without login
+     * (src/config.ts); NODE_ENV=production requires it. @defaultValue "development"
+     */
     environment: z.enum(['development', 'test', 'production']),
     /** Event time against the producer's clock (contract v1.1). */
     events: z.strictObject({
@@ -197,6 +200,19 @@ export const configSchema = z
         auth: z.enum(['basic', 'disabled'], 'http.dashboard.auth: expected "basic" or "disabled"'),
         /** Show queues without the buttons that retry, remove, pause or add jobs. @defaultValue true */
         readOnly: z.boolean(),
+        /**
+         * Failed dashboard logins: after `maxFailures` wrong logins from one client address (an IPv6 client by its /64)
+         * within `windowSeconds` of its first, that client gets 429 with Retry-After until the window ends; after
+         * `globalMaxFailures` from all clients together, everyone does (a distributed guesser is slowed too).
+         */
+        loginThrottle: z.strictObject({
+          /** @defaultValue 10 */
+          maxFailures: z.number().int().min(1).max(1_000),
+          /** @defaultValue 300 */
+          windowSeconds: z.number().int().min(1).max(86_400),
+          /** @defaultValue 100 */
+          globalMaxFailures: z.number().int().min(1).max(100_000),
+        }),
       }),
     }),
     retention: z.strictObject({

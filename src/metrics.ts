@@ -211,6 +211,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Incremented by the dashboard's basic auth (src/http/server.ts). */
+  readonly loginFailures = new Counter({
+    name: 'riskmon_http_login_failures_total',
+    help: 'Queue dashboard logins refused with 401: wrong user or password.',
+    registers: [this.registry],
+  });
+
+  /** Incremented by the dashboard's basic auth (src/http/server.ts). */
+  readonly loginThrottled = new Counter({
+    name: 'riskmon_http_login_throttled_total',
+    help: 'Queue dashboard requests answered 429 without checking credentials: too many failed logins (one client, or all).',
+    registers: [this.registry],
+  });
+
   readonly scrapeErrors: Counter = (() => {
     const metrics = this;
     return new Counter({
@@ -319,6 +333,8 @@ export class Metrics {
     for (const result of CALIBRATION_RESULTS) this.calibrationRuns.inc({ result }, 0);
     for (const change of CALIBRATION_CHANGES) this.calibrationAccounts.inc({ change }, 0);
     for (const warning of CALIBRATION_WARNINGS) this.calibrationWarnings.inc({ warning }, 0);
+    this.loginFailures.inc(0);
+    this.loginThrottled.inc(0);
     this.scrapeErrors.inc(0);
   }
 

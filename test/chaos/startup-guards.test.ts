@@ -19,7 +19,8 @@ test('startService refuses a Redis whose maxmemory-policy may evict keys', async
   }
 });
 
-// Item 6 end to end through workers/risk-worker.ts.
+// Item 6 end to end through workers/risk-worker.ts; of the last six cases (issue 11,
+// finding 10) all but "production without a dashboard login" started on main.
 test('the service process refuses to start, exit code 1 and a clear message, writing nothing', async () => {
   const cases = await startupGuardScenario();
   const expected: Record<string, RegExp> = {
@@ -29,11 +30,18 @@ test('the service process refuses to start, exit code 1 and a clear message, wri
     'unknown environment': /^riskmon: invalid configuration:\n {2}environment: /,
     'production without a card secret': /^riskmon: RISKMON_CARD_SECRET is not set: production refuses the development card-hashing secret/,
     'production with the development card secret': /^riskmon: RISKMON_CARD_SECRET is the development default: production refuses/,
+    'production with a card secret of one repeated character': /^riskmon: RISKMON_CARD_SECRET has about 0 bits of entropy .*: production refuses it \(generate one with `openssl rand -base64 32`\)/,
+    'production with the card secret docker-compose.yml published': /^riskmon: RISKMON_CARD_SECRET is a published value/,
+    'production with a weak dashboard password': /^riskmon: RISKMON_DASHBOARD_PASSWORD is 8 characters long, fewer than 12: production refuses it/,
+    'production without a dashboard login': /^riskmon: the queue dashboard needs a login in production: set RISKMON_DASHBOARD_USER and RISKMON_DASHBOARD_PASSWORD/,
+    'NODE_ENV=production with RISKMON_ENV=development': /^riskmon: NODE_ENV=production but RISKMON_ENV=development: riskmon would run with development settings/,
+    'dashboard without login on 0.0.0.0 in development': /^riskmon: http\.dashboard\.auth "disabled" with http\.host "0\.0\.0\.0": the dashboard would be open without a login/,
   };
   expect(cases.map((c) => c.name)).toEqual(Object.keys(expected));
   for (const c of cases) {
     expect(c.exitCode, c.name).toBe(1);
     expect(c.message, c.name).toMatch(expected[c.name]!);
     expect(c.keysWritten, c.name).toBe(0);
+    expect(c.secretPrinted, c.name).toBe(false);
   }
-}, 90_000);
+}, 120_000);

@@ -35,3 +35,40 @@ export function dashboardQueries(): { panel: string; refId: string; expr: string
 export function grafanaExpand(expr: string, vars: { rateInterval: string; range: string }): string {
   return expr.replaceAll('$__rate_interval', vars.rateInterval).replaceAll('$__range', vars.range);
 }
+
+/**
+ * A compose value with `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?message}`, `${VAR?message}` and `$$`
+ * expanded the way docker compose does (":" = unset or empty; "?" stops with the message). No Docker engine here,
+ * so this is how the tests read what compose would run.
+ */
+export function interpolate(value: string, vars: Record<string, string | undefined>): string {
+  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}/g, (whole, name: string | undefined, op: string | undefined, arg: string | undefined) => {
+    if (whole === '$$') return '$';
+    const v = vars[name!];
+    const missing = op?.startsWith(':') ? v === undefined || v === '' : v === undefined;
+    if (op === undefined) return v ?? '';
+    if (!missing) return v!;
+    if (op.endsWith('?')) throw new Error(arg || `required variable ${name} is missing a value`);
+    return arg ?? '';
+  });
+}
+
+/** Every variable a compose file interpolates, with the forms used (":?", ":-", "?", "-" or "" for plain). */
+export function composeVariables(text: string): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  for (const m of text.replaceAll('$$', '').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?/g)) {
+    if (!out.has(m[1]!)) out.set(m[1]!, new Set());
+    out.get(m[1]!)!.add(m[2] ?? '');
+  }
+  return out;
+}
+
+/** KEY=value lines of a .env file (comments and blank lines skipped). */
+export function readEnvFile(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}

@@ -1,5 +1,7 @@
 /** The HTTP side of a real service process against real Redis: health, readiness, metrics and the queue dashboard. */
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +21,26 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A GET from a chosen loopback source address (Linux routes all of 127.0.0.0/8 to lo), as another client would. */
+function getFrom(from: string, url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { localAddress: from, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The value of one sample in Prometheus text, or undefined. */
+async function sample(url: string, series: string): Promise<number | undefined> {
+  const line = (await (await fetch(`${url}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 describe('service HTTP server', () => {
@@ -90,7 +112,8 @@ describe('service HTTP server', () => {
   it('asks for a login on /admin/queues and refuses a wrong one', async () => {
     const none = await fetch(`${url}/admin/queues`);
     expect(none.status).toBe(401);
-    expect(none.headers.get('www-authenticate')).toMatch(/^Basic realm="riskmon queue dashboard"/);
+    expect(none.headers.get('www-authenticate')).toBe('Basic realm="riskmon queue dashboard"');
+    expect(await none.text()).toBe('Unauthorized');
     expect((await fetch(`${url}/admin/queues/api/queues`)).status).toBe(401);
     const wrong = await fetch(`${url}/admin/queues`, { headers: { authorization: basic({ user: 'ops', password: 'wrong-password' }) } });
     expect(wrong.status).toBe(401);
@@ -118,6 +141,76 @@ describe('service HTTP server', () => {
     expect(pause.status).toBeGreaterThanOrEqual(400);
     const queue = service.context;
     expect(await queue.redis.hget(`${queue.keys.queuePrefix}:risk-0:meta`, 'paused')).toBeNull();
+  });
+});
+
+// Issue 11, finding 10: 5,776 wrong logins went through in 2 s; on main every request below is answered 401.
+describe('dashboard login throttling', () => {
+  const wrong = { authorization: basic({ user: 'ops', password: 'not-the-password' }) };
+  const right = { authorization: basic(TEST_LOGIN) };
+
+  it('answers 429 with Retry-After after too many wrong logins from one address, lets another address in, and forgets after the window', async () => {
+    const service = await startTestService({ components: ['settlement'], overrides: { http: { dashboard: { loginThrottle: { maxFailures: 5, windowSeconds: 2, globalMaxFailures: 1_000 } } } } });
+    try {
+      const page = `${service.http.url}/admin/queues`;
+      const statuses: number[] = [];
+      let retryAfter: string | string[] | undefined;
+      for (let i = 0; i < 20; i++) {
+        const res = await getFrom('127.0.0.1', page, wrong);
+        statuses.push(res.status);
+        if (res.status === 429) retryAfter = res.headers['retry-after'];
+      }
+      expect(statuses).toEqual([...Array(5).fill(401), ...Array(15).fill(429)]);
+      expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(Number(retryAfter)).toBeLessThanOrEqual(2);
+      // While refused, even the right password is not checked (a 429 says nothing about the password).
+      const blockedRight = await getFrom('127.0.0.1', page, right);
+      expect(blockedRight.status).toBe(429);
+      expect(blockedRight.body).toMatch(/^Too many failed logins: try again in [12] s\./);
+      // Another address is not held up by the guesser, and keeps its own count.
+      expect((await getFrom('127.0.0.2', page, right)).status).toBe(200);
+      expect((await getFrom('127.0.0.2', page, wrong)).status).toBe(401);
+      // Metrics and health are never throttled.
+      expect((await getFrom('127.0.0.1', `${service.http.url}/healthz`)).status).toBe(200);
+      expect(await sample(service.http.url, 'riskmon_http_login_failures_total')).toBe(6);
+      expect(await sample(service.http.url, 'riskmon_http_login_throttled_total')).toBe(16);
+
+      await until(async () => (await getFrom('127.0.0.1', page, right)).status === 200, 'the window to pass', 5_000);
+      // A fresh window: wrong logins are answered 401 again, up to the limit.
+      expect((await getFrom('127.0.0.1', page, wrong)).status).toBe(401);
+    } finally {
+      await stopTestService(service);
+    }
+  });
+
+  it('slows a guesser spread over many addresses with the global ceiling, then lets logins in again', async () => {
+    const service = await startTestService({ components: ['settlement'], overrides: { http: { dashboard: { loginThrottle: { maxFailures: 5, windowSeconds: 2, globalMaxFailures: 8 } } } } });
+    try {
+      const page = `${service.http.url}/admin/queues`;
+      const statuses: number[] = [];
+      for (const from of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) for (let i = 0; i < 2; i++) statuses.push((await getFrom(from, page, wrong)).status);
+      expect(statuses).toEqual(Array(8).fill(401));
+      // No address reached its own limit, but together they reached the ceiling: everyone waits.
+      expect((await getFrom('127.0.0.6', page, wrong)).status).toBe(429);
+      expect((await getFrom('127.0.0.7', page, right)).status).toBe(429);
+      await until(async () => (await getFrom('127.0.0.7', page, right)).status === 200, 'the global window to pass', 5_000);
+    } finally {
+      await stopTestService(service);
+    }
+  });
+
+  it('with the default settings, lets 10 of 200 concurrent wrong logins from one address be checked', async () => {
+    const service = await startTestService({ components: ['settlement'] });
+    try {
+      const page = `${service.http.url}/admin/queues`;
+      const results = await Promise.all(Array.from({ length: 200 }, () => getFrom('127.0.0.1', page, wrong)));
+      const counts = results.reduce<Record<number, number>>((acc, r) => ((acc[r.status] = (acc[r.status] ?? 0) + 1), acc), {});
+      expect(counts).toEqual({ 401: 10, 429: 190 });
+      expect(Number(results.find((r) => r.status === 429)!.headers['retry-after'])).toBeGreaterThan(290);
+      expect((await getFrom('127.0.0.2', page, right)).status).toBe(200);
+    } finally {
+      await stopTestService(service);
+    }
   });
 });
 
@@ -161,12 +254,21 @@ describe('service HTTP server configuration', () => {
     const settings = loadSettings({
       namespace,
       overrides: { http: { port: 0 } },
-      env: { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: 'a-production-secret-of-some-length' },
+      env: { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: randomBytes(32).toString('base64') },
     });
-    await expect(startService({ components: ['settlement'], settings, logger: silentLogger, redisUrl: redisUrl(), http: true })).rejects.toThrow(
-      ConfigError,
-    );
+    const starting = startService({ components: ['settlement'], settings, logger: silentLogger, redisUrl: redisUrl(), http: true });
+    await expect(starting).rejects.toThrow(ConfigError);
+    await expect(starting).rejects.toThrow('the queue dashboard needs a login in production: set RISKMON_DASHBOARD_USER and RISKMON_DASHBOARD_PASSWORD');
     expect(await keysOf(namespace)).toEqual([]);
+  });
+
+  it('refuses to serve a dashboard without login on a non-loopback address, also when the settings are built by hand', async () => {
+    const settings = loadSettings({ namespace: freshNamespace(), overrides: { http: { port: 0, dashboard: { auth: 'disabled' } } }, env: {} });
+    const exposed = { ...settings, config: { ...settings.config, http: { ...settings.config.http, host: '0.0.0.0' } } };
+    await expect(startService({ components: ['settlement'], settings: exposed, logger: silentLogger, redisUrl: redisUrl(), http: true })).rejects.toThrow(
+      'http.dashboard.auth "disabled" needs a loopback http.host (127.0.0.1, ::1, localhost), not "0.0.0.0"',
+    );
+    expect(await keysOf(exposed.config.namespace)).toEqual([]);
   });
 
   it('says which port is taken when it cannot listen', async () => {

@@ -3,11 +3,25 @@
  * and service names, ports, paths and the datasource uid agree with each other. Alert rules go through promtool.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadSettings } from '../../src/config.ts';
 import { program } from '../helpers/binaries.ts';
-import { ALERT_RULES, ALERT_TESTS, DATASOURCES, dashboardPanels, dashboardQueries, PROMETHEUS_CONFIG, readYaml, ROOT } from '../helpers/deploy.ts';
+import {
+  ALERT_RULES,
+  ALERT_TESTS,
+  composeVariables,
+  DATASOURCES,
+  dashboardPanels,
+  dashboardQueries,
+  interpolate,
+  PROMETHEUS_CONFIG,
+  readEnvFile,
+  readYaml,
+  ROOT,
+} from '../helpers/deploy.ts';
 
 interface ComposeService {
   image?: string;
@@ -30,12 +44,22 @@ function mounts(service: ComposeService): { host: string; container: string }[] 
       return { host: host!, container: container! };
     });
 }
+/** "[host_ip:]host_port:container_port" → container_port. */
 function publishedContainerPort(service: ComposeService): number {
-  const [, container] = service.ports![0]!.split(':');
-  return Number(container);
+  return Number(service.ports![0]!.split(':').at(-1));
 }
-/** Value of a "${VAR:-default}" string as compose would expand it with VAR unset. */
-const expand = (v: string) => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
+/** A .env as an operator fills it from .env.example: generated values. */
+const filledEnv = {
+  RISKMON_CARD_SECRET: randomBytes(32).toString('base64'),
+  RISKMON_DASHBOARD_USER: 'ops-team',
+  RISKMON_DASHBOARD_PASSWORD: randomBytes(18).toString('base64'),
+  REDIS_PASSWORD: randomBytes(32).toString('hex'),
+  GRAFANA_ADMIN_PASSWORD: randomBytes(18).toString('base64'),
+};
+/** A service's environment as compose gives it with this .env. */
+const envOf = (name: string, vars: Record<string, string> = filledEnv) =>
+  Object.fromEntries(Object.entries(services[name]!.environment!).map(([k, v]) => [k, interpolate(v, vars)]));
+const SECRET_VARIABLES = ['RISKMON_CARD_SECRET', 'RISKMON_DASHBOARD_USER', 'RISKMON_DASHBOARD_PASSWORD', 'REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'];
 
 describe('docker-compose.yml', () => {
   it('has the whole stack', () => {
@@ -64,27 +88,28 @@ describe('docker-compose.yml', () => {
     expect(existsSync(`${ROOT}workers/main.ts`)).toBe(true);
   });
 
-  it('points the service and the producer at the redis service, in the same namespace', () => {
+  it('points the service and the producer at the redis service with its password, in the same namespace', () => {
     for (const name of ['riskmon', 'producer']) {
-      const env = services[name]!.environment!;
+      const env = envOf(name);
       const url = new URL(env.REDIS_URL!);
       expect(url.hostname).toBe('redis');
-      expect(url.port).toBe(services.redis!.ports![0]!.split(':')[1]);
+      expect(url.port).toBe('6379');
+      expect(decodeURIComponent(url.password)).toBe(filledEnv.REDIS_PASSWORD);
       expect(env.RISKMON_NAMESPACE).toBe('live');
-      expect(expand(env.RISKMON_CARD_SECRET!)).toBe(expand(services.riskmon!.environment!.RISKMON_CARD_SECRET!));
+      expect(env.RISKMON_CARD_SECRET).toBe(filledEnv.RISKMON_CARD_SECRET);
     }
     expect(services.producer!.command).toEqual(expect.arrayContaining(['scripts/produce.ts', '--synthetic', '--rate']));
     expect(existsSync(`${ROOT}scripts/produce.ts`)).toBe(true);
   });
 
-  it('serves riskmon HTTP on the port Prometheus scrapes, with a dashboard login', () => {
-    const env = services.riskmon!.environment!;
+  it('serves riskmon HTTP on the port Prometheus scrapes, with the dashboard login from .env', () => {
+    const env = envOf('riskmon');
     expect(env.RISKMON_HTTP_HOST).toBe('0.0.0.0');
     const port = Number(env.RISKMON_HTTP_PORT);
     expect(publishedContainerPort(services.riskmon!)).toBe(port);
     expect(readFileSync(`${ROOT}Dockerfile`, 'utf8')).toContain(`EXPOSE ${port}`);
-    expect(expand(env.RISKMON_DASHBOARD_USER!)).not.toBe('');
-    expect(expand(env.RISKMON_DASHBOARD_PASSWORD!).length).toBeGreaterThanOrEqual(8);
+    expect(env.RISKMON_DASHBOARD_USER).toBe(filledEnv.RISKMON_DASHBOARD_USER);
+    expect(env.RISKMON_DASHBOARD_PASSWORD).toBe(filledEnv.RISKMON_DASHBOARD_PASSWORD);
 
     const prometheus = readYaml<{ scrape_configs: { job_name: string; metrics_path: string; static_configs: { targets: string[] }[] }[] }>(PROMETHEUS_CONFIG);
     const job = prometheus.scrape_configs.find((j) => j.job_name === 'riskmon')!;
@@ -129,6 +154,104 @@ describe('docker-compose.yml', () => {
     expect(home.startsWith(`${dashboardsDir}/`)).toBe(true);
     expect(existsSync(`${ROOT}${hostDir}/${posix.basename(home)}`)).toBe(true);
     expect(publishedContainerPort(grafana)).toBe(3000);
+  });
+});
+
+// Issue 11, finding 10: compose published Redis without a password, kept Grafana's admin/admin, ran riskmon as
+// development and gave every secret a published fallback. Each test here failed on main before the fix.
+describe('docker-compose.yml secrets and exposure', () => {
+  it('does not publish Redis, and Redis requires the password from .env, health check included', () => {
+    const redis = services.redis!;
+    expect(redis.ports ?? []).toEqual([]);
+    const command = redis.command!.map((a) => interpolate(a, filledEnv));
+    expect(command[command.indexOf('--requirepass') + 1]).toBe(filledEnv.REDIS_PASSWORD);
+    // redis-cli reads REDISCLI_AUTH: the health check authenticates, and fails on NOAUTH instead of passing.
+    expect(envOf('redis').REDISCLI_AUTH).toBe(filledEnv.REDIS_PASSWORD);
+    const health = (redis as { healthcheck?: { test: string[] } }).healthcheck!.test;
+    expect(health.join(' ')).toMatch(/redis-cli ping \| grep -q PONG/);
+  });
+
+  it('publishes the other ports on the host loopback only', () => {
+    for (const [name, service] of Object.entries(services)) {
+      for (const port of service.ports ?? []) expect(port, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
+  });
+
+  it('runs riskmon and the producer in production mode, and the demo feed only when asked for', () => {
+    expect(services.riskmon!.environment!.RISKMON_ENV).toBe('production');
+    expect(services.producer!.environment!.RISKMON_ENV).toBe('production');
+    expect((services.producer as { profiles?: string[] }).profiles).toEqual(['demo']);
+    expect(readFileSync(`${ROOT}Dockerfile`, 'utf8')).toMatch(/^ENV NODE_ENV=production$/m);
+  });
+
+  it('takes every secret from .env with no fallback, and stops with a message naming the one that is missing', () => {
+    const used = composeVariables(readFileSync(`${ROOT}docker-compose.yml`, 'utf8'));
+    expect([...used.keys()].sort()).toEqual([...SECRET_VARIABLES].sort());
+    for (const [variable, forms] of used) expect([...forms], variable).toEqual([':?']);
+    for (const variable of SECRET_VARIABLES) {
+      const without = { ...filledEnv, [variable]: '' } as Record<string, string>;
+      const services_ = Object.keys(services).filter((name) => JSON.stringify(services[name]).includes(`\${${variable}:?`));
+      expect(services_.length, variable).toBeGreaterThan(0);
+      for (const name of services_) {
+        const everything = () => [...Object.values(services[name]!.environment ?? {}), ...(services[name]!.command ?? [])].map((v) => interpolate(v, without));
+        expect(everything, `${name} without ${variable}`).toThrow(new RegExp(`^set ${variable} in \\.env \\(see \\.env\\.example`));
+      }
+    }
+  });
+
+  it('gives Grafana its admin password from .env (no admin/admin)', () => {
+    const env = envOf('grafana');
+    expect(env.GF_SECURITY_ADMIN_PASSWORD).toBe(filledEnv.GRAFANA_ADMIN_PASSWORD);
+    expect(env.GF_SECURITY_ADMIN_PASSWORD).not.toBe('admin');
+    expect(env.GF_AUTH_ANONYMOUS_ORG_ROLE).toBe('Viewer');
+  });
+
+  it('starts riskmon with a filled .env the way the image runs it (NODE_ENV=production), and refuses published or weak values', () => {
+    const asImage = (vars: Record<string, string>) => ({ NODE_ENV: 'production', ...envOf('riskmon', vars) });
+    const settings = loadSettings({ env: asImage(filledEnv) });
+    expect(settings.config.environment).toBe('production');
+    expect(settings.config.http.host).toBe('0.0.0.0');
+    expect(settings.dashboardCredentials).toEqual({ user: filledEnv.RISKMON_DASHBOARD_USER, password: filledEnv.RISKMON_DASHBOARD_PASSWORD });
+    // The values compose used to fall back to, put into .env by hand, are refused at start.
+    expect(() => loadSettings({ env: asImage({ ...filledEnv, RISKMON_CARD_SECRET: 'riskmon-compose-demo-secret-change-me' }) })).toThrow(/RISKMON_CARD_SECRET is a published value/);
+    expect(() => loadSettings({ env: asImage({ ...filledEnv, RISKMON_DASHBOARD_PASSWORD: 'riskmon-demo' }) })).toThrow(/RISKMON_DASHBOARD_PASSWORD is a published value/);
+  });
+
+  it('has a .env.example that names every variable compose needs, with how to generate it and no usable value', () => {
+    const example = readFileSync(`${ROOT}.env.example`, 'utf8');
+    const entries = readEnvFile(example);
+    expect([...entries.keys()].sort()).toEqual([...SECRET_VARIABLES].sort());
+    for (const [key, value] of entries) expect(value, `${key} in .env.example`).toBe('');
+    // A copy of the example does not start: every variable is empty, and compose's ":?" refuses an empty value too.
+    expect(() => interpolate(services.riskmon!.environment!.RISKMON_CARD_SECRET!, Object.fromEntries(entries))).toThrow(/set RISKMON_CARD_SECRET/);
+    expect(example).toContain('openssl rand -base64 32');
+    expect(example).toContain('openssl rand -hex 32');
+    expect(readFileSync(`${ROOT}.gitignore`, 'utf8').split('\n')).toContain('.env');
+    expect(readFileSync(`${ROOT}.dockerignore`, 'utf8').split('\n')).toContain('.env');
+  });
+
+  it('keeps secrets out of the image', () => {
+    const dockerfile = readFileSync(`${ROOT}Dockerfile`, 'utf8');
+    expect(dockerfile).not.toMatch(/^(ENV|ARG)\b.*(SECRET|PASSWORD)/im);
+    expect(dockerfile).not.toMatch(/^COPY \.env/m);
+  });
+});
+
+describe('compose interpolation (the helper the tests above rely on)', () => {
+  it('expands like compose: plain, :- and - defaults, :? and ? errors, $$', () => {
+    expect(interpolate('a${X}b', { X: '1' })).toBe('a1b');
+    expect(interpolate('${X:-d}', {})).toBe('d');
+    expect(interpolate('${X:-d}', { X: '' })).toBe('d');
+    expect(interpolate('${X-d}', { X: '' })).toBe('');
+    expect(interpolate('$$X', {})).toBe('$X');
+    expect(() => interpolate('${X:?need X}', { X: '' })).toThrow('need X');
+    expect(interpolate('${X?need X}', { X: '' })).toBe('');
+    expect(() => interpolate('${X?need X}', {})).toThrow('need X');
+    expect(interpolate('${X}', {})).toBe('');
+    expect([...composeVariables('a: ${A:?m}\nb: ${B:-x} ${A:?n} $${C}').entries()]).toEqual([
+      ['A', new Set([':?'])],
+      ['B', new Set([':-'])],
+    ]);
   });
 });
 
