@@ -62,7 +62,7 @@ export async function assertReachable(redis: Redis, url: string, timeoutMs = 3_0
     await Promise.race([redis.ping(), timer]);
   } catch (e) {
     throw new RedisUnavailableError(
-      `Redis is not reachable at ${redactUrl(url)} (${(e as Error).message}). Start it (redis-server, or docker compose up redis) or set REDIS_URL.`,
+      `Redis is not reachable at ${redactUrl(url)} (${(e as Error).message}). Start it (redis-server, or docker run -d -p 127.0.0.1:6379:6379 redis:7.4-alpine) or set REDIS_URL.`,
     );
   }
 }

@@ -16,7 +16,7 @@ export class RedisServerMissingError extends Error {
     super(
       'No Redis answers on 127.0.0.1:6379 and no redis-server binary was found to start a private one. ' +
         'Install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis), ' +
-        'set REDIS_URL to a running Redis, or use `docker compose up`.',
+        'set REDIS_URL to a running Redis, or run `docker run -d -p 127.0.0.1:6379:6379 redis:7.4-alpine`.',
     );
   }
 }

@@ -7,12 +7,12 @@
  * far, in file order (an event more than events.maxAgeDays behind it is rejected), so a file replays the same
  * whenever it runs.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { QueueEvents, type Job } from 'bullmq';
 import type { Context } from '../context.ts';
-import { parseEventLine } from '../events/schema.ts';
+import { readEventLines } from '../events/lines.ts';
+import { safeEventId } from '../pipeline/risk-processor.ts';
 import type { BatchJobData, EventResult } from '../pipeline/batch-job.ts';
 import { RISK_WORKER_ENTRY, startProcesses } from '../pipeline/worker-processes.ts';
 import { riskQueueName } from '../redis/keys.ts';
@@ -77,21 +77,18 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   });
 
   try {
-    const input = createInterface({ input: createReadStream(options.inputPath, 'utf8'), crlfDelay: Infinity });
     let lineNo = 0;
     const rejections: Promise<unknown>[] = [];
-    for await (const line of input) {
-      lineNo++;
-      const parsed = line.trim() === '' ? { ok: false as const, reason: 'empty line' } : parseEventLine(line, config.pipeline.maxLineBytes);
-      if (!parsed.ok) {
-        const eventId = guessEventId(line);
-        results[lineNo - 1] = { line: lineNo, eventId, outcome: 'rejected', rules: [], settleAt: null, error: parsed.reason };
-        rejections.push(
-          context.deadLetters.recordNow({ source: `replay:${context.keys.namespace}:${lineNo}`, reason: parsed.reason, raw: line }),
-        );
+    // Lines are read with a byte bound: a huge line is rejected without ever being held whole.
+    for await (const item of readEventLines(options.inputPath, config.pipeline.maxLineBytes)) {
+      lineNo = item.line;
+      if (!item.ok) {
+        results[lineNo - 1] = { line: lineNo, eventId: guessEventId(item.raw), outcome: 'rejected', rules: [], settleAt: null, error: item.reason };
+        rejections.push(context.deadLetters.recordNow({ source: `replay:${context.keys.namespace}:${lineNo}`, reason: item.reason, raw: item.raw }));
+        if (rejections.length >= 1_000) await Promise.all(rejections.splice(0));
         continue;
       }
-      producer.send(parsed.event, lineNo);
+      producer.send(item.event, lineNo);
       if (producer.sent % 10_000 === 0) await producer.flush();
     }
     await producer.flush();
@@ -132,10 +129,10 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   }
 }
 
+/** The eventId of a rejected line, if it has one (a card number in it masked). */
 function guessEventId(line: string): string | null {
   try {
-    const v = JSON.parse(line) as { eventId?: unknown };
-    return typeof v?.eventId === 'string' ? v.eventId.slice(0, 128) : null;
+    return safeEventId(JSON.parse(line));
   } catch {
     return null;
   }

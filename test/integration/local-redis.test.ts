@@ -19,7 +19,7 @@ describe('private redis-server', () => {
     process.env.PATH = '/nonexistent';
     try {
       await expect(startRedisServer()).rejects.toThrow(RedisServerMissingError);
-      await expect(startRedisServer()).rejects.toThrow(/apt-get install -y redis-server.*docker compose up/);
+      await expect(startRedisServer()).rejects.toThrow(/apt-get install -y redis-server.*docker run -d -p 127.0.0.1:6379:6379 redis/);
     } finally {
       process.env.PATH = path;
     }

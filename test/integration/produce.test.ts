@@ -141,7 +141,7 @@ describe('producer', () => {
     const r = await run(['--synthetic', '--count', '10'], { REDIS_URL: `redis://127.0.0.1:${port}` });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`produce: Redis is not reachable at redis://127.0.0.1:${port}`);
-    expect(r.stderr).toContain('Start it (redis-server, or docker compose up redis) or set REDIS_URL.');
+    expect(r.stderr).toContain('Start it (redis-server, or docker run -d -p 127.0.0.1:6379:6379 redis:7.4-alpine) or set REDIS_URL.');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
