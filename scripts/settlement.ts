@@ -4,6 +4,8 @@
  * npm run settlement -- release [--now <ISO instant>] [--namespace <name>] settle everything due by then into the
  *   ledger of that instant's local date; an instant later than the wall clock (+ events.maxFutureSkewSeconds) is
  *   refused (paying in the future moves money early) unless --allow-future, itself refused in production
+ * npm run settlement -- backfill-markers [--namespace <name>]            once, on upgrade: the exactly-once markers of
+ *   transactions released before they existed (idempotent; safe beside running workers)
  */
 import { parseArgs } from 'node:util';
 import { namespaceOption, openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
@@ -13,7 +15,7 @@ import { maskCardNumbers } from '../src/events/card.ts';
 import { recordRelease } from '../src/settlement/settlement-worker.ts';
 
 const USAGE =
-  'npm run settlement -- report --date YYYY-MM-DD | pending [--limit N] | release [--now ISO] [--allow-future] [--namespace <name>] [--config <file>]';
+  'npm run settlement -- report --date YYYY-MM-DD | pending [--limit N] | release [--now ISO] [--allow-future] | backfill-markers   [--namespace <name>] [--config <file>]';
 
 runCli('settlement', async () => {
   const { values, positionals } = parseArgs({
@@ -28,7 +30,9 @@ runCli('settlement', async () => {
     },
   });
   const command = positionals[0];
-  if (!command || !['report', 'pending', 'release'].includes(command) || positionals.length > 1) throw new UsageError('expected report, pending or release');
+  if (!command || !['report', 'pending', 'release', 'backfill-markers'].includes(command) || positionals.length > 1) {
+    throw new UsageError('expected report, pending, release or backfill-markers');
+  }
   if (command === 'report' && !/^\d{4}-\d{2}-\d{2}$/.test(values.date ?? '')) throw new UsageError('report needs --date YYYY-MM-DD');
   if (command !== 'release' && (values.now !== undefined || values['allow-future'])) throw new UsageError('--now and --allow-future belong to release');
   const limit = wholeNumberOption('limit', values.limit, 1_000);
@@ -60,6 +64,9 @@ runCli('settlement', async () => {
     } else if (command === 'pending') {
       const [pending, stats] = await Promise.all([ledger.pending(limit), ledger.stats()]);
       print({ ...stats, pending: pending.map((p) => ({ ...p, eventId: maskCardNumbers(p.eventId) })) });
+    } else if (command === 'backfill-markers') {
+      const r = await ledger.backfillSettledMarkers();
+      print({ ...r, settledTwiceShown: r.settledTwiceShown.map(maskCardNumbers) });
     } else {
       const result = await ledger.releaseDue(nowMs, settings.config.settlement.batchSize);
       recordRelease(result, metrics, logger);

@@ -131,6 +131,41 @@ export class SettlementLedger {
     }
   }
 
+  /**
+   * Upgrade step (once, idempotent, safe beside running workers): writes the settled marker of every transaction in
+   * the per-date ledger entries of releases made before the markers existed (HSETNX: a marker already there wins).
+   * Reports the eventIds found settled on more than one date (paid twice before this guard), at most 100 named.
+   */
+  async backfillSettledMarkers(batchSize = 1_000): Promise<{ dates: number; entries: number; markersWritten: number; settledTwice: number; settledTwiceShown: string[] }> {
+    const dates = (await this.redis.smembers(this.keys.ledgerDates)).sort();
+    const out = { dates: dates.length, entries: 0, markersWritten: 0, settledTwice: 0, settledTwiceShown: [] as string[] };
+    for (const date of dates) {
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.redis.hscan(this.keys.ledgerEntries(date), cursor, 'COUNT', batchSize);
+        cursor = next;
+        const ids = flat.filter((_, i) => i % 2 === 0);
+        if (ids.length === 0) continue;
+        const pipeline = this.redis.pipeline();
+        for (const id of ids) pipeline.hsetnx(this.keys.settledMarkers, id, date);
+        for (const id of ids) pipeline.hget(this.keys.settledMarkers, id);
+        const replies = (await pipeline.exec()) ?? [];
+        ids.forEach((id, i) => {
+          const [err, wrote] = replies[i]!;
+          const [err2, markedOn] = replies[ids.length + i]!;
+          if (err || err2) throw err ?? err2;
+          out.entries++;
+          if (wrote === 1) out.markersWritten++;
+          else if (markedOn !== date) {
+            out.settledTwice++;
+            if (out.settledTwiceShown.length < 100) out.settledTwiceShown.push(id);
+          }
+        });
+      } while (cursor !== '0');
+    }
+    return out;
+  }
+
   async pending(limit = 1_000): Promise<PendingSettlement[]> {
     const due = await this.redis.zrange(this.keys.settlementDue, 0, limit - 1, 'WITHSCORES');
     const ids = due.filter((_, i) => i % 2 === 0);

@@ -94,3 +94,29 @@ describe('settlement release --now', () => {
     expect(r.stderr).toContain('--now and --allow-future belong to release');
   });
 });
+
+describe('settlement backfill-markers (upgrade step)', () => {
+  it('marks every transaction released before the markers existed, so a later redelivery is refused', async () => {
+    // Ledger entries as releases before this change left them: no markers; "twice" was paid on two dates.
+    await ctx.redis
+      .multi()
+      .hset(ctx.keys.ledgerEntries('2026-03-11'), 'old', 'm-1\t5\tscheduled', 'twice', 'm-1\t6\tscheduled')
+      .hset(ctx.keys.ledgerEntries('2026-04-21'), 'twice', 'm-1\t6\theld')
+      .sadd(ctx.keys.ledgerDates, '2026-03-11', '2026-04-21')
+      .exec();
+    const backfill = () => runTool('settlement', ['backfill-markers', '--namespace', ctx.keys.namespace], env());
+    const first = await backfill();
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ dates: 2, entries: 3, markersWritten: 2, settledTwice: 1, settledTwiceShown: ['twice'] });
+    expect(await ctx.redis.hgetall(ctx.keys.settledMarkers)).toEqual({ old: '2026-03-11', twice: '2026-03-11' });
+    const again = await backfill();
+    expect(JSON.parse(again.stdout)).toMatchObject({ entries: 3, markersWritten: 0, settledTwice: 1 });
+
+    await scheduleDecision(ctx, 'old', Date.parse('2026-03-10T19:00:00Z'), { amount: 5 });
+    const r = await release('--now', '2026-03-11T03:00:00+08:00');
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      settled: 1,
+      refused: [{ eventId: 'old', reason: 'already_settled', settledOn: '2026-03-11' }],
+    });
+  });
+});
