@@ -23,8 +23,11 @@ const charge = (eventId: string, over: Partial<ChargeEvent> = {}): ChargeEvent =
 
 beforeEach(async () => {
   ctx = testContext();
-  // Decided through the real pipeline, with a real card number: the stored decision holds "****1111".
-  await ctx.processor.process({ v: 1, events: [charge('e-1'), charge('e-2', { cardId: '5500 0000 0000 0004' }), charge('e-3')], enqueuedAt: Date.now() }, 'test:decisions');
+  // Decided through the real pipeline, with a real card number: the stored decision holds "****1111". The batch is
+  // stamped at the events' own time (a v1 payload's clock is enqueuedAt), so they are not too old for it.
+  const events = [charge('e-1'), charge('e-2', { cardId: '5500 0000 0000 0004' }), charge('e-3')];
+  await ctx.processor.process({ v: 1, events, enqueuedAt: Date.parse('2026-03-10T10:00:05+08:00') }, 'test:decisions');
+  expect(await ctx.redis.exists(...events.map((e) => ctx.keys.decision(e.eventId)))).toBe(3);
 });
 afterEach(async () => {
   await dropContext(ctx);
