@@ -68,10 +68,11 @@ describe('release into the Fenfu ledger', () => {
       charge('a1', { merchantId: 'm-a', amount: 100 }),
       charge('a2', { merchantId: 'm-a', amount: 250 }),
       charge('b1', { merchantId: 'm-b', amount: 1_000 }),
-      charge('c1', { merchantId: 'm-c', amount: 7, occurredAt: '2026-03-11T09:00:00+08:00' }),
       charge('h1', { merchantId: 'm-a', amount: 5, userId: 'h', cardId: 'h' }),
       charge('h2', { merchantId: 'm-a', amount: 5, userId: 'h', cardId: 'h' }),
       charge('h3', { merchantId: 'm-a', amount: 5, userId: 'h', cardId: 'h' }),
+      // Last, in arrival order: a replay's clock (the largest occurredAt so far) would otherwise delay the others.
+      charge('c1', { merchantId: 'm-c', amount: 7, occurredAt: '2026-03-11T09:00:00+08:00' }),
     ]);
   });
 
