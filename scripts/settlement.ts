@@ -1,13 +1,21 @@
 /**
  * npm run settlement -- report --date YYYY-MM-DD [--namespace <name>]   per-merchant count and amount settled
  * npm run settlement -- pending [--namespace <name>] [--limit N]         scheduled and held transactions
- * npm run settlement -- release [--now <ISO instant>] [--namespace <name>] settle everything due by then
+ * npm run settlement -- release [--now <ISO instant>] [--namespace <name>] settle everything due by then into the
+ *   ledger of that instant's local date; an instant later than the wall clock (+ events.maxFutureSkewSeconds) is
+ *   refused (paying in the future moves money early) unless --allow-future, itself refused in production
+ * npm run settlement -- backfill-markers [--namespace <name>]            once, on upgrade: the exactly-once markers of
+ *   transactions released before they existed (idempotent; safe beside running workers)
  */
 import { parseArgs } from 'node:util';
 import { namespaceOption, openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
+import { loadSettings } from '../src/config.ts';
 import { parseInstant } from '../src/events/instant.ts';
+import { maskCardNumbers } from '../src/events/card.ts';
+import { recordRelease } from '../src/settlement/settlement-worker.ts';
 
-const USAGE = 'npm run settlement -- report --date YYYY-MM-DD | pending [--limit N] | release [--now ISO] [--namespace <name>] [--config <file>]';
+const USAGE =
+  'npm run settlement -- report --date YYYY-MM-DD | pending [--limit N] | release [--now ISO] [--allow-future] | backfill-markers   [--namespace <name>] [--config <file>]';
 
 runCli('settlement', async () => {
   const { values, positionals } = parseArgs({
@@ -18,33 +26,55 @@ runCli('settlement', async () => {
       config: { type: 'string' },
       limit: { type: 'string' },
       now: { type: 'string' },
+      'allow-future': { type: 'boolean', default: false },
     },
   });
   const command = positionals[0];
-  if (!command || !['report', 'pending', 'release'].includes(command)) throw new UsageError('expected report, pending or release');
+  if (!command || !['report', 'pending', 'release', 'backfill-markers'].includes(command) || positionals.length > 1) {
+    throw new UsageError('expected report, pending, release or backfill-markers');
+  }
   if (command === 'report' && !/^\d{4}-\d{2}-\d{2}$/.test(values.date ?? '')) throw new UsageError('report needs --date YYYY-MM-DD');
-  let nowMs = Date.now();
-  if (values.now) {
+  if (command !== 'release' && (values.now !== undefined || values['allow-future'])) throw new UsageError('--now and --allow-future belong to release');
+  const limit = wholeNumberOption('limit', values.limit, 1_000);
+  const settings = loadSettings({ configFile: values.config, namespace: namespaceOption(values.namespace) });
+
+  const wallMs = Date.now();
+  let nowMs = wallMs;
+  if (values.now !== undefined) {
     const t = parseInstant(values.now);
     if (!t.ok) throw new UsageError(`--now: ${t.reason}`);
     nowMs = t.ms;
   }
-  const limit = wholeNumberOption('limit', values.limit, 1_000);
+  if (values['allow-future'] && settings.config.environment === 'production') {
+    throw new UsageError('--allow-future is refused in production: a release must never pay ahead of the wall clock');
+  }
+  const toleranceMs = settings.config.events.maxFutureSkewSeconds * 1000;
+  if (nowMs > wallMs + toleranceMs && !values['allow-future']) {
+    throw new UsageError(
+      `--now ${values.now} is later than the wall clock (${new Date(wallMs).toISOString()}) by more than events.maxFutureSkewSeconds ` +
+        `(${settings.config.events.maxFutureSkewSeconds} s): paying in the future moves money early (tests: --allow-future, never in production)`,
+    );
+  }
 
-  const cli = await openCliContext({
-    namespace: namespaceOption(values.namespace),
-    configFile: values.config,
-    requireExisting: true,
-  });
+  const cli = await openCliContext({ settings, requireExisting: true });
   try {
-    const { ledger, settings } = cli.context;
+    const { ledger, metrics, logger } = cli.context;
     if (command === 'report') {
       print(await ledger.report(values.date!));
     } else if (command === 'pending') {
       const [pending, stats] = await Promise.all([ledger.pending(limit), ledger.stats()]);
-      print({ ...stats, pending });
+      print({ ...stats, pending: pending.map((p) => ({ ...p, eventId: maskCardNumbers(p.eventId) })) });
+    } else if (command === 'backfill-markers') {
+      const r = await ledger.backfillSettledMarkers();
+      print({ ...r, settledTwiceShown: r.settledTwiceShown.map(maskCardNumbers) });
     } else {
-      print({ now: new Date(nowMs).toISOString(), ...(await ledger.releaseDue(nowMs, settings.config.settlement.batchSize)) });
+      const result = await ledger.releaseDue(nowMs, settings.config.settlement.batchSize);
+      recordRelease(result, metrics, logger);
+      print({
+        now: new Date(nowMs).toISOString(),
+        ...result,
+        refused: result.refused.map((r) => ({ ...r, eventId: maskCardNumbers(r.eventId) })),
+      });
     }
   } finally {
     await cli.close();

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { RULE_NAMES } from './decisions/decision.ts';
 import { eventSchemas } from './events/schema.ts';
 import type { Keys } from './redis/keys.ts';
-import type { SettlementStats } from './settlement/ledger.ts';
+import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/ledger.ts';
 
 /** Bounded set of rejection reasons used as a label; the full text goes to the dead-letter store. */
 export type RejectReason =
@@ -163,6 +163,13 @@ export class Metrics {
   readonly settlementsSettledAmount = new Counter({
     name: 'riskmon_settlements_settled_fen_total',
     help: 'Amount recorded as settled in the Fenfu ledger, fen.',
+    registers: [this.registry],
+  });
+
+  readonly settlementsRefused = new Counter({
+    name: 'riskmon_settlements_refused_total',
+    help: 'Due transactions refused by a settlement release and taken off the due set unpaid, by reason (already_settled: the eventId was settled before).',
+    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 
@@ -330,6 +337,7 @@ export class Metrics {
     for (const reason of REJECT_REASONS) this.eventsRejected.inc({ reason }, 0);
     for (const outcome of ['approve', 'review', 'decline']) this.decisions.inc({ outcome }, 0);
     for (const rule of RULE_NAMES) this.ruleHits.inc({ rule }, 0);
+    for (const reason of SETTLEMENT_REFUSAL_REASONS) this.settlementsRefused.inc({ reason }, 0);
     for (const result of CALIBRATION_RESULTS) this.calibrationRuns.inc({ result }, 0);
     for (const change of CALIBRATION_CHANGES) this.calibrationAccounts.inc({ change }, 0);
     for (const warning of CALIBRATION_WARNINGS) this.calibrationWarnings.inc({ warning }, 0);

@@ -82,9 +82,17 @@ export class Keys {
     return `${this.base}:fenfu:ledger:${settleDate}`;
   }
 
-  /** The transactions settled on one date: eventId → merchant and amount; guards exactly-once. */
+  /** The transactions settled on one date: eventId → "merchant\tamount\tkind" (the guard is `settledMarkers`). */
   ledgerEntries(settleDate: string): string {
     return `${this.base}:fenfu:ledger:${settleDate}:tx`;
+  }
+
+  /**
+   * Hash of every eventId ever settled → its settlement date: the exactly-once guard of settlement, kept as long as
+   * the ledgers (no expiry; it outlives decisions, so a redelivered charge decided again is not paid twice).
+   */
+  get settledMarkers(): string {
+    return `${this.base}:fenfu:settled`;
   }
 
   /** Settlement dates that have a ledger. */

@@ -1,7 +1,8 @@
 /**
  * Settlement: approved charges settle T+1 at 03:00 local, charges under review are held 48 hours longer
- * (both scheduled by the rules script into one due set, no job per transaction). Releasing moves due
- * transactions into the per-merchant Fenfu ledger of their settlement date, exactly once.
+ * (both scheduled by the rules script into one due set, no job per transaction). A release run at instant X (the
+ * worker's tick, or `npm run settlement -- release --now X`) moves everything due by X into the per-merchant Fenfu
+ * ledger of X's local date (never the date of a past due score), exactly once per eventId, forever (contract v1.1).
  */
 import type { Redis } from 'ioredis';
 import { parseDecision, type Decision } from '../decisions/decision.ts';
@@ -9,7 +10,15 @@ import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 
-const releaseScript = loadScript(new URL('./releaseSettlement-6.lua', import.meta.url));
+const releaseScript = loadScript(new URL('./releaseSettlement-7.lua', import.meta.url));
+
+/** Why a due transaction was taken off the due set without being paid (label `reason` of `riskmon_settlements_refused_total`). */
+export type SettlementRefusalReason = 'already_settled';
+export const SETTLEMENT_REFUSAL_REASONS: readonly SettlementRefusalReason[] = ['already_settled'];
+
+/** Instants a release may run at: the contract's event-time range, so no ledger date outside it can appear. */
+const EARLIEST_RUN_MS = Date.UTC(2000, 0, 1);
+const LATEST_RUN_MS = Date.UTC(2100, 0, 1);
 
 export interface PendingSettlement {
   eventId: string;
@@ -33,10 +42,21 @@ export interface SettlementReport {
   totalAmount: number;
 }
 
+export interface SettlementRefusal {
+  eventId: string;
+  reason: SettlementRefusalReason;
+  /** The date the eventId was settled on before. */
+  settledOn: string;
+}
+
 export interface ReleaseResult {
+  /** The ledger date paid into: the local date of the run's instant. */
+  date: string;
   settled: number;
   settledAmount: number;
   missingDecision: number;
+  /** Due transactions refused (taken off the due set, nothing paid), with why. */
+  refused: SettlementRefusal[];
 }
 
 export interface SettlementStats {
@@ -59,28 +79,40 @@ export class SettlementLedger {
     this.release = defineScript(redis, releaseScript);
   }
 
-  /** Settles every transaction due at or before `nowMs`, `batchSize` per round trip. */
+  /**
+   * Settles every transaction due at or before `nowMs` into the ledger of `nowMs`'s local date, `batchSize` per round
+   * trip. An eventId already settled (on any date) is refused and taken off the due set; see releaseSettlement-7.lua.
+   */
   async releaseDue(nowMs: number, batchSize = 1_000): Promise<ReleaseResult> {
-    const total: ReleaseResult = { settled: 0, settledAmount: 0, missingDecision: 0 };
+    if (!Number.isFinite(nowMs) || nowMs < EARLIEST_RUN_MS || nowMs >= LATEST_RUN_MS) {
+      throw new RangeError(`a settlement run's instant must lie in [2000-01-01, 2100-01-01), got ${nowMs}`);
+    }
+    const date = this.calendar.local(nowMs).date;
+    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingDecision: 0, refused: [] };
     let offset = 0;
     for (;;) {
-      const due = await this.redis.zrangebyscore(this.keys.settlementDue, '-inf', nowMs, 'WITHSCORES', 'LIMIT', offset, batchSize);
-      if (due.length === 0) return total;
-      const ids = due.filter((_, i) => i % 2 === 0);
-      const scores = due.filter((_, i) => i % 2 === 1).map(Number);
+      const ids = await this.redis.zrangebyscore(this.keys.settlementDue, '-inf', nowMs, 'LIMIT', offset, batchSize);
+      if (ids.length === 0) return total;
       const decisions = await this.decisions(ids);
       const pipeline = this.redis.pipeline();
-      const calls: Decision[] = [];
+      const calls: { eventId: string; decision: Decision }[] = [];
       ids.forEach((eventId, i) => {
         const d = decisions[i];
         if (!d) return;
-        const date = this.calendar.local(scores[i]!).date;
         this.release(
           pipeline,
-          [this.keys.settlementDue, this.keys.ledgerEntries(date), this.keys.ledger(date), this.keys.ledgerDates, this.keys.settlementStats, this.keys.decision(eventId)],
-          [eventId, d.merchantId, d.amount, d.outcome === 'review' ? 'held' : 'scheduled', date],
+          [
+            this.keys.settlementDue,
+            this.keys.ledgerEntries(date),
+            this.keys.ledger(date),
+            this.keys.ledgerDates,
+            this.keys.settlementStats,
+            this.keys.decision(eventId),
+            this.keys.settledMarkers,
+          ],
+          [eventId, d.merchantId, d.amount, d.outcome === 'review' ? 'held' : 'scheduled', date, nowMs],
         );
-        calls.push(d);
+        calls.push({ eventId, decision: d });
       });
       const missing = ids.length - calls.length;
       const replies = (await pipeline.exec()) ?? [];
@@ -88,13 +120,50 @@ export class SettlementLedger {
         if (err) throw err;
         if (reply === 1) {
           total.settled++;
-          total.settledAmount += calls[i]!.amount;
+          total.settledAmount += calls[i]!.decision.amount;
+        } else if (Array.isArray(reply) && reply[0] === -2) {
+          total.refused.push({ eventId: calls[i]!.eventId, reason: 'already_settled', settledOn: String(reply[1]) });
         }
       });
       // Transactions whose decision expired stay in the due set (they cannot be settled blind); skip past them.
       total.missingDecision += missing;
       offset += missing;
     }
+  }
+
+  /**
+   * Upgrade step (once, idempotent, safe beside running workers): writes the settled marker of every transaction in
+   * the per-date ledger entries of releases made before the markers existed (HSETNX: a marker already there wins).
+   * Reports the eventIds found settled on more than one date (paid twice before this guard), at most 100 named.
+   */
+  async backfillSettledMarkers(batchSize = 1_000): Promise<{ dates: number; entries: number; markersWritten: number; settledTwice: number; settledTwiceShown: string[] }> {
+    const dates = (await this.redis.smembers(this.keys.ledgerDates)).sort();
+    const out = { dates: dates.length, entries: 0, markersWritten: 0, settledTwice: 0, settledTwiceShown: [] as string[] };
+    for (const date of dates) {
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.redis.hscan(this.keys.ledgerEntries(date), cursor, 'COUNT', batchSize);
+        cursor = next;
+        const ids = flat.filter((_, i) => i % 2 === 0);
+        if (ids.length === 0) continue;
+        const pipeline = this.redis.pipeline();
+        for (const id of ids) pipeline.hsetnx(this.keys.settledMarkers, id, date);
+        for (const id of ids) pipeline.hget(this.keys.settledMarkers, id);
+        const replies = (await pipeline.exec()) ?? [];
+        ids.forEach((id, i) => {
+          const [err, wrote] = replies[i]!;
+          const [err2, markedOn] = replies[ids.length + i]!;
+          if (err || err2) throw err ?? err2;
+          out.entries++;
+          if (wrote === 1) out.markersWritten++;
+          else if (markedOn !== date) {
+            out.settledTwice++;
+            if (out.settledTwiceShown.length < 100) out.settledTwiceShown.push(id);
+          }
+        });
+      } while (cursor !== '0');
+    }
+    return out;
   }
 
   async pending(limit = 1_000): Promise<PendingSettlement[]> {

@@ -9,7 +9,8 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SETTLEMENT_QUEUE, type Keys } from '../redis/keys.ts';
 import { closeWorker } from '../redis/shutdown.ts';
-import type { SettlementLedger } from './ledger.ts';
+import { maskCardNumbers } from '../events/card.ts';
+import type { ReleaseResult, SettlementLedger } from './ledger.ts';
 
 export const RELEASE_SCHEDULER_ID = 'settlement-release';
 
@@ -43,14 +44,10 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
   const worker = new Worker(
     SETTLEMENT_QUEUE,
     async () => {
+      // The wall clock: a tick pays into today's ledger, whatever the due scores say.
       const result = await ledger.releaseDue(now(), settlement.batchSize);
-      if (result.settled > 0) {
-        metrics.settlementsSettled.inc(result.settled);
-        metrics.settlementsSettledAmount.inc(result.settledAmount);
-        logger.info(result, 'settlements released');
-      }
-      if (result.missingDecision > 0) logger.error(result, 'due settlements whose decision record has expired');
-      return result;
+      recordRelease(result, metrics, logger);
+      return { ...result, refused: result.refused.length };
     },
     { connection, prefix: keys.queuePrefix, concurrency: 1 },
   );
@@ -64,4 +61,23 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
   worker.on('stalled', () => metrics.jobsStalled.inc({ queue: SETTLEMENT_QUEUE }));
   await worker.waitUntilReady();
   return { worker, close: async (deadline = Infinity) => ((await closeWorker(worker, deadline, logger)) ? [] : [worker.name]) };
+}
+
+/** Most refusals named in one log line; the count is always complete. */
+const REFUSALS_LOGGED = 20;
+
+/** Counts and logs one release (the worker's tick or the CLI's); eventIds are masked, no other event data is logged. */
+export function recordRelease(result: ReleaseResult, metrics: Metrics, logger: Logger): void {
+  const summary = { date: result.date, settled: result.settled, settledAmount: result.settledAmount, missingDecision: result.missingDecision, refused: result.refused.length };
+  if (result.settled > 0) {
+    metrics.settlementsSettled.inc(result.settled);
+    metrics.settlementsSettledAmount.inc(result.settledAmount);
+    logger.info(summary, 'settlements released');
+  }
+  for (const r of result.refused) metrics.settlementsRefused.inc({ reason: r.reason });
+  if (result.refused.length > 0) {
+    const refused = result.refused.slice(0, REFUSALS_LOGGED).map((r) => ({ eventId: maskCardNumbers(r.eventId), reason: r.reason, settledOn: r.settledOn }));
+    logger.error({ ...summary, refusedShown: refused }, 'due settlements refused: their eventId was already settled (nothing paid twice)');
+  }
+  if (result.missingDecision > 0) logger.error(summary, 'due settlements whose decision record has expired');
 }

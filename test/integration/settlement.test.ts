@@ -1,9 +1,16 @@
-/** Settlement: T+1 03:00 local, 48 h hold for review, never for decline; released exactly once per merchant ledger. */
+/**
+ * Settlement: T+1 03:00 local, 48 h hold for review, never for decline; a run at instant X pays everything due by X
+ * into the ledger of X's local date, exactly once per eventId, forever (contract v1.1).
+ */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
+import type { Decision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { startSettlementWorker } from '../../src/settlement/settlement-worker.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testBatch } from '../helpers/batch.ts';
+import { scheduleDecision } from '../helpers/settlement.ts';
 
 let ctx: Context;
 const charge = (eventId: string, over: Partial<ChargeEvent> = {}): ChargeEvent => ({
@@ -65,7 +72,7 @@ describe('release into the Fenfu ledger', () => {
       charge('h1', { merchantId: 'm-a', amount: 5, userId: 'h', cardId: 'h' }),
       charge('h2', { merchantId: 'm-a', amount: 5, userId: 'h', cardId: 'h' }),
       charge('h3', { merchantId: 'm-a', amount: 5, userId: 'h', cardId: 'h' }),
-      // In arrival order: a charge after these moves the clock past their T+1 only once it has arrived.
+      // Last, in arrival order: a replay's clock (the largest occurredAt so far) would otherwise delay the others.
       charge('c1', { merchantId: 'm-c', amount: 7, occurredAt: '2026-03-11T09:00:00+08:00' }),
     ]);
   });
@@ -73,7 +80,7 @@ describe('release into the Fenfu ledger', () => {
   it('settles nothing before its time and everything due exactly at its time', async () => {
     expect((await ctx.ledger.releaseDue(Date.parse('2026-03-10T18:59:59.999Z'))).settled).toBe(0);
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00.000Z'));
-    expect(r).toEqual({ settled: 5, settledAmount: 100 + 250 + 1_000 + 5 + 5, missingDecision: 0 });
+    expect(r).toEqual({ date: '2026-03-11', settled: 5, settledAmount: 100 + 250 + 1_000 + 5 + 5, missingDecision: 0, refused: [] });
     expect(await ctx.ledger.report('2026-03-11')).toEqual({
       date: '2026-03-11',
       merchants: [
@@ -88,6 +95,8 @@ describe('release into the Fenfu ledger', () => {
       ['c1', 'scheduled'],
       ['h3', 'held'],
     ]);
+    // Each released by a run at its own time (the worker's tick), so each lands on its own settlement date.
+    await ctx.ledger.releaseDue(Date.parse('2026-03-11T19:00:00.000Z'));
     await ctx.ledger.releaseDue(Date.parse('2026-03-12T19:00:00.000Z'));
     expect((await ctx.ledger.report('2026-03-12')).merchants).toEqual([{ merchantId: 'm-c', count: 1, amount: 7 }]);
     expect((await ctx.ledger.report('2026-03-13')).merchants).toEqual([{ merchantId: 'm-a', count: 1, amount: 5 }]);
@@ -106,24 +115,163 @@ describe('release into the Fenfu ledger', () => {
     const results = await Promise.all([ctx.ledger.releaseDue(now, 2), ctx.ledger.releaseDue(now, 3), ctx.ledger.releaseDue(now)]);
     expect(results.reduce((s, r) => s + r.settled, 0)).toBe(7);
     expect((await ctx.ledger.releaseDue(now)).settled).toBe(0);
-    const all = await Promise.all(['2026-03-11', '2026-03-12', '2026-03-13'].map((d) => ctx.ledger.report(d)));
-    expect(all.map((r) => r.totalCount)).toEqual([5, 1, 1]);
-    expect(await ctx.redis.hlen(ctx.keys.ledgerEntries('2026-03-11'))).toBe(5);
+    expect((await ctx.ledger.report('2026-03-20')).totalCount).toBe(7);
+    expect(await ctx.redis.hlen(ctx.keys.ledgerEntries('2026-03-20'))).toBe(7);
+    expect(await ctx.redis.hlen(ctx.keys.settledMarkers)).toBe(7);
   });
 
   it('keeps the Fenfu ledger under its own keys', async () => {
     await ctx.ledger.releaseDue(Date.parse('2026-03-20T00:00:00Z'));
     const ledgerKeys = (await ctx.redis.keys(`${ctx.keys.base}:fenfu:*`)).sort();
-    expect(ledgerKeys).toEqual(
-      [
-        ctx.keys.ledgerDates,
-        ctx.keys.ledger('2026-03-11'),
-        ctx.keys.ledgerEntries('2026-03-11'),
-        ctx.keys.ledger('2026-03-12'),
-        ctx.keys.ledgerEntries('2026-03-12'),
-        ctx.keys.ledger('2026-03-13'),
-        ctx.keys.ledgerEntries('2026-03-13'),
-      ].sort(),
-    );
+    expect(ledgerKeys).toEqual([ctx.keys.ledgerDates, ctx.keys.settledMarkers, ctx.keys.ledger('2026-03-20'), ctx.keys.ledgerEntries('2026-03-20')].sort());
+    // Kept as long as the ledgers: nothing under fenfu: expires.
+    for (const key of ledgerKeys) expect(await ctx.redis.ttl(key), key).toBe(-1);
+  });
+});
+
+const schedule = (eventId: string, dueMs: number, over: Partial<Decision> = {}) => scheduleDecision(ctx, eventId, dueMs, over);
+const ledgerDates = async () => (await ctx.redis.smembers(ctx.keys.ledgerDates)).sort();
+
+describe('a run at instant X pays into the ledger of X\'s local date', () => {
+  it('files a late release on the date it is really paid, not on the due dates', async () => {
+    await schedule('on-11th', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-a', amount: 100 });
+    await schedule('on-12th', Date.parse('2026-03-11T19:00:00Z'), { merchantId: 'm-a', amount: 20 });
+    await schedule('held', Date.parse('2026-03-12T19:00:00Z'), { merchantId: 'm-b', amount: 3, outcome: 'review' });
+    await schedule('not-yet', Date.parse('2026-03-14T19:00:00Z'), { merchantId: 'm-b', amount: 4_000 });
+    // 2026-03-14 10:00 in Shanghai: three are due, all paid today.
+    const r = await ctx.ledger.releaseDue(Date.parse('2026-03-14T02:00:00Z'));
+    expect(r).toEqual({ date: '2026-03-14', settled: 3, settledAmount: 123, missingDecision: 0, refused: [] });
+    expect(await ledgerDates()).toEqual(['2026-03-14']);
+    expect(await ctx.ledger.report('2026-03-14')).toEqual({
+      date: '2026-03-14',
+      merchants: [
+        { merchantId: 'm-a', count: 2, amount: 120 },
+        { merchantId: 'm-b', count: 1, amount: 3 },
+      ],
+      totalCount: 3,
+      totalAmount: 123,
+    });
+    for (const past of ['2026-03-11', '2026-03-12', '2026-03-13']) expect((await ctx.ledger.report(past)).totalCount, past).toBe(0);
+    expect(await ctx.redis.hgetall(ctx.keys.settledMarkers)).toEqual({ 'on-11th': '2026-03-14', 'on-12th': '2026-03-14', held: '2026-03-14' });
+    expect((await ctx.ledger.pending()).map((p) => p.eventId)).toEqual(['not-yet']);
+    expect(await ctx.ledger.stats()).toEqual({
+      scheduledCount: 1,
+      scheduledAmount: 4_000,
+      heldCount: 0,
+      heldAmount: 0,
+      settledCount: 3,
+      settledAmount: 123,
+    });
+  });
+
+  it('pays a back-dated due score (1970-01-02) into the run\'s date, never a past ledger', async () => {
+    await schedule('epoch', 86_400_000, { amount: 1 });
+    await schedule('last-week', Date.parse('2026-03-03T19:00:00Z'), { amount: 2 });
+    // 2026-03-11 04:00 Shanghai.
+    const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T20:00:00Z'));
+    expect(r).toMatchObject({ date: '2026-03-11', settled: 2, settledAmount: 3 });
+    expect(await ledgerDates()).toEqual(['2026-03-11']);
+    expect(await ctx.redis.exists(ctx.keys.ledger('1970-01-02'), ctx.keys.ledger('2026-03-04'))).toBe(0);
+  });
+
+  it('takes the local date in the configured zone at the run\'s instant (23:59:59 and 00:00:00 Shanghai)', async () => {
+    await schedule('x', Date.parse('2026-03-01T00:00:00Z'));
+    await schedule('y', Date.parse('2026-03-01T00:00:00Z'));
+    expect((await ctx.ledger.releaseDue(Date.parse('2026-03-10T15:59:59Z'))).date).toBe('2026-03-10');
+    await schedule('z', Date.parse('2026-03-01T00:00:00Z'));
+    const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T16:00:00Z'));
+    expect(r).toMatchObject({ date: '2026-03-11', settled: 1 });
+    expect((await ctx.ledger.report('2026-03-10')).totalCount).toBe(2);
+    expect((await ctx.ledger.report('2026-03-11')).totalCount).toBe(1);
+  });
+
+  it('refuses a run instant outside [2000, 2100) instead of inventing a ledger date', async () => {
+    await schedule('a', Date.parse('2026-03-10T19:00:00Z'));
+    await expect(ctx.ledger.releaseDue(Number.MAX_SAFE_INTEGER)).rejects.toThrow(RangeError);
+    await expect(ctx.ledger.releaseDue(Date.parse('1999-12-31T23:59:59Z'))).rejects.toThrow(/\[2000-01-01, 2100-01-01\)/);
+    await expect(ctx.ledger.releaseDue(Number.NaN)).rejects.toThrow(RangeError);
+    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+    expect(await ctx.redis.exists(ctx.keys.ledgerDates)).toBe(0);
+  });
+});
+
+describe('exactly once per eventId, forever', () => {
+  it('refuses a second settlement of an eventId decided again after its decision expired', async () => {
+    await schedule('A', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-a', amount: 49_000 });
+    await schedule('other', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-a', amount: 1 });
+    expect((await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'))).settled).toBe(2);
+    const before = await ctx.ledger.report('2026-03-11');
+    const statsBefore = await ctx.ledger.stats();
+
+    // 35 days on, the decision has expired; A is redelivered with another occurredAt and decided again.
+    await ctx.redis.del(ctx.keys.decision('A'));
+    await schedule('A', Date.parse('2026-04-20T19:00:00Z'), { merchantId: 'm-a', amount: 49_000, outcome: 'review' });
+    await schedule('B', Date.parse('2026-04-20T19:00:00Z'), { merchantId: 'm-a', amount: 5 });
+    const r = await ctx.ledger.releaseDue(Date.parse('2026-04-20T19:00:00Z'));
+    expect(await ctx.ledger.report('2026-03-11')).toEqual(before);
+    expect((await ctx.ledger.report('2026-04-21')).merchants).toEqual([{ merchantId: 'm-a', count: 1, amount: 5 }]);
+    expect(await ctx.redis.hget(ctx.keys.ledgerEntries('2026-04-21'), 'A')).toBeNull();
+    expect(r).toEqual({
+      date: '2026-04-21',
+      settled: 1,
+      settledAmount: 5,
+      missingDecision: 0,
+      refused: [{ eventId: 'A', reason: 'already_settled', settledOn: '2026-03-11' }],
+    });
+    expect(await ctx.redis.hget(ctx.keys.settledMarkers, 'A')).toBe('2026-03-11');
+    // Off the due set, its hold given back, nothing counted as settled.
+    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(0);
+    expect(await ctx.ledger.stats()).toEqual({ ...statsBefore, heldCount: 0, heldAmount: 0, settledCount: 3, settledAmount: 49_006 });
+    // And a later run finds nothing more.
+    expect(await ctx.ledger.releaseDue(Date.parse('2026-05-01T00:00:00Z'))).toMatchObject({ settled: 0, refused: [] });
+  });
+
+  it('refuses it on the same date too, and when racing releases see it', async () => {
+    await schedule('A', Date.parse('2026-03-10T19:00:00Z'), { amount: 7 });
+    await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
+    await ctx.redis.del(ctx.keys.decision('A'));
+    await schedule('A', Date.parse('2026-03-10T20:00:00Z'), { amount: 7 });
+    const now = Date.parse('2026-03-10T21:00:00Z');
+    const results = await Promise.all([ctx.ledger.releaseDue(now), ctx.ledger.releaseDue(now), ctx.ledger.releaseDue(now)]);
+    expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 1, totalAmount: 7 });
+    expect(results.reduce((s, r) => s + r.settled, 0)).toBe(0);
+    expect(results.reduce((s, r) => s + r.refused.length, 0)).toBe(1);
+  });
+});
+
+describe('settlement worker', () => {
+  it('releases on the wall clock into today\'s ledger and counts a refusal in the metric', async () => {
+    // Both due long ago; "done" was settled once before and is scheduled again.
+    await schedule('done', Date.parse('2026-03-10T19:00:00Z'), { amount: 11 });
+    await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
+    await ctx.redis.del(ctx.keys.decision('done'));
+    await schedule('done', Date.parse('2026-03-20T19:00:00Z'), { amount: 11 });
+    await schedule('fresh', Date.parse('2026-03-20T19:00:00Z'), { amount: 22 });
+
+    const dayBefore = ctx.calendar.local(Date.now()).date;
+    const worker = await startSettlementWorker({
+      connection: ctx.queueConnection,
+      keys: ctx.keys,
+      settlement: { ...ctx.settings.config.settlement, tickSeconds: 1 },
+      ledger: ctx.ledger,
+      logger: silentLogger,
+      metrics: ctx.metrics,
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((await ctx.redis.zcard(ctx.keys.settlementDue)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await worker.close();
+    }
+    const dayAfter = ctx.calendar.local(Date.now()).date;
+    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(0);
+    const paidOn = await ctx.redis.hget(ctx.keys.settledMarkers, 'fresh');
+    expect([dayBefore, dayAfter]).toContain(paidOn);
+    expect(await ctx.redis.hget(ctx.keys.settledMarkers, 'done')).toBe('2026-03-11');
+    expect((await ctx.ledger.report(paidOn!)).totalAmount).toBe(22);
+    const refused = (await ctx.metrics.registry.getSingleMetric('riskmon_settlements_refused_total')!.get()).values;
+    expect(refused).toEqual([{ labels: { reason: 'already_settled' }, value: 1 }]);
+    const settled = (await ctx.metrics.registry.getSingleMetric('riskmon_settlements_settled_fen_total')!.get()).values;
+    expect(settled[0]!.value).toBe(22);
   });
 });

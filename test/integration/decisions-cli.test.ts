@@ -1,0 +1,127 @@
+/** `npm run decisions -- show | export`: operators and acceptance tests read stored decisions through these. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Context } from '../../src/context.ts';
+import type { Decision } from '../../src/decisions/decision.ts';
+import type { ChargeEvent } from '../../src/events/schema.ts';
+import { readNdjson, runTool } from '../helpers/cli.ts';
+import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
+
+let ctx: Context;
+const env = () => ({ REDIS_URL: redisUrl() });
+const decisions = (...args: string[]) => runTool('decisions', [...args, '--namespace', ctx.keys.namespace], env());
+const PAN = '4111111111111111';
+const charge = (eventId: string, over: Partial<ChargeEvent> = {}): ChargeEvent => ({
+  type: 'charge',
+  eventId,
+  userId: `u-${eventId}`,
+  merchantId: 'm-1',
+  cardId: PAN,
+  amount: 10_000,
+  occurredAt: '2026-03-10T10:00:00+08:00',
+  ...over,
+});
+
+beforeEach(async () => {
+  ctx = testContext();
+  // Decided through the real pipeline, with a real card number: the stored decision holds "****1111". The batch is
+  // stamped at the events' own time (a v1 payload's clock is enqueuedAt), so they are not too old for it.
+  const events = [charge('e-1'), charge('e-2', { cardId: '5500 0000 0000 0004' }), charge('e-3')];
+  await ctx.processor.process({ v: 1, events, enqueuedAt: Date.parse('2026-03-10T10:00:05+08:00') }, 'test:decisions');
+  expect(await ctx.redis.exists(...events.map((e) => ctx.keys.decision(e.eventId)))).toBe(3);
+});
+afterEach(async () => {
+  await dropContext(ctx);
+});
+
+describe('decisions show', () => {
+  it('prints the stored decision as JSON, card masked', async () => {
+    const r = await decisions('show', 'e-2');
+    expect(r.code, r.stderr).toBe(0);
+    const shown = JSON.parse(r.stdout) as Decision;
+    expect(shown).toEqual(JSON.parse((await ctx.redis.get(ctx.keys.decision('e-2')))!));
+    expect(shown).toMatchObject({ eventId: 'e-2', card: '****0004', merchantId: 'm-1', amount: 10_000 });
+    expect(r.stdout + r.stderr).not.toMatch(/5500|4111111111111111/);
+  });
+
+  it('masks a card number a legacy record holds in another field, with separators too', async () => {
+    const template = JSON.parse((await ctx.redis.get(ctx.keys.decision('e-1')))!) as Decision;
+    await ctx.redis.set(ctx.keys.decision('legacy'), JSON.stringify({ ...template, eventId: 'legacy', userId: `user ${PAN}`, merchantId: '4111-1111-1111-1111' }), 'EX', 3_600);
+    for (const args of [['show', 'legacy'], ['export']]) {
+      const r = await decisions(...args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('legacy');
+      expect(r.stdout).not.toMatch(/4111[ -]?1111[ -]?1111/);
+    }
+  });
+
+  it('exits 1 with a message on stderr for an eventId without a decision', async () => {
+    const r = await decisions('show', 'never-seen');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`decisions: no stored decision for eventId "never-seen" in namespace ${ctx.keys.namespace}\n`);
+  });
+
+  it('is a usage error (exit 2) without exactly one eventId, with export options, or with another command', async () => {
+    for (const args of [['show'], ['show', 'e-1', 'e-2'], ['show', 'e-1', '--since', '2026-01-01T00:00:00Z'], ['list'], []]) {
+      const r = await decisions(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain('usage: npm run decisions');
+      expect(r.stdout).toBe('');
+    }
+  });
+});
+
+describe('decisions export', () => {
+  it('prints every decision as NDJSON, sorted by decidedAt then eventId, no card number', async () => {
+    const r = await decisions('export');
+    expect(r.code, r.stderr).toBe(0);
+    const lines = readNdjson<Decision>(r.stdout);
+    const stored = await Promise.all(['e-1', 'e-2', 'e-3'].map(async (id) => JSON.parse((await ctx.redis.get(ctx.keys.decision(id)))!) as Decision));
+    const expected = [...stored].sort((a, b) => Date.parse(a.decidedAt) - Date.parse(b.decidedAt) || (a.eventId < b.eventId ? -1 : 1));
+    expect(lines).toEqual(expected);
+    expect(r.stdout).not.toMatch(/4111|5500/);
+    expect(lines.map((d) => d.card)).toEqual(expected.map((d) => d.card));
+    expect(new Set(lines.map((d) => d.card))).toEqual(new Set(['****1111', '****0004']));
+  });
+
+  it('filters by decidedAt ≥ --since, and reads many SCAN/MGET batches (also --unsorted)', async () => {
+    // 1,200 more decision records written directly, decidedAt one second apart from 2026-03-01.
+    const base = Date.parse('2026-03-01T00:00:00Z');
+    const pipeline = ctx.redis.pipeline();
+    const template = JSON.parse((await ctx.redis.get(ctx.keys.decision('e-1')))!) as Decision;
+    for (let i = 0; i < 1_200; i++) {
+      const d = { ...template, eventId: `bulk-${String(i).padStart(4, '0')}`, decidedAt: new Date(base + i * 1_000).toISOString() };
+      pipeline.set(ctx.keys.decision(d.eventId), JSON.stringify(d), 'EX', 3_600);
+    }
+    await pipeline.exec();
+
+    const all = await decisions('export');
+    expect(all.code, all.stderr).toBe(0);
+    const lines = readNdjson<Decision>(all.stdout);
+    expect(lines).toHaveLength(1_203);
+    expect(lines.slice(0, 1_200).map((d) => d.eventId)).toEqual(Array.from({ length: 1_200 }, (_, i) => `bulk-${String(i).padStart(4, '0')}`));
+
+    const since = await decisions('export', '--since', new Date(base + 1_150 * 1_000).toISOString());
+    expect(since.code, since.stderr).toBe(0);
+    const recent = readNdjson<Decision>(since.stdout);
+    expect(recent.map((d) => d.eventId)).toEqual([...Array.from({ length: 50 }, (_, i) => `bulk-${1_150 + i}`), ...lines.slice(1_200).map((d) => d.eventId)]);
+
+    const unsorted = await decisions('export', '--unsorted');
+    expect(unsorted.code, unsorted.stderr).toBe(0);
+    expect(readNdjson<Decision>(unsorted.stdout).map((d) => d.eventId).sort()).toEqual(lines.map((d) => d.eventId).sort());
+  });
+
+  it('is a usage error for a bad --since or a positional argument', async () => {
+    for (const args of [['export', '--since', 'yesterday'], ['export', '--since', '2026-03-01'], ['export', 'e-1']]) {
+      const r = await decisions(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain('usage: npm run decisions');
+    }
+  });
+
+  it('prints nothing for a namespace without decisions', async () => {
+    const r = await runTool('decisions', ['export', '--namespace', `${ctx.keys.namespace}-empty`], env());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('');
+  });
+});

@@ -1,0 +1,122 @@
+/** `npm run settlement -- release`: --now must be an ISO instant, never later than the wall clock (+ skew) but with --allow-future, never in production. */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Context } from '../../src/context.ts';
+import { runTool } from '../helpers/cli.ts';
+import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
+import { scheduleDecision } from '../helpers/settlement.ts';
+
+let ctx: Context;
+const env = () => ({ REDIS_URL: redisUrl() });
+const release = (...args: string[]) => runTool('settlement', ['release', '--namespace', ctx.keys.namespace, ...args], env());
+
+beforeEach(async () => {
+  ctx = testContext();
+  await scheduleDecision(ctx, 'due-long-ago', Date.parse('2026-03-10T19:00:00Z'), { amount: 123 });
+});
+afterEach(async () => {
+  await dropContext(ctx);
+});
+
+describe('settlement release --now', () => {
+  it('pays what is due by a past instant into that instant\'s local date', async () => {
+    const r = await release('--now', '2026-03-11T03:00:00+08:00');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      now: '2026-03-10T19:00:00.000Z',
+      date: '2026-03-11',
+      settled: 1,
+      settledAmount: 123,
+      missingDecision: 0,
+      refused: [],
+    });
+    expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 1, totalAmount: 123 });
+  });
+
+  it('rejects an instant that is not a strict ISO instant (usage error, nothing released)', async () => {
+    for (const bad of ['tomorrow', '2026-03-11', '2026-02-30T10:00:00Z', '2026-03-11T03:00:00']) {
+      const r = await release('--now', bad);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr, bad).toMatch(/^settlement: --now: /);
+      expect(r.stderr, bad).toContain('usage: npm run settlement');
+    }
+    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+  });
+
+  it('refuses an instant later than the wall clock plus events.maxFutureSkewSeconds; allows one within it', async () => {
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const refused = await release('--now', future);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`--now ${future} is later than the wall clock`);
+    expect(refused.stderr).toContain('moves money early');
+    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+
+    const nearly = new Date(Date.now() + 60_000).toISOString();
+    const ok = await release('--now', nearly);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ date: ctx.calendar.local(Date.parse(nearly)).date, settled: 1 });
+  });
+
+  it('releases in the future only with --allow-future, which production refuses', async () => {
+    const future = '2099-06-01T00:00:00Z';
+    const production = await runTool('settlement', ['release', '--namespace', ctx.keys.namespace, '--now', future, '--allow-future'], {
+      ...env(),
+      RISKMON_ENV: 'production',
+      RISKMON_CARD_SECRET: 'c0b7e61f9a2d4e38b5a1f06c9d7e2b4a83f5c1d6e9a0b7c2',
+      RISKMON_DASHBOARD_USER: 'ops',
+      RISKMON_DASHBOARD_PASSWORD: 'a-long-and-unguessable-passphrase-9f3k',
+    });
+    expect(production.code).toBe(2);
+    expect(production.stderr).toContain('--allow-future is refused in production');
+    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+
+    const r = await release('--now', future, '--allow-future');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ date: '2099-06-01', settled: 1 });
+  });
+
+  it('reports an eventId already settled as refused, once, and pays nothing twice', async () => {
+    expect((await release('--now', '2026-03-11T03:00:00+08:00')).code).toBe(0);
+    await ctx.redis.del(ctx.keys.decision('due-long-ago'));
+    await scheduleDecision(ctx, 'due-long-ago', Date.parse('2026-04-01T19:00:00Z'), { amount: 123 });
+    const r = await release('--now', '2026-04-02T03:00:00+08:00');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      date: '2026-04-02',
+      settled: 0,
+      refused: [{ eventId: 'due-long-ago', reason: 'already_settled', settledOn: '2026-03-11' }],
+    });
+    expect(await ctx.redis.exists(ctx.keys.ledger('2026-04-02'))).toBe(0);
+  });
+
+  it('takes --now and --allow-future only with release', async () => {
+    const r = await runTool('settlement', ['pending', '--namespace', ctx.keys.namespace, '--now', '2026-03-11T03:00:00+08:00'], env());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--now and --allow-future belong to release');
+  });
+});
+
+describe('settlement backfill-markers (upgrade step)', () => {
+  it('marks every transaction released before the markers existed, so a later redelivery is refused', async () => {
+    // Ledger entries as releases before this change left them: no markers; "twice" was paid on two dates.
+    await ctx.redis
+      .multi()
+      .hset(ctx.keys.ledgerEntries('2026-03-11'), 'old', 'm-1\t5\tscheduled', 'twice', 'm-1\t6\tscheduled')
+      .hset(ctx.keys.ledgerEntries('2026-04-21'), 'twice', 'm-1\t6\theld')
+      .sadd(ctx.keys.ledgerDates, '2026-03-11', '2026-04-21')
+      .exec();
+    const backfill = () => runTool('settlement', ['backfill-markers', '--namespace', ctx.keys.namespace], env());
+    const first = await backfill();
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ dates: 2, entries: 3, markersWritten: 2, settledTwice: 1, settledTwiceShown: ['twice'] });
+    expect(await ctx.redis.hgetall(ctx.keys.settledMarkers)).toEqual({ old: '2026-03-11', twice: '2026-03-11' });
+    const again = await backfill();
+    expect(JSON.parse(again.stdout)).toMatchObject({ entries: 3, markersWritten: 0, settledTwice: 1 });
+
+    await scheduleDecision(ctx, 'old', Date.parse('2026-03-10T19:00:00Z'), { amount: 5 });
+    const r = await release('--now', '2026-03-11T03:00:00+08:00');
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      settled: 1,
+      refused: [{ eventId: 'old', reason: 'already_settled', settledOn: '2026-03-11' }],
+    });
+  });
+});
