@@ -31,7 +31,6 @@ export const PUBLISHED_CARD_SECRETS: readonly string[] = [
   'a-long-random-production-secret',
   'a-production-secret-of-some-length',
   'riskmon-benchmark-card-secret-0123456789',
-  'c0b7e61f9a2d4e38b5a1f06c9d7e2b4a83f5c1d6e9a0b7c2',
 ];
 
 /** Dashboard passwords written in this repository (compose before issue 11, README, tests); compared case-insensitively. */

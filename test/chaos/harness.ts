@@ -28,6 +28,7 @@ import { ChargeRules } from '../../src/rules/charge-rules.ts';
 import { SettlementLedger } from '../../src/settlement/ledger.ts';
 import { ZoneCalendar } from '../../src/time/calendar.ts';
 import type { ReferenceModel } from '../helpers/reference-model.ts';
+import { DateTime } from 'luxon';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const TEST_CARD_SECRET = 'chaos-card-secret-0123456789abcdef';
@@ -347,7 +348,27 @@ export async function verifyNamespace(
     for (const [id, at] of expectedDue) if (got.get(id) !== at) note(`settlement of ${id}: ${got.get(id)}, expected ${at}`);
   } else {
     if (due.length > 0) note(`${due.length / 2} settlements still due`);
-    for (const [date, merchants] of model.ledger()) {
+    // A run pays into the ledger of the date it runs (contract v1.1): the settled markers say which, one per charge.
+    const markers = await redis.hgetall(keys.settledMarkers);
+    if (Object.keys(markers).length !== expectedDue.size) note(`${Object.keys(markers).length} settled markers, expected ${expectedDue.size}`);
+    const expectedLedger = new Map<string, Map<string, { count: number; amount: number }>>();
+    for (const d of model.order) {
+      if (d.settleAtMs === null) continue;
+      const date = markers[d.eventId];
+      if (date === undefined) {
+        note(`${d.eventId}: no settled marker`);
+        continue;
+      }
+      const dueDate = DateTime.fromMillis(d.settleAtMs, { zone: model.params.zone }).toISODate()!;
+      if (date < dueDate) note(`${d.eventId}: settled on ${date}, before its due date ${dueDate}`);
+      const merchants = expectedLedger.get(date) ?? new Map<string, { count: number; amount: number }>();
+      const m = merchants.get(d.merchantId) ?? { count: 0, amount: 0 };
+      m.count++;
+      m.amount += d.amount;
+      merchants.set(d.merchantId, m);
+      expectedLedger.set(date, merchants);
+    }
+    for (const [date, merchants] of expectedLedger) {
       const [ledger, entries] = await Promise.all([redis.hgetall(keys.ledger(date)), redis.hlen(keys.ledgerEntries(date))]);
       let dateCount = 0;
       for (const [merchant, { count, amount }] of merchants) {

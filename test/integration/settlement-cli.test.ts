@@ -4,6 +4,7 @@ import type { Context } from '../../src/context.ts';
 import { runTool } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 import { scheduleDecision } from '../helpers/settlement.ts';
+import { randomBytes } from 'node:crypto';
 
 let ctx: Context;
 const env = () => ({ REDIS_URL: redisUrl() });
@@ -61,7 +62,8 @@ describe('settlement release --now', () => {
     const production = await runTool('settlement', ['release', '--namespace', ctx.keys.namespace, '--now', future, '--allow-future'], {
       ...env(),
       RISKMON_ENV: 'production',
-      RISKMON_CARD_SECRET: 'c0b7e61f9a2d4e38b5a1f06c9d7e2b4a83f5c1d6e9a0b7c2',
+      // Made here, never written down: every secret in the repository is refused in production.
+      RISKMON_CARD_SECRET: randomBytes(32).toString('base64'),
       RISKMON_DASHBOARD_USER: 'ops',
       RISKMON_DASHBOARD_PASSWORD: 'a-long-and-unguessable-passphrase-9f3k',
     });
