@@ -13,7 +13,7 @@ afterEach(async () => {
 
 test('bounded producer refuses the event that would overfill a shard, and only that one', async () => {
   context = testContext({ pipeline: { shards: 1, lingerMs: 0 } });
-  const producer = await context.openProducer({ maxWaitingJobsPerShard: 2 });
+  const producer = await context.openProducer({ clock: 'replay', maxWaitingJobsPerShard: 2 });
   const [a, b, c] = [...syntheticCharges({ count: 3, prefix: context.keys.namespace })];
   producer.send(a!);
   producer.send(b!);

@@ -80,7 +80,7 @@ export async function backpressureScenario(options: BackpressureOptions): Promis
   try {
     fleet.start('risk-worker');
     await fleet.processes()[0]!.waitForLine('riskmon started');
-    producer = await context.openProducer({ maxWaitingJobsPerShard: options.mode === 'unbounded' ? 0 : options.bound, depthCheckMs: 20 });
+    producer = await context.openProducer({ clock: 'replay', maxWaitingJobsPerShard: options.mode === 'unbounded' ? 0 : options.bound, depthCheckMs: 20 });
     let refusals = 0;
     const sendStart = performance.now();
     for (const [i, event] of input.entries()) {

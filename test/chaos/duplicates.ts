@@ -62,7 +62,7 @@ export async function duplicatesScenario(options: DuplicatesOptions): Promise<Du
     ),
   );
   const producerConnections = Array.from({ length: copies }, () => createRedis(options.redisUrl));
-  const producers = await Promise.all(producerConnections.map((connection) => context.openProducer({ connection })));
+  const producers = await Promise.all(producerConnections.map((connection) => context.openProducer({ clock: 'replay', connection })));
   const started = performance.now();
   const input = [...syntheticCharges({ count: options.events, users: options.users, seed: 11, prefix: context.keys.namespace })];
   try {

@@ -13,13 +13,15 @@ import { Metrics, REJECT_REASONS } from '../../src/metrics.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { buildPipeline, chaosSettings, dropNamespace, TEST_CARD_SECRET } from './harness.ts';
 import { testBatch } from '../helpers/batch.ts';
+import { PRODUCER_REJECT_REASONS } from '../../src/metrics.ts';
+import { SETTLEMENT_REFUSAL_REASONS } from '../../src/settlement/ledger.ts';
 
 /** Every label value a metric of ours may carry: finite sets, none of them an identifier. */
 export const ALLOWED_LABELS: Record<string, readonly string[]> = {
   type: [...Object.keys(eventSchemas), 'unknown'],
   // Events consumed (accepted/rejected) and calibration runs (completed/refused/failed).
   result: ['accepted', 'rejected', 'completed', 'refused', 'failed'],
-  reason: REJECT_REASONS,
+  reason: [...REJECT_REASONS, ...PRODUCER_REJECT_REASONS, ...SETTLEMENT_REFUSAL_REASONS],
   change: ['up', 'down', 'unchanged'],
   warning: ['asset_redemption'],
   outcome: ['approve', 'review', 'decline'],

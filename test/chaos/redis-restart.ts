@@ -130,7 +130,7 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
   try {
     fleet.start('risk-worker', options.riskWorkers);
     await Promise.all(fleet.processes().map((p) => p.waitForLine('riskmon started')));
-    producer = await context.openProducer();
+    producer = await context.openProducer({ clock: 'replay' });
 
     // Restart points spread over the stream; the producer keeps going (its connection waits for Redis).
     const restartAt = Array.from({ length: options.restarts }, (_, i) => Math.floor(((i + 1) * input.length) / (options.restarts + 1)));

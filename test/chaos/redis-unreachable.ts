@@ -67,8 +67,8 @@ export async function redisUnreachableScenario(options: UnreachableOptions): Pro
     fleet.start('risk-worker', 2);
     fleet.start('settlement-worker');
     await Promise.all(fleet.processes().map((p) => p.waitForLine('riskmon started')));
-    producer = await viaProxy.openProducer();
-    failFastProducer = await viaProxy.openProducer({ connection: failFastConnection });
+    producer = await viaProxy.openProducer({ clock: 'replay' });
+    failFastProducer = await viaProxy.openProducer({ clock: 'replay', connection: failFastConnection });
     const production = paced(producer, input, options.rate, 100);
 
     await waitFor(async () => (await direct.redis.xlen(direct.keys.decisionStream)) >= input.length / 3, 60_000, 'a third of the stream to be decided', 20);
@@ -84,7 +84,7 @@ export async function redisUnreachableScenario(options: UnreachableOptions): Pro
     const newFailure = await timeFailure(async () => {
       const connection = createRedis(proxy.url, { failFast: true });
       try {
-        await viaProxy.openProducer({ connection });
+        await viaProxy.openProducer({ clock: 'replay', connection });
       } finally {
         connection.disconnect();
       }

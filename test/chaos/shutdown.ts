@@ -56,7 +56,7 @@ export async function shutdownUnderLoadScenario(options: ShutdownOptions): Promi
   const started = performance.now();
   try {
     // Load throughout: the producer keeps offering events while processes start and are stopped one after another.
-    const producer = await context.openProducer();
+    const producer = await context.openProducer({ clock: 'replay' });
     // Production goes on until the last stop is done, so every SIGTERM lands under load however slow start-up is.
     let stopsDone = false;
     const production = paced(producer, input, options.rate, 100, () => stopsDone).finally(() => producer.close());
@@ -123,7 +123,7 @@ export async function shutdownWithRedisFrozenScenario(options: { events: number;
   const input = [...syntheticCharges({ count: options.events, users: options.users, seed: 37, prefix: namespace })];
   const processes: ServiceProcess[] = [];
   try {
-    const producer = await context.openProducer();
+    const producer = await context.openProducer({ clock: 'replay' });
     await paced(producer, input, 0);
     await producer.close();
     const p = startServiceProcess('risk-worker', env);

@@ -63,9 +63,14 @@ export const social = (userId: string, occurredAt: string, friendsAdded: number,
   occurredAt,
 });
 
-/** Pushes events through the real processor (validation, handlers, Lua) in one batch; every one must be accepted. */
+/**
+ * Pushes events through the real processor (validation, handlers, Lua) in one batch, in arrival order (by
+ * occurredAt, stable: a stream's events arrive about when they happen); every one must be accepted.
+ */
 export async function feed(context: Context, events: Json[]): Promise<void> {
-  const results = await context.processor.process(testBatch(events), nextId('test-batch'));
+  const at = (e: Json) => Date.parse(String(e.occurredAt));
+  const arrival = events.map((e, i) => ({ e, i })).sort((a, b) => at(a.e) - at(b.e) || a.i - b.i).map(({ e }) => e);
+  const results = await context.processor.process(testBatch(arrival), nextId('test-batch'));
   const refused = results.filter((r) => r.outcome === 'rejected');
   expect(refused).toEqual([]);
 }

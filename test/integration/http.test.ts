@@ -53,7 +53,7 @@ describe('service HTTP server', () => {
     url = service.http.url;
     // Real traffic, so the dashboard has finished jobs whose payloads carry card numbers.
     const { context } = service;
-    const producer = await context.openProducer();
+    const producer = await context.openProducer({ clock: 'replay' });
     for (const e of syntheticCharges({ count: 200, users: 20, seed: 7, prefix: context.keys.namespace })) producer.send(e);
     await producer.close();
     await until(async () => (await context.redis.xlen(context.keys.decisionStream)) === 200, '200 decisions');
