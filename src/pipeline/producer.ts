@@ -77,6 +77,7 @@ interface Pending {
   occurredAtMs: number;
   tag: unknown;
   sentAt: number;
+  shard: number;
 }
 
 /** Completed batches kept per shard queue for a look in the dashboard. */
@@ -111,7 +112,11 @@ export class EventProducer {
   private readonly tails: Promise<unknown>[];
   private failure: Error | undefined;
   /** Waiting batches per shard as last read from Redis, plus batches this producer added or has in flight since. */
-  private readonly depth: { read: number; added: number; inFlight: number }[];
+  /**
+   * Per shard: waiting batches as last read from Redis, batches added since and in flight, and the batches that
+   * events still being claimed will make (sent and not in a round yet; rounds under way).
+   */
+  private readonly depth: { read: number; added: number; inFlight: number; unclaimed: number; inRounds: number }[];
   private depthTimer: NodeJS.Timeout | undefined;
   private lastSendAt = 0;
   private depthRead: Promise<void> | undefined;
@@ -145,7 +150,7 @@ export class EventProducer {
     this.deadLetters = new DeadLetters(options.connection, options.keys, options.config.retention.deadLetterMaxLen);
     this.buffers = queues.map(() => ({ events: [], clocks: [], tags: [], firstAt: 0, timer: undefined }));
     this.tails = queues.map(() => Promise.resolve());
-    this.depth = queues.map(() => ({ read: 0, added: 0, inFlight: 0 }));
+    this.depth = queues.map(() => ({ read: 0, added: 0, inFlight: 0, unclaimed: 0, inRounds: 0 }));
     // Without a listener BullMQ prints every reconnect attempt; the cause goes into the EnqueueError instead.
     for (const q of queues) q.on('error', (e) => (this.lastConnectionError = e));
   }
@@ -187,7 +192,8 @@ export class EventProducer {
     // The schema validated occurredAt: this cannot fail for a parsed event.
     if (!at.ok) throw new TypeError(`send() takes validated events: ${at.reason}`);
     const queued = event.type === 'charge' ? tokenizeCharge(event, this.options.cards) : event;
-    this.pending.push({ event: queued, occurredAtMs: at.ms, tag, sentAt: Date.now() });
+    this.pending.push({ event: queued, occurredAtMs: at.ms, tag, sentAt: Date.now(), shard });
+    this.depth[shard]!.unclaimed++;
     this.sent++;
     if (this.pending.length >= this.pipelineConfig.maxBatch) this.claimNow();
     else if (!this.claimScheduled) {
@@ -203,7 +209,22 @@ export class EventProducer {
     if (this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
-    this.claiming = this.claiming.then(() => (this.failure ? undefined : this.claimRound(items)));
+    // The batches this round may make per shard, counted until it has routed them (see isFull).
+    const perShard = new Map<number, number>();
+    for (const item of items) perShard.set(item.shard, (perShard.get(item.shard) ?? 0) + 1);
+    const { lingerMs, maxBatch } = this.pipelineConfig;
+    const batches = new Map([...perShard].map(([shard, n]) => [shard, lingerMs === 0 ? n : Math.ceil(n / maxBatch)]));
+    for (const [shard, n] of perShard) {
+      this.depth[shard]!.unclaimed -= n;
+      this.depth[shard]!.inRounds += batches.get(shard)!;
+    }
+    this.claiming = this.claiming.then(async () => {
+      try {
+        if (!this.failure) await this.claimRound(items);
+      } finally {
+        for (const [shard, n] of batches) this.depth[shard]!.inRounds -= n;
+      }
+    });
   }
 
   /**
@@ -294,7 +315,7 @@ export class EventProducer {
 
   /** Puts an accepted event into its shard's batch. */
   private route(item: Pending, clock: number): void {
-    const shard = shardOf(item.event.userId, this.queues.length);
+    const { shard } = item;
     const buf = this.buffers[shard]!;
     if (buf.events.length === 0) {
       buf.firstAt = item.sentAt;
@@ -336,7 +357,12 @@ export class EventProducer {
 
   private isFull(shard: number): boolean {
     const d = this.depth[shard]!;
-    return d.read + d.added + d.inFlight >= this.bound;
+    // Events still being claimed will make batches too, and so will the open batch once its linger ends: all are
+    // counted before they exist, so the bound holds (without a linger, each event is its own batch).
+    const { lingerMs, maxBatch } = this.pipelineConfig;
+    const open = this.buffers[shard]!.events.length > 0 ? 1 : 0;
+    const unclaimed = lingerMs === 0 ? d.unclaimed : Math.ceil(d.unclaimed / maxBatch);
+    return d.read + d.added + d.inFlight + open + unclaimed + d.inRounds >= this.bound;
   }
 
   /** Reads the depths every `depthCheckMs` while events flow (when anything uses them); stops when idle. */
