@@ -58,7 +58,7 @@ export interface ModelCheckFigures {
   seed: number;
 }
 
-type RuleOverrides = {
+export type RuleOverrides = {
   timezone: string;
   events: { maxFutureSkewSeconds: number; maxAgeDays: number };
   rules: {
@@ -69,7 +69,7 @@ type RuleOverrides = {
   settlement: { settleTime: string; delayDays: number; holdHours: number };
 };
 
-const DEFAULT_RULES: RuleOverrides = {
+export const DEFAULT_RULES: RuleOverrides = {
   timezone: 'Asia/Shanghai',
   events: { maxFutureSkewSeconds: 300, maxAgeDays: 7 },
   rules: {
@@ -133,7 +133,7 @@ interface Recipe {
   cardForm: number;
 }
 
-function streamArb(r: RuleOverrides, maxEvents: number): fc.Arbitrary<{ anchor: number; recipes: Recipe[] }> {
+export function streamArb(r: RuleOverrides, maxEvents: number): fc.Arbitrary<{ anchor: number; recipes: Recipe[] }> {
   const w = r.rules.sameCardBurst.windowSeconds * 1000;
   const cap = r.rules.userDailyCap.capFen;
   const night = r.rules.nightLargeAmount.minAmountFen;
