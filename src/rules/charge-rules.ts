@@ -71,7 +71,7 @@ export class ChargeRules {
     this.configArg = asciiJson([
       burst.windowSeconds * 1000,
       burst.minCount,
-      (burst.windowSeconds + burst.lateToleranceSeconds) * 1000,
+      cardRetentionSeconds(deps.config) * 1000,
       rules.nightLargeAmount.from,
       rules.nightLargeAmount.to,
       rules.nightLargeAmount.minAmountFen,
@@ -82,7 +82,7 @@ export class ChargeRules {
       burst.windowSeconds % 60 === 0 ? `${burst.windowSeconds / 60} min` : `${burst.windowSeconds} s`,
       `${clock(rules.nightLargeAmount.from)}–${clock(rules.nightLargeAmount.to)}`,
       deps.configVersion,
-      thinAbove(burst),
+      thinAbove(deps.config),
     ]);
   }
 
@@ -181,13 +181,24 @@ export class ChargeRules {
 }
 
 /**
- * How many times a card window holds before it is thinned: 2·(minCount − 1) per burst-window-long bucket of the
- * retention (window + late tolerance). Thinning keeps, per bucket, its minCount − 1 oldest and newest times, which
- * is all a burst count can need: any window (t − w, t] is the newest part of one bucket plus the oldest part of the
- * next, so it still holds at least min(true count, minCount − 1) of them, and the rule's outcome is unchanged.
+ * How long a card's times are kept behind its newest one: the burst window, the late tolerance, and the skew by
+ * which that newest charge may lead the clock, so a charge up to lateTolerance behind the clock sees its whole
+ * window.
  */
-export function thinAbove(burst: RiskmonConfig['rules']['sameCardBurst']): number {
-  const buckets = Math.ceil((burst.windowSeconds + burst.lateToleranceSeconds) / burst.windowSeconds) + 1;
+export function cardRetentionSeconds(config: RiskmonConfig): number {
+  const burst = config.rules.sameCardBurst;
+  return burst.windowSeconds + burst.lateToleranceSeconds + config.events.maxFutureSkewSeconds;
+}
+
+/**
+ * How many times a card window holds before it is thinned: 2·(minCount − 1) per burst-window-long bucket of the
+ * card retention. Thinning keeps, per bucket, its minCount − 1 oldest and newest times, which is all a burst count
+ * can need: any window (t − w, t] is the newest part of one bucket plus the oldest part of the next, so it still
+ * holds at least min(true count, minCount − 1) of them, and the rule's outcome is unchanged.
+ */
+export function thinAbove(config: RiskmonConfig): number {
+  const burst = config.rules.sameCardBurst;
+  const buckets = Math.ceil(cardRetentionSeconds(config) / burst.windowSeconds) + 1;
   return 2 * (burst.minCount - 1) * buckets;
 }
 

@@ -20,7 +20,8 @@
     KEYS[3+n+i] user rule state     rm:<ns>:u:{<userId>}:rules         (hash, see below)
 
     ARGV[1] rule configuration, a JSON array:
-            [1] burst window (ms)            [2] burst min count          [3] card window retention (ms)
+            [1] burst window (ms)            [2] burst min count          [3] card retention (ms): window + late
+                                                                          tolerance + future skew
             [4] night from (s of day)        [5] night to (s of day)      [6] night min amount (fen)
             [7] daily cap (fen)              [8] decision TTL (s)         [9] decision stream max length (approx.)
             [10] rule state TTL (s)          [11] burst window label      [12] night window label
@@ -41,12 +42,13 @@
   User rule state hash:
     "<date>"   -> fen of that local day's charges not declined
     "<date>#n" -> their count (quota calibration reads these: src/quota/accounts.ts)
-    "c:<card token>" -> the card's charge times, base-36 ms separated by spaces: those within the retention
-                        (burst window + late tolerance) of the card's newest charge, so a late charge sees its whole
-                        window; thinned above cfg[14] entries to the burst-window buckets' oldest and newest
-                        minCount − 1 (see thinAbove in charge-rules.ts), so a card's cost per charge is bounded
-                        whatever its traffic and the burst outcome is unchanged (9 bytes each: up to 7 fit Redis's
-                        64-byte listpack value limit; a busier card makes the hash a hashtable, still correct)
+    "c:<card token>" -> the card's charge times, base-36 ms separated by spaces: those within the card retention
+                        (burst window + late tolerance + future skew) of the card's newest charge, so a charge up
+                        to the tolerance behind the clock sees its whole window; thinned above cfg[14] entries to
+                        the burst-window buckets' oldest and newest minCount − 1 (see thinAbove in
+                        charge-rules.ts), so a card's cost per charge is bounded whatever its traffic and the burst
+                        outcome is unchanged (9 bytes each: up to 7 fit Redis's 64-byte listpack value limit; a
+                        busier card makes the hash a hashtable, still correct)
     "p"      -> the clock's local date at the last prune
     A charge whose clock's local date is a week or more after the last prune prunes: the hash drops days past
     retention of the clock's date and card windows whose newest charge is past the retention of the clock, and

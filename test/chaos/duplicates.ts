@@ -62,7 +62,10 @@ export async function duplicatesScenario(options: DuplicatesOptions): Promise<Du
     ),
   );
   const producerConnections = Array.from({ length: copies }, () => createRedis(options.redisUrl));
-  const producers = await Promise.all(producerConnections.map((connection) => context.openProducer({ clock: 'replay', connection })));
+  // Replay clocks (contract v1.1): the synthetic stream is dated in the past, which a wall clock refuses. Each copy's
+  // clock is the largest occurredAt it sent so far: within a shuffle burst of the model's replay clock in the
+  // stream's order, which changes neither a settlement (T+1 is hours ahead) nor a prune here.
+  const producers = await Promise.all(producerConnections.map((connection) => context.openProducer({ connection, clock: 'replay' })));
   const started = performance.now();
   const input = [...syntheticCharges({ count: options.events, users: options.users, seed: 11, prefix: context.keys.namespace })];
   try {

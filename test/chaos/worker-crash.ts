@@ -44,6 +44,8 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
   const configFile = writeConfigFile(overrides);
   const context = createContext(settings, options.redisUrl, silentLogger);
   const fleet = new Fleet({ REDIS_URL: options.redisUrl, RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path });
+  // The replay clock (contract v1.1): events weeks old are refused by a wall clock, and settle at T+1 only when
+  // the clock is theirs. The model's default clock is the same replay clock.
   const producer = await context.openProducer({ clock: 'replay' });
   const started = performance.now();
   // Event times a few weeks back, so every settlement is already due and the settlement worker releases it.
