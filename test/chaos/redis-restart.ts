@@ -186,8 +186,12 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
       // the state, and each user's survivors were decided in production order. (With nothing lost this is the
       // model of the whole input.)
       const byId = new Map(input.map((e) => [e.eventId, e]));
+      // Decided with the producer's replay clock: the largest occurredAt sent before, in input order.
+      const clockOf = new Map<string, number>();
+      let clock = -Infinity;
+      for (const e of input) clockOf.set(e.eventId, (clock = Math.max(clock, Date.parse(e.occurredAt))));
       const model = ReferenceModel.fromConfig(settings.config);
-      for (const d of await readDecisionStream(context.redis, context.keys)) model.apply(byId.get(d.eventId)!);
+      for (const d of await readDecisionStream(context.redis, context.keys)) model.applyAt(byId.get(d.eventId)!, clockOf.get(d.eventId));
       const survivors = input.filter((e) => decisions.has(e.eventId));
       verification = await verifyNamespace(context.redis, context.keys, new CardHasher(settings.cardSecret), model, { input: survivors });
     }
