@@ -146,7 +146,7 @@ runCli(
     await run(6, 'Start-up guards (through workers/risk-worker.ts)', async () => {
       const cases = await startupGuardScenario();
       return {
-        ok: cases.every((c) => c.exitCode === 1 && c.keysWritten === 0 && c.message.startsWith('riskmon: ')),
+        ok: cases.every((c) => c.exitCode === 1 && c.keysWritten === 0 && !c.secretPrinted && c.message.startsWith('riskmon: ')),
         lines: cases.map((c) => `${c.name}: exit ${c.exitCode} in ${c.ms} ms, keys written ${c.keysWritten}: \`${c.message.split('\n')[0]!.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:<port>').replace(/\/tmp\/[^ )]+/, '<file>')}\``),
       };
     });

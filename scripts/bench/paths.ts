@@ -82,10 +82,11 @@ function settingsFor(setup: BenchSetup, configFile: string, namespace: string): 
 }
 
 /**
- * The producer clock of every benchmark path: the end of the synthetic streams (2026-03-10 00:00 + 26 h, Shanghai),
- * so no charge is late or ahead and every path decides with the same clock.
+ * The producer clock of every benchmark path: an hour after the synthetic streams end (2026-03-10 00:00 + 26 h,
+ * Shanghai, give or take minutes), exactly the first T+1 instant, so no measured charge is late or ahead and
+ * every path decides with the same clock.
  */
-export const BENCH_CLOCK_MS = Date.parse('2026-03-11T02:00:00+08:00');
+export const BENCH_CLOCK_MS = Date.parse('2026-03-11T03:00:00+08:00');
 
 function workerEnv(setup: BenchSetup, configFile: string, namespace: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
