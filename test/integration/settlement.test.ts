@@ -63,6 +63,38 @@ describe('settlement schedule', () => {
   });
 });
 
+describe('settlement never starts before the clock (contract v1.1)', () => {
+  // Failed before v1.1: three charges on one card dated 4 days ago; the third was reviewed with a settleAt already
+  // past, and the next settlement run paid it at once into the ledger of a date that had closed.
+  it('a back-dated charge is paid at the clock, and a held one 48 h after it, into the date of the run', async () => {
+    const clockMs = Date.parse('2026-03-14T15:30:00+08:00');
+    const back = (id: string, minute: number) => charge(id, { userId: 'back', cardId: 'card-back', occurredAt: `2026-03-10T10:0${minute}:00+08:00` });
+    const results = await ctx.processor.process(testBatch([back('k1', 0), back('k2', 1), back('k3', 2)], { clockMs }), 'test:back');
+    expect(results.map((r) => [r.eventId, r.outcome, r.settleAt])).toEqual([
+      ['k1', 'approve', '2026-03-14T07:30:00.000Z'],
+      ['k2', 'approve', '2026-03-14T07:30:00.000Z'],
+      ['k3', 'review', '2026-03-16T07:30:00.000Z'],
+    ]);
+    // The run at the clock pays the two approvals into that day's ledger, not into 2026-03-11's.
+    const run = await ctx.ledger.releaseDue(clockMs);
+    expect(run).toMatchObject({ settled: 2, settledAmount: 20_000 });
+    expect(await ctx.redis.exists(ctx.keys.ledger('2026-03-11'))).toBe(0);
+    expect((await ctx.ledger.report('2026-03-14')).totalCount).toBe(2);
+    // The held one waits its 48 hours from the decision.
+    expect((await ctx.ledger.releaseDue(clockMs + 48 * 3_600_000 - 1)).settled).toBe(0);
+    expect((await ctx.ledger.releaseDue(clockMs + 48 * 3_600_000)).settled).toBe(1);
+    expect((await ctx.ledger.report('2026-03-16')).merchants).toEqual([{ merchantId: 'm-1', count: 1, amount: 10_000 }]);
+  });
+
+  it('an on-time approval still settles T+1 03:00 and lands on its T+1 date', async () => {
+    const clockMs = Date.parse('2026-03-10T10:00:05+08:00');
+    const [r] = await ctx.processor.process(testBatch([charge('on-time')], { clockMs }), 'test:on-time');
+    expect(r!.settleAt).toBe('2026-03-10T19:00:00.000Z');
+    await ctx.ledger.releaseDue(Date.parse('2026-03-11T03:00:05+08:00'));
+    expect((await ctx.ledger.report('2026-03-11')).totalCount).toBe(1);
+  });
+});
+
 describe('release into the Fenfu ledger', () => {
   beforeEach(async () => {
     await run([
