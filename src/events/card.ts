@@ -138,8 +138,8 @@ export function isCardNumber(digits: string): boolean {
 /**
  * Whether `text` holds a card number (contract v1.1): after NFKC, a maximal run of 13–19 digits, with at most one
  * separator (whitespace, dash, dot) between two digits, that is a card number (`isCardNumber`). A longer run is
- * not a card (an id of 20 digits), nor are digits split by two separators. ASCII text with fewer than 13 digits
- * (almost every id) is answered by one pass over its characters.
+ * not a card (an id of 20 digits), nor are digits split by two separators, nor the digit groups of a UUID. ASCII
+ * text with fewer than 13 digits (almost every id) is answered by one pass over its characters.
  */
 export function findCardNumber(text: string): boolean {
   let digits = 0;
@@ -153,7 +153,10 @@ export function findCardNumber(text: string): boolean {
     }
   }
   if (ascii && digits < 13) return false;
-  const s = ascii ? text : text.normalize('NFKC');
+  let s = ascii ? text : text.normalize('NFKC');
+  // A canonical UUID is an id, not a card written out: its digit groups joined across dashes look like one in
+  // about 1,600 random UUIDs, which would refuse valid events. (An all-digit one is a 32-digit run: no card either.)
+  if (s.length >= 36 && s.includes('-')) s = s.replace(UUID, (u) => 'u'.repeat(u.length));
   let run = '';
   let afterSeparator = false;
   for (let i = 0; i <= s.length; i++) {
@@ -174,6 +177,8 @@ export function findCardNumber(text: string): boolean {
   }
   return false;
 }
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
 // Twelve or more digits with up to three separators between two of them ("4111  1111", "4111 - 1111"): masking
 // is wider than detection, since it only ever hides text.
