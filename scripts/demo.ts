@@ -28,7 +28,14 @@ runCli('demo', async () => {
   const settings = loadSettings({ namespace: checkNamespace(values.namespace) });
   const service = await startService({ components: ['risk', 'settlement'], settings, logger: createLogger({ level: 'warn' }) });
   const { context } = service;
-  const producer = await context.openProducer();
+  let refused = 0;
+  // The live producer's clock is the wall clock (contract v1.1): what it refuses is printed with its reason.
+  const producer = await context.openProducer({
+    onRejected: (r) => {
+      refused++;
+      process.stdout.write(`refused ${r.eventId}: ${r.reason}\n`);
+    },
+  });
   const reader = context.redis.duplicate();
   const tally: Record<string, number> = {};
   let seen = 0;
@@ -36,7 +43,7 @@ runCli('demo', async () => {
 
   const printing = (async () => {
     let lastId = '0';
-    while (seen < count) {
+    while (seen + refused < count) {
       const res = (await reader.xread('COUNT', 500, 'BLOCK', 1_000, 'STREAMS', context.keys.decisionStream, lastId)) as [string, [string, string[]][]][] | null;
       for (const [, entries] of res ?? []) {
         for (const [id, fields] of entries) {
@@ -55,7 +62,10 @@ runCli('demo', async () => {
 
   const started = Date.now();
   let i = 0;
-  for (const event of syntheticCharges({ count, users, seed: Date.now() % 100_000, prefix: context.keys.namespace })) {
+  // The feed covers the last day and a bit (two nights), ending a few hours before now: every charge is inside the
+  // producer's window, nothing is ahead of its clock.
+  const startMs = Date.now() - 30 * 3_600_000;
+  for (const event of syntheticCharges({ count, users, seed: Date.now() % 100_000, prefix: context.keys.namespace, startMs })) {
     producer.send(event);
     i++;
     const ahead = i / rate - (Date.now() - started) / 1000;
@@ -68,7 +78,7 @@ runCli('demo', async () => {
   await printing;
   const stats = await context.ledger.stats();
   process.stdout.write(
-    `\n${seen} decisions: ${Object.entries(tally).map(([k, v]) => `${k} ${v}`).join(', ')}; ` +
+    `\n${seen} decisions${refused ? ` (${refused} refused)` : ''}: ${Object.entries(tally).map(([k, v]) => `${k} ${v}`).join(', ')}; ` +
       `scheduled for settlement ${stats.scheduledCount} (¥${(stats.scheduledAmount / 100).toFixed(2)}), held ${stats.heldCount} (¥${(stats.heldAmount / 100).toFixed(2)})\n` +
       `Inspect: npm run settlement -- pending --namespace ${context.keys.namespace}\n`,
   );

@@ -23,7 +23,7 @@ export type FeedSource =
       users?: number;
       /** @defaultValue 42 */
       seed?: number;
-      /** Event time of the last charge, ms; the feed spans the 26 hours before it. @defaultValue now */
+      /** About when the feed ends, ms: it spans the 26 hours before, ending about an hour early. @defaultValue now */
       endMs?: number;
     };
 
@@ -148,7 +148,9 @@ async function* items(source: FeedSource, runId: string, maxLineBytes: number): 
       seed: source.seed ?? 42,
       // A fresh eventId prefix per run: running the feed again adds new charges instead of duplicates.
       prefix: `syn-${runId}`,
-      startMs: endMs - SYNTHETIC_SPAN_MS,
+      // An hour's margin: the generated times wander around the span (random steps), and a charge ahead of the
+      // producer's clock by more than the skew would be refused.
+      startMs: endMs - SYNTHETIC_SPAN_MS - 3_600_000,
       spanMs: SYNTHETIC_SPAN_MS,
     })) {
       yield { ok: true, event };
