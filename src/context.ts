@@ -71,7 +71,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     handlers,
     deadLetters,
     timeLimits: eventTimeLimits(config.events),
-    claims: new EventClaims(keys, config.retention.decisionDays * 86_400),
+    claims: new EventClaims(redis, keys, config.retention.decisionDays * 86_400),
     cards,
     metrics,
     logger: logger.child({ component: 'risk' }),

@@ -78,6 +78,9 @@ interface Pending {
   tag: unknown;
   sentAt: number;
   shard: number;
+  /** The clock it is accepted at, and the replay clock before it (set by the claim round). */
+  clock: number;
+  clockBefore: number;
 }
 
 /** Completed batches kept per shard queue for a look in the dashboard. */
@@ -146,7 +149,7 @@ export class EventProducer {
   ) {
     this.pipelineConfig = options.config.pipeline;
     this.limits = eventTimeLimits(options.config.events);
-    this.claims = new EventClaims(options.keys, options.config.retention.decisionDays * 86_400);
+    this.claims = new EventClaims(options.connection, options.keys, options.config.retention.decisionDays * 86_400);
     this.deadLetters = new DeadLetters(options.connection, options.keys, options.config.retention.deadLetterMaxLen);
     this.buffers = queues.map(() => ({ events: [], clocks: [], tags: [], firstAt: 0, timer: undefined }));
     this.tails = queues.map(() => Promise.resolve());
@@ -192,7 +195,7 @@ export class EventProducer {
     // The schema validated occurredAt: this cannot fail for a parsed event.
     if (!at.ok) throw new TypeError(`send() takes validated events: ${at.reason}`);
     const queued = event.type === 'charge' ? tokenizeCharge(event, this.options.cards) : event;
-    this.pending.push({ event: queued, occurredAtMs: at.ms, tag, sentAt: Date.now(), shard });
+    this.pending.push({ event: queued, occurredAtMs: at.ms, tag, sentAt: Date.now(), shard, clock: 0, clockBefore: 0 });
     this.depth[shard]!.unclaimed++;
     this.sent++;
     if (this.pending.length >= this.pipelineConfig.maxBatch) this.claimNow();
@@ -240,54 +243,70 @@ export class EventProducer {
     while (start < items.length) {
       const wall = replay ? 0 : clockFn();
       let clock = this.replayClock;
-      const candidates: { item: Pending; clock: number; before: number; content: string }[] = [];
-      const refused: { item: Pending; reason: string }[] = [];
+      // Per event, no objects: this runs for every event the producer sends.
+      const candidates: number[] = [];
+      const ids: string[] = [];
+      const contents: string[] = [];
+      const refused: { index: number; reason: string }[] = [];
       for (let i = start; i < items.length; i++) {
         const item = items[i]!;
         const at = replay ? Math.max(clock, item.occurredAtMs) : wall;
         const problem = eventTimeProblem(item.event, item.occurredAtMs, at, this.limits);
         if (problem) {
-          refused.push({ item, reason: problem });
+          refused.push({ index: i, reason: problem });
           continue;
         }
-        candidates.push({ item, clock: at, before: clock, content: claimContent(item.event, item.occurredAtMs) });
+        item.clock = at;
+        item.clockBefore = clock;
+        candidates.push(i);
+        ids.push(item.event.eventId);
+        contents.push(claimContent(item.event, item.occurredAtMs));
         if (replay) clock = at;
       }
-      const pipe = this.options.connection.pipeline();
-      for (const c of candidates) this.claims.queue(pipe, c.item.event.eventId, c.content);
-      let replies: [Error | null, unknown][];
-      try {
-        replies = candidates.length ? ((await pipe.exec()) ?? []) : [];
-        const err = replies.find(([e]) => e)?.[0];
-        if (err || replies.length !== candidates.length) throw err ?? new Error('missing replies');
-      } catch (e) {
-        this.fail(`could not claim the eventIds of ${candidates.length} events`, e);
-        return;
+      let answers: unknown[] = [];
+      if (candidates.length) {
+        const pipe = this.options.connection.pipeline();
+        const commands = this.claims.queue(pipe, ids, contents);
+        try {
+          const replies = (await pipe.exec()) ?? [];
+          if (replies.length !== commands) throw new Error('missing replies');
+          answers = this.claims.answers(replies);
+        } catch (e) {
+          this.fail(`could not claim the eventIds of ${candidates.length} events`, e);
+          return;
+        }
       }
       let redoFrom = items.length;
-      const accepted: typeof candidates = [];
-      const conflicts: { item: Pending; reason: string }[] = [];
+      let acceptedUpTo = candidates.length;
+      const conflicts: { index: number; reason: string }[] = [];
       for (let k = 0; k < candidates.length; k++) {
-        const c = candidates[k]!;
-        const claim = this.claims.interpret(replies[k]![1], c.content);
-        if (claim.kind !== 'conflict') {
-          accepted.push(c);
-          continue;
-        }
-        conflicts.push({ item: c.item, reason: conflictReason(claim.fields) });
-        if (replay && c.clock > c.before) {
+        const claim = this.claims.interpret(answers[k], contents[k]!);
+        if (claim.kind !== 'conflict') continue;
+        const index = candidates[k]!;
+        const item = items[index]!;
+        conflicts.push({ index, reason: conflictReason(claim.fields) });
+        if (replay && item.clock > item.clockBefore) {
           // This refused event had moved the replay clock: everything after it is decided again.
-          clock = c.before;
-          redoFrom = items.indexOf(c.item, start) + 1;
+          clock = item.clockBefore;
+          redoFrom = index + 1;
+          acceptedUpTo = k;
           break;
         }
       }
-      // Time refusals after a redo point are looked at again in the next pass.
-      const timeRefused = refused.filter((r) => items.indexOf(r.item, start) < redoFrom);
       this.replayClock = clock;
-      for (const c of accepted) this.route(c.item, c.clock);
-      this.accepted += accepted.length;
-      await this.refuse([...timeRefused.map((r) => ({ ...r, kind: 'event_time' as const })), ...conflicts.map((r) => ({ ...r, kind: 'id_conflict' as const }))]);
+      const conflicting = new Set(conflicts.map((c) => c.index));
+      for (let k = 0; k < acceptedUpTo; k++) {
+        const index = candidates[k]!;
+        if (!conflicting.has(index)) {
+          this.route(items[index]!);
+          this.accepted++;
+        }
+      }
+      // Time refusals after a redo point are looked at again in the next pass.
+      await this.refuse([
+        ...refused.filter((r) => r.index < redoFrom).map((r) => ({ item: items[r.index]!, reason: r.reason, kind: 'event_time' as const })),
+        ...conflicts.map((r) => ({ item: items[r.index]!, reason: r.reason, kind: 'id_conflict' as const })),
+      ]);
       start = redoFrom;
     }
   }
@@ -313,8 +332,8 @@ export class EventProducer {
     for (const r of refused) this.options.onRejected?.({ tag: r.item.tag, eventId: r.item.event.eventId, reason: r.reason, kind: r.kind });
   }
 
-  /** Puts an accepted event into its shard's batch. */
-  private route(item: Pending, clock: number): void {
+  /** Puts an accepted event into its shard's batch, with the clock it was accepted at. */
+  private route(item: Pending): void {
     const { shard } = item;
     const buf = this.buffers[shard]!;
     if (buf.events.length === 0) {
@@ -330,7 +349,7 @@ export class EventProducer {
       }
     }
     buf.events.push(item.event);
-    buf.clocks.push(clock);
+    buf.clocks.push(item.clock);
     buf.tags.push(item.tag);
     if (buf.events.length >= this.pipelineConfig.maxBatch || this.pipelineConfig.lingerMs === 0) this.closeBatch(shard);
   }

@@ -181,23 +181,34 @@ export class RiskProcessor {
    */
   private async claim(checked: Checked[]): Promise<void> {
     const { redis, claims, cards } = this.deps;
-    const pipeline = redis.pipeline();
-    const claiming: { index: number; content: string }[] = [];
+    const claiming: { index: number; eventId: string; content: string }[] = [];
     checked.forEach((c, index) => {
       if (!c.ok) return;
       const e = c.item.event;
       const content = claimContent(e.type === 'charge' && 'cardId' in e ? tokenizeCharge(e, cards) : (e as Exclude<QueuedEvent, ChargeEvent>), c.item.occurredAtMs);
-      claims.queue(pipeline, e.eventId, content);
-      claiming.push({ index, content });
+      claiming.push({ index, eventId: e.eventId, content });
     });
     if (claiming.length === 0) return;
-    const replies = (await pipeline.exec()) ?? [];
-    const failed = replies.find(([err]) => err);
-    if (failed || replies.length !== claiming.length) {
-      throw new TransientBatchError(`could not claim the batch's eventIds: ${failed?.[0]?.message ?? 'missing replies'}`);
+    const pipeline = redis.pipeline();
+    const commands = claims.queue(
+      pipeline,
+      claiming.map((c) => c.eventId),
+      claiming.map((c) => c.content),
+    );
+    let answers: unknown[];
+    try {
+      const replies = (await pipeline.exec()) ?? [];
+      if (replies.length !== commands) throw new Error('missing replies');
+      answers = claims.answers(replies);
+    } catch (e) {
+      // Retried with the whole batch (claiming again is a repeat); anything else is a bug that fails the job.
+      if (isTransientRedisError(e) || (e as Error).message === 'missing replies') {
+        throw new TransientBatchError(`could not claim the batch's eventIds: ${(e as Error).message}`);
+      }
+      throw e;
     }
     claiming.forEach(({ index, content }, k) => {
-      const claim = claims.interpret(replies[k]![1], content);
+      const claim = claims.interpret(answers[k], content);
       if (claim.kind === 'conflict') checked[index] = { ok: false, reason: conflictReason(claim.fields), label: 'id_conflict' };
     });
   }

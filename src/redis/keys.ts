@@ -2,6 +2,8 @@
  * Every Redis key and queue name of one namespace, in one place. All keys start with `rm:<namespace>:`, so a
  * replay's namespace never touches live data. Per-user state shares the `{userId}` hash tag (one Cluster slot).
  */
+import { shardOf } from '../pipeline/shards.ts';
+
 export const SETTLEMENT_QUEUE = 'settlement';
 export const CALIBRATION_QUEUE = 'calibration';
 
@@ -17,6 +19,9 @@ export function riskQueueName(shard: number): string {
 export function userTag(userId: string): string {
   return `{${/[%{}]/.test(userId) ? userId.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D')) : userId}}`;
 }
+
+/** Claim keys are spread over this many hash tags (one script call per bucket and round on Redis Cluster). */
+export const CLAIM_BUCKETS = 64;
 
 export class Keys {
   readonly base: string;
@@ -35,7 +40,7 @@ export class Keys {
    * carried it, across every type and user. A repeat with other content is rejected.
    */
   eventClaim(eventId: string): string {
-    return `${this.base}:id:${eventId}`;
+    return `${this.base}:id:{${shardOf(eventId, CLAIM_BUCKETS)}}:${eventId}`;
   }
 
   /** Stored decision; its existence is the charge's redelivery dedupe (the claim is the eventId's). */

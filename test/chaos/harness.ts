@@ -70,7 +70,7 @@ export function buildPipeline(redis: Redis, settings: Settings, metrics = new Me
     handlers: { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) },
     deadLetters,
     timeLimits: eventTimeLimits(config.events),
-    claims: new EventClaims(keys, config.retention.decisionDays * 86_400),
+    claims: new EventClaims(redis, keys, config.retention.decisionDays * 86_400),
     cards,
     metrics,
     logger: silentLogger,
