@@ -49,8 +49,6 @@ export function claimContent(event: Exclude<RiskEvent, { type: 'charge' }> | Que
   const record = event as unknown as Record<string, unknown>;
   for (const field of CONTENT_FIELDS[event.type]) {
     if (field === 'occurredAt') values.push(occurredAtMs);
-    else if (field === 'card') values.push((event as QueuedCharge).cardToken);
-    else if (field === 'currency') values.push(record.currency ?? 'CNY');
     else if (INSTANT_FIELDS.has(field)) {
       const at = parseInstant(String(record[field]));
       values.push(at.ok ? at.ms : record[field]);

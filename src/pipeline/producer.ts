@@ -85,6 +85,8 @@ interface Pending {
 
 /** Completed batches kept per shard queue for a look in the dashboard. */
 const COMPLETED_JOBS_KEPT = 100;
+/** Largest claim round started by the number of events sent (a round is split into script calls of 1,000). */
+const MAX_ROUND_EVENTS = 20_000;
 /** A producer that sent nothing for this long stops reading queue depths. */
 const DEPTH_IDLE_MS = 1_000;
 
@@ -135,6 +137,8 @@ export class EventProducer {
   /** The claim rounds, one after the other: claims are made in send order. */
   private claiming: Promise<void> = Promise.resolve();
   private claimScheduled = false;
+  /** Events sent that start a claim round without waiting for the current run of sends to end. */
+  private readonly roundSize: number;
   /** The replay clock: the largest occurredAt of the events accepted so far. */
   private replayClock = -Infinity;
   private rejectedCount = 0;
@@ -149,6 +153,7 @@ export class EventProducer {
   ) {
     this.pipelineConfig = options.config.pipeline;
     this.limits = eventTimeLimits(options.config.events);
+    this.roundSize = Math.min(MAX_ROUND_EVENTS, options.config.pipeline.maxBatch * options.config.pipeline.shards);
     this.claims = new EventClaims(options.connection, options.keys, options.config.retention.decisionDays * 86_400);
     this.deadLetters = new DeadLetters(options.connection, options.keys, options.config.retention.deadLetterMaxLen);
     this.buffers = queues.map(() => ({ events: [], clocks: [], tags: [], firstAt: 0, timer: undefined }));
@@ -198,7 +203,9 @@ export class EventProducer {
     this.pending.push({ event: queued, occurredAtMs: at.ms, tag, sentAt: Date.now(), shard, clock: 0, clockBefore: 0 });
     this.depth[shard]!.unclaimed++;
     this.sent++;
-    if (this.pending.length >= this.pipelineConfig.maxBatch) this.claimNow();
+    // A round fills every shard's batch at full speed: smaller rounds, each a round trip, would let the linger close
+    // batches half full (twice the jobs, each with BullMQ's cost).
+    if (this.pending.length >= this.roundSize) this.claimNow();
     else if (!this.claimScheduled) {
       this.claimScheduled = true;
       // After the current run of synchronous sends: they share one claim round trip.

@@ -42,8 +42,8 @@
   User rule state hash:
     "<date>"   -> fen of that local day's charges not declined
     "<date>#n" -> their count (quota calibration reads these: src/quota/accounts.ts)
-    "c:<card token>" -> the card's charge times, base-36 ms separated by spaces: those within the card retention
-                        (burst window + late tolerance + future skew) of the card's newest charge, so a charge up
+    "c:<card token>" -> the card's charge times in time order, base-36 ms separated by spaces: those within the
+                        card retention (burst window + late tolerance + future skew) of the card's newest charge, so a charge up
                         to the tolerance behind the clock sees its whole window; thinned above cfg[14] entries to
                         the burst-window buckets' oldest and newest minCount − 1 (see thinAbove in
                         charge-rules.ts), so a card's cost per charge is bounded whatever its traffic and the burst
@@ -95,21 +95,33 @@ local function quoted(s)
   return '"' .. s .. '"'
 end
 
--- Keeps, per burst-window-long bucket, the minCount - 1 oldest and newest of a card's times (times[i] is the
--- number of texts[i]): what any burst window can need (see the header).
-local function thin(texts, times)
-  local order = {}
-  for j = 1, #times do order[j] = j end
-  table.sort(order, function(x, y) return times[x] < times[y] end)
+-- Keeps, per burst-window-long bucket, the minCount - 1 oldest and newest of a card's times (base-36 texts, in
+-- time order): what any burst window can need (see the header).
+local function thin(texts)
+  local times = {}
+  local sorted = true
+  for j = 1, #texts do
+    times[j] = tonumber(texts[j], 36)
+    if j > 1 and times[j] < times[j - 1] then sorted = false end
+  end
+  if not sorted then
+    -- A window an earlier version wrote in arrival order.
+    local order = {}
+    for j = 1, #texts do order[j] = j end
+    table.sort(order, function(x, y) return times[x] < times[y] end)
+    local t2, s2 = {}, {}
+    for j = 1, #order do t2[j], s2[j] = texts[order[j]], times[order[j]] end
+    texts, times = t2, s2
+  end
   local width, keep = cfg[1], cfg[2] - 1
   local out = {}
   local j = 1
-  while j <= #order do
-    local bucket = math.floor(times[order[j]] / width)
+  while j <= #texts do
+    local bucket = math.floor(times[j] / width)
     local k = j
-    while k < #order and math.floor(times[order[k + 1]] / width) == bucket do k = k + 1 end
+    while k < #texts and math.floor(times[k + 1] / width) == bucket do k = k + 1 end
     for q = j, k do
-      if q - j < keep or k - q < keep then out[#out + 1] = texts[order[q]] end
+      if q - j < keep or k - q < keep then out[#out + 1] = texts[q] end
     end
     j = k + 1
   end
@@ -167,29 +179,32 @@ local function evaluate(i)
   local window = t36
   local cardCount = 1
   if state[3] then
-    local texts, times = {}, {}
-    local newest = t
+    -- Times are kept in time order (this one goes in its place), so the newest is the last: one pass, one table.
+    -- A window written in arrival order by an earlier version only makes keepFrom earlier (more kept, never less).
+    local newest = tonumber(string.match(state[3], "(%w+)$"), 36)
+    if t > newest then newest = t end
+    local keepFrom = newest - cfg[3]
+    local kept = {}
+    local n = 0
+    local placed = t < keepFrom
     for s in string.gmatch(state[3], "%S+") do
       local at = tonumber(s, 36)
-      texts[#texts + 1] = s
-      times[#times + 1] = at
-      if at > newest then newest = at end
-    end
-    local keepFrom = newest - cfg[3]
-    local kept, keptTimes = {}, {}
-    for j = 1, #times do
-      local at = times[j]
       if at >= keepFrom then
-        kept[#kept + 1] = texts[j]
-        keptTimes[#keptTimes + 1] = at
+        if not placed and at > t then
+          n = n + 1
+          kept[n] = t36
+          placed = true
+        end
+        n = n + 1
+        kept[n] = s
         if at > windowFrom and at <= t then cardCount = cardCount + 1 end
       end
     end
-    if t >= keepFrom then
-      kept[#kept + 1] = t36
-      keptTimes[#keptTimes + 1] = t
+    if not placed then
+      n = n + 1
+      kept[n] = t36
     end
-    if #kept > cfg[14] then kept = thin(kept, keptTimes) end
+    if n > cfg[14] then kept = thin(kept) end
     window = table.concat(kept, " ")
   end
   if cardCount >= cfg[2] then

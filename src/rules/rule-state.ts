@@ -9,7 +9,7 @@ export const CARD_FIELD_PREFIX = 'c:';
 export interface RuleState {
   /** Local date → fen of charges not declined and their count. */
   days: Map<string, { fen: number; count: number }>;
-  /** Card token → charge times (ms) kept in the window, in arrival order. */
+  /** Card token → charge times (ms) kept in the window, in time order. */
   cards: Map<string, number[]>;
   /** Local date of the last prune (field "p"). */
   prunedOn?: string;

@@ -220,7 +220,8 @@ export class ReferenceModel {
     const keptBefore = stored.filter((x) => x >= keepFrom);
     const cardCount = 1 + keptBefore.filter(inWindow).length;
     const thinned = this.thinnedCards.has(cardKey);
-    let window = t >= keepFrom ? [...keptBefore, t] : keptBefore;
+    // In time order, as the service keeps it.
+    let window = (t >= keepFrom ? [...keptBefore, t] : keptBefore).sort((a, b) => a - b);
     if (window.length > p.thinAbove) {
       window = this.thin(window);
       this.thinnedCards.add(cardKey);
