@@ -121,7 +121,7 @@ export async function countLines(path: string): Promise<number> {
 }
 
 /** One line of an event file: the event, or why the line is rejected with the text to dead-letter. */
-export type EventLine = { line: number; ok: true; event: RiskEvent } | { line: number; ok: false; reason: string; raw: string };
+export type EventLine = { line: number; ok: true; event: RiskEvent; occurredAtMs: number } | { line: number; ok: false; reason: string; raw: string };
 
 /**
  * The events of an NDJSON file, line by line: what produce and replay read. A line longer than `maxLineBytes` is
@@ -134,7 +134,7 @@ export async function* readEventLines(path: string, maxLineBytes: number): Async
       continue;
     }
     const parsed = item.text.trim() === '' ? { ok: false as const, reason: 'empty line' } : parseEventLine(item.text, maxLineBytes);
-    yield parsed.ok ? { line: item.line, ok: true, event: parsed.event } : { line: item.line, ok: false, reason: parsed.reason, raw: item.text };
+    yield parsed.ok ? { line: item.line, ok: true, event: parsed.event, occurredAtMs: parsed.occurredAtMs } : { line: item.line, ok: false, reason: parsed.reason, raw: item.text };
   }
 }
 

@@ -9,6 +9,8 @@ export interface BatchJobData {
   events: unknown[];
   /** The producer's clock when it accepted each event (epoch ms), one per event: workers decide with it. */
   clocks?: number[];
+  /** Instead of `clocks`, when every event of the batch was accepted at one clock (live: one per claim round). */
+  clock?: number;
   /** The producer claimed every eventId of the batch (src/decisions/claims.ts). */
   claimed?: boolean;
   /** When the producer accepted the first event of the batch (ms); decision latency is measured from here. */

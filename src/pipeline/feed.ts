@@ -97,7 +97,7 @@ export async function feed(options: FeedOptions): Promise<FeedSummary> {
     for await (const item of items(options.source, runId, options.config.pipeline.maxLineBytes)) {
       read++;
       if (item.ok) {
-        producer.send(item.event, read);
+        producer.send(item.event, read, item.occurredAtMs);
       } else {
         rejected++;
         count(item.reason);
@@ -137,7 +137,7 @@ export async function feed(options: FeedOptions): Promise<FeedSummary> {
   };
 }
 
-type Item = { ok: true; event: RiskEvent } | { ok: false; reason: string; raw: string };
+type Item = { ok: true; event: RiskEvent; occurredAtMs?: number } | { ok: false; reason: string; raw: string };
 
 async function* items(source: FeedSource, runId: string, maxLineBytes: number): AsyncGenerator<Item> {
   if (source.kind === 'synthetic') {
@@ -159,7 +159,7 @@ async function* items(source: FeedSource, runId: string, maxLineBytes: number): 
   }
   // Byte-bounded: a line longer than maxLineBytes is rejected without being held whole.
   for await (const line of readEventLines(source.path, maxLineBytes)) {
-    yield line.ok ? { ok: true, event: line.event } : { ok: false, reason: line.reason, raw: line.raw };
+    yield line.ok ? { ok: true, event: line.event, occurredAtMs: line.occurredAtMs } : { ok: false, reason: line.reason, raw: line.raw };
   }
 }
 

@@ -381,10 +381,14 @@ function asBatch(data: unknown): { ok: true; data: Batch } | { ok: false; reason
   const events = d.events;
   let clocks: number[];
   if (d.v === 2) {
-    if (!Array.isArray(d.clocks) || d.clocks.length !== events.length || !d.clocks.every((c) => typeof c === 'number' && Number.isFinite(c))) {
-      return { ok: false, reason: 'job payload v2 must carry one finite producer clock per event ("clocks")' };
+    if (typeof d.clock === 'number' && Number.isFinite(d.clock)) {
+      const clock = d.clock;
+      clocks = events.map(() => clock);
+    } else if (Array.isArray(d.clocks) && d.clocks.length === events.length && d.clocks.every((c) => typeof c === 'number' && Number.isFinite(c))) {
+      clocks = d.clocks;
+    } else {
+      return { ok: false, reason: 'job payload v2 must carry its producer clock: "clock", or one finite "clocks" entry per event' };
     }
-    clocks = d.clocks;
   } else {
     // Queued without our producer: the batch's own stamp is every event's clock.
     clocks = events.map(() => enqueuedAt);

@@ -88,7 +88,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
         if (rejections.length >= 1_000) await Promise.all(rejections.splice(0));
         continue;
       }
-      producer.send(item.event, lineNo);
+      producer.send(item.event, lineNo, item.occurredAtMs);
       if (producer.sent % 10_000 === 0) await producer.flush();
     }
     await producer.flush();

@@ -89,7 +89,19 @@ describe('EventProducer', () => {
     const q = new Queue(riskQueueName(shardOf('u-a', 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
     const [job] = await q.getJobs(['wait']);
     await q.close();
-    expect(job!.data).toMatchObject({ v: 2, claimed: true, clocks: [clock] });
+    expect(job!.data).toMatchObject({ v: 2, claimed: true, clock });
+    expect(job!.data.clocks).toBeUndefined();
+  });
+
+  it('carries one clock per event when they differ (a replay clock moves with every event)', async () => {
+    const producer = await ctx.openProducer({ clock: 'replay' });
+    producer.send(charge('c-1', 'u-a', '2026-03-10T11:00:00+08:00'));
+    producer.send(charge('c-2', 'u-a', '2026-03-10T11:05:00+08:00'));
+    await producer.close();
+    const q = new Queue(riskQueueName(shardOf('u-a', 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    const jobs = await q.getJobs(['wait']);
+    await q.close();
+    expect(jobs.flatMap((j) => j.data.clocks ?? [j.data.clock])).toEqual([Date.parse('2026-03-10T11:00:00+08:00'), Date.parse('2026-03-10T11:05:00+08:00')]);
   });
 
   it('refuses events outside [clock − maxAgeDays, clock + maxFutureSkewSeconds], dead-letters and counts them', async () => {
