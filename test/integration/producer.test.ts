@@ -94,13 +94,16 @@ describe('EventProducer', () => {
   });
 
   it('carries one clock per event when they differ (a replay clock moves with every event)', async () => {
+    await dropContext(ctx);
+    ctx = testContext({ pipeline: { shards: 4, maxBatch: 7, lingerMs: 1_000 } });
     const producer = await ctx.openProducer({ clock: 'replay' });
     producer.send(charge('c-1', 'u-a', '2026-03-10T11:00:00+08:00'));
     producer.send(charge('c-2', 'u-a', '2026-03-10T11:05:00+08:00'));
     await producer.close();
     const q = new Queue(riskQueueName(shardOf('u-a', 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
-    const jobs = await q.getJobs(['wait']);
+    const jobs = (await q.getJobs(['wait'])).sort((a, b) => Number(a.id) - Number(b.id));
     await q.close();
+    expect(jobs).toHaveLength(1);
     expect(jobs.flatMap((j) => j.data.clocks ?? [j.data.clock])).toEqual([Date.parse('2026-03-10T11:00:00+08:00'), Date.parse('2026-03-10T11:05:00+08:00')]);
   });
 
