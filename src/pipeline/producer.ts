@@ -136,7 +136,7 @@ export class EventProducer {
   private pending: Pending[] = [];
   /** The claim rounds, one after the other: claims are made in send order. */
   private claiming: Promise<void> = Promise.resolve();
-  private claimScheduled = false;
+  private claimTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   /** Events sent that start a claim round without waiting for the current run of sends to end. */
   private readonly roundSize: number;
   /** The replay clock: the largest occurredAt of the events accepted so far. */
@@ -210,16 +210,21 @@ export class EventProducer {
     // A round fills every shard's batch at full speed: smaller rounds, each a round trip, would let the linger close
     // batches half full (twice the jobs, each with BullMQ's cost).
     if (this.pending.length >= this.roundSize) this.claimNow();
-    else if (!this.claimScheduled) {
-      this.claimScheduled = true;
-      // After the current run of synchronous sends: they share one claim round trip.
-      setImmediate(() => this.claimNow());
+    else if (this.claimTimer === undefined) {
+      // Half the linger: the events sent meanwhile share one round trip, and the batch still closes a linger after
+      // its first event (its timer counts from when that was sent). Without a linger, after this run of sends.
+      const delay = Math.floor(this.pipelineConfig.lingerMs / 2);
+      this.claimTimer = delay > 0 ? setTimeout(() => this.claimNow(), delay) : setImmediate(() => this.claimNow());
     }
   }
 
   /** Starts a claim round for everything sent so far (after the rounds before it). */
   private claimNow(): void {
-    this.claimScheduled = false;
+    if (this.claimTimer !== undefined) {
+      clearTimeout(this.claimTimer as NodeJS.Timeout);
+      clearImmediate(this.claimTimer as NodeJS.Immediate);
+      this.claimTimer = undefined;
+    }
     if (this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
@@ -356,7 +361,7 @@ export class EventProducer {
       // bigger batches cost less per event, which is how workers catch up instead of drowning in small jobs.
       const linger = this.depth[shard]!.read >= 2 ? Math.max(lingerMs, busyLingerMs) : lingerMs;
       if (linger > 0) {
-        buf.timer = setTimeout(() => this.closeBatch(shard), linger);
+        buf.timer = setTimeout(() => this.closeBatch(shard), Math.max(0, linger - (Date.now() - buf.firstAt)));
       }
     }
     buf.events.push(item.event);
