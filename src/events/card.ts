@@ -135,6 +135,17 @@ export function isCardNumber(digits: string): boolean {
   return digits.length >= 13 && digits.length <= 19 && inCardNetworkRange(digits) && passesLuhn(digits);
 }
 
+/** How many ASCII digits `text` holds, or -1 when it is not all ASCII (then it needs NFKC first). One pass. */
+function asciiDigits(text: string): number {
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (isAsciiDigit(c)) digits++;
+    else if (c > 127) return -1;
+  }
+  return digits;
+}
+
 /**
  * Whether `text` holds a card number (contract v1.1): after NFKC, a maximal run of 13–19 digits, with at most one
  * separator (whitespace, dash, dot) between two digits, that is a card number (`isCardNumber`). A longer run is
@@ -142,16 +153,8 @@ export function isCardNumber(digits: string): boolean {
  * text with fewer than 13 digits (almost every id) is answered by one pass over its characters.
  */
 export function findCardNumber(text: string): boolean {
-  let digits = 0;
-  let ascii = true;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (isAsciiDigit(c)) digits++;
-    else if (c > 127) {
-      ascii = false;
-      break;
-    }
-  }
+  const digits = asciiDigits(text);
+  const ascii = digits >= 0;
   if (ascii && digits < 13) return false;
   let s = ascii ? text : text.normalize('NFKC');
   // A canonical UUID is an id, not a card written out: its digit groups joined across dashes look like one in
@@ -191,17 +194,8 @@ const MASK_MIN_DIGITS = 12;
  * normalised). ASCII text with fewer than 12 digits is returned untouched after one pass.
  */
 export function maskCardNumbers(text: string): string {
-  let digits = 0;
-  let ascii = true;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (isAsciiDigit(c)) digits++;
-    else if (c > 127) {
-      ascii = false;
-      break;
-    }
-  }
-  if (ascii) return digits < MASK_MIN_DIGITS ? text : text.replace(MASK_RUN, masked);
+  const digits = asciiDigits(text);
+  if (digits >= 0) return digits < MASK_MIN_DIGITS ? text : text.replace(MASK_RUN, masked);
   // NFKC code point by code point, remembering where each normalised character came from, so a match in the
   // normalised text replaces exactly its source in the original.
   let mapped = '';
