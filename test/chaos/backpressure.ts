@@ -110,7 +110,9 @@ export async function backpressureScenario(options: BackpressureOptions): Promis
     let sampledBytes = 0;
     let sampledEvents = 0;
     let sampledJobs = 0;
-    for (let id = 1; id <= 40; id++) {
+    // The newest jobs: completed ones are kept (the last 100 per shard), older ones are gone.
+    const lastId = Number(await context.redis.get(`${context.keys.queuePrefix}:risk-0:id`)) || 40;
+    for (let id = Math.max(1, lastId - 39); id <= lastId; id++) {
       const key = `${context.keys.queuePrefix}:risk-0:${id}`;
       const [bytes, data] = await Promise.all([context.redis.memory('USAGE', key, 'SAMPLES', 0), context.redis.hget(key, 'data')]);
       if (!bytes || !data) continue;
