@@ -7,7 +7,8 @@
  * Claims are made where production order is known: by the producer, one round after another, before a batch is
  * queued (never in a race between shards). Workers claim only batches that no producer claimed (queued by hand).
  * A round is one script call (claimEvents-n.lua) over its events' claim keys. Each key carries a bucket hash tag
- * (the eventId's hash modulo CLAIM_BUCKETS), so on Redis Cluster a round splits into one call per bucket.
+ * (the eventId's hash modulo CLAIM_BUCKETS), so that on Redis Cluster a round can be split into one call per
+ * bucket (not written yet: today's calls mix buckets, which only a single Redis accepts).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { EventType, QueuedCharge, RiskEvent } from '../events/schema.ts';

@@ -240,6 +240,9 @@ export class EventProducer {
     this.claiming = this.claiming.then(async () => {
       try {
         if (!this.failure) await this.claimRound(items);
+      } catch (e) {
+        // A caller's callback threw: the chain must stay usable, and nothing after this round is guaranteed.
+        this.fail('a claim round failed', e);
       } finally {
         for (const [shard, n] of batches) this.depth[shard]!.inRounds -= n;
       }

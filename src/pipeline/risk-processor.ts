@@ -373,6 +373,7 @@ interface Batch {
   reply: boolean;
 }
 
+/** The batch with one producer clock per event (whole epoch ms). */
 function asBatch(data: unknown): { ok: true; data: Batch } | { ok: false; reason: string } {
   if (typeof data !== 'object' || data === null) return { ok: false, reason: 'job payload is not an object' };
   const d = data as Partial<BatchJobData>;
@@ -380,18 +381,20 @@ function asBatch(data: unknown): { ok: true; data: Batch } | { ok: false; reason
   const enqueuedAt = typeof d.enqueuedAt === 'number' && Number.isFinite(d.enqueuedAt) ? d.enqueuedAt : Date.now();
   const events = d.events;
   let clocks: number[];
+  const isClock = (c: unknown): c is number => Number.isSafeInteger(c) && (c as number) >= 0;
   if (d.v === 2) {
-    if (typeof d.clock === 'number' && Number.isFinite(d.clock)) {
+    if (isClock(d.clock)) {
       const clock = d.clock;
       clocks = events.map(() => clock);
-    } else if (Array.isArray(d.clocks) && d.clocks.length === events.length && d.clocks.every((c) => typeof c === 'number' && Number.isFinite(c))) {
+    } else if (Array.isArray(d.clocks) && d.clocks.length === events.length && d.clocks.every(isClock)) {
       clocks = d.clocks;
     } else {
-      return { ok: false, reason: 'job payload v2 must carry its producer clock: "clock", or one finite "clocks" entry per event' };
+      return { ok: false, reason: 'job payload v2 must carry its producer clock: "clock", or one "clocks" entry per event (whole epoch ms)' };
     }
   } else {
     // Queued without our producer: the batch's own stamp is every event's clock.
-    clocks = events.map(() => enqueuedAt);
+    const clock = Math.floor(enqueuedAt);
+    clocks = events.map(() => clock);
   }
   return { ok: true, data: { events, enqueuedAt, clocks, claimed: d.v === 2 && d.claimed === true, reply: d.reply === true } };
 }

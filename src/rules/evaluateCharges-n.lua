@@ -178,12 +178,16 @@ local function evaluate(i)
   local windowFrom = t - cfg[1]
   local window = t36
   local cardCount = 1
+  local tooLate = nil
   if state[3] then
     -- Times are kept in time order (this one goes in its place), so the newest is the last: one pass, one table.
     -- A window written in arrival order by an earlier version only makes keepFrom earlier (more kept, never less).
-    local newest = tonumber(string.match(state[3], "(%w+)$"), 36)
-    if t > newest then newest = t end
+    local last = string.match(state[3], "(%w+)$")
+    local newest = t
+    if last and tonumber(last, 36) > t then newest = tonumber(last, 36) end
     local keepFrom = newest - cfg[3]
+    -- Older than the window keeps behind the card's newest charge: its burst cannot be counted, so it is held.
+    if t < keepFrom then tooLate = newest - t end
     local kept = {}
     local n = 0
     local placed = t < keepFrom
@@ -210,6 +214,10 @@ local function evaluate(i)
   if cardCount >= cfg[2] then
     review = true
     fire("same_card_burst", string.format("%d charges on card %s within %s (review at %s or more)", cardCount, cardLabel, cfg[11], cfg[2]))
+  elseif tooLate then
+    review = true
+    fire("same_card_burst", string.format("charge %d min behind the newest charge on card %s, older than its window is kept: reviewed, its burst cannot be counted",
+      math.floor(tooLate / 60000), cardLabel))
   end
 
   -- night_large_amount: local time in [from, to) (wrapping midnight) and amount at or above the threshold.

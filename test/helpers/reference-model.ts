@@ -226,7 +226,9 @@ export class ReferenceModel {
       window = this.thin(window);
       this.thinnedCards.add(cardKey);
     }
-    if ((withinGuarantee ? fullCardCount : cardCount) >= p.burstMinCount) rules.push('same_card_burst');
+    // Older than the service keeps behind the card's newest charge: held for review, its burst cannot be counted.
+    const tooLate = stored.length > 0 && t < keepFrom;
+    if ((withinGuarantee ? fullCardCount : cardCount) >= p.burstMinCount || tooLate) rules.push('same_card_burst');
 
     // 2. night_large_amount: local time in [from, to), which may wrap past midnight, and a large amount.
     const sod = local.hour * 3600 + local.minute * 60 + local.second;

@@ -227,6 +227,21 @@ describe('rule state', () => {
     expect(await dayTotals()).toEqual({ '2026-03-10': { fen: 4_900_000, count: 1 } });
   });
 
+  // Found in review: a decoy charge dated now, then three charges dated 2 h earlier one second apart, were all
+  // approved: older than the window keeps behind the card's newest, each counted only itself.
+  it('holds a charge older than its card window keeps (its burst cannot be counted) for review', async () => {
+    const clockMs = Date.parse('2026-03-10T12:00:00+08:00');
+    const at = (iso: string) => charge({ cardId: 'card-late', occurredAt: iso });
+    const results = await ctx.processor.process(
+      testBatch([at('2026-03-10T12:00:00+08:00'), at('2026-03-10T10:00:00+08:00'), at('2026-03-10T10:00:01+08:00'), at('2026-03-10T10:00:02+08:00')], { clockMs }),
+      'test:too-late',
+    );
+    expect(results.map((r) => r.outcome)).toEqual(['approve', 'review', 'review', 'review']);
+    expect((await stored(results[1]!.eventId!)).reasons[0]).toBe(
+      'charge 120 min behind the newest charge on card ****late, older than its window is kept: reviewed, its burst cannot be counted',
+    );
+  });
+
   it('prunes thousands of stale card windows at once (card testing)', async () => {
     const cards = 8_100; // more than Lua's unpack limit in one call
     for (let i = 0; i < cards; i += 500) {
