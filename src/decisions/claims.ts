@@ -86,7 +86,7 @@ export class EventClaims {
   private readonly claim: ReturnType<typeof defineScript>;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: Keys,
     /** How long an eventId stays claimed (retention.decisionDays): longer than any event can be accepted. */
     private readonly ttlSeconds: number,
@@ -96,14 +96,15 @@ export class EventClaims {
 
   /**
    * Queues the claims of a round of events, in order: one command per CLAIMS_PER_CALL events (a call holds Redis
-   * for its whole run). Returns how many commands it queued; `answers` reads their replies.
+   * for its whole run). Returns how many commands it queued; `answers` reads their replies. `stops`, when given,
+   * marks the events whose conflict ends the call (see `claimInOrder`).
    */
-  queue(pipeline: ChainableCommander, eventIds: readonly string[], contents: readonly string[]): number {
+  queue(pipeline: ChainableCommander, eventIds: readonly string[], contents: readonly string[], stops = '', from = 0, to = eventIds.length): number {
     let commands = 0;
-    for (let i = 0; i < eventIds.length; i += CLAIMS_PER_CALL) {
-      const end = Math.min(eventIds.length, i + CLAIMS_PER_CALL);
+    for (let i = from; i < to; i += CLAIMS_PER_CALL) {
+      const end = Math.min(to, i + CLAIMS_PER_CALL);
       const keys: string[] = [];
-      const args: (string | number)[] = [this.ttlSeconds];
+      const args: (string | number)[] = [this.ttlSeconds, stops.slice(i, end)];
       for (let k = i; k < end; k++) {
         keys.push(this.keys.eventClaim(eventIds[k]!));
         args.push(contents[k]!);
@@ -112,6 +113,28 @@ export class EventClaims {
       commands++;
     }
     return commands;
+  }
+
+  /**
+   * Claims the ids in order and returns one answer per event (see `interpret`), except that claiming ends at the
+   * first conflict of an event marked "1" in `stops`: the answers then end with that event's, and no event after it
+   * claimed anything (a replay decides those again with another clock, and a claim made meanwhile would change
+   * what they find). Unmarked rounds take one round trip; marked ones one per CLAIMS_PER_CALL events.
+   */
+  async claimInOrder(eventIds: readonly string[], contents: readonly string[], stops = ''): Promise<unknown[]> {
+    const answers: unknown[] = [];
+    const step = stops.includes('1') ? CLAIMS_PER_CALL : eventIds.length;
+    for (let from = 0; from < eventIds.length; from += step) {
+      const to = Math.min(eventIds.length, from + step);
+      const pipeline = this.redis.pipeline();
+      const commands = this.queue(pipeline, eventIds, contents, stops, from, to);
+      const replies = (await pipeline.exec()) ?? [];
+      if (replies.length !== commands) throw new Error('missing replies');
+      const part = this.answers(replies);
+      answers.push(...part);
+      if (part.length < to - from) break;
+    }
+    return answers;
   }
 
   /** The answers of `queue`'s commands, one per event in order. @throws the first command error */

@@ -266,6 +266,8 @@ export class EventProducer {
       const candidates: number[] = [];
       const ids: string[] = [];
       const contents: string[] = [];
+      // Replay: "1" for an event that moves the clock, whose conflict stops the claims after it (see below).
+      const stops: string[] = [];
       const refused: { index: number; reason: string }[] = [];
       for (let i = start; i < items.length; i++) {
         const item = items[i]!;
@@ -280,16 +282,15 @@ export class EventProducer {
         candidates.push(i);
         ids.push(item.event.eventId);
         contents.push(claimContent(item.event, item.occurredAtMs));
-        if (replay) clock = at;
+        if (replay) {
+          stops.push(at > clock ? '1' : '0');
+          clock = at;
+        }
       }
       let answers: unknown[] = [];
       if (candidates.length) {
-        const pipe = this.options.connection.pipeline();
-        const commands = this.claims.queue(pipe, ids, contents);
         try {
-          const replies = (await pipe.exec()) ?? [];
-          if (replies.length !== commands) throw new Error('missing replies');
-          answers = this.claims.answers(replies);
+          answers = await this.claims.claimInOrder(ids, contents, stops.join(''));
         } catch (e) {
           this.fail(`could not claim the eventIds of ${candidates.length} events`, e);
           return;
@@ -298,19 +299,24 @@ export class EventProducer {
       let redoFrom = items.length;
       let acceptedUpTo = candidates.length;
       const conflicts: { index: number; reason: string }[] = [];
-      for (let k = 0; k < candidates.length; k++) {
+      for (let k = 0; k < answers.length; k++) {
         const claim = this.claims.interpret(answers[k], contents[k]!);
         if (claim.kind !== 'conflict') continue;
         const index = candidates[k]!;
         const item = items[index]!;
         conflicts.push({ index, reason: conflictReason(claim.fields) });
         if (replay && item.clock > item.clockBefore) {
-          // This refused event had moved the replay clock: everything after it is decided again.
+          // This refused event had moved the replay clock: everything after it is decided again (the claims
+          // stopped there, so those events claimed nothing yet).
           clock = item.clockBefore;
           redoFrom = index + 1;
           acceptedUpTo = k;
           break;
         }
+      }
+      if (acceptedUpTo === candidates.length && answers.length < candidates.length) {
+        this.fail(`could not claim the eventIds of ${candidates.length} events`, new Error('the claims stopped short'));
+        return;
       }
       this.replayClock = clock;
       const conflicting = new Set(conflicts.map((c) => c.index));

@@ -41,6 +41,8 @@ export interface RedisRestartFigures {
   restarts: number;
   /** Acknowledged events with no decision at the end. */
   lostAcknowledged: number;
+  /** Where the lost events' jobs are, and whether their ids were claimed (empty when none was lost). */
+  lostTrail: string[];
   /** The most an fsync stall may cost (`everysec` replies while postponing its write up to 2 s): rate × 2 s × crashes. */
   lossBound: number;
   decisions: number;
@@ -170,15 +172,18 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
     const ackedIds = new Set(input.slice(0, acknowledged).map((e) => e.eventId));
     const lostIds = [...ackedIds].filter((id) => !decisions.has(id));
     const lostAcknowledged = lostIds.length;
-    if (lostIds.length && process.env.CHAOS_DEBUG) {
-      // Where did they go? Look for the jobs that carried them.
+    // Where did lost events go? The jobs that carried them, and whether their ids were claimed.
+    const lostTrail: string[] = [];
+    if (lostIds.length) {
       const jobKeys = (await scanKeys(context.redis, `${context.keys.queuePrefix}:risk-*`)).filter((k) => /:\d+$/.test(k));
       for (const key of jobKeys) {
-        const [data, finishedOn, stc, ats] = await context.redis.hmget(key, 'data', 'finishedOn', 'stc', 'ats');
+        const [data, finishedOn, stc, ats, failedReason] = await context.redis.hmget(key, 'data', 'finishedOn', 'stc', 'ats', 'failedReason');
         const hit = lostIds.filter((id) => data?.includes(`"${id}"`));
-        if (hit.length) console.error(`lost ${hit.length} in ${key} finishedOn=${finishedOn} stalled=${stc} attemptsStarted=${ats} events=${(JSON.parse(data!) as { events: unknown[] }).events.length}`);
+        if (hit.length) lostTrail.push(`${hit.length} in ${key} finishedOn=${finishedOn} stalled=${stc} attemptsStarted=${ats} failedReason=${failedReason}`);
       }
-      console.error(`lost ids: ${lostIds.slice(0, 10).join(' ')}; persistence info: ${(await context.redis.info('persistence')).match(/aof_delayed_fsync:\d+/)}`);
+      const claimed = await Promise.all(lostIds.slice(0, 5).map((id) => context.redis.exists(context.keys.eventClaim(id))));
+      lostTrail.push(`first lost ids ${lostIds.slice(0, 5).join(' ')} claimed=${claimed.join(',')}; ${(await context.redis.info('persistence')).match(/aof_delayed_fsync:\d+/)}`);
+      if (process.env.CHAOS_DEBUG) console.error(lostTrail.join('\n'));
     }
     let verification: Verification | null = null;
     if (options.persistence !== 'off') {
@@ -201,6 +206,7 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
       acknowledged,
       restarts: options.restarts,
       lostAcknowledged,
+      lostTrail,
       lossBound: Math.ceil(options.rate * 2 * options.restarts),
       decisions: decisions.size,
       workerProcessesRestarted: fleet.all.length - options.riskWorkers,

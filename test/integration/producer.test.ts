@@ -162,6 +162,32 @@ describe('EventProducer', () => {
     expect(rejected).toEqual([2, 5]);
     expect(producer.accepted).toBe(3);
   });
+
+  it('replay: a refused event that moved the clock leaves no claim behind; what follows decides as if it were absent', async () => {
+    // Line 2 reuses r-1 ten days ahead. While the clock is on line 2, line 3 (a day after line 1) looks too old and
+    // line 4 (same id as line 3, other user) would claim p-1; decided again with line 1's clock, line 3 claims
+    // p-1 and line 4 is the conflict, as in a file without line 2.
+    const lines = [
+      charge('r-1', 'u-a', '2026-03-10T10:00:00+08:00'),
+      charge('r-1', 'u-a', '2026-03-20T10:00:00+08:00'),
+      charge('p-1', 'u-b', '2026-03-11T10:00:00+08:00'),
+      charge('p-1', 'u-c', '2026-03-20T10:00:00+08:00'),
+    ];
+    const run = async (file: typeof lines, tags: number[]) => {
+      await dropContext(ctx);
+      ctx = testContext({ pipeline: { shards: 4, maxBatch: 7, lingerMs: 0 } });
+      const rejected: unknown[] = [];
+      const producer = await ctx.openProducer({ clock: 'replay', onRejected: (r) => rejected.push(r.tag) });
+      // One claim round for the whole file: sent before the producer gets to claim any of it.
+      file.forEach((e, i) => producer.send(e, tags[i]));
+      await producer.close();
+      return { rejected, claimOfP1: JSON.parse((await ctx.redis.get(ctx.keys.eventClaim('p-1')))!)[1] as string };
+    };
+    const withLine2 = await run(lines, [1, 2, 3, 4]);
+    const without = await run([lines[0]!, lines[2]!, lines[3]!], [1, 3, 4]);
+    expect(without).toEqual({ rejected: [4], claimOfP1: 'u-b' });
+    expect(withLine2).toEqual({ rejected: [2, 4], claimOfP1: 'u-b' });
+  });
 });
 
 function charge(eventId: string, userId: string, occurredAt: string) {
