@@ -34,6 +34,22 @@ export function eventTimeProblem(event: RiskEvent | QueuedCharge, occurredAtMs: 
   return undefined;
 }
 
+/**
+ * Why a batch stamped with `clockMs` cannot be decided by a worker whose own clock reads `nowMs`: a producer clock
+ * ahead of real time (a job queued by hand, a replay of events from the future) would settle and prune as of a time
+ * that has not come. Undefined when it can.
+ */
+export function clockProblem(clockMs: number, nowMs: number, limits: EventTimeLimits): string | undefined {
+  if (clockMs <= nowMs + limits.maxFutureSkewMs) return undefined;
+  return `the producer's clock ${new Date(clockMs).toISOString()} is ${span(clockMs - nowMs)} ahead of this worker's clock (at most ${span(limits.maxFutureSkewMs)})`;
+}
+
+/** Why a replayed event cannot be accepted when the wall clock reads `wallMs`: events from the future are not facts yet. */
+export function aheadOfWallProblem(occurredAtMs: number, wallMs: number, limits: EventTimeLimits): string | undefined {
+  if (occurredAtMs <= wallMs + limits.maxFutureSkewMs) return undefined;
+  return `occurredAt is ${span(occurredAtMs - wallMs)} ahead of the wall clock ${new Date(wallMs).toISOString()} (at most ${span(limits.maxFutureSkewMs)}): a replay takes only events that have happened`;
+}
+
 /** "9 days 2 h", "5 min 3 s", "300 s": readable, exact enough for a reason. */
 function span(ms: number): string {
   const s = Math.floor(ms / 1000);

@@ -14,7 +14,7 @@ import type { RiskmonConfig } from '../config.ts';
 import { DeadLetters } from '../deadletter/dead-letters.ts';
 import { claimContent, conflictReason, EventClaims } from '../decisions/claims.ts';
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
-import { eventTimeLimits, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
+import { aheadOfWallProblem, eventTimeLimits, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { parseInstant } from '../events/instant.ts';
 import type { QueuedCharge, RiskEvent } from '../events/schema.ts';
 import type { ProducerRejectReason } from '../metrics.ts';
@@ -260,7 +260,8 @@ export class EventProducer {
     const clockFn = typeof this.options.clock === 'function' ? this.options.clock : Date.now;
     let start = 0;
     while (start < items.length) {
-      const wall = replay ? 0 : clockFn();
+      // A replay's clock is its events' own, but never ahead of the wall clock: those events have not happened.
+      const wall = clockFn();
       let clock = this.replayClock;
       // Per event, no objects: this runs for every event the producer sends.
       const candidates: number[] = [];
@@ -272,7 +273,7 @@ export class EventProducer {
       for (let i = start; i < items.length; i++) {
         const item = items[i]!;
         const at = replay ? Math.max(clock, item.occurredAtMs) : wall;
-        const problem = eventTimeProblem(item.event, item.occurredAtMs, at, this.limits);
+        const problem = (replay ? aheadOfWallProblem(item.occurredAtMs, wall, this.limits) : undefined) ?? eventTimeProblem(item.event, item.occurredAtMs, at, this.limits);
         if (problem) {
           refused.push({ index: i, reason: problem });
           continue;

@@ -12,7 +12,7 @@ import type { DeadLetters } from '../deadletter/dead-letters.ts';
 import { claimContent, conflictReason, type EventClaims } from '../decisions/claims.ts';
 import { parseDecision } from '../decisions/decision.ts';
 import { findCardNumber, maskCardNumbers, tokenizeCharge, type CardHasher } from '../events/card.ts';
-import { eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
+import { clockProblem, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { eventSchemas, parseQueuedEvent, type ChargeEvent, type EventType, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics, RejectReason } from '../metrics.ts';
@@ -166,11 +166,11 @@ export class RiskProcessor {
     this.handlers = Object.fromEntries(Object.entries(deps.handlers).map(([type, h]) => [type, perEvent(h as EventHandler)]));
   }
 
-  /** Validates one queued event and its time against its producer clock. */
-  private check(raw: unknown, clockMs: number): Checked {
+  /** Validates one queued event and its time against its producer clock, and that clock against this worker's. */
+  private check(raw: unknown, clockMs: number, nowMs: number): Checked {
     const parsed = parseQueuedEvent(raw);
     if (!parsed.ok) return { ok: false, reason: parsed.reason, label: rejectReason(raw, parsed.reason) };
-    const problem = eventTimeProblem(parsed.event, parsed.occurredAtMs, clockMs, this.deps.timeLimits);
+    const problem = clockProblem(clockMs, nowMs, this.deps.timeLimits) ?? eventTimeProblem(parsed.event, parsed.occurredAtMs, clockMs, this.deps.timeLimits);
     if (problem) return { ok: false, reason: problem, label: 'event_time' };
     return { ok: true, item: { event: parsed.event, occurredAtMs: parsed.occurredAtMs, clockMs } };
   }
@@ -229,7 +229,7 @@ export class RiskProcessor {
     }
     const { events, enqueuedAt, clocks, claimed } = batch.data;
     const now = this.now();
-    const checked = events.map((raw, index) => this.check(raw, clocks[index]!));
+    const checked = events.map((raw, index) => this.check(raw, clocks[index]!, now));
     if (!claimed) await this.claim(checked);
 
     const pipeline = redis.pipeline();

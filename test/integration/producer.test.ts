@@ -163,6 +163,20 @@ describe('EventProducer', () => {
     expect(producer.accepted).toBe(3);
   });
 
+  it('replay: an event ahead of the wall clock is refused, and stamps no clock from the future', async () => {
+    const rejected: string[] = [];
+    const producer = await ctx.openProducer({ clock: 'replay', onRejected: (r) => rejected.push(`${r.tag}:${r.kind}`) });
+    const soon = new Date(Date.now() + 60_000).toISOString();
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    producer.send(charge('now-ish', 'u-a', soon), 1);
+    producer.send(charge('in-an-hour', 'u-a', later), 2);
+    await producer.close();
+    expect(rejected).toEqual(['2:event_time']);
+    expect(producer.accepted).toBe(1);
+    const [dead] = await ctx.deadLetters.list(10);
+    expect(dead!.reason).toMatch(/^occurredAt is (1 h|59 min \d+ s) ahead of the wall clock .* \(at most 5 min\): a replay takes only events that have happened$/);
+  });
+
   it('replay: a refused event that moved the clock leaves no claim behind; what follows decides as if it were absent', async () => {
     // Line 2 reuses r-1 ten days ahead. While the clock is on line 2, line 3 (a day after line 1) looks too old and
     // line 4 (same id as line 3, other user) would claim p-1; decided again with line 1's clock, line 3 claims

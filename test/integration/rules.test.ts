@@ -227,6 +227,19 @@ describe('rule state', () => {
     expect(await dayTotals()).toEqual({ '2026-03-10': { fen: 4_900_000, count: 1 } });
   });
 
+  // Found in review: a batch queued by hand with a producer clock and charges two years ahead passed every time
+  // check (each charge is "on time" for that clock) and pruned the user's day totals as of that future date.
+  it('refuses a batch whose producer clock is ahead of the worker\'s own, and keeps the day total', async () => {
+    await run([charge({ eventId: 'today', amount: 4_900_000 })]);
+    const futureMs = Date.now() + 2 * 365 * 86_400_000;
+    const futureIso = new Date(futureMs).toISOString();
+    const results = await ctx.processor.process(testBatch([charge({ eventId: 'forged', amount: 1, occurredAt: futureIso })], { clockMs: futureMs }), 'test:forged');
+    expect(results[0]).toMatchObject({ outcome: 'rejected' });
+    expect(results[0]!.error).toMatch(/^the producer's clock .* is (730 days|729 days 23 h) ahead of this worker's clock \(at most 5 min\)$/);
+    expect(await dayTotals()).toEqual({ '2026-03-10': { fen: 4_900_000, count: 1 } });
+    expect(await ctx.redis.exists(ctx.keys.decision('forged'))).toBe(0);
+  });
+
   // Found in review: a decoy charge dated now, then three charges dated 2 h earlier one second apart, were all
   // approved: older than the window keeps behind the card's newest, each counted only itself.
   it('holds a charge older than its card window keeps (its burst cannot be counted) for review', async () => {
