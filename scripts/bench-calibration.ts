@@ -7,13 +7,12 @@
  * Without --redis-url it starts a private redis-server (so a million accounts never land in a shared Redis) and
  * stops it afterwards. `benchCalibration` is exported for `npm run bench`.
  */
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import type { ChainableCommander } from 'ioredis';
 import { loadSettings } from '../src/config.ts';
 import { createContext, type Context } from '../src/context.ts';
-import { runCli, UsageError } from '../src/cli.ts';
+import { runCommand, UsageError } from '../src/cli.ts';
 import { silentLogger } from '../src/logger.ts';
 import { startCalibrationWorkerFor } from '../src/quota/calibration-worker.ts';
 import type { RunStatus } from '../src/quota/runs.ts';
@@ -148,16 +147,20 @@ export async function benchCalibration(options: CalibrationBenchOptions): Promis
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const USAGE = 'npm run bench:calibration -- [--accounts N] [--concurrency N] [--chunk-size N] [--redis-url URL]';
-  runCli('bench:calibration', async () => {
-    const { values } = parseArgs({
+  runCommand(
+    {
+      name: 'bench:calibration',
+      summary: 'Loads N quota accounts into a Redis and times one full calibration run over them (the goal: 1,000,000 accounts in under 10 minutes).',
+      usage: ['[options]'],
       options: {
-        accounts: { type: 'string', default: '1000000' },
-        concurrency: { type: 'string', default: '4' },
-        'chunk-size': { type: 'string', default: '1000' },
-        'redis-url': { type: 'string' },
+        accounts: { type: 'string', arg: 'N', default: '1000000', help: 'accounts to calibrate' },
+        concurrency: { type: 'string', arg: 'N', default: '4', help: 'chunk jobs at once' },
+        'chunk-size': { type: 'string', arg: 'N', default: '1000', help: 'accounts per chunk job' },
+        'redis-url': { type: 'string', arg: '<url>', help: 'a Redis to use (default: a private redis-server)' },
       },
-    });
+      examples: ['npm run bench:calibration -- --accounts 50000'],
+    },
+    async ({ values }) => {
     const positive = (name: string, v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive whole number`);
@@ -183,5 +186,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       await context.close();
       await local?.stop();
     }
-  }, USAGE);
+  });
 }

@@ -7,16 +7,10 @@
  * the one-event-at-a-time path. Exits 1 when the riskmon or ceiling decisions differ from it.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { runCli, UsageError } from '../src/cli.ts';
+import { runCommand, UsageError } from '../src/cli.ts';
 import { renderReport } from './bench/report.ts';
 import { DEFAULT_OPTIONS, runBenchmark, type BenchOptions } from './bench/run.ts';
 
-const USAGE =
-  'npm run bench -- [--count N] [--users N] [--seed N] [--duration S] [--loads 2000,5000,10000,20000|none] ' +
-  '[--scale-users 10000,1000000|none] [--rounds N] [--scale-rounds N] [--workers N] [--baseline-workers N] [--baseline-concurrency N] [--baseline-count N] ' +
-  '[--no-baseline] [--calibration-accounts N] [--shards N] [--max-batch N] [--linger-ms N] [--busy-linger-ms N] [--out report.md] [--json result.json] ' +
-  '[--inject-difference]';
 
 function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
@@ -31,35 +25,41 @@ function list(name: string, value: string | undefined, fallback: number[]): numb
   return value.split(',').map((v) => positiveInt(name, v.trim(), 0));
 }
 
-runCli(
-  'bench',
-  async () => {
-    const { values } = parseArgs({
-      options: {
-        count: { type: 'string' },
-        users: { type: 'string' },
-        seed: { type: 'string' },
-        duration: { type: 'string' },
-        loads: { type: 'string' },
-        'scale-users': { type: 'string' },
-        rounds: { type: 'string' },
-        'scale-rounds': { type: 'string' },
-        workers: { type: 'string' },
-        'baseline-workers': { type: 'string' },
-        'baseline-concurrency': { type: 'string' },
-        'baseline-count': { type: 'string' },
-        'no-baseline': { type: 'boolean', default: false },
-        'calibration-accounts': { type: 'string' },
-        shards: { type: 'string' },
-        'max-batch': { type: 'string' },
-        'linger-ms': { type: 'string' },
-        'busy-linger-ms': { type: 'string' },
-        out: { type: 'string' },
-        json: { type: 'string' },
-        'inject-difference': { type: 'boolean', default: false },
-      },
-    });
-    const d = DEFAULT_OPTIONS;
+const d = DEFAULT_OPTIONS;
+
+runCommand(
+  {
+    name: 'bench',
+    summary:
+      'Runs one seeded synthetic stream through the rules script alone (ceiling), plain BullMQ with one job per event (baseline) and the production path (riskmon) on a private redis-server; prints throughput, latency at offered loads, CPU, memory and cost growth with the number of users, and exits 1 when a decision differs from the one-event-at-a-time path.',
+    usage: ['[options]'],
+    options: {
+      count: { type: 'string', arg: 'N', help: `charges in the main stream (default ${d.count})` },
+      users: { type: 'string', arg: 'N', help: `distinct users in it (default ${d.users})` },
+      seed: { type: 'string', arg: 'N', help: `the stream's seed (default ${d.seed})` },
+      duration: { type: 'string', arg: 'S', help: `seconds per offered load (default ${d.duration})` },
+      loads: { type: 'string', arg: 'N,N,…|none', help: `offered loads in events/s (default ${d.loads.join(',')})` },
+      'scale-users': { type: 'string', arg: 'N,N|none', help: `stream sizes of the cost-growth measurement (default ${d.scaleUsers.join(',')})` },
+      rounds: { type: 'string', arg: 'N', help: `saturation runs per path, best kept (default ${d.rounds})` },
+      'scale-rounds': { type: 'string', arg: 'N', help: `alternating slices per cost-growth size (default ${d.scaleRounds})` },
+      workers: { type: 'string', arg: 'N', help: `riskmon worker processes (default ${d.riskWorkers})` },
+      'baseline-workers': { type: 'string', arg: 'N', help: `baseline worker processes (default ${d.baselineWorkers})` },
+      'baseline-concurrency': { type: 'string', arg: 'N', help: `jobs at once per baseline worker (default ${d.baselineConcurrency})` },
+      'baseline-count': { type: 'string', arg: 'N', help: `events of the baseline's saturation runs (default ${d.baselineCount})` },
+      'no-baseline': { type: 'boolean', help: 'skip the baseline (its ratio is then not reported)' },
+      'calibration-accounts': { type: 'string', arg: 'N', help: `accounts of the quota-calibration measurement, 0 to skip (default ${d.calibrationAccounts})` },
+      shards: { type: 'string', arg: 'N', help: 'pipeline.shards for this run' },
+      'max-batch': { type: 'string', arg: 'N', help: 'pipeline.maxBatch for this run' },
+      'linger-ms': { type: 'string', arg: 'N', help: 'pipeline.lingerMs for this run' },
+      'busy-linger-ms': { type: 'string', arg: 'N', help: 'pipeline.busyLingerMs for this run' },
+      out: { type: 'string', arg: '<report.md>', help: 'also write the report to this file' },
+      json: { type: 'string', arg: '<result.json>', help: 'write every figure as JSON to this file' },
+      'inject-difference': { type: 'boolean', help: 'change one decision on purpose (shows that the comparison can fail)' },
+    },
+    notes: ['About 2½ minutes with the defaults on 2 cores. BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the worker processes.'],
+    examples: ['npm run bench', 'npm run bench -- --no-baseline --loads 10000 --scale-users none --rounds 1'],
+  },
+  async ({ values }) => {
     const pipeline: Record<string, number> = {};
     if (values.shards !== undefined) pipeline.shards = positiveInt('shards', values.shards, 0);
     if (values['max-batch'] !== undefined) pipeline.maxBatch = positiveInt('max-batch', values['max-batch'], 0);
@@ -103,5 +103,4 @@ runCli(
       throw new Error(`decisions differ from the one-event-at-a-time path in: ${failed.map((c) => c.run).join(', ')}`);
     }
   },
-  USAGE,
 );

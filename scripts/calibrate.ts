@@ -3,25 +3,25 @@
  * Runs (or resumes, or repeats) calibration run D by hand: fans its accounts out as chunk jobs and works them in
  * this process (a running service's workers help), then prints the run's summary as JSON.
  */
-import { parseArgs } from 'node:util';
-import { namespaceOption, openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
+import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { createLogger } from '../src/logger.ts';
 import { startCalibrationWorkerFor } from '../src/quota/calibration-worker.ts';
 import { CalibrationDateError } from '../src/quota/calibration.ts';
 
-const USAGE = 'npm run calibrate -- --date YYYY-MM-DD [--namespace <name>] [--config <file>] [--concurrency N]';
-
-runCli('calibrate', async () => {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
+runCommand(
+  {
+    name: 'calibrate',
+    summary: "Runs (or resumes, or repeats) the credit-quota calibration run of a date by hand: fans its accounts out as chunk jobs, works them in this process (a running service's workers help) and prints the run's summary as JSON.",
+    usage: ['--date YYYY-MM-DD [options]'],
     options: {
-      date: { type: 'string' },
-      namespace: { type: 'string' },
-      config: { type: 'string' },
-      concurrency: { type: 'string' },
+      date: { type: 'string', arg: 'YYYY-MM-DD', help: 'the run date (a calibration day: the 1st or the 15th by default)' },
+      concurrency: { type: 'string', arg: 'N', help: 'chunk jobs worked at once in this process (default: calibration.concurrency)' },
+      namespace: NAMESPACE_OPTION,
+      config: CONFIG_OPTION,
     },
-  });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+    examples: ['npm run calibrate -- --date 2026-03-15 --namespace live'],
+  },
+  async ({ values }) => {
   if (!values.date) throw new UsageError('--date is required');
   const concurrency = values.concurrency === undefined ? undefined : wholeNumberOption('concurrency', values.concurrency, 1, 64);
 
@@ -51,4 +51,4 @@ runCli('calibrate', async () => {
   } finally {
     await cli.close();
   }
-}, USAGE);
+});

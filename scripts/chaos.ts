@@ -8,8 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { parseArgs } from 'node:util';
-import { runCli, UsageError } from '../src/cli.ts';
+import { runCommand, UsageError } from '../src/cli.ts';
 import { resolveRedisUrl } from '../src/redis/local-server.ts';
 import { backpressureScenario } from '../test/chaos/backpressure.ts';
 import { configGarbageCheck, ndjsonGarbageCheck, processorGarbageCheck, queueGarbageCheck } from '../test/chaos/bad-input.ts';
@@ -23,7 +22,6 @@ import { shutdownUnderLoadScenario, shutdownWithRedisFrozenScenario } from '../t
 import { startupGuardScenario } from '../test/chaos/startup-guards.ts';
 import { workerCrashScenario } from '../test/chaos/worker-crash.ts';
 
-const USAGE = 'npm run chaos -- [--only 1,2,...,11] [--write] [--scale <factor>]';
 const DOC = new URL('../docs/reliability.md', import.meta.url);
 const BEGIN = '<!-- chaos:results:begin -->';
 const END = '<!-- chaos:results:end -->';
@@ -40,12 +38,21 @@ interface Outcome {
 const fmt = (n: number) => n.toLocaleString('en-US');
 const problemsOf = (p: string[] | undefined) => (p && p.length ? `**problems:** ${p.slice(0, 5).join('; ')}` : 'verification: no difference');
 
-runCli(
-  'chaos',
-  async () => {
-    const { values } = parseArgs({
-      options: { only: { type: 'string' }, write: { type: 'boolean', default: false }, scale: { type: 'string', default: '1' } },
-    });
+runCommand(
+  {
+    name: 'chaos',
+    summary:
+      'Runs the reliability scenarios at full size (worker kill -9, Redis crashes with and without persistence, Redis unreachable, shutdown under load, backpressure, duplicates, bad input, card scan, startup guards, model check) and prints their figures.',
+    usage: ['[options]'],
+    options: {
+      only: { type: 'string', arg: 'N,N,…', help: 'run only these items (1 to 11)' },
+      write: { type: 'boolean', help: 'write the results into docs/reliability.md' },
+      scale: { type: 'string', arg: '<factor>', default: '1', help: 'shrink every scenario by this factor, in (0, 1]' },
+    },
+    notes: ['Each scenario starts its own servers where it stops or kills one; exits 1 when any scenario fails.'],
+    examples: ['npm run chaos', 'npm run chaos -- --only 2,3 --scale 0.2'],
+  },
+  async ({ values }) => {
     const only = values.only ? new Set(values.only.split(',').map(Number)) : undefined;
     const scale = Number(values.scale);
     if (!(scale > 0 && scale <= 1)) throw new UsageError('--scale takes a factor in (0, 1]');
@@ -223,7 +230,6 @@ runCli(
     if (values.write) writeResults(outcomes, scale, process.argv.slice(2).join(' '));
     if (failed.length) throw new Error(`failed: ${failed.map((o) => `[${o.item}] ${o.title}`).join(', ')}`);
   },
-  USAGE,
 );
 
 function machine(): string {

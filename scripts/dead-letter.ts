@@ -1,19 +1,21 @@
 /** npm run dead-letter -- list [--namespace <name>] [--limit N]: rejected events with their reasons, newest first. */
-import { parseArgs } from 'node:util';
-import { namespaceOption, openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
+import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 
-const USAGE = 'npm run dead-letter -- list [--namespace <name>] [--limit N] [--json]';
-
-runCli('dead-letter', async () => {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
+runCommand(
+  {
+    name: 'dead-letter',
+    summary: 'Lists rejected events (malformed lines, refused events) with their reasons, newest first; card numbers masked.',
+    usage: ['list [options]'],
+    positionals: true,
     options: {
-      namespace: { type: 'string' },
-      config: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean', default: false },
+      namespace: NAMESPACE_OPTION,
+      config: CONFIG_OPTION,
+      limit: { type: 'string', arg: 'N', default: '100', help: 'how many to show' },
+      json: { type: 'boolean', help: 'one JSON object per line instead of text' },
     },
-  });
+    examples: ['npm run dead-letter -- list --limit 20', 'npm run dead-letter -- list --namespace live --json'],
+  },
+  async ({ values, positionals }) => {
   if (positionals[0] !== 'list' || positionals.length > 1) throw new UsageError('expected: list');
   const limit = wholeNumberOption('limit', values.limit, 100);
   const cli = await openCliContext({
@@ -32,4 +34,4 @@ runCli('dead-letter', async () => {
   } finally {
     await cli.close();
   }
-}, USAGE);
+});

@@ -7,25 +7,28 @@
  * Output goes through the card mask, as every CLI output does (decisions hold at most "****1234").
  */
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
-import { namespaceOption, openCliContext, runCli, UsageError } from '../src/cli.ts';
+import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError } from '../src/cli.ts';
 import { DecisionStore } from '../src/decisions/decision-store.ts';
 import type { Decision } from '../src/decisions/decision.ts';
 import { parseInstant } from '../src/events/instant.ts';
 import { scrubCardData } from '../src/events/scrub.ts';
 
-const USAGE = 'npm run decisions -- show <eventId> | export [--since ISO] [--unsorted]   [--namespace <name>] [--config <file>]';
-
-runCli('decisions', async () => {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
+runCommand(
+  {
+    name: 'decisions',
+    summary: 'Reads stored decisions: one as JSON, or all of them as NDJSON; card numbers masked, as in every output.',
+    usage: ['show <eventId> [options]', 'export [--since <ISO instant>] [--unsorted] [options]'],
+    positionals: true,
     options: {
-      namespace: { type: 'string' },
-      config: { type: 'string' },
-      since: { type: 'string' },
-      unsorted: { type: 'boolean', default: false },
+      since: { type: 'string', arg: '<ISO instant>', help: 'export: only decisions decided at or after this instant' },
+      unsorted: { type: 'boolean', help: 'export: in SCAN order and constant memory, instead of sorted by decidedAt then eventId (held in memory)' },
+      namespace: NAMESPACE_OPTION,
+      config: CONFIG_OPTION,
     },
-  });
+    notes: ['show exits 1 when the eventId has no decision.'],
+    examples: ['npm run decisions -- show e-42 --namespace live', 'npm run decisions -- export --since 2026-03-10T00:00:00+08:00 > decisions.ndjson'],
+  },
+  async ({ values, positionals }) => {
   const command = positionals[0];
   if (command === 'show') {
     if (positionals.length !== 2 || positionals[1] === '') throw new UsageError('show takes exactly one eventId');
@@ -59,7 +62,7 @@ runCli('decisions', async () => {
   } finally {
     await cli.close();
   }
-}, USAGE);
+});
 
 function ndjson(decisions: Decision[]): string {
   return decisions.map((d) => JSON.stringify(scrubCardData(d)) + '\n').join('');

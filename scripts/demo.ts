@@ -3,29 +3,34 @@
  * Starts the service in this process, feeds it a synthetic charge stream, and prints each decision with its
  * reasons as it is made: the quickest way to see riskmon work.
  */
-import { parseArgs } from 'node:util';
 import { checkNamespace, loadSettings } from '../src/config.ts';
-import { runCli, UsageError } from '../src/cli.ts';
+import { runCommand, UsageError } from '../src/cli.ts';
 import { parseDecision } from '../src/decisions/decision.ts';
 import { syntheticCharges } from '../src/events/synthetic.ts';
 import { createLogger } from '../src/logger.ts';
 import { EventProducer } from '../src/pipeline/producer.ts';
 import { startService } from '../src/service.ts';
 
-runCli('demo', async () => {
-  const { values } = parseArgs({
+runCommand(
+  {
+    name: 'demo',
+    summary: 'Starts the service in this process, feeds it a synthetic charge stream and prints each decision with its reasons as it is made: the quickest way to see riskmon work.',
+    usage: ['[options]'],
     options: {
-      count: { type: 'string', default: '300' },
-      rate: { type: 'string', default: '50' },
-      users: { type: 'string', default: '40' },
-      namespace: { type: 'string', default: `demo-${Date.now().toString(36)}` },
+      count: { type: 'string', arg: 'N', default: '300', help: 'charges to send' },
+      rate: { type: 'string', arg: 'N', default: '50', help: 'charges per second' },
+      users: { type: 'string', arg: 'N', default: '40', help: 'distinct users' },
+      namespace: { type: 'string', arg: '<name>', help: 'the namespace to work in (default: a fresh demo-… one)' },
     },
-  });
+    notes: ['Uses REDIS_URL, else 127.0.0.1:6379, else a private redis-server it starts and stops.'],
+    examples: ['npm run demo', 'npm run demo -- --count 1000 --rate 200'],
+  },
+  async ({ values }) => {
   const count = Number(values.count);
   const rate = Number(values.rate);
   const users = Number(values.users);
   if (![count, rate, users].every((n) => Number.isInteger(n) && n > 0)) throw new UsageError('--count, --rate and --users take positive whole numbers');
-  const settings = loadSettings({ namespace: checkNamespace(values.namespace) });
+  const settings = loadSettings({ namespace: checkNamespace(values.namespace ?? `demo-${Date.now().toString(36)}`) });
   const service = await startService({ components: ['risk', 'settlement'], settings, logger: createLogger({ level: 'warn' }) });
   const { context } = service;
   let refused = 0;

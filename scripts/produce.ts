@@ -6,10 +6,9 @@
  * it fails at once with a clear message when none answers (it never starts a private one, which no worker would see).
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { checkNamespace, loadSettings } from '../src/config.ts';
-import { runCli, UsageError } from '../src/cli.ts';
+import { CONFIG_OPTION, NAMESPACE_OPTION, runCommand, UsageError } from '../src/cli.ts';
 import { CardHasher } from '../src/events/card.ts';
 import { DeadLetters } from '../src/deadletter/dead-letters.ts';
 import { countLines, feed, type FeedProgress, type FeedSource } from '../src/pipeline/feed.ts';
@@ -17,27 +16,26 @@ import { assertReachable, createRedis, redactUrl } from '../src/redis/connection
 import { Keys } from '../src/redis/keys.ts';
 import { DEFAULT_REDIS_URL } from '../src/redis/local-server.ts';
 
-const USAGE =
-  'npm run produce -- (--file <events.ndjson> | --synthetic [--count N] [--users N] [--seed N]) [--rate N] [--namespace <name>] [--config <file>] [--json]';
-
-runCli(
-  'produce',
-  async () => {
-    const { values, positionals } = parseArgs({
-      allowPositionals: true,
-      options: {
-        file: { type: 'string' },
-        synthetic: { type: 'boolean', default: false },
-        rate: { type: 'string' },
-        count: { type: 'string', default: '100000' },
-        users: { type: 'string', default: '10000' },
-        seed: { type: 'string', default: '42' },
-        namespace: { type: 'string' },
-        config: { type: 'string' },
-        json: { type: 'boolean', default: false },
-      },
-    });
-    if (positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+runCommand(
+  {
+    name: 'produce',
+    summary: "Pushes events into the live pipeline (the namespace's shard queues; a running service decides them), paced, with a progress bar on a terminal and a summary at the end.",
+    usage: ['--file <events.ndjson> [options]', '--synthetic [--count N] [--users N] [--seed N] [options]'],
+    options: {
+      file: { type: 'string', arg: '<events.ndjson>', help: 'send the lines of this file, in order (malformed lines are dead-lettered with their reasons)' },
+      synthetic: { type: 'boolean', help: 'send a seeded synthetic charge stream instead' },
+      rate: { type: 'string', arg: 'N', help: 'events per second (default: as fast as the queues take them)' },
+      count: { type: 'string', arg: 'N', default: '100000', help: 'synthetic: charges to send' },
+      users: { type: 'string', arg: 'N', default: '10000', help: 'synthetic: distinct users' },
+      seed: { type: 'string', arg: 'N', default: '42', help: 'synthetic: the seed' },
+      namespace: NAMESPACE_OPTION,
+      config: CONFIG_OPTION,
+      json: { type: 'boolean', help: 'print the summary as one JSON object' },
+    },
+    notes: ['Needs a running Redis (REDIS_URL, else 127.0.0.1:6379): it fails at once when none answers, and never starts a private one, which no worker would see.'],
+    examples: ['npm run produce -- --synthetic --rate 2000 --count 20000', 'npm run produce -- --file test/fixtures/rule-edges.ndjson'],
+  },
+  async ({ values }) => {
     if (Boolean(values.file) === values.synthetic) throw new UsageError('give either --file <events.ndjson> or --synthetic');
     const whole = (name: string, text: string, min: number) => {
       const n = Number(text);
@@ -105,7 +103,6 @@ runCli(
       redis.disconnect();
     }
   },
-  USAGE,
 );
 
 /** A progress bar on a terminal; elsewhere (a container's log) a plain line every 10 s. */

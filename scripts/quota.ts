@@ -3,21 +3,23 @@
  * Prints one JSON object: {"userId", "channel", "quota", "effectiveQuota", "history": [...]} (amounts in fen).
  * The effective quota is the one in force now (or at --at): the base raised by a holiday uplift window.
  */
-import { parseArgs } from 'node:util';
-import { namespaceOption, openCliContext, runCli, UsageError } from '../src/cli.ts';
+import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError } from '../src/cli.ts';
 import { parseInstant } from '../src/events/instant.ts';
 
-const USAGE = 'npm run quota -- show <userId> [--namespace <name>] [--config <file>] [--at <ISO instant>]';
-
-runCli('quota', async () => {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
+runCommand(
+  {
+    name: 'quota',
+    summary: "Prints a user's credit quota as one JSON object: channel, quota, the effective quota in force (holiday uplifts included) and its history, amounts in fen.",
+    usage: ['show <userId> [options]'],
+    positionals: true,
     options: {
-      namespace: { type: 'string' },
-      config: { type: 'string' },
-      at: { type: 'string' },
+      namespace: NAMESPACE_OPTION,
+      config: CONFIG_OPTION,
+      at: { type: 'string', arg: '<ISO instant>', help: 'the instant whose effective quota to show (default: now)' },
     },
-  });
+    examples: ['npm run quota -- show u-42', 'npm run quota -- show u-42 --at 2026-10-01T12:00:00+08:00'],
+  },
+  async ({ values, positionals }) => {
   const [command, userId, ...rest] = positionals;
   if (command !== 'show') throw new UsageError('expected: show <userId>');
   if (!userId || rest.length > 0) throw new UsageError('show takes exactly one userId');
@@ -38,4 +40,4 @@ runCli('quota', async () => {
   } finally {
     await cli.close();
   }
-}, USAGE);
+});

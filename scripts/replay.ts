@@ -1,43 +1,52 @@
 /**
- * npm run replay -- <events.ndjson> --out <decisions.ndjson> [--config <file>] [--namespace <name>] [--workers N]
- * Without --namespace a fresh namespace is used, so live data is never touched.
+ * Runs a file through the real pipeline and writes one result per input line. Without --namespace it works in a
+ * fresh namespace, so live data is never touched, and removes it at the end unless --keep.
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { checkNamespace, loadSettings } from '../src/config.ts';
-import { openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
+import { openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
+import { deleteNamespace } from '../src/redis/namespace.ts';
 import { replay } from '../src/replay/replay.ts';
 
-const USAGE = 'npm run replay -- <events.ndjson> --out <decisions.ndjson> [--config <file>] [--namespace <name>] [--workers N]';
-
-runCli('replay', async () => {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
+runCommand(
+  {
+    name: 'replay',
+    summary: 'Runs an NDJSON file of events through the real pipeline (producer, queues, worker processes) and writes one result per input line, in order.',
+    usage: ['<events.ndjson> --out <results.ndjson> [options]'],
+    positionals: true,
     options: {
-      out: { type: 'string' },
-      config: { type: 'string' },
-      namespace: { type: 'string' },
-      workers: { type: 'string' },
+      out: { type: 'string', arg: '<file>', help: 'where to write the results: {"line","eventId","outcome","rules","settleAt","error"} per line' },
+      config: { type: 'string', arg: '<file>', help: 'configuration merged over config/default.json' },
+      namespace: { type: 'string', arg: '<name>', help: 'the namespace to work in (kept afterwards); a fresh one by default' },
+      keep: { type: 'boolean', help: 'keep the fresh namespace afterwards (its name is printed), to inspect it' },
+      workers: { type: 'string', arg: 'N', default: '1', help: 'worker processes, 1 to 64 (decisions are the same for any number)' },
     },
-  });
-  const input = positionals[0];
-  if (!input || positionals.length > 1) throw new UsageError('give exactly one input file');
-  if (!values.out) throw new UsageError('--out is required');
-  if (!existsSync(input)) throw new UsageError(`input file not found: ${input}`);
-  const workers = wholeNumberOption('workers', values.workers, 1, 64);
-  const namespace = checkNamespace(values.namespace ?? `replay-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
+    notes: ['Files are in arrival order: the replay clock is the largest occurredAt accepted so far (README, "Event contract").'],
+    examples: ['npm run replay -- test/fixtures/rule-edges.ndjson --out /tmp/results.ndjson', 'npm run replay -- events.ndjson --out results.ndjson --workers 3 --keep'],
+  },
+  async ({ values, positionals }) => {
+    const input = positionals[0];
+    if (!input || positionals.length > 1) throw new UsageError('give exactly one input file');
+    if (!values.out) throw new UsageError('--out is required');
+    if (!existsSync(input)) throw new UsageError(`input file not found: ${input}`);
+    const workers = wholeNumberOption('workers', values.workers, 1, 64);
+    const fresh = values.namespace === undefined;
+    const namespace = checkNamespace(values.namespace ?? `replay-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
 
-  const settings = loadSettings({ configFile: values.config, namespace });
-  const cli = await openCliContext({ settings });
-  try {
-    const started = performance.now();
-    const summary = await replay({ context: cli.context, inputPath: input, outputPath: values.out, workers, configFile: values.config });
-    const seconds = (performance.now() - started) / 1000;
-    process.stderr.write(
-      `replay: ${summary.lines} lines → ${values.out} in ${seconds.toFixed(1)} s (namespace ${summary.namespace}): ` +
-        `${Object.entries(summary.byOutcome).map(([k, v]) => `${k} ${v}`).join(', ')}\n`,
-    );
-  } finally {
-    await cli.close();
-  }
-}, USAGE);
+    const settings = loadSettings({ configFile: values.config, namespace });
+    const cli = await openCliContext({ settings });
+    try {
+      const started = performance.now();
+      const summary = await replay({ context: cli.context, inputPath: input, outputPath: values.out, workers, configFile: values.config });
+      const seconds = (performance.now() - started) / 1000;
+      const removed = fresh && !values.keep;
+      if (removed) await deleteNamespace(cli.context.redis, cli.context.keys);
+      process.stderr.write(
+        `replay: ${summary.lines} lines → ${values.out} in ${seconds.toFixed(1)} s (namespace ${summary.namespace}${removed ? ', removed: --keep keeps it' : ''}): ` +
+          `${Object.entries(summary.byOutcome).map(([k, v]) => `${k} ${v}`).join(', ')}\n`,
+      );
+    } finally {
+      await cli.close();
+    }
+  },
+);

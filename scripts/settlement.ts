@@ -7,28 +7,34 @@
  * npm run settlement -- backfill-markers [--namespace <name>]            once, on upgrade: the exactly-once markers of
  *   transactions released before they existed (idempotent; safe beside running workers)
  */
-import { parseArgs } from 'node:util';
-import { namespaceOption, openCliContext, runCli, UsageError, wholeNumberOption } from '../src/cli.ts';
+import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { loadSettings } from '../src/config.ts';
 import { parseInstant } from '../src/events/instant.ts';
 import { maskCardNumbers } from '../src/events/card.ts';
 import { recordRelease } from '../src/settlement/settlement-worker.ts';
 
-const USAGE =
-  'npm run settlement -- report --date YYYY-MM-DD | pending [--limit N] | release [--now ISO] [--allow-future] | backfill-markers   [--namespace <name>] [--config <file>]';
-
-runCli('settlement', async () => {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
+runCommand(
+  {
+    name: 'settlement',
+    summary: 'Settlement by hand: per-merchant reports, what is scheduled and held, releasing what is due, and the upgrade step for exactly-once markers.',
+    usage: ['report --date YYYY-MM-DD [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]', 'backfill-markers [options]'],
+    positionals: true,
     options: {
-      date: { type: 'string' },
-      namespace: { type: 'string' },
-      config: { type: 'string' },
-      limit: { type: 'string' },
-      now: { type: 'string' },
-      'allow-future': { type: 'boolean', default: false },
+      date: { type: 'string', arg: 'YYYY-MM-DD', help: "report: the ledger's local date" },
+      limit: { type: 'string', arg: 'N', help: 'pending: how many to list (default 100)' },
+      now: { type: 'string', arg: '<ISO instant>', help: "release: settle what is due by this instant into its local date's ledger (default: now)" },
+      'allow-future': { type: 'boolean', help: 'release: allow --now after the wall clock + events.maxFutureSkewSeconds (tests, replays; refused in production)' },
+      namespace: NAMESPACE_OPTION,
+      config: CONFIG_OPTION,
     },
-  });
+    notes: [
+      'report prints per-merchant count and amount settled; pending the scheduled and held transactions; release what it',
+      'paid and what it refused (each eventId settles once, ever); backfill-markers, once on upgrade, marks transactions',
+      'released before the exactly-once markers existed (idempotent, safe beside running workers).',
+    ],
+    examples: ['npm run settlement -- pending --namespace live', 'npm run settlement -- report --date 2026-03-11', 'npm run settlement -- release --now 2026-03-11T03:00:00+08:00'],
+  },
+  async ({ values, positionals }) => {
   const command = positionals[0];
   if (!command || !['report', 'pending', 'release', 'backfill-markers'].includes(command) || positionals.length > 1) {
     throw new UsageError('expected report, pending, release or backfill-markers');
@@ -79,7 +85,7 @@ runCli('settlement', async () => {
   } finally {
     await cli.close();
   }
-}, USAGE);
+});
 
 function print(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');

@@ -5,6 +5,8 @@ import { inject } from 'vitest';
 import { loadSettings } from '../../src/config.ts';
 import { createContext, type Context } from '../../src/context.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { Keys } from '../../src/redis/keys.ts';
+import { deleteNamespace } from '../../src/redis/namespace.ts';
 
 export function redisUrl(): string {
   return inject('redisUrl');
@@ -26,10 +28,5 @@ export async function dropContext(context: Context): Promise<void> {
 }
 
 export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `rm:${namespace}:*`, 'COUNT', 1000);
-    if (keys.length) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteNamespace(redis, new Keys(namespace));
 }

@@ -97,6 +97,33 @@ describe('npm run replay', () => {
     for (const r of repeats) expect(r).toEqual({ ...a.find((m) => m.eventId === r.eventId), line: r.line });
   });
 
+  // Found in review: every replay left its fresh namespace behind (583,000 keys after a day of replays).
+  it('removes the fresh namespace it made when it finishes, and keeps it with --keep', async () => {
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(redisUrl());
+    try {
+      const keysOf = async (stderr: string) => {
+        const name = /\(namespace (replay-[\w-]+)/.exec(stderr)?.[1];
+        expect(name, stderr).toBeDefined();
+        return { name: name!, keys: (await redis.keys(`rm:${name}:*`)).length };
+      };
+      const removed = await runTool('replay', [fixture('rule-edges.ndjson'), '--out', join(dir, 'fresh.ndjson')], env());
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(removed.stderr).toContain(', removed: --keep keeps it)');
+      expect((await keysOf(removed.stderr)).keys).toBe(0);
+      expect(readNdjson(readFileSync(join(dir, 'fresh.ndjson'), 'utf8')).length).toBeGreaterThan(10);
+
+      const kept = await runTool('replay', [fixture('rule-edges.ndjson'), '--out', join(dir, 'kept.ndjson'), '--keep'], env());
+      expect(kept.code, kept.stderr).toBe(0);
+      const k = await keysOf(kept.stderr);
+      namespaces.push(k.name);
+      expect(k.keys).toBeGreaterThan(10);
+      expect(readFileSync(join(dir, 'kept.ndjson'), 'utf8')).toBe(readFileSync(join(dir, 'fresh.ndjson'), 'utf8'));
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('fails clearly on a missing input file or bad arguments', async () => {
     const missing = await runTool('replay', ['/nonexistent.ndjson', '--out', join(dir, 'x.ndjson')], env());
     expect(missing.code).toBe(2);
