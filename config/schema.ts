@@ -4,14 +4,9 @@
  */
 import { z } from 'zod';
 import { IANAZone } from 'luxon';
+import { rulesConfigSchema } from '../src/rules/registry.ts';
+import { clockTime, fen } from './fields.ts';
 
-/** "HH:MM" local wall-clock time, turned into seconds after midnight. */
-const clockTime = z
-  .string()
-  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected a time of day as "HH:MM" (00:00–23:59)')
-  .transform((s) => Number(s.slice(0, 2)) * 3600 + Number(s.slice(3, 5)) * 60);
-
-const fen = z.number().int().positive();
 
 /** luxon does not throw on a misspelled zone, so the zone is checked explicitly. */
 const ianaZone = z.string().refine((zone) => IANAZone.isValidZone(zone), {
@@ -133,28 +128,8 @@ export const configSchema = z
        */
       maxAgeDays: z.number().int().min(1).max(365),
     }),
-    rules: z.strictObject({
-      sameCardBurst: z.strictObject({
-        /** Window (t − window, t] in seconds. @defaultValue 600 */
-        windowSeconds: z.number().int().min(1).max(86_400),
-        /** Charges in the window (this one included) that trigger review. @defaultValue 3 */
-        minCount: z.number().int().min(2).max(1_000),
-        /** How late (by event time) a charge may arrive and still see its whole window. @defaultValue 3600 */
-        lateToleranceSeconds: z.number().int().min(0).max(7 * 86_400),
-      }),
-      nightLargeAmount: z.strictObject({
-        /** Start of the night window, inclusive. @defaultValue "23:00" */
-        from: clockTime,
-        /** End of the night window, exclusive; may wrap past midnight. @defaultValue "02:00" */
-        to: clockTime,
-        /** Amounts at or above this (fen) are declined at night. @defaultValue 500000 */
-        minAmountFen: fen,
-      }),
-      userDailyCap: z.strictObject({
-        /** Most a user may charge (not declined) in one local day, fen, inclusive. @defaultValue 5000000 */
-        capFen: fen,
-      }),
-    }),
+    /** One object per rule, under its configKey (src/rules/registry.ts); defaults in each rule's module. */
+    rules: rulesConfigSchema,
     settlement: z.strictObject({
       /** Local time on the settlement day. @defaultValue "03:00" */
       settleTime: clockTime,
@@ -257,13 +232,6 @@ export const configSchema = z
         code: 'custom',
         path: ['retention', 'dayTotalsDays'],
         message: `must be more than events.maxAgeDays + 1 (${c.events.maxAgeDays + 1}): a day's total must be kept while charges of that day can still be accepted`,
-      });
-    }
-    if (c.rules.nightLargeAmount.from === c.rules.nightLargeAmount.to) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['rules', 'nightLargeAmount', 'to'],
-        message: 'must differ from "from": an empty night window would never fire (and a whole-day one is a plain amount cap)',
       });
     }
     // The calibration counts charges from the per-day totals: they must outlive the longest look-back.

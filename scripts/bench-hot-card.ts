@@ -18,7 +18,8 @@ import type { ChargeEvent } from '../src/events/schema.ts';
 import { silentLogger } from '../src/logger.ts';
 import { startRedisServer } from '../src/redis/local-server.ts';
 import { defineScript } from '../src/redis/scripts.ts';
-import { CHARGES_PER_CALL, evaluateChargesScript, parseChargeReply, thinAbove } from '../src/rules/charge-rules.ts';
+import { CHARGES_PER_CALL, evaluateChargesScript, parseChargeReply } from '../src/rules/charge-rules.ts';
+import { thinAbove } from '../src/rules/same-card-burst.ts';
 import { parseInfo } from './bench/redis-probe.ts';
 
 export interface HotCardResult {

@@ -14,6 +14,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { configSchema, namespaceName, type RiskmonConfig } from '../config/schema.ts';
+import { ruleDefaults } from './rules/registry.ts';
 
 export type { RiskmonConfig } from '../config/schema.ts';
 
@@ -86,7 +87,8 @@ export interface LoadOptions {
 
 export function loadSettings(options: LoadOptions = {}): Settings {
   const env = options.env ?? process.env;
-  let raw = readJson(DEFAULT_CONFIG_PATH);
+  // Each rule's defaults live in its module (src/rules/registry.ts); config/default.json holds the rest.
+  let raw = deepMerge({ rules: ruleDefaults() }, readJson(DEFAULT_CONFIG_PATH));
   const file = options.configFile ?? env.RISKMON_CONFIG;
   const fileRaw = file ? readJson(resolve(file)) : undefined;
   if (file) raw = deepMerge(raw, fileRaw);

@@ -5,7 +5,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { RULE_NAMES } from './decisions/decision.ts';
+import { RULE_NAMES } from './rules/registry.ts';
 import { eventSchemas } from './events/schema.ts';
 import type { Keys } from './redis/keys.ts';
 import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/ledger.ts';

@@ -1,6 +1,6 @@
 /** The decision record: what every charge gets, stored by eventId and appended to the decision stream. */
-export const RULE_NAMES = ['same_card_burst', 'night_large_amount', 'user_daily_cap'] as const;
-export type RuleName = (typeof RULE_NAMES)[number];
+import type { RuleName } from '../rules/registry.ts';
+
 export type Outcome = 'approve' | 'review' | 'decline';
 
 export interface Decision {

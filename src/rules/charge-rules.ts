@@ -4,7 +4,10 @@
  */
 import type { RiskmonConfig } from '../config.ts';
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
-import type { Outcome, RuleName } from '../decisions/decision.ts';
+import type { Outcome } from '../decisions/decision.ts';
+import type { RuleName } from './registry.ts';
+import { cardRetentionSeconds, thinAbove, windowLabel } from './same-card-burst.ts';
+import { clockText } from '../../config/fields.ts';
 import type { ChargeEvent, QueuedCharge } from '../events/schema.ts';
 import type { Keys } from '../redis/keys.ts';
 import { loadScript } from '../redis/scripts.ts';
@@ -79,8 +82,8 @@ export class ChargeRules {
       retention.decisionDays * 86_400,
       retention.decisionStreamMaxLen,
       (retention.dayTotalsDays + PRUNE_EVERY_DAYS) * 86_400,
-      burst.windowSeconds % 60 === 0 ? `${burst.windowSeconds / 60} min` : `${burst.windowSeconds} s`,
-      `${clock(rules.nightLargeAmount.from)}–${clock(rules.nightLargeAmount.to)}`,
+      windowLabel(burst.windowSeconds),
+      `${clockText(rules.nightLargeAmount.from)}–${clockText(rules.nightLargeAmount.to)}`,
       deps.configVersion,
       thinAbove(deps.config),
     ]);
@@ -181,28 +184,6 @@ export class ChargeRules {
 }
 
 /**
- * How long a card's times are kept behind its newest one: the burst window, the late tolerance, and the skew by
- * which that newest charge may lead the clock, so a charge up to lateTolerance behind the clock sees its whole
- * window.
- */
-export function cardRetentionSeconds(config: RiskmonConfig): number {
-  const burst = config.rules.sameCardBurst;
-  return burst.windowSeconds + burst.lateToleranceSeconds + config.events.maxFutureSkewSeconds;
-}
-
-/**
- * How many times a card window holds before it is thinned: 2·(minCount − 1) per burst-window-long bucket of the
- * card retention. Thinning keeps, per bucket, its minCount − 1 oldest and newest times, which is all a burst count
- * can need: any window (t − w, t] is the newest part of one bucket plus the oldest part of the next, so it still
- * holds at least min(true count, minCount − 1) of them, and the rule's outcome is unchanged.
- */
-export function thinAbove(config: RiskmonConfig): number {
-  const burst = config.rules.sameCardBurst;
-  const buckets = Math.ceil(cardRetentionSeconds(config) / burst.windowSeconds) + 1;
-  return 2 * (burst.minCount - 1) * buckets;
-}
-
-/**
  * Whether the rules script may quote `text` into JSON as it is: nothing that lua-cjson escapes (control characters
  * as Lua's %c has them, '"', '\\', '/'). Checked here because a V8 regex is far cheaper than a Lua pattern.
  */
@@ -243,10 +224,4 @@ export function parseDecisionSummary(summary: string): DecisionSummary {
 
 function asciiJson(value: unknown): string {
   return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-function clock(secondOfDay: number): string {
-  const h = Math.floor(secondOfDay / 3600);
-  const m = Math.floor((secondOfDay % 3600) / 60);
-  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`;
 }

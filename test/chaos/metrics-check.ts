@@ -5,7 +5,7 @@
  * series cannot grow with users. The dashboard's 401 and read-only checks come with the operate issue's HTTP server.
  */
 import { Redis } from 'ioredis';
-import { RULE_NAMES } from '../../src/decisions/decision.ts';
+import { RULE_NAMES } from '../../src/rules/registry.ts';
 import { cardLast4, CardHasher } from '../../src/events/card.ts';
 import { eventSchemas } from '../../src/events/schema.ts';
 import { syntheticCharges } from '../../src/events/synthetic.ts';

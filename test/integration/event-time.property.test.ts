@@ -13,7 +13,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { EventResult } from '../../src/pipeline/batch-job.ts';
-import { thinAbove } from '../../src/rules/charge-rules.ts';
+import { thinAbove } from '../../src/rules/same-card-burst.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { decodeWindow } from '../../src/rules/rule-state.ts';
 import { checkStored, clockedBatch, compareResults, DEFAULT_RULES, foldStream, streamArb, type StreamEvent } from '../chaos/model-check.ts';

@@ -1,0 +1,50 @@
+/**
+ * same_card_burst: the same card charged minCount times within the window (seed: 同卡 10 分钟 3 次). Kept state: per
+ * card, the times of its charges within the card retention of its newest one, thinned (evaluateCharges-n.lua).
+ */
+import { z } from 'zod';
+import type { RiskmonConfig } from '../../config/schema.ts';
+import { defineRule } from './rule.ts';
+
+export const sameCardBurst = defineRule({
+  name: 'same_card_burst',
+  configKey: 'sameCardBurst',
+  outcome: 'review',
+  config: z.strictObject({
+    /** Window (t − window, t] in seconds. @defaultValue 600 */
+    windowSeconds: z.number().int().min(1).max(86_400),
+    /** Charges in the window (this one included) that trigger review. @defaultValue 3 */
+    minCount: z.number().int().min(2).max(1_000),
+    /** How late (by event time) a charge may arrive and still see its whole window. @defaultValue 3600 */
+    lateToleranceSeconds: z.number().int().min(0).max(7 * 86_400),
+  }),
+  defaults: { windowSeconds: 600, minCount: 3, lateToleranceSeconds: 3_600 },
+  firesWhen: (c) => `≥ ${c.minCount} charges on the card with \`occurredAt\` in (t − ${windowLabel(c.windowSeconds)}, t], this one included, every outcome counted`,
+});
+
+/** "10 min", or "45 s" when the window is not whole minutes: as reasons and docs say it. */
+export function windowLabel(windowSeconds: number): string {
+  return windowSeconds % 60 === 0 ? `${windowSeconds / 60} min` : `${windowSeconds} s`;
+}
+
+/**
+ * How long a card's times are kept behind its newest one: the burst window, the late tolerance, and the skew by
+ * which that newest charge may lead the clock, so a charge up to lateTolerance behind the clock sees its whole
+ * window.
+ */
+export function cardRetentionSeconds(config: Pick<RiskmonConfig, 'rules' | 'events'>): number {
+  const burst = config.rules.sameCardBurst;
+  return burst.windowSeconds + burst.lateToleranceSeconds + config.events.maxFutureSkewSeconds;
+}
+
+/**
+ * How many times a card window holds before it is thinned: 2·(minCount − 1) per burst-window-long bucket of the
+ * card retention. Thinning keeps, per bucket, its minCount − 1 oldest and newest times, which is all a burst count
+ * can need: any window (t − w, t] is the newest part of one bucket plus the oldest part of the next, so it still
+ * holds at least min(true count, minCount − 1) of them, and the rule's outcome is unchanged.
+ */
+export function thinAbove(config: Pick<RiskmonConfig, 'rules' | 'events'>): number {
+  const burst = config.rules.sameCardBurst;
+  const buckets = Math.ceil(cardRetentionSeconds(config) / burst.windowSeconds) + 1;
+  return 2 * (burst.minCount - 1) * buckets;
+}
