@@ -72,6 +72,9 @@ describe('docker-compose.yml', () => {
     expect(cmd).toMatch(/--maxmemory-policy noeviction\b/);
     expect(cmd).toMatch(/--maxmemory \d+[kmg]b\b/);
     expect(services.redis!.volumes).toContain('redis-data:/data');
+    // Started through the AOF repair (docs/reliability.md, "Restart procedure"; test/chaos/aof-repair.test.ts).
+    expect(services.redis!.command!.slice(0, 2)).toEqual(['sh', '/usr/local/etc/riskmon/redis-start.sh']);
+    expect(services.redis!.volumes).toContain('./deploy/redis/start.sh:/usr/local/etc/riskmon/redis-start.sh:ro');
     expect(compose.volumes).toHaveProperty('redis-data');
   });
 
