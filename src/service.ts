@@ -125,6 +125,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       calibrator: context.calibrator,
       calibration: context.calibration,
       logger: logger.child({ component: 'calibration' }),
+      metrics: context.metrics,
     });
     closers.push(calibration.close);
     workers.push(calibration.worker);

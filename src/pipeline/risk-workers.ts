@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { riskQueueName, type Keys } from '../redis/keys.ts';
 import { closeWorker } from '../redis/shutdown.ts';
+import { observeWorker } from '../redis/worker-events.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';
 import { openRiskQueues } from './producer.ts';
 import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
@@ -98,17 +99,7 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
       maxStalledCount: Number.MAX_SAFE_INTEGER,
       autorun: true,
     });
-    metrics.jobsFailed.inc({ queue: worker.name }, 0);
-    metrics.jobsStalled.inc({ queue: worker.name }, 0);
-    worker.on('error', (err) => logger.error({ queue: worker.name, err: err.message }, 'worker error'));
-    worker.on('failed', (job, err) => {
-      metrics.jobsFailed.inc({ queue: worker.name });
-      logger.error({ queue: worker.name, jobId: job?.id, err: err.message }, 'batch failed');
-    });
-    worker.on('stalled', (jobId) => {
-      metrics.jobsStalled.inc({ queue: worker.name });
-      logger.warn({ queue: worker.name, jobId }, 'batch redelivered after a worker stopped');
-    });
+    observeWorker(worker, metrics, logger, { job: 'batch' });
     return worker;
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));

@@ -8,8 +8,10 @@ import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
 import type { Context } from '../context.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { CALIBRATION_QUEUE, type Keys } from '../redis/keys.ts';
 import { closeWorker } from '../redis/shutdown.ts';
+import { observeWorker } from '../redis/worker-events.ts';
 import type { Calibrator } from './calibration.ts';
 import { CalibrationRefusedError, CHUNK_JOB, RUN_JOB, type ChunkJobData, type QuotaCalibration, type RunJobData } from './runs.ts';
 
@@ -22,6 +24,8 @@ export interface CalibrationWorkerOptions {
   calibrator: Calibrator;
   calibration: QuotaCalibration;
   logger: Logger;
+  /** Failed and stalled jobs are counted here, by queue, like every worker's. */
+  metrics: Metrics;
   /** Install (or update) the job scheduler. @defaultValue true */
   schedule?: boolean;
   /** Chunk jobs at a time in this process. @defaultValue config.calibration.concurrency */
@@ -44,7 +48,7 @@ export interface CalibrationWorker {
 }
 
 export async function startCalibrationWorker(options: CalibrationWorkerOptions): Promise<CalibrationWorker> {
-  const { connection, keys, config, calibrator, calibration, logger } = options;
+  const { connection, keys, config, calibrator, calibration, logger, metrics } = options;
   if (options.schedule ?? true) {
     const queue = new Queue(CALIBRATION_QUEUE, { connection, prefix: keys.queuePrefix });
     await scheduleCalibration(queue, calibrator, config.timezone);
@@ -84,13 +88,13 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
       maxStalledCount: Number.MAX_SAFE_INTEGER,
     },
   );
-  worker.on('error', (err) => logger.error({ err: err.message }, 'calibration worker error'));
-  worker.on('failed', (job, err) => {
-    logger.error({ jobId: job?.id, name: job?.name, attempt: job?.attemptsMade, err: err.message }, 'calibration job failed');
-    if (job?.name === CHUNK_JOB && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+  observeWorker(worker, metrics, logger, {
+    job: 'calibration job',
+    onFailedForGood: (job, err) => {
+      if (job.name !== CHUNK_JOB) return;
       const { runId, index } = job.data as ChunkJobData;
       void calibration.fail(runId, `chunk ${index}: ${err.message}`).catch((e) => logger.error({ err: (e as Error).message }, 'could not mark the run failed'));
-    }
+    },
   });
   await worker.waitUntilReady();
   return { worker, close: async (deadline = Infinity) => ((await closeWorker(worker, deadline, logger)) ? [] : [worker.name]) };
@@ -105,6 +109,7 @@ export function startCalibrationWorkerFor(context: Context, concurrency?: number
     calibrator: context.calibrator,
     calibration: context.calibration,
     logger: context.logger,
+    metrics: context.metrics,
     schedule: false,
     concurrency,
   });

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SETTLEMENT_QUEUE, type Keys } from '../redis/keys.ts';
 import { closeWorker } from '../redis/shutdown.ts';
+import { observeWorker } from '../redis/worker-events.ts';
 import { maskCardNumbers } from '../events/card.ts';
 import type { ReleaseResult, SettlementLedger } from './ledger.ts';
 
@@ -51,14 +52,8 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
     },
     { connection, prefix: keys.queuePrefix, concurrency: 1 },
   );
-  worker.on('error', (err) => logger.error({ err: err.message }, 'settlement worker error'));
-  metrics.jobsFailed.inc({ queue: SETTLEMENT_QUEUE }, 0);
-  metrics.jobsStalled.inc({ queue: SETTLEMENT_QUEUE }, 0);
-  worker.on('failed', (job, err) => {
-    metrics.jobsFailed.inc({ queue: SETTLEMENT_QUEUE });
-    logger.error({ jobId: job?.id, err: err.message }, 'settlement release failed (the next tick tries again)');
-  });
-  worker.on('stalled', () => metrics.jobsStalled.inc({ queue: SETTLEMENT_QUEUE }));
+  // A failed release is not retried as a job: the next tick releases what is still due.
+  observeWorker(worker, metrics, logger, { job: 'settlement release' });
   await worker.waitUntilReady();
   return { worker, close: async (deadline = Infinity) => ((await closeWorker(worker, deadline, logger)) ? [] : [worker.name]) };
 }

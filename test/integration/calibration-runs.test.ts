@@ -202,6 +202,7 @@ describe('scheduler', () => {
       calibrator: c.calibrator,
       calibration: c.calibration,
       logger: c.logger,
+      metrics: c.metrics,
     });
     closers.push(() => w.close());
     const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });

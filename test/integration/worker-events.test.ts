@@ -1,0 +1,59 @@
+/**
+ * Every worker of the service reports failed and stalled jobs by queue (src/redis/worker-events.ts): found in
+ * review, the calibration worker counted neither, so the alerts on riskmon_jobs_failed_total and
+ * riskmon_jobs_stalled_total never saw its queue.
+ */
+import { Queue, Worker } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadSettings } from '../../src/config.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { CALIBRATION_QUEUE, riskQueueName, SETTLEMENT_QUEUE } from '../../src/redis/keys.ts';
+import { observeWorker } from '../../src/redis/worker-events.ts';
+import { startService, type Service } from '../../src/service.ts';
+import { dropContext, dropNamespace, freshNamespace, redisUrl, testContext } from '../helpers/context.ts';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const count = async (metrics: Metrics, name: 'jobsFailed' | 'jobsStalled', queue: string) =>
+  (await metrics[name].get()).values.find((v) => v.labels.queue === queue)?.value;
+
+describe('worker reports', () => {
+  it('counts a job failed for good once, after its last attempt, not the attempts that are retried', async () => {
+    const ctx = testContext();
+    cleanups.push(() => dropContext(ctx));
+    const metrics = new Metrics({ defaultMetrics: false });
+    const queue = new Queue('flaky', { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    const worker = new Worker('flaky', async (): Promise<void> => {
+      throw new Error('always fails');
+    }, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    cleanups.push(() => queue.close(), () => worker.close());
+    const failedForGood: string[] = [];
+    observeWorker(worker, metrics, silentLogger, { job: 'flaky job', onFailedForGood: (job) => failedForGood.push(job.id!) });
+    expect(await count(metrics, 'jobsFailed', 'flaky')).toBe(0);
+    const attempts: number[] = [];
+    worker.on('failed', (job) => attempts.push(job!.attemptsMade));
+    const job = await queue.add('x', {}, { attempts: 2 });
+    for (let i = 0; i < 100 && attempts.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(attempts).toEqual([1, 2]);
+    expect(await count(metrics, 'jobsFailed', 'flaky')).toBe(1);
+    expect(failedForGood).toEqual([job.id]);
+  });
+
+  it('labels every queue of the service, the calibration queue included', async () => {
+    const settings = loadSettings({ namespace: freshNamespace('reports'), env: {} });
+    const service: Service = await startService({ components: ['risk', 'settlement', 'calibration'], settings, logger: silentLogger, redisUrl: redisUrl() });
+    cleanups.push(async () => {
+      await dropNamespace(service.context.redis, settings.config.namespace);
+      await service.close();
+    });
+    const queues = [...Array.from({ length: settings.config.pipeline.shards }, (_, s) => riskQueueName(s)), SETTLEMENT_QUEUE, CALIBRATION_QUEUE];
+    for (const q of queues) {
+      expect(await count(service.context.metrics, 'jobsFailed', q), q).toBe(0);
+      expect(await count(service.context.metrics, 'jobsStalled', q), q).toBe(0);
+    }
+  });
+});
