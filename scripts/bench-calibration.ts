@@ -17,6 +17,7 @@ import { silentLogger } from '../src/logger.ts';
 import { startCalibrationWorkerFor } from '../src/quota/calibration-worker.ts';
 import type { RunStatus } from '../src/quota/runs.ts';
 import { startRedisServer } from '../src/redis/local-server.ts';
+import { DAY_MS } from '../src/time/calendar.ts';
 
 export interface CalibrationBenchOptions {
   /** A context on a namespace with no accounts yet (its config sets chunk size and concurrency). */
@@ -47,7 +48,6 @@ export interface CalibrationBenchResult {
   redisUsedMemoryMb: number;
 }
 
-const DAY_MS = 86_400_000;
 const SEED_PIPELINE = 2_000;
 
 /** Seeds one account: a mix of profiles so every factor and the warning fire for some accounts. */

@@ -298,7 +298,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Objects merge key by key; anything else in `over` replaces. `__proto__` and friends are never copied. */
-function deepMerge(base: unknown, over: unknown): unknown {
+export function deepMerge(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return over;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {

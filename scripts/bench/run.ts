@@ -9,7 +9,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import { loadSettings, type RiskmonConfig } from '../../src/config.ts';
+import { deepMerge, loadSettings, type RiskmonConfig } from '../../src/config.ts';
 import { createContext, type Context } from '../../src/context.ts';
 import { silentLogger } from '../../src/logger.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
@@ -283,10 +283,10 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       const [, v] = (await redis.config('GET', k)) as [string, string];
       redisConfig[k] = v ?? '';
     }
-    const overrides = deepMergeOverrides(
+    const overrides = deepMerge(
       { retention: { decisionStreamMaxLen: Math.max(1_000_000, 2 * Math.max(options.count, options.duration * Math.max(0, ...options.loads))) } },
       options.overrides,
-    );
+    ) as Record<string, unknown>;
     const setup: BenchSetup = {
       redisUrl: server.url,
       workDir,
@@ -619,14 +619,3 @@ function slim(r: RunResult): RunResult {
   return { ...r, decisions: { bodies: new Map(), decidedAtMs: new Map(), firstMs: r.decisions.firstMs, lastMs: r.decisions.lastMs } };
 }
 
-function deepMergeOverrides(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const cur = out[k];
-    out[k] =
-      typeof cur === 'object' && cur && typeof v === 'object' && v && !Array.isArray(v)
-        ? deepMergeOverrides(cur as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
-  }
-  return out;
-}

@@ -7,6 +7,7 @@
 import type { RiskmonConfig } from '../config.ts';
 import type { QueuedCharge, RiskEvent } from './schema.ts';
 import { parseInstant } from './instant.ts';
+import { DAY_MS } from '../time/calendar.ts';
 
 export interface EventTimeLimits {
   maxFutureSkewMs: number;
@@ -14,7 +15,7 @@ export interface EventTimeLimits {
 }
 
 export function eventTimeLimits(events: RiskmonConfig['events']): EventTimeLimits {
-  return { maxFutureSkewMs: events.maxFutureSkewSeconds * 1000, maxAgeMs: events.maxAgeDays * 86_400_000 };
+  return { maxFutureSkewMs: events.maxFutureSkewSeconds * 1000, maxAgeMs: events.maxAgeDays * DAY_MS };
 }
 
 /** Why the event cannot be accepted at `clockMs`, or undefined when it can. */

@@ -8,8 +8,8 @@
 import { DateTime } from 'luxon';
 import type { RiskmonConfig } from '../config.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
+import { DAY_MS } from '../time/calendar.ts';
 
-const DAY_MS = 86_400_000;
 
 export type Channel = 'invited' | 'applied';
 

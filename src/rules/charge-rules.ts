@@ -12,6 +12,7 @@ import type { ChargeEvent, QueuedCharge } from '../events/schema.ts';
 import type { Keys } from '../redis/keys.ts';
 import { loadScript } from '../redis/scripts.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
+import { DAY_MS } from '../time/calendar.ts';
 
 export const evaluateChargesScript = loadScript(new URL('./evaluateCharges-n.lua', import.meta.url));
 
@@ -21,7 +22,6 @@ export const evaluateChargesScript = loadScript(new URL('./evaluateCharges-n.lua
  */
 export const CHARGES_PER_CALL = 200;
 
-const DAY_MS = 86_400_000;
 
 export interface ChargeRuleDeps {
   config: RiskmonConfig;

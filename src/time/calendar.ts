@@ -6,7 +6,8 @@
 import { DateTime, IANAZone } from 'luxon';
 
 const SLOT_MS = 15 * 60_000;
-const DAY_MS = 86_400_000;
+/** A day of 24 hours, in ms: for spans counted in whole days (retention, age), never for calendar days. */
+export const DAY_MS = 86_400_000;
 
 export interface LocalTime {
   /** Local calendar date, "YYYY-MM-DD". */
