@@ -6,43 +6,31 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RULE_NAMES } from './rules/registry.ts';
-import { eventSchemas } from './events/schema.ts';
+import { EVENT_REJECT_LABELS, eventSchemas, type EventRejectLabel } from './events/schema.ts';
+import { PRODUCER_REJECT_REASONS } from './pipeline/producer.ts';
 import type { Keys } from './redis/keys.ts';
 import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/ledger.ts';
 
-/** Bounded set of rejection reasons used as a label; the full text goes to the dead-letter store. */
-export type RejectReason =
-  | 'invalid_json'
-  | 'not_an_object'
-  | 'unknown_type'
-  | 'invalid_field'
-  | 'too_long'
-  | 'bad_payload'
-  | 'evaluation_error'
-  /** occurredAt outside [clock − events.maxAgeDays, clock + events.maxFutureSkewSeconds] (or paidAt after it). */
-  | 'event_time'
-  /** An eventId already claimed by an event with other content. */
-  | 'id_conflict'
-  /** Valid, but refused by the state it met (a second account opening). */
-  | 'conflict';
+/**
+ * Why a worker dead-lettered an event (label `reason` of riskmon_events_rejected_total): what the event schema says
+ * of it (src/events/schema.ts), a payload that is no batch, a failed evaluation, its time or eventId, or the state it
+ * met (a second account opening).
+ */
+export type RejectReason = EventRejectLabel | 'bad_payload' | 'evaluation_error' | 'event_time' | 'id_conflict' | 'conflict';
 
-/** Every reason label of `riskmon_events_rejected_total`, created at zero so rates and ratios have series from the start. */
+/**
+ * The labels workers emit, created at zero so rates and ratios have series from the start. A queued event is parsed
+ * JSON of bounded size already: "invalid_json" and "too_long" are lines, refused by the producers
+ * (riskmon_producer_rejected_events).
+ */
 export const REJECT_REASONS: readonly RejectReason[] = [
-  'invalid_json',
-  'not_an_object',
-  'unknown_type',
-  'invalid_field',
-  'too_long',
+  ...EVENT_REJECT_LABELS.filter((l) => l !== 'invalid_json' && l !== 'too_long'),
   'bad_payload',
   'evaluation_error',
   'event_time',
   'id_conflict',
   'conflict',
 ];
-
-/** Why a producer refused a valid event (label `reason` of `riskmon_producer_rejected_events`). */
-export type ProducerRejectReason = 'event_time' | 'id_conflict';
-export const PRODUCER_REJECT_REASONS: readonly ProducerRejectReason[] = ['event_time', 'id_conflict'];
 
 /** How a calibration run ended (label `result` of `riskmon_calibration_runs_total`). */
 export type CalibrationRunResult = 'completed' | 'refused' | 'failed';
@@ -311,7 +299,7 @@ export class Metrics {
 
   readonly producerRejected = this.scrapeGauge({
     name: 'riskmon_producer_rejected_events',
-    help: 'Valid events the producers refused before queueing (event time, eventId reused with other content), by reason: a running count kept in Redis by every producer process.',
+    help: 'Inputs the producers refused before queueing, by reason: valid events (event time, eventId reused with other content) and lines that are no event (invalid_json, too_long, not_an_object, unknown_type, invalid_field); a running count kept in Redis by every producer process.',
     labelNames: ['reason'],
     fill: (g, s) => {
       for (const reason of PRODUCER_REJECT_REASONS) g.set({ reason }, Number(s.producerRejections[reason] ?? 0));

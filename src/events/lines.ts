@@ -9,7 +9,7 @@
  * character split across chunks comes through whole; invalid bytes become U+FFFD, as with readline.
  */
 import { createReadStream } from 'node:fs';
-import { parseEventLine, type RiskEvent } from './schema.ts';
+import { parseEventLine, rejected, type EventRejectLabel, type RiskEvent } from './schema.ts';
 
 export type LineItem =
   /** A line within the bound, without its line end. */
@@ -121,7 +121,7 @@ export async function countLines(path: string): Promise<number> {
 }
 
 /** One line of an event file: the event, or why the line is rejected with the text to dead-letter. */
-export type EventLine = { line: number; ok: true; event: RiskEvent; occurredAtMs: number } | { line: number; ok: false; reason: string; raw: string };
+export type EventLine = { line: number; ok: true; event: RiskEvent; occurredAtMs: number } | { line: number; ok: false; reason: string; label: EventRejectLabel; raw: string };
 
 /**
  * The events of an NDJSON file, line by line: what produce and replay read. A line longer than `maxLineBytes` is
@@ -130,11 +130,11 @@ export type EventLine = { line: number; ok: true; event: RiskEvent; occurredAtMs
 export async function* readEventLines(path: string, maxLineBytes: number): AsyncGenerator<EventLine> {
   for await (const item of readLines(path, { maxLineBytes })) {
     if (item.kind === 'too_long') {
-      yield { line: item.line, ok: false, reason: `line longer than ${maxLineBytes} bytes`, raw: `${item.prefix}… (${item.bytes} bytes)` };
+      yield { line: item.line, ok: false, reason: `line longer than ${maxLineBytes} bytes`, label: 'too_long', raw: `${item.prefix}… (${item.bytes} bytes)` };
       continue;
     }
-    const parsed = item.text.trim() === '' ? { ok: false as const, reason: 'empty line' } : parseEventLine(item.text, maxLineBytes);
-    yield parsed.ok ? { line: item.line, ok: true, event: parsed.event, occurredAtMs: parsed.occurredAtMs } : { line: item.line, ok: false, reason: parsed.reason, raw: item.text };
+    const parsed = item.text.trim() === '' ? rejected('empty line', 'invalid_json') : parseEventLine(item.text, maxLineBytes);
+    yield parsed.ok ? { line: item.line, ok: true, event: parsed.event, occurredAtMs: parsed.occurredAtMs } : { line: item.line, ok: false, reason: parsed.reason, label: parsed.label, raw: item.text };
   }
 }
 

@@ -140,24 +140,29 @@ export const eventSchemas = {
 export type EventType = keyof typeof eventSchemas;
 export type RiskEvent = z.output<(typeof eventSchemas)[EventType]>;
 
-export type ParseResult = { ok: true; event: RiskEvent; occurredAtMs: number } | { ok: false; reason: string };
+/**
+ * Why an input is not an event, as a bounded label (metrics `reason`; the full text goes to the dead-letter store):
+ * a line that is not JSON (or empty), a line over the byte bound, a JSON value that is not an object, a missing or
+ * unknown type, any other field.
+ */
+export const EVENT_REJECT_LABELS = ['invalid_json', 'too_long', 'not_an_object', 'unknown_type', 'invalid_field'] as const;
+export type EventRejectLabel = (typeof EVENT_REJECT_LABELS)[number];
+
+export type Rejection = { ok: false; reason: string; label: EventRejectLabel };
+export type ParseResult = { ok: true; event: RiskEvent; occurredAtMs: number } | Rejection;
 
 /** A rejection: reasons quote input (a type, an instant, a JSON error's excerpt), so card numbers are masked here. */
-const rejected = (reason: string): { ok: false; reason: string } => ({ ok: false, reason: maskCardNumbers(reason) });
+export const rejected = (reason: string, label: EventRejectLabel = 'invalid_field'): Rejection => ({ ok: false, reason: maskCardNumbers(reason), label });
 
 export function parseEvent(value: unknown): ParseResult {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return rejected(`event must be a JSON object, got ${describe(value)}`);
+    return rejected(`event must be a JSON object, got ${describe(value)}`, 'not_an_object');
   }
   const type = (value as { type?: unknown }).type;
   if (typeof type !== 'string' || !Object.hasOwn(eventSchemas, type)) {
-    return rejected(
-      type === undefined
-        ? 'type is missing'
-        : typeof type !== 'string'
-          ? `type must be a string, got ${describe(type)}`
-          : `unknown event type ${JSON.stringify(type.slice(0, 40))} (known: ${Object.keys(eventSchemas).join(', ')})`,
-    );
+    if (type === undefined) return rejected('type is missing', 'unknown_type');
+    if (typeof type !== 'string') return rejected(`type must be a string, got ${describe(type)}`);
+    return rejected(`unknown event type ${JSON.stringify(type.slice(0, 40))} (known: ${Object.keys(eventSchemas).join(', ')})`, 'unknown_type');
   }
   if (type === 'charge' && (value as { cardId?: unknown }).cardId !== undefined) {
     const fast = fastCharge<ChargeEvent>(value as Record<string, unknown>);
@@ -173,7 +178,7 @@ export function parseEvent(value: unknown): ParseResult {
  * A queue payload event: the contract, except that a charge may carry `cardToken` + `cardLast4` instead of
  * `cardId` (what the producer sends).
  */
-export function parseQueuedEvent(value: unknown): { ok: true; event: RiskEvent | QueuedCharge; occurredAtMs: number } | { ok: false; reason: string } {
+export function parseQueuedEvent(value: unknown): { ok: true; event: RiskEvent | QueuedCharge; occurredAtMs: number } | Rejection {
   const v = value as { type?: unknown; cardToken?: unknown; cardId?: unknown } | null;
   if (typeof v === 'object' && v !== null && v.type === 'charge' && v.cardToken !== undefined && v.cardId === undefined) {
     const fast = fastCharge<QueuedCharge>(v as Record<string, unknown>);
@@ -230,13 +235,13 @@ function fastCharge<T extends ChargeEvent | QueuedCharge>(v: Record<string, unkn
 
 /** One NDJSON line → event or reason. Never throws. */
 export function parseEventLine(line: string, maxBytes: number): ParseResult {
-  if (Buffer.byteLength(line, 'utf8') > maxBytes) return rejected(`line longer than ${maxBytes} bytes`);
+  if (Buffer.byteLength(line, 'utf8') > maxBytes) return rejected(`line longer than ${maxBytes} bytes`, 'too_long');
   let value: unknown;
   try {
     value = JSON.parse(line);
   } catch (e) {
     // V8 quotes the line around the error ("…"4111 1111 1111 1111… is not valid JSON"): masked by `rejected`.
-    return rejected(`not valid JSON: ${(e as Error).message}`);
+    return rejected(`not valid JSON: ${(e as Error).message}`, 'invalid_json');
   }
   return parseEvent(value);
 }

@@ -8,11 +8,11 @@ import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
 import type { DeadLetters } from '../deadletter/dead-letters.ts';
 import { countLines as countFileLines, readEventLines } from '../events/lines.ts';
-import type { RiskEvent } from '../events/schema.ts';
+import type { EventRejectLabel, RiskEvent } from '../events/schema.ts';
 import { syntheticCharges } from '../events/synthetic.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { CardHasher } from '../events/card.ts';
-import { EventProducer, type ProducerClock } from './producer.ts';
+import { countLineRejection, EventProducer, type ProducerClock } from './producer.ts';
 
 export type FeedSource =
   | { kind: 'file'; path: string }
@@ -101,7 +101,10 @@ export async function feed(options: FeedOptions): Promise<FeedSummary> {
       } else {
         rejected++;
         count(item.reason);
-        rejections.push(options.deadLetters.recordNow({ source: `produce:${runId}:${read}`, reason: item.reason, raw: item.raw }));
+        rejections.push(
+          options.deadLetters.recordNow({ source: `produce:${runId}:${read}`, reason: item.reason, raw: item.raw }),
+          countLineRejection(options.connection, options.keys, item.label),
+        );
         if (rejections.length >= 1_000) await Promise.all(rejections.splice(0));
       }
       const now = Date.now();
@@ -137,7 +140,7 @@ export async function feed(options: FeedOptions): Promise<FeedSummary> {
   };
 }
 
-type Item = { ok: true; event: RiskEvent; occurredAtMs?: number } | { ok: false; reason: string; raw: string };
+type Item = { ok: true; event: RiskEvent; occurredAtMs?: number } | { ok: false; reason: string; label: EventRejectLabel; raw: string };
 
 async function* items(source: FeedSource, runId: string, maxLineBytes: number): AsyncGenerator<Item> {
   if (source.kind === 'synthetic') {
@@ -159,7 +162,7 @@ async function* items(source: FeedSource, runId: string, maxLineBytes: number): 
   }
   // Byte-bounded: a line longer than maxLineBytes is rejected without being held whole.
   for await (const line of readEventLines(source.path, maxLineBytes)) {
-    yield line.ok ? { ok: true, event: line.event, occurredAtMs: line.occurredAtMs } : { ok: false, reason: line.reason, raw: line.raw };
+    yield line.ok ? { ok: true, event: line.event, occurredAtMs: line.occurredAtMs } : { ok: false, reason: line.reason, label: line.label, raw: line.raw };
   }
 }
 

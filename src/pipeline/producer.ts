@@ -16,8 +16,7 @@ import { claimContent, conflictReason, EventClaims } from '../decisions/claims.t
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import { aheadOfWallProblem, eventTimeLimits, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { parseInstant } from '../events/instant.ts';
-import type { QueuedCharge, RiskEvent } from '../events/schema.ts';
-import type { ProducerRejectReason } from '../metrics.ts';
+import { EVENT_REJECT_LABELS, type EventRejectLabel, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
 import { Keys, riskQueueName } from '../redis/keys.ts';
 import { BATCH_JOB_NAME, type BatchJobData } from './batch-job.ts';
 import { shardOf } from './shards.ts';
@@ -86,6 +85,19 @@ interface Pending {
 /** Completed batches kept per shard queue for a look in the dashboard. */
 const COMPLETED_JOBS_KEPT = 100;
 /** Largest claim round started by the number of events sent (a round is split into script calls of 1,000). */
+/**
+ * Why a producer refused an input before queueing (label `reason` of riskmon_producer_rejected_events, a count in
+ * Redis shared by every producer process): a valid event refused for its time or its eventId, or a line of a file
+ * that is no event (produce and replay).
+ */
+export const PRODUCER_REJECT_REASONS = ['event_time', 'id_conflict', ...EVENT_REJECT_LABELS] as const;
+export type ProducerRejectReason = (typeof PRODUCER_REJECT_REASONS)[number];
+
+/** Counts a line that is no event (dead-lettered by its reader) with the producers' refusals. */
+export function countLineRejection(redis: Redis, keys: Keys, label: EventRejectLabel): Promise<number> {
+  return redis.hincrby(keys.producerRejections, label, 1);
+}
+
 const MAX_ROUND_EVENTS = 20_000;
 /** A producer that sent nothing for this long stops reading queue depths. */
 const DEPTH_IDLE_MS = 1_000;

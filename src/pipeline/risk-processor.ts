@@ -169,7 +169,7 @@ export class RiskProcessor {
   /** Validates one queued event and its time against its producer clock, and that clock against this worker's. */
   private check(raw: unknown, clockMs: number, nowMs: number): Checked {
     const parsed = parseQueuedEvent(raw);
-    if (!parsed.ok) return { ok: false, reason: parsed.reason, label: rejectReason(raw, parsed.reason) };
+    if (!parsed.ok) return { ok: false, reason: parsed.reason, label: parsed.label };
     const problem = clockProblem(clockMs, nowMs, this.deps.timeLimits) ?? eventTimeProblem(parsed.event, parsed.occurredAtMs, clockMs, this.deps.timeLimits);
     if (problem) return { ok: false, reason: problem, label: 'event_time' };
     return { ok: true, item: { event: parsed.event, occurredAtMs: parsed.occurredAtMs, clockMs } };
@@ -412,9 +412,3 @@ function eventTypeLabel(raw: unknown): string {
   return typeof type === 'string' && Object.hasOwn(eventSchemas, type) ? type : 'unknown';
 }
 
-/** Maps a rejection to its bounded metric label. */
-export function rejectReason(raw: unknown, reason: string): RejectReason {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'not_an_object';
-  if (reason.startsWith('unknown event type') || reason === 'type is missing') return 'unknown_type';
-  return 'invalid_field';
-}

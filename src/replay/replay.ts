@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { QueueEvents, type Job } from 'bullmq';
 import type { Context } from '../context.ts';
 import { readEventLines } from '../events/lines.ts';
+import { countLineRejection } from '../pipeline/producer.ts';
 import { safeEventId } from '../pipeline/risk-processor.ts';
 import type { BatchJobData, EventResult } from '../pipeline/batch-job.ts';
 import { RISK_WORKER_ENTRY, startProcesses } from '../pipeline/worker-processes.ts';
@@ -84,7 +85,10 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
       lineNo = item.line;
       if (!item.ok) {
         results[lineNo - 1] = { line: lineNo, eventId: guessEventId(item.raw), outcome: 'rejected', rules: [], settleAt: null, error: item.reason };
-        rejections.push(context.deadLetters.recordNow({ source: `replay:${context.keys.namespace}:${lineNo}`, reason: item.reason, raw: item.raw }));
+        rejections.push(
+          context.deadLetters.recordNow({ source: `replay:${context.keys.namespace}:${lineNo}`, reason: item.reason, raw: item.raw }),
+          countLineRejection(context.queueConnection, context.keys, item.label),
+        );
         if (rejections.length >= 1_000) await Promise.all(rejections.splice(0));
         continue;
       }

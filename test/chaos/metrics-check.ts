@@ -13,7 +13,7 @@ import { Metrics, REJECT_REASONS } from '../../src/metrics.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { buildPipeline, chaosSettings, dropNamespace, TEST_CARD_SECRET } from './harness.ts';
 import { testBatch } from '../helpers/batch.ts';
-import { PRODUCER_REJECT_REASONS } from '../../src/metrics.ts';
+import { PRODUCER_REJECT_REASONS } from '../../src/pipeline/producer.ts';
 import { SETTLEMENT_REFUSAL_REASONS } from '../../src/settlement/ledger.ts';
 
 /** Every label value a metric of ours may carry: finite sets, none of them an identifier. */

@@ -8,6 +8,7 @@ import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import type { BatchJobData } from '../../src/pipeline/batch-job.ts';
+import { Metrics } from '../../src/metrics.ts';
 import { feed } from '../../src/pipeline/feed.ts';
 import { freePort } from '../../src/redis/local-server.ts';
 import { riskQueueName } from '../../src/redis/keys.ts';
@@ -99,6 +100,16 @@ describe('producer', () => {
     expect(summary.rejectReasons.reduce((s, r) => s + r.count, 0)).toBe(summary.rejected);
     expect(summary.rejectReasons.map((r) => r.reason)).toContain('amount must be a number of fen (integer)');
     expect(await context.deadLetters.count()).toBe(summary.rejected);
+    // Counted by reason where Prometheus reads producer refusals (riskmon_producer_rejected_events): lines that
+    // are no event too, not only valid events refused (before, those labels were declared and never counted).
+    const counted = Object.fromEntries(Object.entries(await context.redis.hgetall(context.keys.producerRejections)).map(([k, v]) => [k, Number(v)]));
+    expect(Object.values(counted).reduce((a, b) => a + b, 0)).toBe(summary.rejected);
+    expect(counted.invalid_field).toBeGreaterThan(0);
+    // And Prometheus reads them: the service's scrape of that hash.
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.observe({ queues: [], redis: context.redis, keys: context.keys, settlementStats: () => context!.ledger.stats(), build: { version: 't', configVersion: 't' } });
+    const text = await metrics.registry.getSingleMetricAsString('riskmon_producer_rejected_events');
+    for (const [reason, n] of Object.entries(counted)) expect(text).toContain(`riskmon_producer_rejected_events{reason="${reason}"} ${n}`);
     const events = await queued(context);
     expect(events).toHaveLength(summary.sent);
     // Each user's events wait in their shard queue in file order.
