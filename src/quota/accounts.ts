@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.ts';
 import type { Account, Activity, Calibrator, Channel, Factor, Warning } from './calibration.ts';
 import type { AssetMember, RepaymentMember, SocialMember } from './events.ts';
+import { dayCounts } from '../rules/user-daily-cap.ts';
 
 export class AccountNotFoundError extends Error {
   override name = 'AccountNotFoundError';
@@ -69,7 +70,7 @@ export class QuotaAccounts {
       return {
         account,
         activity: {
-          chargesByDate: parseDayCounts(at(1) as Record<string, string>),
+          chargesByDate: dayCounts(at(1) as Record<string, string>),
           repayments: members<RepaymentMember>(at(2) as string[]).map(([[eventId, amount, onTime], score]) => ({
             eventId,
             amount,
@@ -122,14 +123,6 @@ function parseAccount(userId: string, h: Record<string, string>): Account | null
   };
 }
 
-/** The rules' day hash holds "<date>" → fen and "<date>#n" → count; only the counts matter here. */
-function parseDayCounts(h: Record<string, string>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const [field, value] of Object.entries(h ?? {})) {
-    if (field.length === 12 && field.endsWith('#n')) counts.set(field.slice(0, 10), Number(value));
-  }
-  return counts;
-}
 
 function members<M>(flat: string[]): [M, number][] {
   const out: [M, number][] = [];

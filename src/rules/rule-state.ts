@@ -3,7 +3,9 @@
  * windows and the date of the last prune. This reads it for tools and tests, and writes the same format where state is seeded (benchmark).
  */
 
-/** Field prefix of a card window: "c:<cardToken>". Day fields start with a digit. */
+import { DAY_COUNT_SUFFIX } from './user-daily-cap.ts';
+
+/** Field prefix of a card window (same_card_burst): "c:<cardToken>". Day fields (user_daily_cap) start with a digit. */
 export const CARD_FIELD_PREFIX = 'c:';
 
 export interface RuleState {
@@ -30,9 +32,10 @@ export function parseRuleState(hash: Record<string, string>): RuleState {
       cards.set(field.slice(CARD_FIELD_PREFIX.length), decodeWindow(value));
       continue;
     }
-    const date = field.endsWith('#n') ? field.slice(0, -2) : field;
+    const isCount = field.endsWith(DAY_COUNT_SUFFIX);
+    const date = isCount ? field.slice(0, -DAY_COUNT_SUFFIX.length) : field;
     const day = days.get(date) ?? { fen: 0, count: 0 };
-    if (field.endsWith('#n')) day.count = Number(value);
+    if (isCount) day.count = Number(value);
     else day.fen = Number(value);
     days.set(date, day);
   }
@@ -44,7 +47,7 @@ export function ruleStateFields(state: RuleState): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [date, { fen, count }] of state.days) {
     out[date] = String(fen);
-    out[`${date}#n`] = String(count);
+    out[date + DAY_COUNT_SUFFIX] = String(count);
   }
   for (const [token, times] of state.cards) out[CARD_FIELD_PREFIX + token] = encodeWindow(times);
   if (state.prunedOn !== undefined) out[PRUNED_ON_FIELD] = state.prunedOn;

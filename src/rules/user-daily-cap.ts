@@ -18,3 +18,18 @@ export const userDailyCap = defineRule({
   firesWhen: (c) =>
     `the user's non-declined charges of the same local day evaluated before, plus this one, > ${c.capFen.toLocaleString('en-US')} fen (exactly ${(c.capFen / 100).toLocaleString('en-US', { minimumFractionDigits: 2 })} CNY is allowed)`,
 });
+
+/**
+ * Its state, in the user's rule-state hash (src/rules/rule-state.ts): "<YYYY-MM-DD>" → fen of that local day's
+ * charges not declined, "<YYYY-MM-DD>#n" → their count (evaluateCharges-n.lua writes both).
+ */
+export const DAY_COUNT_SUFFIX = '#n';
+
+/** The charge count of every local day a rule-state hash holds (what quota calibration reads). */
+export function dayCounts(hash: Record<string, string>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [field, value] of Object.entries(hash)) {
+    if (field.length === 12 && field.endsWith(DAY_COUNT_SUFFIX)) counts.set(field.slice(0, 10), Number(value));
+  }
+  return counts;
+}
