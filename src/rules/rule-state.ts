@@ -1,12 +1,11 @@
 /**
- * A user's rule state, one Redis hash (Keys.ruleState) written by evaluateCharges-n.lua: day totals, card
- * windows and the date of the last prune. This reads it for tools and tests, and writes the same format where state is seeded (benchmark).
+ * A user's rule state, one Redis hash (Keys.ruleState) written by evaluateCharges-n.lua: each rule's fields (card
+ * windows: same-card-burst.ts; day totals: user-daily-cap.ts) and the date of the last prune. This reads it for
+ * tools and tests, and writes the same format where state is seeded (benchmark).
  */
-
+import { CARD_FIELD_PREFIX, decodeWindow, encodeWindow } from './same-card-burst.ts';
 import { DAY_COUNT_SUFFIX } from './user-daily-cap.ts';
 
-/** Field prefix of a card window (same_card_burst): "c:<cardToken>". Day fields (user_daily_cap) start with a digit. */
-export const CARD_FIELD_PREFIX = 'c:';
 
 export interface RuleState {
   /** Local date → fen of charges not declined and their count. */
@@ -52,13 +51,4 @@ export function ruleStateFields(state: RuleState): Record<string, string> {
   for (const [token, times] of state.cards) out[CARD_FIELD_PREFIX + token] = encodeWindow(times);
   if (state.prunedOn !== undefined) out[PRUNED_ON_FIELD] = state.prunedOn;
   return out;
-}
-
-/** Charge times as the script keeps them: base-36 milliseconds, space-separated (8 characters until 2059). */
-export function encodeWindow(times: readonly number[]): string {
-  return times.map((t) => t.toString(36)).join(' ');
-}
-
-export function decodeWindow(value: string): number[] {
-  return value === '' ? [] : value.split(' ').map((s) => parseInt(s, 36));
 }

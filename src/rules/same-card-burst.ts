@@ -48,3 +48,15 @@ export function thinAbove(config: Pick<RiskmonConfig, 'rules' | 'events'>): numb
   const buckets = Math.ceil(cardRetentionSeconds(config) / burst.windowSeconds) + 1;
   return 2 * (burst.minCount - 1) * buckets;
 }
+
+/** Its state, in the user's rule-state hash (src/rules/rule-state.ts): a card window per card, "c:<cardToken>". */
+export const CARD_FIELD_PREFIX = 'c:';
+
+/** Charge times as the script keeps them: base-36 milliseconds, space-separated (8 characters until 2059). */
+export function encodeWindow(times: readonly number[]): string {
+  return times.map((t) => t.toString(36)).join(' ');
+}
+
+export function decodeWindow(value: string): number[] {
+  return value === '' ? [] : value.split(' ').map((s) => parseInt(s, 36));
+}

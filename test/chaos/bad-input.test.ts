@@ -6,13 +6,13 @@ import { configGarbageCheck, deepElementCheck, ndjsonGarbageCheck, processorGarb
 describe('bad input at every entry: rejected with a reason, no crash, no state change, nothing lost after it', () => {
   test('ids that are not valid Unicode are rejected (they would share one Redis key)', () => {
     const e = { type: 'charge', eventId: 'a\uD800', userId: 'u\uDC00', merchantId: 'm', cardId: 'c1234567', amount: 1, occurredAt: '2026-03-10T10:00:00Z' };
-    expect(parseEvent(e)).toEqual({ ok: false, reason: 'eventId is not valid Unicode (lone surrogate); userId is not valid Unicode (lone surrogate)' });
+    expect(parseEvent(e)).toEqual({ ok: false, reason: 'eventId is not valid Unicode (lone surrogate); userId is not valid Unicode (lone surrogate)', label: 'invalid_field' });
     expect(parseEvent({ ...e, eventId: 'a😀', userId: 'u' }).ok).toBe(true);
   });
 
   test('a type that is not a string is rejected, even one that cannot be printed', () => {
-    expect(parseEvent({ type: { toString: 'charge' } })).toEqual({ ok: false, reason: 'type must be a string, got object' });
-    expect(parseEvent({ type: Object.create(null) })).toEqual({ ok: false, reason: 'type must be a string, got object' });
+    expect(parseEvent({ type: { toString: 'charge' } })).toEqual({ ok: false, reason: 'type must be a string, got object', label: 'invalid_field' });
+    expect(parseEvent({ type: Object.create(null) })).toEqual({ ok: false, reason: 'type must be a string, got object', label: 'invalid_field' });
   });
 
   test('queue payloads: generated batches straight into the processor', async () => {

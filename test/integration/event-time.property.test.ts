@@ -15,7 +15,7 @@ import { describe, expect, test } from 'vitest';
 import type { EventResult } from '../../src/pipeline/batch-job.ts';
 import { thinAbove } from '../../src/rules/same-card-burst.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
-import { decodeWindow } from '../../src/rules/rule-state.ts';
+import { decodeWindow } from '../../src/rules/same-card-burst.ts';
 import { checkStored, clockedBatch, compareResults, DEFAULT_RULES, foldStream, streamArb, type StreamEvent } from '../chaos/model-check.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { ReferenceModel, type ModelCharge, type ModelResult } from '../helpers/reference-model.ts';

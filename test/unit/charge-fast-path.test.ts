@@ -138,8 +138,8 @@ describe('charge validation fast path', () => {
     expect(parseQueuedEvent(queued).ok).toBe(true);
     for (const field of ['eventId', 'userId', 'merchantId']) {
       for (const card of ['4111111111111111', '4111-1111-1111-1111', '４１１１１１１１１１１１１１１１']) {
-        expect(parseEvent({ ...raw, [field]: card })).toEqual({ ok: false, reason: `${field} holds a card number` });
-        expect(parseQueuedEvent({ ...queued, [field]: card })).toEqual({ ok: false, reason: `${field} holds a card number` });
+        expect(parseEvent({ ...raw, [field]: card })).toEqual({ ok: false, reason: `${field} holds a card number`, label: 'invalid_field' });
+        expect(parseQueuedEvent({ ...queued, [field]: card })).toEqual({ ok: false, reason: `${field} holds a card number`, label: 'invalid_field' });
       }
     }
   });
@@ -154,7 +154,7 @@ describe('charge validation fast path', () => {
 
   it('keeps zod wording for what it rejects', () => {
     const r = parseEvent({ type: 'charge', eventId: 'e', userId: 'u', merchantId: 'm', cardId: 'c', amount: 1.5, occurredAt: '2026-03-10T10:00:00Z' });
-    expect(r).toEqual({ ok: false, reason: 'amount must be a whole number of fen' });
+    expect(r).toEqual({ ok: false, reason: 'amount must be a whole number of fen', label: 'invalid_field' });
   });
 
   it('drops unknown fields and keeps a present currency', () => {
