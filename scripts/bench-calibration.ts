@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import type { ChainableCommander } from 'ioredis';
 import { loadSettings } from '../src/config.ts';
 import { createContext, type Context } from '../src/context.ts';
-import { runCommand, UsageError } from '../src/cli.ts';
+import { runCommand, wholeNumberOption } from '../src/cli.ts';
 import { silentLogger } from '../src/logger.ts';
 import { startCalibrationWorkerFor } from '../src/quota/calibration-worker.ts';
 import type { RunStatus } from '../src/quota/runs.ts';
@@ -161,14 +161,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       examples: ['npm run bench:calibration -- --accounts 50000'],
     },
     async ({ values }) => {
-    const positive = (name: string, v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive whole number`);
-      return n;
-    };
-    const accounts = positive('accounts', values.accounts);
-    const concurrency = positive('concurrency', values.concurrency);
-    const chunkSize = positive('chunk-size', values['chunk-size']);
+    const accounts = wholeNumberOption('accounts', values.accounts, 1_000_000);
+    const concurrency = wholeNumberOption('concurrency', values.concurrency, 4);
+    const chunkSize = wholeNumberOption('chunk-size', values['chunk-size'], 1_000);
     const local = values['redis-url'] ? undefined : await startRedisServer();
     const url = values['redis-url'] ?? local!.url;
     const settings = loadSettings({

@@ -13,7 +13,7 @@
 import { fileURLToPath } from 'node:url';
 import { loadSettings } from '../src/config.ts';
 import { createContext, type Context } from '../src/context.ts';
-import { runCommand, UsageError } from '../src/cli.ts';
+import { runCommand, wholeNumberOption } from '../src/cli.ts';
 import type { ChargeEvent } from '../src/events/schema.ts';
 import { silentLogger } from '../src/logger.ts';
 import { startRedisServer } from '../src/redis/local-server.ts';
@@ -113,8 +113,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       examples: ['npm run bench:hot-card', 'npm run bench:hot-card -- --charges 3000'],
     },
     async ({ values }) => {
-      const count = Number(values.charges);
-      if (!Number.isInteger(count) || count < 10) throw new UsageError(`--charges takes a whole number ≥ 10, got "${values.charges}"`);
+      const count = wholeNumberOption('charges', values.charges, 10_000, { min: 10 });
       const server = values['redis-url'] ? undefined : await startRedisServer();
       const url = values['redis-url'] ?? server!.url;
       const ctx = createContext(loadSettings({ namespace: `bench-hot-${Date.now().toString(36)}`, env: {} }), url, silentLogger);

@@ -7,22 +7,15 @@
  * the one-event-at-a-time path. Exits 1 when the riskmon or ceiling decisions differ from it.
  */
 import { writeFileSync } from 'node:fs';
-import { runCommand, UsageError } from '../src/cli.ts';
+import { runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { renderReport } from './bench/report.ts';
 import { DEFAULT_OPTIONS, runBenchmark, type BenchOptions } from './bench/run.ts';
 
 
-function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  const n = Number(value.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} takes a whole number ≥ ${min}, got ${JSON.stringify(value)}`);
-  return n;
-}
-
 function list(name: string, value: string | undefined, fallback: number[]): number[] {
   if (value === undefined) return fallback;
   if (value === 'none' || value === '') return [];
-  return value.split(',').map((v) => positiveInt(name, v.trim(), 0));
+  return value.split(',').map((v) => wholeNumberOption(name, v.trim(), 0));
 }
 
 const d = DEFAULT_OPTIONS;
@@ -61,25 +54,25 @@ runCommand(
   },
   async ({ values }) => {
     const pipeline: Record<string, number> = {};
-    if (values.shards !== undefined) pipeline.shards = positiveInt('shards', values.shards, 0);
-    if (values['max-batch'] !== undefined) pipeline.maxBatch = positiveInt('max-batch', values['max-batch'], 0);
-    if (values['linger-ms'] !== undefined) pipeline.lingerMs = positiveInt('linger-ms', values['linger-ms'], 0, 0);
-    if (values['busy-linger-ms'] !== undefined) pipeline.busyLingerMs = positiveInt('busy-linger-ms', values['busy-linger-ms'], 0, 0);
+    if (values.shards !== undefined) pipeline.shards = wholeNumberOption('shards', values.shards, 0);
+    if (values['max-batch'] !== undefined) pipeline.maxBatch = wholeNumberOption('max-batch', values['max-batch'], 0);
+    if (values['linger-ms'] !== undefined) pipeline.lingerMs = wholeNumberOption('linger-ms', values['linger-ms'], 0, { min: 0 });
+    if (values['busy-linger-ms'] !== undefined) pipeline.busyLingerMs = wholeNumberOption('busy-linger-ms', values['busy-linger-ms'], 0, { min: 0 });
     const started = performance.now();
     const options: BenchOptions = {
-      count: positiveInt('count', values.count, d.count),
-      users: positiveInt('users', values.users, d.users),
-      seed: positiveInt('seed', values.seed, d.seed, 0),
-      duration: positiveInt('duration', values.duration, d.duration),
+      count: wholeNumberOption('count', values.count, d.count),
+      users: wholeNumberOption('users', values.users, d.users),
+      seed: wholeNumberOption('seed', values.seed, d.seed, { min: 0 }),
+      duration: wholeNumberOption('duration', values.duration, d.duration),
       loads: list('loads', values.loads, d.loads),
       scaleUsers: list('scale-users', values['scale-users'], d.scaleUsers),
-      rounds: positiveInt('rounds', values.rounds, d.rounds),
-      scaleRounds: positiveInt('scale-rounds', values['scale-rounds'], d.scaleRounds),
-      riskWorkers: positiveInt('workers', values.workers, d.riskWorkers),
-      baselineWorkers: positiveInt('baseline-workers', values['baseline-workers'], d.baselineWorkers),
-      baselineConcurrency: positiveInt('baseline-concurrency', values['baseline-concurrency'], d.baselineConcurrency),
-      baselineCount: positiveInt('baseline-count', values['baseline-count'], d.baselineCount),
-      calibrationAccounts: positiveInt('calibration-accounts', values['calibration-accounts'], d.calibrationAccounts, 0),
+      rounds: wholeNumberOption('rounds', values.rounds, d.rounds),
+      scaleRounds: wholeNumberOption('scale-rounds', values['scale-rounds'], d.scaleRounds),
+      riskWorkers: wholeNumberOption('workers', values.workers, d.riskWorkers),
+      baselineWorkers: wholeNumberOption('baseline-workers', values['baseline-workers'], d.baselineWorkers),
+      baselineConcurrency: wholeNumberOption('baseline-concurrency', values['baseline-concurrency'], d.baselineConcurrency),
+      baselineCount: wholeNumberOption('baseline-count', values['baseline-count'], d.baselineCount),
+      calibrationAccounts: wholeNumberOption('calibration-accounts', values['calibration-accounts'], d.calibrationAccounts, { min: 0 }),
       skipBaseline: values['no-baseline'],
       injectDifference: values['inject-difference'],
       overrides: Object.keys(pipeline).length ? { pipeline } : {},

@@ -23,7 +23,7 @@ runCommand(
   },
   async ({ values }) => {
   if (!values.date) throw new UsageError('--date is required');
-  const concurrency = values.concurrency === undefined ? undefined : wholeNumberOption('concurrency', values.concurrency, 1, 64);
+  const concurrency = values.concurrency === undefined ? undefined : wholeNumberOption('concurrency', values.concurrency, 1, { max: 64 });
 
   const cli = await openCliContext({
     namespace: namespaceOption(values.namespace),

@@ -4,7 +4,7 @@
  * reasons as it is made: the quickest way to see riskmon work.
  */
 import { checkNamespace, loadSettings } from '../src/config.ts';
-import { runCommand, UsageError } from '../src/cli.ts';
+import { runCommand, wholeNumberOption } from '../src/cli.ts';
 import { parseDecision } from '../src/decisions/decision.ts';
 import { syntheticCharges } from '../src/events/synthetic.ts';
 import { createLogger } from '../src/logger.ts';
@@ -26,10 +26,9 @@ runCommand(
     examples: ['npm run demo', 'npm run demo -- --count 1000 --rate 200'],
   },
   async ({ values }) => {
-  const count = Number(values.count);
-  const rate = Number(values.rate);
-  const users = Number(values.users);
-  if (![count, rate, users].every((n) => Number.isInteger(n) && n > 0)) throw new UsageError('--count, --rate and --users take positive whole numbers');
+  const count = wholeNumberOption('count', values.count, 300);
+  const rate = wholeNumberOption('rate', values.rate, 50);
+  const users = wholeNumberOption('users', values.users, 40);
   const settings = loadSettings({ namespace: checkNamespace(values.namespace ?? `demo-${Date.now().toString(36)}`) });
   const service = await startService({ components: ['risk', 'settlement'], settings, logger: createLogger({ level: 'warn' }) });
   const { context } = service;

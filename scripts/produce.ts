@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { checkNamespace, loadSettings } from '../src/config.ts';
-import { CONFIG_OPTION, NAMESPACE_OPTION, runCommand, UsageError } from '../src/cli.ts';
+import { CONFIG_OPTION, NAMESPACE_OPTION, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { CardHasher } from '../src/events/card.ts';
 import { DeadLetters } from '../src/deadletter/dead-letters.ts';
 import { countLines, feed, type FeedProgress, type FeedSource } from '../src/pipeline/feed.ts';
@@ -37,13 +37,8 @@ runCommand(
   },
   async ({ values }) => {
     if (Boolean(values.file) === values.synthetic) throw new UsageError('give either --file <events.ndjson> or --synthetic');
-    const whole = (name: string, text: string, min: number) => {
-      const n = Number(text);
-      if (!/^\d+$/.test(text) || n < min) throw new UsageError(`--${name} takes a whole number ≥ ${min}, got "${text}"`);
-      return n;
-    };
     // A file goes as fast as Redis takes it unless a rate is given; the synthetic feed defaults to 2000/s.
-    const rate = whole('rate', values.rate ?? (values.synthetic ? '2000' : '0'), 0);
+    const rate = wholeNumberOption('rate', values.rate, values.synthetic ? 2_000 : 0, { min: 0 });
     let source: FeedSource;
     if (values.file) {
       if (!existsSync(values.file)) throw new UsageError(`input file not found: ${values.file}`);
@@ -51,9 +46,9 @@ runCommand(
     } else {
       source = {
         kind: 'synthetic',
-        count: whole('count', values.count, 1),
-        users: whole('users', values.users, 1),
-        seed: whole('seed', values.seed, 0),
+        count: wholeNumberOption('count', values.count, 100_000),
+        users: wholeNumberOption('users', values.users, 10_000),
+        seed: wholeNumberOption('seed', values.seed, 42, { min: 0 }),
       };
     }
     const settings = loadSettings({ configFile: values.config, namespace: values.namespace && checkNamespace(values.namespace) });

@@ -29,7 +29,7 @@ runCommand(
     if (!input || positionals.length > 1) throw new UsageError('give exactly one input file');
     if (!values.out) throw new UsageError('--out is required');
     if (!existsSync(input)) throw new UsageError(`input file not found: ${input}`);
-    const workers = wholeNumberOption('workers', values.workers, 1, 64);
+    const workers = wholeNumberOption('workers', values.workers, 1, { max: 64 });
     const fresh = values.namespace === undefined;
     const namespace = checkNamespace(values.namespace ?? `replay-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
 

@@ -132,12 +132,16 @@ export function namespaceOption(value: string | undefined): string | undefined {
   return value === undefined ? undefined : checkNamespace(value);
 }
 
-/** A whole-number option: the fallback when absent, else a number from `min` to `max` (a UsageError names it). */
-export function wholeNumberOption(name: string, value: string | undefined, fallback: number, max?: number, min = 1): number {
+/**
+ * A whole-number option: the fallback when absent, else digits (underscores allowed between them: 200_000) from
+ * `min` (default 1) to `max`; anything else is a UsageError naming the option. Every command parses numbers here.
+ */
+export function wholeNumberOption(name: string, value: string | undefined, fallback: number, bounds: { min?: number; max?: number } = {}): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || (max !== undefined && n > max)) {
-    throw new UsageError(max === undefined ? `--${name} must be a positive whole number` : `--${name} must be a whole number from ${min} to ${max}`);
+  const { min = 1, max } = bounds;
+  const n = /^\d+(_\d+)*$/.test(value) ? Number(value.replace(/_/g, '')) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || (max !== undefined && n > max)) {
+    throw new UsageError(`--${name} takes a whole number ${max === undefined ? `≥ ${min}` : `from ${min} to ${max}`}, got ${JSON.stringify(value)}`);
   }
   return n;
 }
