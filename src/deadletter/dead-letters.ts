@@ -46,7 +46,7 @@ export class DeadLetters {
     private readonly maxLen: number,
   ) {
     this.add = defineScript(redis, addDeadLetterScript);
-    this.sourcesKey = `${keys.deadLetter}:seen`;
+    this.sourcesKey = keys.deadLetterSources;
   }
 
   /** Queues the record on a pipeline (or sends it); resolves to 1 if new, 0 if already recorded. */

@@ -49,9 +49,9 @@ export class Keys {
   }
 
   /**
-   * Hash of a user's rule state: "<date>" → fen not declined that local day, "<date>#n" → their count,
-   * "c:<cardToken>" → the card's recent charge times, "p" → date of the last prune (see
-   * src/rules/evaluateCharges-n.lua and rule-state.ts).
+   * Hash of a user's rule state: each rule's fields ("<date>" → fen not declined that local day and "<date>#n" →
+   * their count: user-daily-cap.ts; "c:<cardToken>" → the card's recent charge times: same-card-burst.ts) and
+   * "p" → date of the last prune (src/rules/rule-state.ts, evaluateCharges-n.lua).
    */
   ruleState(userId: string): string {
     return `${this.base}:u:${userTag(userId)}:rules`;
@@ -62,7 +62,7 @@ export class Keys {
     return `${this.base}:decisions`;
   }
 
-  /** Hash of valid events the producers refused, by reason: a running count (riskmon_producer_rejected_events). */
+  /** Hash of inputs the producers refused, by reason: a running count (riskmon_producer_rejected_events). */
   get producerRejections(): string {
     return `${this.base}:producer:rejected`;
   }
@@ -70,6 +70,11 @@ export class Keys {
   /** Stream of rejected events with their reasons. */
   get deadLetter(): string {
     return `${this.base}:deadletter`;
+  }
+
+  /** Sorted set of the dead-letter sources already recorded (a redelivery is not recorded twice), capped like the stream. */
+  get deadLetterSources(): string {
+    return `${this.base}:deadletter:seen`;
   }
 
   /** Sorted set of transactions awaiting settlement (members: eventId, scores: settleAt ms). */
@@ -82,7 +87,7 @@ export class Keys {
     return `${this.base}:settle:stats`;
   }
 
-  /** Fenfu ledger of one settlement date: "<merchantId>" → "count amount" fields, kept apart from all else. */
+  /** Fenfu ledger of one settlement date: "<merchantId>\tcount" and "<merchantId>\tamount", kept apart from all else. */
   ledger(settleDate: string): string {
     return `${this.base}:fenfu:ledger:${settleDate}`;
   }

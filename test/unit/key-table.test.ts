@@ -1,0 +1,28 @@
+/** docs/architecture.md's key table lists exactly the keys src/redis/keys.ts builds (the one place that does). */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Keys } from '../../src/redis/keys.ts';
+
+describe('key table', () => {
+  it('documents every key Keys builds, with nothing extra', () => {
+    const doc = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
+    const table = doc.slice(doc.indexOf('| key | type | what it holds |'));
+    const documented = [...table.matchAll(/^\| `(rm:[^`]+)` \|/gm)].map((m) => m[1]!).filter((k) => !k.startsWith('rm:<ns>:q:'));
+    const keys = new Keys('<ns>');
+    // Each member with placeholder arguments named as the table names them.
+    const sample: Record<string, string> = { eventId: '<eventId>', userId: '<userId>', settleDate: '<date>', runId: '<date>' };
+    const built: string[] = [];
+    const proto = Object.getPrototypeOf(keys) as object;
+    for (const [name, d] of Object.entries(Object.getOwnPropertyDescriptors(proto))) {
+      if (name === 'constructor' || name === 'queuePrefix') continue;
+      if (d.get) built.push(d.get.call(keys) as string);
+      else if (typeof d.value === 'function') {
+        const param = /^[^(]*\(\s*(\w+)/.exec(String(d.value))![1]!;
+        built.push((d.value as (a: string) => string).call(keys, sample[param] ?? `<${param}>`));
+      }
+    }
+    // The claim's hash tag is a computed bucket.
+    expect(built.map((k) => k.replace(/:\{\d+\}:/, ':{<bucket>}:')).sort()).toEqual(documented.sort());
+    expect(keys.queuePrefix).toBe('rm:<ns>:q');
+  });
+});
