@@ -9,6 +9,7 @@ import { RULE_NAMES } from './rules/registry.ts';
 import { EVENT_REJECT_LABELS, eventSchemas, type EventRejectLabel } from './events/schema.ts';
 import { PRODUCER_REJECT_REASONS } from './pipeline/producer.ts';
 import type { Keys } from './redis/keys.ts';
+import { CALIBRATION_RUN_RESULTS, QUOTA_CHANGES, WARNING_NAMES } from './quota/calibration.ts';
 import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/ledger.ts';
 
 /**
@@ -31,16 +32,6 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'id_conflict',
   'conflict',
 ];
-
-/** How a calibration run ended (label `result` of `riskmon_calibration_runs_total`). */
-export type CalibrationRunResult = 'completed' | 'refused' | 'failed';
-/** What a run did to one account's quota (label `change` of `riskmon_calibration_accounts_total`). */
-export type CalibrationChange = 'up' | 'down' | 'unchanged';
-/** Warnings a run records (label `warning` of `riskmon_calibration_warnings_total`); add new kinds here. */
-export type CalibrationWarning = 'asset_redemption';
-const CALIBRATION_RESULTS: readonly CalibrationRunResult[] = ['completed', 'refused', 'failed'];
-const CALIBRATION_CHANGES: readonly CalibrationChange[] = ['up', 'down', 'unchanged'];
-const CALIBRATION_WARNINGS: readonly CalibrationWarning[] = ['asset_redemption'];
 
 /** Queue states reported by `riskmon_queue_jobs` (BullMQ's names). */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
@@ -326,9 +317,9 @@ export class Metrics {
     for (const outcome of ['approve', 'review', 'decline']) this.decisions.inc({ outcome }, 0);
     for (const rule of RULE_NAMES) this.ruleHits.inc({ rule }, 0);
     for (const reason of SETTLEMENT_REFUSAL_REASONS) this.settlementsRefused.inc({ reason }, 0);
-    for (const result of CALIBRATION_RESULTS) this.calibrationRuns.inc({ result }, 0);
-    for (const change of CALIBRATION_CHANGES) this.calibrationAccounts.inc({ change }, 0);
-    for (const warning of CALIBRATION_WARNINGS) this.calibrationWarnings.inc({ warning }, 0);
+    for (const result of CALIBRATION_RUN_RESULTS) this.calibrationRuns.inc({ result }, 0);
+    for (const change of QUOTA_CHANGES) this.calibrationAccounts.inc({ change }, 0);
+    for (const warning of WARNING_NAMES) this.calibrationWarnings.inc({ warning }, 0);
     this.loginFailures.inc(0);
     this.loginThrottled.inc(0);
     this.scrapeErrors.inc(0);

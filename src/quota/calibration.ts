@@ -91,14 +91,21 @@ export interface Factor {
   detail: string;
 }
 
-export type WarningName = 'asset_redemption';
+/** Warnings a run records (label `warning` of riskmon_calibration_warnings_total); add new kinds here. */
+export const WARNING_NAMES = ['asset_redemption'] as const;
+export type WarningName = (typeof WARNING_NAMES)[number];
 
 export interface Warning {
   warning: WarningName;
   detail: string;
 }
 
-export type QuotaChange = 'up' | 'down' | 'unchanged';
+/** What a run does to one account's quota (label `change` of riskmon_calibration_accounts_total). */
+export const QUOTA_CHANGES = ['up', 'down', 'unchanged'] as const;
+export type QuotaChange = (typeof QUOTA_CHANGES)[number];
+
+/** How a calibration run ends (label `result` of riskmon_calibration_runs_total). */
+export const CALIBRATION_RUN_RESULTS = ['completed', 'refused', 'failed'] as const;
 
 export type CalibrationOutcome =
   | { kind: 'calibrated'; before: number; after: number; change: QuotaChange; factors: Factor[]; warnings: Warning[]; periodStartMs: number }
