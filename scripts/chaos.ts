@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { runCommand, UsageError } from '../src/cli.ts';
+import { runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { resolveRedisUrl } from '../src/redis/local-server.ts';
 import { backpressureScenario } from '../test/chaos/backpressure.ts';
 import { configGarbageCheck, ndjsonGarbageCheck, processorGarbageCheck, queueGarbageCheck } from '../test/chaos/bad-input.ts';
@@ -53,7 +53,7 @@ runCommand(
     examples: ['npm run chaos', 'npm run chaos -- --only 2,3 --scale 0.2'],
   },
   async ({ values }) => {
-    const only = values.only ? new Set(values.only.split(',').map(Number)) : undefined;
+    const only = values.only ? new Set(values.only.split(',').map((item) => wholeNumberOption('only', item.trim(), 0, { max: 11 }))) : undefined;
     const scale = Number(values.scale);
     if (!(scale > 0 && scale <= 1)) throw new UsageError('--scale takes a factor in (0, 1]');
     const n = (full: number) => Math.max(1, Math.round(full * scale));

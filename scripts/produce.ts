@@ -24,7 +24,7 @@ runCommand(
     options: {
       file: { type: 'string', arg: '<events.ndjson>', help: 'send the lines of this file, in order (malformed lines are dead-lettered with their reasons)' },
       synthetic: { type: 'boolean', help: 'send a seeded synthetic charge stream instead' },
-      rate: { type: 'string', arg: 'N', help: 'events per second (default: as fast as the queues take them)' },
+      rate: { type: 'string', arg: 'N', help: 'events per second (default: 2000 with --synthetic; a file as fast as the queues take it)' },
       count: { type: 'string', arg: 'N', default: '100000', help: 'synthetic: charges to send' },
       users: { type: 'string', arg: 'N', default: '10000', help: 'synthetic: distinct users' },
       seed: { type: 'string', arg: 'N', default: '42', help: 'synthetic: the seed' },

@@ -35,17 +35,18 @@ runCommand(
 
     const settings = loadSettings({ configFile: values.config, namespace });
     const cli = await openCliContext({ settings });
+    // A fresh namespace goes when the replay ends, however it ends (a failed run would leave it behind otherwise).
+    const remove = fresh && !values.keep;
     try {
       const started = performance.now();
       const summary = await replay({ context: cli.context, inputPath: input, outputPath: values.out, workers, configFile: values.config });
       const seconds = (performance.now() - started) / 1000;
-      const removed = fresh && !values.keep;
-      if (removed) await deleteNamespace(cli.context.redis, cli.context.keys);
       process.stderr.write(
-        `replay: ${summary.lines} lines → ${values.out} in ${seconds.toFixed(1)} s (namespace ${summary.namespace}${removed ? ', removed: --keep keeps it' : ''}): ` +
+        `replay: ${summary.lines} lines → ${values.out} in ${seconds.toFixed(1)} s (namespace ${summary.namespace}${remove ? ', removed: --keep keeps it' : ''}): ` +
           `${Object.entries(summary.byOutcome).map(([k, v]) => `${k} ${v}`).join(', ')}\n`,
       );
     } finally {
+      if (remove) await deleteNamespace(cli.context.redis, cli.context.keys).catch(() => undefined);
       await cli.close();
     }
   },

@@ -17,7 +17,7 @@ import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/l
  * of it (src/events/schema.ts), a payload that is no batch, a failed evaluation, its time or eventId, or the state it
  * met (a second account opening).
  */
-export type RejectReason = EventRejectLabel | 'bad_payload' | 'evaluation_error' | 'event_time' | 'id_conflict' | 'conflict';
+export type RejectReason = EventRejectLabel | 'bad_payload' | 'evaluation_error' | 'event_time' | 'clock_ahead' | 'id_conflict' | 'conflict';
 
 /**
  * The labels workers emit, created at zero so rates and ratios have series from the start. A queued event is parsed
@@ -29,6 +29,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'bad_payload',
   'evaluation_error',
   'event_time',
+  'clock_ahead',
   'id_conflict',
   'conflict',
 ];

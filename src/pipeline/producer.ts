@@ -84,7 +84,6 @@ interface Pending {
 
 /** Completed batches kept per shard queue for a look in the dashboard. */
 const COMPLETED_JOBS_KEPT = 100;
-/** Largest claim round started by the number of events sent (a round is split into script calls of 1,000). */
 /**
  * Why a producer refused an input before queueing (label `reason` of riskmon_producer_rejected_events, a count in
  * Redis shared by every producer process): a valid event refused for its time or its eventId, or a line of a file
@@ -98,6 +97,7 @@ export function countLineRejection(redis: Redis, keys: Keys, label: EventRejectL
   return redis.hincrby(keys.producerRejections, label, 1);
 }
 
+/** Largest claim round started by the number of events sent (a round is split into script calls of 1,000). */
 const MAX_ROUND_EVENTS = 20_000;
 /** A producer that sent nothing for this long stops reading queue depths. */
 const DEPTH_IDLE_MS = 1_000;

@@ -170,7 +170,11 @@ export class RiskProcessor {
   private check(raw: unknown, clockMs: number, nowMs: number): Checked {
     const parsed = parseQueuedEvent(raw);
     if (!parsed.ok) return { ok: false, reason: parsed.reason, label: parsed.label };
-    const problem = clockProblem(clockMs, nowMs, this.deps.timeLimits) ?? eventTimeProblem(parsed.event, parsed.occurredAtMs, clockMs, this.deps.timeLimits);
+    // A stamp from the future: a batch queued by hand, or a producer whose clock runs ahead of this worker's (send
+    // its events again once the clocks agree). Labelled apart from bad input.
+    const ahead = clockProblem(clockMs, nowMs, this.deps.timeLimits);
+    if (ahead) return { ok: false, reason: ahead, label: 'clock_ahead' };
+    const problem = eventTimeProblem(parsed.event, parsed.occurredAtMs, clockMs, this.deps.timeLimits);
     if (problem) return { ok: false, reason: problem, label: 'event_time' };
     return { ok: true, item: { event: parsed.event, occurredAtMs: parsed.occurredAtMs, clockMs } };
   }

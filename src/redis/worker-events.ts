@@ -1,6 +1,7 @@
 /**
  * What every BullMQ worker of the service reports, whatever its queue: jobs failed for good and stalled jobs,
- * counted by queue (deploy/prometheus/alerts.yml watches both), and errors, failures and redeliveries logged. One
+ * counted by queue (riskmon_jobs_failed_total, riskmon_jobs_stalled_total: the stalled alert and the dashboard read
+ * them), and errors, failures and redeliveries logged. One
  * place for it, so no queue is left out of the alerts.
  */
 import type { Job, Worker } from 'bullmq';
@@ -21,8 +22,9 @@ export function observeWorker(worker: Worker, metrics: Metrics, logger: Logger, 
   metrics.jobsStalled.inc({ queue }, 0);
   worker.on('error', (err) => logger.error({ queue, err: err.message }, 'worker error'));
   worker.on('failed', (job, err) => {
-    // BullMQ reports every failed attempt; one with attempts left is retried, not failed.
-    const forGood = !job || job.attemptsMade >= (job.opts.attempts ?? 1);
+    // BullMQ reports every failed attempt; one it retries is not failed. It sets finishedOn only on the final move
+    // to failed (attempts spent, an UnrecoverableError, a backoff that gives up).
+    const forGood = !job || Boolean(job.finishedOn);
     logger.error({ queue, jobId: job?.id, name: job?.name, attempt: job?.attemptsMade, err: err.message, retried: !forGood }, `${reports.job} failed`);
     if (!forGood) return;
     metrics.jobsFailed.inc({ queue });

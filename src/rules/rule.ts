@@ -12,7 +12,7 @@ export interface RuleModule<Name extends string = string, Key extends string = s
   name: Name;
   /** Its configuration's key under `rules` in the configuration: camelCase. */
   configKey: Key;
-  /** What it forces when it fires (decline wins over review, review over approve). */
+  /** What it forces when it fires (decline wins over review, review over approve); the script applies it. */
   outcome: 'review' | 'decline';
   config: Schema;
   defaults: z.input<Schema>;

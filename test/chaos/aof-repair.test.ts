@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -63,7 +63,8 @@ async function cutBlockThenAcknowledged(how: Starter) {
     const end = await c.mget('before', 'p1', 'acked-single', 'acked-counter');
     c.disconnect();
     await kill9(server);
-    return { afterCut, end };
+    const kept = readdirSync(join(dir, 'appendonlydir')).filter((f) => f.includes('.torn-'));
+    return { afterCut, end, kept };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -74,6 +75,38 @@ describe('Redis restart procedure with AOF', () => {
     const r = await cutBlockThenAcknowledged('deploy/redis/start.sh');
     expect(r.afterCut).toEqual([null, null]);
     expect(r.end).toEqual(['1', null, '1', '1']);
+    // The torn file is kept beside the fixed one, for whoever looks into the crash.
+    expect(r.kept).toEqual(['appendonly.aof.1.incr.aof.torn-' + r.kept[0]!.split('.torn-')[1]]);
+  }, 30_000);
+
+  test('deploy/redis/start.sh refuses to start when more than a torn write would be cut, and changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'riskmon-aof-'));
+    const port = await freePort();
+    try {
+      const server = await start('redis-server alone', dir, port);
+      const c = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => null });
+      await c.set('before', '1');
+      await c.eval("redis.call('set','p1','x') redis.call('set','p2','y') redis.call('set','p3','z')", 0);
+      c.disconnect();
+      await kill9(server);
+      const incr = join(dir, 'appendonlydir', 'appendonly.aof.1.incr.aof');
+      truncateSync(incr, statSync(incr).size - 20);
+      const damaged = readFileSync(incr);
+      // A limit below this file's cut stands for damage deeper than a torn write.
+      const child = spawn('sh', [START_SCRIPT, '--port', String(port), '--dir', dir, '--appendonly', 'yes'], {
+        env: { ...process.env, REDIS_DATA_DIR: dir, REDIS_EXEC: 'env', REDIS_AOF_MAX_FIX_BYTES: '10' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      const [code] = (await once(child, 'exit')) as [number];
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/redis-start: the AOF is damaged beyond a torn tail \(\d+ bytes to cut, at most 10\): not starting/);
+      expect(readFileSync(incr).equals(damaged)).toBe(true);
+      expect(await tcpAnswers('127.0.0.1', port, 300)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 
   // Fails once the Redis in use loads a cut MULTI block correctly (Valkey does since valkey-io/valkey#4342): the

@@ -238,6 +238,8 @@ describe('rule state', () => {
     expect(results[0]!.error).toMatch(/^the producer's clock .* is (730 days|729 days 23 h) ahead of this worker's clock \(at most 5 min\)$/);
     expect(await dayTotals()).toEqual({ '2026-03-10': { fen: 4_900_000, count: 1 } });
     expect(await ctx.redis.exists(ctx.keys.decision('forged'))).toBe(0);
+    const rejected = (await ctx.metrics.eventsRejected.get()).values.find((v) => v.labels.reason === 'clock_ahead');
+    expect(rejected?.value).toBe(1);
   });
 
   // Found in review: a decoy charge dated now, then three charges dated 2 h earlier one second apart, were all

@@ -1,9 +1,9 @@
 /**
  * Every worker of the service reports failed and stalled jobs by queue (src/redis/worker-events.ts): found in
- * review, the calibration worker counted neither, so the alerts on riskmon_jobs_failed_total and
- * riskmon_jobs_stalled_total never saw its queue.
+ * review, the calibration worker counted neither, so riskmon_jobs_failed_total and riskmon_jobs_stalled_total (the
+ * stalled alert, the dashboard) never saw its queue.
  */
-import { Queue, Worker } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config.ts';
 import { silentLogger } from '../../src/logger.ts';
@@ -41,6 +41,23 @@ describe('worker reports', () => {
     expect(attempts).toEqual([1, 2]);
     expect(await count(metrics, 'jobsFailed', 'flaky')).toBe(1);
     expect(failedForGood).toEqual([job.id]);
+  });
+
+  it('counts a job BullMQ fails for good before its attempts are spent (UnrecoverableError)', async () => {
+    const ctx = testContext();
+    cleanups.push(() => dropContext(ctx));
+    const metrics = new Metrics({ defaultMetrics: false });
+    const queue = new Queue('doomed', { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    const worker = new Worker('doomed', async (): Promise<void> => {
+      throw new UnrecoverableError('never retry');
+    }, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    cleanups.push(() => queue.close(), () => worker.close());
+    const failedForGood: string[] = [];
+    observeWorker(worker, metrics, silentLogger, { job: 'doomed job', onFailedForGood: (job) => failedForGood.push(job.id!) });
+    const job = await queue.add('x', {}, { attempts: 5 });
+    for (let i = 0; i < 100 && failedForGood.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(failedForGood).toEqual([job.id]);
+    expect(await count(metrics, 'jobsFailed', 'doomed')).toBe(1);
   });
 
   it('labels every queue of the service, the calibration queue included', async () => {

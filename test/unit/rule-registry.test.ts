@@ -35,6 +35,25 @@ describe('rule registry', () => {
     expect(metric.values.map((v) => v.labels.rule).sort()).toEqual([...RULE_NAMES].sort());
   });
 
+  // The script evaluates the rules itself: the registry's outcome and order must be what it does (the rule-edge
+  // fixture's hand-written decisions, which the replay test checks against the real pipeline).
+  it("agrees with the hand-written decisions: each rule alone gives its outcome, fired rules come in the registry's order", () => {
+    const expected = readFileSync(new URL('../fixtures/rule-edges.expected.ndjson', import.meta.url), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as { outcome: string; rules?: string[] });
+    for (const rule of RULES) {
+      const alone = expected.filter((d) => d.rules?.length === 1 && d.rules[0] === rule.name);
+      expect(alone.length, rule.name).toBeGreaterThan(0);
+      for (const d of alone) expect(d.outcome, rule.name).toBe(rule.outcome);
+    }
+    for (const d of expected) {
+      const order = (d.rules ?? []).map((r) => RULE_NAMES.indexOf(r as (typeof RULE_NAMES)[number]));
+      expect(order.every((i) => i >= 0), JSON.stringify(d)).toBe(true);
+      expect(order, JSON.stringify(d)).toEqual([...order].sort((a, b) => a - b));
+    }
+  });
+
   it("matches the README's rule table, for the default configuration", () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const section = readme.slice(readme.indexOf('## Rules'));
