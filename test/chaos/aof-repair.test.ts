@@ -36,30 +36,39 @@ async function kill9(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+const client = (port: number) => new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => null });
+
+/**
+ * Writes "before" and a script's three writes (one MULTI/EXEC in the AOF), crashes, and cuts the block the way a
+ * SIGKILL in the middle of write() does: its last command and its EXEC gone. Returns the cut file.
+ */
+async function tornBlock(how: Starter, dir: string, port: number): Promise<string> {
+  const server = await start(how, dir, port);
+  const c = client(port);
+  await c.set('before', '1');
+  await c.eval("redis.call('set','p1','x') redis.call('set','p2','y') redis.call('set','p3','z')", 0);
+  c.disconnect();
+  await kill9(server);
+  const incr = join(dir, 'appendonlydir', 'appendonly.aof.1.incr.aof');
+  truncateSync(incr, statSync(incr).size - 20);
+  return incr;
+}
+
 /** A script's three writes (one MULTI/EXEC in the AOF) cut by a crash inside the block, then acknowledged writes. */
 async function cutBlockThenAcknowledged(how: Starter) {
   const dir = mkdtempSync(join(tmpdir(), 'riskmon-aof-'));
   const port = await freePort();
-  const client = () => new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => null });
   try {
+    await tornBlock(how, dir, port);
     let server = await start(how, dir, port);
-    let c = client();
-    await c.set('before', '1');
-    await c.eval("redis.call('set','p1','x') redis.call('set','p2','y') redis.call('set','p3','z')", 0);
-    c.disconnect();
-    await kill9(server);
-    // What SIGKILL leaves when it lands in the middle of write(): the block's last command and its EXEC cut off.
-    const incr = join(dir, 'appendonlydir', 'appendonly.aof.1.incr.aof');
-    truncateSync(incr, statSync(incr).size - 20);
-    server = await start(how, dir, port);
-    c = client();
+    let c = client(port);
     const afterCut = await c.mget('p1', 'p2');
     await c.set('acked-single', '1');
     await c.incr('acked-counter');
     c.disconnect();
     await kill9(server);
     server = await start(how, dir, port);
-    c = client();
+    c = client(port);
     const end = await c.mget('before', 'p1', 'acked-single', 'acked-counter');
     c.disconnect();
     await kill9(server);
@@ -83,14 +92,7 @@ describe('Redis restart procedure with AOF', () => {
     const dir = mkdtempSync(join(tmpdir(), 'riskmon-aof-'));
     const port = await freePort();
     try {
-      const server = await start('redis-server alone', dir, port);
-      const c = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1, retryStrategy: () => null });
-      await c.set('before', '1');
-      await c.eval("redis.call('set','p1','x') redis.call('set','p2','y') redis.call('set','p3','z')", 0);
-      c.disconnect();
-      await kill9(server);
-      const incr = join(dir, 'appendonlydir', 'appendonly.aof.1.incr.aof');
-      truncateSync(incr, statSync(incr).size - 20);
+      const incr = await tornBlock('redis-server alone', dir, port);
       const damaged = readFileSync(incr);
       // A limit below this file's cut stands for damage deeper than a torn write.
       const child = spawn('sh', [START_SCRIPT, '--port', String(port), '--dir', dir, '--appendonly', 'yes'], {

@@ -21,18 +21,23 @@ afterEach(async () => {
 const count = async (metrics: Metrics, name: 'jobsFailed' | 'jobsStalled', queue: string) =>
   (await metrics[name].get()).values.find((v) => v.labels.queue === queue)?.value;
 
+/** A queue whose worker always throws `error`, observed by observeWorker; what it reported failed for good. */
+function failingQueue(name: string, error: () => Error) {
+  const ctx = testContext();
+  const metrics = new Metrics({ defaultMetrics: false });
+  const queue = new Queue(name, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+  const worker = new Worker(name, async (): Promise<void> => {
+    throw error();
+  }, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+  cleanups.push(() => dropContext(ctx), () => queue.close(), () => worker.close());
+  const failedForGood: string[] = [];
+  observeWorker(worker, metrics, silentLogger, { job: `${name} job`, onFailedForGood: (job) => failedForGood.push(job.id!) });
+  return { metrics, queue, worker, failedForGood };
+}
+
 describe('worker reports', () => {
   it('counts a job failed for good once, after its last attempt, not the attempts that are retried', async () => {
-    const ctx = testContext();
-    cleanups.push(() => dropContext(ctx));
-    const metrics = new Metrics({ defaultMetrics: false });
-    const queue = new Queue('flaky', { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
-    const worker = new Worker('flaky', async (): Promise<void> => {
-      throw new Error('always fails');
-    }, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
-    cleanups.push(() => queue.close(), () => worker.close());
-    const failedForGood: string[] = [];
-    observeWorker(worker, metrics, silentLogger, { job: 'flaky job', onFailedForGood: (job) => failedForGood.push(job.id!) });
+    const { metrics, queue, worker, failedForGood } = failingQueue('flaky', () => new Error('always fails'));
     expect(await count(metrics, 'jobsFailed', 'flaky')).toBe(0);
     const attempts: number[] = [];
     worker.on('failed', (job) => attempts.push(job!.attemptsMade));
@@ -44,16 +49,7 @@ describe('worker reports', () => {
   });
 
   it('counts a job BullMQ fails for good before its attempts are spent (UnrecoverableError)', async () => {
-    const ctx = testContext();
-    cleanups.push(() => dropContext(ctx));
-    const metrics = new Metrics({ defaultMetrics: false });
-    const queue = new Queue('doomed', { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
-    const worker = new Worker('doomed', async (): Promise<void> => {
-      throw new UnrecoverableError('never retry');
-    }, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
-    cleanups.push(() => queue.close(), () => worker.close());
-    const failedForGood: string[] = [];
-    observeWorker(worker, metrics, silentLogger, { job: 'doomed job', onFailedForGood: (job) => failedForGood.push(job.id!) });
+    const { metrics, queue, failedForGood } = failingQueue('doomed', () => new UnrecoverableError('never retry'));
     const job = await queue.add('x', {}, { attempts: 5 });
     for (let i = 0; i < 100 && failedForGood.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(failedForGood).toEqual([job.id]);
