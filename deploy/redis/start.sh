@@ -9,6 +9,12 @@
 set -eu
 data="${REDIS_DATA_DIR:-/data}"
 limit="${REDIS_AOF_MAX_FIX_BYTES:-4194304}"
+case "$limit" in
+  '' | *[!0-9]*)
+    echo "redis-start: REDIS_AOF_MAX_FIX_BYTES must be a whole number of bytes, got \"$limit\"" >&2
+    exit 2
+    ;;
+esac
 manifest="$data/appendonlydir/appendonly.aof.manifest"
 if [ -f "$manifest" ] && ! report=$(redis-check-aof "$manifest" 2>&1); then
   # The invalid file's line: "AOF analyzed: filename=<f>, size=<n>, ok_up_to=<n>, ok_up_to_line=<n>, diff=<bytes cut>".

@@ -5,7 +5,7 @@
  * then loads up to the last whole command and leaves the MULTI open, so the next server's writes join it: a crash
  * before its next EXEC loses them at the following load.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,6 +106,13 @@ describe('Redis restart procedure with AOF', () => {
       expect(stderr).toMatch(/redis-start: the AOF is damaged beyond a torn tail \(\d+ bytes to cut, at most 10\): not starting/);
       expect(readFileSync(incr).equals(damaged)).toBe(true);
       expect(await tcpAnswers('127.0.0.1', port, 300)).toBe(false);
+      // A limit that is no number is refused before anything is read or cut.
+      for (const bad of ['lots', '-1', '4 MiB', '1e6']) {
+        const r = spawnSync('sh', [START_SCRIPT, '--port', String(port)], { env: { ...process.env, REDIS_DATA_DIR: dir, REDIS_EXEC: 'env', REDIS_AOF_MAX_FIX_BYTES: bad }, encoding: 'utf8' });
+        expect(r.status, bad).toBe(2);
+        expect(r.stderr).toContain(`REDIS_AOF_MAX_FIX_BYTES must be a whole number of bytes, got "${bad}"`);
+      }
+      expect(readFileSync(incr).equals(damaged)).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
