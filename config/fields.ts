@@ -16,3 +16,10 @@ export function clockText(secondOfDay: number): string {
   const m = Math.floor((secondOfDay % 3600) / 60);
   return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`;
 }
+
+/** Fen as CNY text with two decimals ("1234.50"), from integers (no float rounding), as reasons write it. */
+export function cny(fenAmount: number): string {
+  const whole = Math.trunc(fenAmount / 100);
+  const cents = Math.abs(fenAmount % 100);
+  return `${fenAmount < 0 && whole === 0 ? '-' : ''}${whole}.${String(cents).padStart(2, '0')}`;
+}

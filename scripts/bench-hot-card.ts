@@ -94,7 +94,7 @@ export async function benchHotCard(ctx: Context, count: number): Promise<HotCard
     everydayUsPerCharge: Math.round(everydayUsPerCharge * 10) / 10,
     ratio: Math.round((hotUsPerCharge / everydayUsPerCharge) * 100) / 100,
     hotWindowEntries: window === '' ? 0 : window.split(' ').length,
-    thinAbove: thinAbove(ctx.settings.config),
+    thinAbove: thinAbove(ctx.settings.config.rules.sameCardBurst, ctx.settings.config.events.maxFutureSkewSeconds),
     hotWindowBytes: Buffer.byteLength(window),
     hotOutcomes,
   };

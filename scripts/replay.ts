@@ -18,17 +18,19 @@ runCommand(
       out: { type: 'string', arg: '<file>', help: 'where to write the results: {"line","eventId","outcome","rules","settleAt","error"} per line' },
       config: { type: 'string', arg: '<file>', help: 'configuration merged over config/default.json' },
       namespace: { type: 'string', arg: '<name>', help: 'the namespace to work in (kept afterwards); a fresh one by default' },
+      lists: { type: 'string', arg: '<lists.json>', help: 'load this merchant admission list into the namespace first: {"merchants": [{"id", "from"?, "until"?, "reason"?}]}' },
       keep: { type: 'boolean', help: 'keep the fresh namespace afterwards (its name is printed), to inspect it' },
       workers: { type: 'string', arg: 'N', default: '1', help: 'worker processes, 1 to 64 (decisions are the same for any number)' },
     },
     notes: ['Files are in arrival order: the replay clock is the largest occurredAt accepted so far (README, "Event contract").'],
-    examples: ['npm run replay -- test/fixtures/rule-edges.ndjson --out /tmp/results.ndjson', 'npm run replay -- events.ndjson --out results.ndjson --workers 3 --keep'],
+    examples: ['npm run replay -- test/fixtures/rule-edges.ndjson --lists test/fixtures/rule-edges.lists.json --out /tmp/results.ndjson', 'npm run replay -- events.ndjson --out results.ndjson --workers 3 --keep'],
   },
   async ({ values, positionals }) => {
     const input = positionals[0];
     if (!input || positionals.length > 1) throw new UsageError('give exactly one input file');
     if (!values.out) throw new UsageError('--out is required');
     if (!existsSync(input)) throw new UsageError(`input file not found: ${input}`);
+    if (values.lists !== undefined && !existsSync(values.lists)) throw new UsageError(`list file not found: ${values.lists}`);
     const workers = wholeNumberOption('workers', values.workers, 1, { max: 64 });
     const fresh = values.namespace === undefined;
     const namespace = checkNamespace(values.namespace ?? `replay-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`);
@@ -39,7 +41,7 @@ runCommand(
     const remove = fresh && !values.keep;
     try {
       const started = performance.now();
-      const summary = await replay({ context: cli.context, inputPath: input, outputPath: values.out, workers, configFile: values.config });
+      const summary = await replay({ context: cli.context, inputPath: input, outputPath: values.out, workers, configFile: values.config, listsPath: values.lists });
       const seconds = (performance.now() - started) / 1000;
       process.stderr.write(
         `replay: ${summary.lines} lines → ${values.out} in ${seconds.toFixed(1)} s (namespace ${summary.namespace}${remove ? ', removed: --keep keeps it' : ''}): ` +

@@ -17,6 +17,7 @@ import { Calibrator } from './quota/calibration.ts';
 import { quotaHandlers } from './quota/events.ts';
 import { QuotaCalibration } from './quota/runs.ts';
 import { createRedis } from './redis/connection.ts';
+import { MerchantList } from './lists/merchant-list.ts';
 import { Keys } from './redis/keys.ts';
 import { quitConnections, settlesBy } from './redis/shutdown.ts';
 import { ChargeRules } from './rules/charge-rules.ts';
@@ -36,6 +37,8 @@ export interface Context {
   /** Keyed card hashing; the producer tokenizes cards before they reach a queue. */
   cards: CardHasher;
   deadLetters: DeadLetters;
+  /** The merchant admission list merchant_blocklisted reads. */
+  merchantList: MerchantList;
   processor: RiskProcessor;
   ledger: SettlementLedger;
   /** Credit quotas: the calibration rule, the accounts, and the runs. */
@@ -99,6 +102,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     rules,
     cards,
     deadLetters,
+    merchantList: new MerchantList(redis, keys),
     processor,
     ledger,
     calibrator,

@@ -7,6 +7,7 @@
  */
 import { DateTime } from 'luxon';
 import type { RiskmonConfig } from '../config.ts';
+import { cny } from '../../config/fields.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 import { DAY_MS } from '../time/calendar.ts';
 
@@ -119,10 +120,6 @@ export type CalibrationOutcome =
 /** Exact integer division rounding down, for non-negative integers. */
 function floorDiv(a: number, b: number): number {
   return (a - (a % b)) / b;
-}
-
-function cny(fen: number): string {
-  return (fen / 100).toFixed(2);
 }
 
 export class Calibrator {

@@ -16,6 +16,7 @@ import type { RejectReason } from '../metrics.ts';
 import type { EventHandler } from '../pipeline/risk-processor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
+import { dayCountField } from '../rules/user-daily-cap.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 
 export const openAccountScript = loadScript(new URL('./openAccount-5.lua', import.meta.url));
@@ -105,6 +106,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
             band.minFen,
             band.maxFen,
             markerTtl,
+            dayCountField(calendar.local(occurredAtMs).date),
           ],
         );
       },

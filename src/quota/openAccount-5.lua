@@ -8,7 +8,7 @@
 
   Input:
     KEYS[1] account                 rm:<ns>:u:{<userId>}:acct          (hash)
-    KEYS[2] user rule state         rm:<ns>:u:{<userId>}:rules         (hash, read only: "<date>#n" -> count)
+    KEYS[2] user rule state         rm:<ns>:u:{<userId>}:rules         (hash, read only: the day count field)
     KEYS[3] account index           rm:<ns>:accounts                   (zset member=userId, score=openedAt ms)
     KEYS[4] applied-event marker    rm:<ns>:ev:<eventId>               (string)
     KEYS[5] charge decision         rm:<ns>:dec:<eventId>              (string, read only)
@@ -16,7 +16,7 @@
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] channel ("invited" | "applied")
     ARGV[4] quota (fen)             ARGV[5] openedAt (ms)         ARGV[6] openedAt (ISO, as sent)
     ARGV[7] local date of openedAt  ARGV[8] band minimum (fen)    ARGV[9] band maximum (fen)
-    ARGV[10] marker TTL (s)
+    ARGV[10] marker TTL (s)         ARGV[11] the opening day's charge count field (user-daily-cap.ts)
 
   Output:
     { 1 } opened; { 0 } eventId already applied; { 2, reason, reasonLabel } rejected (nothing written).
@@ -39,7 +39,7 @@ if existing[1] then
   return { 2, string.format("a credit account is already open for user %s (event %s at %s)", ARGV[2], existing[1], existing[2]), "conflict" }
 end
 
-local dayBase = rcall("HGET", KEYS[2], ARGV[7] .. "#n") or "0"
+local dayBase = rcall("HGET", KEYS[2], ARGV[11]) or "0"
 rcall("HSET", KEYS[1],
   "channel", ARGV[3], "quota", ARGV[4], "openedAt", ARGV[5], "openedAtIso", ARGV[6],
   "openEventId", ARGV[1], "openDate", ARGV[7], "openDayBase", dayBase)

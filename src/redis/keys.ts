@@ -57,6 +57,19 @@ export class Keys {
     return `${this.base}:u:${userTag(userId)}:rules`;
   }
 
+  /**
+   * Hash of the merchant admission list: merchantId → its entries, a JSON array (src/lists/merchant-list.ts). The
+   * rules script reads it in the same call that decides (merchant_blocklisted).
+   */
+  get merchantList(): string {
+    return `${this.base}:lists:merchants`;
+  }
+
+  /** Stream of every change to the merchant list: who, when, what (src/lists/merchant-list.ts). */
+  get merchantListHistory(): string {
+    return `${this.base}:lists:merchants:history`;
+  }
+
   /** Stream of every new decision, for downstream consumers. */
   get decisionStream(): string {
     return `${this.base}:decisions`;

@@ -26,6 +26,8 @@ export interface ReplayOptions {
   workers?: number;
   /** Config file the worker processes load (same as the replay's). */
   configFile?: string;
+  /** A list file (merchant admission list) loaded into the namespace before the first event. */
+  listsPath?: string;
 }
 
 export interface ReplaySummary {
@@ -51,6 +53,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { context } = options;
   const { config } = context.settings;
   const workerCount = options.workers ?? 1;
+  if (options.listsPath) await context.merchantList.loadFile(options.listsPath, `replay --lists ${options.listsPath}`);
   const results: (ReplayLine | undefined)[] = [];
   const jobs: { job: Job<BatchJobData>; shard: number; lines: number[] }[] = [];
 

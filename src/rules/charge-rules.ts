@@ -5,16 +5,17 @@
 import type { RiskmonConfig } from '../config.ts';
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import type { Outcome } from '../decisions/decision.ts';
-import type { RuleName } from './registry.ts';
-import { cardRetentionSeconds, thinAbove, windowLabel } from './same-card-burst.ts';
-import { clockText } from '../../config/fields.ts';
+import { RULES, type RuleName, type RulesConfig } from './registry.ts';
+import type { ChargeFacts, RuleModule } from './rule.ts';
+import { rulesScript } from './script.ts';
 import type { ChargeEvent, QueuedCharge } from '../events/schema.ts';
 import type { Keys } from '../redis/keys.ts';
-import { loadScript } from '../redis/scripts.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 import { DAY_MS } from '../time/calendar.ts';
 
-export const evaluateChargesScript = loadScript(new URL('./evaluateCharges-n.lua', import.meta.url));
+/** The rules script: evaluateCharges-n.lua with every rule's fragment spliced in (script.ts). */
+const assembled = rulesScript(new URL('./evaluateCharges-n.lua', import.meta.url), RULES);
+export const evaluateChargesScript = assembled.script;
 
 /**
  * Charges per script call at most. A call holds Redis for its whole run (about 20 µs per charge), and every charge
@@ -24,12 +25,23 @@ export const CHARGES_PER_CALL = 200;
 
 
 export interface ChargeRuleDeps {
+  /** The configuration the process started with: zone, settlement, retention, and the rules until one is published. */
   config: RiskmonConfig;
   configVersion: string;
   calendar: ZoneCalendar;
   cards: CardHasher;
   keys: Keys;
 }
+
+/** A rules configuration as the hot path uses it: its version, and the script's configuration argument. */
+export interface RuleSet {
+  version: string;
+  rules: RulesConfig;
+  /** ARGV[1] of the rules script, encoded once per version. */
+  configArg: string;
+}
+
+const decidedBefore = RULES.filter((r) => r.decide !== undefined) as readonly RuleModule[];
 
 /** A validated charge with its instant and its producer clock, ready for the rules script. */
 export interface ChargeInput {
@@ -59,34 +71,51 @@ export const PRUNE_EVERY_DAYS = 7;
 const CACHE_LIMIT = 10_000;
 
 export class ChargeRules {
-  /** The script's rule configuration argument (ARGV[1]), encoded once: it is the same for every call. */
-  private readonly configArg: string;
+  /** The rules in use; use() switches them, between calls. */
+  private ruleSet: RuleSet;
+  private readonly ruleKeys: string[];
   private readonly dateFacts = new Map<string, DateFacts>();
   private readonly clockFacts = new Map<string, ClockFacts>();
   /** The last clock's local date: a live batch's clocks are mostly one flush's. */
   private lastClock = { ms: NaN, date: '' };
 
   constructor(private readonly deps: ChargeRuleDeps) {
-    const { rules, retention } = deps.config;
-    const burst = rules.sameCardBurst;
+    this.ruleSet = this.compile(deps.config.rules, deps.configVersion);
+    this.ruleKeys = assembled.keys.map(({ rule, name }) => {
+      const key = rule.keys!(deps.keys)[name];
+      if (key === undefined) throw new Error(`rule ${rule.name}: keys() gives no key ${name}, which its fragment reads`);
+      return key;
+    });
+  }
+
+  /** A rules configuration (validated by the caller) made ready for the hot path. */
+  compile(rules: RulesConfig, version: string): RuleSet {
+    const { config } = this.deps;
+    const { retention } = config;
+    const ruleConfig = (r: RuleModule, of: RulesConfig) => (of as Record<string, unknown>)[r.configKey] as never;
     // ASCII only (non-ASCII as \u escapes, which cjson decodes back to UTF-8): one non-ASCII character would make
     // every pipelined command string two-byte in V8, doubling the cost of writing it to the socket.
-    this.configArg = asciiJson([
-      burst.windowSeconds * 1000,
-      burst.minCount,
-      cardRetentionSeconds(deps.config) * 1000,
-      rules.nightLargeAmount.from,
-      rules.nightLargeAmount.to,
-      rules.nightLargeAmount.minAmountFen,
-      rules.userDailyCap.capFen,
-      retention.decisionDays * 86_400,
-      retention.decisionStreamMaxLen,
-      (retention.dayTotalsDays + PRUNE_EVERY_DAYS) * 86_400,
-      windowLabel(burst.windowSeconds),
-      `${clockText(rules.nightLargeAmount.from)}–${clockText(rules.nightLargeAmount.to)}`,
-      deps.configVersion,
-      thinAbove(deps.config),
-    ]);
+    const configArg = asciiJson({
+      decisionTtl: retention.decisionDays * 86_400,
+      streamMaxLen: retention.decisionStreamMaxLen,
+      stateTtl: (retention.dayTotalsDays + PRUNE_EVERY_DAYS) * 86_400,
+      version,
+      rules: Object.fromEntries(
+        (RULES as readonly RuleModule[])
+          .filter((r) => r.scriptConfig)
+          .map((r) => [r.configKey, r.scriptConfig!(ruleConfig(r, rules), ruleConfig(r, config.rules), config.events)]),
+      ),
+    });
+    return { version, rules, configArg };
+  }
+
+  /** Decide the next calls with this rule set (a worker switches between batches, never inside one). */
+  use(ruleSet: RuleSet): void {
+    this.ruleSet = ruleSet;
+  }
+
+  get current(): RuleSet {
+    return this.ruleSet;
   }
 
   /** Settlement instant of an approved charge: settleTime local on the local date delayDays after it (T+1). */
@@ -118,8 +147,17 @@ export class ChargeRules {
     const groupArgs: (string | number)[] = [];
     const chargeArgs: (string | number)[] = [];
     const groupIndex = new Map<string, number>();
-    for (const { event, occurredAtMs, clockMs } of charges) {
+    const firings: (string | number)[] = [];
+    const rules = this.ruleSet.rules as Record<string, unknown>;
+    for (const [i, { event, occurredAtMs, clockMs }] of charges.entries()) {
       const local = calendar.local(occurredAtMs);
+      if (decidedBefore.length > 0) {
+        const facts: ChargeFacts = { amount: event.amount, merchantId: event.merchantId, occurredAtMs, localTime: local.time, secondOfDay: local.secondOfDay };
+        for (const rule of decidedBefore) {
+          const reason = rule.decide!(facts, rules[rule.configKey] as never);
+          if (reason !== null) firings.push(i + 1, rule.name, reason);
+        }
+      }
       const clockDate = this.clockDate(clockMs);
       const facts = this.factsFor(local.date, occurredAtMs);
       // Late (the clock is past T+1): paid at the clock, held from the clock, never at an instant already past.
@@ -152,8 +190,8 @@ export class ChargeRules {
       );
     }
     return {
-      keys: [keys.decisionStream, keys.settlementDue, keys.settlementStats, ...decisionKeys, ...stateKeys],
-      args: [this.configArg, new Date(nowMs).toISOString(), groupIndex.size, ...groupArgs, ...chargeArgs],
+      keys: [keys.decisionStream, keys.settlementDue, keys.settlementStats, ...this.ruleKeys, ...decisionKeys, ...stateKeys],
+      args: [this.ruleSet.configArg, new Date(nowMs).toISOString(), groupIndex.size, ...groupArgs, firings.length / 3, ...firings, ...chargeArgs],
     };
   }
 

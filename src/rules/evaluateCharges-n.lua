@@ -4,34 +4,47 @@
   what a longer run decides for it (the benchmark and the tests compare the two). Exactly once per eventId: a
   charge whose decision exists changes nothing and gets the stored decision back (a redelivered job lands here).
 
+  This file is the core; script.ts splices the rules' Lua fragments into it at the "--- @rules <section>" lines,
+  in registry order, once per process. A fragment (src/rules/<rule>.lua) has these parts, all optional:
+    --- @key <name>                 a key the caller passes once per call (the module's keys()); KEY_<name> here
+    --- @setup                      code run once per call, before the charges (locals are the fragment's)
+    --- @read <var> <field expr>    a field of the user's rule-state hash, read with the one HMGET per charge:
+                                    <var>Field is its name, <var> its value (nil when absent)
+    --- @keeps <var> ...            locals its check sets for what follows (writes, observed)
+    --- @check                      per charge: decide; fire(rule, reason) when it fires (its own locals stay inside)
+    --- @write all|counted <var> = <value expr>
+                                    HSET <var>Field after the decision: "all" for every outcome, "counted" unless
+                                    declined (a declined charge adds nothing to what is counted)
+    --- @observed <name> <json expr>  a field of the decision's "observed" object
+    --- @prune <when expr>          per field f (value v) of the hash when it is pruned: the fields this rule owns
+                                    (<when expr> true); add stale ones with stale[#stale + 1] = f
+  A rule decided before the call (night window) has no fragment: its reason comes in the call (pre-decided
+  firings below) and is listed in its place.
+
   Calendar facts (local date, second of day, settlement instants) are computed by the caller in the configured
   zone and passed in; this script only counts, sums and decides. Each charge comes with its producer clock
   (contract v1.1): settlement never starts before it, and pruning is relative to it, never to the charge's own
-  date (a charge dated far ahead cannot wipe the state the rules need). It is the hot path, so it keeps Redis calls per
-  charge few: a user's whole rule state (day totals and card windows) is one small hash read with one HMGET and
-  written with one HSET, and the settlement schedule and its running totals are written once per run.
+  date (a charge dated far ahead cannot wipe the state the rules need). It is the hot path, so it keeps Redis calls
+  per charge few: a user's whole rule state is one small hash read with one HMGET and written with one HSET, and
+  the settlement schedule and its running totals are written once per run.
 
-  Input (the number of keys is 3 + 2 per charge):
+  Input (the number of keys is 3 + the rules' keys + 2 per charge):
     KEYS[1] decision stream         rm:<ns>:decisions
     KEYS[2] settlement due          rm:<ns>:settle:due                 (zset member=eventId, score=settleAt ms)
     KEYS[3] settlement stats        rm:<ns>:settle:stats               (hash)
-    then for charges i = 1..n:
-    KEYS[3+i]   decision key        rm:<ns>:dec:<eventId>              (string, JSON)
-    KEYS[3+n+i] user rule state     rm:<ns>:u:{<userId>}:rules         (hash, see below)
+    then the rules' keys (@key, in registry order), then for charges i = 1..n:
+    KEYS[r+i]   decision key        rm:<ns>:dec:<eventId>              (string, JSON)
+    KEYS[r+n+i] user rule state     rm:<ns>:u:{<userId>}:rules         (hash: "p" and the rules' fields)
 
-    ARGV[1] rule configuration, a JSON array:
-            [1] burst window (ms)            [2] burst min count          [3] card retention (ms): window + late
-                                                                          tolerance + future skew
-            [4] night from (s of day)        [5] night to (s of day)      [6] night min amount (fen)
-            [7] daily cap (fen)              [8] decision TTL (s)         [9] decision stream max length (approx.)
-            [10] rule state TTL (s)          [11] burst window label      [12] night window label
-            [13] config version              [14] card window size above which it is thinned
+    ARGV[1] configuration, a JSON object: decisionTtl (s), streamMaxLen (approx.), stateTtl (s), version, and
+            rules: { <configKey>: what the rule's scriptConfig() gives }
     ARGV[2] decidedAt ISO
     ARGV[3] number of groups g, then g groups of 8 (charges of one local date and one clock date share a group;
             a late charge, whose clock is past its T+1 instant, has one of its own):
             local date YYYY-MM-DD of the charges, approve settleAt (ms), its ISO, review settleAt (ms), its ISO
             (the later of T+1 and the clock, + the hold), oldest local date to keep in the day totals, latest
             prune date that makes a prune due, the clock's local date
+    then the number of pre-decided firings m, then m triples: index of the charge (1..n), rule name, reason
     then 5 per charge: eventId, userId, merchantId, card label "****1234", and the fields that hold no space,
             space-separated (fewer arguments cost less on both sides of the connection):
             "<amount (fen)> <occurredAt (ISO, as sent)> <occurredAt (ms, base 36)> <index of its group above>
@@ -39,22 +52,12 @@
             1 when eventId, userId, merchantId and the card label hold nothing JSON escapes (control characters,
             '"', '\', '/'): the caller checks that much faster than a Lua pattern does)
 
-  User rule state hash:
-    "<date>"   -> fen of that local day's charges not declined
-    "<date>#n" -> their count (quota calibration reads these: src/quota/accounts.ts)
-    "c:<card token>" -> the card's charge times in time order, base-36 ms separated by spaces: those within the
-                        card retention (burst window + late tolerance + future skew) of the card's newest charge, so a charge up
-                        to the tolerance behind the clock sees its whole window; thinned above cfg[14] entries to
-                        the burst-window buckets' oldest and newest minCount − 1 (see thinAbove in
-                        charge-rules.ts), so a card's cost per charge is bounded whatever its traffic and the burst
-                        outcome is unchanged (9 bytes each: up to 7 fit Redis's 64-byte listpack value limit; a
-                        busier card makes the hash a hashtable, still correct)
+  User rule state hash: the rules' fields (see their fragments) and
     "p"      -> the clock's local date at the last prune
-    A charge whose clock's local date is a week or more after the last prune prunes: the hash drops days past
-    retention of the clock's date and card windows whose newest charge is past the retention of the clock, and
-    its TTL (retention + a week, from now) is pushed out. So a busy user's hash stays small, and an idle one's
-    expires at least the retention after its last charge, without a prune on every user's first charge of every
-    day.
+    A charge whose clock's local date is a week or more after the last prune prunes: each rule drops its stale
+    fields, a field no rule owns any more is dropped, and the TTL (retention + a week, from now) is pushed out. So
+    a busy user's hash stays small, and an idle one's expires at least the retention after its last charge,
+    without a prune on every user's first charge of every day.
 
   Output, one string per charge, in order:
     "N<outcome> <settleAt ISO or -> <fired rules, comma-separated, or ->" for a new decision,
@@ -65,9 +68,10 @@ local rcall = redis.call
 
 local cfg = cjson.decode(ARGV[1])
 -- Numbers that go into Redis calls, as strings once: Redis formats a Lua number argument with "%.17g" every time.
-local decisionTtl = string.format("%d", cfg[8])
-local streamMaxLen = string.format("%d", cfg[9])
-local stateTtl = string.format("%d", cfg[10])
+local decisionTtl = string.format("%d", cfg.decisionTtl)
+local streamMaxLen = string.format("%d", cfg.streamMaxLen)
+local stateTtl = string.format("%d", cfg.stateTtl)
+local configVersion = cfg.version
 local decidedAt = ARGV[2]
 local groups = {}
 local a = 4
@@ -76,9 +80,20 @@ for g = 1, tonumber(ARGV[3]) do
     reviewIso = ARGV[a + 4], oldestDay = ARGV[a + 5], pruneDue = ARGV[a + 6], clockDate = ARGV[a + 7] }
   a = a + 8
 end
+-- Pre-decided firings, by charge index then rule name.
+local preFired = {}
+local firings = tonumber(ARGV[a])
+a = a + 1
+for _ = 1, firings do
+  local i = tonumber(ARGV[a])
+  preFired[i] = preFired[i] or {}
+  preFired[i][ARGV[a + 1]] = ARGV[a + 2]
+  a = a + 3
+end
 local firstCharge = a
 local PER_CHARGE = 5
 local charges = (#ARGV - firstCharge + 1) / PER_CHARGE
+local firstDecisionKey = #KEYS - 2 * charges + 1
 
 local function cny(fen)
   return string.format("%d.%02d", math.floor(fen / 100), fen % 100)
@@ -95,43 +110,14 @@ local function quoted(s)
   return '"' .. s .. '"'
 end
 
--- Keeps, per burst-window-long bucket, the minCount - 1 oldest and newest of a card's times (base-36 texts, in
--- time order): what any burst window can need (see the header).
-local function thin(texts)
-  local times = {}
-  local sorted = true
-  for j = 1, #texts do
-    times[j] = tonumber(texts[j], 36)
-    if j > 1 and times[j] < times[j - 1] then sorted = false end
-  end
-  if not sorted then
-    -- A window an earlier version wrote in arrival order.
-    local order = {}
-    for j = 1, #texts do order[j] = j end
-    table.sort(order, function(x, y) return times[x] < times[y] end)
-    local t2, s2 = {}, {}
-    for j = 1, #order do t2[j], s2[j] = texts[order[j]], times[order[j]] end
-    texts, times = t2, s2
-  end
-  local width, keep = cfg[1], cfg[2] - 1
-  local out = {}
-  local j = 1
-  while j <= #texts do
-    local bucket = math.floor(times[j] / width)
-    local k = j
-    while k < #texts and math.floor(times[k + 1] / width) == bucket do k = k + 1 end
-    for q = j, k do
-      if q - j < keep or k - q < keep then out[#out + 1] = texts[q] end
-    end
-    j = k + 1
-  end
-  return out
-end
+-- The rules one charge fired, as its decision's JSON arrays and its summary, and the outcomes they force (reset
+-- for every charge).
+local rules, reasons, fired, decline, review
 
--- The rules one charge fired, as its decision's JSON arrays and its summary (reset for every charge).
-local rules, reasons, fired
+--- @rules outcomes
 
 local function fire(rule, reason)
+  if OUTCOMES[rule] == "decline" then decline = true else review = true end
   if fired == "" then
     rules, reasons, fired = '"' .. rule .. '"', json(reason), rule
   else
@@ -139,21 +125,24 @@ local function fire(rule, reason)
   end
 end
 
+--- @rules setup
+
 -- Decisions of the run so far, by decision key: a repeated eventId in one run is a duplicate too.
 local decided = {}
-local stored = rcall("MGET", unpack(KEYS, 4, 3 + charges))
+local stored = rcall("MGET", unpack(KEYS, firstDecisionKey, firstDecisionKey + charges - 1))
 -- Settlement writes of the whole run, done once at the end.
 local due = {}
 local scheduledCount, scheduledAmount, heldCount, heldAmount = 0, 0, 0, 0
 
 local function evaluate(i)
-  local decisionKey = KEYS[3 + i]
-  local stateKey = KEYS[3 + charges + i]
+  local decisionKey = KEYS[firstDecisionKey - 1 + i]
+  local stateKey = KEYS[firstDecisionKey - 1 + charges + i]
   local earlier = decided[decisionKey] or stored[i]
   if earlier then return "D" .. earlier end
 
   local p = firstCharge + (i - 1) * PER_CHARGE
   local eventId = ARGV[p]
+  local merchantId = ARGV[p + 2]
   local cardLabel = ARGV[p + 3]
   local amountText, occurredAt, t36, groupIndex, localTime, sodText, cardToken, clock36, plain =
     string.match(ARGV[p + 4], "^(%d+) (%S+) (%w+) (%d+) (%S+) (%d+) (%S+) (%w+) ([01])$")
@@ -163,106 +152,28 @@ local function evaluate(i)
   local clock = tonumber(clock36, 36)
   local day = groups[tonumber(groupIndex)]
   local localDate = day.date
-  local sod = tonumber(sodText)
-  local cardField = "c:" .. cardToken
-  local dayCountField = localDate .. "#n"
-  local state = rcall("HMGET", stateKey, localDate, dayCountField, cardField, "p")
+  local pre = preFired[i]
 
-  rules, reasons, fired = "", "", ""
-  local decline = false
-  local review = false
+--- @rules read
 
-  -- same_card_burst: charges on this card with occurredAt in (t - window, t], this one included, every outcome.
-  -- The window keeps what the retention keeps of the card's newest charge (older ones can only matter to charges
-  -- later than the tolerance), thinned when it grows past cfg[14].
-  local windowFrom = t - cfg[1]
-  local window = t36
-  local cardCount = 1
-  local tooLate = nil
-  if state[3] then
-    -- Times are kept in time order (this one goes in its place), so the newest is the last: one pass, one table.
-    -- A window written in arrival order by an earlier version only makes keepFrom earlier (more kept, never less).
-    local last = string.match(state[3], "(%w+)$")
-    local newest = t
-    if last and tonumber(last, 36) > t then newest = tonumber(last, 36) end
-    local keepFrom = newest - cfg[3]
-    -- Older than the window keeps behind the card's newest charge: its burst cannot be counted, so it is held.
-    if t < keepFrom then tooLate = newest - t end
-    local kept = {}
-    local n = 0
-    local placed = t < keepFrom
-    for s in string.gmatch(state[3], "%S+") do
-      local at = tonumber(s, 36)
-      if at >= keepFrom then
-        if not placed and at > t then
-          n = n + 1
-          kept[n] = t36
-          placed = true
-        end
-        n = n + 1
-        kept[n] = s
-        if at > windowFrom and at <= t then cardCount = cardCount + 1 end
-      end
-    end
-    if not placed then
-      n = n + 1
-      kept[n] = t36
-    end
-    if n > cfg[14] then kept = thin(kept) end
-    window = table.concat(kept, " ")
-  end
-  if cardCount >= cfg[2] then
-    review = true
-    fire("same_card_burst", string.format("%d charges on card %s within %s (review at %s or more)", cardCount, cardLabel, cfg[11], cfg[2]))
-  elseif tooLate then
-    review = true
-    fire("same_card_burst", string.format("charge %d min behind the newest charge on card %s, older than its window is kept: reviewed, its burst cannot be counted",
-      math.floor(tooLate / 60000), cardLabel))
-  end
+  rules, reasons, fired, decline, review = "", "", "", false, false
 
-  -- night_large_amount: local time in [from, to) (wrapping midnight) and amount at or above the threshold.
-  local from = cfg[4]
-  local to = cfg[5]
-  local atNight
-  if from <= to then atNight = sod >= from and sod < to else atNight = sod >= from or sod < to end
-  if atNight and amount >= cfg[6] then
-    decline = true
-    fire("night_large_amount", string.format("%s CNY at %s local time, inside the night window %s (decline at %s CNY or more)",
-      cny(amount), localTime, cfg[12], cny(cfg[6])))
-  end
-
-  -- user_daily_cap: charges of this local day not declined and evaluated before this one, plus this one.
-  local beforeText = state[1] or "0"
-  local before = tonumber(beforeText)
-  local cap = cfg[7]
-  if before + amount > cap then
-    decline = true
-    fire("user_daily_cap", string.format("day total on %s would be %s CNY (%s CNY before this charge), over the cap of %s CNY",
-      localDate, cny(before + amount), cny(before), cny(cap)))
-  end
+--- @rules check
 
   local outcome = "approve"
   if decline then outcome = "decline" elseif review then outcome = "review" end
 
-  local prune = not state[4] or state[4] <= day.pruneDue
+  local prune = not pruned or pruned <= day.pruneDue
   if prune then
-    -- Drop days past retention and card windows with nothing left in it, both as of the clock (never the
-    -- charge's own date); the expiry is pushed out below.
-    local idleBefore = clock - cfg[3]
+    -- Each rule drops its stale fields, as of the clock (never the charge's own date); the expiry is pushed out
+    -- below.
     local fields = rcall("HGETALL", stateKey)
     local stale = {}
     for j = 1, #fields, 2 do
-      local f = fields[j]
-      local first = string.byte(f, 1)
-      if first == 112 then -- "p"
-      elseif first == 99 then -- "c:", a card window
-        local newest = -1
-        for s in string.gmatch(fields[j + 1], "%S+") do
-          local at = tonumber(s, 36)
-          if at > newest then newest = at end
-        end
-        if newest < idleBefore then stale[#stale + 1] = f end
-      elseif f < day.oldestDay then
+      local f, v = fields[j], fields[j + 1]
+      if f == "p" then
+--- @rules prune
+      else
         stale[#stale + 1] = f
       end
     end
@@ -270,17 +181,15 @@ local function evaluate(i)
     for s = 1, #stale, 1000 do
       rcall("HDEL", stateKey, unpack(stale, s, math.min(s + 999, #stale)))
     end
+    pruned = day.clockDate
   end
 
   local settleAt = "null"
   local settleIso = "-"
-  local pruned = state[4]
-  if prune then pruned = day.clockDate end
   if outcome == "decline" then
-    rcall("HSET", stateKey, cardField, window, "p", pruned)
+--- @rules write declined
   else
-    rcall("HSET", stateKey, cardField, window, "p", pruned, localDate, string.format("%d", before + amount),
-      dayCountField, string.format("%d", tonumber(state[2] or "0") + 1))
+--- @rules write counted
     if outcome == "approve" then
       due[#due + 1] = day.approveAt
       scheduledCount = scheduledCount + 1
@@ -302,18 +211,19 @@ local function evaluate(i)
   if plain == "1" then text = quoted end
   local decision = '{"eventId":' .. text(eventId) ..
     ',"userId":' .. text(ARGV[p + 1]) ..
-    ',"merchantId":' .. text(ARGV[p + 2]) ..
+    ',"merchantId":' .. text(merchantId) ..
     ',"amount":' .. amountText ..
     ',"card":' .. text(cardLabel) ..
     ',"occurredAt":"' .. occurredAt ..
     '","outcome":"' .. outcome ..
     '","rules":[' .. rules ..
     '],"reasons":[' .. reasons ..
-    '],"observed":{"cardCount":' .. string.format("%d", cardCount) .. ',"dayTotalBefore":' .. beforeText ..
-    ',"localDate":"' .. localDate .. '","localTime":"' .. localTime ..
+    '],"observed":{' ..
+--- @rules observed
+    '"localDate":"' .. localDate .. '","localTime":"' .. localTime ..
     '"},"settleAt":' .. settleAt ..
     ',"decidedAt":"' .. decidedAt ..
-    '","configVersion":"' .. cfg[13] .. '"}'
+    '","configVersion":"' .. configVersion .. '"}'
 
   rcall("SET", decisionKey, decision, "EX", decisionTtl)
   rcall("XADD", KEYS[1], "*", "d", decision)

@@ -1,6 +1,9 @@
-/** night_large_amount: a large amount in the local night window (seed: 23:00–02:00 大额). Stateless. */
+/**
+ * night_large_amount: a large amount in the local night window (seed: 23:00–02:00 大额). Stateless: decided before
+ * the script call, from the charge's local time in the configured zone.
+ */
 import { z } from 'zod';
-import { clockText, clockTime, fen } from '../../config/fields.ts';
+import { clockText, clockTime, cny, fen } from '../../config/fields.ts';
 import { defineRule } from './rule.ts';
 
 export const nightLargeAmount = defineRule({
@@ -17,6 +20,12 @@ export const nightLargeAmount = defineRule({
   }),
   defaults: { from: '23:00', to: '02:00', minAmountFen: 500_000 },
   firesWhen: (c) => `local time in [${clockText(c.from)}, ${clockText(c.to)}) and amount ≥ ${c.minAmountFen.toLocaleString('en-US')} fen (${(c.minAmountFen / 100).toLocaleString('en-US')} CNY)`,
+  decide: (charge, c) => {
+    const { secondOfDay: sod } = charge;
+    const atNight = c.from <= c.to ? sod >= c.from && sod < c.to : sod >= c.from || sod < c.to;
+    if (!atNight || charge.amount < c.minAmountFen) return null;
+    return `${cny(charge.amount)} CNY at ${charge.localTime} local time, inside the night window ${clockText(c.from)}–${clockText(c.to)} (decline at ${cny(c.minAmountFen)} CNY or more)`;
+  },
   check: (c) =>
     c.from === c.to ? [{ path: ['to'], message: 'must differ from "from": an empty night window would never fire (and a whole-day one is a plain amount cap)' }] : [],
 });

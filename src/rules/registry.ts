@@ -4,11 +4,12 @@
  * the metric labels, and the README's rule table (a test compares it).
  */
 import { z } from 'zod';
+import { merchantBlocklisted } from './merchant-blocklisted.ts';
 import { nightLargeAmount } from './night-large-amount.ts';
 import { sameCardBurst } from './same-card-burst.ts';
 import { userDailyCap } from './user-daily-cap.ts';
 
-export const RULES = [sameCardBurst, nightLargeAmount, userDailyCap] as const;
+export const RULES = [sameCardBurst, nightLargeAmount, userDailyCap, merchantBlocklisted] as const;
 
 type Rule = (typeof RULES)[number];
 export type RuleName = Rule['name'];
@@ -24,6 +25,8 @@ export const rulesConfigSchema = z.strictObject(Object.fromEntries(RULES.map((r)
     }
   }
 });
+
+export type RulesConfig = z.output<typeof rulesConfigSchema>;
 
 /** A rule's own checks of its (parsed) configuration; the rules' types differ, so the registry holds them apart. */
 export function ruleProblems(rule: Rule, config: unknown): { path: string[]; message: string }[] {

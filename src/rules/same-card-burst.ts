@@ -3,7 +3,6 @@
  * card, the times of its charges within the card retention of its newest one, thinned (evaluateCharges-n.lua).
  */
 import { z } from 'zod';
-import type { RiskmonConfig } from '../../config/schema.ts';
 import { defineRule } from './rule.ts';
 
 export const sameCardBurst = defineRule({
@@ -20,7 +19,37 @@ export const sameCardBurst = defineRule({
   }),
   defaults: { windowSeconds: 600, minCount: 3, lateToleranceSeconds: 3_600 },
   firesWhen: (c) => `≥ ${c.minCount} charges on the card with \`occurredAt\` in (t − ${windowLabel(c.windowSeconds)}, t], this one included, every outcome counted`,
+  lua: new URL('./same-card-burst.lua', import.meta.url),
+  // The state kept (how long, how thinned) follows the configuration the workers started with; a published
+  // configuration may only ask for what that state holds (liveCheck).
+  scriptConfig: (c, started, env) => ({
+    windowMs: c.windowSeconds * 1000,
+    minCount: c.minCount,
+    windowLabel: windowLabel(c.windowSeconds),
+    retentionMs: cardRetentionSeconds(started, env.maxFutureSkewSeconds) * 1000,
+    thinAbove: thinAbove(started, env.maxFutureSkewSeconds),
+    thinBucketMs: started.windowSeconds * 1000,
+    thinKeep: started.minCount - 1,
+    fieldPrefix: CARD_FIELD_PREFIX,
+  }),
+  state: [{ field: 'c:<cardToken>', value: "the card's charge times within its retention, base-36 ms, space-separated, in time order (thinned)" }],
+  liveCheck: (started, candidate) => {
+    const problems: { path: string[]; message: string }[] = [];
+    const restart = 'publish it by restarting the workers with it';
+    if (candidate.windowSeconds > started.windowSeconds) {
+      problems.push({ path: ['windowSeconds'], message: `at most ${started.windowSeconds} live: the card windows kept hold no more (${restart})` });
+    }
+    if (candidate.minCount > started.minCount) {
+      problems.push({ path: ['minCount'], message: `at most ${started.minCount} live: a busy card's window is thinned to what that count needs (${restart})` });
+    }
+    if (candidate.lateToleranceSeconds !== started.lateToleranceSeconds) {
+      problems.push({ path: ['lateToleranceSeconds'], message: `${started.lateToleranceSeconds} live: it sets how long card windows are kept (${restart})` });
+    }
+    return problems;
+  },
 });
+
+type BurstConfig = { windowSeconds: number; minCount: number; lateToleranceSeconds: number };
 
 /** "10 min", or "45 s" when the window is not whole minutes: as reasons and docs say it. */
 export function windowLabel(windowSeconds: number): string {
@@ -32,9 +61,8 @@ export function windowLabel(windowSeconds: number): string {
  * which that newest charge may lead the clock, so a charge up to lateTolerance behind the clock sees its whole
  * window.
  */
-export function cardRetentionSeconds(config: Pick<RiskmonConfig, 'rules' | 'events'>): number {
-  const burst = config.rules.sameCardBurst;
-  return burst.windowSeconds + burst.lateToleranceSeconds + config.events.maxFutureSkewSeconds;
+export function cardRetentionSeconds(burst: BurstConfig, maxFutureSkewSeconds: number): number {
+  return burst.windowSeconds + burst.lateToleranceSeconds + maxFutureSkewSeconds;
 }
 
 /**
@@ -43,9 +71,8 @@ export function cardRetentionSeconds(config: Pick<RiskmonConfig, 'rules' | 'even
  * can need: any window (t − w, t] is the newest part of one bucket plus the oldest part of the next, so it still
  * holds at least min(true count, minCount − 1) of them, and the rule's outcome is unchanged.
  */
-export function thinAbove(config: Pick<RiskmonConfig, 'rules' | 'events'>): number {
-  const burst = config.rules.sameCardBurst;
-  const buckets = Math.ceil(cardRetentionSeconds(config) / burst.windowSeconds) + 1;
+export function thinAbove(burst: BurstConfig, maxFutureSkewSeconds: number): number {
+  const buckets = Math.ceil(cardRetentionSeconds(burst, maxFutureSkewSeconds) / burst.windowSeconds) + 1;
   return 2 * (burst.minCount - 1) * buckets;
 }
 

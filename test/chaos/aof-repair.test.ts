@@ -108,7 +108,7 @@ describe('Redis restart procedure with AOF', () => {
       expect(await tcpAnswers('127.0.0.1', port, 300)).toBe(false);
       // A limit that is no number is refused before anything is read or cut.
       for (const bad of ['lots', '-1', '4 MiB', '1e6']) {
-        const r = spawnSync('sh', [START_SCRIPT, '--port', String(port)], { env: { ...process.env, REDIS_DATA_DIR: dir, REDIS_EXEC: 'env', REDIS_AOF_MAX_FIX_BYTES: bad }, encoding: 'utf8' });
+        const r = spawnSync('sh', [START_SCRIPT, '--port', String(port), '--dir', dir, '--save', ''], { env: { ...process.env, REDIS_DATA_DIR: dir, REDIS_EXEC: 'env', REDIS_AOF_MAX_FIX_BYTES: bad }, encoding: 'utf8' });
         expect(r.status, bad).toBe(2);
         expect(r.stderr).toContain(`REDIS_AOF_MAX_FIX_BYTES must be a whole number of bytes, got "${bad}"`);
       }

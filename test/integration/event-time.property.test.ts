@@ -93,7 +93,7 @@ describe('a card hammered with thousands of charges in an hour', () => {
     const ctx = testContext();
     try {
       const { config } = ctx.settings;
-      const bound = thinAbove(config);
+      const bound = thinAbove(config.rules.sameCardBurst, config.events.maxFutureSkewSeconds);
       const model = ReferenceModel.fromConfig(config);
       expect(model.params.thinAbove).toBe(bound);
       const card = '6222020000001234';

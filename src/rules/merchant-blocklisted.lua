@@ -1,0 +1,36 @@
+--[[
+  merchant_blocklisted: the charge's merchant has an entry on the admission list covering its occurredAt
+  ([from, until), a missing bound open). Keeps no user state: the list (src/lists/merchant-list.ts) is read once per
+  call, for the run's merchants, and only when it exists.
+]]
+--- @key merchantList
+--- @setup
+local blocklisted = {}
+if rcall("EXISTS", KEY_merchantList) == 1 then
+  local ids, seen = {}, {}
+  for c = 1, charges do
+    local m = ARGV[firstCharge + (c - 1) * PER_CHARGE + 2]
+    if not seen[m] then
+      seen[m] = true
+      ids[#ids + 1] = m
+    end
+  end
+  local found = rcall("HMGET", KEY_merchantList, unpack(ids))
+  for k = 1, #ids do
+    if found[k] then blocklisted[ids[k]] = cjson.decode(found[k]) end
+  end
+end
+
+--- @check
+local entries = blocklisted[merchantId]
+if entries then
+  for _, e in ipairs(entries) do
+    if (not e.fromMs or t >= e.fromMs) and (not e.untilMs or t < e.untilMs) then
+      local reason = ""
+      if e.reason then reason = ": " .. e.reason end
+      fire("merchant_blocklisted", string.format("merchant %s is on the admission list from %s until %s%s",
+        merchantId, e.from or "always", e["until"] or "removed", reason))
+      break
+    end
+  end
+end

@@ -1,0 +1,118 @@
+/**
+ * The merchant admission list (merchant_blocklisted): kept with `npm run lists`, every change audited, and read by
+ * the rules script in the call that decides, by the charge's occurredAt.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Context } from '../../src/context.ts';
+import { parseDecision } from '../../src/decisions/decision.ts';
+import type { ChargeEvent } from '../../src/events/schema.ts';
+import { MerchantListError } from '../../src/lists/merchant-list.ts';
+import { testBatch } from '../helpers/batch.ts';
+import { runTool, readNdjson } from '../helpers/cli.ts';
+import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
+
+let ctx: Context;
+let seq = 0;
+
+const charge = (over: Partial<ChargeEvent> = {}): ChargeEvent => ({
+  type: 'charge',
+  eventId: `e-${++seq}`,
+  userId: `u-${seq}`,
+  merchantId: 'm-13',
+  cardId: '6222021234567890128',
+  amount: 10_000,
+  occurredAt: '2026-03-10T10:00:00+08:00',
+  ...over,
+});
+
+const decide = async (events: ChargeEvent[]) => {
+  await ctx.processor.process(testBatch(events, { clockMs: Date.parse('2026-03-10T16:00:00+08:00') }), `test:${++seq}`);
+  return Promise.all(events.map(async (e) => parseDecision((await ctx.redis.get(ctx.keys.decision(e.eventId)))!)));
+};
+
+beforeEach(() => {
+  ctx = testContext();
+});
+afterEach(async () => {
+  await dropContext(ctx);
+});
+
+describe('merchant_blocklisted', () => {
+  it('declines a charge whose occurredAt an entry covers, [from, until), and says why', async () => {
+    await ctx.merchantList.add('m-13', { reason: 'card testing reported by the acquirer', by: 'alice', from: '2026-03-10T12:00:00+08:00', until: '2026-03-10T14:00:00+08:00' });
+    const [before, atFrom, inside, atUntil, other] = await decide([
+      charge({ occurredAt: '2026-03-10T11:59:59.999+08:00' }),
+      charge({ occurredAt: '2026-03-10T12:00:00+08:00' }),
+      charge({ occurredAt: '2026-03-10T13:00:00+08:00' }),
+      charge({ occurredAt: '2026-03-10T14:00:00+08:00' }),
+      charge({ merchantId: 'm-1', occurredAt: '2026-03-10T13:00:00+08:00' }),
+    ]);
+    expect([before, atFrom, inside, atUntil, other].map((d) => d!.outcome)).toEqual(['approve', 'decline', 'decline', 'approve', 'approve']);
+    expect(atFrom!.rules).toEqual(['merchant_blocklisted']);
+    expect(atFrom!.reasons).toEqual(['merchant m-13 is on the admission list from 2026-03-10T12:00:00+08:00 until 2026-03-10T14:00:00+08:00: card testing reported by the acquirer']);
+    expect(atFrom!.settleAt).toBeNull();
+    // A declined charge adds nothing to the day total.
+    expect(await ctx.redis.hget(ctx.keys.ruleState(atFrom!.userId), '2026-03-10')).toBeNull();
+  });
+
+  it('sees a change at once (no cache): a removal ends the entry now, a charge dated before it is still declined', async () => {
+    const now = Date.parse('2026-03-10T15:00:00+08:00');
+    await ctx.merchantList.add('m-13', { reason: 'fraud', by: 'alice', from: '2026-03-10T00:00:00+08:00' }, now);
+    const [listed] = await decide([charge({ occurredAt: '2026-03-10T14:00:00+08:00' })]);
+    expect(listed!.outcome).toBe('decline');
+    expect(await ctx.merchantList.remove('m-13', { by: 'bob' }, now)).toBe(1);
+    const [beforeRemoval, afterRemoval] = await decide([charge({ occurredAt: '2026-03-10T14:30:00+08:00' }), charge({ occurredAt: '2026-03-10T15:00:00+08:00' })]);
+    expect(beforeRemoval!.outcome).toBe('decline');
+    expect(afterRemoval!.outcome).toBe('approve');
+    await expect(ctx.merchantList.remove('m-13', { by: 'bob' }, now)).rejects.toThrow(/no entry in force or to come/);
+    const history = await ctx.merchantList.history();
+    expect(history.map((c) => [c.action, c.by, c.merchantId, c.ended])).toEqual([
+      ['add', 'alice', 'm-13', undefined],
+      ['remove', 'bob', 'm-13', 1],
+    ]);
+  });
+
+  it('refuses an entry that ends before it starts, a bad instant, an empty reason or actor, and changes nothing', async () => {
+    await expect(ctx.merchantList.add('m-13', { reason: 'x', by: 'a', from: '2026-03-10T12:00:00+08:00', until: '2026-03-10T12:00:00+08:00' })).rejects.toThrow(/--until .* must be after --from/);
+    await expect(ctx.merchantList.add('m-13', { reason: 'x', by: 'a', from: '2026-03-10 12:00' })).rejects.toThrow(MerchantListError);
+    await expect(ctx.merchantList.add('m-13', { reason: ' ', by: 'a' })).rejects.toThrow(/--reason is empty/);
+    await expect(ctx.merchantList.add('m-13', { reason: 'x', by: '' })).rejects.toThrow(/--by is empty/);
+    expect((await ctx.merchantList.show()).size).toBe(0);
+    expect(await ctx.merchantList.history()).toEqual([]);
+  });
+});
+
+describe('npm run lists', () => {
+  const env = () => ({ REDIS_URL: redisUrl(), RISKMON_NAMESPACE: ctx.keys.namespace });
+
+  it('adds, shows, removes and lists the history from the command line', async () => {
+    const add = await runTool('lists', ['add', 'merchant', 'm-13', '--reason', 'licence suspended', '--by', 'alice', '--from', '2026-03-10T00:00:00+08:00'], env());
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    expect(add.stdout).toContain('merchant m-13 listed from 2026-03-10T00:00:00+08:00 until removed: licence suspended');
+    const shown = JSON.parse((await runTool('lists', ['show', '--json'], env())).stdout) as { merchants: Record<string, { reason: string; by: string }[]> };
+    expect(shown.merchants['m-13']).toMatchObject([{ reason: 'licence suspended', by: 'alice' }]);
+    const [listed] = await decide([charge({ occurredAt: '2026-03-10T09:00:00+08:00' })]);
+    expect(listed!.outcome).toBe('decline');
+
+    const removed = await runTool('lists', ['remove', 'merchant', 'm-13', '--by', 'bob'], env());
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toContain('1 entry ended now');
+    const history = readNdjson<{ action: string; by: string }>((await runTool('lists', ['history', '--json'], env())).stdout);
+    expect(history.map((h) => `${h.action}:${h.by}`)).toEqual(['add:alice', 'remove:bob']);
+    expect((await runTool('lists', ['history'], env())).stdout).toMatch(/bob {2}merchant m-13 ended 1 entry/);
+  }, 60_000);
+
+  it('refuses a change without who makes it, or with a bad instant, with the reason and exit code 2', async () => {
+    const noBy = await runTool('lists', ['add', 'merchant', 'm-13', '--reason', 'x'], env());
+    expect(noBy.code).toBe(2);
+    expect(noBy.stderr).toContain('--by <name> is required');
+    const badFrom = await runTool('lists', ['add', 'merchant', 'm-13', '--reason', 'x', '--by', 'a', '--from', 'tomorrow'], env());
+    expect(badFrom.code).toBe(2);
+    expect(badFrom.stderr).toMatch(/--from: /);
+    const nothing = await runTool('lists', ['remove', 'merchant', 'm-13', '--by', 'a'], env());
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain('nothing to remove');
+    expect((await ctx.merchantList.history()).length).toBe(0);
+  }, 60_000);
+});
