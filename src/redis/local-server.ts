@@ -36,6 +36,10 @@ export interface StartOptions {
   dir?: string;
   /** Extra redis-server arguments, e.g. ['--appendonly', 'yes']. */
   args?: string[];
+  /** A command that runs redis-server, e.g. ['valgrind', '--tool=callgrind']; the server's pid is the process's. */
+  prefix?: string[];
+  /** How long to wait for the server to answer. @defaultValue 10 000 ms */
+  startTimeoutMs?: number;
 }
 
 export function redisServerAvailable(): boolean {
@@ -86,15 +90,17 @@ export async function startRedisServer(options: StartOptions = {}): Promise<Loca
     '--maxmemory-policy', 'noeviction',
     ...(options.args ?? []),
   ];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [command, ...commandArgs] = [...(options.prefix ?? []), 'redis-server', ...args] as [string, ...string[]];
+  const child = spawn(command, commandArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr += d.toString()));
-  const deadline = Date.now() + 10_000;
+  const startTimeoutMs = options.startTimeoutMs ?? 10_000;
+  const deadline = Date.now() + startTimeoutMs;
   while (!(await tcpAnswers('127.0.0.1', port, 300))) {
     if (child.exitCode !== null) throw new Error(`redis-server exited (${child.exitCode}): ${stderr.trim()}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`redis-server did not answer on port ${port} within 10 s`);
+      throw new Error(`redis-server did not answer on port ${port} within ${startTimeoutMs / 1000} s`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
