@@ -68,6 +68,10 @@ export interface Settings {
   cardSecret: string;
   /** Login for /admin/queues (RISKMON_DASHBOARD_USER / RISKMON_DASHBOARD_PASSWORD); never logged. */
   dashboardCredentials: DashboardCredentials | undefined;
+  /** The `rules` part as written (defaults, file, overrides merged, before parsing): what a published version stores. */
+  rulesInput: unknown;
+  /** How these settings were loaded: a candidate configuration is loaded the same way, over them. */
+  loadedWith: LoadOptions;
 }
 
 export interface DashboardCredentials {
@@ -151,7 +155,15 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     );
   }
 
-  return { config, configVersion: configVersionOf(config), redisUrl: env.REDIS_URL || undefined, cardSecret, dashboardCredentials };
+  return {
+    config,
+    configVersion: configVersionOf(config),
+    redisUrl: env.REDIS_URL || undefined,
+    cardSecret,
+    dashboardCredentials,
+    rulesInput: deepFreeze(structuredClone((raw as { rules?: unknown }).rules)),
+    loadedWith: options,
+  };
 }
 
 const envFlag = z.stringbool({ error: 'expected true or false' });

@@ -21,6 +21,7 @@ import { MerchantList } from './lists/merchant-list.ts';
 import { Keys } from './redis/keys.ts';
 import { quitConnections, settlesBy } from './redis/shutdown.ts';
 import { ChargeRules } from './rules/charge-rules.ts';
+import { LiveRules, RulesPublisher } from './rules/published.ts';
 import { SettlementLedger } from './settlement/ledger.ts';
 import { ZoneCalendar } from './time/calendar.ts';
 
@@ -39,6 +40,9 @@ export interface Context {
   deadLetters: DeadLetters;
   /** The merchant admission list merchant_blocklisted reads. */
   merchantList: MerchantList;
+  /** Publishes rules versions (npm run rules); liveRules switches this process's rules to the live one. */
+  rulesPublisher: RulesPublisher;
+  liveRules: LiveRules;
   processor: RiskProcessor;
   ledger: SettlementLedger;
   /** Credit quotas: the calibration rule, the accounts, and the runs. */
@@ -68,6 +72,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
   const cards = new CardHasher(cardSecret);
   const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
   const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
+  const liveRules = new LiveRules({ redis, keys, started: settings, rules, metrics, logger: logger.child({ component: 'rules' }) });
   const handlers: HandlerTable = { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) };
   const processor = new RiskProcessor({
     redis,
@@ -78,6 +83,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     cards,
     metrics,
     logger: logger.child({ component: 'risk' }),
+    beforeBatch: () => liveRules.refresh(),
   });
   const ledger = new SettlementLedger(redis, keys, calendar);
   const calibrator = new Calibrator(config, calendar);
@@ -103,6 +109,8 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     cards,
     deadLetters,
     merchantList: new MerchantList(redis, keys),
+    rulesPublisher: new RulesPublisher(redis, keys, settings),
+    liveRules,
     processor,
     ledger,
     calibrator,

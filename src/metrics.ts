@@ -198,6 +198,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Set by the risk workers when they switch rules (src/rules/published.ts). */
+  readonly rulesVersion = new Gauge({
+    name: 'riskmon_rules_version',
+    help: 'The published rules version this process decides with; 0 while it decides with its configuration file.',
+    registers: [this.registry],
+  });
+
+  /** Incremented by a risk worker that finds a published version it cannot honour (it keeps its rules). */
+  readonly rulesRefused = new Counter({
+    name: 'riskmon_rules_refused_total',
+    help: 'Published rules versions a worker refused to switch to (beyond what its kept state allows); it kept deciding with its current rules.',
+    registers: [this.registry],
+  });
+
   /** Incremented by the dashboard's basic auth (src/http/server.ts). */
   readonly loginFailures = new Counter({
     name: 'riskmon_http_login_failures_total',

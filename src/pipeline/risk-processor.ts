@@ -141,6 +141,8 @@ export interface ProcessorDeps {
   metrics: Metrics;
   logger: Logger;
   now?: () => number;
+  /** Runs before each batch, never inside one: the workers switch to a newly published rules version here. */
+  beforeBatch?: () => Promise<void>;
 }
 
 /** Errors that go away by themselves: retry the batch (it is idempotent) rather than reject the event. */
@@ -224,6 +226,7 @@ export class RiskProcessor {
   async process(data: unknown, source: string): Promise<EventResult[]> {
     const { redis, deadLetters, metrics } = this.deps;
     const started = performance.now();
+    await this.deps.beforeBatch?.();
     const batch = asBatch(data);
     if (!batch.ok) {
       await deadLetters.record(redis, { source, reason: batch.reason, raw: data });

@@ -70,6 +70,21 @@ export class Keys {
     return `${this.base}:lists:merchants:history`;
   }
 
+  /** Hash of the published rules versions: version number → its record, JSON (src/rules/published.ts). */
+  get rulesVersions(): string {
+    return `${this.base}:rules:versions`;
+  }
+
+  /** String: the published rules version the workers decide with (absent: their configuration file). */
+  get rulesLive(): string {
+    return `${this.base}:rules:live`;
+  }
+
+  /** Stream of every publish and rollback: who, when, which version, why. */
+  get rulesHistory(): string {
+    return `${this.base}:rules:history`;
+  }
+
   /** Stream of every new decision, for downstream consumers. */
   get decisionStream(): string {
     return `${this.base}:decisions`;

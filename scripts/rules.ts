@@ -1,0 +1,82 @@
+/**
+ * npm run rules -- check|publish <config.json> | show | history | rollback <version>: the rules configuration the
+ * risk workers decide with, published without a restart (src/rules/published.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
+import { loadSettings } from '../src/config.ts';
+import { checkCandidate, RulesRefusedError } from '../src/rules/published.ts';
+
+runCommand(
+  {
+    name: 'rules',
+    summary: 'Publishes the rules configuration the risk workers decide with, without a restart: validated first (refused with its reasons, changing nothing), switched to within seconds at a batch boundary, recorded with who and why.',
+    usage: ['check <config.json>', 'publish <config.json> --by <name> [--note "…"]', 'show [--json]', 'history [--json]', 'rollback <version> --by <name> [--note "…"]'],
+    positionals: true,
+    options: {
+      by: { type: 'string', arg: '<name>', help: 'who publishes or rolls back (required for those)' },
+      note: { type: 'string', arg: '"…"', help: 'why, recorded with the change' },
+      json: { type: 'boolean', help: 'JSON instead of text' },
+      namespace: NAMESPACE_OPTION,
+      config: CONFIG_OPTION,
+    },
+    notes: [
+      'A candidate is a configuration file loaded over the running configuration (config/default.json, then --config or RISKMON_CONFIG); only its "rules" part may differ: the zone, shards and retention need a restart.',
+      'Each rule bounds what it can change live (a burst window no longer than the card windows kept); npm run backtest shows what a candidate would change before it is published.',
+      'Every decision records its version in configVersion ("cfg-…+rules-v<n>").',
+    ],
+    examples: [
+      'npm run rules -- check candidate.json',
+      'npm run rules -- publish candidate.json --by alice --note "burst at 2 charges during the card-testing wave"',
+      'npm run rules -- rollback 1 --by alice --note "wave over"',
+      'npm run rules -- history',
+    ],
+  },
+  async ({ values, positionals }) => {
+    const [command, arg, ...rest] = positionals;
+    if (rest.length) throw new UsageError(`unexpected argument: ${rest[0]}`);
+    const readCandidate = (): unknown => {
+      if (arg === undefined) throw new UsageError(`${command} takes a candidate configuration file`);
+      try {
+        return JSON.parse(readFileSync(arg, 'utf8'));
+      } catch (e) {
+        throw new UsageError(`candidate ${arg}: ${(e as Error).message}`);
+      }
+    };
+    const namespace = namespaceOption(values.namespace);
+    if (command === 'check') {
+      const checked = checkCandidate(loadSettings({ configFile: values.config, namespace }), readCandidate());
+      if (!checked.ok) throw new RulesRefusedError(checked.problems);
+      process.stdout.write(`${arg}: valid, and the running workers can switch to it live\n`);
+      return;
+    }
+    if (!['publish', 'show', 'history', 'rollback'].includes(command ?? '')) throw new UsageError('expected: check, publish, show, history or rollback');
+    if ((command === 'publish' || command === 'rollback') && values.by === undefined) throw new UsageError(`--by <name> is required: every ${command} records who made it`);
+    if ((command === 'show' || command === 'history') && arg !== undefined) throw new UsageError(`${command} takes no argument, got ${arg}`);
+    const version = command === 'rollback' ? wholeNumberOption('version', arg ?? '', 0) : 0;
+    const candidate = command === 'publish' ? readCandidate() : undefined;
+
+    const cli = await openCliContext({ namespace, configFile: values.config, requireExisting: true });
+    const publisher = cli.context.rulesPublisher;
+    try {
+      if (command === 'publish') {
+        const published = await publisher.publish(candidate, { by: values.by!, note: values.note, source: arg });
+        process.stdout.write(`published rules version ${published.version} (workers switch within seconds, at a batch boundary)\n`);
+      } else if (command === 'rollback') {
+        const r = await publisher.rollback(version, { by: values.by!, note: values.note });
+        process.stdout.write(`rules version ${r.version} is live again (was ${r.previous})\n`);
+      } else if (command === 'show') {
+        const live = await publisher.live();
+        if (values.json) process.stdout.write(JSON.stringify(live ?? { version: 0, rules: cli.context.settings.rulesInput, source: 'configuration file' }, null, 2) + '\n');
+        else if (!live) process.stdout.write(`no published version in namespace ${cli.context.keys.namespace}: the workers decide with their configuration file\n${JSON.stringify(cli.context.settings.rulesInput, null, 2)}\n`);
+        else process.stdout.write(`live: version ${live.version}, published ${live.publishedAt} by ${live.by}${live.note ? `: ${live.note}` : ''}\n${JSON.stringify(live.rules, null, 2)}\n`);
+      } else {
+        for (const c of await publisher.history()) {
+          process.stdout.write(values.json ? JSON.stringify(c) + '\n' : `${c.at}  ${c.by}  ${c.action} → version ${c.version} (was ${c.previous})${c.note ? `: ${c.note}` : ''}\n`);
+        }
+      }
+    } finally {
+      await cli.close();
+    }
+  },
+);

@@ -1,0 +1,200 @@
+/**
+ * Rules configuration published without a restart (`npm run rules`). A candidate is a configuration file of which
+ * only the `rules` part may differ from the running configuration (the zone, shards and retention need a restart);
+ * it is loaded over the running configuration exactly as a file would be, validated (the schema, each rule's checks,
+ * and each rule's live bounds: what the state it keeps can honour), and stored complete as the next version. Risk
+ * workers look for a new live version before a batch, at most once a second, so they switch within seconds and never
+ * inside a batch; every decision records the version that decided it.
+ */
+import type { Redis } from 'ioredis';
+import { ConfigError, deepMerge, formatIssues, loadSettings, type Settings } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Keys } from '../redis/keys.ts';
+import { defineScript, loadScript } from '../redis/scripts.ts';
+import type { ChargeRules } from './charge-rules.ts';
+import { RULES, rulesConfigSchema, type RulesConfig } from './registry.ts';
+import type { RuleModule } from './rule.ts';
+
+export const publishRulesScript = loadScript(new URL('./publishRules-3.lua', import.meta.url));
+
+/** A published version as stored. */
+export interface PublishedRules {
+  version: number;
+  /** The complete `rules` part, as written (before parsing). */
+  rules: unknown;
+  by: string;
+  note?: string;
+  publishedAt: string;
+  /** The candidate file it came from. */
+  source?: string;
+}
+
+export interface RulesChange {
+  at: string;
+  action: 'publish' | 'rollback';
+  version: number;
+  /** The version live before (0: the configuration file). */
+  previous: number;
+  by: string;
+  note?: string;
+}
+
+export type RulesCheck = { ok: true; rules: RulesConfig; rulesInput: unknown } | { ok: false; problems: string[] };
+
+/** The version text decisions record: the configuration's, and the published rules version. */
+export function publishedVersionLabel(started: Settings, version: number): string {
+  return `${started.configVersion}+rules-v${version}`;
+}
+
+/** Whether workers started with `started` can decide with these rules (as written): schema, checks, live bounds. */
+export function checkRulesInput(started: Settings, rulesInput: unknown): RulesCheck {
+  const parsed = rulesConfigSchema.safeParse(rulesInput);
+  if (!parsed.success) return { ok: false, problems: formatIssues(parsed.error).split('\n').map((l) => `rules.${l.trim()}`) };
+  const problems: string[] = [];
+  for (const rule of RULES as readonly RuleModule[]) {
+    const of = (rules: RulesConfig) => (rules as Record<string, unknown>)[rule.configKey] as never;
+    for (const p of rule.liveCheck?.(of(started.config.rules), of(parsed.data)) ?? []) problems.push(`rules.${[rule.configKey, ...p.path].join('.')}: ${p.message}`);
+  }
+  return problems.length ? { ok: false, problems } : { ok: true, rules: parsed.data, rulesInput };
+}
+
+/** A candidate configuration (parsed JSON), loaded over the running one as a file would be, then checked. */
+export function checkCandidate(started: Settings, candidate: unknown): RulesCheck {
+  if (typeof candidate !== 'object' || candidate === null || Array.isArray(candidate)) {
+    return { ok: false, problems: ['a candidate is a configuration object, e.g. {"rules": {"sameCardBurst": {"minCount": 4}}}'] };
+  }
+  let loaded: Settings;
+  try {
+    loaded = loadSettings({ ...started.loadedWith, overrides: deepMerge(started.loadedWith.overrides ?? {}, candidate) });
+  } catch (e) {
+    if (e instanceof ConfigError) return { ok: false, problems: e.message.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('invalid configuration')) };
+    throw e;
+  }
+  const config = loaded.config as unknown as Record<string, unknown>;
+  const running = started.config as unknown as Record<string, unknown>;
+  const outside = Object.keys(candidate).filter((k) => k !== 'rules' && JSON.stringify(config[k]) !== JSON.stringify(running[k]));
+  if (outside.length) {
+    return { ok: false, problems: outside.map((k) => `${k}: differs from the running configuration and needs a restart (only "rules" is published live)`) };
+  }
+  return checkRulesInput(started, loaded.rulesInput);
+}
+
+export class RulesRefusedError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the candidate is refused, nothing changed:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+export class RulesPublisher {
+  private readonly run: ReturnType<typeof defineScript>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly started: Settings,
+  ) {
+    this.run = defineScript(redis, publishRulesScript);
+  }
+
+  /** Validates and publishes a candidate; refused (RulesRefusedError, nothing changed) when it does not validate. */
+  async publish(candidate: unknown, o: { by: string; note?: string; source?: string }, nowMs = Date.now()): Promise<PublishedRules> {
+    const checked = checkCandidate(this.started, candidate);
+    if (!checked.ok) throw new RulesRefusedError(checked.problems);
+    const record: Omit<PublishedRules, 'version'> = {
+      rules: checked.rulesInput,
+      by: o.by,
+      ...(o.note ? { note: o.note } : {}),
+      publishedAt: new Date(nowMs).toISOString(),
+      ...(o.source ? { source: o.source } : {}),
+    };
+    const [version] = (await this.change('publish', JSON.stringify(record), { action: 'publish', by: o.by, ...(o.note ? { note: o.note } : {}) })) as [number, number];
+    return { version, ...record };
+  }
+
+  /** Makes an earlier version live again (checked again: the running configuration may have changed since). */
+  async rollback(version: number, o: { by: string; note?: string }): Promise<{ version: number; previous: number }> {
+    const target = await this.version(version);
+    if (!target) throw new RulesRefusedError([`no published version ${version} (npm run rules -- history lists them)`]);
+    const checked = checkRulesInput(this.started, target.rules);
+    if (!checked.ok) throw new RulesRefusedError(checked.problems);
+    try {
+      const [live, previous] = (await this.change('rollback', String(version), { action: 'rollback', by: o.by, ...(o.note ? { note: o.note } : {}) })) as [number, number];
+      return { version: live, previous };
+    } catch (e) {
+      if (/^(LIVE|NOVERSION) /.test((e as Error).message)) throw new RulesRefusedError([(e as Error).message.replace(/^\w+ /, '')]);
+      throw e;
+    }
+  }
+
+  /** The live version, or null while the workers decide with their configuration file. */
+  async live(): Promise<PublishedRules | null> {
+    const v = await this.redis.get(this.keys.rulesLive);
+    return v === null ? null : this.version(Number(v));
+  }
+
+  async version(version: number): Promise<PublishedRules | null> {
+    const json = await this.redis.hget(this.keys.rulesVersions, String(version));
+    return json === null ? null : { version, ...(JSON.parse(json) as Omit<PublishedRules, 'version'>) };
+  }
+
+  /** Every publish and rollback, oldest first. */
+  async history(): Promise<RulesChange[]> {
+    const rows = await this.redis.xrange(this.keys.rulesHistory, '-', '+');
+    return rows.map(([id, fields]) => ({ at: new Date(Number(id.split('-')[0])).toISOString(), ...(JSON.parse(fields[1]!) as Omit<RulesChange, 'at'>) }));
+  }
+
+  private change(action: 'publish' | 'rollback', arg: string, record: Omit<RulesChange, 'at' | 'version' | 'previous'>) {
+    return this.run(this.redis, [this.keys.rulesVersions, this.keys.rulesLive, this.keys.rulesHistory], [action, arg, JSON.stringify(record)]);
+  }
+}
+
+/** How often a worker looks for a new live version, at most (before a batch). */
+export const RULES_CHECK_MS = 1_000;
+
+/**
+ * A worker's side: before a batch, at most every checkEveryMs, reads the live version and switches its ChargeRules
+ * to it. A version it cannot honour (checked against the configuration it started with) is refused: logged,
+ * counted, and the worker keeps deciding with the rules it has.
+ */
+export class LiveRules {
+  private checkedAt = -Infinity;
+  private inUse = 0;
+  private refused = 0;
+
+  constructor(
+    private readonly deps: { redis: Redis; keys: Keys; started: Settings; rules: ChargeRules; metrics: Metrics; logger: Logger; checkEveryMs?: number },
+  ) {}
+
+  /** The published version in use (0: the configuration file's rules). */
+  get version(): number {
+    return this.inUse;
+  }
+
+  async refresh(nowMs = Date.now()): Promise<void> {
+    const { redis, keys, started, rules, metrics, logger, checkEveryMs = RULES_CHECK_MS } = this.deps;
+    if (nowMs - this.checkedAt < checkEveryMs) return;
+    this.checkedAt = nowMs;
+    const live = await redis.get(keys.rulesLive);
+    const version = live === null ? 0 : Number(live);
+    if (version === this.inUse || version === this.refused) return;
+    const json = version === 0 ? null : await redis.hget(keys.rulesVersions, String(version));
+    if (json === null) {
+      logger.error({ version }, 'the live rules version has no record: keeping the current rules');
+      this.refused = version;
+      metrics.rulesRefused.inc();
+      return;
+    }
+    const checked = checkRulesInput(started, (JSON.parse(json) as { rules: unknown }).rules);
+    if (!checked.ok) {
+      logger.error({ version, problems: checked.problems }, 'published rules refused: this worker keeps its current rules (restart it with a configuration that allows them)');
+      this.refused = version;
+      metrics.rulesRefused.inc();
+      return;
+    }
+    rules.use(rules.compile(checked.rules, publishedVersionLabel(started, version)));
+    logger.info({ version, previous: this.inUse }, 'switched to published rules');
+    this.inUse = version;
+    metrics.rulesVersion.set(version);
+  }
+}

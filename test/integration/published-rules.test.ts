@@ -1,0 +1,149 @@
+/**
+ * Rules published without a restart: validated (refused with reasons, nothing changed), switched to by the workers
+ * within seconds at a batch boundary, recorded in every decision, rolled back, and audited.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadSettings } from '../../src/config.ts';
+import type { Context } from '../../src/context.ts';
+import { parseDecision } from '../../src/decisions/decision.ts';
+import type { ChargeEvent } from '../../src/events/schema.ts';
+import { RULES_CHECK_MS, RulesPublisher, RulesRefusedError } from '../../src/rules/published.ts';
+import { testBatch } from '../helpers/batch.ts';
+import { readNdjson, runTool } from '../helpers/cli.ts';
+import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
+
+let ctx: Context;
+let seq = 0;
+let dir: string;
+
+const charge = (over: Partial<ChargeEvent> = {}): ChargeEvent => ({
+  type: 'charge',
+  eventId: `e-${++seq}`,
+  userId: 'u-1',
+  merchantId: 'm-1',
+  cardId: '6222021234567890128',
+  amount: 10_000,
+  occurredAt: '2026-03-10T10:00:00+08:00',
+  ...over,
+});
+
+const decide = async (events: ChargeEvent[]) => {
+  await ctx.processor.process(testBatch(events, { clockMs: Date.parse('2026-03-10T16:00:00+08:00') }), `test:${++seq}`);
+  return Promise.all(events.map(async (e) => parseDecision((await ctx.redis.get(ctx.keys.decision(e.eventId)))!)));
+};
+/** Past the workers' check interval: the next batch looks for a new version. */
+const nextCheck = () => new Promise((r) => setTimeout(r, RULES_CHECK_MS + 50));
+
+beforeEach(() => {
+  ctx = testContext();
+  dir = mkdtempSync(join(tmpdir(), 'riskmon-rules-'));
+});
+afterEach(async () => {
+  await dropContext(ctx);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('published rules', () => {
+  it('are switched to at the next batch within seconds, and every decision records the version that decided it', async () => {
+    const [first, second] = await decide([charge({ occurredAt: '2026-03-10T10:00:00+08:00' }), charge({ occurredAt: '2026-03-10T10:01:00+08:00' })]);
+    expect([first!.outcome, second!.outcome]).toEqual(['approve', 'approve']);
+    expect(second!.configVersion).toBe(ctx.settings.configVersion);
+
+    const v1 = await ctx.rulesPublisher.publish({ rules: { sameCardBurst: { minCount: 2 } } }, { by: 'alice', note: 'card-testing wave' });
+    expect(v1.version).toBe(1);
+    await nextCheck();
+    const [third] = await decide([charge({ occurredAt: '2026-03-10T10:20:00+08:00' }), charge({ occurredAt: '2026-03-10T10:21:00+08:00' })]).then((d) => d.slice(1));
+    expect(third!.outcome).toBe('review');
+    expect(third!.reasons[0]).toMatch(/2 charges on card \*\*\*\*0128 within 10 min \(review at 2 or more\)/);
+    expect(third!.configVersion).toBe(`${ctx.settings.configVersion}+rules-v1`);
+    expect(ctx.liveRules.version).toBe(1);
+    expect((await ctx.metrics.registry.getSingleMetric('riskmon_rules_version')!.get()).values[0]!.value).toBe(1);
+
+    // Rollback: an earlier version is live again, and says so in the decisions.
+    await ctx.rulesPublisher.publish({ rules: { sameCardBurst: { minCount: 3 }, userDailyCap: { capFen: 15_000 } } }, { by: 'bob' });
+    await expect(ctx.rulesPublisher.rollback(2, { by: 'bob' })).rejects.toThrow(/version 2 is live already/);
+    await expect(ctx.rulesPublisher.rollback(9, { by: 'bob' })).rejects.toThrow(/no published version 9/);
+    expect(await ctx.rulesPublisher.rollback(1, { by: 'carol', note: 'cap too tight' })).toEqual({ version: 1, previous: 2 });
+    await nextCheck();
+    const [later] = await decide([charge({ userId: 'u-2', cardId: '4111111111111111', occurredAt: '2026-03-10T11:00:00+08:00', amount: 20_000 })]);
+    expect(later!.outcome).toBe('approve');
+    expect(later!.configVersion).toBe(`${ctx.settings.configVersion}+rules-v1`);
+    expect((await ctx.rulesPublisher.history()).map((c) => [c.action, c.version, c.previous, c.by])).toEqual([
+      ['publish', 1, 0, 'alice'],
+      ['publish', 2, 1, 'bob'],
+      ['rollback', 1, 2, 'carol'],
+    ]);
+    expect((await ctx.rulesPublisher.live())!.version).toBe(1);
+  });
+
+  it('refuses a candidate that does not validate, with its reasons, and changes nothing', async () => {
+    const refused = async (candidate: unknown) => {
+      const e = await ctx.rulesPublisher.publish(candidate, { by: 'alice' }).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(RulesRefusedError);
+      return (e as RulesRefusedError).problems.join('\n');
+    };
+    expect(await refused({ rules: { sameCardBurst: { minCount: 1 } } })).toMatch(/rules\.sameCardBurst\.minCount/);
+    expect(await refused({ rules: { noSuchRule: {} } })).toMatch(/noSuchRule/);
+    expect(await refused({ rules: { nightLargeAmount: { from: '01:00', to: '01:00' } } })).toMatch(/must differ from "from"/);
+    // Beyond what the kept state allows live: a longer burst window, a higher count.
+    expect(await refused({ rules: { sameCardBurst: { windowSeconds: 1200 } } })).toMatch(/rules\.sameCardBurst\.windowSeconds: at most 600 live/);
+    expect(await refused({ rules: { sameCardBurst: { minCount: 5 } } })).toMatch(/rules\.sameCardBurst\.minCount: at most 3 live/);
+    // Restart-only parts.
+    expect(await refused({ timezone: 'Asia/Tokyo', rules: {} })).toMatch(/^timezone: differs from the running configuration and needs a restart/);
+    expect(await refused([])).toMatch(/a candidate is a configuration object/);
+    expect(await ctx.rulesPublisher.live()).toBeNull();
+    expect(await ctx.rulesPublisher.history()).toEqual([]);
+    // The same parts unchanged are fine.
+    expect((await ctx.rulesPublisher.publish({ timezone: ctx.settings.config.timezone, rules: { userDailyCap: { capFen: 100_000 } } }, { by: 'alice' })).version).toBe(1);
+  });
+
+  it('a worker refuses a published version beyond what its own configuration keeps, counts it, and keeps its rules', async () => {
+    // Published by someone running a configuration with a longer burst window than this worker keeps.
+    const wide = loadSettings({ namespace: ctx.keys.namespace, env: {}, overrides: { rules: { sameCardBurst: { windowSeconds: 3600 } } } });
+    await new RulesPublisher(ctx.redis, ctx.keys, wide).publish({ rules: { sameCardBurst: { windowSeconds: 1800 } } }, { by: 'alice' });
+    const [a, b] = await decide([charge({ occurredAt: '2026-03-10T10:00:00+08:00' }), charge({ occurredAt: '2026-03-10T10:15:00+08:00' })]);
+    expect(b!.configVersion).toBe(ctx.settings.configVersion);
+    expect([a!.outcome, b!.outcome]).toEqual(['approve', 'approve']);
+    expect(ctx.liveRules.version).toBe(0);
+    expect((await ctx.metrics.registry.getSingleMetric('riskmon_rules_refused_total')!.get()).values[0]!.value).toBe(1);
+  });
+});
+
+describe('npm run rules', () => {
+  const env = () => ({ REDIS_URL: redisUrl(), RISKMON_NAMESPACE: ctx.keys.namespace });
+
+  it('checks, publishes, shows, rolls back and lists the history from the command line', async () => {
+    const good = join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify({ rules: { userDailyCap: { capFen: 2_000_000 } } }));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ rules: { sameCardBurst: { windowSeconds: 7200 } }, pipeline: { shards: 7 } }));
+
+    const check = await runTool('rules', ['check', good], env());
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain('valid');
+    const refused = await runTool('rules', ['publish', bad, '--by', 'alice'], env());
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('the candidate is refused, nothing changed');
+    expect(refused.stderr).toContain('pipeline: differs from the running configuration and needs a restart');
+    const noBy = await runTool('rules', ['publish', good], env());
+    expect(noBy.code).toBe(2);
+
+    const published = await runTool('rules', ['publish', good, '--by', 'alice', '--note', 'lower cap'], env());
+    expect(published.stderr).toBe('');
+    expect(published.stdout).toContain('published rules version 1');
+    const shown = JSON.parse((await runTool('rules', ['show', '--json'], env())).stdout) as { version: number; rules: { userDailyCap: { capFen: number } }; by: string; source: string };
+    expect(shown).toMatchObject({ version: 1, by: 'alice', source: good, rules: { userDailyCap: { capFen: 2_000_000 } } });
+    // Published complete: every rule's configuration is in it.
+    expect(Object.keys(shown.rules).sort()).toEqual(Object.keys(ctx.settings.rulesInput as object).sort());
+
+    await runTool('rules', ['publish', good, '--by', 'bob'], env());
+    const back = await runTool('rules', ['rollback', '1', '--by', 'carol'], env());
+    expect(back.stdout).toContain('rules version 1 is live again (was 2)');
+    const history = readNdjson<{ action: string; version: number; by: string; note?: string }>((await runTool('rules', ['history', '--json'], env())).stdout);
+    expect(history.map((h) => `${h.action} ${h.version} ${h.by}`)).toEqual(['publish 1 alice', 'publish 2 bob', 'rollback 1 carol']);
+    expect(history[0]!.note).toBe('lower cap');
+  }, 90_000);
+});
