@@ -161,6 +161,8 @@ export class LiveRules {
   private checkedAt = -Infinity;
   private inUse = 0;
   private refused = 0;
+  /** The check under way: concurrent batches (one per shard) wait for it rather than start with the old rules. */
+  private checking: Promise<void> | undefined;
 
   constructor(
     private readonly deps: { redis: Redis; keys: Keys; started: Settings; rules: ChargeRules; metrics: Metrics; logger: Logger; checkEveryMs?: number },
@@ -171,10 +173,22 @@ export class LiveRules {
     return this.inUse;
   }
 
-  async refresh(nowMs = Date.now()): Promise<void> {
-    const { redis, keys, started, rules, metrics, logger, checkEveryMs = RULES_CHECK_MS } = this.deps;
-    if (nowMs - this.checkedAt < checkEveryMs) return;
+  refresh(nowMs = Date.now()): Promise<void> {
+    if (this.checking) return this.checking;
+    if (nowMs - this.checkedAt < (this.deps.checkEveryMs ?? RULES_CHECK_MS)) return Promise.resolve();
     this.checkedAt = nowMs;
+    this.checking = this.check()
+      .catch((e: unknown) => {
+        // Not checked: the next batch checks again (this one fails and is retried).
+        this.checkedAt = -Infinity;
+        throw e;
+      })
+      .finally(() => (this.checking = undefined));
+    return this.checking;
+  }
+
+  private async check(): Promise<void> {
+    const { redis, keys, started, rules, metrics, logger } = this.deps;
     const live = await redis.get(keys.rulesLive);
     const version = live === null ? 0 : Number(live);
     if (version === this.inUse || version === this.refused) return;

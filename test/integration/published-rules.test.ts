@@ -79,6 +79,13 @@ describe('published rules', () => {
     expect((await ctx.rulesPublisher.live())!.version).toBe(1);
   });
 
+  it('switches every batch a process runs at once (one per shard), not only the one that looked', async () => {
+    await ctx.rulesPublisher.publish({ rules: { sameCardBurst: { minCount: 2 } } }, { by: 'alice' });
+    const pair = (userId: string, cardId: string) => [charge({ userId, cardId }), charge({ userId, cardId, occurredAt: '2026-03-10T10:01:00+08:00' })];
+    const runs = await Promise.all([decide(pair('u-a', '4111111111111111')), decide(pair('u-b', '5500000000000004')), decide(pair('u-c', '340000000000009'))]);
+    expect(runs.map((r) => [r[1]!.outcome, r[1]!.configVersion])).toEqual(Array(3).fill(['review', `${ctx.settings.configVersion}+rules-v1`]));
+  });
+
   it('refuses a candidate that does not validate, with its reasons, and changes nothing', async () => {
     const refused = async (candidate: unknown) => {
       const e = await ctx.rulesPublisher.publish(candidate, { by: 'alice' }).catch((err: unknown) => err);
