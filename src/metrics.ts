@@ -6,33 +6,12 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RULE_NAMES } from './rules/registry.ts';
-import { EVENT_REJECT_LABELS, eventSchemas, type EventRejectLabel } from './events/schema.ts';
+import { eventSchemas } from './events/schema.ts';
+import { REJECT_REASONS } from './pipeline/reject-reasons.ts';
 import { PRODUCER_REJECT_REASONS } from './pipeline/producer.ts';
 import type { Keys } from './redis/keys.ts';
 import { CALIBRATION_RUN_RESULTS, QUOTA_CHANGES, WARNING_NAMES } from './quota/calibration.ts';
 import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/ledger.ts';
-
-/**
- * Why a worker dead-lettered an event (label `reason` of riskmon_events_rejected_total): what the event schema says
- * of it (src/events/schema.ts), a payload that is no batch, a failed evaluation, its time or eventId, or the state it
- * met (a second account opening).
- */
-export type RejectReason = EventRejectLabel | 'bad_payload' | 'evaluation_error' | 'event_time' | 'clock_ahead' | 'id_conflict' | 'conflict';
-
-/**
- * The labels workers emit, created at zero so rates and ratios have series from the start. A queued event is parsed
- * JSON of bounded size already: "invalid_json" and "too_long" are lines, refused by the producers
- * (riskmon_producer_rejected_events).
- */
-export const REJECT_REASONS: readonly RejectReason[] = [
-  ...EVENT_REJECT_LABELS.filter((l) => l !== 'invalid_json' && l !== 'too_long'),
-  'bad_payload',
-  'evaluation_error',
-  'event_time',
-  'clock_ahead',
-  'id_conflict',
-  'conflict',
-];
 
 /** Queue states reported by `riskmon_queue_jobs` (BullMQ's names). */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;

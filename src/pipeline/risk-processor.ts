@@ -15,7 +15,8 @@ import { findCardNumber, maskCardNumbers, tokenizeCharge, type CardHasher } from
 import { clockProblem, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { eventSchemas, parseQueuedEvent, type ChargeEvent, type EventType, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics, RejectReason } from '../metrics.ts';
+import type { Metrics } from '../metrics.ts';
+import type { RejectReason } from './reject-reasons.ts';
 import { defineScript } from '../redis/scripts.ts';
 import { CHARGES_PER_CALL, ChargeRules, evaluateChargesScript, parseChargeReply } from '../rules/charge-rules.ts';
 import type { BatchJobData, EventResult } from './batch-job.ts';

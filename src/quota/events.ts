@@ -12,7 +12,7 @@ import type {
   SocialSnapshotEvent,
 } from '../events/schema.ts';
 import { parseInstant } from '../events/instant.ts';
-import type { RejectReason } from '../metrics.ts';
+import type { RejectReason } from '../pipeline/reject-reasons.ts';
 import type { EventHandler } from '../pipeline/risk-processor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';

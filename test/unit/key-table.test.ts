@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Keys } from '../../src/redis/keys.ts';
+import { RULES } from '../../src/rules/registry.ts';
+import type { RuleModule } from '../../src/rules/rule.ts';
 
 describe('key table', () => {
   it('documents every key Keys builds, with nothing extra', () => {
@@ -24,5 +26,13 @@ describe('key table', () => {
     // The claim's hash tag is a computed bucket.
     expect(built.map((k) => k.replace(/:\{\d+\}:/, ':{<bucket>}:')).sort()).toEqual(documented.sort());
     expect(keys.queuePrefix).toBe('rm:<ns>:q');
+  });
+
+  it("lays out the user's rule-state hash as the rules declare it", () => {
+    const doc = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
+    const row = doc.split('\n').find((l) => l.startsWith('| `rm:<ns>:u:{<userId>}:rules` |'))!;
+    for (const rule of RULES as readonly RuleModule[]) {
+      for (const { field } of rule.state ?? []) expect(row, `${rule.name}: ${field}`).toContain(`\`${field}\` (`);
+    }
   });
 });
