@@ -20,7 +20,7 @@ const anyId = (what: string) =>
     .refine((s) => !LONE_SURROGATE.test(s), `${what} is not valid Unicode (lone surrogate)`);
 
 /** An id that names something (event, user, merchant): it becomes key names and records, so never a card number. */
-const id = (what: string) => anyId(what).refine((s) => !findCardNumber(s), `${what} holds a card number`);
+export const id = (what: string) => anyId(what).refine((s) => !findCardNumber(s), `${what} holds a card number`);
 
 /** An instant string; the parsed epoch-ms sits beside it as `<field>Ms` after validation. */
 const instant = (what: string) =>

@@ -7,7 +7,9 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { auditText } from '../audit-text.ts';
 import { parseInstant } from '../events/instant.ts';
+import { id } from '../events/schema.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 
@@ -38,7 +40,6 @@ export interface MerchantListChange {
   source?: string;
 }
 
-const text = (what: string, max: number) => z.string().trim().min(1, `${what} is empty`).max(max, `${what} is longer than ${max} characters`);
 const instant = z.string().transform((s, ctx) => {
   const r = parseInstant(s);
   if (!r.ok) {
@@ -52,14 +53,14 @@ const instant = z.string().transform((s, ctx) => {
 const listFileSchema = z.strictObject({
   merchants: z.array(
     z
-      .strictObject({ id: text('id', 128), from: instant.optional(), until: instant.optional(), reason: text('reason', 500).optional() })
+      .strictObject({ id: id('id'), from: instant.optional(), until: instant.optional(), reason: auditText('reason', 500).optional() })
       .refine((e) => !e.from || !e.until || e.from.ms < e.until.ms, { message: '"until" must be after "from"', path: ['until'] }),
   ),
 });
 
-export const MERCHANT_ID = text('merchant id', 128);
-export const ACTOR = text('--by', 64);
-export const REASON = text('--reason', 500);
+export const MERCHANT_ID = id('merchant id');
+export const ACTOR = auditText('--by', 64);
+export const REASON = auditText('--reason', 500);
 
 export class MerchantListError extends Error {}
 

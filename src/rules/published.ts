@@ -7,6 +7,7 @@
  * inside a batch; every decision records the version that decided it.
  */
 import type { Redis } from 'ioredis';
+import { auditText } from '../audit-text.ts';
 import { ConfigError, deepMerge, formatIssues, loadSettings, type Settings } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -86,6 +87,18 @@ export class RulesRefusedError extends Error {
   }
 }
 
+const BY = auditText('--by', 64);
+const NOTE = auditText('--note', 500);
+
+/** Who and why, checked before anything is recorded. */
+function actor(o: { by: string; note?: string }): { by: string; note?: string } {
+  const by = BY.safeParse(o.by);
+  const note = o.note === undefined ? undefined : NOTE.safeParse(o.note);
+  const problems = [...(by.success ? [] : [by.error.issues[0]!.message]), ...(note && !note.success ? [note.error.issues[0]!.message] : [])];
+  if (problems.length) throw new RulesRefusedError(problems);
+  return { by: by.data!, ...(note?.data ? { note: note.data } : {}) };
+}
+
 export class RulesPublisher {
   private readonly run: ReturnType<typeof defineScript>;
 
@@ -98,7 +111,8 @@ export class RulesPublisher {
   }
 
   /** Validates and publishes a candidate; refused (RulesRefusedError, nothing changed) when it does not validate. */
-  async publish(candidate: unknown, o: { by: string; note?: string; source?: string }, nowMs = Date.now()): Promise<PublishedRules> {
+  async publish(candidate: unknown, given: { by: string; note?: string; source?: string }, nowMs = Date.now()): Promise<PublishedRules> {
+    const o = { ...given, ...actor(given) };
     const checked = checkCandidate(this.started, candidate);
     if (!checked.ok) throw new RulesRefusedError(checked.problems);
     const record: Omit<PublishedRules, 'version'> = {
@@ -113,7 +127,8 @@ export class RulesPublisher {
   }
 
   /** Makes an earlier version live again (checked again: the running configuration may have changed since). */
-  async rollback(version: number, o: { by: string; note?: string }): Promise<{ version: number; previous: number }> {
+  async rollback(version: number, given: { by: string; note?: string }): Promise<{ version: number; previous: number }> {
+    const o = actor(given);
     const target = await this.version(version);
     if (!target) throw new RulesRefusedError([`no published version ${version} (npm run rules -- history lists them)`]);
     const checked = checkRulesInput(this.started, target.rules);

@@ -77,6 +77,9 @@ describe('merchant_blocklisted', () => {
     await expect(ctx.merchantList.add('m-13', { reason: 'x', by: 'a', from: '2026-03-10 12:00' })).rejects.toThrow(MerchantListError);
     await expect(ctx.merchantList.add('m-13', { reason: ' ', by: 'a' })).rejects.toThrow(/--reason is empty/);
     await expect(ctx.merchantList.add('m-13', { reason: 'x', by: '' })).rejects.toThrow(/--by is empty/);
+    // No card number is ever stored: not as a merchant id, not in a reason or a name.
+    await expect(ctx.merchantList.add('6222021234567890128', { reason: 'x', by: 'a' })).rejects.toThrow(/merchant id holds a card number/);
+    await expect(ctx.merchantList.add('m-13', { reason: 'customer card 6222 0212 3456 7890 128 reported', by: 'a' })).rejects.toThrow(/--reason holds a card number/);
     expect((await ctx.merchantList.show()).size).toBe(0);
     expect(await ctx.merchantList.history()).toEqual([]);
   });

@@ -101,6 +101,8 @@ describe('published rules', () => {
     // Restart-only parts.
     expect(await refused({ timezone: 'Asia/Tokyo', rules: {} })).toMatch(/^timezone: differs from the running configuration and needs a restart/);
     expect(await refused([])).toMatch(/a candidate is a configuration object/);
+    const e = (await ctx.rulesPublisher.publish({ rules: {} }, { by: ' ', note: 'after 4111 1111 1111 1111 was tested' }).catch((err: unknown) => err)) as RulesRefusedError;
+    expect(e.problems).toEqual(['--by is empty', '--note holds a card number: write at most its last four digits']);
     expect(await ctx.rulesPublisher.live()).toBeNull();
     expect(await ctx.rulesPublisher.history()).toEqual([]);
     // The same parts unchanged are fine.
