@@ -15,7 +15,7 @@ runCommand(
     usage: ['<events.ndjson> --candidate <config.json> --out <diff.ndjson> [options]'],
     positionals: true,
     options: {
-      candidate: { type: 'string', arg: '<config.json>', help: 'the configuration to try, merged over the running one (required)' },
+      candidate: { type: 'string', arg: '<config.json>', help: 'the configuration to try, merged over the baseline: it changes what it names (required)' },
       baseline: { type: 'string', arg: '<config.json>', help: "what to compare with (default: the namespace's live published rules, else the running configuration)" },
       lists: { type: 'string', arg: '<lists.json>', help: 'merchant admission list loaded into both runs: {"merchants": [{"id", "from"?, "until"?, "reason"?}]}' },
       out: { type: 'string', arg: '<diff.ndjson>', help: 'where to write the differing lines: {"line","eventId","baseline":{"outcome","rules"},"candidate":{…}} (required)' },

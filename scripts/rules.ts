@@ -4,8 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
-import { loadSettings } from '../src/config.ts';
-import { checkCandidate, RulesRefusedError } from '../src/rules/published.ts';
+import { RulesRefusedError } from '../src/rules/published.ts';
 
 runCommand(
   {
@@ -21,7 +20,8 @@ runCommand(
       config: CONFIG_OPTION,
     },
     notes: [
-      'A candidate is a configuration file loaded over the running configuration (config/default.json, then --config or RISKMON_CONFIG); only its "rules" part may differ: the zone, shards and retention need a restart.',
+      'A candidate is a configuration file loaded over the running configuration (config/default.json, then --config or RISKMON_CONFIG), its rules over the live version\'s: it changes only what it names. Only its "rules" part may differ: the zone, shards and retention need a restart.',
+      'Run it with the workers\' configuration (RISKMON_CONFIG): a version is completed from it, and workers running another configuration refuse the version.',
       'Each rule bounds what it can change live (a burst window no longer than the card windows kept); npm run backtest shows what a candidate would change before it is published.',
       'Every decision records its version in configVersion ("cfg-…+rules-v<n>").',
     ],
@@ -44,22 +44,20 @@ runCommand(
       }
     };
     const namespace = namespaceOption(values.namespace);
-    if (command === 'check') {
-      const checked = checkCandidate(loadSettings({ configFile: values.config, namespace }), readCandidate());
-      if (!checked.ok) throw new RulesRefusedError(checked.problems);
-      process.stdout.write(`${arg}: valid, and the running workers can switch to it live\n`);
-      return;
-    }
-    if (!['publish', 'show', 'history', 'rollback'].includes(command ?? '')) throw new UsageError('expected: check, publish, show, history or rollback');
+    if (!['check', 'publish', 'show', 'history', 'rollback'].includes(command ?? '')) throw new UsageError('expected: check, publish, show, history or rollback');
     if ((command === 'publish' || command === 'rollback') && values.by === undefined) throw new UsageError(`--by <name> is required: every ${command} records who made it`);
     if ((command === 'show' || command === 'history') && arg !== undefined) throw new UsageError(`${command} takes no argument, got ${arg}`);
     const version = command === 'rollback' ? wholeNumberOption('version', arg ?? '', 0) : 0;
-    const candidate = command === 'publish' ? readCandidate() : undefined;
+    const candidate = command === 'publish' || command === 'check' ? readCandidate() : undefined;
 
     const cli = await openCliContext({ namespace, configFile: values.config, requireExisting: true });
     const publisher = cli.context.rulesPublisher;
     try {
-      if (command === 'publish') {
+      if (command === 'check') {
+        const checked = await publisher.check(candidate);
+        if (!checked.ok) throw new RulesRefusedError(checked.problems);
+        process.stdout.write(`${arg}: valid, and the running workers can switch to it live\n`);
+      } else if (command === 'publish') {
         const published = await publisher.publish(candidate, { by: values.by!, note: values.note, source: arg });
         process.stdout.write(`published rules version ${published.version} (workers switch within seconds, at a batch boundary)\n`);
       } else if (command === 'rollback') {

@@ -11,4 +11,7 @@ export const auditText = (what: string, max: number) =>
     .trim()
     .min(1, `${what} is empty`)
     .max(max, `${what} is longer than ${max} characters`)
+    .refine((s) => !CONTROL.test(s), `${what} holds a control character (a line break, a NUL…): records are printed one per line`)
     .refine((s) => !findCardNumber(s), `${what} holds a card number: write at most its last four digits`);
+
+const CONTROL = /\p{Cc}/u;

@@ -108,7 +108,8 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     rules,
     cards,
     deadLetters,
-    merchantList: new MerchantList(redis, keys),
+    // Ended entries are kept as far back as an accepted charge may be dated, and a day more.
+    merchantList: new MerchantList(redis, keys, (config.events.maxAgeDays + 1) * 86_400_000),
     rulesPublisher: new RulesPublisher(redis, keys, settings),
     liveRules,
     processor,

@@ -1,5 +1,7 @@
 --[[
-  Changes one merchant's entries on the admission list and records the change, atomically.
+  Changes one merchant's entries on the admission list and records the change, atomically. Every change also drops
+  the merchant's entries that ended before the horizon (no charge accepted now can be dated that far back), so a
+  merchant's value stays small: the rules script decodes it on each call that meets the merchant.
 
   Input:
     KEYS[1] merchant list           rm:<ns>:lists:merchants            (hash merchantId -> JSON array of entries)
@@ -7,24 +9,30 @@
 
     ARGV[1] merchantId
     ARGV[2] "add": ARGV[3] the entry (JSON object), appended
-            "end": ARGV[3] now (ms), ARGV[4] now (ISO): entries in force are ended now (until = now), entries that
-                   start later are dropped
-    ARGV[5] the change record (JSON), appended to the history when something changed (with "ended": the count,
+            "end": entries in force are ended now (until = now), entries that start later are dropped
+    ARGV[4] now (ms)    ARGV[5] now (ISO)    ARGV[6] horizon (ms)    ARGV[7] most entries a merchant may have
+    ARGV[8] the change record (JSON), appended to the history when something changed (with "ended": the count,
             for "end")
 
-  Output: the number of entries added or ended (0: nothing changed, nothing recorded).
+  Output: the number of entries added or ended (0: nothing changed, nothing recorded), or -1 when an add would
+  give the merchant more than ARGV[7] entries (nothing changed).
 ]]
 local rcall = redis.call
+local now, horizon, most = tonumber(ARGV[4]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local entries = {}
 local stored = rcall("HGET", KEYS[1], ARGV[1])
-if stored then entries = cjson.decode(stored) end
+if stored then
+  for _, e in ipairs(cjson.decode(stored)) do
+    if not e.untilMs or e.untilMs >= horizon then entries[#entries + 1] = e end
+  end
+end
 
 local changed = 0
 if ARGV[2] == "add" then
+  if #entries >= most then return -1 end
   entries[#entries + 1] = cjson.decode(ARGV[3])
   changed = 1
 else
-  local now = tonumber(ARGV[3])
   local kept = {}
   for _, e in ipairs(entries) do
     local started = not e.fromMs or e.fromMs <= now
@@ -34,7 +42,7 @@ else
     else
       if open then
         e.untilMs = now
-        e["until"] = ARGV[4]
+        e["until"] = ARGV[5]
         changed = changed + 1
       end
       kept[#kept + 1] = e
@@ -49,7 +57,7 @@ if #entries == 0 then
 else
   rcall("HSET", KEYS[1], ARGV[1], cjson.encode(entries))
 end
-local record = ARGV[5]
+local record = ARGV[8]
 if ARGV[2] == "end" then
   local r = cjson.decode(record)
   r.ended = changed

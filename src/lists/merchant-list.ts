@@ -49,27 +49,38 @@ const instant = z.string().transform((s, ctx) => {
   return { text: s, ms: r.ms };
 });
 
+/** An event's merchant id, printable: listed ids are shown one entry per line. */
+const merchantId = (what: string) => id(what).refine((s) => !/\p{Cc}/u.test(s), `${what} holds a control character`);
+
 /** A list file, as `replay --lists` and `backtest --lists` take it. */
 const listFileSchema = z.strictObject({
   merchants: z.array(
     z
-      .strictObject({ id: id('id'), from: instant.optional(), until: instant.optional(), reason: auditText('reason', 500).optional() })
+      .strictObject({ id: merchantId('id'), from: instant.optional(), until: instant.optional(), reason: auditText('reason', 500).optional() })
       .refine((e) => !e.from || !e.until || e.from.ms < e.until.ms, { message: '"until" must be after "from"', path: ['until'] }),
   ),
 });
 
-export const MERCHANT_ID = id('merchant id');
+export const MERCHANT_ID = merchantId('merchant id');
 export const ACTOR = auditText('--by', 64);
 export const REASON = auditText('--reason', 500);
 
 export class MerchantListError extends Error {}
 
+/** Most entries one merchant may have: the rules script decodes them on every call that meets the merchant. */
+export const MAX_ENTRIES_PER_MERCHANT = 100;
+
 export class MerchantList {
   private readonly change: ReturnType<typeof defineScript>;
 
+  /**
+   * `keepEndedMs`: how long an ended entry is kept (at least how far back an accepted charge may be dated:
+   * events.maxAgeDays); older ones are dropped at the merchant's next change.
+   */
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    private readonly keepEndedMs: number,
   ) {
     this.change = defineScript(redis, changeMerchantListScript);
   }
@@ -83,7 +94,7 @@ export class MerchantList {
     const until = o.until === undefined ? undefined : parseBound('--until', o.until);
     if (until && until.ms <= from.ms) throw new MerchantListError(`--until (${until.text}) must be after --from (${from.text})`);
     const entry: MerchantEntry = { from: from.text, fromMs: from.ms, ...(until ? { until: until.text, untilMs: until.ms } : {}), reason, by, addedAt: new Date(nowMs).toISOString() };
-    await this.apply(id, 'add', [JSON.stringify(entry), ''], { by, action: 'add', merchantId: id, entry });
+    await this.apply(id, 'add', JSON.stringify(entry), nowMs, nowMs - this.keepEndedMs, { by, action: 'add', merchantId: id, entry });
     return entry;
   }
 
@@ -91,7 +102,7 @@ export class MerchantList {
   async remove(merchantId: string, o: { by: string }, nowMs = Date.now()): Promise<number> {
     const id = parse(MERCHANT_ID, merchantId);
     const by = parse(ACTOR, o.by);
-    const ended = await this.apply(id, 'end', [String(nowMs), new Date(nowMs).toISOString()], { by, action: 'remove', merchantId: id });
+    const ended = await this.apply(id, 'end', '', nowMs, nowMs - this.keepEndedMs, { by, action: 'remove', merchantId: id });
     if (ended === 0) throw new MerchantListError(`merchant ${id} has no entry in force or to come: nothing to remove`);
     return ended;
   }
@@ -118,7 +129,8 @@ export class MerchantList {
         by,
         addedAt,
       };
-      await this.apply(m.id, 'add', [JSON.stringify(entry), ''], { by, action: 'load', merchantId: m.id, entry, source: path });
+      // A file is a replay's list, read by event time: nothing in it is too old to keep.
+      await this.apply(m.id, 'add', JSON.stringify(entry), nowMs, -Number.MAX_SAFE_INTEGER, { by, action: 'load', merchantId: m.id, entry, source: path });
     }
     return parsed.data.merchants.length;
   }
@@ -139,8 +151,14 @@ export class MerchantList {
     return rows.map(([id, fields]) => ({ at: new Date(Number(id.split('-')[0])).toISOString(), ...(JSON.parse(fields[1]!) as Omit<MerchantListChange, 'at'>) }));
   }
 
-  private async apply(merchantId: string, op: 'add' | 'end', args: [string, string], record: Omit<MerchantListChange, 'at'>): Promise<number> {
-    return (await this.change(this.redis, [this.keys.merchantList, this.keys.merchantListHistory], [merchantId, op, ...args, JSON.stringify(record)])) as number;
+  private async apply(merchantId: string, op: 'add' | 'end', entry: string, nowMs: number, horizonMs: number, record: Omit<MerchantListChange, 'at'>): Promise<number> {
+    const changed = (await this.change(
+      this.redis,
+      [this.keys.merchantList, this.keys.merchantListHistory],
+      [merchantId, op, entry, nowMs, new Date(nowMs).toISOString(), horizonMs, MAX_ENTRIES_PER_MERCHANT, JSON.stringify(record)],
+    )) as number;
+    if (changed < 0) throw new MerchantListError(`merchant ${merchantId} has ${MAX_ENTRIES_PER_MERCHANT} entries already: remove it first (that ends them), or let some end`);
+    return changed;
   }
 }
 

@@ -23,7 +23,7 @@ export interface BacktestOptions {
   redisUrl: string;
   logger: Logger;
   inputPath: string;
-  /** A configuration merged over the running one; only its rules need differ. */
+  /** A configuration merged over the baseline (as a published one is over the live version). */
   candidate: unknown;
   /** Likewise; default: the namespace's live published rules, else the running configuration's. */
   baseline?: unknown;
@@ -80,7 +80,8 @@ export async function backtest(options: BacktestOptions): Promise<BacktestResult
         await context.close();
       }
     }
-    const runs = { baseline, candidate: options.candidate };
+    // The candidate changes what it names in the baseline, as a published candidate does in the live version.
+    const runs = { baseline, candidate: deepMerge(baseline, options.candidate) };
     const candidateSettings = settingsWith(started, options.candidate, namespaces.candidate);
     const publishable = checkRulesInput(started, candidateSettings.rulesInput);
 
@@ -89,6 +90,8 @@ export async function backtest(options: BacktestOptions): Promise<BacktestResult
       const configFile = join(scratch, `${side}.config.json`);
       writeFileSync(configFile, JSON.stringify(deepMerge(fileConfig(started), runs[side])));
       const settings = settingsWith(started, runs[side], namespaces[side]);
+      // Never the running namespace: a side's file may name one, and this run's namespace is removed afterwards.
+      if (settings.config.namespace !== namespaces[side]) throw new Error(`backtest: the ${side} would run in namespace ${settings.config.namespace}`);
       const context = createContext(settings, options.redisUrl, options.logger);
       try {
         progress(`${side}: replaying ${options.inputPath} in namespace ${namespaces[side]}`);
@@ -120,8 +123,9 @@ function fileConfig(started: Settings): unknown {
   return file ? JSON.parse(readFileSync(resolve(file), 'utf8')) : {};
 }
 
+/** The running settings with `over` merged in, in `namespace` whatever `over` says (the worker processes get it too). */
 function settingsWith(started: Settings, over: unknown, namespace: string): Settings {
-  return loadSettings({ ...started.loadedWith, namespace, overrides: deepMerge(started.loadedWith.overrides ?? {}, over) });
+  return loadSettings({ ...started.loadedWith, namespace, overrides: deepMerge(deepMerge(started.loadedWith.overrides ?? {}, over), { namespace }) });
 }
 
 /** Writes the lines whose outcome or rules differ, and sums them up. */

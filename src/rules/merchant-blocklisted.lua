@@ -28,8 +28,9 @@ if entries then
     if (not e.fromMs or t >= e.fromMs) and (not e.untilMs or t < e.untilMs) then
       local reason = ""
       if e.reason then reason = ": " .. e.reason end
-      fire("merchant_blocklisted", string.format("merchant %s is on the admission list from %s until %s%s",
-        merchantId, e.from or "always", e["until"] or "removed", reason))
+      -- Concatenated, not string.format: "%s" would stop at a NUL in an id.
+      fire("merchant_blocklisted", "merchant " .. merchantId .. " is on the admission list from " .. (e.from or "always") ..
+        " until " .. (e["until"] or "removed") .. reason)
       break
     end
   end

@@ -29,6 +29,11 @@ export interface PublishedRules {
   publishedAt: string;
   /** The candidate file it came from. */
   source?: string;
+  /**
+   * The configuration (configVersion) its rules were completed from: only processes running that configuration
+   * use it, so a version never brings another configuration file's rules along.
+   */
+  configVersion: string;
 }
 
 export interface RulesChange {
@@ -60,14 +65,18 @@ export function checkRulesInput(started: Settings, rulesInput: unknown): RulesCh
   return problems.length ? { ok: false, problems } : { ok: true, rules: parsed.data, rulesInput };
 }
 
-/** A candidate configuration (parsed JSON), loaded over the running one as a file would be, then checked. */
-export function checkCandidate(started: Settings, candidate: unknown): RulesCheck {
+/**
+ * A candidate configuration (parsed JSON), loaded over the running one as a file would be, its rules over `baseRules`
+ * (the live version's) when given, then checked: a candidate changes only what it names.
+ */
+export function checkCandidate(started: Settings, candidate: unknown, baseRules?: unknown): RulesCheck {
   if (typeof candidate !== 'object' || candidate === null || Array.isArray(candidate)) {
     return { ok: false, problems: ['a candidate is a configuration object, e.g. {"rules": {"sameCardBurst": {"minCount": 4}}}'] };
   }
   let loaded: Settings;
   try {
-    loaded = loadSettings({ ...started.loadedWith, overrides: deepMerge(started.loadedWith.overrides ?? {}, candidate) });
+    const base = baseRules === undefined ? {} : { rules: baseRules };
+    loaded = loadSettings({ ...started.loadedWith, overrides: deepMerge(deepMerge(started.loadedWith.overrides ?? {}, base), candidate) });
   } catch (e) {
     if (e instanceof ConfigError) return { ok: false, problems: e.message.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('invalid configuration')) };
     throw e;
@@ -79,6 +88,15 @@ export function checkCandidate(started: Settings, candidate: unknown): RulesChec
     return { ok: false, problems: outside.map((k) => `${k}: differs from the running configuration and needs a restart (only "rules" is published live)`) };
   }
   return checkRulesInput(started, loaded.rulesInput);
+}
+
+/** Why a process running `started` must not use a version completed from another configuration, or null. */
+export function lineageProblem(started: Settings, version: Pick<PublishedRules, 'version' | 'configVersion'>): string | null {
+  if (version.configVersion === started.configVersion) return null;
+  return (
+    `version ${version.version} was published over configuration ${version.configVersion}, and this process runs ${started.configVersion} ` +
+    '(another configuration file, or a release with other rule defaults): run npm run rules with the workers\' configuration (RISKMON_CONFIG) and publish again'
+  );
 }
 
 export class RulesRefusedError extends Error {
@@ -113,9 +131,10 @@ export class RulesPublisher {
   /** Validates and publishes a candidate; refused (RulesRefusedError, nothing changed) when it does not validate. */
   async publish(candidate: unknown, given: { by: string; note?: string; source?: string }, nowMs = Date.now()): Promise<PublishedRules> {
     const o = { ...given, ...actor(given) };
-    const checked = checkCandidate(this.started, candidate);
+    const checked = await this.check(candidate);
     if (!checked.ok) throw new RulesRefusedError(checked.problems);
     const record: Omit<PublishedRules, 'version'> = {
+      configVersion: this.started.configVersion,
       rules: checked.rulesInput,
       by: o.by,
       ...(o.note ? { note: o.note } : {}),
@@ -126,11 +145,21 @@ export class RulesPublisher {
     return { version, ...record };
   }
 
+  /** What publishing the candidate would give: its complete rules over the live version's, or why it is refused. */
+  async check(candidate: unknown): Promise<RulesCheck> {
+    const live = await this.live();
+    const lineage = live && lineageProblem(this.started, live);
+    if (lineage) return { ok: false, problems: [`the live ${lineage}`] };
+    return checkCandidate(this.started, candidate, live?.rules);
+  }
+
   /** Makes an earlier version live again (checked again: the running configuration may have changed since). */
   async rollback(version: number, given: { by: string; note?: string }): Promise<{ version: number; previous: number }> {
     const o = actor(given);
     const target = await this.version(version);
     if (!target) throw new RulesRefusedError([`no published version ${version} (npm run rules -- history lists them)`]);
+    const lineage = lineageProblem(this.started, target);
+    if (lineage) throw new RulesRefusedError([lineage]);
     const checked = checkRulesInput(this.started, target.rules);
     if (!checked.ok) throw new RulesRefusedError(checked.problems);
     try {
@@ -214,7 +243,9 @@ export class LiveRules {
       metrics.rulesRefused.inc();
       return;
     }
-    const checked = checkRulesInput(started, (JSON.parse(json) as { rules: unknown }).rules);
+    const record = { version, ...(JSON.parse(json) as Omit<PublishedRules, 'version'>) };
+    const lineage = lineageProblem(started, record);
+    const checked: RulesCheck = lineage ? { ok: false, problems: [lineage] } : checkRulesInput(started, record.rules);
     if (!checked.ok) {
       logger.error({ version, problems: checked.problems }, 'published rules refused: this worker keeps its current rules (restart it with a configuration that allows them)');
       this.refused = version;

@@ -72,3 +72,10 @@ export function readEnvFile(text: string): Map<string, string> {
   }
   return out;
 }
+
+/** The alerts the README's alert table documents, in its order. */
+export function documentedAlerts(): string[] {
+  const readme = readFileSync(`${ROOT}README.md`, 'utf8');
+  const section = readme.slice(readme.indexOf('### Alerts'), readme.indexOf('### Metrics'));
+  return [...section.matchAll(/^\| `(Riskmon\w+)` \|/gm)].map((m) => m[1]!);
+}

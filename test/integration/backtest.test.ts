@@ -88,6 +88,21 @@ describe('npm run backtest', () => {
     expect(text.stdout).toContain('The running workers can switch to the candidate live');
   }, 120_000);
 
+  it('never runs in, nor removes, the running namespace, whatever the candidate names', async () => {
+    const namespace = freshNamespace('bt-running');
+    await redis.set(`rm:${namespace}:lists:merchants:history`, 'kept');
+    const candidate = join(dir, 'named.json');
+    writeFileSync(candidate, JSON.stringify({ namespace, rules: { sameCardBurst: { minCount: 2 } } }));
+    const r = await runTool('backtest', [fixture('rule-edges.ndjson'), '--candidate', candidate, '--baseline', candidate, '--out', join(dir, 'named.ndjson'), '--json'], {
+      REDIS_URL: redisUrl(),
+      RISKMON_NAMESPACE: namespace,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ lines: 53, changed: 0 });
+    expect(await redis.keys(`rm:${namespace}:*`)).toEqual([`rm:${namespace}:lists:merchants:history`]);
+    await redis.del(`rm:${namespace}:lists:merchants:history`);
+  }, 120_000);
+
   it('says when a candidate could not be published live, and refuses bad input with exit code 2', async () => {
     const wide = join(dir, 'wide.json');
     writeFileSync(wide, JSON.stringify({ rules: { sameCardBurst: { windowSeconds: 1800 } } }));

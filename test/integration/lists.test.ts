@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { parseDecision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
-import { MerchantListError } from '../../src/lists/merchant-list.ts';
+import { MAX_ENTRIES_PER_MERCHANT, MerchantListError } from '../../src/lists/merchant-list.ts';
 import { testBatch } from '../helpers/batch.ts';
 import { runTool, readNdjson } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
@@ -82,6 +82,30 @@ describe('merchant_blocklisted', () => {
     await expect(ctx.merchantList.add('m-13', { reason: 'customer card 6222 0212 3456 7890 128 reported', by: 'a' })).rejects.toThrow(/--reason holds a card number/);
     expect((await ctx.merchantList.show()).size).toBe(0);
     expect(await ctx.merchantList.history()).toEqual([]);
+  });
+});
+
+describe('the list stays small', () => {
+  it('drops entries ended longer ago than a charge may be dated, and caps entries per merchant', async () => {
+    const day = 86_400_000;
+    const t0 = Date.parse('2026-03-01T00:00:00+08:00');
+    await ctx.merchantList.add('m-13', { reason: 'old', by: 'a', from: new Date(t0).toISOString(), until: new Date(t0 + day).toISOString() }, t0);
+    await ctx.merchantList.add('m-13', { reason: 'recent', by: 'a', from: new Date(t0 + 5 * day).toISOString() }, t0 + 5 * day);
+    expect((await ctx.merchantList.show()).get('m-13')!.map((e) => e.reason)).toEqual(['old', 'recent']);
+    // Nine days after the old one ended (maxAgeDays 7, and a day): the next change drops it.
+    await ctx.merchantList.add('m-13', { reason: 'newer', by: 'a' }, t0 + 10 * day);
+    expect((await ctx.merchantList.show()).get('m-13')!.map((e) => e.reason)).toEqual(['recent', 'newer']);
+
+    for (let i = 2; i < MAX_ENTRIES_PER_MERCHANT; i++) await ctx.merchantList.add('m-14', { reason: `r${i}`, by: 'a' }, t0);
+    await ctx.merchantList.add('m-14', { reason: 'last', by: 'a' }, t0);
+    await ctx.merchantList.add('m-14', { reason: 'last', by: 'a' }, t0);
+    await expect(ctx.merchantList.add('m-14', { reason: 'one too many', by: 'a' }, t0)).rejects.toThrow(`merchant m-14 has ${MAX_ENTRIES_PER_MERCHANT} entries already`);
+    expect((await ctx.merchantList.show()).get('m-14')).toHaveLength(MAX_ENTRIES_PER_MERCHANT);
+  });
+
+  it('refuses control characters in ids and texts (records are printed one per line)', async () => {
+    await expect(ctx.merchantList.add('m-13\nm-666 from always', { reason: 'x', by: 'a' })).rejects.toThrow(/merchant id holds a control character/);
+    await expect(ctx.merchantList.add('m-13', { reason: 'x\u0000y', by: 'a' })).rejects.toThrow(/--reason holds a control character/);
   });
 });
 

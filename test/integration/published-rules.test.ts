@@ -109,15 +109,25 @@ describe('published rules', () => {
     expect((await ctx.rulesPublisher.publish({ timezone: ctx.settings.config.timezone, rules: { userDailyCap: { capFen: 100_000 } } }, { by: 'alice' })).version).toBe(1);
   });
 
-  it('a worker refuses a published version beyond what its own configuration keeps, counts it, and keeps its rules', async () => {
-    // Published by someone running a configuration with a longer burst window than this worker keeps.
-    const wide = loadSettings({ namespace: ctx.keys.namespace, env: {}, overrides: { rules: { sameCardBurst: { windowSeconds: 3600 } } } });
-    await new RulesPublisher(ctx.redis, ctx.keys, wide).publish({ rules: { sameCardBurst: { windowSeconds: 1800 } } }, { by: 'alice' });
+  it('a candidate changes only what it names: the next version keeps what the live one set', async () => {
+    await ctx.rulesPublisher.publish({ rules: { userDailyCap: { capFen: 15_000 } } }, { by: 'alice' });
+    const v2 = await ctx.rulesPublisher.publish({ rules: { sameCardBurst: { minCount: 2 } } }, { by: 'bob' });
+    expect(v2.rules).toMatchObject({ userDailyCap: { capFen: 15_000 }, sameCardBurst: { minCount: 2 } });
+    expect(v2.configVersion).toBe(ctx.settings.configVersion);
+  });
+
+  it('a worker refuses a version completed from another configuration, counts it, and keeps its rules', async () => {
+    // Published by someone running another configuration file (a longer burst window, a lower cap).
+    const other = loadSettings({ namespace: ctx.keys.namespace, env: {}, overrides: { rules: { sameCardBurst: { windowSeconds: 3600 }, userDailyCap: { capFen: 1_000 } } } });
+    await new RulesPublisher(ctx.redis, ctx.keys, other).publish({ rules: { sameCardBurst: { windowSeconds: 1800 } } }, { by: 'alice' });
     const [a, b] = await decide([charge({ occurredAt: '2026-03-10T10:00:00+08:00' }), charge({ occurredAt: '2026-03-10T10:15:00+08:00' })]);
     expect(b!.configVersion).toBe(ctx.settings.configVersion);
     expect([a!.outcome, b!.outcome]).toEqual(['approve', 'approve']);
     expect(ctx.liveRules.version).toBe(0);
     expect((await ctx.metrics.registry.getSingleMetric('riskmon_rules_refused_total')!.get()).values[0]!.value).toBe(1);
+    // And this configuration's publisher refuses to build on that version, or to roll back to it.
+    await expect(ctx.rulesPublisher.publish({ rules: {} }, { by: 'bob' })).rejects.toThrow(/the live version 1 was published over configuration cfg-\w+, and this process runs/);
+    await expect(ctx.rulesPublisher.check({ rules: {} })).resolves.toMatchObject({ ok: false });
   });
 });
 
