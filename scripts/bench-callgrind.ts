@@ -30,6 +30,7 @@ import { loadSettings } from '../src/config.ts';
 import { runCommand, wholeNumberOption } from '../src/cli.ts';
 import { CardHasher } from '../src/events/card.ts';
 import { syntheticCharges } from '../src/events/synthetic.ts';
+import { MerchantList } from '../src/lists/merchant-list.ts';
 import { createRedis } from '../src/redis/connection.ts';
 import { Keys } from '../src/redis/keys.ts';
 import { startRedisServer, type LocalRedis } from '../src/redis/local-server.ts';
@@ -62,6 +63,11 @@ export interface CallgrindOptions {
   days?: number;
   /** Functions listed, by their own Ir. @defaultValue 5 */
   top?: number;
+  /**
+   * Merchants (m-0 …) on the admission list, with an entry that ended before the feed: the lookup's cost without
+   * changing a decision. The feed's merchants are m-0 … m-199. @defaultValue 0
+   */
+  listed?: number;
   /** Copy the callgrind dump here (for callgrind_annotate or KCachegrind). */
   keepDump?: string;
   onProgress?: (line: string) => void;
@@ -228,7 +234,11 @@ export async function benchCallgrind(options: CallgrindOptions = {}): Promise<Ca
         }
       }
     };
-    progress(`warm-up: ${warmup} charges, ${users} users`);
+    const list = new MerchantList(redis, new Keys(config.namespace), 0);
+    for (let m = 0; m < (options.listed ?? 0); m++) {
+      await list.add(`m-${m}`, { reason: 'benchmark: ended before the feed', by: 'bench', from: '2020-01-01T00:00:00Z', until: '2020-01-02T00:00:00Z' }, Date.parse('2020-01-01T00:00:00Z'));
+    }
+    progress(`warm-up: ${warmup} charges, ${users} users${options.listed ? `, ${options.listed} merchants listed` : ''}`);
     await redis.script('LOAD', evaluateChargesScript.lua);
     await callAll(warmCalls);
 
@@ -315,6 +325,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         seed: { type: 'string', arg: 'N', default: '42', help: "the feed's seed" },
         days: { type: 'string', arg: 'N', default: '3', help: 'simulated days the feed spans' },
         top: { type: 'string', arg: 'N', default: '5', help: 'functions listed by their own instructions (0 for none)' },
+        listed: { type: 'string', arg: 'N', default: '0', help: "merchants m-0 … on the admission list (entries that ended before the feed: the lookup's cost, the same decisions); the feed has m-0 … m-199" },
         'keep-dump': { type: 'string', arg: '<file>', help: 'copy the callgrind dump of the measured part there (callgrind_annotate, KCachegrind)' },
         json: { type: 'boolean', help: 'print the result as one JSON object' },
       },
@@ -332,6 +343,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         seed: wholeNumberOption('seed', values.seed, 42, { min: 0 }),
         days: wholeNumberOption('days', values.days, 3, { max: 365 }),
         top: wholeNumberOption('top', values.top, 5, { min: 0 }),
+        listed: wholeNumberOption('listed', values.listed, 0, { min: 0 }),
         keepDump: values['keep-dump'],
         onProgress: (line) => process.stderr.write(`bench:callgrind: ${line}\n`),
       });
