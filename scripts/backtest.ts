@@ -6,7 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { loadSettings } from '../src/config.ts';
 import { silentLogger } from '../src/logger.ts';
+import { countLines } from '../src/events/lines.ts';
 import { backtest, type BacktestSummary } from '../src/replay/backtest.ts';
+import { showReplayProgress } from '../src/replay/replay.ts';
+import { PROGRESS_NOTE } from '../src/progress.ts';
 
 runCommand(
   {
@@ -28,6 +31,7 @@ runCommand(
     notes: [
       'Files are in arrival order: each run\'s clock is the largest occurredAt accepted so far, as in npm run replay.',
       'The summary says whether the running workers could switch to the candidate live (npm run rules -- publish), and if not why.',
+      `${PROGRESS_NOTE} With --json, nothing.`,
     ],
     examples: [
       'npm run backtest -- test/fixtures/rule-edges.ndjson --candidate candidate.json --lists test/fixtures/rule-edges.lists.json --out /tmp/diff.ndjson',
@@ -57,6 +61,8 @@ runCommand(
     const cli = await openCliContext({ settings: started });
     try {
       const t0 = performance.now();
+      // --json: stdout is the summary and stderr only errors.
+      const totalLines = values.json ? 0 : await countLines(input);
       const result = await backtest({
         started,
         redisUrl: cli.context.redisUrl,
@@ -69,6 +75,7 @@ runCommand(
         workers,
         keep: values.keep,
         onProgress: values.json ? undefined : (m) => process.stderr.write(`backtest: ${m}\n`),
+        showRunProgress: values.json ? undefined : (run) => showReplayProgress(`backtest: ${run}`, totalLines),
       });
       const seconds = ((performance.now() - t0) / 1000).toFixed(1);
       if (values.json) {

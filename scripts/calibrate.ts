@@ -7,6 +7,8 @@ import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCo
 import { createLogger } from '../src/logger.ts';
 import { startCalibrationWorkerFor } from '../src/quota/calibration-worker.ts';
 import { CalibrationDateError } from '../src/quota/calibration.ts';
+import type { RunStatus } from '../src/quota/runs.ts';
+import { progressDisplay, PROGRESS_NOTE } from '../src/progress.ts';
 
 runCommand(
   {
@@ -19,6 +21,7 @@ runCommand(
       namespace: NAMESPACE_OPTION,
       config: CONFIG_OPTION,
     },
+    notes: [PROGRESS_NOTE],
     examples: ['npm run calibrate -- --date 2026-03-15 --namespace live'],
   },
   async ({ values }) => {
@@ -43,7 +46,15 @@ runCommand(
     try {
       const started = await context.calibration.start(values.date);
       process.stderr.write(`calibrate: run ${started.runId} (attempt ${started.attempts}): ${started.accounts} accounts in ${started.chunks} chunks\n`);
-      const done = await context.calibration.waitUntilDone(values.date, { pollMs: 200 });
+      const progress = progressDisplay({ label: 'calibrate', total: started.accounts, counted: 'calibrated', fields: ['skipped', 'refused'], start: started.calibrated });
+      const show = (s: RunStatus) => progress.update(s.calibrated, { skipped: s.skipped, refused: s.refused });
+      let done;
+      try {
+        done = await context.calibration.waitUntilDone(values.date, { pollMs: 200, onProgress: show });
+        show(done);
+      } finally {
+        progress.stop();
+      }
       process.stdout.write(JSON.stringify(done, null, 2) + '\n');
     } finally {
       await worker.close();

@@ -8,6 +8,7 @@ import { runCommand, wholeNumberOption } from '../src/cli.ts';
 import { parseDecision } from '../src/decisions/decision.ts';
 import { syntheticCharges } from '../src/events/synthetic.ts';
 import { createLogger } from '../src/logger.ts';
+import { createPacer } from '../src/pacing.ts';
 import { EventProducer } from '../src/pipeline/producer.ts';
 import { startService } from '../src/service.ts';
 
@@ -64,19 +65,13 @@ runCommand(
     }
   })();
 
-  const started = Date.now();
-  let i = 0;
+  const pacer = createPacer(rate);
   // The feed covers the last day and a bit (two nights), ending a few hours before now: every charge is inside the
   // producer's window, nothing is ahead of its clock.
   const startMs = Date.now() - 30 * 3_600_000;
   for (const event of syntheticCharges({ count, users, seed: Date.now() % 100_000, prefix: context.keys.namespace, startMs })) {
     producer.send(event);
-    i++;
-    const ahead = i / rate - (Date.now() - started) / 1000;
-    if (ahead > 0.02) {
-      await producer.flush();
-      await new Promise((r) => setTimeout(r, ahead * 1000));
-    }
+    await pacer.wait(1, () => producer.flush());
   }
   await producer.flush();
   await printing;

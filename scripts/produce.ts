@@ -6,12 +6,12 @@
  * it fails at once with a clear message when none answers (it never starts a private one, which no worker would see).
  */
 import { existsSync } from 'node:fs';
-import { SingleBar } from 'cli-progress';
 import { checkNamespace, loadSettings } from '../src/config.ts';
 import { CONFIG_OPTION, NAMESPACE_OPTION, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { CardHasher } from '../src/events/card.ts';
 import { DeadLetters } from '../src/deadletter/dead-letters.ts';
-import { countLines, feed, type FeedProgress, type FeedSource } from '../src/pipeline/feed.ts';
+import { countLines, feed, type FeedSource } from '../src/pipeline/feed.ts';
+import { progressDisplay, PROGRESS_NOTE } from '../src/progress.ts';
 import { assertReachable, createRedis, redactUrl } from '../src/redis/connection.ts';
 import { Keys } from '../src/redis/keys.ts';
 import { DEFAULT_REDIS_URL } from '../src/redis/local-server.ts';
@@ -32,7 +32,7 @@ runCommand(
       config: CONFIG_OPTION,
       json: { type: 'boolean', help: 'print the summary as one JSON object' },
     },
-    notes: ['Needs a running Redis (REDIS_URL, else 127.0.0.1:6379): it fails at once when none answers, and never starts a private one, which no worker would see.'],
+    notes: ['Needs a running Redis (REDIS_URL, else 127.0.0.1:6379): it fails at once when none answers, and never starts a private one, which no worker would see.', PROGRESS_NOTE],
     examples: ['npm run produce -- --synthetic --rate 2000 --count 20000', 'npm run produce -- --file test/fixtures/rule-edges.ndjson'],
   },
   async ({ values }) => {
@@ -61,7 +61,7 @@ runCommand(
       await assertReachable(redis, url);
       const keys = new Keys(config.namespace);
       const total = source.kind === 'synthetic' ? source.count : await countLines(source.path);
-      const show = progressDisplay(total, values.json);
+      const show = progressDisplay({ label: 'produce', total, counted: 'read', fields: ['sent', 'rejected'], quiet: values.json });
       process.stderr.write(
         `produce: ${source.kind === 'file' ? source.path : `${total} synthetic charges`} → namespace ${config.namespace} ` +
           `(Redis ${redactUrl(url)}) at ${rate > 0 ? `${rate}/s` : 'full speed'}\n`,
@@ -76,7 +76,7 @@ runCommand(
           config,
           cards: new CardHasher(settings.cardSecret),
           deadLetters: new DeadLetters(redis, keys, config.retention.deadLetterMaxLen),
-          onProgress: show.update,
+          onProgress: (p) => show.update(p.read, { sent: p.sent, rejected: p.rejected }),
           progressEveryMs: show.everyMs,
         });
       } finally {
@@ -99,31 +99,3 @@ runCommand(
     }
   },
 );
-
-/** A progress bar on a terminal; elsewhere (a container's log) a plain line every 10 s. */
-function progressDisplay(total: number, quiet: boolean): { update: (p: FeedProgress) => void; stop: () => void; everyMs: number } {
-  if (quiet) return { update: () => undefined, stop: () => undefined, everyMs: 60_000 };
-  const rateOf = (p: FeedProgress) => (p.elapsedMs > 0 ? Math.round((p.sent * 1000) / p.elapsedMs) : 0);
-  if (!process.stderr.isTTY) {
-    return {
-      everyMs: 10_000,
-      update: (p) => process.stderr.write(`produce: ${p.read}/${total} read, ${p.sent} sent, ${p.rejected} rejected, ${rateOf(p)}/s\n`),
-      stop: () => undefined,
-    };
-  }
-  const bar = new SingleBar({
-    format: '{bar} {percentage}% | {value}/{total} | sent {sent} | rejected {rejected} | {rate}/s | ETA {eta_formatted}',
-    barsize: 30,
-    barCompleteChar: '\u2588',
-    barIncompleteChar: '\u2591',
-    hideCursor: true,
-    etaBuffer: 50,
-    stream: process.stderr,
-  });
-  bar.start(total, 0, { sent: 0, rejected: 0, rate: 0 });
-  return {
-    everyMs: 100,
-    update: (p) => bar.update(p.read, { sent: p.sent, rejected: p.rejected, rate: rateOf(p) }),
-    stop: () => bar.stop(),
-  };
-}

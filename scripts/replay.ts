@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { checkNamespace, loadSettings } from '../src/config.ts';
 import { openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { deleteNamespace } from '../src/redis/namespace.ts';
-import { replay } from '../src/replay/replay.ts';
+import { countLines } from '../src/events/lines.ts';
+import { PROGRESS_NOTE } from '../src/progress.ts';
+import { replay, showReplayProgress } from '../src/replay/replay.ts';
 
 runCommand(
   {
@@ -22,7 +24,7 @@ runCommand(
       keep: { type: 'boolean', help: 'keep the fresh namespace afterwards (its name is printed), to inspect it' },
       workers: { type: 'string', arg: 'N', default: '1', help: 'worker processes, 1 to 64 (decisions are the same for any number)' },
     },
-    notes: ['Files are in arrival order: the replay clock is the largest occurredAt accepted so far (README, "Event contract").'],
+    notes: ['Files are in arrival order: the replay clock is the largest occurredAt accepted so far (README, "Event contract").', PROGRESS_NOTE],
     examples: ['npm run replay -- test/fixtures/rule-edges.ndjson --lists test/fixtures/rule-edges.lists.json --out /tmp/results.ndjson', 'npm run replay -- events.ndjson --out results.ndjson --workers 3 --keep'],
   },
   async ({ values, positionals }) => {
@@ -41,7 +43,13 @@ runCommand(
     const remove = fresh && !values.keep;
     try {
       const started = performance.now();
-      const summary = await replay({ context: cli.context, inputPath: input, outputPath: values.out, workers, configFile: values.config, listsPath: values.lists });
+      const progress = showReplayProgress('replay', await countLines(input));
+      let summary;
+      try {
+        summary = await replay({ context: cli.context, inputPath: input, outputPath: values.out, workers, configFile: values.config, listsPath: values.lists, onProgress: progress.onProgress, progressEveryMs: progress.progressEveryMs });
+      } finally {
+        progress.stop();
+      }
       const seconds = (performance.now() - started) / 1000;
       process.stderr.write(
         `replay: ${summary.lines} lines → ${values.out} in ${seconds.toFixed(1)} s (namespace ${summary.namespace}${remove ? ', removed: --keep keeps it' : ''}): ` +

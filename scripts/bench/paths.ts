@@ -16,6 +16,7 @@ import { loadSettings, type Settings } from '../../src/config.ts';
 import { createContext, type Context } from '../../src/context.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { createPacer } from '../../src/pacing.ts';
 import { EventProducer, openRiskQueues } from '../../src/pipeline/producer.ts';
 import { defineScript } from '../../src/redis/scripts.ts';
 import { CHARGES_PER_CALL, evaluateChargesScript } from '../../src/rules/charge-rules.ts';
@@ -114,23 +115,23 @@ interface Drive {
 }
 
 /**
- * Offers `n` events: paced at `rate` events/s (checked every millisecond), or, with rate null, in chunks as fast
- * as `send` takes them. Records when each event was offered.
+ * Offers `n` events: paced at `rate` events/s, each as soon as it is due (every event due by then at each wake-up),
+ * or, with rate null, in chunks as fast as `send` takes them. Records when each event was offered.
  */
 async function drive(n: number, rate: number | null, sendAt: Float64Array, d: Drive, chunk = 2_000): Promise<void> {
-  const t0 = Date.now();
+  // No slack: an offered load is offered on schedule, not in bursts a sleep apart.
+  const pacer = createPacer(rate ?? 0, { slackMs: 0 });
   let i = 0;
   while (i < n) {
-    const now = Date.now();
-    const due = rate ? Math.min(n, Math.ceil(((now - t0 + 1) * rate) / 1000)) : Math.min(n, i + chunk);
-    if (due > i) {
-      sendAt.fill(now, i, due);
-      const from = i;
-      i = due;
-      await d.send(from, due);
+    const from = i;
+    i = Math.min(n, rate ? pacer.due() : i + chunk);
+    if (i > from) {
+      sendAt.fill(Date.now(), from, i);
+      await d.send(from, i);
     }
-    if (rate) await sleep(1);
-    else await new Promise((r) => setImmediate(r));
+    await pacer.wait(i - from);
+    // A sender that is behind still lets the event loop run (the replies of what it sent).
+    await new Promise((r) => setImmediate(r));
   }
   await d.finish?.();
 }

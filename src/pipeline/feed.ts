@@ -11,6 +11,7 @@ import { countLines as countFileLines, readEventLines } from '../events/lines.ts
 import type { EventRejectLabel, RiskEvent } from '../events/schema.ts';
 import { syntheticCharges } from '../events/synthetic.ts';
 import type { Keys } from '../redis/keys.ts';
+import { createPacer } from '../pacing.ts';
 import type { CardHasher } from '../events/card.ts';
 import { countLineRejection, EventProducer, type ProducerClock } from './producer.ts';
 
@@ -68,8 +69,6 @@ export interface FeedSummary {
 }
 
 const SYNTHETIC_SPAN_MS = 26 * 3_600_000;
-/** How far ahead of the schedule the sender may run before it sleeps. */
-const PACING_SLACK_MS = 20;
 
 export async function feed(options: FeedOptions): Promise<FeedSummary> {
   const rate = options.rate ?? 0;
@@ -87,6 +86,7 @@ export async function feed(options: FeedOptions): Promise<FeedSummary> {
     onRejected: (r) => count(r.reason.replace(/ \S+ \(at most/, ' (at most')),
   });
   const rejections: Promise<unknown>[] = [];
+  const pacer = createPacer(rate);
   const started = Date.now();
   let read = 0;
   let rejected = 0;
@@ -107,16 +107,10 @@ export async function feed(options: FeedOptions): Promise<FeedSummary> {
         );
         if (rejections.length >= 1_000) await Promise.all(rejections.splice(0));
       }
+      // Only sent events count towards the rate: a rejected line is not offered.
+      if (rate > 0) await pacer.wait(item.ok ? 1 : 0, () => producer.flush());
+      else if (producer.sent % 5_000 === 0) await producer.flush(); // bounded memory when unpaced
       const now = Date.now();
-      if (rate > 0) {
-        const aheadMs = (producer.sent / rate) * 1000 - (now - started);
-        if (aheadMs > PACING_SLACK_MS) {
-          await producer.flush();
-          await new Promise((r) => setTimeout(r, aheadMs));
-        }
-      } else if (producer.sent % 5_000 === 0) {
-        await producer.flush(); // bounded memory when unpaced
-      }
       if (now - lastProgress >= (options.progressEveryMs ?? 200)) {
         lastProgress = now;
         progress();

@@ -15,7 +15,7 @@ import type { Logger } from '../logger.ts';
 import { deleteNamespace } from '../redis/namespace.ts';
 import { checkRulesInput } from '../rules/published.ts';
 import { RULE_NAMES } from '../rules/registry.ts';
-import { replay, type ReplayLine } from './replay.ts';
+import { replay, type ReplayLine, type ReplayProgressView } from './replay.ts';
 
 export interface BacktestOptions {
   /** The running configuration (--config): what the runs are loaded over, and where the live rules are read. */
@@ -34,8 +34,13 @@ export interface BacktestOptions {
   keep?: boolean;
   /** Where to keep each run's full results (replay lines) as baseline.ndjson and candidate.ndjson. */
   resultsDir?: string;
+  /** What is happening, between the runs. */
   onProgress?: (message: string) => void;
+  /** Shows one run's line progress: called as the run starts, stopped as it ends (before its onProgress message). */
+  showRunProgress?: (run: BacktestRun) => ReplayProgressView;
 }
+
+export type BacktestRun = 'baseline' | 'candidate';
 
 export interface Side {
   outcome: ReplayLine['outcome'];
@@ -85,7 +90,7 @@ export async function backtest(options: BacktestOptions): Promise<BacktestResult
     const candidateSettings = settingsWith(started, options.candidate, namespaces.candidate);
     const publishable = checkRulesInput(started, candidateSettings.rulesInput);
 
-    for (const side of ['baseline', 'candidate'] as const) {
+    for (const side of ['baseline', 'candidate'] satisfies BacktestRun[]) {
       // The worker processes load the configuration from a file: the running one's file with this side over it.
       const configFile = join(scratch, `${side}.config.json`);
       writeFileSync(configFile, JSON.stringify(deepMerge(fileConfig(started), runs[side])));
@@ -95,14 +100,22 @@ export async function backtest(options: BacktestOptions): Promise<BacktestResult
       const context = createContext(settings, options.redisUrl, options.logger);
       try {
         progress(`${side}: replaying ${options.inputPath} in namespace ${namespaces[side]}`);
-        const summary = await replay({
-          context,
-          inputPath: options.inputPath,
-          outputPath: join(resultsDir, `${side}.ndjson`),
-          workers: options.workers,
-          configFile,
-          listsPath: options.listsPath,
-        });
+        const shown = options.showRunProgress?.(side);
+        let summary;
+        try {
+          summary = await replay({
+            context,
+            inputPath: options.inputPath,
+            outputPath: join(resultsDir, `${side}.ndjson`),
+            workers: options.workers,
+            configFile,
+            listsPath: options.listsPath,
+            onProgress: shown?.onProgress,
+            progressEveryMs: shown?.progressEveryMs,
+          });
+        } finally {
+          shown?.stop();
+        }
         progress(`${side}: ${summary.lines} lines, ${Object.entries(summary.byOutcome).map(([k, v]) => `${k} ${v}`).join(', ')}`);
       } finally {
         if (!options.keep) await deleteNamespace(context.redis, context.keys).catch(() => undefined);

@@ -17,6 +17,7 @@ import { safeEventId } from '../pipeline/risk-processor.ts';
 import type { BatchJobData, EventResult } from '../pipeline/batch-job.ts';
 import { RISK_WORKER_ENTRY, startProcesses } from '../pipeline/worker-processes.ts';
 import { riskQueueName } from '../redis/keys.ts';
+import { progressDisplay } from '../progress.ts';
 
 export interface ReplayOptions {
   context: Context;
@@ -28,6 +29,26 @@ export interface ReplayOptions {
   configFile?: string;
   /** A list file (merchant admission list) loaded into the namespace before the first event. */
   listsPath?: string;
+  /** Called at most every `progressEveryMs` and once at the end. */
+  onProgress?: (p: ReplayProgress) => void;
+  /** @defaultValue 200 */
+  progressEveryMs?: number;
+}
+
+export interface ReplayProgress {
+  /** Lines read and sent (or rejected at the edge). */
+  read: number;
+  /** Lines whose result is in: decided, accepted, or rejected with its reason. */
+  done: number;
+}
+
+/** A display of a replay's progress: what to pass to replay(), and what ends it. */
+export type ReplayProgressView = Required<Pick<ReplayOptions, 'onProgress' | 'progressEveryMs'>> & { stop(): void };
+
+/** A replay's progress on stderr (npm run replay; each run of npm run backtest): lines done of the file's, and lines read. */
+export function showReplayProgress(label: string, totalLines: number): ReplayProgressView {
+  const display = progressDisplay({ label, total: totalLines, counted: 'done', fields: ['read'] });
+  return { onProgress: (p) => display.update(p.done, { read: p.read }), progressEveryMs: display.everyMs, stop: display.stop };
 }
 
 export interface ReplaySummary {
@@ -56,6 +77,12 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   if (options.listsPath) await context.merchantList.loadFile(options.listsPath, `replay --lists ${options.listsPath}`);
   const results: (ReplayLine | undefined)[] = [];
   const jobs: { job: Job<BatchJobData>; shard: number; lines: number[] }[] = [];
+  // Progress: lines done as their jobs complete, while later lines are still read (the results themselves are read
+  // below, in line order). A job that completes before its add is acknowledged, or a job of another sender in a
+  // namespace given, is not counted; the final report counts every line.
+  let lineNo = 0;
+  let done = 0;
+  const linesOfJob = new Map<string, number>();
 
   // Their own connections (blocking reads), closed at the end: BullMQ leaves connections it was given open.
   const eventConnections = Array.from({ length: config.pipeline.shards }, () => context.queueConnection.duplicate());
@@ -63,6 +90,15 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const queueEvents = eventConnections.map(
     (connection, shard) => new QueueEvents(riskQueueName(shard), { connection, prefix: context.keys.queuePrefix }),
   );
+  if (options.onProgress) {
+    queueEvents.forEach((q, shard) =>
+      q.on('completed', ({ jobId }) => {
+        const key = `${shard}:${jobId}`;
+        done += linesOfJob.get(key) ?? 0;
+        linesOfJob.delete(key);
+      }),
+    );
+  }
   await Promise.all(queueEvents.map((q) => q.waitUntilReady()));
   const producer = await context.openProducer({
     clock: 'replay',
@@ -70,8 +106,12 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     rejectionSource: (line) => `replay:${context.keys.namespace}:${String(line)}`,
     onRejected: ({ tag, eventId, reason }) => {
       results[(tag as number) - 1] = { line: tag as number, eventId, outcome: 'rejected', rules: [], settleAt: null, error: reason };
+      done++;
     },
-    onJob: (job, shard, lines) => jobs.push({ job, shard, lines: lines as number[] }),
+    onJob: (job, shard, lines) => {
+      jobs.push({ job, shard, lines: lines as number[] });
+      if (options.onProgress) linesOfJob.set(`${shard}:${job.id}`, lines.length);
+    },
   });
   const children = startProcesses(RISK_WORKER_ENTRY, workerCount, {
     REDIS_URL: context.redisUrl,
@@ -80,14 +120,15 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     ...(options.configFile ? { RISKMON_CONFIG: options.configFile } : {}),
   });
 
+  const ticker = options.onProgress && setInterval(() => options.onProgress!({ read: lineNo, done }), options.progressEveryMs ?? 200);
   try {
-    let lineNo = 0;
     const rejections: Promise<unknown>[] = [];
     // Lines are read with a byte bound: a huge line is rejected without ever being held whole.
     for await (const item of readEventLines(options.inputPath, config.pipeline.maxLineBytes)) {
       lineNo = item.line;
       if (!item.ok) {
         results[lineNo - 1] = { line: lineNo, eventId: guessEventId(item.raw), outcome: 'rejected', rules: [], settleAt: null, error: item.reason };
+        done++;
         rejections.push(
           context.deadLetters.recordNow({ source: `replay:${context.keys.namespace}:${lineNo}`, reason: item.reason, raw: item.raw }),
           countLineRejection(context.queueConnection, context.keys, item.label),
@@ -127,8 +168,11 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     }
     out.end();
     await once(out, 'finish');
+    clearInterval(ticker);
+    options.onProgress?.({ read: lineNo, done: lineNo });
     return summary;
   } finally {
+    clearInterval(ticker);
     await producer.close();
     await Promise.all(queueEvents.map((q) => q.close()));
     for (const c of eventConnections) c.disconnect();

@@ -19,6 +19,7 @@ import { eventTimeLimits } from '../../src/events/event-time.ts';
 import { parseDecision, type Decision } from '../../src/decisions/decision.ts';
 import { CardHasher } from '../../src/events/card.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { createPacer } from '../../src/pacing.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { chargeHandler, RiskProcessor } from '../../src/pipeline/risk-processor.ts';
 import { parseRuleState, ruleStateFields } from '../../src/rules/rule-state.ts';
@@ -486,7 +487,7 @@ export async function paced<E>(
   flushEvery = 1_000,
   until: () => boolean = () => false,
 ): Promise<number> {
-  const started = performance.now();
+  const pacer = createPacer(rate);
   let n = 0;
   for (const e of events) {
     if (n % flushEvery === 0 && until()) break;
@@ -494,10 +495,7 @@ export async function paced<E>(
     n++;
     if (n % flushEvery === 0) {
       await producer.flush();
-      if (rate > 0) {
-        const ahead = n / rate - (performance.now() - started) / 1000;
-        if (ahead > 0) await sleep(ahead * 1000);
-      }
+      await pacer.wait(flushEvery);
     }
   }
   await producer.flush();

@@ -14,6 +14,7 @@ import { createContext } from '../../src/context.ts';
 import { CardHasher } from '../../src/events/card.ts';
 import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { silentLogger } from '../../src/logger.ts';
+import { createPacer } from '../../src/pacing.ts';
 import { EventProducer } from '../../src/pipeline/producer.ts';
 import { startRedisServer, type LocalRedis } from '../../src/redis/local-server.ts';
 import { freshNamespace } from '../helpers/context.ts';
@@ -157,6 +158,7 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
     // One outage after the other: a crash during the previous restart would kill the dead process and wait forever.
     let outages: Promise<void> = Promise.resolve();
     const chunk = 250;
+    const pacer = createPacer(options.rate);
     for (let i = 0; i < input.length; i += chunk) {
       for (const e of input.slice(i, i + chunk)) producer.send(e);
       await producer.flush();
@@ -170,8 +172,7 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
           await redis.restart();
         });
       }
-      const ahead = acknowledged / options.rate - (performance.now() - started) / 1000;
-      if (ahead > 0) await sleep(ahead * 1000);
+      await pacer.wait(Math.min(chunk, input.length - i));
     }
     await outages;
 
