@@ -47,11 +47,16 @@ runCommand(
       if (path !== undefined && !existsSync(path)) throw new UsageError(`${what} not found: ${path}`);
     }
     const json = (option: string, path: string): unknown => {
+      let value: unknown;
       try {
-        return JSON.parse(readFileSync(path, 'utf8'));
+        value = JSON.parse(readFileSync(path, 'utf8'));
       } catch (e) {
         throw new UsageError(`--${option} ${path}: ${(e as Error).message}`);
       }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new UsageError(`--${option} ${path}: a configuration object, e.g. {"rules": {"sameCardBurst": {"minCount": 2}}}`);
+      }
+      return value;
     };
     const candidate = json('candidate', values.candidate);
     const baseline = values.baseline === undefined ? undefined : json('baseline', values.baseline);

@@ -112,6 +112,11 @@ describe('npm run backtest', () => {
     const noCandidate = await runTool('backtest', [fixture('rule-edges.ndjson'), '--out', join(dir, 'x.ndjson')], { REDIS_URL: redisUrl() });
     expect(noCandidate.code).toBe(2);
     expect(noCandidate.stderr).toContain('--candidate is required');
+    const notAnObject = join(dir, 'null.json');
+    writeFileSync(notAnObject, 'null');
+    const refused = await runTool('backtest', [fixture('rule-edges.ndjson'), '--candidate', notAnObject, '--out', join(dir, 'x.ndjson')], { REDIS_URL: redisUrl() });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('a configuration object');
   }, 120_000);
 
   it('decides exactly as the same candidate, published, decides live traffic', async () => {

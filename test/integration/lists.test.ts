@@ -4,31 +4,18 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
-import { parseDecision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { MAX_ENTRIES_PER_MERCHANT, MerchantListError } from '../../src/lists/merchant-list.ts';
-import { testBatch } from '../helpers/batch.ts';
+import { decideBatch, testCharge } from '../helpers/charges.ts';
 import { runTool, readNdjson } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 
 let ctx: Context;
-let seq = 0;
 
-const charge = (over: Partial<ChargeEvent> = {}): ChargeEvent => ({
-  type: 'charge',
-  eventId: `e-${++seq}`,
-  userId: `u-${seq}`,
-  merchantId: 'm-13',
-  cardId: '6222021234567890128',
-  amount: 10_000,
-  occurredAt: '2026-03-10T10:00:00+08:00',
-  ...over,
-});
+let users = 0;
+const charge = (over: Partial<ChargeEvent> = {}) => testCharge({ userId: `u-${++users}`, merchantId: 'm-13', ...over });
 
-const decide = async (events: ChargeEvent[]) => {
-  await ctx.processor.process(testBatch(events, { clockMs: Date.parse('2026-03-10T16:00:00+08:00') }), `test:${++seq}`);
-  return Promise.all(events.map(async (e) => parseDecision((await ctx.redis.get(ctx.keys.decision(e.eventId)))!)));
-};
+const decide = (events: ChargeEvent[]) => decideBatch(ctx, events, Date.parse('2026-03-10T16:00:00+08:00'));
 
 beforeEach(() => {
   ctx = testContext();

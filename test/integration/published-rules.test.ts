@@ -8,32 +8,18 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config.ts';
 import type { Context } from '../../src/context.ts';
-import { parseDecision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { RULES_CHECK_MS, RulesPublisher, RulesRefusedError } from '../../src/rules/published.ts';
-import { testBatch } from '../helpers/batch.ts';
+import { decideBatch, testCharge } from '../helpers/charges.ts';
 import { readNdjson, runTool } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 
 let ctx: Context;
-let seq = 0;
 let dir: string;
 
-const charge = (over: Partial<ChargeEvent> = {}): ChargeEvent => ({
-  type: 'charge',
-  eventId: `e-${++seq}`,
-  userId: 'u-1',
-  merchantId: 'm-1',
-  cardId: '6222021234567890128',
-  amount: 10_000,
-  occurredAt: '2026-03-10T10:00:00+08:00',
-  ...over,
-});
+const charge = testCharge;
 
-const decide = async (events: ChargeEvent[]) => {
-  await ctx.processor.process(testBatch(events, { clockMs: Date.parse('2026-03-10T16:00:00+08:00') }), `test:${++seq}`);
-  return Promise.all(events.map(async (e) => parseDecision((await ctx.redis.get(ctx.keys.decision(e.eventId)))!)));
-};
+const decide = (events: ChargeEvent[]) => decideBatch(ctx, events, Date.parse('2026-03-10T16:00:00+08:00'));
 /** Past the workers' check interval: the next batch looks for a new version. */
 const nextCheck = () => new Promise((r) => setTimeout(r, RULES_CHECK_MS + 50));
 
