@@ -234,15 +234,6 @@ export const configSchema = z
         message: `must be more than events.maxAgeDays + 1 (${c.events.maxAgeDays + 1}): a day's total must be kept while charges of that day can still be accepted`,
       });
     }
-    // The calibration counts charges from the per-day totals: they must outlive the longest look-back.
-    const needed = Math.max(c.calibration.idle.days, 31) + 1;
-    if (c.retention.dayTotalsDays < needed) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['retention', 'dayTotalsDays'],
-        message: `must be at least ${needed}: quota calibration reads charge counts of the last period (up to 31 days) and of the idle window (${c.calibration.idle.days} days)`,
-      });
-    }
   });
 
 /** The configuration as written in JSON (before transforms). */

@@ -7,6 +7,7 @@
  * Without --redis-url it starts a private redis-server (so a million accounts never land in a shared Redis) and
  * stops it afterwards. `benchCalibration` is exported for `npm run bench`.
  */
+import { DAY_COUNT_PREFIX } from '../src/quota/credit-account.ts';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
 import type { ChainableCommander } from 'ioredis';
@@ -63,20 +64,18 @@ function seedAccount(p: ChainableCommander, ctx: Context, i: number, runAtMs: nu
     openedAtIso: new Date(openedAt).toISOString(),
     openEventId: `bench-open-${i}`,
     openDate: ctx.calendar.local(openedAt).date,
-    openDayBase: 0,
+    owed: 0,
+    seq: 0,
   });
   // Charges: frequent users (4 a day over the last 20 days), occasional ones, and idle ones.
   const profile = i % 4;
   if (profile !== 3) {
+    // The charge counts credit_limit keeps in the account (src/quota/credit-account.ts).
     const days: Record<string, number> = {};
     for (let d = 1; d <= 20; d++) {
-      if (profile === 0 || d % 7 === 0) {
-        const date = ctx.calendar.local(runAtMs - d * DAY_MS).date;
-        days[date] = profile === 0 ? 40_000 : 10_000;
-        days[`${date}#n`] = profile === 0 ? 4 : 1;
-      }
+      if (profile === 0 || d % 7 === 0) days[DAY_COUNT_PREFIX + ctx.calendar.local(runAtMs - d * DAY_MS).date] = profile === 0 ? 4 : 1;
     }
-    if (Object.keys(days).length) p.hset(k.ruleState(userId), days);
+    if (Object.keys(days).length) p.hset(k.account(userId), days);
   }
   if (i % 3 === 0) p.zadd(k.repayments(userId), runAtMs - 5 * DAY_MS, JSON.stringify([`bench-r-${i}`, 50_000, i % 30 === 0 ? 0 : 1, runAtMs - 4 * DAY_MS]));
   if (i % 5 === 0) {

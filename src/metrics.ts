@@ -38,6 +38,8 @@ interface Snapshot {
   overdueSeconds: number;
   deadLetters: number;
   producerRejections: Record<string, string>;
+  /** Credit outstanding over every account, fen. */
+  creditOwed: number;
   memory: { used: number; max: number };
 }
 
@@ -276,6 +278,12 @@ export class Metrics {
     fill: (g, s) => g.set(s.overdueSeconds),
   });
 
+  readonly creditOutstanding = this.scrapeGauge({
+    name: 'riskmon_credit_outstanding_fen',
+    help: 'Credit outstanding over every account, fen: charges credit_limit counted, less repayments and refunds (a running total kept in Redis).',
+    fill: (g, s) => g.set(s.creditOwed),
+  });
+
   readonly deadLetterEntries = this.scrapeGauge({
     name: 'riskmon_dead_letter_entries',
     help: 'Entries in the dead-letter stream (capped by retention.deadLetterMaxLen).',
@@ -379,12 +387,13 @@ async function readSnapshot(sources: ScrapeSources): Promise<Snapshot> {
       return { name: queue.name, counts, oldestWaitingAgeSeconds };
     }),
   );
-  const [settlement, oldestDue, deadLetters, producerRejections, info] = await Promise.all([
+  const [settlement, oldestDue, deadLetters, producerRejections, info, creditOwed] = await Promise.all([
     sources.settlementStats(),
     redis.zrange(keys.settlementDue, 0, 0, 'WITHSCORES'),
     redis.xlen(keys.deadLetter),
     redis.hgetall(keys.producerRejections),
     redis.info('memory'),
+    redis.hget(keys.creditTotals, 'owed'),
   ]);
   const dueAt = oldestDue.length === 2 ? Number(oldestDue[1]) : NaN;
   return {
@@ -393,6 +402,7 @@ async function readSnapshot(sources: ScrapeSources): Promise<Snapshot> {
     overdueSeconds: Number.isFinite(dueAt) && dueAt < now ? (now - dueAt) / 1000 : 0,
     deadLetters,
     producerRejections,
+    creditOwed: Number(creditOwed ?? 0),
     memory: { used: infoField(info, 'used_memory'), max: infoField(info, 'maxmemory') },
   };
 }

@@ -553,7 +553,7 @@ export async function preloadUsers(redis: Redis, keys: Keys, cards: CardHasher, 
   const dayTtl = (config.retention.dayTotalsDays + PRUNE_EVERY_DAYS) * 86_400;
   const stateOf = (u: number) =>
     ruleStateFields({
-      days: new Map([[dayBefore, { fen: 10_000, count: 1 }]]),
+      days: new Map([[dayBefore, 10_000]]),
       cards: new Map([[cards.token(syntheticPan(u, 0)), [start - 86_400_000]]]),
       prunedOn: dayBefore,
     });

@@ -31,6 +31,7 @@ const CONTENT_FIELDS = {
   repayment: ['userId', 'amount', 'dueAt', 'paidAt', 'occurredAt'],
   asset_snapshot: ['userId', 'balance', 'redeemed', 'occurredAt'],
   social_snapshot: ['userId', 'friendsAdded', 'momentsBlocked', 'occurredAt'],
+  refund: ['userId', 'chargeId', 'amount', 'occurredAt'],
 } as const satisfies Record<EventType, readonly string[]>;
 
 const INSTANT_FIELDS = new Set(['occurredAt', 'dueAt', 'paidAt']);

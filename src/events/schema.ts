@@ -109,7 +109,21 @@ export const socialSnapshotSchema = z.object({
   occurredAt: instant('occurredAt'),
 });
 
+/**
+ * A refund of a charge: at most what is left of it (checked when applied). It gives its amount back to the user's
+ * available credit when credit_limit counted the charge.
+ */
+export const refundSchema = z.object({
+  type: z.literal('refund'),
+  eventId: id('eventId'),
+  userId: id('userId'),
+  chargeId: id('chargeId'),
+  amount: amountFen(),
+  occurredAt: instant('occurredAt'),
+});
+
 export type AccountOpenedEvent = z.output<typeof accountOpenedSchema>;
+export type RefundEvent = z.output<typeof refundSchema>;
 export type RepaymentEvent = z.output<typeof repaymentSchema>;
 export type AssetSnapshotEvent = z.output<typeof assetSnapshotSchema>;
 export type SocialSnapshotEvent = z.output<typeof socialSnapshotSchema>;
@@ -135,6 +149,7 @@ export const eventSchemas = {
   repayment: repaymentSchema,
   asset_snapshot: assetSnapshotSchema,
   social_snapshot: socialSnapshotSchema,
+  refund: refundSchema,
 } as const satisfies Record<string, z.ZodType<{ type: string; eventId: string; userId: string; occurredAt: string }>>;
 
 export type EventType = keyof typeof eventSchemas;

@@ -4,9 +4,21 @@ import { EVENT_REJECT_LABELS, type EventRejectLabel } from '../events/schema.ts'
 /**
  * Why a worker dead-lettered an event (label `reason` of riskmon_events_rejected_total): what the event schema says
  * of it (src/events/schema.ts), a payload that is no batch, a failed evaluation, its time or eventId, or the state it
- * met (a second account opening).
+ * met: a second account opening or a refund the charge does not allow (`conflict`), a repayment or snapshot of a
+ * user without a credit account (`no_credit_account`) or timed before its opening (`before_opening`), a refund of a
+ * charge with no decision (`unknown_charge`).
  */
-export type RejectReason = EventRejectLabel | 'bad_payload' | 'evaluation_error' | 'event_time' | 'clock_ahead' | 'id_conflict' | 'conflict';
+export type RejectReason =
+  | EventRejectLabel
+  | 'bad_payload'
+  | 'evaluation_error'
+  | 'event_time'
+  | 'clock_ahead'
+  | 'id_conflict'
+  | 'conflict'
+  | 'no_credit_account'
+  | 'before_opening'
+  | 'unknown_charge';
 
 /**
  * The labels workers emit, created at zero so rates and ratios have series from the start. A queued event is parsed
@@ -21,4 +33,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'clock_ahead',
   'id_conflict',
   'conflict',
+  'no_credit_account',
+  'before_opening',
+  'unknown_charge',
 ];

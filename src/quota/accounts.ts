@@ -4,9 +4,9 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.ts';
-import type { Account, Activity, Calibrator, Channel, Factor, Warning } from './calibration.ts';
+import type { Account, Activity, Calibrator, Channel, Factor, Late, Warning } from './calibration.ts';
+import { availableCredit, parseCreditAccount } from './credit-account.ts';
 import type { AssetMember, RepaymentMember, SocialMember } from './events.ts';
-import { dayCounts } from '../rules/user-daily-cap.ts';
 
 export class AccountNotFoundError extends Error {
   override name = 'AccountNotFoundError';
@@ -20,6 +20,8 @@ export interface AuditRecord {
   after: number;
   factors: Factor[];
   warnings: Warning[];
+  /** What it counted that came after the previous run (absent on records of earlier versions). */
+  late?: Late;
 }
 
 export interface AccountView {
@@ -27,8 +29,16 @@ export interface AccountView {
   channel: Channel;
   /** Base quota, fen. */
   quota: number;
-  /** Quota in force now (base raised by a holiday uplift window), fen. */
+  /** Quota in force at the instant shown (base raised by a holiday uplift window), fen. */
   effectiveQuota: number;
+  /** Outstanding: charges counted less repayments and refunds, fen. */
+  outstanding: number;
+  /** What a charge at that instant may spend: effective quota − outstanding, never below zero, fen. */
+  available: number;
+  /** The instant shown, ISO. */
+  at: string;
+  openedAt: string;
+  lastRun: string | null;
   /** Oldest first. */
   history: Omit<AuditRecord, 'userId'>[];
 }
@@ -38,7 +48,7 @@ export interface AccountWithActivity {
   activity: Activity;
 }
 
-const COMMANDS_PER_ACCOUNT = 5;
+const COMMANDS_PER_ACCOUNT = 4;
 
 export class QuotaAccounts {
   constructor(
@@ -53,7 +63,6 @@ export class QuotaAccounts {
     const pipeline = this.redis.pipeline();
     for (const userId of userIds) {
       pipeline.hgetall(k.account(userId));
-      pipeline.hgetall(k.ruleState(userId));
       pipeline.zrange(k.repayments(userId), 0, -1, 'WITHSCORES');
       pipeline.zrange(k.assetSnapshots(userId), 0, -1, 'WITHSCORES');
       pipeline.zrange(k.socialSnapshots(userId), 0, -1, 'WITHSCORES');
@@ -65,24 +74,30 @@ export class QuotaAccounts {
         if (err) throw err;
         return value;
       };
-      const account = parseAccount(userId, at(0) as Record<string, string>);
-      if (!account) return null;
+      const credit = parseCreditAccount(userId, at(0) as Record<string, string>);
+      if (!credit) return null;
+      const { chargesByDate, lateCharges, owed: _owed, ...account } = credit;
       return {
         account,
         activity: {
-          chargesByDate: dayCounts(at(1) as Record<string, string>),
-          repayments: members<RepaymentMember>(at(2) as string[]).map(([[eventId, amount, onTime], score]) => ({
+          chargesByDate,
+          lateCharges,
+          repayments: members<RepaymentMember>(at(1) as string[]).map(([[eventId, amount, onTime, , paidDown, lateFor], score]) => ({
             eventId,
             amount,
             onTime: onTime === 1,
             paidAtMs: score,
+            // Recorded before repayments said what they paid down: the whole amount.
+            paidDown: paidDown ?? amount,
+            lateFor: lateFor || null,
           })),
-          assets: members<AssetMember>(at(3) as string[]).map(([[eventId, balance, redeemed], score]) => ({ eventId, balance, redeemed, atMs: score })),
-          social: members<SocialMember>(at(4) as string[]).map(([[eventId, friendsAdded, blocked], score]) => ({
+          assets: members<AssetMember>(at(2) as string[]).map(([[eventId, balance, redeemed, lateFor], score]) => ({ eventId, balance, redeemed, atMs: score, lateFor: lateFor || null })),
+          social: members<SocialMember>(at(3) as string[]).map(([[eventId, friendsAdded, blocked, lateFor], score]) => ({
             eventId,
             friendsAdded,
             momentsBlocked: blocked === 1,
             atMs: score,
+            lateFor: lateFor || null,
           })),
         },
       };
@@ -95,34 +110,26 @@ export class QuotaAccounts {
       .hgetall(this.keys.account(userId))
       .lrange(this.keys.quotaAudit(userId), 0, -1)
       .exec()) ?? []) as [[unknown, Record<string, string>], [unknown, string[]]];
-    const account = parseAccount(userId, acct);
+    const account = parseCreditAccount(userId, acct);
     if (!account) throw new AccountNotFoundError(`no credit account for user ${JSON.stringify(userId)}`);
+    const effectiveQuota = calibrator.effectiveQuota(account.channel, account.quota, atMs);
     return {
       userId,
       channel: account.channel,
       quota: account.quota,
-      effectiveQuota: calibrator.effectiveQuota(account.channel, account.quota, atMs),
+      effectiveQuota,
+      outstanding: account.owed,
+      available: availableCredit(effectiveQuota, account.owed),
+      at: new Date(atMs).toISOString(),
+      openedAt: acct.openedAtIso ?? new Date(account.openedAtMs).toISOString(),
+      lastRun: account.lastRunId,
       history: audit
         .map((json) => JSON.parse(json) as AuditRecord)
         .reverse()
-        .map(({ runId, before, after, factors, warnings }) => ({ runId, before, after, factors, warnings })),
+        .map(({ runId, before, after, factors, warnings, late }) => ({ runId, before, after, factors, warnings, ...(late ? { late } : {}) })),
     };
   }
 }
-
-function parseAccount(userId: string, h: Record<string, string>): Account | null {
-  if (!h || h.quota === undefined) return null;
-  return {
-    userId,
-    channel: h.channel as Channel,
-    quota: Number(h.quota),
-    openedAtMs: Number(h.openedAt),
-    openDayBase: Number(h.openDayBase ?? 0),
-    lastRunId: h.lastRun ?? null,
-    lastRunAtMs: h.lastRunAt === undefined ? null : Number(h.lastRunAt),
-  };
-}
-
 
 function members<M>(flat: string[]): [M, number][] {
   const out: [M, number][] = [];

@@ -1,11 +1,11 @@
 --[[
   Applies one account's calibration for a run, atomically and at most once: the new base quota, the run marker,
   the audit record, the run's counters, and the pruning of activity the run consumed. The caller computed the
-  result from the state it read; if that state changed since (another run got there first), nothing is written
-  and the caller reads and computes again.
+  result from the state it read; if that state changed since (another run got there first, or a charge, repayment
+  or snapshot was applied: the account's "seq"), nothing is written and the caller reads and computes again.
 
   Input:
-    KEYS[1] account                 rm:<ns>:u:{<userId>}:acct          (hash: quota, lastRun, lastRunAt)
+    KEYS[1] account                 rm:<ns>:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
     KEYS[2] audit list              rm:<ns>:u:{<userId>}:quota:audit   (list of JSON, newest first)
     KEYS[3] run                     rm:<ns>:cal:run:<runId>            (hash of counters)
     KEYS[4] repayments              rm:<ns>:u:{<userId>}:repay         (zset score=paidAt ms)
@@ -15,6 +15,7 @@
     ARGV[1] runId (date D)          ARGV[2] R (ms)                ARGV[3] lastRun read ("" for none)
     ARGV[4] quota read (fen)        ARGV[5] new quota (fen)       ARGV[6] change ("up" | "down" | "unchanged")
     ARGV[7] audit record JSON       ARGV[8] audit records kept    ARGV[9] number of warnings
+    ARGV[10] seq read               ARGV[11] the run's idle-window start date (day counts before it are dropped)
 
   Output:
     { 1 } applied; { 0 } already calibrated by this run (skipped); { -1, lastRun } a later run calibrated it
@@ -22,7 +23,7 @@
 ]]
 local rcall = redis.call
 
-local state = rcall("HMGET", KEYS[1], "quota", "lastRun")
+local state = rcall("HMGET", KEYS[1], "quota", "lastRun", "seq")
 if not state[1] then
   return { 3 }
 end
@@ -35,11 +36,19 @@ if lastRun > ARGV[1] then
   rcall("HINCRBY", KEYS[3], "refused", 1)
   return { -1, lastRun }
 end
-if lastRun ~= ARGV[3] or state[1] ~= ARGV[4] then
+if lastRun ~= ARGV[3] or state[1] ~= ARGV[4] or (state[3] or "0") ~= ARGV[10] then
   return { 2 }
 end
 
-rcall("HSET", KEYS[1], "quota", ARGV[5], "lastRun", ARGV[1], "lastRunAt", ARGV[2])
+-- The late charges are counted now; day counts before the idle window matter to no later run.
+rcall("HSET", KEYS[1], "quota", ARGV[5], "lastRun", ARGV[1], "lastRunAt", ARGV[2], "late", "0")
+local stale = {}
+for _, f in ipairs(rcall("HKEYS", KEYS[1])) do
+  if string.sub(f, 1, 2) == "n:" and string.sub(f, 3) < ARGV[11] then stale[#stale + 1] = f end
+end
+for s = 1, #stale, 1000 do
+  rcall("HDEL", KEYS[1], unpack(stale, s, math.min(s + 999, #stale)))
+end
 rcall("LPUSH", KEYS[2], ARGV[7])
 rcall("LTRIM", KEYS[2], 0, tonumber(ARGV[8]) - 1)
 rcall("HINCRBY", KEYS[3], "calibrated", 1)

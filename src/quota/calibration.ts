@@ -10,34 +10,30 @@ import type { RiskmonConfig } from '../config.ts';
 import { cny } from '../../config/fields.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 import { DAY_MS } from '../time/calendar.ts';
+import type { Channel, CreditAccount } from './credit-account.ts';
 
 
-export type Channel = 'invited' | 'applied';
+export type { Channel };
+
+/** A credit account as calibration reads it (src/quota/credit-account.ts owns the stored fields). */
+export type Account = Pick<CreditAccount, 'userId' | 'channel' | 'quota' | 'openedAtMs' | 'lastRunId' | 'lastRunAtMs' | 'seq'>;
 
 export class CalibrationDateError extends Error {
   override name = 'CalibrationDateError';
 }
 
-/** A credit account as stored. */
-export interface Account {
-  userId: string;
-  channel: Channel;
-  /** Base quota, fen. */
-  quota: number;
-  openedAtMs: number;
-  /** Non-declined charges on the opening day already counted before the account opened. */
-  openDayBase: number;
-  /** Date of the last run that calibrated this account, or null. */
-  lastRunId: string | null;
-  /** That run's instant R, or null. */
-  lastRunAtMs: number | null;
-}
-
+/**
+ * An event that arrived after the run covering its time had calibrated the account is recorded with that run's id
+ * (`lateFor`): the next run counts it, once, and says so on its audit record.
+ */
 export interface Repayment {
   eventId: string;
   paidAtMs: number;
   amount: number;
   onTime: boolean;
+  /** What it paid down of the outstanding balance when applied, fen (0 when nothing was owed). */
+  paidDown: number;
+  lateFor: string | null;
 }
 
 export interface AssetSnapshot {
@@ -45,6 +41,7 @@ export interface AssetSnapshot {
   atMs: number;
   balance: number;
   redeemed: number;
+  lateFor: string | null;
 }
 
 export interface SocialSnapshot {
@@ -52,12 +49,15 @@ export interface SocialSnapshot {
   atMs: number;
   friendsAdded: number;
   momentsBlocked: boolean;
+  lateFor: string | null;
 }
 
 /** What the event stream left about one account; each list sorted by time (ties by eventId). */
 export interface Activity {
-  /** Local date "YYYY-MM-DD" → charges not declined that day (the rules' per-day counts). */
+  /** Local date "YYYY-MM-DD" → charges counted that day (not declined, from the opening on: credit_limit). */
   chargesByDate: ReadonlyMap<string, number>;
+  /** Charges counted after the last run had calibrated their period. */
+  lateCharges: number;
   repayments: readonly Repayment[];
   assets: readonly AssetSnapshot[];
   social: readonly SocialSnapshot[];
@@ -93,7 +93,7 @@ export interface Factor {
 }
 
 /** Warnings a run records (label `warning` of riskmon_calibration_warnings_total); add new kinds here. */
-export const WARNING_NAMES = ['asset_redemption'] as const;
+export const WARNING_NAMES = ['asset_redemption', 'repayment_without_debt'] as const;
 export type WarningName = (typeof WARNING_NAMES)[number];
 
 export interface Warning {
@@ -109,13 +109,20 @@ export type QuotaChange = (typeof QUOTA_CHANGES)[number];
 export const CALIBRATION_RUN_RESULTS = ['completed', 'refused', 'failed'] as const;
 
 export type CalibrationOutcome =
-  | { kind: 'calibrated'; before: number; after: number; change: QuotaChange; factors: Factor[]; warnings: Warning[]; periodStartMs: number }
+  | { kind: 'calibrated'; before: number; after: number; change: QuotaChange; factors: Factor[]; warnings: Warning[]; late: Late; periodStartMs: number }
   /** Already calibrated by this run. */
   | { kind: 'skipped' }
   /** Calibrated by a later run already: a run never goes back in time. */
   | { kind: 'refused'; lastRunId: string }
   /** Opened at or after R: not part of this run. */
   | { kind: 'excluded' };
+
+/** What a run counted that arrived after the previous run had calibrated its period. */
+export interface Late {
+  charges: number;
+  /** eventIds of late repayments and snapshots. */
+  events: string[];
+}
 
 /** Exact integer division rounding down, for non-negative integers. */
 function floorDiv(a: number, b: number): number {
@@ -175,28 +182,45 @@ export class Calibrator {
     const periodMs = R - S;
     const periodDays = (periodMs / DAY_MS).toFixed(2);
 
-    // Charges: per-local-day counts. P starts at a local midnight except the first period, which starts at the
-    // opening instant: there the charges of the opening day from before the opening are taken off.
+    // Charges: per-local-day counts of the charges credit_limit counted, from the opening instant on (so the first
+    // period, which starts mid-day, holds none from before it), plus those that came after the previous run.
     const startDate = this.calendar.local(S).date;
-    let charges = 0;
+    let charges = activity.lateCharges;
     let idleCharges = 0;
     for (const [date, n] of activity.chargesByDate) {
       if (date >= run.runId) continue;
-      if (date >= startDate) charges += firstPeriod && date === startDate ? Math.max(0, n - account.openDayBase) : n;
+      if (date >= startDate) charges += n;
       if (date >= run.idleFromDate) idleCharges += n;
     }
 
-    const repaid = activity.repayments.filter((r) => inP(r.paidAtMs));
+    // An event counts in the period containing its time, or, when it came after the previous run had calibrated
+    // that period, in this one (once: it is late for that run only). Nothing from before the opening counts.
+    const counts = (atMs: number, lateFor: string | null) =>
+      atMs >= account.openedAtMs && (inP(atMs) || (lateFor !== null && lateFor === account.lastRunId));
+    const late: Late = { charges: activity.lateCharges, events: [] };
+    const noteLate = (e: { eventId: string; lateFor: string | null }) => {
+      if (e.lateFor !== null && e.lateFor === account.lastRunId) late.events.push(e.eventId);
+    };
+
+    // A repayment counts only for what it paid down: one made when nothing was owed is no repayment of credit.
+    const inPeriod = activity.repayments.filter((r) => counts(r.paidAtMs, r.lateFor));
+    const repaid = inPeriod.filter((r) => r.paidDown > 0);
+    const paidNothing = inPeriod.length - repaid.length;
+    repaid.forEach(noteLate);
     const overdue = repaid.filter((r) => !r.onTime);
-    const onTime = repaid.length - overdue.length;
-    const latestAsset = activity.assets.filter((a) => a.atMs < R).at(-1);
-    const latestSocial = activity.social.filter((s) => s.atMs < R).at(-1);
-    const friendsAdded = activity.social.filter((s) => inP(s.atMs)).reduce((sum, s) => sum + s.friendsAdded, 0);
+    const onTimeRepayments = repaid.filter((r) => r.onTime);
+    const onTime = onTimeRepayments.length;
+    const assets = activity.assets.filter((a) => a.atMs >= account.openedAtMs);
+    const social = activity.social.filter((x) => x.atMs >= account.openedAtMs);
+    const latestAsset = assets.filter((a) => a.atMs < R).at(-1);
+    const latestSocial = social.filter((x) => x.atMs < R).at(-1);
+    const socialInP = social.filter((x) => counts(x.atMs, x.lateFor));
+    socialInP.forEach(noteLate);
+    const friendsAdded = socialInP.reduce((sum, x) => sum + x.friendsAdded, 0);
 
     const warnings: Warning[] = [];
-    const redemptions = activity.assets.filter(
-      (a) => inP(a.atMs) && a.redeemed * 100 > c.redemptionWarningPercent * (a.balance + a.redeemed),
-    );
+    const redemptions = assets.filter((a) => counts(a.atMs, a.lateFor) && a.redeemed * 100 > c.redemptionWarningPercent * (a.balance + a.redeemed));
+    redemptions.forEach(noteLate);
     if (redemptions.length > 0) {
       const worst = redemptions.reduce((w, a) => (a.redeemed * (w.balance + w.redeemed) > w.redeemed * (a.balance + a.redeemed) ? a : w));
       warnings.push({
@@ -254,12 +278,18 @@ export class Calibrator {
         });
       }
       const percent = factors.reduce((sum, f) => sum + (f.percent ?? 0), 0);
-      const bonus = Math.min(onTime * c.onTimeRepayment.bonusFen, c.onTimeRepayment.maxBonusFenPerRun);
+      // Each on-time repayment adds the bonus, but no more than it paid down: 1-fen repayments earn 1 fen each.
+      const earned = onTimeRepayments.reduce((sum, r) => sum + Math.min(c.onTimeRepayment.bonusFen, r.paidDown), 0);
+      const bonus = Math.min(earned, c.onTimeRepayment.maxBonusFenPerRun);
       if (onTime > 0) {
+        const small = onTimeRepayments.filter((r) => r.paidDown < c.onTimeRepayment.bonusFen).length;
         factors.push({
           factor: 'on_time_repayment',
           bonusFen: bonus,
-          detail: `${onTime} repayment(s) on time × ${cny(c.onTimeRepayment.bonusFen)} CNY (at most ${cny(c.onTimeRepayment.maxBonusFenPerRun)} CNY a run)`,
+          detail:
+            `${onTime} repayment(s) on time × ${cny(c.onTimeRepayment.bonusFen)} CNY` +
+            (small > 0 ? `, ${small} of them capped at what they paid down` : '') +
+            ` (at most ${cny(c.onTimeRepayment.maxBonusFenPerRun)} CNY a run)`,
         });
       }
       after = this.roundDown(floorDiv(before * Math.max(0, 100 + percent), 100)) + bonus;
@@ -275,7 +305,10 @@ export class Calibrator {
       after = clamped;
     }
     const change: QuotaChange = after > before ? 'up' : after < before ? 'down' : 'unchanged';
-    return { kind: 'calibrated', before, after, change, factors, warnings, periodStartMs: S };
+    if (paidNothing > 0) {
+      warnings.push({ warning: 'repayment_without_debt', detail: `${paidNothing} repayment(s) in the period paid down nothing (nothing was owed): not counted` });
+    }
+    return { kind: 'calibrated', before, after, change, factors, warnings, late, periodStartMs: S };
   }
 
   /** The quota in force at an instant: the base, raised by a holiday uplift window containing it (within the band). */

@@ -1,13 +1,15 @@
 /**
- * Handlers of the credit-account events (account_opened, repayment, asset_snapshot, social_snapshot): each event is
- * applied atomically by one script, deduplicated by eventId, and answered "accepted" (or "rejected" with a reason
- * when the account's state refuses it, e.g. a second opening).
+ * Handlers of the credit-account events (account_opened, repayment, asset_snapshot, social_snapshot, refund): each
+ * event is applied atomically by one script, deduplicated by eventId, and answered "accepted" (or "rejected" with a
+ * reason when the account's state refuses it: a second opening, a repayment without an account, a refund of more
+ * than is left of its charge).
  */
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
 import type {
   AccountOpenedEvent,
   AssetSnapshotEvent,
+  RefundEvent,
   RepaymentEvent,
   SocialSnapshotEvent,
 } from '../events/schema.ts';
@@ -16,11 +18,11 @@ import type { RejectReason } from '../pipeline/reject-reasons.ts';
 import type { EventHandler } from '../pipeline/risk-processor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
-import { dayCountField } from '../rules/user-daily-cap.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 
-export const openAccountScript = loadScript(new URL('./openAccount-5.lua', import.meta.url));
-export const recordActivityScript = loadScript(new URL('./recordActivity-3.lua', import.meta.url));
+export const openAccountScript = loadScript(new URL('./openAccount-4.lua', import.meta.url));
+export const recordActivityScript = loadScript(new URL('./recordActivity-5.lua', import.meta.url));
+export const applyRefundScript = loadScript(new URL('./applyRefund-6.lua', import.meta.url));
 
 export interface QuotaHandlerDeps {
   redis: Redis;
@@ -34,12 +36,17 @@ export interface QuotaHandlers {
   repayment: EventHandler<RepaymentEvent>;
   asset_snapshot: EventHandler<AssetSnapshotEvent>;
   social_snapshot: EventHandler<SocialSnapshotEvent>;
+  refund: EventHandler<RefundEvent>;
 }
 
-/** Members of the activity sets: JSON arrays that start with the eventId (unique, and ties sort by it). */
-export type RepaymentMember = [eventId: string, amount: number, onTime: 0 | 1, dueAtMs: number];
-export type AssetMember = [eventId: string, balance: number, redeemed: number];
-export type SocialMember = [eventId: string, friendsAdded: number, momentsBlocked: 0 | 1];
+/**
+ * Members of the activity sets: JSON arrays that start with the eventId (unique, and ties sort by it). The script
+ * appends to a repayment what it paid down and the run it is late for ("" when not late), and to a late snapshot
+ * that run (recordActivity-5.lua).
+ */
+export type RepaymentMember = [eventId: string, amount: number, onTime: 0 | 1, dueAtMs: number, paidDown?: number, lateFor?: string];
+export type AssetMember = [eventId: string, balance: number, redeemed: number, lateFor?: string];
+export type SocialMember = [eventId: string, friendsAdded: number, momentsBlocked: 0 | 1, lateFor?: string];
 
 function instantMs(text: string): number {
   const r = parseInstant(text);
@@ -67,16 +74,17 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
   const markerTtl = config.retention.decisionDays * 86_400;
   const activityTtl = config.calibration.activityRetentionDays * 86_400;
 
+  const applyRefund = defineScript(redis, applyRefundScript);
   const activity = <E extends RepaymentEvent | AssetSnapshotEvent | SocialSnapshotEvent>(
     key: (userId: string) => string,
-    scoreAndMember: (event: E, occurredAtMs: number) => [number, unknown[]],
+    scoreAndMember: (event: E, occurredAtMs: number) => [number, string, unknown[]],
   ): EventHandler<E> => ({
     enqueue(pipeline, event, occurredAtMs) {
-      const [score, member] = scoreAndMember(event, occurredAtMs);
+      const [score, timeText, member] = scoreAndMember(event, occurredAtMs);
       recordActivity(
         pipeline,
-        [key(event.userId), keys.appliedEvent(event.eventId), keys.decision(event.eventId)],
-        [event.eventId, event.type, score, JSON.stringify(member), markerTtl, activityTtl],
+        [key(event.userId), keys.account(event.userId), keys.appliedEvent(event.eventId), keys.decision(event.eventId), keys.creditTotals],
+        [event.eventId, event.type, score, JSON.stringify(member), markerTtl, activityTtl, event.type === 'repayment' ? (event as RepaymentEvent).amount : 0, event.userId, timeText],
       );
     },
     interpret: (reply, event) => interpretReply(reply, event.eventId),
@@ -88,13 +96,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
         const band = config.calibration.bands[event.channel];
         openAccount(
           pipeline,
-          [
-            keys.account(event.userId),
-            keys.ruleState(event.userId),
-            keys.accountIndex,
-            keys.appliedEvent(event.eventId),
-            keys.decision(event.eventId),
-          ],
+          [keys.account(event.userId), keys.accountIndex, keys.appliedEvent(event.eventId), keys.decision(event.eventId)],
           [
             event.eventId,
             event.userId,
@@ -106,7 +108,6 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
             band.minFen,
             band.maxFen,
             markerTtl,
-            dayCountField(calendar.local(occurredAtMs).date),
           ],
         );
       },
@@ -117,15 +118,32 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
       const paidAt = instantMs(e.paidAt);
       const dueAt = instantMs(e.dueAt);
       const member: RepaymentMember = [e.eventId, e.amount, paidAt <= dueAt ? 1 : 0, dueAt];
-      return [paidAt, member];
+      return [paidAt, e.paidAt, member];
     }),
     asset_snapshot: activity<AssetSnapshotEvent>(keys.assetSnapshots.bind(keys), (e, at) => {
       const member: AssetMember = [e.eventId, e.balance, e.redeemed];
-      return [at, member];
+      return [at, e.occurredAt, member];
     }),
     social_snapshot: activity<SocialSnapshotEvent>(keys.socialSnapshots.bind(keys), (e, at) => {
       const member: SocialMember = [e.eventId, e.friendsAdded, e.momentsBlocked ? 1 : 0];
-      return [at, member];
+      return [at, e.occurredAt, member];
     }),
+    refund: {
+      enqueue(pipeline, event) {
+        applyRefund(
+          pipeline,
+          [
+            keys.refunds(event.userId),
+            keys.account(event.userId),
+            keys.decision(event.chargeId),
+            keys.appliedEvent(event.eventId),
+            keys.decision(event.eventId),
+            keys.creditTotals,
+          ],
+          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, config.retention.decisionDays],
+        );
+      },
+      interpret: (reply, event) => interpretReply(reply, event.eventId),
+    },
   };
 }

@@ -191,7 +191,15 @@ export class QuotaCalibration {
         else if (outcome.kind === 'refused') refused++;
         else if (outcome.kind === 'excluded') result.missing++;
         else {
-          const audit: AuditRecord = { runId, userId, before: outcome.before, after: outcome.after, factors: outcome.factors, warnings: outcome.warnings };
+          const audit: AuditRecord = {
+            runId,
+            userId,
+            before: outcome.before,
+            after: outcome.after,
+            factors: outcome.factors,
+            warnings: outcome.warnings,
+            ...(outcome.late.charges > 0 || outcome.late.events.length > 0 ? { late: outcome.late } : {}),
+          };
           this.apply(
             pipeline,
             [keys.account(userId), keys.quotaAudit(userId), runKey, keys.repayments(userId), keys.assetSnapshots(userId), keys.socialSnapshots(userId)],
@@ -205,6 +213,8 @@ export class QuotaCalibration {
               JSON.stringify(audit),
               config.calibration.auditHistory,
               outcome.warnings.length,
+              entry.account.seq,
+              run.idleFromDate,
             ],
           );
           applied.push({ userId, change: outcome.change, warnings: outcome.warnings.map((w) => w.warning) });

@@ -140,9 +140,22 @@ export class Keys {
 
   // --- Credit quotas (src/quota/) ---
 
-  /** Hash of a user's credit account: channel, quota (fen), openedAt, lastRun, lastRunAt. */
+  /**
+   * Hash of a user's credit account (src/quota/credit-account.ts owns its fields): channel, quota, openedAt,
+   * lastRun, owed, the charges counted per local day; credit_limit reads it in the call that decides.
+   */
   account(userId: string): string {
     return `${this.base}:u:${userTag(userId)}:acct`;
+  }
+
+  /** Hash of a user's refunds: chargeId → fen refunded so far (src/quota/applyRefund-6.lua). */
+  refunds(userId: string): string {
+    return `${this.base}:u:${userTag(userId)}:refunds`;
+  }
+
+  /** Hash of credit totals over every account: owed (fen), the gauge riskmon_credit_outstanding_fen. */
+  get creditTotals(): string {
+    return `${this.base}:credit:totals`;
   }
 
   /** List of a user's calibration audit records, newest first (JSON). */

@@ -74,6 +74,8 @@ export class ChargeRules {
   /** The rules in use; use() switches them, between calls. */
   private ruleSet: RuleSet;
   private readonly ruleKeys: string[];
+  /** Per charge, the user's keys the rules read besides the rule state (one block per @userkey). */
+  private readonly userKeys: ((userId: string) => string)[];
   private readonly dateFacts = new Map<string, DateFacts>();
   private readonly clockFacts = new Map<string, ClockFacts>();
   /** The last clock's local date: a live batch's clocks are mostly one flush's. */
@@ -84,6 +86,11 @@ export class ChargeRules {
     this.ruleKeys = assembled.keys.map(({ rule, name }) => {
       const key = rule.keys!(deps.keys)[name];
       if (key === undefined) throw new Error(`rule ${rule.name}: keys() gives no key ${name}, which its fragment reads`);
+      return key;
+    });
+    this.userKeys = assembled.userKeys.map(({ rule, name }) => {
+      const key = rule.userKeys!(deps.keys)[name];
+      if (key === undefined) throw new Error(`rule ${rule.name}: userKeys() gives no key ${name}, which its fragment reads`);
       return key;
     });
   }
@@ -103,7 +110,7 @@ export class ChargeRules {
       rules: Object.fromEntries(
         (RULES as readonly RuleModule[])
           .filter((r) => r.scriptConfig)
-          .map((r) => [r.configKey, r.scriptConfig!(ruleConfig(r, rules), ruleConfig(r, config.rules), config.events)]),
+          .map((r) => [r.configKey, r.scriptConfig!(ruleConfig(r, rules), ruleConfig(r, config.rules), { maxFutureSkewSeconds: config.events.maxFutureSkewSeconds, calibration: config.calibration })]),
       ),
     });
     return { version, rules, configArg };
@@ -144,6 +151,7 @@ export class ChargeRules {
     const { holdHours } = this.deps.config.settlement;
     const decisionKeys: string[] = [];
     const stateKeys: string[] = [];
+    const userKeyBlocks: string[][] = this.userKeys.map(() => []);
     const groupArgs: (string | number)[] = [];
     const chargeArgs: (string | number)[] = [];
     const groupIndex = new Map<string, number>();
@@ -177,6 +185,7 @@ export class ChargeRules {
       }
       decisionKeys.push(keys.decision(event.eventId));
       stateKeys.push(keys.ruleState(event.userId));
+      for (let b = 0; b < userKeyBlocks.length; b++) userKeyBlocks[b]!.push(this.userKeys[b]!(event.userId));
       const tokenized = 'cardToken' in event;
       const queued = tokenized ? event : tokenizeCharge(event, cards);
       const plain = isPlainJsonText(event.eventId) && isPlainJsonText(event.userId) && isPlainJsonText(event.merchantId) && isPlainJsonText(queued.cardLast4);
@@ -190,7 +199,7 @@ export class ChargeRules {
       );
     }
     return {
-      keys: [keys.decisionStream, keys.settlementDue, keys.settlementStats, ...this.ruleKeys, ...decisionKeys, ...stateKeys],
+      keys: [keys.decisionStream, keys.settlementDue, keys.settlementStats, ...this.ruleKeys, ...decisionKeys, ...stateKeys, ...userKeyBlocks.flat()],
       args: [this.ruleSet.configArg, new Date(nowMs).toISOString(), groupIndex.size, ...groupArgs, firings.length / 3, ...firings, ...chargeArgs],
     };
   }

@@ -7,6 +7,8 @@
   This file is the core; script.ts splices the rules' Lua fragments into it at the "--- @rules <section>" lines,
   in registry order, once per process. A fragment (src/rules/<rule>.lua) has these parts, all optional:
     --- @key <name>                 a key the caller passes once per call (the module's keys()); KEY_<name> here
+    --- @userkey <name>             a key of the charge's user the caller passes per charge (the module's
+                                    userKeys()); KEY_<name> in the per-charge sections
     --- @setup                      code run once per call, before the charges (locals are the fragment's)
     --- @read <var> <field expr>    a field of the user's rule-state hash, read with the one HMGET per charge:
                                     <var>Field is its name, <var> its value (nil when absent)
@@ -15,7 +17,9 @@
     --- @write all|counted <var> = <value expr>
                                     HSET <var>Field after the decision: "all" for every outcome, "counted" unless
                                     declined (a declined charge adds nothing to what is counted)
+    --- @counted                    per charge, after the state write, unless declined: writes of its own keys
     --- @observed <name> <json expr>  a field of the decision's "observed" object
+    --- @finish                     code run once per call, after every charge (totals of the run)
     --- @prune <when expr>          per field f (value v) of the hash when it is pruned: the fields this rule owns
                                     (<when expr> true); add stale ones with stale[#stale + 1] = f
   A rule decided before the call (night window) has no fragment: its reason comes in the call (pre-decided
@@ -28,13 +32,14 @@
   per charge few: a user's whole rule state is one small hash read with one HMGET and written with one HSET, and
   the settlement schedule and its running totals are written once per run.
 
-  Input (the number of keys is 3 + the rules' keys + 2 per charge):
+  Input (the number of keys is 3 + the rules' keys + (2 + the rules' user keys) per charge):
     KEYS[1] decision stream         rm:<ns>:decisions
     KEYS[2] settlement due          rm:<ns>:settle:due                 (zset member=eventId, score=settleAt ms)
     KEYS[3] settlement stats        rm:<ns>:settle:stats               (hash)
     then the rules' keys (@key, in registry order), then for charges i = 1..n:
     KEYS[r+i]   decision key        rm:<ns>:dec:<eventId>              (string, JSON)
     KEYS[r+n+i] user rule state     rm:<ns>:u:{<userId>}:rules         (hash: "p" and the rules' fields)
+    then one block of n keys per @userkey of the rules (registry order): KEYS[r+(2+b)n+i], e.g. the account
 
     ARGV[1] configuration, a JSON object: decisionTtl (s), streamMaxLen (approx.), stateTtl (s), version, and
             rules: { <configKey>: what the rule's scriptConfig() gives }
@@ -93,7 +98,6 @@ end
 local firstCharge = a
 local PER_CHARGE = 5
 local charges = (#ARGV - firstCharge + 1) / PER_CHARGE
-local firstDecisionKey = #KEYS - 2 * charges + 1
 
 local function cny(fen)
   return string.format("%d.%02d", math.floor(fen / 100), fen % 100)
@@ -115,6 +119,8 @@ end
 local rules, reasons, fired, decline, review
 
 --- @rules outcomes
+local firstDecisionKey = #KEYS - (2 + USER_KEYS) * charges + 1
+local firstUserKey = firstDecisionKey + 2 * charges
 
 local function fire(rule, reason)
   if OUTCOMES[rule] == "decline" then decline = true else review = true end
@@ -153,6 +159,7 @@ local function evaluate(i)
   local day = groups[tonumber(groupIndex)]
   local localDate = day.date
   local pre = preFired[i]
+--- @rules user keys
 
 --- @rules read
 
@@ -190,6 +197,7 @@ local function evaluate(i)
 --- @rules write declined
   else
 --- @rules write counted
+--- @rules counted
     if outcome == "approve" then
       due[#due + 1] = day.approveAt
       scheduledCount = scheduledCount + 1
@@ -265,4 +273,6 @@ if heldCount > 0 then
   rcall("HINCRBY", KEYS[3], "heldCount", heldCount)
   rcall("HINCRBY", KEYS[3], "heldAmount", heldAmount)
 end
+
+--- @rules finish
 return replies

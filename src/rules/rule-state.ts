@@ -4,12 +4,10 @@
  * tools and tests, and writes the same format where state is seeded (benchmark).
  */
 import { CARD_FIELD_PREFIX, decodeWindow, encodeWindow } from './same-card-burst.ts';
-import { DAY_COUNT_SUFFIX } from './user-daily-cap.ts';
-
 
 export interface RuleState {
-  /** Local date → fen of charges not declined and their count. */
-  days: Map<string, { fen: number; count: number }>;
+  /** Local date → fen of its charges not declined. */
+  days: Map<string, number>;
   /** Card token → charge times (ms) kept in the window, in time order. */
   cards: Map<string, number[]>;
   /** Local date of the last prune (field "p"). */
@@ -19,7 +17,7 @@ export interface RuleState {
 const PRUNED_ON_FIELD = 'p';
 
 export function parseRuleState(hash: Record<string, string>): RuleState {
-  const days = new Map<string, { fen: number; count: number }>();
+  const days = new Map<string, number>();
   const cards = new Map<string, number[]>();
   let prunedOn: string | undefined;
   for (const [field, value] of Object.entries(hash)) {
@@ -31,12 +29,8 @@ export function parseRuleState(hash: Record<string, string>): RuleState {
       cards.set(field.slice(CARD_FIELD_PREFIX.length), decodeWindow(value));
       continue;
     }
-    const isCount = field.endsWith(DAY_COUNT_SUFFIX);
-    const date = isCount ? field.slice(0, -DAY_COUNT_SUFFIX.length) : field;
-    const day = days.get(date) ?? { fen: 0, count: 0 };
-    if (isCount) day.count = Number(value);
-    else day.fen = Number(value);
-    days.set(date, day);
+    // A day's charge count ("<date>#n") of earlier versions is no state any rule reads now.
+    if (/^\d{4}-\d{2}-\d{2}$/.test(field)) days.set(field, Number(value));
   }
   return { days, cards, ...(prunedOn === undefined ? {} : { prunedOn }) };
 }
@@ -44,10 +38,7 @@ export function parseRuleState(hash: Record<string, string>): RuleState {
 /** The hash fields of a rule state, as the script writes them. */
 export function ruleStateFields(state: RuleState): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [date, { fen, count }] of state.days) {
-    out[date] = String(fen);
-    out[date + DAY_COUNT_SUFFIX] = String(count);
-  }
+  for (const [date, fen] of state.days) out[date] = String(fen);
   for (const [token, times] of state.cards) out[CARD_FIELD_PREFIX + token] = encodeWindow(times);
   if (state.prunedOn !== undefined) out[PRUNED_ON_FIELD] = state.prunedOn;
   return out;

@@ -27,6 +27,15 @@ export interface ChargeFacts {
 export interface ScriptEnv {
   /** How far ahead of the producer's clock a charge may be dated (events.maxFutureSkewSeconds). */
   maxFutureSkewSeconds: number;
+  /**
+   * What an effective credit quota needs of the calibration configuration: bands, rounding, holiday uplifts
+   * (spelled out: the configuration's type derives from the rules, so it cannot be named here).
+   */
+  calibration: {
+    bands: Record<'invited' | 'applied', { minFen: number; maxFen: number }>;
+    roundDownToFen: number;
+    holidayUplifts: readonly { name: string; from: string; to: string; percent: number }[];
+  };
 }
 
 /** A field a rule keeps in the user's rule-state hash, as docs/architecture.md's key table lists it. */
@@ -61,9 +70,14 @@ export interface RuleModule<Name extends string = string, Key extends string = s
    * What its fragment reads as `cfg.rules.<configKey>`: numbers and texts, encoded once per configuration version.
    * `started` is its configuration when the workers started (what the state it keeps is sized for).
    */
-  scriptConfig?(config: z.output<Schema>, started: z.output<Schema>, env: ScriptEnv): Record<string, string | number>;
+  scriptConfig?(config: z.output<Schema>, started: z.output<Schema>, env: ScriptEnv): Record<string, unknown>;
   /** Keys its fragment reads besides the user's rule state, once per call, by the names its `@key` lines use. */
   keys?(keys: Keys): Record<string, string>;
+  /**
+   * Keys of the charge's user its fragment reads, per charge, by the names its `@userkey` lines use (all in the
+   * user's hash tag, like the rule state).
+   */
+  userKeys?(keys: Keys): Record<string, (userId: string) => string>;
   /** The fields it keeps in the user's rule-state hash. */
   state?: StateField[];
 }

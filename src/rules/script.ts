@@ -12,6 +12,7 @@ import type { RuleModule } from './rule.ts';
 export interface Fragment {
   source: string;
   keys: string[];
+  userKeys: string[];
   setup: string;
   reads: { name: string; field: string }[];
   keeps: string[];
@@ -19,15 +20,18 @@ export interface Fragment {
   writes: { when: 'all' | 'counted'; name: string; value: string }[];
   observed: { name: string; value: string }[];
   prune?: { when: string; body: string };
+  counted: string;
+  finish: string;
 }
 
 const LUA_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Reads a fragment's directives and sections; a line it does not understand is an error naming the line. */
 export function parseFragment(text: string, source: string): Fragment {
-  const fragment: Fragment = { source, keys: [], setup: '', reads: [], keeps: [], check: '', writes: [], observed: [] };
-  let section: 'setup' | 'check' | 'prune' | null = null;
-  const body: Record<'setup' | 'check' | 'prune', string[]> = { setup: [], check: [], prune: [] };
+  const fragment: Fragment = { source, keys: [], userKeys: [], setup: '', reads: [], keeps: [], check: '', writes: [], observed: [], counted: '', finish: '' };
+  type Section = 'setup' | 'check' | 'prune' | 'counted' | 'finish';
+  let section: Section | null = null;
+  const body: Record<Section, string[]> = { setup: [], check: [], prune: [], counted: [], finish: [] };
   let pruneWhen: string | undefined;
   const lines = text.split('\n');
   const fail = (n: number, message: string): never => {
@@ -44,7 +48,7 @@ export function parseFragment(text: string, source: string): Fragment {
     const m = /^--- @(\w+)(?: (.*))?$/.exec(line);
     if (!m) {
       if (section) body[section].push(line);
-      else if (line.trim() !== '') fail(n, 'code outside a section (--- @setup, @check or @prune)');
+      else if (line.trim() !== '') fail(n, 'code outside a section (--- @setup, @check, @counted, @finish or @prune)');
       continue;
     }
     const [, directive, rest = ''] = m;
@@ -53,6 +57,9 @@ export function parseFragment(text: string, source: string): Fragment {
     switch (directive) {
       case 'key':
         fragment.keys.push(name(n, rest));
+        break;
+      case 'userkey':
+        fragment.userKeys.push(name(n, rest));
         break;
       case 'read':
         fragment.reads.push({ name: name(n, words[0]), field: words.slice(1).join(' ') || fail(n, '@read <var> <field expression>') });
@@ -71,6 +78,8 @@ export function parseFragment(text: string, source: string): Fragment {
         break;
       case 'setup':
       case 'check':
+      case 'counted':
+      case 'finish':
         if (rest !== '') fail(n, `@${directive} takes nothing on its line`);
         section = directive;
         break;
@@ -86,12 +95,14 @@ export function parseFragment(text: string, source: string): Fragment {
   }
   fragment.setup = body.setup.join('\n').trim();
   fragment.check = body.check.join('\n').trim();
+  fragment.counted = body.counted.join('\n').trim();
+  fragment.finish = body.finish.join('\n').trim();
   if (pruneWhen !== undefined) fragment.prune = { when: pruneWhen, body: body.prune.join('\n').trim() };
   return fragment;
 }
 
 /** The core's marker lines, each replaced by generated code. */
-const MARKER = /^--- @rules (outcomes|setup|read|check|prune|write declined|write counted|observed)$/gm;
+const MARKER = /^--- @rules (outcomes|setup|user keys|read|check|prune|write declined|write counted|counted|observed|finish)$/gm;
 
 const indent = (code: string, by: string) =>
   code
@@ -112,6 +123,7 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
     }
   }
   let keyIndex = 3;
+  const userKeys = userKeysOf(rules, fragments);
   const pairs = (when: 'declined' | 'counted') =>
     inScript
       .flatMap((r) => frag(r).writes)
@@ -119,7 +131,7 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
       .map((w) => `, ${w.name}Field, ${w.value}`)
       .join('');
   const sections: Record<string, string> = {
-    outcomes: `local OUTCOMES = { ${rules.map((r) => `${r.name} = "${r.outcome}"`).join(', ')} }`,
+    outcomes: `local OUTCOMES = { ${rules.map((r) => `${r.name} = "${r.outcome}"`).join(', ')} }\n-- Keys per charge the rules read besides its decision and rule state (@userkey).\nlocal USER_KEYS = ${userKeys.length}`,
     setup: inScript
       .map((r) => {
         const keys = frag(r).keys.map((k) => `local KEY_${k} = KEYS[${++keyIndex}]`);
@@ -148,6 +160,18 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
       .filter((r) => frag(r).prune)
       .map((r) => `      elseif ${frag(r).prune!.when} then -- ${r.name}\n${indent(frag(r).prune!.body, '        ')}`)
       .join('\n'),
+    'user keys': indent(
+      userKeys.map((k, b) => `local KEY_${k.name} = KEYS[firstUserKey + ${b} * charges + i - 1]`).join('\n'),
+      '  ',
+    ),
+    counted: inScript
+      .filter((r) => frag(r).counted)
+      .map((r) => `    -- ${r.name}\n    do\n${indent(frag(r).counted, '      ')}\n    end`)
+      .join('\n'),
+    finish: inScript
+      .filter((r) => frag(r).finish)
+      .map((r) => `-- ${r.name}\ndo\n${indent(frag(r).finish, '  ')}\nend`)
+      .join('\n'),
     'write declined': `    rcall("HSET", stateKey, "p", pruned${pairs('declined')})`,
     'write counted': `    rcall("HSET", stateKey, "p", pruned${pairs('counted')})`,
     observed: inScript
@@ -165,10 +189,19 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
   return script;
 }
 
-/** The assembled script, and the keys its fragments read once per call, in the order it takes them after KEYS[3]. */
+/** The keys per charge the fragments read (@userkey), in the order the script takes their blocks. */
+function userKeysOf(rules: readonly RuleModule[], fragments: ReadonlyMap<string, Fragment>): { rule: RuleModule; name: string }[] {
+  return rules.flatMap((rule) => (fragments.get(rule.name)?.userKeys ?? []).map((name) => ({ rule, name })));
+}
+
+/**
+ * The assembled script, the keys its fragments read once per call (in the order it takes them after KEYS[3]), and
+ * the keys per charge they read (one block of n keys each, after the rule-state keys).
+ */
 export interface RulesScript {
   script: ScriptFile;
   keys: { rule: RuleModule; name: string }[];
+  userKeys: { rule: RuleModule; name: string }[];
 }
 
 /** The rules script for these rules: the core at `coreUrl`, and each rule's `lua` fragment. */
@@ -186,5 +219,9 @@ export function rulesScript(coreUrl: URL, rules: readonly RuleModule[]): RulesSc
   for (const { rule, name } of keys) {
     if (!rule.keys) throw new Error(`rule ${rule.name}: its fragment reads KEY_${name}, but the module has no keys()`);
   }
-  return { script: { name: m[1]!, numberOfKeys: null, lua: assembleRulesScript(readFileSync(coreUrl, 'utf8'), rules, fragments) }, keys };
+  const userKeys = userKeysOf(rules, fragments);
+  for (const { rule, name } of userKeys) {
+    if (!rule.userKeys) throw new Error(`rule ${rule.name}: its fragment reads KEY_${name} per charge, but the module has no userKeys()`);
+  }
+  return { script: { name: m[1]!, numberOfKeys: null, lua: assembleRulesScript(readFileSync(coreUrl, 'utf8'), rules, fragments) }, keys, userKeys };
 }

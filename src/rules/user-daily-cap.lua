@@ -1,15 +1,13 @@
 --[[
   user_daily_cap: charges of this local day not declined and evaluated before this one, plus this one, over the cap.
 
-  State: "<YYYY-MM-DD>" -> fen of that local day's charges not declined, "<YYYY-MM-DD>#n" -> their count (quota
-  calibration reads the counts through user-daily-cap.ts). Days before the retention of the clock's date are
-  pruned.
+  State: "<YYYY-MM-DD>" -> fen of that local day's charges not declined. Days before the retention of the clock's
+  date are pruned (with them the "<YYYY-MM-DD>#n" counts earlier versions kept).
 ]]
 --- @setup
-local dailyCap, dayCountSuffix = cfg.rules.userDailyCap.capFen, cfg.rules.userDailyCap.countSuffix
+local dailyCap = cfg.rules.userDailyCap.capFen
 
 --- @read dayTotal localDate
---- @read dayCount localDate .. dayCountSuffix
 --- @keeps dayTotalBefore
 --- @check
 dayTotalBefore = tonumber(dayTotal or "0")
@@ -18,7 +16,6 @@ if dayTotalBefore + amount > dailyCap then
     localDate, cny(dayTotalBefore + amount), cny(dayTotalBefore), cny(dailyCap)))
 end
 --- @write counted dayTotal = string.format("%d", dayTotalBefore + amount)
---- @write counted dayCount = string.format("%d", tonumber(dayCount or "0") + 1)
 --- @observed dayTotalBefore dayTotal or "0"
 --- @prune string.byte(f, 1) >= 48 and string.byte(f, 1) <= 57
 if f < day.oldestDay then stale[#stale + 1] = f end

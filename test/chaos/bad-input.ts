@@ -50,7 +50,7 @@ function validEvent(id: string, user: number, amount: number, minute: number): R
 
 /** Values that break each field, and the field they go in. */
 const BREAKERS: Record<string, fc.Arbitrary<unknown>> = {
-  type: fc.constantFrom('Charge', 'refund', '', 42, null, ['charge'], { toString: 'charge' }, '__proto__', 'constructor'),
+  type: fc.constantFrom('Charge', 'chargeback', '', 42, null, ['charge'], { toString: 'charge' }, '__proto__', 'constructor'),
   eventId: fc.constantFrom('', 'x'.repeat(129), 42, null, true, [], {}, 'a\uD800', '\uDFFFb', 'y'.repeat(1_000_000)),
   userId: fc.constantFrom('', 'u'.repeat(129), 7, null, false, ['u1'], 'u\uD800'),
   merchantId: fc.constantFrom('', 'm'.repeat(129), 3.5, null, {}),

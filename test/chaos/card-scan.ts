@@ -229,7 +229,7 @@ function garbageWithCards(namespace: string, pans: string[]): unknown[] {
     { type: 'charge', eventId: `${namespace}-g1`, userId: 'u-g', merchantId: 'm', cardId: p(0), amount: -5, occurredAt: '2026-03-10T10:00:00+08:00' },
     { type: 'charge', eventId: `${namespace}-g2`, userId: 'u-g', merchantId: 'm', cardId: p(1), amount: 100, occurredAt: 'yesterday' },
     { type: 'charge', eventId: `${namespace}-g3`, userId: 'u-g', merchantId: p(2), cardId: p(2), amount: 1.5, occurredAt: '2026-03-10T10:00:00+08:00' },
-    { type: 'refund', eventId: `${namespace}-g4`, note: `card ${spaced(p(3))}`, cardId: p(3) },
+    { type: 'chargeback', eventId: `${namespace}-g4`, note: `card ${spaced(p(3))}`, cardId: p(3) },
     { type: 'charge', eventId: `${namespace}-g5`, userId: p(4), cardId: { number: p(4) } },
     { eventId: `${namespace}-g6`, cardNumber: p(5).replace(/(\d{4})(?=\d)/g, '$1-') },
     `${p(6)}`,

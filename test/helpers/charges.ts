@@ -1,5 +1,7 @@
 /** Charges for tests that drive the processor directly, and their stored decisions. */
+import { loadSettings } from '../../src/config.ts';
 import type { Context } from '../../src/context.ts';
+import type { ScriptEnv } from '../../src/rules/rule.ts';
 import { parseDecision, type Decision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { testBatch } from './batch.ts';
@@ -24,4 +26,10 @@ export function testCharge(over: Partial<ChargeEvent> = {}): ChargeEvent {
 export async function decideBatch(ctx: Context, events: ChargeEvent[], clockMs: number): Promise<Decision[]> {
   await ctx.processor.process(testBatch(events, { clockMs }), `test:${++seq}`);
   return Promise.all(events.map(async (e) => parseDecision((await ctx.redis.get(ctx.keys.decision(e.eventId)))!)));
+}
+
+/** What a rule's scriptConfig() sees besides its configuration, as the default configuration gives it. */
+export function testScriptEnv(): ScriptEnv {
+  const { config } = loadSettings({ env: {} });
+  return { maxFutureSkewSeconds: config.events.maxFutureSkewSeconds, calibration: config.calibration };
 }

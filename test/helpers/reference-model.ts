@@ -324,10 +324,7 @@ export class ReferenceModel {
   /** The day-totals hash the service should hold for a user: "<date>" → fen, "<date>#n" → count. */
   dayTotalsHash(userId: string): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [date, { fen, n }] of this.dayTotals.get(userId) ?? []) {
-      out[date] = String(fen);
-      out[`${date}#n`] = String(n);
-    }
+    for (const [date, { fen }] of this.dayTotals.get(userId) ?? []) out[date] = String(fen);
     return out;
   }
 

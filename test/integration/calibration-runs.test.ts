@@ -17,7 +17,7 @@ import { CALIBRATION_SCHEDULER_ID, startCalibrationWorker } from '../../src/quot
 import { CalibrationDateError } from '../../src/quota/calibration.ts';
 import { CalibrationRefusedError } from '../../src/quota/runs.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
-import { calibrate, calibrationWorker, feed, opened } from '../helpers/quota.ts';
+import { calibrate, calibrationWorker, charge, feed, opened } from '../helpers/quota.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const contexts: Context[] = [];
@@ -272,6 +272,7 @@ describe('holiday uplift', () => {
     await feed(c, [opened('u-cli', '2026-09-01T00:00:00.000+08:00', 800_000, 'applied')]);
     await worker(c);
     await calibrate(c, '2026-09-15');
+    await feed(c, [charge('u-cli', '2026-09-20T10:00:00.000+08:00', 120_000)]);
     const dir = mkdtempSync(join(tmpdir(), 'riskmon-quota-'));
     closers.push(async () => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'config.json'), JSON.stringify(uplift));
@@ -286,14 +287,19 @@ describe('holiday uplift', () => {
     expect(code).toBe(0);
     const printed = JSON.parse(out);
     // Opened Sep 1, run Sep 15: P = 14 days, younger than 15 days, no activity: unchanged. The uplift (+20%)
-    // is held at the applied band maximum, 800,000.
+    // is held at the applied band maximum, 800,000. The 1,200 CNY charge after the run is outstanding.
     expect(printed).toEqual({
       userId: 'u-cli',
       channel: 'applied',
       quota: 800_000,
       effectiveQuota: 800_000,
+      outstanding: 120_000,
+      available: 680_000,
+      at: '2026-10-01T04:00:00.000Z',
+      openedAt: '2026-09-01T00:00:00.000+08:00',
+      lastRun: '2026-09-15',
       history: [{ runId: '2026-09-15', before: 800_000, after: 800_000, factors: [], warnings: [] }],
     });
-    expect(Object.keys(printed)).toEqual(['userId', 'channel', 'quota', 'effectiveQuota', 'history']);
+    expect(Object.keys(printed)).toEqual(['userId', 'channel', 'quota', 'effectiveQuota', 'outstanding', 'available', 'at', 'openedAt', 'lastRun', 'history']);
   });
 });

@@ -65,7 +65,7 @@ describe('rules script reply', () => {
     expect(stored.reasons[1]).toContain('inside the night window 23:00–02:00');
     expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(4);
     // Day totals: what was not declined, with its count.
-    expect(parseRuleState(await ctx.redis.hgetall(ctx.keys.ruleState('u-reply'))).days).toEqual(new Map([['2026-03-10', { fen: 6_000, count: 3 }]]));
+    expect(parseRuleState(await ctx.redis.hgetall(ctx.keys.ruleState('u-reply'))).days).toEqual(new Map([['2026-03-10', 6_000]]));
   });
 
   it('fails one charge of a run alone: the others are decided, the failed one is dead-lettered with its reason', async () => {

@@ -42,7 +42,7 @@ describe('npm run migrate-rule-state', () => {
     expect(first.stderr).toBe('');
     expect(JSON.parse(first.stdout)).toEqual({ users: 1, days: 4, cards: 2 });
     const state = parseRuleState(await redis.hgetall(keys.ruleState('u-old')));
-    expect(state.days).toEqual(new Map([['2026-03-10', { fen: 4_900_000, count: 2 }], ['2026-03-09', { fen: 100, count: 1 }]]));
+    expect(state.days).toEqual(new Map([['2026-03-10', 4_900_000], ['2026-03-09', 100]]));
     expect(state.cards.get(token)).toEqual([t1, t2]);
     expect(await redis.ttl(keys.ruleState('u-old'))).toBeGreaterThan(46 * 86_400);
     expect(await redis.keys(`${keys.base}:u:{u-old}:card:*`)).toEqual([]);
@@ -51,7 +51,7 @@ describe('npm run migrate-rule-state', () => {
     // Again: nothing left to move, nothing counted twice.
     const again = await runTool('migrate-rule-state', [], env);
     expect(JSON.parse(again.stdout)).toEqual({ users: 0, days: 0, cards: 0 });
-    expect(parseRuleState(await redis.hgetall(keys.ruleState('u-old'))).days.get('2026-03-10')).toEqual({ fen: 4_900_000, count: 2 });
+    expect(parseRuleState(await redis.hgetall(keys.ruleState('u-old'))).days.get('2026-03-10')).toEqual(4_900_000);
 
     // The migrated state decides: 49,000 CNY spent, 2,000 more is over the cap; third charge on the card in 10 min.
     const [result] = await ctx.processor.process(testBatch([charge('after', 200_000, '2026-03-10T10:06:00+08:00')]), 'test:after');

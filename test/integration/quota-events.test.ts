@@ -103,7 +103,7 @@ describe('applying', () => {
   it('rejects a quota event reusing another user\'s eventId, and a charge reusing a non-charge eventId', async () => {
     const onTime = { ...repayment('u-4', '2026-03-10T00:00:00.000+08:00', '2026-03-09T00:00:00.000+08:00'), eventId: 'bill-42' };
     const overdue = { ...repayment('u-5', '2026-03-01T00:00:00.000+08:00', '2026-03-09T00:00:00.000+08:00'), eventId: 'bill-42' };
-    const [first, second] = await processBatch([onTime, overdue], 'test:e');
+    const [, first, second] = await processBatch([opened('u-4', '2026-03-01T00:00:00.000+08:00'), onTime, overdue], 'test:e');
     expect(first!.outcome).toBe('accepted');
     expect(second).toMatchObject({ outcome: 'rejected', error: expect.stringMatching(/^eventId reused with other content: userId, dueAt differ/) });
     const openedEvent = { ...opened('u-6', '2026-03-01T10:00:00.000+08:00'), eventId: 'open-6' };

@@ -13,9 +13,15 @@ import { assets, calibrate, calibrationWorker, charge, charges, feed, opened, re
 
 const R = '2026-03-15T00:00:00.000+08:00';
 const OLD = '2026-02-28T00:00:00.000+08:00';
-/** One charge the day before the run: keeps an account from being idle, far from the frequency threshold. */
-const active = (u: string) => charge(u, '2026-03-14T12:00:00.000+08:00');
-const onTime = (u: string, day = '10') => repayment(u, `2026-03-${day}T00:00:00.000+08:00`, `2026-03-${day}T00:00:00.000+08:00`);
+/**
+ * One 600 CNY charge early in the period: keeps an account from being idle, far from the frequency threshold, and
+ * owes what three 200 CNY repayments pay down (a repayment counts only for what it pays down).
+ */
+const active = (u: string) => charge(u, '2026-03-01T08:00:00.000+08:00', 60_000);
+/** Events a scenario expects to be refused: nothing from before the opening counts. */
+const refused = new Set<string>();
+const expectRefused = (e: Record<string, unknown>) => (refused.add(e.eventId as string), e);
+const onTime = (u: string, day = '10', amount = 20_000) => repayment(u, `2026-03-${day}T00:00:00.000+08:00`, `2026-03-${day}T00:00:00.000+08:00`, amount);
 const overdue = (u: string) => repayment(u, '2026-03-09T00:00:00.000+08:00', '2026-03-09T00:00:00.001+08:00');
 
 interface Scenario {
@@ -33,8 +39,10 @@ const scenarios: Record<string, Scenario> = {
   // balance > 5,000,000 → +10%: 1,100,000
   'wealth balance above 50,000 CNY': { events: (u) => [opened(u, OLD), active(u), assets(u, '2026-03-10T10:00:00.000+08:00', 5_000_001)], after: 1_100_000, factors: ['wealth_balance'] },
   'wealth balance of exactly 50,000 CNY': { events: (u) => [opened(u, OLD), active(u), assets(u, '2026-03-10T10:00:00.000+08:00', 5_000_000)], after: 1_000_000, factors: [] },
+  // Nothing from before the opening counts: the snapshot is refused (no account yet).
+  'wealth snapshot from before the account opened': { events: (u) => [expectRefused(assets(u, '2026-02-20T10:00:00.000+08:00', 6_000_000)), opened(u, OLD), active(u)], after: 1_000_000, factors: [] },
   // The latest snapshot before R counts even when it is older than P.
-  'wealth snapshot from before the account opened': { events: (u) => [assets(u, '2026-02-20T10:00:00.000+08:00', 6_000_000), opened(u, OLD), active(u)], after: 1_100_000, factors: ['wealth_balance'] },
+  'wealth snapshot from an earlier period': { events: (u) => [opened(u, '2026-02-01T00:00:00.000+08:00'), assets(u, '2026-02-20T10:00:00.000+08:00', 6_000_000), active(u)], after: 1_100_000, factors: ['wealth_balance'] },
   'wealth superseded by a later small snapshot': {
     events: (u) => [opened(u, OLD), active(u), assets(u, '2026-03-05T10:00:00.000+08:00', 6_000_000), assets(u, '2026-03-12T10:00:00.000+08:00', 100_000)],
     after: 1_000_000,
@@ -48,8 +56,8 @@ const scenarios: Record<string, Scenario> = {
   // 30 + 20 = 50 friends ≥ 50 → +5%
   'fifty new friends': { events: (u) => [opened(u, OLD), active(u), social(u, '2026-03-03T10:00:00.000+08:00', 30), social(u, '2026-03-12T10:00:00.000+08:00', 20)], after: 1_050_000, factors: ['new_friends'] },
   'forty-nine new friends': { events: (u) => [opened(u, OLD), active(u), social(u, '2026-03-03T10:00:00.000+08:00', 30), social(u, '2026-03-12T10:00:00.000+08:00', 19)], after: 1_000_000, factors: [] },
-  'friends added before the period do not count': {
-    events: (u) => [social(u, '2026-02-27T23:59:59.999+08:00', 60), opened(u, OLD), active(u), social(u, '2026-03-10T10:00:00.000+08:00', 0)],
+  'friends added before the opening do not count': {
+    events: (u) => [expectRefused(social(u, '2026-02-27T23:59:59.999+08:00', 60)), opened(u, OLD), active(u), social(u, '2026-03-10T10:00:00.000+08:00', 0)],
     after: 1_000_000,
     factors: [],
   },
@@ -74,6 +82,24 @@ const scenarios: Record<string, Scenario> = {
   'one repayment on time (paid at the due instant)': { events: (u) => [opened(u, OLD), active(u), onTime(u)], after: 1_020_000, factors: ['on_time_repayment'] },
   // 3 × 200 = 600 CNY, capped at 500 CNY
   'three repayments on time: bonus capped': { events: (u) => [opened(u, OLD), active(u), onTime(u, '03'), onTime(u, '06'), onTime(u, '09')], after: 1_050_000, factors: ['on_time_repayment'] },
+  // Repayments count only for what they pay down of an outstanding balance.
+  'a repayment when nothing is owed adds nothing': {
+    events: (u) => [opened(u, OLD), onTime(u, '05'), charge(u, '2026-03-12T10:00:00.000+08:00')],
+    after: 1_000_000,
+    factors: [],
+    warnings: ['repayment_without_debt'],
+  },
+  // Three 1-fen repayments with nothing owed once raised a 300 CNY account to 800 CNY.
+  'three 1-fen repayments with nothing owed': {
+    events: (u) => [opened(u, OLD, 30_000, 'applied'), onTime(u, '03', 1), onTime(u, '04', 1), onTime(u, '05', 1), charge(u, '2026-03-12T10:00:00.000+08:00')],
+    after: 30_000,
+    factors: [],
+    warnings: ['repayment_without_debt'],
+  },
+  // 1 fen paid down earns 1 fen, not 200 CNY: 1,000,000 + 1
+  'a 1-fen repayment of a balance earns 1 fen': { events: (u) => [opened(u, OLD), active(u), onTime(u, '10', 1)], after: 1_000_001, factors: ['on_time_repayment'] },
+  // 1,000 CNY repaid of 600 CNY owed: it paid down 600 CNY, the full bonus
+  'an overpayment counts what it paid down': { events: (u) => [opened(u, OLD), active(u), onTime(u, '10', 100_000)], after: 1_020_000, factors: ['on_time_repayment'] },
   // × 70 / 100: 700,000
   overdue: { events: (u) => [opened(u, OLD), active(u), overdue(u)], after: 700_000, factors: ['overdue_repayment'] },
   'overdue overrides every increase': {
@@ -110,7 +136,7 @@ const scenarios: Record<string, Scenario> = {
   // 1,650,000 → invited maximum 1,500,000
   'invited band maximum': { events: (u) => [opened(u, OLD, 1_500_000), active(u), assets(u, '2026-03-10T10:00:00.000+08:00', 6_000_000)], after: 1_500_000, factors: ['wealth_balance', 'band_clamp'] },
   // 35,000 → invited minimum 50,000
-  'invited band minimum': { events: (u) => [opened(u, OLD, 50_000), active(u), overdue(u)], after: 50_000, factors: ['overdue_repayment', 'band_clamp'] },
+  'invited band minimum': { events: (u) => [opened(u, OLD, 50_000), charge(u, '2026-03-01T08:00:00.000+08:00', 30_000), overdue(u)], after: 50_000, factors: ['overdue_repayment', 'band_clamp'] },
   // 800,000 + 40,000 → applied maximum 800,000
   'applied band maximum': { events: (u) => [opened(u, OLD, 800_000, 'applied'), active(u), onTime(u, '05'), onTime(u, '10')], after: 800_000, factors: ['on_time_repayment', 'band_clamp'] },
   // 27,000 → applied minimum 30,000
@@ -160,7 +186,7 @@ const viewsAfterRun2 = new Map<string, AccountView>();
 beforeAll(async () => {
   context = testContext();
   worker = await calibrationWorker(context);
-  await feed(context, [...Object.entries(scenarios).flatMap(([name, s]) => s.events(userOf(name))), opened(OPENED_AT_R, R)]);
+  await feed(context, [...Object.entries(scenarios).flatMap(([name, s]) => s.events(userOf(name))), opened(OPENED_AT_R, R)], refused);
   run1 = await calibrate(context, '2026-03-15');
   for (const name of [...Object.keys(scenarios)]) views.set(name, await context.quotaAccounts.show(userOf(name), context.calibrator));
   views.set(OPENED_AT_R, await context.quotaAccounts.show(OPENED_AT_R, context.calibrator));
@@ -207,7 +233,7 @@ describe('calibration factors (run 2026-03-15)', () => {
     expect(run1.accounts).toBe(Object.keys(scenarios).length);
     expect(run1.calibrated).toBe(run1.accounts);
     expect(run1.up + run1.down + run1.unchanged).toBe(run1.calibrated);
-    expect(run1.warnings).toBe(1);
+    expect(run1.warnings).toBe(3);
     expect(views.get(OPENED_AT_R)!.history).toEqual([]);
     expect(run2.accounts).toBe(Object.keys(scenarios).length + 1);
   });
@@ -219,7 +245,9 @@ describe('calibration factors (run 2026-03-15)', () => {
     const up = accounts.values.find((v) => v.labels.change === 'up')?.value ?? 0;
     expect(up).toBe(run1.up + run2.up);
     const warnings = await context.metrics.calibrationWarnings.get();
-    expect(warnings.values.find((v) => v.labels.warning === 'asset_redemption')?.value).toBe(run1.warnings + run2.warnings);
+    expect(warnings.values.reduce((sum, v) => sum + v.value, 0)).toBe(run1.warnings + run2.warnings);
+    expect(warnings.values.find((v) => v.labels.warning === 'asset_redemption')?.value).toBe(1);
+    expect(warnings.values.find((v) => v.labels.warning === 'repayment_without_debt')?.value).toBe(2);
     const runs = await context.metrics.calibrationRuns.get();
     expect(runs.values.find((v) => v.labels.result === 'completed')?.value).toBe(2);
   });

@@ -22,6 +22,6 @@ describe('calibration config', () => {
       /calibration\.holidayUplifts\.0: from must be before to/,
     );
     expect(load({ calibration: { holidayUplifts: [{ name: 'x', from: '2026-02-30', to: '2026-03-02', percent: 20 }] } })).toThrow(/not a calendar date/);
-    expect(load({ retention: { dayTotalsDays: 20 } })).toThrow(/retention\.dayTotalsDays: must be at least 32/);
+    expect(load({ retention: { dayTotalsDays: 8 } })).toThrow(/retention\.dayTotalsDays: must be more than events\.maxAgeDays \+ 1/);
   });
 });

@@ -32,7 +32,7 @@ describe('scrubBatch', () => {
     const data = { v: 1, events: [tokenizeCharge(charge, cards), opened], enqueuedAt: 1 };
     expect(mayHoldCardData(data)).toBe(false);
     expect(scrubBatch(data, cards)).toBeNull();
-    for (const odd of [{ v: 1 }, { events: [null] }, { events: [{ type: 'toString' }] }, { events: [{ ...opened, type: 'refund' }] }, { events: [charge] }]) {
+    for (const odd of [{ v: 1 }, { events: [null] }, { events: [{ type: 'toString' }] }, { events: [{ ...opened, type: 'chargeback' }] }, { events: [charge] }]) {
       expect(mayHoldCardData(odd), JSON.stringify(odd)).toBe(true);
     }
   });

@@ -1,5 +1,6 @@
 /** same_card_burst's own parts: what it keeps (retention, thinning bound), what it can change live, its encoding. */
 import { describe, expect, it } from 'vitest';
+import { testScriptEnv } from '../../helpers/charges.ts';
 import { cardRetentionSeconds, decodeWindow, encodeWindow, sameCardBurst, thinAbove, windowLabel } from '../../../src/rules/same-card-burst.ts';
 
 const started = sameCardBurst.config.parse(sameCardBurst.defaults);
@@ -13,7 +14,7 @@ describe('same_card_burst', () => {
 
   it('gives its script what the started configuration keeps, whatever the live one asks', () => {
     const live = sameCardBurst.config.parse({ windowSeconds: 300, minCount: 2, lateToleranceSeconds: 3600 });
-    const cfg = sameCardBurst.scriptConfig!(live, started, { maxFutureSkewSeconds: 300 });
+    const cfg = sameCardBurst.scriptConfig!(live, started, { ...testScriptEnv(), maxFutureSkewSeconds: 300 });
     expect(cfg).toMatchObject({ windowMs: 300_000, minCount: 2, windowLabel: '5 min', retentionMs: 4_500_000, thinBucketMs: 600_000, thinKeep: 2, fieldPrefix: 'c:' });
   });
 

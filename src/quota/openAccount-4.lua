@@ -1,29 +1,26 @@
 --[[
   Opens a user's credit account, once. Exactly once per eventId: an event already applied (or an eventId already
   decided as a charge) changes nothing. A second opening for the same user, or a quota outside the channel's band,
-  is rejected with a reason and changes nothing.
-
-  The opening day's charge count so far is remembered, so the first calibration period (which starts at the
-  opening instant, mid-day) does not count that day's earlier charges.
+  is rejected with a reason and changes nothing. The account starts owing nothing (src/quota/credit-account.ts
+  describes its fields); charges count toward it from the opening instant on (credit_limit).
 
   Input:
     KEYS[1] account                 rm:<ns>:u:{<userId>}:acct          (hash)
-    KEYS[2] user rule state         rm:<ns>:u:{<userId>}:rules         (hash, read only: the day count field)
-    KEYS[3] account index           rm:<ns>:accounts                   (zset member=userId, score=openedAt ms)
-    KEYS[4] applied-event marker    rm:<ns>:ev:<eventId>               (string)
-    KEYS[5] charge decision         rm:<ns>:dec:<eventId>              (string, read only)
+    KEYS[2] account index           rm:<ns>:accounts                   (zset member=userId, score=openedAt ms)
+    KEYS[3] applied-event marker    rm:<ns>:ev:<eventId>               (string)
+    KEYS[4] charge decision         rm:<ns>:dec:<eventId>              (string, read only)
 
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] channel ("invited" | "applied")
     ARGV[4] quota (fen)             ARGV[5] openedAt (ms)         ARGV[6] openedAt (ISO, as sent)
     ARGV[7] local date of openedAt  ARGV[8] band minimum (fen)    ARGV[9] band maximum (fen)
-    ARGV[10] marker TTL (s)         ARGV[11] the opening day's charge count field (user-daily-cap.ts)
+    ARGV[10] marker TTL (s)
 
   Output:
     { 1 } opened; { 0 } eventId already applied; { 2, reason, reasonLabel } rejected (nothing written).
 ]]
 local rcall = redis.call
 
-if rcall("EXISTS", KEYS[4], KEYS[5]) > 0 then
+if rcall("EXISTS", KEYS[3], KEYS[4]) > 0 then
   return { 0 }
 end
 
@@ -36,13 +33,12 @@ end
 
 local existing = rcall("HMGET", KEYS[1], "openEventId", "openedAtIso")
 if existing[1] then
-  return { 2, string.format("a credit account is already open for user %s (event %s at %s)", ARGV[2], existing[1], existing[2]), "conflict" }
+  return { 2, "a credit account is already open for user " .. ARGV[2] .. " (event " .. existing[1] .. " at " .. existing[2] .. ")", "conflict" }
 end
 
-local dayBase = rcall("HGET", KEYS[2], ARGV[11]) or "0"
 rcall("HSET", KEYS[1],
   "channel", ARGV[3], "quota", ARGV[4], "openedAt", ARGV[5], "openedAtIso", ARGV[6],
-  "openEventId", ARGV[1], "openDate", ARGV[7], "openDayBase", dayBase)
-rcall("ZADD", KEYS[3], ARGV[5], ARGV[2])
-rcall("SET", KEYS[4], "account_opened", "EX", ARGV[10])
+  "openEventId", ARGV[1], "openDate", ARGV[7], "owed", "0", "seq", "0")
+rcall("ZADD", KEYS[2], ARGV[5], ARGV[2])
+rcall("SET", KEYS[3], "account_opened", "EX", ARGV[10])
 return { 1 }

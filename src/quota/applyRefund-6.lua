@@ -1,0 +1,59 @@
+--[[
+  Applies one refund of a charge, exactly once per eventId: at most what is left of the charge (its amount less the
+  refunds before), and only a charge of the same user that was not declined. When credit_limit counted the charge
+  (its decision observed an available credit), the refund gives its amount back to the available credit: what is
+  owed goes down by it, never below zero, and so do the credit totals. (The merchant side of a refund is settlement's.)
+
+  Input:
+    KEYS[1] refunds                 rm:<ns>:u:{<userId>}:refunds       (hash: chargeId -> fen refunded so far)
+    KEYS[2] account                 rm:<ns>:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
+    KEYS[3] the charge's decision   rm:<ns>:dec:<chargeId>             (string, JSON, read only)
+    KEYS[4] applied-event marker    rm:<ns>:ev:<eventId>               (string)
+    KEYS[5] decision of eventId     rm:<ns>:dec:<eventId>              (string, read only: an eventId decided as a charge)
+    KEYS[6] credit totals           rm:<ns>:credit:totals              (hash: owed)
+
+    ARGV[1] eventId                 ARGV[2] userId                ARGV[3] chargeId
+    ARGV[4] amount (fen)            ARGV[5] marker TTL (s)        ARGV[6] refunds TTL (s)
+    ARGV[7] decision retention (days, for the message)
+
+  Output:
+    { 1, given back to the credit (fen), refunded so far (fen) } applied; { 0 } eventId already applied;
+    { 2, reason, reasonLabel } rejected (nothing written).
+]]
+local rcall = redis.call
+
+if rcall("EXISTS", KEYS[4], KEYS[5]) > 0 then
+  return { 0 }
+end
+local chargeId = ARGV[3]
+local stored = rcall("GET", KEYS[3])
+if not stored then
+  return { 2, "no charge " .. chargeId .. " to refund: unknown, or decided more than " .. ARGV[7] .. " days ago", "unknown_charge" }
+end
+local charge = cjson.decode(stored)
+if charge.userId ~= ARGV[2] then
+  return { 2, "charge " .. chargeId .. " is not a charge of user " .. ARGV[2], "conflict" }
+end
+if charge.outcome == "decline" then
+  return { 2, "charge " .. chargeId .. " was declined: there is nothing to refund", "conflict" }
+end
+local amount = tonumber(ARGV[4])
+local before = tonumber(rcall("HGET", KEYS[1], chargeId) or "0")
+if before + amount > charge.amount then
+  -- Concatenated, not string.format: "%s" would stop at a NUL in an id.
+  return { 2, "refund of " .. string.format("%d", amount) .. " fen is more than what is left of charge " .. chargeId ..
+    " (" .. string.format("%d of its %d", charge.amount - before, charge.amount) .. " fen)", "conflict" }
+end
+
+rcall("HSET", KEYS[1], chargeId, string.format("%d", before + amount))
+rcall("EXPIRE", KEYS[1], ARGV[6])
+local givenBack = 0
+if charge.observed and type(charge.observed.creditAvailable) == "number" then
+  local acct = rcall("HMGET", KEYS[2], "owed", "seq")
+  local owed = tonumber(acct[1] or "0")
+  givenBack = math.min(amount, owed)
+  rcall("HSET", KEYS[2], "owed", string.format("%d", owed - givenBack), "seq", string.format("%d", tonumber(acct[2] or "0") + 1))
+  if givenBack > 0 then rcall("HINCRBY", KEYS[6], "owed", string.format("%d", -givenBack)) end
+end
+rcall("SET", KEYS[4], "refund", "EX", ARGV[5])
+return { 1, givenBack, before + amount }
