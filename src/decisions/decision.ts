@@ -22,6 +22,8 @@ export interface Decision {
     cardCount: number;
     /** The user's local-day total (fen, not declined) before this charge. */
     dayTotalBefore: number;
+    /** The available credit before this charge (fen); null when credit_limit did not check it (no account open then). */
+    creditAvailable: number | null;
     localDate: string;
     localTime: string;
   };

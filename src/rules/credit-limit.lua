@@ -27,13 +27,13 @@ local owedAdded = 0
 local acct = rcall("HMGET", KEY_account, "quota", "openedAt", "channel", "owed", "lastRun", "n:" .. localDate, "late", "seq")
 if acct[1] and t >= tonumber(acct[2]) then
   local base = tonumber(acct[1])
-  local quota, quotaText = base, cny(base)
+  local quota, quotaText = base, cny(base) .. " CNY"
   if day.uplift > 0 then
     -- As Calibrator.effectiveQuota: raised, rounded down, within the band, never below the base.
     local raised = math.floor(base * (100 + day.uplift) / 100)
     raised = raised - raised % creditRound
     quota = math.max(base, math.min(raised, creditBandMax[acct[3]]))
-    quotaText = cny(quota) .. " (" .. cny(base) .. " + " .. day.uplift .. "% " .. day.upliftName .. " uplift)"
+    quotaText = cny(quota) .. " CNY (" .. cny(base) .. " CNY + " .. day.uplift .. "% " .. day.upliftName .. " uplift)"
   end
   local owed = tonumber(acct[4] or "0")
   -- A calibration may lower the quota below what is owed: nothing is available then.
@@ -41,7 +41,7 @@ if acct[1] and t >= tonumber(acct[2]) then
   creditAccount = acct
   if amount > creditAvailable then
     fire("credit_limit", "amount " .. cny(amount) .. " CNY is more than the available credit " .. cny(creditAvailable) ..
-      " CNY: quota " .. quotaText .. " CNY, outstanding " .. cny(owed) .. " CNY")
+      " CNY: quota " .. quotaText .. ", outstanding " .. cny(owed) .. " CNY")
   end
 elseif requireAccount then
   fire("credit_limit", "no_credit_account: the user had no credit account open at " .. occurredAt)

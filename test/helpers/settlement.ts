@@ -17,7 +17,7 @@ export async function scheduleDecision(ctx: Context, eventId: string, dueMs: num
     outcome: 'approve',
     rules: [],
     reasons: [],
-    observed: { cardCount: 1, dayTotalBefore: 0, localDate: '2026-03-10', localTime: '10:00:00' },
+    observed: { cardCount: 1, dayTotalBefore: 0, creditAvailable: null, localDate: '2026-03-10', localTime: '10:00:00' },
     settleAt: new Date(dueMs).toISOString(),
     decidedAt: new Date(dueMs - 86_000_000).toISOString(),
     configVersion: 'cfg-test',
