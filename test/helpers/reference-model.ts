@@ -1,6 +1,7 @@
 /**
  * An in-memory reference model of contract v1.1 (issue 11) for charges: event time against a clock, eventId claims,
- * the three charge rules, settlement never before the clock, and the state the service keeps. Written from the rule
+ * the charge rules (not the merchant admission list), credit accounts (openings, repayments, refunds and
+ * credit_limit), settlement never before the clock, and the state the service keeps. Written from the rule
  * text of the issues (not from the Lua script), with luxon for the calendar (not src/time/calendar.ts), so that a
  * disagreement with the service points at one of the two. Feed it events in production order, each with the clock
  * it was accepted with (the producer's stamp); without one, the replay clock (the largest occurredAt accepted so far).
@@ -63,8 +64,23 @@ export interface ModelDecision {
   /** The card window had been thinned before this charge: cardCount may be below fullCardCount. */
   thinned: boolean;
   dayTotalBefore: number;
+  /** credit_limit: the available credit before this charge, or null when the user had no account open then. */
+  creditAvailable: number | null;
   /** Epoch ms, or null when declined. */
   settleAtMs: number | null;
+}
+
+/** A credit-account event of the model: an opening, a repayment (its amount and paidAt), a refund of a charge. */
+export type ModelAccountEvent =
+  | { type: 'account_opened'; eventId: string; userId: string; channel: 'invited' | 'applied'; quota: number; occurredAt: string }
+  | { type: 'repayment'; eventId: string; userId: string; amount: number; dueAt: string; paidAt: string; occurredAt: string }
+  | { type: 'refund'; eventId: string; userId: string; chargeId: string; amount: number; occurredAt: string };
+
+interface ModelAccount {
+  channel: 'invited' | 'applied';
+  quota: number;
+  openedAtMs: number;
+  owed: number;
 }
 
 export type ModelResult =
@@ -91,6 +107,13 @@ export interface ModelParams {
   maxAgeMs: number;
   /** A card window holding more times than this is thinned. */
   thinAbove: number;
+  /** credit_limit: decline charges of users without an account open at their occurredAt. */
+  requireAccount: boolean;
+  /** Quota bands per opening channel, fen. */
+  bands: Record<'invited' | 'applied', { minFen: number; maxFen: number }>;
+  roundDownToFen: number;
+  /** Holiday uplifts: local dates [from, to), percent. */
+  uplifts: { name: string; from: string; to: string; percent: number }[];
 }
 
 export function modelParams(config: RiskmonConfig): ModelParams {
@@ -114,6 +137,10 @@ export function modelParams(config: RiskmonConfig): ModelParams {
     // Two thinned ends of minCount − 1 per bucket, over the buckets a retention (window + tolerance + skew) touches.
     thinAbove:
       2 * (burst.minCount - 1) * (Math.ceil((burst.windowSeconds + burst.lateToleranceSeconds + events.maxFutureSkewSeconds) / burst.windowSeconds) + 1),
+    requireAccount: rules.creditLimit.requireAccount,
+    bands: config.calibration.bands,
+    roundDownToFen: config.calibration.roundDownToFen,
+    uplifts: config.calibration.holidayUplifts.map((w) => ({ ...w })),
   };
 }
 
@@ -148,6 +175,12 @@ export class ReferenceModel {
   private readonly pruneClock = new Map<string, number>();
   /** Per user: local date → fen not declined and count, as the service keeps them (old days pruned). */
   private readonly dayTotals = new Map<string, Map<string, { fen: number; n: number }>>();
+  /** Credit accounts by user. */
+  private readonly accounts = new Map<string, ModelAccount>();
+  /** Account events applied, by eventId (a repeat changes nothing). */
+  private readonly accountEvents = new Set<string>();
+  /** chargeId → fen refunded so far. */
+  private readonly refunded = new Map<string, number>();
 
   constructor(readonly params: ModelParams) {}
 
@@ -242,7 +275,27 @@ export class ReferenceModel {
     const capDecline = before + event.amount > p.capFen;
     if (capDecline) rules.push('user_daily_cap');
 
-    const outcome: ModelOutcome = nightDecline || capDecline ? 'decline' : rules.includes('same_card_burst') ? 'review' : 'approve';
+    // 4. credit_limit: more than the effective quota at t (base, raised by the largest holiday uplift whose local
+    // dates contain t, rounded down, within the band, never below the base) less what is owed, never below zero.
+    const account = this.accounts.get(event.userId);
+    let creditAvailable: number | null = null;
+    let creditDecline = false;
+    if (account && t >= account.openedAtMs) {
+      const uplift = p.uplifts.filter((w) => localDate >= w.from && localDate < w.to).reduce((max, w) => Math.max(max, w.percent), 0);
+      let quota = account.quota;
+      if (uplift > 0) {
+        const raised = Math.floor((account.quota * (100 + uplift)) / 100);
+        quota = Math.max(account.quota, Math.min(raised - (raised % p.roundDownToFen), p.bands[account.channel].maxFen));
+      }
+      creditAvailable = Math.max(0, quota - account.owed);
+      creditDecline = event.amount > creditAvailable;
+    } else if (p.requireAccount) {
+      creditDecline = true;
+    }
+    if (creditDecline) rules.push('credit_limit');
+
+    const outcome: ModelOutcome = nightDecline || capDecline || creditDecline ? 'decline' : rules.includes('same_card_burst') ? 'review' : 'approve';
+    if (outcome !== 'decline' && creditAvailable !== null) account!.owed += event.amount;
     // Settlement: approve at T+delayDays settleTime local, or the clock when that has passed; review the hold after.
     let settleAtMs: number | null = null;
     if (outcome !== 'decline') {
@@ -269,6 +322,7 @@ export class ReferenceModel {
       withinGuarantee,
       thinned,
       dayTotalBefore: before,
+      creditAvailable,
       settleAtMs,
     };
     this.decisions.set(event.eventId, decision);
@@ -315,6 +369,46 @@ export class ReferenceModel {
     this.cardKept.set(cardKey, window);
     this.dayTotals.set(d.userId, days);
     if (d.outcome !== 'decline') days.set(d.localDate, { fen: kept.fen + d.amount, n: kept.n + 1 });
+  }
+
+  /**
+   * Applies a credit-account event in production order: accepted (or a repeat of an eventId seen: nothing changes)
+   * or rejected with the reason label the service gives. The eventId claims of these events are not modelled:
+   * streams give every event its own eventId.
+   */
+  applyAccountEvent(e: ModelAccountEvent): { kind: 'accepted' | 'duplicate' } | { kind: 'rejected'; label: string } {
+    if (this.accountEvents.has(e.eventId)) return { kind: 'duplicate' };
+    const account = this.accounts.get(e.userId);
+    const ms = (iso: string) => DateTime.fromISO(iso, { setZone: true }).toMillis();
+    if (e.type === 'account_opened') {
+      const band = this.params.bands[e.channel];
+      if (e.quota < band.minFen || e.quota > band.maxFen) return { kind: 'rejected', label: 'invalid_field' };
+      if (account) return { kind: 'rejected', label: 'conflict' };
+      this.accounts.set(e.userId, { channel: e.channel, quota: e.quota, openedAtMs: ms(e.occurredAt), owed: 0 });
+    } else if (e.type === 'repayment') {
+      if (!account) return { kind: 'rejected', label: 'no_credit_account' };
+      if (ms(e.paidAt) < account.openedAtMs) return { kind: 'rejected', label: 'before_opening' };
+      account.owed -= Math.min(e.amount, account.owed);
+    } else {
+      const charge = this.decisions.get(e.chargeId);
+      if (!charge) return { kind: 'rejected', label: 'unknown_charge' };
+      const before = this.refunded.get(e.chargeId) ?? 0;
+      if (charge.userId !== e.userId || charge.outcome === 'decline' || before + e.amount > charge.amount) return { kind: 'rejected', label: 'conflict' };
+      this.refunded.set(e.chargeId, before + e.amount);
+      if (charge.creditAvailable !== null && account) account.owed -= Math.min(e.amount, account.owed);
+    }
+    this.accountEvents.add(e.eventId);
+    return { kind: 'accepted' };
+  }
+
+  /** What a user owes, or undefined without an account. */
+  outstanding(userId: string): number | undefined {
+    return this.accounts.get(userId)?.owed;
+  }
+
+  /** What every account owes together. */
+  totalOutstanding(): number {
+    return [...this.accounts.values()].reduce((sum, a) => sum + a.owed, 0);
   }
 
   users(): string[] {
