@@ -20,6 +20,7 @@
  * every start with no option to fix it: the dicts' hash seed (chain lengths in the keyspace and the command table)
  * and the skiplist levels of the settlement schedule.
  */
+import { openAccountScript } from '../src/quota/events.ts';
 import { execFile, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,6 +69,11 @@ export interface CallgrindOptions {
    * changing a decision. The feed's merchants are m-0 … m-199. @defaultValue 0
    */
   listed?: number;
+  /**
+   * Open a credit account (invited, 15,000 CNY) for every user of the feed before the warm-up, so every charge is
+   * checked and counted by credit_limit: its cost with accounts. @defaultValue false
+   */
+  accounts?: boolean;
   /** Copy the callgrind dump here (for callgrind_annotate or KCachegrind). */
   keepDump?: string;
   onProgress?: (line: string) => void;
@@ -238,7 +244,20 @@ export async function benchCallgrind(options: CallgrindOptions = {}): Promise<Ca
     for (let m = 0; m < (options.listed ?? 0); m++) {
       await list.add(`m-${m}`, { reason: 'benchmark: ended before the feed', by: 'bench', from: '2020-01-01T00:00:00Z', until: '2020-01-02T00:00:00Z' }, Date.parse('2020-01-01T00:00:00Z'));
     }
-    progress(`warm-up: ${warmup} charges, ${users} users${options.listed ? `, ${options.listed} merchants listed` : ''}`);
+    if (options.accounts) {
+      // Through the opening script, as the workers open them; opened before any charge of the feed.
+      const open = defineScript(redis, openAccountScript);
+      const k = new Keys(config.namespace);
+      const band = config.calibration.bands.invited;
+      const openedAt = START_MS - DAY_MS;
+      const pipeline = redis.pipeline();
+      for (let u = 0; u < users; u++) {
+        const userId = `u-${u}`;
+        open(pipeline, [k.account(userId), k.accountIndex, k.appliedEvent(`open-${u}`), k.decision(`open-${u}`)], [`open-${u}`, userId, 'invited', band.maxFen, openedAt, new Date(openedAt).toISOString(), calendar.local(openedAt).date, band.minFen, band.maxFen, 86_400]);
+      }
+      await pipeline.exec();
+    }
+    progress(`warm-up: ${warmup} charges, ${users} users${options.listed ? `, ${options.listed} merchants listed` : ''}${options.accounts ? ', every user with a credit account' : ''}`);
     await redis.script('LOAD', evaluateChargesScript.lua);
     await callAll(warmCalls);
 
@@ -325,6 +344,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         seed: { type: 'string', arg: 'N', default: '42', help: "the feed's seed" },
         days: { type: 'string', arg: 'N', default: '3', help: 'simulated days the feed spans' },
         top: { type: 'string', arg: 'N', default: '5', help: 'functions listed by their own instructions (0 for none)' },
+        accounts: { type: 'boolean', help: 'open a credit account for every user first: credit_limit checks and counts every charge' },
         listed: { type: 'string', arg: 'N', default: '0', help: "merchants m-0 … on the admission list (entries that ended before the feed: the lookup's cost, the same decisions); the feed has m-0 … m-199" },
         'keep-dump': { type: 'string', arg: '<file>', help: 'copy the callgrind dump of the measured part there (callgrind_annotate, KCachegrind)' },
         json: { type: 'boolean', help: 'print the result as one JSON object' },
@@ -344,6 +364,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
         days: wholeNumberOption('days', values.days, 3, { max: 365 }),
         top: wholeNumberOption('top', values.top, 5, { min: 0 }),
         listed: wholeNumberOption('listed', values.listed, 0, { min: 0 }),
+        accounts: values.accounts === true,
         keepDump: values['keep-dump'],
         onProgress: (line) => process.stderr.write(`bench:callgrind: ${line}\n`),
       });

@@ -453,7 +453,7 @@ export async function checkStored(
   for (const [id, d] of model.decisions) {
     const s = stored.get(id);
     if (!s) continue; // verifyNamespace names it
-    if (s.observed.cardCount !== d.cardCount || s.observed.dayTotalBefore !== d.dayTotalBefore || s.observed.localDate !== d.localDate) {
+    if (s.observed.cardCount !== d.cardCount || s.observed.dayTotalBefore !== d.dayTotalBefore || s.observed.creditAvailable !== d.creditAvailable || s.observed.localDate !== d.localDate) {
       problems.push(`${id}: stored observed ${JSON.stringify(s.observed)}; model count ${d.cardCount} (full ${d.fullCardCount}), day before ${d.dayTotalBefore}, date ${d.localDate}`);
     }
     // The model's own promise: where the rule as written holds and nothing was thinned, the kept window saw all.
