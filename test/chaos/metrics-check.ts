@@ -24,7 +24,7 @@ export const ALLOWED_LABELS: Record<string, readonly string[]> = {
   result: ['accepted', 'rejected', 'completed', 'refused', 'failed'],
   reason: [...REJECT_REASONS, ...PRODUCER_REJECT_REASONS, ...SETTLEMENT_REFUSAL_REASONS],
   change: ['up', 'down', 'unchanged'],
-  warning: ['asset_redemption'],
+  warning: ['asset_redemption', 'repayment_without_debt'],
   outcome: ['approve', 'review', 'decline'],
   rule: RULE_NAMES,
   kind: ['t_plus_1', 'held'],

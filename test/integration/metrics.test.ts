@@ -113,7 +113,7 @@ describe('scrape-time metrics', () => {
     expect((await samples(fresh, 'riskmon_calibration_warnings_total')).get('warning=asset_redemption')).toBe(0);
     // Workers never meet a line: "invalid_json" and "too_long" are producer refusals (riskmon_producer_rejected_events).
     expect([...(await samples(fresh, 'riskmon_events_rejected_total')).keys()].sort()).toEqual(
-      ['bad_payload', 'clock_ahead', 'conflict', 'evaluation_error', 'event_time', 'id_conflict', 'invalid_field', 'not_an_object', 'unknown_type'].map((r) => `reason=${r}`),
+      ['bad_payload', 'before_opening', 'clock_ahead', 'conflict', 'evaluation_error', 'event_time', 'id_conflict', 'invalid_field', 'no_credit_account', 'not_an_object', 'unknown_charge', 'unknown_type'].map((r) => `reason=${r}`),
     );
     // Without sources (a CLI's metrics) the Redis-backed gauges are simply empty.
     expect((await samples(fresh, 'riskmon_queue_jobs')).size).toBe(0);
