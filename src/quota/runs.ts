@@ -109,11 +109,22 @@ export class QuotaCalibration {
 
   /**
    * Starts run D (or starts it again: resume, repeat) and fans its accounts out as chunk jobs.
-   * @throws CalibrationDateError for a date that is not a run day, CalibrationRefusedError for a date before the latest run.
+   * @throws CalibrationDateError for a date that is not a run day, CalibrationRefusedError for a date before the
+   * latest run or whose instant R is still to come.
    */
   async start(date: string): Promise<RunStatus> {
     const { keys, calibrator, config, metrics, logger } = this.deps;
     const run = calibrator.run(date);
+    // A run calibrates a period that has ended: started early it would judge a period not yet over ("idle"), prune
+    // activity still to count, and, as the latest run, refuse every real run until its date.
+    const now = this.now();
+    if (run.atMs > now) {
+      metrics.calibrationRuns.inc({ result: 'refused' });
+      const at = new Date(run.atMs).toISOString();
+      throw new CalibrationRefusedError(
+        `calibration run ${run.runId} refused: its instant R (${at}, 00:00 ${config.timezone} on ${run.runId}) is after now (${new Date(now).toISOString()}); it may start from R on`,
+      );
+    }
     const reply = (await this.startRun(
       this.deps.redis,
       [keys.calibrationRun(run.runId), keys.calibrationRunAccounts(run.runId), keys.accountIndex, keys.calibrationLatest, keys.calibrationRunDone(run.runId)],

@@ -17,7 +17,7 @@ import { CALIBRATION_SCHEDULER_ID, startCalibrationWorker } from '../../src/quot
 import { CalibrationDateError } from '../../src/quota/calibration.ts';
 import { CalibrationRefusedError } from '../../src/quota/runs.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
-import { calibrate, calibrationWorker, charge, feed, opened } from '../helpers/quota.ts';
+import { calibrate, calibrationWorker, charge, feed, opened, repayment } from '../helpers/quota.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const contexts: Context[] = [];
@@ -156,6 +156,29 @@ describe('run dates', () => {
     expect(await quotas(c, users)).toEqual([900_000, 900_000, 900_000]);
     const refused = (await c.metrics.calibrationRuns.get()).values.find((v) => v.labels.result === 'refused');
     expect(refused?.value).toBe(2);
+  });
+
+  // Failed before: --date 2099-01-01 calibrated every account (idle −10%), pruned their repayments, and as the latest
+  // run blocked every real run until 2099.
+  it('refuses a run whose instant R is still to come, changing nothing, so real runs still happen', async () => {
+    const c = context();
+    const users = await idleAccounts(c, 2);
+    await feed(c, [repayment(users[0]!, '2026-02-20T00:00:00.000+08:00', '2026-02-10T00:00:00.000+08:00')]);
+    await worker(c);
+    // The next run day at least a day ahead (a fortnight's run is no better than 2099's).
+    const soon = DateTime.now().setZone('Asia/Shanghai').plus({ days: 1 });
+    const next = (soon.day <= 15 ? soon.set({ day: 15 }) : soon.plus({ months: 1 }).set({ day: 1 })).toISODate()!;
+    for (const date of ['2099-01-01', next]) {
+      await expect(c.calibration.start(date)).rejects.toThrow(CalibrationRefusedError);
+      await expect(c.calibration.start(date)).rejects.toThrow(new RegExp(`^calibration run ${date} refused: its instant R \\(.+, 00:00 Asia/Shanghai on ${date}\\) is after now \\(.+\\); it may start from R on$`));
+      expect(await c.calibration.status(date)).toBeNull();
+    }
+    expect(await c.redis.exists(c.keys.calibrationLatest)).toBe(0);
+    expect(await c.redis.zcard(c.keys.repayments(users[0]!))).toBe(1);
+    expect(await quotas(c, users)).toEqual([1_000_000, 1_000_000]);
+    expect((await c.metrics.calibrationRuns.get()).values.find((v) => v.labels.result === 'refused')?.value).toBe(4);
+    // A real run still happens.
+    expect(await calibrate(c, '2026-03-01')).toMatchObject({ status: 'done', calibrated: 2 });
   });
 
   it('refuses, account by account, a stale chunk of an earlier run that comes after a later run', async () => {

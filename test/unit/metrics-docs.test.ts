@@ -11,4 +11,21 @@ describe('metric documentation', () => {
     const metrics = await new Metrics({ defaultMetrics: false }).registry.getMetricsAsJSON();
     expect(new Map(metrics.map((m) => [m.name, String(m.type)]))).toEqual(documented);
   });
+
+  // Failed before: the calibration runs' row named `completed` and `failed` but not `refused`.
+  it("names every label value a metric starts with in the metric's row", async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Metrics'));
+    const rows = new Map([...section.matchAll(/^\| `(riskmon_[a-z_]+)` \|.*$/gm)].map((m) => [m[1], m[0]]));
+    const missing: string[] = [];
+    for (const metric of await new Metrics({ defaultMetrics: false }).registry.getMetricsAsJSON()) {
+      for (const { labels } of metric.values) {
+        for (const [label, value] of Object.entries(labels)) {
+          if (label === 'le') continue; // histogram buckets
+          if (!rows.get(metric.name)?.includes(`\`${value}\``)) missing.push(`${metric.name} ${label}=${value}`);
+        }
+      }
+    }
+    expect([...new Set(missing)]).toEqual([]);
+  });
 });
