@@ -59,8 +59,8 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
     CALIBRATION_QUEUE,
     async (job: Job) => {
       if (job.name === CHUNK_JOB) {
-        const { runId, index } = job.data as ChunkJobData;
-        return calibration.processChunk(runId, index);
+        const { runId, index, attempt } = job.data as ChunkJobData;
+        return calibration.processChunk(runId, index, attempt);
       }
       if (job.name === RUN_JOB) {
         // A scheduled job fires at 00:00 local on D; `prevMillis` is that instant even when it runs late.

@@ -27,6 +27,11 @@ const FAN_OUT_PAGE = 1_000;
 /** Rounds of read-compute-apply for accounts that changed under a chunk (another run got there first). */
 const MAX_CONFLICT_ROUNDS = 5;
 
+/** The job id of chunk `index` of run `runId` in attempt `attempt`. */
+export function chunkJobId(runId: string, attempt: number, index: number): string {
+  return `cal-${runId}-${attempt}-${index}`;
+}
+
 export class CalibrationRefusedError extends Error {
   override name = 'CalibrationRefusedError';
 }
@@ -34,6 +39,8 @@ export class CalibrationRefusedError extends Error {
 export interface ChunkJobData {
   runId: string;
   index: number;
+  /** The attempt that added the job (absent on jobs of earlier versions). */
+  attempt?: number;
 }
 
 export interface RunJobData {
@@ -141,22 +148,28 @@ export class QuotaCalibration {
     if (status === 'done') {
       metrics.calibrationRuns.inc({ result: 'completed' });
     } else {
-      await this.fanOut(run.runId, chunks);
+      await this.fanOut(run.runId, chunks, attempt);
     }
     return (await this.status(run.runId))!;
   }
 
-  /** One chunk job per chunk; a chunk whose job is still waiting or running (a run that died) is not added twice. */
-  private async fanOut(runId: string, chunks: number): Promise<void> {
+  /**
+   * One chunk job per chunk and attempt. The job ids name the attempt: a restart clears the chunks done, so every
+   * chunk needs a job of its own in the new attempt. (With one id per chunk, a job of the previous attempt that had
+   * recorded its chunk done but was not yet marked completed kept the new one from being added, and once it was
+   * removed nothing recorded that chunk again: the run stayed "running" with no jobs left.) A previous attempt's job
+   * still waiting or running does its chunk again: idempotent, each account is applied once per run.
+   */
+  private async fanOut(runId: string, chunks: number, attempt: number): Promise<void> {
     const queue = this.openQueue();
     for (let first = 0; first < chunks; first += FAN_OUT_PAGE) {
       const jobs = [];
       for (let index = first; index < Math.min(chunks, first + FAN_OUT_PAGE); index++) {
         jobs.push({
           name: CHUNK_JOB,
-          data: { runId, index } satisfies ChunkJobData,
+          data: { runId, index, attempt } satisfies ChunkJobData,
           opts: {
-            jobId: `cal-${runId}-${index}`,
+            jobId: chunkJobId(runId, attempt, index),
             attempts: CHUNK_ATTEMPTS,
             backoff: { type: 'exponential', delay: 1_000 },
             // Gone once finished, so a later start of the same run can add the chunk again.
@@ -169,14 +182,21 @@ export class QuotaCalibration {
     }
   }
 
-  /** Calibrates the accounts of one chunk of run D; safe to run any number of times. */
-  async processChunk(runId: string, index: number): Promise<ChunkResult> {
+  /**
+   * Calibrates the accounts of one chunk of run D; safe to run any number of times. A job of an earlier attempt
+   * does nothing: the run was started again, and that attempt added a job of its own for the chunk.
+   */
+  async processChunk(runId: string, index: number, attempt?: number): Promise<ChunkResult> {
     const { redis, keys, calibrator, accounts, metrics, config } = this.deps;
     const runKey = keys.calibrationRun(runId);
-    const chunkSizeText = await redis.hget(runKey, 'chunkSize');
+    const [chunkSizeText, attemptsText] = await redis.hmget(runKey, 'chunkSize', 'attempts');
     const result: ChunkResult = { runId, index, accounts: 0, calibrated: 0, skipped: 0, refused: 0, missing: 0, completedRun: false };
     if (chunkSizeText === null) {
       this.deps.logger.warn({ runId, index }, 'calibration chunk of an unknown (or expired) run: nothing to do');
+      return result;
+    }
+    if (attempt !== undefined && attempt < Number(attemptsText)) {
+      this.deps.logger.info({ runId, index, attempt }, 'calibration chunk of an earlier attempt: superseded by the run started again');
       return result;
     }
     const run = calibrator.run(runId);

@@ -15,7 +15,7 @@ import type { Context } from '../../src/context.ts';
 import { CALIBRATION_QUEUE } from '../../src/redis/keys.ts';
 import { CALIBRATION_SCHEDULER_ID, startCalibrationWorker } from '../../src/quota/calibration-worker.ts';
 import { CalibrationDateError } from '../../src/quota/calibration.ts';
-import { CalibrationRefusedError } from '../../src/quota/runs.ts';
+import { CalibrationRefusedError, chunkJobId } from '../../src/quota/runs.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 import { calibrate, calibrationWorker, charge, feed, opened, repayment } from '../helpers/quota.ts';
 
@@ -126,6 +126,30 @@ describe('repeated and resumed runs', () => {
     expect(await quotas(c, users)).toEqual(users.map(() => 900_000));
     expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
   });
+  // Failed before: chunk jobs had one id per chunk. A job of the first attempt that had recorded its chunk done but
+  // was not yet marked completed when the run was started again kept the restart from adding that chunk's job (the
+  // restart had cleared the chunks done); once BullMQ removed the old job, nothing did the chunk again.
+  it('finishes a run started again while a chunk job of the previous attempt was finishing', async () => {
+    const c = context({ calibration: { chunkSize: 1 } });
+    const users = await idleAccounts(c, 2);
+    const first = await c.calibration.start('2026-03-15');
+    expect(first).toMatchObject({ chunks: 2, attempts: 1 });
+    // Attempt 1's job for chunk 0 has done its work (recorded done) and is still in the queue, not yet completed.
+    await c.calibration.processChunk('2026-03-15', 0);
+    const restarted = await c.calibration.start('2026-03-15');
+    expect(restarted.attempts).toBe(2);
+    // Now BullMQ marks the old job completed and removes it (removeOnComplete), without running it again.
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    closers.push(() => queue.close());
+    expect(await queue.remove(chunkJobId('2026-03-15', 1, 0))).toBe(1);
+    await worker(c);
+    const done = await Promise.race([
+      c.calibration.waitUntilDone('2026-03-15', { pollMs: 20 }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the run never finished')), 10_000)),
+    ]);
+    expect(done).toMatchObject({ status: 'done', calibrated: 2 });
+    expect(await historyLengths(c, users)).toEqual([1, 1]);
+  });
 });
 
 describe('failed runs', () => {
@@ -138,8 +162,10 @@ describe('failed runs', () => {
     await expect(c.calibration.waitUntilDone('2026-03-15')).rejects.toThrow('calibration run 2026-03-15 failed: chunk 0: simulated; start it again to resume');
     const failed = (await c.metrics.calibrationRuns.get()).values.find((v) => v.labels.result === 'failed');
     expect(failed?.value).toBe(1);
+    // Started again before a worker runs: attempt 1's waiting jobs are superseded by attempt 2's.
+    await c.calibration.start('2026-03-15');
     await worker(c);
-    expect(await calibrate(c, '2026-03-15')).toMatchObject({ status: 'done', attempts: 2, calibrated: 5, skipped: 2, error: null });
+    expect(await c.calibration.waitUntilDone('2026-03-15', { pollMs: 20 })).toMatchObject({ status: 'done', attempts: 2, calibrated: 5, skipped: 2, error: null });
     expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
   });
 });
