@@ -32,6 +32,18 @@ export function chunkJobId(runId: string, attempt: number, index: number): strin
   return `cal-${runId}-${attempt}-${index}`;
 }
 
+/** What works on a run: chunks done in its current attempt, and the calibration queue's jobs by state. */
+export interface RunWork {
+  chunksDone: number;
+  waiting: number;
+  active: number;
+  delayed: number;
+}
+
+export class CalibrationTimeoutError extends Error {
+  override name = 'CalibrationTimeoutError';
+}
+
 export class CalibrationRefusedError extends Error {
   override name = 'CalibrationRefusedError';
 }
@@ -312,16 +324,38 @@ export class QuotaCalibration {
     };
   }
 
-  /** Resolves when the run is done; rejects when it failed. */
-  async waitUntilDone(runId: string, options: { pollMs?: number; onProgress?: (s: RunStatus) => void } = {}): Promise<RunStatus> {
+  /**
+   * Resolves when the run is done; rejects when it failed, or with CalibrationTimeoutError after `timeoutMs`,
+   * saying what is left and whether anything works on it.
+   */
+  async waitUntilDone(runId: string, options: { pollMs?: number; timeoutMs?: number; onProgress?: (s: RunStatus, w: RunWork) => void } = {}): Promise<RunStatus> {
+    const deadline = options.timeoutMs === undefined ? Infinity : this.now() + options.timeoutMs;
     for (;;) {
       const s = await this.status(runId);
       if (!s) throw new Error(`no calibration run ${runId}`);
       if (s.status === 'done') return s;
       if (s.status === 'failed') throw new Error(`calibration run ${runId} failed: ${s.error}; start it again to resume`);
-      options.onProgress?.(s);
+      const work = options.onProgress || this.now() >= deadline ? await this.work(runId) : undefined;
+      if (work && options.onProgress) options.onProgress(s, work);
+      if (work && this.now() >= deadline) {
+        throw new CalibrationTimeoutError(
+          `calibration run ${runId} (attempt ${s.attempts}) not done after ${Math.round(options.timeoutMs! / 1000)} s: ${work.chunksDone} of ${s.chunks} chunks done, ` +
+            `${s.calibrated} of ${s.accounts} accounts calibrated; chunk jobs waiting ${work.waiting}, active ${work.active}, delayed (retrying) ${work.delayed}` +
+            (work.waiting + work.delayed > 0 && work.active === 0 ? ' (no worker is taking them: is a calibration worker running?)' : '') +
+            `. Nothing is lost: start the run again (npm run calibrate -- --date ${runId}) to resume it`,
+        );
+      }
       await new Promise((r) => setTimeout(r, options.pollMs ?? 100));
     }
+  }
+
+  /** What works on a run now: its chunks done in the current attempt and the calibration queue's chunk jobs. */
+  async work(runId: string): Promise<RunWork> {
+    const [chunksDone, counts] = await Promise.all([
+      this.deps.redis.scard(this.deps.keys.calibrationRunDone(runId)),
+      this.openQueue().getJobCounts('waiting', 'active', 'delayed'),
+    ]);
+    return { chunksDone, waiting: counts.waiting ?? 0, active: counts.active ?? 0, delayed: counts.delayed ?? 0 };
   }
 
   async close(): Promise<void> {

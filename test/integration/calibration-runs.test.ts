@@ -16,6 +16,7 @@ import { CALIBRATION_QUEUE } from '../../src/redis/keys.ts';
 import { CALIBRATION_SCHEDULER_ID, startCalibrationWorker } from '../../src/quota/calibration-worker.ts';
 import { CalibrationDateError } from '../../src/quota/calibration.ts';
 import { CalibrationRefusedError, chunkJobId } from '../../src/quota/runs.ts';
+import { runTool } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 import { calibrate, calibrationWorker, charge, feed, opened, repayment } from '../helpers/quota.ts';
 
@@ -149,6 +150,31 @@ describe('repeated and resumed runs', () => {
     ]);
     expect(done).toMatchObject({ status: 'done', calibrated: 2 });
     expect(await historyLengths(c, users)).toEqual([1, 1]);
+  });
+});
+
+describe('npm run calibrate', () => {
+  it('gives up after --timeout, saying what is left and how to resume; a bad --timeout is a usage error', async () => {
+    const c = context();
+    await idleAccounts(c, 3);
+    // A paused queue: no worker takes the chunk jobs, so the run cannot finish.
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    closers.push(() => queue.close());
+    await queue.pause();
+    const env = { REDIS_URL: redisUrl(), RISKMON_NAMESPACE: c.keys.namespace };
+    const r = await runTool('calibrate', ['--date', '2026-03-15', '--timeout', '1'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      'calibrate: calibration run 2026-03-15 (attempt 1) not done after 1 s: 0 of 1 chunks done, 0 of 3 accounts calibrated; chunk jobs waiting 1, active 0, delayed (retrying) 0 (no worker is taking them: is a calibration worker running?). Nothing is lost: start the run again (npm run calibrate -- --date 2026-03-15) to resume it',
+    );
+    // Once the queue runs again, starting it again finishes it.
+    await queue.resume();
+    const done = await runTool('calibrate', ['--date', '2026-03-15', '--timeout', '60'], env);
+    expect(done.code).toBe(0);
+    expect(JSON.parse(done.stdout)).toMatchObject({ status: 'done', attempts: 2, calibrated: 3 });
+    const bad = await runTool('calibrate', ['--date', '2026-03-15', '--timeout', '0'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--timeout/);
   });
 });
 
