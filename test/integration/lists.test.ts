@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
-import { MAX_ENTRIES_PER_MERCHANT, MerchantListError } from '../../src/lists/merchant-list.ts';
+import { ListError, MAX_ENTRIES_PER_ID } from '../../src/lists/lists.ts';
 import { decideBatch, testCharge } from '../helpers/charges.ts';
 import { runTool, readNdjson } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
@@ -26,7 +26,7 @@ afterEach(async () => {
 
 describe('merchant_blocklisted', () => {
   it('declines a charge whose occurredAt an entry covers, [from, until), and says why', async () => {
-    await ctx.merchantList.add('m-13', { reason: 'card testing reported by the acquirer', by: 'alice', from: '2026-03-10T12:00:00+08:00', until: '2026-03-10T14:00:00+08:00' });
+    await ctx.lists.merchants.add('m-13', { reason: 'card testing reported by the acquirer', by: 'alice', from: '2026-03-10T12:00:00+08:00', until: '2026-03-10T14:00:00+08:00' });
     const [before, atFrom, inside, atUntil, other] = await decide([
       charge({ occurredAt: '2026-03-10T11:59:59.999+08:00' }),
       charge({ occurredAt: '2026-03-10T12:00:00+08:00' }),
@@ -44,31 +44,31 @@ describe('merchant_blocklisted', () => {
 
   it('sees a change at once (no cache): a removal ends the entry now, a charge dated before it is still declined', async () => {
     const now = Date.parse('2026-03-10T15:00:00+08:00');
-    await ctx.merchantList.add('m-13', { reason: 'fraud', by: 'alice', from: '2026-03-10T00:00:00+08:00' }, now);
+    await ctx.lists.merchants.add('m-13', { reason: 'fraud', by: 'alice', from: '2026-03-10T00:00:00+08:00' }, now);
     const [listed] = await decide([charge({ occurredAt: '2026-03-10T14:00:00+08:00' })]);
     expect(listed!.outcome).toBe('decline');
-    expect(await ctx.merchantList.remove('m-13', { by: 'bob' }, now)).toBe(1);
+    expect(await ctx.lists.merchants.remove('m-13', { by: 'bob' }, now)).toBe(1);
     const [beforeRemoval, afterRemoval] = await decide([charge({ occurredAt: '2026-03-10T14:30:00+08:00' }), charge({ occurredAt: '2026-03-10T15:00:00+08:00' })]);
     expect(beforeRemoval!.outcome).toBe('decline');
     expect(afterRemoval!.outcome).toBe('approve');
-    await expect(ctx.merchantList.remove('m-13', { by: 'bob' }, now)).rejects.toThrow(/no entry in force or to come/);
-    const history = await ctx.merchantList.history();
-    expect(history.map((c) => [c.action, c.by, c.merchantId, c.ended])).toEqual([
+    await expect(ctx.lists.merchants.remove('m-13', { by: 'bob' }, now)).rejects.toThrow(/no entry in force or to come/);
+    const history = await ctx.lists.merchants.history();
+    expect(history.map((c) => [c.action, c.by, c.id, c.ended])).toEqual([
       ['add', 'alice', 'm-13', undefined],
       ['remove', 'bob', 'm-13', 1],
     ]);
   });
 
   it('refuses an entry that ends before it starts, a bad instant, an empty reason or actor, and changes nothing', async () => {
-    await expect(ctx.merchantList.add('m-13', { reason: 'x', by: 'a', from: '2026-03-10T12:00:00+08:00', until: '2026-03-10T12:00:00+08:00' })).rejects.toThrow(/--until .* must be after --from/);
-    await expect(ctx.merchantList.add('m-13', { reason: 'x', by: 'a', from: '2026-03-10 12:00' })).rejects.toThrow(MerchantListError);
-    await expect(ctx.merchantList.add('m-13', { reason: ' ', by: 'a' })).rejects.toThrow(/--reason is empty/);
-    await expect(ctx.merchantList.add('m-13', { reason: 'x', by: '' })).rejects.toThrow(/--by is empty/);
+    await expect(ctx.lists.merchants.add('m-13', { reason: 'x', by: 'a', from: '2026-03-10T12:00:00+08:00', until: '2026-03-10T12:00:00+08:00' })).rejects.toThrow(/--until .* must be after --from/);
+    await expect(ctx.lists.merchants.add('m-13', { reason: 'x', by: 'a', from: '2026-03-10 12:00' })).rejects.toThrow(ListError);
+    await expect(ctx.lists.merchants.add('m-13', { reason: ' ', by: 'a' })).rejects.toThrow(/--reason is empty/);
+    await expect(ctx.lists.merchants.add('m-13', { reason: 'x', by: '' })).rejects.toThrow(/--by is empty/);
     // No card number is ever stored: not as a merchant id, not in a reason or a name.
-    await expect(ctx.merchantList.add('6222021234567890128', { reason: 'x', by: 'a' })).rejects.toThrow(/merchant id holds a card number/);
-    await expect(ctx.merchantList.add('m-13', { reason: 'customer card 6222 0212 3456 7890 128 reported', by: 'a' })).rejects.toThrow(/--reason holds a card number/);
-    expect((await ctx.merchantList.show()).size).toBe(0);
-    expect(await ctx.merchantList.history()).toEqual([]);
+    await expect(ctx.lists.merchants.add('6222021234567890128', { reason: 'x', by: 'a' })).rejects.toThrow(/merchant id holds a card number/);
+    await expect(ctx.lists.merchants.add('m-13', { reason: 'customer card 6222 0212 3456 7890 128 reported', by: 'a' })).rejects.toThrow(/--reason holds a card number/);
+    expect((await ctx.lists.merchants.show()).size).toBe(0);
+    expect(await ctx.lists.merchants.history()).toEqual([]);
   });
 });
 
@@ -76,23 +76,23 @@ describe('the list stays small', () => {
   it('drops entries ended longer ago than a charge may be dated, and caps entries per merchant', async () => {
     const day = 86_400_000;
     const t0 = Date.parse('2026-03-01T00:00:00+08:00');
-    await ctx.merchantList.add('m-13', { reason: 'old', by: 'a', from: new Date(t0).toISOString(), until: new Date(t0 + day).toISOString() }, t0);
-    await ctx.merchantList.add('m-13', { reason: 'recent', by: 'a', from: new Date(t0 + 5 * day).toISOString() }, t0 + 5 * day);
-    expect((await ctx.merchantList.show()).get('m-13')!.map((e) => e.reason)).toEqual(['old', 'recent']);
+    await ctx.lists.merchants.add('m-13', { reason: 'old', by: 'a', from: new Date(t0).toISOString(), until: new Date(t0 + day).toISOString() }, t0);
+    await ctx.lists.merchants.add('m-13', { reason: 'recent', by: 'a', from: new Date(t0 + 5 * day).toISOString() }, t0 + 5 * day);
+    expect((await ctx.lists.merchants.show()).get('m-13')!.map((e) => e.reason)).toEqual(['old', 'recent']);
     // Nine days after the old one ended (maxAgeDays 7, and a day): the next change drops it.
-    await ctx.merchantList.add('m-13', { reason: 'newer', by: 'a' }, t0 + 10 * day);
-    expect((await ctx.merchantList.show()).get('m-13')!.map((e) => e.reason)).toEqual(['recent', 'newer']);
+    await ctx.lists.merchants.add('m-13', { reason: 'newer', by: 'a' }, t0 + 10 * day);
+    expect((await ctx.lists.merchants.show()).get('m-13')!.map((e) => e.reason)).toEqual(['recent', 'newer']);
 
-    for (let i = 2; i < MAX_ENTRIES_PER_MERCHANT; i++) await ctx.merchantList.add('m-14', { reason: `r${i}`, by: 'a' }, t0);
-    await ctx.merchantList.add('m-14', { reason: 'last', by: 'a' }, t0);
-    await ctx.merchantList.add('m-14', { reason: 'last', by: 'a' }, t0);
-    await expect(ctx.merchantList.add('m-14', { reason: 'one too many', by: 'a' }, t0)).rejects.toThrow(`merchant m-14 has ${MAX_ENTRIES_PER_MERCHANT} entries already`);
-    expect((await ctx.merchantList.show()).get('m-14')).toHaveLength(MAX_ENTRIES_PER_MERCHANT);
+    for (let i = 2; i < MAX_ENTRIES_PER_ID; i++) await ctx.lists.merchants.add('m-14', { reason: `r${i}`, by: 'a' }, t0);
+    await ctx.lists.merchants.add('m-14', { reason: 'last', by: 'a' }, t0);
+    await ctx.lists.merchants.add('m-14', { reason: 'last', by: 'a' }, t0);
+    await expect(ctx.lists.merchants.add('m-14', { reason: 'one too many', by: 'a' }, t0)).rejects.toThrow(`merchant m-14 has ${MAX_ENTRIES_PER_ID} entries already`);
+    expect((await ctx.lists.merchants.show()).get('m-14')).toHaveLength(MAX_ENTRIES_PER_ID);
   });
 
   it('refuses control characters in ids and texts (records are printed one per line)', async () => {
-    await expect(ctx.merchantList.add('m-13\nm-666 from always', { reason: 'x', by: 'a' })).rejects.toThrow(/merchant id holds a control character/);
-    await expect(ctx.merchantList.add('m-13', { reason: 'x\u0000y', by: 'a' })).rejects.toThrow(/--reason holds a control character/);
+    await expect(ctx.lists.merchants.add('m-13\nm-666 from always', { reason: 'x', by: 'a' })).rejects.toThrow(/merchant id holds a control character/);
+    await expect(ctx.lists.merchants.add('m-13', { reason: 'x\u0000y', by: 'a' })).rejects.toThrow(/--reason holds a control character/);
   });
 });
 
@@ -127,6 +127,6 @@ describe('npm run lists', () => {
     const nothing = await runTool('lists', ['remove', 'merchant', 'm-13', '--by', 'a'], env());
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toContain('nothing to remove');
-    expect((await ctx.merchantList.history()).length).toBe(0);
+    expect((await ctx.lists.merchants.history()).length).toBe(0);
   }, 60_000);
 });
