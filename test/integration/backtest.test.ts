@@ -61,7 +61,7 @@ describe('npm run backtest', () => {
     expect(diff.find((d) => d.eventId === 'n-5')).toMatchObject({ baseline: { outcome: 'approve' }, candidate: { outcome: 'decline', rules: ['night_large_amount'] } });
     expect(diff.filter((d) => d.candidate.rules.includes('same_card_burst') && !d.baseline.rules.includes('same_card_burst')).length).toBeGreaterThan(0);
 
-    expect(summary.lines).toBe(53);
+    expect(summary.lines).toBe(61);
     expect(summary.changed).toBe(diff.length);
     const amounts = new Map(
       readFileSync(fixture('rule-edges.ndjson'), 'utf8')
@@ -83,7 +83,7 @@ describe('npm run backtest', () => {
 
     const text = await runTool('backtest', [fixture('rule-edges.ndjson'), '--candidate', candidate, '--out', join(dir, 'diff2.ndjson')], { REDIS_URL: redisUrl(), RISKMON_NAMESPACE: namespace });
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^53 lines, \d+ changed \(baseline: the running configuration; candidate: /);
+    expect(text.stdout).toMatch(/^61 lines, \d+ changed \(baseline: the running configuration; candidate: /);
     expect(text.stdout).toMatch(/approve->decline\s+1\s+499,999/);
     expect(text.stdout).toContain('The running workers can switch to the candidate live');
   }, 120_000);
@@ -98,7 +98,7 @@ describe('npm run backtest', () => {
       RISKMON_NAMESPACE: namespace,
     });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ lines: 53, changed: 0 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ lines: 61, changed: 0 });
     expect(await redis.keys(`rm:${namespace}:*`)).toEqual([`rm:${namespace}:lists:merchants:history`]);
     await redis.del(`rm:${namespace}:lists:merchants:history`);
   }, 120_000);

@@ -95,7 +95,7 @@ describe('producer', () => {
       cards: context.cards,
       deadLetters: context.deadLetters,
     });
-    expect(summary.sent + summary.rejected).toBe(53);
+    expect(summary.sent + summary.rejected).toBe(61);
     expect(summary.rejected).toBeGreaterThan(0);
     expect(summary.rejectReasons.reduce((s, r) => s + r.count, 0)).toBe(summary.rejected);
     expect(summary.rejectReasons.map((r) => r.reason)).toContain('amount must be a number of fen (integer)');

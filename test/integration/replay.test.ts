@@ -29,7 +29,7 @@ describe('npm run replay', () => {
     const out = join(dir, 'edges.out.ndjson');
     const namespace = ns();
     const r = await runTool('replay', [fixture('rule-edges.ndjson'), '--lists', fixture('rule-edges.lists.json'), '--out', out, '--namespace', namespace], env());
-    expect(r.stderr).toContain('53 lines');
+    expect(r.stderr).toContain('61 lines');
     expect(r.code).toBe(0);
     const got = readNdjson(readFileSync(out, 'utf8'));
     const expected = readNdjson(readFileSync(fixture('rule-edges.expected.ndjson'), 'utf8'));
