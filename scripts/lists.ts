@@ -33,7 +33,7 @@ runCommand(
     },
     notes: [
       "An entry covers [from, until) by the charge's occurredAt, so a replay with the same list decides the same. remove ends the entries in force now and drops those not started yet.",
-      'A card is given as its number (13–19 digits, spaces or dashes allowed, Luhn checked), stored as the keyed hash the producer puts on charges, and shown as ****1234; show --json keys cards by that token.',
+      'A card is given as its number (13–19 digits, spaces or dashes allowed, Luhn checked), or as "-" to read it from stdin (kept out of the shell history and the process list); it is stored as the keyed hash the producer puts on charges (RISKMON_CARD_SECRET: use the producers\' secret), and shown as ****1234; show --json keys cards by that token.',
       'replay and backtest take a list file instead (--lists): {"merchants": [{"id", "from"?, "until"?, "reason"?}], "users": [{"id", …}], "cards": [{"number", …}]}, each part optional.',
     ],
     examples: [
@@ -41,6 +41,7 @@ runCommand(
       'npm run lists -- add merchant m-20 --reason "licence suspended" --from 2026-12-03T00:00:00+08:00 --until 2026-12-10T00:00:00+08:00 --by bob',
       'npm run lists -- add user u-42 --reason "异常账户: identity under review" --by alice',
       'npm run lists -- add card "6222 0212 3456 7890 128" --reason "reported stolen" --by bob',
+      'npm run lists -- remove card - --by bob < card.txt',
       'npm run lists -- remove merchant m-13 --by alice',
       'npm run lists -- show --json',
     ],
@@ -57,19 +58,22 @@ runCommand(
     if (command === 'add' && values.reason === undefined) throw new UsageError('--reason is required');
     if (command !== 'add' && (values.reason ?? values.from ?? values.until) !== undefined) throw new UsageError(`--reason, --from and --until are for add`);
 
+    // "-": the card number from stdin, so it stays out of the shell's history and the process list.
+    const given = changes && kind === 'card' && id === '-' ? await firstLineOfStdin() : id;
+
     const cli = await openCliContext({ namespace: namespaceOption(values.namespace), configFile: values.config, requireExisting: true });
     const { lists } = cli.context;
     try {
       if (command === 'add') {
         const list = lists.of(kind!);
         // The card's label, never the number given.
-        const label = list.identify(id!).label;
-        const entry = await list.add(id!, { reason: values.reason!, by: values.by!, from: values.from, until: values.until });
+        const label = list.identify(given!).label;
+        const entry = await list.add(given!, { reason: values.reason!, by: values.by!, from: values.from, until: values.until });
         process.stdout.write(`${kind} ${label} listed ${describeEntry(entry)}: ${entry.reason}\n`);
       } else if (command === 'remove') {
         const list = lists.of(kind!);
-        const label = list.identify(id!).label;
-        const ended = await list.remove(id!, { by: values.by! });
+        const label = list.identify(given!).label;
+        const ended = await list.remove(given!, { by: values.by! });
         process.stdout.write(`${kind} ${label}: ${ended} entr${ended === 1 ? 'y' : 'ies'} ended now\n`);
       } else if (command === 'show') {
         const kinds = kind ? [kind] : LIST_KINDS;
@@ -99,6 +103,12 @@ runCommand(
     }
   },
 );
+
+async function firstLineOfStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text.split('\n')[0]!.trim();
+}
 
 function describeChange(c: ListChange): string {
   if (c.action === 'remove') return `ended ${c.ended} entr${c.ended === 1 ? 'y' : 'ies'}`;

@@ -292,7 +292,8 @@ describe('npm run lists', () => {
     const shown = JSON.parse((await runTool('lists', ['show', 'card', '--json'], env())).stdout) as Record<string, Record<string, { last4: string }[]>>;
     expect(Object.keys(shown)).toEqual(['cards']);
     expect(shown.cards![ctx.cards.token(card)]).toMatchObject([{ last4: '****0205', by: 'bob' }]);
-    const removed = await runTool('lists', ['remove', 'card', card, '--by', 'carol'], env());
+    // "-": the number from stdin, out of the process list.
+    const removed = await runTool('lists', ['remove', 'card', '-', '--by', 'carol'], env(), 60_000, '6222-0200-0000-0205\n');
     expect(removed.stdout).toBe('card ****0205: 1 entry ended now\n');
     const historyText = (await runTool('lists', ['history'], env())).stdout;
     expect(historyText).toMatch(/alice {2}user u-9 added from/);
