@@ -83,7 +83,7 @@ runCommand(
           process.stdout.write(JSON.stringify(Object.fromEntries([...shown].map(([k, m]) => [PLURAL[k], Object.fromEntries(m)])), null, 2) + '\n');
           return;
         }
-        process.stdout.write(`${[...shown].map(([k, m]) => `${m.size} ${PLURAL[k]}`).join(', ')} listed in namespace ${cli.context.keys.namespace}\n`);
+        process.stdout.write(`${[...shown].map(([k, m]) => `${m.size} ${k}(s)`).join(', ')} listed in namespace ${cli.context.keys.namespace}\n`);
         for (const [k, listed] of shown) {
           for (const [listedId, entries] of listed) {
             for (const e of entries) process.stdout.write(`${k} ${k === 'card' ? (e.last4 ?? '****') : listedId}  ${describeEntry(e)}  by ${e.by} at ${e.addedAt}${e.reason ? `: ${e.reason}` : ''}\n`);

@@ -6,8 +6,10 @@
 ]]
 --- @key cardList
 --- @setup
-local blockedCards = {}
+-- nil while the list is empty: then the check costs each charge one test.
+local blockedCards
 if rcall("EXISTS", KEY_cardList) == 1 then
+  blockedCards = {}
   local tokens, seen = {}, {}
   for c = 1, charges do
     -- The token is the 7th of the charge's space-separated fields (the core's header).
@@ -26,7 +28,7 @@ if rcall("EXISTS", KEY_cardList) == 1 then
 end
 
 --- @check
-local entries = blockedCards[cardToken]
+local entries = blockedCards and blockedCards[cardToken]
 if entries then
   for _, e in ipairs(entries) do
     if (not e.fromMs or t >= e.fromMs) and (not e.untilMs or t < e.untilMs) then

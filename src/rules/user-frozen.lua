@@ -5,8 +5,10 @@
 ]]
 --- @key userList
 --- @setup
-local frozenUsers = {}
+-- nil while the list is empty: then the check costs each charge one test.
+local frozenUsers
 if rcall("EXISTS", KEY_userList) == 1 then
+  frozenUsers = {}
   local ids, seen = {}, {}
   for c = 1, charges do
     local u = ARGV[firstCharge + (c - 1) * PER_CHARGE + 1]
@@ -22,9 +24,9 @@ if rcall("EXISTS", KEY_userList) == 1 then
 end
 
 --- @check
-local userId = ARGV[p + 1]
-local entries = frozenUsers[userId]
+local entries = frozenUsers and frozenUsers[ARGV[p + 1]]
 if entries then
+  local userId = ARGV[p + 1]
   for _, e in ipairs(entries) do
     if (not e.fromMs or t >= e.fromMs) and (not e.untilMs or t < e.untilMs) then
       local reason = ""

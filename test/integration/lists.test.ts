@@ -287,7 +287,7 @@ describe('npm run lists', () => {
     expect([frozen, blocked, thawed].map((d) => d!.rules)).toEqual([['user_frozen'], ['card_blocklisted'], []]);
 
     const shownText = (await runTool('lists', ['show'], env())).stdout;
-    expect(shownText).toContain('0 merchants, 1 users, 1 cards listed');
+    expect(shownText).toContain('0 merchant(s), 1 user(s), 1 card(s) listed');
     expect(shownText).toMatch(/^card \*\*\*\*0205 {2}from 2026-03-10T00:00:00\+08:00 until removed {2}by bob at .*: reported stolen$/m);
     const shown = JSON.parse((await runTool('lists', ['show', 'card', '--json'], env())).stdout) as Record<string, Record<string, { last4: string }[]>>;
     expect(Object.keys(shown)).toEqual(['cards']);
