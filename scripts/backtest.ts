@@ -20,7 +20,7 @@ runCommand(
     options: {
       candidate: { type: 'string', arg: '<config.json>', help: 'the configuration to try, merged over the baseline: it changes what it names (required)' },
       baseline: { type: 'string', arg: '<config.json>', help: "what to compare with (default: the namespace's live published rules, else the running configuration)" },
-      lists: { type: 'string', arg: '<lists.json>', help: 'merchant admission list loaded into both runs: {"merchants": [{"id", "from"?, "until"?, "reason"?}]}' },
+      lists: { type: 'string', arg: '<lists.json>', help: 'lists loaded into both runs: {"merchants": [{"id", "from"?, "until"?, "reason"?}], "users": [{"id", …}], "cards": [{"number", …}]}, each part optional; card numbers are tokenized on load' },
       out: { type: 'string', arg: '<diff.ndjson>', help: 'where to write the differing lines: {"line","eventId","baseline":{"outcome","rules"},"candidate":{…}} (required)' },
       json: { type: 'boolean', help: 'print the summary as one JSON object: {"lines","changed","transitions","rules"}' },
       workers: { type: 'string', arg: 'N', default: '1', help: 'worker processes per run, 1 to 64 (decisions are the same for any number)' },

@@ -31,7 +31,7 @@ import { loadSettings } from '../src/config.ts';
 import { runCommand, wholeNumberOption } from '../src/cli.ts';
 import { CardHasher } from '../src/events/card.ts';
 import { syntheticCharges } from '../src/events/synthetic.ts';
-import { MerchantList } from '../src/lists/merchant-list.ts';
+import { Lists } from '../src/lists/lists.ts';
 import { createRedis } from '../src/redis/connection.ts';
 import { Keys } from '../src/redis/keys.ts';
 import { startRedisServer, type LocalRedis } from '../src/redis/local-server.ts';
@@ -240,7 +240,7 @@ export async function benchCallgrind(options: CallgrindOptions = {}): Promise<Ca
         }
       }
     };
-    const list = new MerchantList(redis, new Keys(config.namespace), 0);
+    const list = new Lists(redis, new Keys(config.namespace), 0, new CardHasher(cardSecret)).merchants;
     for (let m = 0; m < (options.listed ?? 0); m++) {
       await list.add(`m-${m}`, { reason: 'benchmark: ended before the feed', by: 'bench', from: '2020-01-01T00:00:00Z', until: '2020-01-02T00:00:00Z' }, Date.parse('2020-01-01T00:00:00Z'));
     }

@@ -1,19 +1,29 @@
 /**
- * npm run lists -- add merchant <id> --reason "…" --by <name> [--from ISO] [--until ISO] | remove merchant <id> --by
- * <name> | show [--json] | history [--json]: the merchant admission list merchant_blocklisted reads, every change
- * recorded with who made it.
+ * npm run lists -- add merchant|user|card <id or card number> --reason "…" --by <name> [--from ISO] [--until ISO] |
+ * remove merchant|user|card <id or card number> --by <name> | show [kind] [--json] | history [kind] [--json]: the lists
+ * merchant_blocklisted, user_frozen and card_blocklisted read, every change recorded with who made it. A card is
+ * given as its number, tokenized at once, and shown as its last four only.
  */
 import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError } from '../src/cli.ts';
-import { describeEntry, MerchantListError } from '../src/lists/merchant-list.ts';
+import { maskCardNumbers } from '../src/events/card.ts';
+import { describeEntry, LIST_KINDS, ListError, type ListChange, type ListEntry, type ListKind } from '../src/lists/lists.ts';
+
+const PLURAL: Record<ListKind, string> = { merchant: 'merchants', user: 'users', card: 'cards' };
 
 runCommand(
   {
     name: 'lists',
-    summary: "Keeps the merchant admission list: a charge whose merchant has an entry covering its occurredAt is declined (merchant_blocklisted). Every change is recorded with who made it.",
-    usage: ['add merchant <id> --reason "…" --by <name> [--from ISO] [--until ISO]', 'remove merchant <id> --by <name>', 'show [--json]', 'history [--json]'],
+    summary:
+      'Keeps the lists a charge is declined by while an entry covers its occurredAt: merchants (merchant_blocklisted), users (user_frozen: frozen accounts) and cards (card_blocklisted). Every change is recorded with who made it.',
+    usage: [
+      'add merchant|user|card <id or card number> --reason "…" --by <name> [--from ISO] [--until ISO]',
+      'remove merchant|user|card <id or card number> --by <name>',
+      'show [merchant|user|card] [--json]',
+      'history [merchant|user|card] [--json]',
+    ],
     positionals: true,
     options: {
-      reason: { type: 'string', arg: '"…"', help: 'why the merchant is listed (add; required)' },
+      reason: { type: 'string', arg: '"…"', help: 'why it is listed (add; required)' },
       by: { type: 'string', arg: '<name>', help: 'who makes the change (add, remove; required)' },
       from: { type: 'string', arg: 'ISO', help: 'start of the entry, an instant with its offset (add; default now)' },
       until: { type: 'string', arg: 'ISO', help: 'end of the entry, exclusive (add; default: until removed)' },
@@ -22,60 +32,85 @@ runCommand(
       config: CONFIG_OPTION,
     },
     notes: [
-      'An entry covers [from, until) by the charge\'s occurredAt, so a replay with the same list decides the same. remove ends the entries in force now and drops those not started yet.',
-      'replay and backtest take a list file instead (--lists): {"merchants": [{"id", "from"?, "until"?, "reason"?}]}.',
+      "An entry covers [from, until) by the charge's occurredAt, so a replay with the same list decides the same. remove ends the entries in force now and drops those not started yet.",
+      'A card is given as its number (13–19 digits, spaces or dashes allowed, Luhn checked), or as "-" to read it from stdin (kept out of the shell history and the process list); it is stored as the keyed hash the producer puts on charges (RISKMON_CARD_SECRET: use the producers\' secret), and shown as ****1234; show --json keys cards by that token.',
+      'replay and backtest take a list file instead (--lists): {"merchants": [{"id", "from"?, "until"?, "reason"?}], "users": [{"id", …}], "cards": [{"number", …}]}, each part optional.',
     ],
     examples: [
       'npm run lists -- add merchant m-13 --reason "card testing reported by acquirer" --by alice',
       'npm run lists -- add merchant m-20 --reason "licence suspended" --from 2026-12-03T00:00:00+08:00 --until 2026-12-10T00:00:00+08:00 --by bob',
+      'npm run lists -- add user u-42 --reason "异常账户: identity under review" --by alice',
+      'npm run lists -- add card "6222 0212 3456 7890 128" --reason "reported stolen" --by bob',
+      'npm run lists -- remove card - --by bob < card.txt',
       'npm run lists -- remove merchant m-13 --by alice',
       'npm run lists -- show --json',
     ],
   },
   async ({ values, positionals }) => {
-    const [command, kind, id, ...rest] = positionals;
-    const needsMerchant = command === 'add' || command === 'remove';
+    const [command, kindArg, id, ...rest] = positionals;
+    const changes = command === 'add' || command === 'remove';
     if (!['add', 'remove', 'show', 'history'].includes(command ?? '')) throw new UsageError('expected: add, remove, show or history');
-    if (needsMerchant && (kind !== 'merchant' || id === undefined || rest.length > 0)) throw new UsageError(`expected: ${command} merchant <id>`);
-    if (!needsMerchant && kind !== undefined) throw new UsageError(`${command} takes no argument, got ${kind}`);
-    if (needsMerchant && values.by === undefined) throw new UsageError('--by <name> is required: every change records who made it');
+    const kind = kindArg === undefined ? undefined : (LIST_KINDS as readonly string[]).includes(kindArg) ? (kindArg as ListKind) : null;
+    if (kind === null) throw new UsageError(`expected a list: merchant, user or card, got ${maskCardNumbers(kindArg!)}`);
+    if (changes && (kind === undefined || id === undefined || rest.length > 0)) throw new UsageError(`expected: ${command} merchant|user|card <id or card number>`);
+    if (!changes && id !== undefined) throw new UsageError(`${command} takes at most a list (merchant, user or card)`);
+    if (changes && values.by === undefined) throw new UsageError('--by <name> is required: every change records who made it');
     if (command === 'add' && values.reason === undefined) throw new UsageError('--reason is required');
     if (command !== 'add' && (values.reason ?? values.from ?? values.until) !== undefined) throw new UsageError(`--reason, --from and --until are for add`);
 
+    // "-": the card number from stdin, so it stays out of the shell's history and the process list.
+    const given = changes && kind === 'card' && id === '-' ? await firstLineOfStdin() : id;
+
     const cli = await openCliContext({ namespace: namespaceOption(values.namespace), configFile: values.config, requireExisting: true });
-    const list = cli.context.merchantList;
+    const { lists } = cli.context;
     try {
       if (command === 'add') {
-        const entry = await list.add(id!, { reason: values.reason!, by: values.by!, from: values.from, until: values.until });
-        process.stdout.write(`merchant ${id} listed ${describeEntry(entry)}: ${entry.reason}\n`);
+        const list = lists.of(kind!);
+        // The card's label, never the number given.
+        const label = list.identify(given!).label;
+        const entry = await list.add(given!, { reason: values.reason!, by: values.by!, from: values.from, until: values.until });
+        process.stdout.write(`${kind} ${label} listed ${describeEntry(entry)}: ${entry.reason}\n`);
       } else if (command === 'remove') {
-        const ended = await list.remove(id!, { by: values.by! });
-        process.stdout.write(`merchant ${id}: ${ended} entr${ended === 1 ? 'y' : 'ies'} ended now\n`);
+        const list = lists.of(kind!);
+        const label = list.identify(given!).label;
+        const ended = await list.remove(given!, { by: values.by! });
+        process.stdout.write(`${kind} ${label}: ${ended} entr${ended === 1 ? 'y' : 'ies'} ended now\n`);
       } else if (command === 'show') {
-        const merchants = await list.show();
+        const kinds = kind ? [kind] : LIST_KINDS;
+        const shown = new Map<ListKind, Map<string, ListEntry[]>>();
+        for (const k of kinds) shown.set(k, await lists.of(k).show());
         if (values.json) {
-          process.stdout.write(JSON.stringify({ merchants: Object.fromEntries(merchants) }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify(Object.fromEntries([...shown].map(([k, m]) => [PLURAL[k], Object.fromEntries(m)])), null, 2) + '\n');
           return;
         }
-        process.stdout.write(`${merchants.size} merchant(s) on the admission list of namespace ${cli.context.keys.namespace}\n`);
-        for (const [merchant, entries] of merchants) {
-          for (const e of entries) process.stdout.write(`${merchant}  ${describeEntry(e)}  by ${e.by} at ${e.addedAt}${e.reason ? `: ${e.reason}` : ''}\n`);
+        process.stdout.write(`${[...shown].map(([k, m]) => `${m.size} ${k}(s)`).join(', ')} listed in namespace ${cli.context.keys.namespace}\n`);
+        for (const [k, listed] of shown) {
+          for (const [listedId, entries] of listed) {
+            for (const e of entries) process.stdout.write(`${k} ${k === 'card' ? (e.last4 ?? '****') : listedId}  ${describeEntry(e)}  by ${e.by} at ${e.addedAt}${e.reason ? `: ${e.reason}` : ''}\n`);
+          }
         }
       } else {
-        const changes = await list.history();
-        for (const c of changes) {
+        for (const c of await lists.history(1_000, kind ? [kind] : LIST_KINDS)) {
           if (values.json) process.stdout.write(JSON.stringify(c) + '\n');
-          else {
-            const what = c.action === 'remove' ? `ended ${c.ended} entr${c.ended === 1 ? 'y' : 'ies'}` : `${c.action === 'load' ? `loaded from ${c.source}` : 'added'} ${describeEntry(c.entry!)}${c.entry?.reason ? `: ${c.entry.reason}` : ''}`;
-            process.stdout.write(`${c.at}  ${c.by}  merchant ${c.merchantId} ${what}\n`);
-          }
+          else process.stdout.write(`${c.at}  ${c.by}  ${c.kind} ${c.label} ${describeChange(c)}\n`);
         }
       }
     } catch (e) {
-      if (e instanceof MerchantListError) throw new UsageError(e.message);
+      if (e instanceof ListError) throw new UsageError(e.message);
       throw e;
     } finally {
       await cli.close();
     }
   },
 );
+
+async function firstLineOfStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text.split('\n')[0]!.trim();
+}
+
+function describeChange(c: ListChange): string {
+  if (c.action === 'remove') return `ended ${c.ended} entr${c.ended === 1 ? 'y' : 'ies'}`;
+  return `${c.action === 'load' ? `loaded from ${c.source}` : 'added'} ${describeEntry(c.entry!)}${c.entry?.reason ? `: ${c.entry.reason}` : ''}`;
+}

@@ -20,7 +20,7 @@ runCommand(
       out: { type: 'string', arg: '<file>', help: 'where to write the results: {"line","eventId","outcome","rules","settleAt","error"} per line' },
       config: { type: 'string', arg: '<file>', help: 'configuration merged over config/default.json' },
       namespace: { type: 'string', arg: '<name>', help: 'the namespace to work in (kept afterwards); a fresh one by default' },
-      lists: { type: 'string', arg: '<lists.json>', help: 'load this merchant admission list into the namespace first: {"merchants": [{"id", "from"?, "until"?, "reason"?}]}' },
+      lists: { type: 'string', arg: '<lists.json>', help: 'load these lists into the namespace first: {"merchants": [{"id", "from"?, "until"?, "reason"?}], "users": [{"id", …}], "cards": [{"number", …}]}, each part optional; card numbers are tokenized on load' },
       keep: { type: 'boolean', help: 'keep the fresh namespace afterwards (its name is printed), to inspect it' },
       workers: { type: 'string', arg: 'N', default: '1', help: 'worker processes, 1 to 64 (decisions are the same for any number)' },
     },

@@ -17,7 +17,7 @@ import { Calibrator } from './quota/calibration.ts';
 import { quotaHandlers } from './quota/events.ts';
 import { QuotaCalibration } from './quota/runs.ts';
 import { createRedis } from './redis/connection.ts';
-import { MerchantList } from './lists/merchant-list.ts';
+import { Lists } from './lists/lists.ts';
 import { Keys } from './redis/keys.ts';
 import { quitConnections, settlesBy } from './redis/shutdown.ts';
 import { ChargeRules } from './rules/charge-rules.ts';
@@ -38,8 +38,8 @@ export interface Context {
   /** Keyed card hashing; the producer tokenizes cards before they reach a queue. */
   cards: CardHasher;
   deadLetters: DeadLetters;
-  /** The merchant admission list merchant_blocklisted reads. */
-  merchantList: MerchantList;
+  /** The lists the list rules read: merchants (merchant_blocklisted), users (user_frozen), cards (card_blocklisted). */
+  lists: Lists;
   /** Publishes rules versions (npm run rules); liveRules switches this process's rules to the live one. */
   rulesPublisher: RulesPublisher;
   liveRules: LiveRules;
@@ -109,7 +109,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
     cards,
     deadLetters,
     // Ended entries are kept as far back as an accepted charge may be dated, and a day more.
-    merchantList: new MerchantList(redis, keys, (config.events.maxAgeDays + 1) * 86_400_000),
+    lists: new Lists(redis, keys, (config.events.maxAgeDays + 1) * 86_400_000, cards),
     rulesPublisher: new RulesPublisher(redis, keys, settings),
     liveRules,
     processor,

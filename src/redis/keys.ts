@@ -58,16 +58,39 @@ export class Keys {
   }
 
   /**
-   * Hash of the merchant admission list: merchantId → its entries, a JSON array (src/lists/merchant-list.ts). The
+   * Hash of the merchant admission list: merchantId → its entries, a JSON array (src/lists/lists.ts). The
    * rules script reads it in the same call that decides (merchant_blocklisted).
    */
   get merchantList(): string {
     return `${this.base}:lists:merchants`;
   }
 
-  /** Stream of every change to the merchant list: who, when, what (src/lists/merchant-list.ts). */
+  /** Stream of every change to the merchant list: who, when, what (src/lists/lists.ts). */
   get merchantListHistory(): string {
     return `${this.base}:lists:merchants:history`;
+  }
+
+  /** Hash of frozen users: userId → its entries, as the merchant list's (src/lists/lists.ts; user_frozen reads it). */
+  get userList(): string {
+    return `${this.base}:lists:users`;
+  }
+
+  /** Stream of every change to the user list (one stream per list: the change script takes a list and its history). */
+  get userListHistory(): string {
+    return `${this.base}:lists:users:history`;
+  }
+
+  /**
+   * Hash of blocklisted cards: card token (the producer's keyed hash, never the number) → its entries, each with the
+   * card's last four (src/lists/lists.ts; card_blocklisted reads it).
+   */
+  get cardList(): string {
+    return `${this.base}:lists:cards`;
+  }
+
+  /** Stream of every change to the card list: records name the card by token and last four only. */
+  get cardListHistory(): string {
+    return `${this.base}:lists:cards:history`;
   }
 
   /** Hash of the published rules versions: version number → its record, JSON (src/rules/published.ts). */

@@ -1,8 +1,8 @@
 /**
  * What would this change do? Runs an event file through the real pipeline twice, each in a fresh namespace (the
- * baseline configuration, then the candidate), with the same merchant list, and compares the outcome and the fired
- * rules line by line. Each run is a replay (replay.ts): worker processes started with that configuration, so a
- * candidate decides here exactly as it does once published.
+ * baseline configuration, then the candidate), with the same lists (merchants, users, cards), and compares the
+ * outcome and the fired rules line by line. Each run is a replay (replay.ts): worker processes started with that
+ * configuration, so a candidate decides here exactly as it does once published.
  */
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';

@@ -27,7 +27,7 @@ export interface ReplayOptions {
   workers?: number;
   /** Config file the worker processes load (same as the replay's). */
   configFile?: string;
-  /** A list file (merchant admission list) loaded into the namespace before the first event. */
+  /** A list file (merchants, users, cards: src/lists/lists.ts) loaded into the namespace before the first event. */
   listsPath?: string;
   /** Called at most every `progressEveryMs` and once at the end. */
   onProgress?: (p: ReplayProgress) => void;
@@ -74,7 +74,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { context } = options;
   const { config } = context.settings;
   const workerCount = options.workers ?? 1;
-  if (options.listsPath) await context.merchantList.loadFile(options.listsPath, `replay --lists ${options.listsPath}`);
+  if (options.listsPath) await context.lists.loadFile(options.listsPath, `replay --lists ${options.listsPath}`);
   const results: (ReplayLine | undefined)[] = [];
   const jobs: { job: Job<BatchJobData>; shard: number; lines: number[] }[] = [];
   // Progress: lines done as their jobs complete, while later lines are still read (the results themselves are read

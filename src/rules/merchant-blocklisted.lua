@@ -1,6 +1,6 @@
 --[[
   merchant_blocklisted: the charge's merchant has an entry on the admission list covering its occurredAt
-  ([from, until), a missing bound open). Keeps no user state: the list (src/lists/merchant-list.ts) is read once per
+  ([from, until), a missing bound open). Keeps no user state: the list (src/lists/lists.ts) is read once per
   call, for the run's merchants, and only when it exists.
 ]]
 --- @key merchantList

@@ -1,6 +1,6 @@
 /**
  * merchant_blocklisted: the charge's merchant is on the admission list at its occurredAt (seed 002: 准入筛查，过滤黑名单
- * 商户). The list is kept by src/lists/merchant-list.ts (`npm run lists`) and read in the same script call that
+ * 商户). The list is kept by src/lists/lists.ts (`npm run lists`) and read in the same script call that
  * decides, so the live service decides exactly as a replay with the same list would.
  */
 import { z } from 'zod';

@@ -4,13 +4,15 @@
  * the metric labels, and the README's rule table (a test compares it).
  */
 import { z } from 'zod';
+import { cardBlocklisted } from './card-blocklisted.ts';
 import { creditLimit } from './credit-limit.ts';
 import { merchantBlocklisted } from './merchant-blocklisted.ts';
 import { nightLargeAmount } from './night-large-amount.ts';
 import { sameCardBurst } from './same-card-burst.ts';
 import { userDailyCap } from './user-daily-cap.ts';
+import { userFrozen } from './user-frozen.ts';
 
-export const RULES = [sameCardBurst, nightLargeAmount, userDailyCap, creditLimit, merchantBlocklisted] as const;
+export const RULES = [sameCardBurst, nightLargeAmount, userDailyCap, creditLimit, merchantBlocklisted, userFrozen, cardBlocklisted] as const;
 
 type Rule = (typeof RULES)[number];
 export type RuleName = Rule['name'];

@@ -11,13 +11,17 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runTool(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
+/** `input`, when given, is the tool's stdin (otherwise it is empty). */
+export function runTool(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 120_000, input?: string): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, `scripts/${script}.ts`, ...args], {
       cwd: ROOT,
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    // Without input, stdin is at its end at once, as /dev/null would be.
+    child.stdin.on('error', () => undefined); // EPIPE when the tool exits without reading it
+    child.stdin.end(input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -142,7 +142,7 @@ describe('npm run backtest', () => {
     const service = await startTestService({ components: ['risk'] });
     try {
       const { context } = service;
-      await context.merchantList.loadFile(lists, 'test');
+      await context.lists.loadFile(lists, 'test');
       expect((await context.rulesPublisher.publish(candidate, { by: 'test' })).version).toBe(1);
       const fed = await feed({ source: { kind: 'file', path: input }, connection: context.queueConnection, keys: context.keys, config: context.settings.config, cards: context.cards, deadLetters: context.deadLetters });
       expect(fed).toMatchObject({ sent: events.length, rejected: 0 });

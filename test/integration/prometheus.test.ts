@@ -144,7 +144,7 @@ describe.skipIf(!prometheus.available)('Prometheus scraping a running service', 
     const outcomes = await query(grafanaExpand('sum by (outcome) (rate(riskmon_decisions_total[$__rate_interval]))', { rateInterval: '1m', range: '5m' }));
     expect(outcomes.filter((s) => Number(s.value[1]) > 0).map((s) => s.metric.outcome).sort()).toEqual(['approve', 'decline', 'review']);
     const rules = await query('sum by (rule) (riskmon_rule_hits_total)');
-    // Produced without a merchant list: every rule but merchant_blocklisted fires (all are exported, at 0 or more).
+    // Produced without lists: every rule but the list rules fires (all are exported, at 0 or more).
     expect(rules.map((s) => s.metric.rule).sort()).toEqual([...RULE_NAMES].sort());
     expect(rules.filter((s) => Number(s.value[1]) > 0).map((s) => s.metric.rule).sort()).toEqual(['night_large_amount', 'same_card_burst', 'user_daily_cap']);
     const [p99] = await query('histogram_quantile(0.99, sum by (le) (rate(riskmon_decision_latency_seconds_bucket[1m])))');

@@ -1,21 +1,23 @@
 --[[
-  Changes one merchant's entries on the admission list and records the change, atomically. Every change also drops
-  the merchant's entries that ended before the horizon (no charge accepted now can be dated that far back), so a
-  merchant's value stays small: the rules script decodes it on each call that meets the merchant.
+  Changes one listed id's entries on one of the lists (merchants, users, cards: src/lists/lists.ts) and records the
+  change, atomically. Every change also drops the id's entries that ended before the horizon (no charge accepted now
+  can be dated that far back), so an id's value stays small: the rules script decodes it on each call that meets
+  the id.
 
   Input:
-    KEYS[1] merchant list           rm:<ns>:lists:merchants            (hash merchantId -> JSON array of entries)
-    KEYS[2] list history            rm:<ns>:lists:merchants:history    (stream, field "change": JSON)
+    KEYS[1] the list                rm:<ns>:lists:<kind>s              (hash id -> JSON array of entries; a card's
+                                                                       id is its token, never its number)
+    KEYS[2] its history             rm:<ns>:lists:<kind>s:history      (stream, field "change": JSON)
 
-    ARGV[1] merchantId
+    ARGV[1] id (merchantId, userId or card token)
     ARGV[2] "add": ARGV[3] the entry (JSON object), appended
             "end": entries in force are ended now (until = now), entries that start later are dropped
-    ARGV[4] now (ms)    ARGV[5] now (ISO)    ARGV[6] horizon (ms)    ARGV[7] most entries a merchant may have
+    ARGV[4] now (ms)    ARGV[5] now (ISO)    ARGV[6] horizon (ms)    ARGV[7] most entries an id may have
     ARGV[8] the change record (JSON), appended to the history when something changed (with "ended": the count,
             for "end")
 
   Output: the number of entries added or ended (0: nothing changed, nothing recorded), or -1 when an add would
-  give the merchant more than ARGV[7] entries (nothing changed).
+  give the id more than ARGV[7] entries (nothing changed).
 ]]
 local rcall = redis.call
 local now, horizon, most = tonumber(ARGV[4]), tonumber(ARGV[6]), tonumber(ARGV[7])
