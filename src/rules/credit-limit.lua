@@ -12,11 +12,20 @@
 --- @setup
 local credit = cfg.rules.creditLimit
 local requireAccount, creditBandMax, creditRound = credit.requireAccount == 1, credit.bandMax, credit.roundDownToFen
--- The holiday uplift of each group's local date: the largest window containing it, once per call.
-for g = 1, #groups do
-  local date, percent, name = groups[g].date, 0, nil
+-- The holiday uplift of each group, once per call: the largest window containing the charges' local date, and only
+-- as far as one contains the clock's local date too (a charge dated back into an ended window gets no uplift).
+local function upliftOn(date)
+  local percent, name = 0, nil
   for _, w in ipairs(credit.uplifts) do
     if date >= w[1] and date < w[2] and w[3] > percent then percent, name = w[3], w[4] end
+  end
+  return percent, name
+end
+for g = 1, #groups do
+  local percent, name = upliftOn(groups[g].date)
+  if percent > 0 then
+    local now = upliftOn(groups[g].clockDate)
+    if now < percent then percent = now end
   end
   groups[g].uplift, groups[g].upliftName = percent, name
 end
@@ -24,8 +33,13 @@ local owedAdded = 0
 
 --- @keeps creditAccount creditAvailable
 --- @check
-local acct = rcall("HMGET", KEY_account, "quota", "openedAt", "channel", "owed", "lastRun", "n:" .. localDate, "late", "seq")
-if acct[1] and t >= tonumber(acct[2]) then
+local acct = rcall("HMGET", KEY_account, "quota", "openedAt", "channel", "owed", "lastRun", "n:" .. localDate, "late", "seq", "openedAtIso")
+if acct[1] and t < tonumber(acct[2]) then
+  -- Dated before the opening: no credit to check it against, and never counted. Allowed, it would spend without
+  -- a limit (a charge may be dated days back).
+  fire("credit_limit", "the charge at " .. occurredAt .. " is dated before the credit account opened (" .. acct[9] ..
+    "): it cannot be checked against the credit")
+elseif acct[1] then
   local base = tonumber(acct[1])
   local quota, quotaText = base, cny(base) .. " CNY"
   if day.uplift > 0 then

@@ -23,8 +23,8 @@ export const creditLimit = defineRule({
   }),
   defaults: { requireAccount: false },
   firesWhen: (c) =>
-    "amount > the user's available credit: effective quota at `occurredAt` (base, raised by a holiday uplift) − outstanding (charges not declined since the opening, less repayments and refunds); exactly the available amount is allowed" +
-    (c.requireAccount ? '; a user without a credit account open then is declined (`no_credit_account`)' : '; a user without a credit account is not checked'),
+    "amount > the user's available credit: effective quota at `occurredAt` (base, raised by a holiday uplift in force then and at the producer's clock) − outstanding (charges not declined since the opening, less repayments and refunds); exactly the available amount is allowed; a charge dated before its user's account opened is declined" +
+    (c.requireAccount ? '; a user without a credit account is declined (`no_credit_account`)' : '; a user without a credit account is not checked'),
   lua: new URL('./credit-limit.lua', import.meta.url),
   scriptConfig: (c, _started, env) => ({
     requireAccount: c.requireAccount ? 1 : 0,

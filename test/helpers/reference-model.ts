@@ -280,8 +280,13 @@ export class ReferenceModel {
     const account = this.accounts.get(event.userId);
     let creditAvailable: number | null = null;
     let creditDecline = false;
-    if (account && t >= account.openedAtMs) {
-      const uplift = p.uplifts.filter((w) => localDate >= w.from && localDate < w.to).reduce((max, w) => Math.max(max, w.percent), 0);
+    if (account && t < account.openedAtMs) {
+      // Dated before the opening: nothing to check it against, so declined (allowed, it would spend without a limit).
+      creditDecline = true;
+    } else if (account) {
+      // The uplift of the charge's local date, only as far as the clock's local date has one too.
+      const upliftOn = (date: string) => p.uplifts.filter((w) => date >= w.from && date < w.to).reduce((max, w) => Math.max(max, w.percent), 0);
+      const uplift = Math.min(upliftOn(localDate), upliftOn(clockDate));
       let quota = account.quota;
       if (uplift > 0) {
         const raised = Math.floor((account.quota * (100 + uplift)) / 100);

@@ -172,6 +172,22 @@ describe('credit_limit', () => {
     expect(await credit(c, 'u-cal', '2026-04-04T12:00:00+08:00')).toMatchObject({ quota: 70_000, effectiveQuota: 84_000, outstanding: 84_000, available: 0 });
   });
 
+  // Found in review: both spent past the limit. A charge dated just before the opening went unchecked, and one dated
+  // back into an ended holiday window got its uplift.
+  it('declines a charge dated before its account opened, and gives no uplift to one dated into an ended window', async () => {
+    const c = context({ calibration: { holidayUplifts: [{ name: 'Qingming', from: '2026-03-10', to: '2026-03-11', percent: 50 }] } });
+    await process(c, [opened('u-back', '2026-03-08T09:00:00.000+08:00', 100_000, 'applied'), charge('u-back', '2026-03-12T10:00:00.000+08:00', 100_000)]);
+    const late = (events: Json[]) => c.processor.process({ ...testBatch(events), clocks: events.map(() => Date.parse('2026-03-13T10:00:00+08:00')) }, `test:credit-${++seq}`);
+    const [before, intoEnded] = await late([charge('u-back', '2026-03-08T08:59:00.000+08:00', 1_000_000), charge('u-back', '2026-03-10T12:00:00.000+08:00', 50_000)]);
+    expect([before!.outcome, intoEnded!.outcome]).toEqual(['decline', 'decline']);
+    // (same_card_burst fires too: the card's newest charge is days later.)
+    expect((await decision(c, before!.eventId!)).reasons).toContain(
+      'the charge at 2026-03-08T08:59:00.000+08:00 is dated before the credit account opened (2026-03-08T09:00:00.000+08:00): it cannot be checked against the credit',
+    );
+    expect((await decision(c, intoEnded!.eventId!)).reasons).toContain('amount 500.00 CNY is more than the available credit 0.00 CNY: quota 1000.00 CNY, outstanding 1000.00 CNY');
+    expect((await credit(c, 'u-back')).outstanding).toBe(100_000);
+  });
+
   it('keeps the total outstanding over every account, for the gauge', async () => {
     const c = context();
     const a = charge('u-t1', '2026-03-10T10:00:00.000+08:00', 25_000);
