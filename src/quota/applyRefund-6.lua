@@ -2,7 +2,9 @@
   Applies one refund of a charge, exactly once per eventId: at most what is left of the charge (its amount less the
   refunds before), and only a charge of the same user that was not declined. When credit_limit counted the charge
   (its decision observed an available credit), the refund gives its amount back to the available credit: what is
-  owed goes down by it, never below zero, and so do the credit totals. (The merchant side of a refund is settlement's.)
+  owed goes down by it, never below zero, and so do the credit totals; and the refund that completes a charge's
+  refunds takes it out of its day's charge count (so refunded charges earn no "frequent use"), unless a calibration
+  has counted that day already. (The merchant side of a refund is settlement's.)
 
   Input:
     KEYS[1] refunds                 rm:<ns>:u:{<userId>}:refunds       (hash: chargeId -> fen refunded so far)
@@ -49,10 +51,16 @@ rcall("HSET", KEYS[1], chargeId, string.format("%d", before + amount))
 rcall("EXPIRE", KEYS[1], ARGV[6])
 local givenBack = 0
 if charge.observed and type(charge.observed.creditAvailable) == "number" then
-  local acct = rcall("HMGET", KEYS[2], "owed", "seq")
+  local acct = rcall("HMGET", KEYS[2], "owed", "seq", "lastRun")
   local owed = tonumber(acct[1] or "0")
   givenBack = math.min(amount, owed)
   rcall("HSET", KEYS[2], "owed", string.format("%d", owed - givenBack), "seq", string.format("%d", tonumber(acct[2] or "0") + 1))
+  local day = charge.observed.localDate
+  if before + amount == charge.amount and type(day) == "string" and (not acct[3] or day >= acct[3]) then
+    local field = "n:" .. day
+    local n = tonumber(rcall("HGET", KEYS[2], field) or "0")
+    if n > 0 then rcall("HSET", KEYS[2], field, string.format("%d", n - 1)) end
+  end
   if givenBack > 0 then rcall("HINCRBY", KEYS[6], "owed", string.format("%d", -givenBack)) end
 end
 rcall("SET", KEYS[4], "refund", "EX", ARGV[5])

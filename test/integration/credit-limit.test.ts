@@ -118,6 +118,21 @@ describe('credit_limit', () => {
     expect(await c.redis.hget(c.keys.creditTotals, 'owed')).toBe('0');
   });
 
+  // Found in review: five charges refunded in full met the frequent-use threshold with no credit used.
+  it('a charge refunded in full no longer counts as a charge of its day; a partial refund keeps it', async () => {
+    const c = context();
+    const charges = [0, 1, 2].map((i) => charge('u-churn', `2026-03-10T1${i}:00:00.000+08:00`, 10_000));
+    await process(c, [opened('u-churn', OPEN, 30_000, 'applied'), ...charges]);
+    await process(c, [
+      refund('u-churn', charges[0]!.eventId as string, 4_000, '2026-03-10T13:00:00.000+08:00'),
+      refund('u-churn', charges[0]!.eventId as string, 6_000, '2026-03-10T13:01:00.000+08:00'),
+      refund('u-churn', charges[1]!.eventId as string, 10_000, '2026-03-10T13:02:00.000+08:00'),
+      refund('u-churn', charges[2]!.eventId as string, 9_999, '2026-03-10T13:03:00.000+08:00'),
+    ]);
+    expect(await c.redis.hget(c.keys.account('u-churn'), 'n:2026-03-10')).toBe('1');
+    expect((await credit(c, 'u-churn')).outstanding).toBe(1);
+  });
+
   it('a refund of a charge made before the account opened gives no credit back', async () => {
     const c = context();
     const early = charge('u-early-refund', '2026-03-10T08:00:00.000+08:00', 20_000);
