@@ -13,7 +13,7 @@ import { CALIBRATION_QUEUE, type Keys } from '../redis/keys.ts';
 import { closeWorker } from '../redis/shutdown.ts';
 import { observeWorker } from '../redis/worker-events.ts';
 import type { Calibrator } from './calibration.ts';
-import { CalibrationRefusedError, CHUNK_JOB, RUN_JOB, type ChunkJobData, type QuotaCalibration, type RunJobData } from './runs.ts';
+import { CalibrationRefusedError, CHUNK_JOB, RUN_JOB, scheduledStartDelay, type ChunkJobData, type QuotaCalibration, type RunJobData } from './runs.ts';
 
 export const CALIBRATION_SCHEDULER_ID = 'quota-calibration';
 
@@ -64,8 +64,13 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
       }
       if (job.name === RUN_JOB) {
         // A scheduled job fires at 00:00 local on D; `prevMillis` is that instant even when it runs late.
+        const scheduled = (job.data as RunJobData).runId === undefined;
         const runId = (job.data as RunJobData).runId ?? calibrator.runDateAt(job.opts.prevMillis ?? job.timestamp);
         try {
+          if (scheduled) {
+            const wait = scheduledStartDelay(calibrator.run(runId).atMs, Date.now(), config.events.maxFutureSkewSeconds * 1000);
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          }
           const status = await calibration.start(runId);
           return { runId, accounts: status.accounts, chunks: status.chunks };
         } catch (e) {
@@ -92,8 +97,8 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
     job: 'calibration job',
     onFailedForGood: (job, err) => {
       if (job.name !== CHUNK_JOB) return;
-      const { runId, index } = job.data as ChunkJobData;
-      void calibration.fail(runId, `chunk ${index}: ${err.message}`).catch((e) => logger.error({ err: (e as Error).message }, 'could not mark the run failed'));
+      const { runId, index, attempt } = job.data as ChunkJobData;
+      void calibration.fail(runId, `chunk ${index}: ${err.message}`, attempt).catch((e) => logger.error({ err: (e as Error).message }, 'could not mark the run failed'));
     },
   });
   await worker.waitUntilReady();

@@ -27,6 +27,15 @@ const FAN_OUT_PAGE = 1_000;
 /** Rounds of read-compute-apply for accounts that changed under a chunk (another run got there first). */
 const MAX_CONFLICT_ROUNDS = 5;
 
+/**
+ * How long a scheduled run job that a process picks up before R by its own clock waits for R: a lag of up to the
+ * allowed clock skew is waited out (refusing would lose the scheduled run); more is a clock to fix, and refused.
+ */
+export function scheduledStartDelay(atMs: number, nowMs: number, maxSkewMs: number): number {
+  const early = atMs - nowMs;
+  return early > 0 && early <= maxSkewMs ? early : 0;
+}
+
 /** The job id of chunk `index` of run `runId` in attempt `attempt`. */
 export function chunkJobId(runId: string, attempt: number, index: number): string {
   return `cal-${runId}-${attempt}-${index}`;
@@ -295,8 +304,8 @@ export class QuotaCalibration {
   }
 
   /** Marks a run failed (a chunk ran out of attempts); starting it again resumes it. */
-  async fail(runId: string, error: string): Promise<void> {
-    const changed = await this.failRun(this.deps.redis, [this.deps.keys.calibrationRun(runId)], [error]);
+  async fail(runId: string, error: string, attempt?: number): Promise<void> {
+    const changed = await this.failRun(this.deps.redis, [this.deps.keys.calibrationRun(runId)], [error, attempt ?? '']);
     if (changed === 1) this.deps.metrics.calibrationRuns.inc({ result: 'failed' });
   }
 

@@ -15,7 +15,7 @@ import type { Context } from '../../src/context.ts';
 import { CALIBRATION_QUEUE } from '../../src/redis/keys.ts';
 import { CALIBRATION_SCHEDULER_ID, startCalibrationWorker } from '../../src/quota/calibration-worker.ts';
 import { CalibrationDateError } from '../../src/quota/calibration.ts';
-import { CalibrationRefusedError, chunkJobId } from '../../src/quota/runs.ts';
+import { CalibrationRefusedError, chunkJobId, scheduledStartDelay } from '../../src/quota/runs.ts';
 import { runTool } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 import { calibrate, calibrationWorker, charge, feed, opened, repayment } from '../helpers/quota.ts';
@@ -150,6 +150,28 @@ describe('repeated and resumed runs', () => {
     ]);
     expect(done).toMatchObject({ status: 'done', calibrated: 2 });
     expect(await historyLengths(c, users)).toEqual([1, 1]);
+  });
+});
+
+describe('attempts', () => {
+  it('a chunk job of an earlier attempt that fails for good does not fail the attempt started since', async () => {
+    const c = context();
+    await idleAccounts(c, 2);
+    await c.calibration.start('2026-03-15');
+    await c.calibration.start('2026-03-15');
+    await c.calibration.fail('2026-03-15', 'chunk 0: from attempt 1', 1);
+    expect(await c.calibration.status('2026-03-15')).toMatchObject({ status: 'running', attempts: 2, error: null });
+    await c.calibration.fail('2026-03-15', 'chunk 0: from attempt 2', 2);
+    expect(await c.calibration.status('2026-03-15')).toMatchObject({ status: 'failed', error: 'chunk 0: from attempt 2' });
+  });
+
+  it('a scheduled run picked up before R by a lagging clock waits for R, within the allowed skew', () => {
+    const R = Date.parse('2026-03-15T00:00:00+08:00');
+    expect(scheduledStartDelay(R, R - 250, 300_000)).toBe(250);
+    expect(scheduledStartDelay(R, R, 300_000)).toBe(0);
+    expect(scheduledStartDelay(R, R + 5, 300_000)).toBe(0);
+    // A clock further behind is a clock to fix: the start refuses the run and says so.
+    expect(scheduledStartDelay(R, R - 300_001, 300_000)).toBe(0);
   });
 });
 
