@@ -7,6 +7,7 @@ import { checkNamespace, loadSettings, type Settings } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { assertReachable } from './redis/connection.ts';
+import { checkLayout } from './redis/layout.ts';
 import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 
 export class UsageError extends Error {
@@ -164,7 +165,16 @@ export async function openCliContext(
     throw new Error('no Redis answers on 127.0.0.1:6379 and REDIS_URL is not set: there is no data to read (set REDIS_URL)');
   }
   const context = createContext(settings, resolved.url, options.logger ?? silentLogger);
-  await assertReachable(context.redis, resolved.url);
+  try {
+    await assertReachable(context.redis, resolved.url);
+    // A tool with another shard count would read and write every user's state in the wrong slot.
+    await checkLayout(context.redis, context.keys);
+  } catch (e) {
+    context.redis.disconnect();
+    context.queueConnection.disconnect();
+    await localRedis?.stop();
+    throw e;
+  }
   return {
     context,
     localRedis,

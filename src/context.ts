@@ -67,7 +67,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
   const { config, configVersion, cardSecret } = settings;
   const redis = createRedis(redisUrl, { name: 'riskmon', logger });
   const queueConnection = createRedis(redisUrl, { name: 'riskmon-queues', logger });
-  const keys = new Keys(config.namespace);
+  const keys = new Keys(config.namespace, config.pipeline.shards);
   const calendar = new ZoneCalendar(config.timezone);
   const cards = new CardHasher(cardSecret);
   const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
@@ -76,6 +76,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
   const handlers: HandlerTable = { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) };
   const processor = new RiskProcessor({
     redis,
+    keys,
     handlers,
     deadLetters,
     timeLimits: eventTimeLimits(config.events),

@@ -3,7 +3,7 @@
  * bounded labels (type, result, reason, outcome, rule, queue, state): never a user, card or event id.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { masterNodes, SlotPipeline, type RedisClient } from './redis/client.ts';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RULE_NAMES } from './rules/registry.ts';
 import { eventSchemas } from './events/schema.ts';
@@ -21,7 +21,7 @@ export interface ScrapeSources {
   /** Every queue of the namespace: the risk shard queues and the settlement queue. */
   queues: Queue[];
   /** A command connection (never a blocking one). */
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   settlementStats: () => Promise<SettlementStats>;
   /** `riskmon_build_info` labels. */
@@ -387,24 +387,42 @@ async function readSnapshot(sources: ScrapeSources): Promise<Snapshot> {
       return { name: queue.name, counts, oldestWaitingAgeSeconds };
     }),
   );
-  const [settlement, oldestDue, deadLetters, producerRejections, info, creditOwed] = await Promise.all([
+  // Per shard: the earliest due settlement and the credit owed; INFO memory of every master.
+  const shardReads = new SlotPipeline(redis);
+  for (const shard of keys.shardIds) {
+    shardReads.add(keys.settlementDue(shard), (p) => p.zrange(keys.settlementDue(shard), 0, 0, 'WITHSCORES').hget(keys.creditTotals(shard), 'owed'));
+  }
+  const [settlement, shardReplies, deadLetters, producerRejections, infos] = await Promise.all([
     sources.settlementStats(),
-    redis.zrange(keys.settlementDue, 0, 0, 'WITHSCORES'),
+    shardReads.exec(),
     redis.xlen(keys.deadLetter),
     redis.hgetall(keys.producerRejections),
-    redis.info('memory'),
-    redis.hget(keys.creditTotals, 'owed'),
+    Promise.all(masterNodes(redis).map((node) => node.info('memory'))),
   ]);
-  const dueAt = oldestDue.length === 2 ? Number(oldestDue[1]) : NaN;
+  let dueAt = NaN;
+  let creditOwed = 0;
+  for (let i = 0; i < shardReplies.length; i += 2) {
+    const [dueErr, due] = shardReplies[i]!;
+    const [owedErr, owed] = shardReplies[i + 1]!;
+    if (dueErr || owedErr) throw dueErr ?? owedErr;
+    const first = due as string[];
+    if (first.length === 2 && !(Number(first[1]) >= dueAt)) dueAt = Number(first[1]);
+    creditOwed += Number(owed ?? 0);
+  }
   return {
     queues,
     settlement,
     overdueSeconds: Number.isFinite(dueAt) && dueAt < now ? (now - dueAt) / 1000 : 0,
     deadLetters,
     producerRejections,
-    creditOwed: Number(creditOwed ?? 0),
-    memory: { used: infoField(info, 'used_memory'), max: infoField(info, 'maxmemory') },
+    creditOwed,
+    // Summed over the masters: a cluster's memory and its limit.
+    memory: { used: sum(infos.map((i) => infoField(i, 'used_memory'))), max: sum(infos.map((i) => infoField(i, 'maxmemory'))) },
   };
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
 }
 
 function infoField(info: string, field: string): number {

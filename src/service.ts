@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { assertNoEviction, assertReachable } from './redis/connection.ts';
 import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
+import { checkLayout } from './redis/layout.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
 import { startCalibrationWorker } from './quota/calibration-worker.ts';
 import type { Worker } from 'bullmq';
@@ -71,6 +72,7 @@ export async function startService(options: StartOptions): Promise<Service> {
   try {
     await assertReachable(context.redis, resolved.url);
     await assertNoEviction(context.redis, resolved.url);
+    await checkLayout(context.redis, context.keys);
   } catch (e) {
     // disconnect, not quit: quit would wait for a Redis that may not answer.
     context.redis.disconnect();
@@ -93,6 +95,10 @@ export async function startService(options: StartOptions): Promise<Service> {
     });
   }
   if (options.components.includes('risk')) {
+    // The shards' copies of the lists equal the lists before the first charge is decided (a list change cut short
+    // between the list and its copies is finished here).
+    const copied = await context.lists.sync();
+    if (copied > 0) logger.warn({ copied }, "lists: shards' copies were behind the lists, and were brought up to date");
     const risk = await startRiskWorkers({
       connection: context.queueConnection,
       keys: context.keys,

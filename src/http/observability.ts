@@ -30,7 +30,7 @@ export async function startObservability(
   const { settings, keys } = context;
   const { config } = settings;
   const names = [...Array.from({ length: config.pipeline.shards }, (_, shard) => riskQueueName(shard)), SETTLEMENT_QUEUE, CALIBRATION_QUEUE];
-  const queues = names.map((name) => new Queue(name, { connection: context.queueConnection, prefix: keys.queuePrefix }));
+  const queues = names.map((name) => new Queue(name, { connection: context.queueConnection, prefix: keys.queuePrefix(name) }));
   // A queue re-emits every error of its connection, and with no listener BullMQ prints each one to stderr (every
   // reconnect attempt while Redis is away). The connection logs an outage once itself (createRedis); failed calls
   // reach the scrape or dashboard request that made them.

@@ -7,21 +7,27 @@
  * Every change is recorded with who made it and when. The rules script reads each list in the call that decides
  * (src/rules/<rule>.lua); this module owns their format, which is one format for the three kinds.
  *
+ * Each list lives in the `{lists}` slot with its history, and every shard reads a copy in its own slot (a script
+ * touches one slot). A change is made to the list, then copied to every shard before the command returns; copies
+ * carry the change's version, so they converge whatever order they land in. `sync` copies whole lists again (the
+ * workers run it at start, after a change interrupted between the two steps).
+ *
  * A card is never stored, logged or printed in full: it is given as its number, tokenized at once with the
  * namespace's CardHasher (the token the producer puts on every charge), stored under that token, and shown as
  * its last four ("****1234") in entries, history records and errors.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { auditText } from '../audit-text.ts';
 import { cardLast4, type CardHasher, maskCardNumbers, normalizeCard, passesLuhn } from '../events/card.ts';
 import { parseInstant } from '../events/instant.ts';
 import { id } from '../events/schema.ts';
+import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 
-export const changeListScript = loadScript(new URL('./changeList-2.lua', import.meta.url));
+export const changeListScript = loadScript(new URL('./changeList-3.lua', import.meta.url));
+const copyEntryScript = loadScript(new URL('./copyListEntry-2.lua', import.meta.url));
 
 export type ListKind = 'merchant' | 'user' | 'card';
 export const LIST_KINDS: readonly ListKind[] = ['merchant', 'user', 'card'];
@@ -122,8 +128,10 @@ export const MAX_ENTRIES_PER_ID = 100;
 /** One list (one kind): its keys, and how what people give becomes the id stored and the label shown. */
 export class EntryList {
   private readonly change: ReturnType<typeof defineScript>;
+  private readonly copy;
   private readonly key: string;
   private readonly historyKey: string;
+  private readonly versionsKey: string;
 
   /**
    * `keepEndedMs`: how long an ended entry is kept (at least how far back an accepted charge may be dated:
@@ -131,8 +139,8 @@ export class EntryList {
    * list's ids are its tokens).
    */
   constructor(
-    private readonly redis: Redis,
-    keys: Keys,
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
     readonly kind: ListKind,
     private readonly keepEndedMs: number,
     private readonly cards: CardHasher,
@@ -140,6 +148,8 @@ export class EntryList {
     this.change = defineScript(redis, changeListScript);
     this.key = kind === 'merchant' ? keys.merchantList : kind === 'user' ? keys.userList : keys.cardList;
     this.historyKey = kind === 'merchant' ? keys.merchantListHistory : kind === 'user' ? keys.userListHistory : keys.cardListHistory;
+    this.versionsKey = keys.listVersions(kind);
+    this.copy = defineScript(redis, copyEntryScript);
   }
 
   /** The id stored (a card's token) and the label shown (a card's "****1234") for a merchant id, user id or card number. */
@@ -225,15 +235,49 @@ export class EntryList {
   }
 
   private async apply(id: string, label: string, op: 'add' | 'end', entry: string, nowMs: number, horizonMs: number, record: Omit<ListChange, 'at'>): Promise<number> {
-    const changed = (await this.change(
+    const [changed, version, value] = (await this.change(
       this.redis,
-      [this.key, this.historyKey],
+      [this.key, this.historyKey, this.versionsKey],
       [id, op, entry, nowMs, new Date(nowMs).toISOString(), horizonMs, MAX_ENTRIES_PER_ID, JSON.stringify(record)],
-    )) as number;
+    )) as [number, string?, string?];
     if (changed < 0) throw new ListError(`${this.kind} ${label} has ${MAX_ENTRIES_PER_ID} entries already: remove it first (that ends them), or let some end`);
+    if (changed > 0) await this.copyToShards([[id, value!, version!]]);
     return changed;
   }
+
+  /** Writes [id, entries, version] into every shard's copy (an older version never overwrites a newer one). */
+  private async copyToShards(items: readonly [string, string, string][]): Promise<number> {
+    const pipeline = new SlotPipeline(this.redis);
+    for (const shard of this.keys.shardIds) {
+      const copyKey = this.keys.listCopy(shard, this.kind);
+      const versionsKey = this.keys.listCopyVersions(shard, this.kind);
+      pipeline.add(copyKey, (p) => {
+        for (const item of items) this.copy(p, [copyKey, versionsKey], item);
+      });
+    }
+    let copied = 0;
+    for (const [err, reply] of await pipeline.exec()) {
+      if (err) throw new ListError(`the ${this.kind} list changed, but a shard's copy did not take it (${err.message}): run \`npm run lists -- sync\``);
+      copied += Number(reply);
+    }
+    return copied;
+  }
+
+  /**
+   * Copies the whole list into every shard's copy: every id ever changed, with its version (an id with no entries
+   * left is deleted from the copies). Returns how many copies changed (0 when all were equal).
+   */
+  async sync(): Promise<number> {
+    const [versions, entries] = await Promise.all([this.redis.hgetall(this.versionsKey), this.redis.hgetall(this.key)]);
+    const items = Object.entries(versions).map(([id, version]): [string, string, string] => [id, entries[id] ?? '', version]);
+    let copied = 0;
+    for (let i = 0; i < items.length; i += SYNC_BATCH) copied += await this.copyToShards(items.slice(i, i + SYNC_BATCH));
+    return copied;
+  }
 }
+
+/** Ids copied per shard and round trip by `sync`. */
+const SYNC_BATCH = 500;
 
 /** The three lists of a namespace, and what spans them: list files, the merged history. */
 export class Lists {
@@ -241,7 +285,7 @@ export class Lists {
   readonly users: EntryList;
   readonly cards: EntryList;
 
-  constructor(redis: Redis, keys: Keys, keepEndedMs: number, cards: CardHasher) {
+  constructor(redis: RedisClient, keys: Keys, keepEndedMs: number, cards: CardHasher) {
     this.merchants = new EntryList(redis, keys, 'merchant', keepEndedMs, cards);
     this.users = new EntryList(redis, keys, 'user', keepEndedMs, cards);
     this.cards = new EntryList(redis, keys, 'card', keepEndedMs, cards);
@@ -272,6 +316,13 @@ export class Lists {
     for (const u of users) await this.users.load(u.id, u, by, path, nowMs);
     for (const c of cards) await this.cards.load(c.number, c, by, path, nowMs);
     return merchants.length + users.length + cards.length;
+  }
+
+  /** Copies every list into every shard's copy (see EntryList.sync); returns how many copies changed. */
+  async sync(): Promise<number> {
+    let copied = 0;
+    for (const kind of LIST_KINDS) copied += await this.of(kind).sync();
+    return copied;
   }
 
   /** Every kind's changes (or one kind's), oldest first. */

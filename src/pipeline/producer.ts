@@ -17,6 +17,7 @@ import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import { aheadOfWallProblem, eventTimeLimits, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { parseInstant } from '../events/instant.ts';
 import { EVENT_REJECT_LABELS, type EventRejectLabel, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
+import { SlotPipeline } from '../redis/client.ts';
 import { Keys, riskQueueName } from '../redis/keys.ts';
 import { BATCH_JOB_NAME, type BatchJobData } from './batch-job.ts';
 import { shardOf } from './shards.ts';
@@ -115,7 +116,7 @@ export class EnqueueError extends Error {
 /** Creates the shard queues of a namespace and makes each one run one job at a time across all workers. */
 export async function openRiskQueues(connection: Redis, keys: Keys, shards: number): Promise<Queue<BatchJobData>[]> {
   const queues = Array.from({ length: shards }, (_, shard) => {
-    const queue = new Queue<BatchJobData>(riskQueueName(shard), { connection, prefix: keys.queuePrefix });
+    const queue = new Queue<BatchJobData>(riskQueueName(shard), { connection, prefix: keys.queuePrefix(riskQueueName(shard)) });
     // Connection errors surface through the calls that fail; unheard, BullMQ would print each reconnect attempt.
     queue.on('error', () => undefined);
     return queue;
@@ -441,8 +442,8 @@ export class EventProducer {
   private readDepths(): Promise<void> {
     this.depthRead ??= (async () => {
       const addedBefore = this.depth.map((d) => d.added);
-      const pipe = this.options.connection.pipeline();
-      for (const q of this.queues) pipe.llen(q.keys.wait!);
+      const pipe = new SlotPipeline(this.options.connection);
+      for (const q of this.queues) pipe.add(q.keys.wait!, (p) => p.llen(q.keys.wait!));
       const replies = await pipe.exec().catch(() => null);
       replies?.forEach(([err, n], shard) => {
         if (err) return;

@@ -7,6 +7,8 @@
  * script, dead letters by their source.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
+import { SlotPipeline, type RedisClient } from '../redis/client.ts';
+import type { Keys } from '../redis/keys.ts';
 import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../deadletter/dead-letters.ts';
 import { claimContent, conflictReason, type EventClaims } from '../decisions/claims.ts';
@@ -131,7 +133,9 @@ export function chargeHandler(redis: Redis, rules: ChargeRules): RunHandler<Char
 }
 
 export interface ProcessorDeps {
-  redis: Redis;
+  redis: RedisClient;
+  /** A batch's events are of one shard: its scripts go to that shard's slot, its dead letters to theirs. */
+  keys: Keys;
   handlers: HandlerTable;
   deadLetters: DeadLetters;
   /** Event time is checked again against each event's producer clock. */
@@ -240,7 +244,8 @@ export class RiskProcessor {
     const checked = events.map((raw, index) => this.check(raw, clocks[index]!, now));
     if (!claimed) await this.claim(checked);
 
-    const pipeline = redis.pipeline();
+    const pipeline = new SlotPipeline(redis);
+    const { keys } = this.deps;
     type Slot =
       | { kind: 'event'; event: QueuedEvent; outcome?: HandlerOutcome }
       | { kind: 'rejected'; result: EventResult; reason: RejectReason; command: number };
@@ -253,7 +258,9 @@ export class RiskProcessor {
     const endRun = () => {
       if (!run) return;
       run.first = commands;
-      run.count = run.handler.enqueueRun(pipeline, run.items, now);
+      const r = run;
+      const shardKey = keys.decisionStream(keys.shardOf(r.items[0]!.event.userId));
+      run.count = pipeline.add(shardKey, (p) => r.handler.enqueueRun(p, r.items, now));
       commands += run.count;
       runs.push(run);
       run = undefined;
@@ -264,7 +271,7 @@ export class RiskProcessor {
         endRun();
         const raw = events[index];
         const eventId = safeEventId(raw);
-        deadLetters.record(pipeline, { source: `${source}#${index}`, reason: c.reason, raw }, now);
+        pipeline.add(keys.deadLetter, (p) => deadLetters.record(p, { source: `${source}#${index}`, reason: c.reason, raw }, now));
         slots.push({ kind: 'rejected', result: { eventId, outcome: 'rejected', error: c.reason }, reason: c.label, command: commands++ });
         return;
       }
@@ -279,7 +286,7 @@ export class RiskProcessor {
     });
     endRun();
 
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await pipeline.exec();
     const decidedAt = this.now();
     const transient = replies.find(([err]) => err && isTransientRedisError(err));
     if (transient || replies.length !== commands) {

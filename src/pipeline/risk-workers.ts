@@ -91,7 +91,7 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
   const workers = Array.from({ length: pipeline.shards }, (_, shard) => {
     const worker = new RiskWorker(riskQueueName(shard), process, {
       connection,
-      prefix: keys.queuePrefix,
+      prefix: keys.queuePrefix(riskQueueName(shard)),
       concurrency: 1,
       lockDuration: pipeline.lockDurationMs,
       stalledInterval: pipeline.stalledIntervalMs,

@@ -2,7 +2,7 @@
  * Reads credit accounts and the activity the calibration needs from Redis, many accounts per round trip, and
  * shows one account with its calibration history.
  */
-import type { Redis } from 'ioredis';
+import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { Account, Activity, Calibrator, Channel, Factor, Late, Warning } from './calibration.ts';
 import { availableCredit, parseCreditAccount } from './credit-account.ts';
@@ -52,7 +52,7 @@ const COMMANDS_PER_ACCOUNT = 4;
 
 export class QuotaAccounts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 
@@ -60,14 +60,17 @@ export class QuotaAccounts {
   async read(userIds: readonly string[]): Promise<(AccountWithActivity | null)[]> {
     if (userIds.length === 0) return [];
     const k = this.keys;
-    const pipeline = this.redis.pipeline();
+    const pipeline = new SlotPipeline(this.redis);
     for (const userId of userIds) {
-      pipeline.hgetall(k.account(userId));
-      pipeline.zrange(k.repayments(userId), 0, -1, 'WITHSCORES');
-      pipeline.zrange(k.assetSnapshots(userId), 0, -1, 'WITHSCORES');
-      pipeline.zrange(k.socialSnapshots(userId), 0, -1, 'WITHSCORES');
+      pipeline.add(k.account(userId), (p) =>
+        p
+          .hgetall(k.account(userId))
+          .zrange(k.repayments(userId), 0, -1, 'WITHSCORES')
+          .zrange(k.assetSnapshots(userId), 0, -1, 'WITHSCORES')
+          .zrange(k.socialSnapshots(userId), 0, -1, 'WITHSCORES'),
+      );
     }
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = await pipeline.exec();
     return userIds.map((userId, i) => {
       const at = (j: number) => {
         const [err, value] = replies[i * COMMANDS_PER_ACCOUNT + j] ?? [new Error('missing reply'), null];

@@ -7,7 +7,7 @@
   Input:
     KEYS[1] account                 rm:<ns>:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
     KEYS[2] audit list              rm:<ns>:u:{<userId>}:quota:audit   (list of JSON, newest first)
-    KEYS[3] run                     rm:<ns>:cal:run:<runId>            (hash of counters)
+    KEYS[3] run counters            rm:<ns>:{s<n>}:cal:run:<runId>     (hash: the shard's counters of the run)
     KEYS[4] repayments              rm:<ns>:u:{<userId>}:repay         (zset score=paidAt ms)
     KEYS[5] asset snapshots         rm:<ns>:u:{<userId>}:assets        (zset score=occurredAt ms)
     KEYS[6] social snapshots        rm:<ns>:u:{<userId>}:social        (zset score=occurredAt ms)

@@ -30,7 +30,7 @@ end
 local chargeId = ARGV[3]
 local stored = rcall("GET", KEYS[3])
 if not stored then
-  return { 2, "no charge " .. chargeId .. " to refund: unknown, or decided more than " .. ARGV[7] .. " days ago", "unknown_charge" }
+  return { 2, "no charge " .. chargeId .. " of user " .. ARGV[2] .. " to refund: unknown, of another user, or decided more than " .. ARGV[7] .. " days ago", "unknown_charge" }
 end
 local charge = cjson.decode(stored)
 if charge.userId ~= ARGV[2] then

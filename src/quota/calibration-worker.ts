@@ -50,7 +50,7 @@ export interface CalibrationWorker {
 export async function startCalibrationWorker(options: CalibrationWorkerOptions): Promise<CalibrationWorker> {
   const { connection, keys, config, calibrator, calibration, logger, metrics } = options;
   if (options.schedule ?? true) {
-    const queue = new Queue(CALIBRATION_QUEUE, { connection, prefix: keys.queuePrefix });
+    const queue = new Queue(CALIBRATION_QUEUE, { connection, prefix: keys.queuePrefix(CALIBRATION_QUEUE) });
     await scheduleCalibration(queue, calibrator, config.timezone);
     await queue.close();
   }
@@ -85,7 +85,7 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
     },
     {
       connection,
-      prefix: keys.queuePrefix,
+      prefix: keys.queuePrefix(CALIBRATION_QUEUE),
       concurrency: options.concurrency ?? config.calibration.concurrency,
       lockDuration: config.pipeline.lockDurationMs,
       stalledInterval: config.pipeline.stalledIntervalMs,

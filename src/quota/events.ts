@@ -81,9 +81,10 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
   ): EventHandler<E> => ({
     enqueue(pipeline, event, occurredAtMs) {
       const [score, timeText, member] = scoreAndMember(event, occurredAtMs);
+      const shard = keys.shardOf(event.userId);
       recordActivity(
         pipeline,
-        [key(event.userId), keys.account(event.userId), keys.appliedEvent(event.eventId), keys.decision(event.eventId), keys.creditTotals],
+        [key(event.userId), keys.account(event.userId), keys.appliedEvent(shard, event.eventId), keys.decision(shard, event.eventId), keys.creditTotals(shard)],
         [event.eventId, event.type, score, JSON.stringify(member), markerTtl, activityTtl, event.type === 'repayment' ? (event as RepaymentEvent).amount : 0, event.userId, timeText],
       );
     },
@@ -94,9 +95,10 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
     account_opened: {
       enqueue(pipeline, event, occurredAtMs) {
         const band = config.calibration.bands[event.channel];
+        const shard = keys.shardOf(event.userId);
         openAccount(
           pipeline,
-          [keys.account(event.userId), keys.accountIndex, keys.appliedEvent(event.eventId), keys.decision(event.eventId)],
+          [keys.account(event.userId), keys.accountIndex(shard), keys.appliedEvent(shard, event.eventId), keys.decision(shard, event.eventId)],
           [
             event.eventId,
             event.userId,
@@ -130,15 +132,17 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
     }),
     refund: {
       enqueue(pipeline, event) {
+        // The charge is looked for in the refund's user's shard only: a charge of another user is not found there.
+        const shard = keys.shardOf(event.userId);
         applyRefund(
           pipeline,
           [
             keys.refunds(event.userId),
             keys.account(event.userId),
-            keys.decision(event.chargeId),
-            keys.appliedEvent(event.eventId),
-            keys.decision(event.eventId),
-            keys.creditTotals,
+            keys.decision(shard, event.chargeId),
+            keys.appliedEvent(shard, event.eventId),
+            keys.decision(shard, event.eventId),
+            keys.creditTotals(shard),
           ],
           [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, config.retention.decisionDays],
         );

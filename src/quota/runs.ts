@@ -5,6 +5,7 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { SlotPipeline } from '../redis/client.ts';
 import type { RiskmonConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -13,7 +14,8 @@ import { defineScript, loadScript } from '../redis/scripts.ts';
 import type { AuditRecord, QuotaAccounts } from './accounts.ts';
 import type { Calibrator } from './calibration.ts';
 
-const startScript = loadScript(new URL('./startCalibrationRun-5.lua', import.meta.url));
+const startScript = loadScript(new URL('./startCalibrationRun-3.lua', import.meta.url));
+const fixShardScript = loadScript(new URL('./fixCalibrationShard-3.lua', import.meta.url));
 const applyScript = loadScript(new URL('./applyCalibration-6.lua', import.meta.url));
 const finishScript = loadScript(new URL('./finishCalibrationChunk-2.lua', import.meta.url));
 const failScript = loadScript(new URL('./failCalibrationRun-1.lua', import.meta.url));
@@ -34,6 +36,21 @@ const MAX_CONFLICT_ROUNDS = 5;
 export function scheduledStartDelay(atMs: number, nowMs: number, maxSkewMs: number): number {
   const early = atMs - nowMs;
   return early > 0 && early <= maxSkewMs ? early : 0;
+}
+
+/**
+ * Where chunk `index` of a run is: chunks are numbered shard after shard, each shard's accounts (`shardAccounts`,
+ * their counts joined by ",") in chunks of `chunkSize`.
+ */
+export function chunkPlace(shardAccounts: string, chunkSize: number, index: number): { shard: number; local: number } {
+  let first = 0;
+  const counts = shardAccounts.split(',').map(Number);
+  for (let shard = 0; shard < counts.length; shard++) {
+    const chunks = Math.ceil(counts[shard]! / chunkSize);
+    if (index < first + chunks) return { shard, local: index - first };
+    first += chunks;
+  }
+  throw new RangeError(`chunk ${index} is past the run's ${first} chunks`);
 }
 
 /** The job id of chunk `index` of run `runId` in attempt `attempt`. */
@@ -119,6 +136,7 @@ export interface QuotaCalibrationDeps {
 
 export class QuotaCalibration {
   private readonly startRun;
+  private readonly fixShard;
   private readonly apply;
   private readonly finish;
   private readonly failRun;
@@ -128,6 +146,7 @@ export class QuotaCalibration {
 
   constructor(private readonly deps: QuotaCalibrationDeps) {
     this.startRun = defineScript(deps.redis, startScript);
+    this.fixShard = defineScript(deps.redis, fixShardScript);
     this.apply = defineScript(deps.redis, applyScript);
     this.finish = defineScript(deps.redis, finishScript);
     this.failRun = defineScript(deps.redis, failScript);
@@ -155,16 +174,38 @@ export class QuotaCalibration {
     }
     const reply = (await this.startRun(
       this.deps.redis,
-      [keys.calibrationRun(run.runId), keys.calibrationRunAccounts(run.runId), keys.accountIndex, keys.calibrationLatest, keys.calibrationRunDone(run.runId)],
+      [keys.calibrationRun(run.runId), keys.calibrationLatest, keys.calibrationRunDone(run.runId)],
       [run.runId, run.atMs, new Date(run.atMs).toISOString(), config.calibration.chunkSize, new Date(this.now()).toISOString(), this.runTtl],
-    )) as [number, number | string, number?, number?, string?];
+    )) as [number, number | string, number?];
     if (reply[0] === -1) {
       metrics.calibrationRuns.inc({ result: 'refused' });
       throw new CalibrationRefusedError(
         `calibration run ${run.runId} refused: the run of ${reply[1]} has already started, and runs never go back in time`,
       );
     }
-    const [, chunks, accounts, attempt, status] = reply as [number, number, number, number, string];
+    const [, attempt, chunkSize] = reply as [number, number, number];
+    // Each shard fixes its accounts of the run (the first start's set, kept by every attempt), then the chunks are
+    // numbered shard after shard.
+    const perShard = await Promise.all(
+      keys.shardIds.map(
+        (shard) =>
+          this.fixShard(
+            this.deps.redis,
+            [keys.calibrationRunAccounts(shard, run.runId), keys.accountIndex(shard), keys.calibrationRunCounts(shard, run.runId)],
+            [run.atMs, attempt, this.runTtl],
+          ) as Promise<number>,
+      ),
+    );
+    const accounts = perShard.reduce((a, b) => a + b, 0);
+    const chunks = perShard.reduce((a, n) => a + Math.ceil(n / chunkSize), 0);
+    const status = chunks === 0 ? 'done' : 'running';
+    await this.deps.redis.hset(keys.calibrationRun(run.runId), {
+      shardAccounts: perShard.join(','),
+      accounts,
+      chunks,
+      status,
+      ...(status === 'done' ? { finishedAt: new Date(this.now()).toISOString() } : {}),
+    });
     logger.info({ runId: run.runId, accounts, chunks, attempt }, attempt === 1 ? 'calibration run started' : 'calibration run started again');
     if (status === 'done') {
       metrics.calibrationRuns.inc({ result: 'completed' });
@@ -210,9 +251,9 @@ export class QuotaCalibration {
   async processChunk(runId: string, index: number, attempt?: number): Promise<ChunkResult> {
     const { redis, keys, calibrator, accounts, metrics, config } = this.deps;
     const runKey = keys.calibrationRun(runId);
-    const [chunkSizeText, attemptsText] = await redis.hmget(runKey, 'chunkSize', 'attempts');
+    const [chunkSizeText, attemptsText, shardAccountsText] = await redis.hmget(runKey, 'chunkSize', 'attempts', 'shardAccounts');
     const result: ChunkResult = { runId, index, accounts: 0, calibrated: 0, skipped: 0, refused: 0, missing: 0, completedRun: false };
-    if (chunkSizeText === null) {
+    if (chunkSizeText == null || shardAccountsText == null) {
       this.deps.logger.warn({ runId, index }, 'calibration chunk of an unknown (or expired) run: nothing to do');
       return result;
     }
@@ -222,7 +263,9 @@ export class QuotaCalibration {
     }
     const run = calibrator.run(runId);
     const chunkSize = Number(chunkSizeText);
-    let pending = await redis.zrange(keys.calibrationRunAccounts(runId), index * chunkSize, (index + 1) * chunkSize - 1);
+    const { shard, local } = chunkPlace(shardAccountsText, chunkSize, index);
+    const countsKey = keys.calibrationRunCounts(shard, runId);
+    let pending = await redis.zrange(keys.calibrationRunAccounts(shard, runId), local * chunkSize, (local + 1) * chunkSize - 1);
     result.accounts = pending.length;
 
     for (let round = 0; pending.length > 0; round++) {
@@ -254,7 +297,7 @@ export class QuotaCalibration {
           };
           this.apply(
             pipeline,
-            [keys.account(userId), keys.quotaAudit(userId), runKey, keys.repayments(userId), keys.assetSnapshots(userId), keys.socialSnapshots(userId)],
+            [keys.account(userId), keys.quotaAudit(userId), countsKey, keys.repayments(userId), keys.assetSnapshots(userId), keys.socialSnapshots(userId)],
             [
               runId,
               run.atMs,
@@ -272,8 +315,8 @@ export class QuotaCalibration {
           applied.push({ userId, change: outcome.change, warnings: outcome.warnings.map((w) => w.warning) });
         }
       });
-      if (skipped > 0) pipeline.hincrby(runKey, 'skipped', skipped);
-      if (refused > 0) pipeline.hincrby(runKey, 'refused', refused);
+      if (skipped > 0) pipeline.hincrby(countsKey, 'skipped', skipped);
+      if (refused > 0) pipeline.hincrby(countsKey, 'refused', refused);
       result.skipped += skipped;
       result.refused += refused;
       const replies = (await pipeline.exec()) ?? [];
@@ -310,23 +353,34 @@ export class QuotaCalibration {
   }
 
   async status(runId: string): Promise<RunStatus | null> {
-    const h = await this.deps.redis.hgetall(this.deps.keys.calibrationRun(runId));
+    const { redis, keys } = this.deps;
+    const h = await redis.hgetall(keys.calibrationRun(runId));
     if (!h.runId) return null;
+    // The counters are the shards' (each written where its accounts are), added up.
+    const counts = new SlotPipeline(redis);
+    for (const shard of keys.shardIds) counts.add(keys.calibrationRunCounts(shard, runId), (p) => p.hgetall(keys.calibrationRunCounts(shard, runId)));
+    const totals: Record<string, number> = {};
+    for (const [err, reply] of await counts.exec()) {
+      if (err) throw err;
+      for (const [field, value] of Object.entries(reply as Record<string, string>)) totals[field] = (totals[field] ?? 0) + Number(value);
+    }
     const n = (k: string) => Number(h[k] ?? 0);
+    const c = (k: string) => totals[k] ?? 0;
     return {
       runId: h.runId,
       at: h.atIso ?? '',
-      status: h.status as RunStatus['status'],
+      // "starting" (shards still fixing their accounts) reads as running.
+      status: (h.status === 'starting' ? 'running' : h.status) as RunStatus['status'],
       accounts: n('accounts'),
       chunks: n('chunks'),
       attempts: n('attempts'),
-      calibrated: n('calibrated'),
-      up: n('up'),
-      down: n('down'),
-      unchanged: n('unchanged'),
-      warnings: n('warnings'),
-      skipped: n('skipped'),
-      refused: n('refused'),
+      calibrated: c('calibrated'),
+      up: c('up'),
+      down: c('down'),
+      unchanged: c('unchanged'),
+      warnings: c('warnings'),
+      skipped: c('skipped'),
+      refused: c('refused'),
       startedAt: h.startedAt ?? '',
       finishedAt: h.finishedAt ?? null,
       error: h.error ?? null,
@@ -373,7 +427,7 @@ export class QuotaCalibration {
   }
 
   private openQueue(): Queue {
-    this.queue ??= new Queue(CALIBRATION_QUEUE, { connection: this.deps.queueConnection, prefix: this.deps.keys.queuePrefix });
+    this.queue ??= new Queue(CALIBRATION_QUEUE, { connection: this.deps.queueConnection, prefix: this.deps.keys.queuePrefix(CALIBRATION_QUEUE) });
     return this.queue;
   }
 }

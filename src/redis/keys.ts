@@ -1,8 +1,19 @@
 /**
  * Every Redis key and queue name of one namespace, in one place. All keys start with `rm:<namespace>:`, so a
- * replay's namespace never touches live data. Per-user state shares the `{userId}` hash tag (one Cluster slot).
+ * replay's namespace never touches live data.
+ *
+ * The layout is Redis Cluster's: every script touches the keys of one hash tag only (one slot). The unit is the
+ * shard, `{s<n>}`: its risk queue, its users' state, their decisions and event markers, its settlement schedule,
+ * ledgers and decision stream, and its copies of the lists. Global structures have tags of their own (`{lists}`,
+ * `{rules}`, `{dl}`, `{cal}`, the claim buckets); what spans shards (settlement reports, calibration, totals) is
+ * gathered shard by shard. The first `{…}` of a key is the tag, and ours comes before any id, so no id, whatever
+ * its characters, moves state into another slot. A user's shard is `shardOf(userId, shards)`: changing the shard
+ * count moves users, which `LAYOUT` guards (src/redis/layout.ts).
  */
 import { shardOf } from '../pipeline/shards.ts';
+
+/** The lists (src/lists/lists.ts), as their keys name them. */
+export type ListName = 'merchant' | 'user' | 'card';
 
 export const SETTLEMENT_QUEUE = 'settlement';
 export const CALIBRATION_QUEUE = 'calibration';
@@ -11,10 +22,14 @@ export function riskQueueName(shard: number): string {
   return `risk-${shard}`;
 }
 
+/** The hash tag of a shard's keys. */
+export function shardTag(shard: number): string {
+  return `{s${shard}}`;
+}
+
 /**
- * The hash tag of a user's keys: `{<userId>}` with "%", "{" and "}" percent-encoded, so no userId can end the tag
- * early ("a}b" would share user "a"'s slot) or empty it ("}…" hashes the whole key). Ids without those characters
- * are unchanged, and the encoding is one-to-one.
+ * A user's id inside its keys: `{<userId>}` with "%", "{" and "}" percent-encoded, one-to-one, so two users' keys
+ * never coincide. Not a hash tag (the shard's comes first); ids without those characters are unchanged.
  */
 export function userTag(userId: string): string {
   return `{${/[%{}]/.test(userId) ? userId.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D')) : userId}}`;
@@ -25,14 +40,44 @@ export const CLAIM_BUCKETS = 64;
 
 export class Keys {
   readonly base: string;
+  /** Every shard, 0 … shards − 1. */
+  readonly shardIds: readonly number[];
 
-  constructor(readonly namespace: string) {
+  constructor(
+    readonly namespace: string,
+    readonly shards: number,
+  ) {
+    if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be a positive integer, got ${shards}`);
     this.base = `rm:${namespace}`;
+    this.shardIds = Array.from({ length: shards }, (_, i) => i);
   }
 
-  /** BullMQ `prefix` option for every queue of the namespace (never ioredis keyPrefix). */
-  get queuePrefix(): string {
-    return `${this.base}:q`;
+  /** The shard of a user: its queue and the slot of all its keys. */
+  shardOf(userId: string): number {
+    return shardOf(userId, this.shards);
+  }
+
+  /** `rm:<ns>:{s<n>}`: the start of every key of shard `n`. */
+  shardBase(shard: number): string {
+    return `${this.base}:${shardTag(shard)}`;
+  }
+
+  private user(userId: string): string {
+    return `${this.shardBase(this.shardOf(userId))}:u:${userTag(userId)}`;
+  }
+
+  /**
+   * BullMQ `prefix` option of a queue (never ioredis keyPrefix): a risk queue's keys are in its shard's slot, the
+   * settlement and calibration queues each in a slot of their own (BullMQ's scripts need one slot per queue).
+   */
+  queuePrefix(queueName: string): string {
+    const risk = /^risk-(\d+)$/.exec(queueName);
+    return risk ? `${this.shardBase(Number(risk[1]))}:q` : `${this.base}:{${queueName}}:q`;
+  }
+
+  /** Hash of the layout this namespace was written with: version, shards (src/redis/layout.ts). */
+  get layout(): string {
+    return `${this.base}:{meta}:layout`;
   }
 
   /**
@@ -43,9 +88,12 @@ export class Keys {
     return `${this.base}:id:{${shardOf(eventId, CLAIM_BUCKETS)}}:${eventId}`;
   }
 
-  /** Stored decision; its existence is the charge's redelivery dedupe (the claim is the eventId's). */
-  decision(eventId: string): string {
-    return `${this.base}:dec:${eventId}`;
+  /**
+   * Stored decision of a charge of shard `shard` (its user's); its existence is the charge's redelivery dedupe
+   * (the claim is the eventId's). Found by eventId alone with `DecisionStore`, which asks every shard.
+   */
+  decision(shard: number, eventId: string): string {
+    return `${this.shardBase(shard)}:dec:${eventId}`;
   }
 
   /**
@@ -54,7 +102,7 @@ export class Keys {
    * "p" → date of the last prune (src/rules/rule-state.ts, evaluateCharges-n.lua).
    */
   ruleState(userId: string): string {
-    return `${this.base}:u:${userTag(userId)}:rules`;
+    return `${this.user(userId)}:rules`;
   }
 
   /**
@@ -62,22 +110,22 @@ export class Keys {
    * rules script reads it in the same call that decides (merchant_blocklisted).
    */
   get merchantList(): string {
-    return `${this.base}:lists:merchants`;
+    return `${this.base}:{lists}:merchants`;
   }
 
   /** Stream of every change to the merchant list: who, when, what (src/lists/lists.ts). */
   get merchantListHistory(): string {
-    return `${this.base}:lists:merchants:history`;
+    return `${this.base}:{lists}:merchants:history`;
   }
 
   /** Hash of frozen users: userId → its entries, as the merchant list's (src/lists/lists.ts; user_frozen reads it). */
   get userList(): string {
-    return `${this.base}:lists:users`;
+    return `${this.base}:{lists}:users`;
   }
 
   /** Stream of every change to the user list (one stream per list: the change script takes a list and its history). */
   get userListHistory(): string {
-    return `${this.base}:lists:users:history`;
+    return `${this.base}:{lists}:users:history`;
   }
 
   /**
@@ -85,80 +133,98 @@ export class Keys {
    * card's last four (src/lists/lists.ts; card_blocklisted reads it).
    */
   get cardList(): string {
-    return `${this.base}:lists:cards`;
+    return `${this.base}:{lists}:cards`;
   }
 
   /** Stream of every change to the card list: records name the card by token and last four only. */
   get cardListHistory(): string {
-    return `${this.base}:lists:cards:history`;
+    return `${this.base}:{lists}:cards:history`;
+  }
+
+  /** Hash of a list's versions: id → the history id of its last change (src/lists/changeList-3.lua). */
+  listVersions(kind: ListName): string {
+    return `${this.base}:{lists}:${kind}s:versions`;
+  }
+
+  /**
+   * Shard `shard`'s copy of a list, which the rules script reads in the call that decides: entries as the list's,
+   * kept equal to it by src/lists/lists.ts.
+   */
+  listCopy(shard: number, kind: ListName): string {
+    return `${this.shardBase(shard)}:lists:${kind}s`;
+  }
+
+  /** Hash of the versions a shard's copy holds: id → the version copied (src/lists/copyListEntry-2.lua). */
+  listCopyVersions(shard: number, kind: ListName): string {
+    return `${this.shardBase(shard)}:lists:${kind}s:versions`;
   }
 
   /** Hash of the published rules versions: version number → its record, JSON (src/rules/published.ts). */
   get rulesVersions(): string {
-    return `${this.base}:rules:versions`;
+    return `${this.base}:{rules}:versions`;
   }
 
   /** String: the published rules version the workers decide with (absent: their configuration file). */
   get rulesLive(): string {
-    return `${this.base}:rules:live`;
+    return `${this.base}:{rules}:live`;
   }
 
   /** Stream of every publish and rollback: who, when, which version, why. */
   get rulesHistory(): string {
-    return `${this.base}:rules:history`;
+    return `${this.base}:{rules}:history`;
   }
 
-  /** Stream of every new decision, for downstream consumers. */
-  get decisionStream(): string {
-    return `${this.base}:decisions`;
+  /** Stream of every new decision of a shard, for downstream consumers. */
+  decisionStream(shard: number): string {
+    return `${this.shardBase(shard)}:decisions`;
   }
 
   /** Hash of inputs the producers refused, by reason: a running count (riskmon_producer_rejected_events). */
   get producerRejections(): string {
-    return `${this.base}:producer:rejected`;
+    return `${this.base}:{dl}:producer:rejected`;
   }
 
   /** Stream of rejected events with their reasons. */
   get deadLetter(): string {
-    return `${this.base}:deadletter`;
+    return `${this.base}:{dl}:deadletter`;
   }
 
   /** Sorted set of the dead-letter sources already recorded (a redelivery is not recorded twice), capped like the stream. */
   get deadLetterSources(): string {
-    return `${this.base}:deadletter:seen`;
+    return `${this.base}:{dl}:deadletter:seen`;
   }
 
   /** Sorted set of transactions awaiting settlement (members: eventId, scores: settleAt ms). */
-  get settlementDue(): string {
-    return `${this.base}:settle:due`;
+  settlementDue(shard: number): string {
+    return `${this.shardBase(shard)}:settle:due`;
   }
 
   /** Hash of running settlement totals: scheduled/held count and amount. */
-  get settlementStats(): string {
-    return `${this.base}:settle:stats`;
+  settlementStats(shard: number): string {
+    return `${this.shardBase(shard)}:settle:stats`;
   }
 
   /** Fenfu ledger of one settlement date: "<merchantId>\tcount" and "<merchantId>\tamount", kept apart from all else. */
-  ledger(settleDate: string): string {
-    return `${this.base}:fenfu:ledger:${settleDate}`;
+  ledger(shard: number, settleDate: string): string {
+    return `${this.shardBase(shard)}:fenfu:ledger:${settleDate}`;
   }
 
   /** The transactions settled on one date: eventId → "merchant\tamount\tkind" (the guard is `settledMarkers`). */
-  ledgerEntries(settleDate: string): string {
-    return `${this.base}:fenfu:ledger:${settleDate}:tx`;
+  ledgerEntries(shard: number, settleDate: string): string {
+    return `${this.shardBase(shard)}:fenfu:ledger:${settleDate}:tx`;
   }
 
   /**
    * Hash of every eventId ever settled → its settlement date: the exactly-once guard of settlement, kept as long as
    * the ledgers (no expiry; it outlives decisions, so a redelivered charge decided again is not paid twice).
    */
-  get settledMarkers(): string {
-    return `${this.base}:fenfu:settled`;
+  settledMarkers(shard: number): string {
+    return `${this.shardBase(shard)}:fenfu:settled`;
   }
 
   /** Settlement dates that have a ledger. */
-  get ledgerDates(): string {
-    return `${this.base}:fenfu:dates`;
+  ledgerDates(shard: number): string {
+    return `${this.shardBase(shard)}:fenfu:dates`;
   }
 
   // --- Credit quotas (src/quota/) ---
@@ -168,66 +234,71 @@ export class Keys {
    * lastRun, owed, the charges counted per local day; credit_limit reads it in the call that decides.
    */
   account(userId: string): string {
-    return `${this.base}:u:${userTag(userId)}:acct`;
+    return `${this.user(userId)}:acct`;
   }
 
   /** Hash of a user's refunds: chargeId → fen refunded so far (src/quota/applyRefund-6.lua). */
   refunds(userId: string): string {
-    return `${this.base}:u:${userTag(userId)}:refunds`;
+    return `${this.user(userId)}:refunds`;
   }
 
   /** Hash of credit totals over every account: owed (fen), the gauge riskmon_credit_outstanding_fen. */
-  get creditTotals(): string {
-    return `${this.base}:credit:totals`;
+  creditTotals(shard: number): string {
+    return `${this.shardBase(shard)}:credit:totals`;
   }
 
   /** List of a user's calibration audit records, newest first (JSON). */
   quotaAudit(userId: string): string {
-    return `${this.base}:u:${userTag(userId)}:quota:audit`;
+    return `${this.user(userId)}:quota:audit`;
   }
 
   /** Sorted set of repayments (score: paidAt ms). */
   repayments(userId: string): string {
-    return `${this.base}:u:${userTag(userId)}:repay`;
+    return `${this.user(userId)}:repay`;
   }
 
   /** Sorted set of asset snapshots (score: occurredAt ms). */
   assetSnapshots(userId: string): string {
-    return `${this.base}:u:${userTag(userId)}:assets`;
+    return `${this.user(userId)}:assets`;
   }
 
   /** Sorted set of social snapshots (score: occurredAt ms). */
   socialSnapshots(userId: string): string {
-    return `${this.base}:u:${userTag(userId)}:social`;
+    return `${this.user(userId)}:social`;
   }
 
   /** Every credit account: members userId, scores openedAt ms. */
-  get accountIndex(): string {
-    return `${this.base}:accounts`;
+  accountIndex(shard: number): string {
+    return `${this.shardBase(shard)}:accounts`;
   }
 
   /** Marker of an applied non-charge event; its existence is the eventId dedupe (charges use `decision`). */
-  appliedEvent(eventId: string): string {
-    return `${this.base}:ev:${eventId}`;
+  appliedEvent(shard: number, eventId: string): string {
+    return `${this.shardBase(shard)}:ev:${eventId}`;
   }
 
-  /** Hash of one calibration run (run id = its date): state, counters. */
+  /** Hash of one calibration run (run id = its date): state, chunks; the counters are per shard. */
   calibrationRun(runId: string): string {
-    return `${this.base}:cal:run:${runId}`;
+    return `${this.base}:{cal}:run:${runId}`;
   }
 
-  /** The accounts of a run, fixed when it first starts (members userId, scores openedAt ms). */
-  calibrationRunAccounts(runId: string): string {
-    return `${this.base}:cal:run:${runId}:accounts`;
+  /** Hash of a run's counters over one shard's accounts (applyCalibration counts where it writes). */
+  calibrationRunCounts(shard: number, runId: string): string {
+    return `${this.shardBase(shard)}:cal:run:${runId}`;
+  }
+
+  /** A shard's accounts of a run, fixed when the run first starts (members userId, scores openedAt ms). */
+  calibrationRunAccounts(shard: number, runId: string): string {
+    return `${this.shardBase(shard)}:cal:run:${runId}:accounts`;
   }
 
   /** Chunk indexes of a run finished in its current attempt. */
   calibrationRunDone(runId: string): string {
-    return `${this.base}:cal:run:${runId}:done`;
+    return `${this.base}:{cal}:run:${runId}:done`;
   }
 
   /** The latest run date started; runs for earlier dates are refused. */
   get calibrationLatest(): string {
-    return `${this.base}:cal:latest`;
+    return `${this.base}:{cal}:latest`;
   }
 }

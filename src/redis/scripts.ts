@@ -5,9 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './client.ts';
 
-export type ScriptTarget = Redis | ChainableCommander;
+export type ScriptTarget = RedisClient | ChainableCommander;
 
 export interface ScriptFile {
   name: string;
@@ -23,7 +24,7 @@ export function loadScript(url: URL): ScriptFile {
 }
 
 /** Defines the script on the connection once; returns a caller usable on it or on its pipelines. */
-export function defineScript(redis: Redis, script: ScriptFile) {
+export function defineScript(redis: RedisClient, script: ScriptFile) {
   if (!(script.name in redis)) {
     redis.defineCommand(script.name, script.numberOfKeys === null ? { lua: script.lua } : { numberOfKeys: script.numberOfKeys, lua: script.lua });
   }

@@ -88,7 +88,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const eventConnections = Array.from({ length: config.pipeline.shards }, () => context.queueConnection.duplicate());
   for (const c of eventConnections) c.on('error', () => undefined);
   const queueEvents = eventConnections.map(
-    (connection, shard) => new QueueEvents(riskQueueName(shard), { connection, prefix: context.keys.queuePrefix }),
+    (connection, shard) => new QueueEvents(riskQueueName(shard), { connection, prefix: context.keys.queuePrefix(riskQueueName(shard)) }),
   );
   if (options.onProgress) {
     queueEvents.forEach((q, shard) =>

@@ -15,5 +15,5 @@ export const cardBlocklisted = defineRule({
   defaults: {},
   firesWhen: () => "the charge's card is on the card blocklist at its `occurredAt`, whoever uses it (`npm run lists`)",
   lua: new URL('./card-blocklisted.lua', import.meta.url),
-  keys: (keys) => ({ cardList: keys.cardList }),
+  keys: (keys, shard) => ({ cardList: keys.listCopy(shard, 'card') }),
 });

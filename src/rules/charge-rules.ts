@@ -73,7 +73,8 @@ const CACHE_LIMIT = 10_000;
 export class ChargeRules {
   /** The rules in use; use() switches them, between calls. */
   private ruleSet: RuleSet;
-  private readonly ruleKeys: string[];
+  /** Per shard, the keys the rules read once per call, in the order the script takes them. */
+  private readonly ruleKeys = new Map<number, string[]>();
   /** Per charge, the user's keys the rules read besides the rule state (one block per @userkey). */
   private readonly userKeys: ((userId: string) => string)[];
   private readonly dateFacts = new Map<string, DateFacts>();
@@ -83,16 +84,25 @@ export class ChargeRules {
 
   constructor(private readonly deps: ChargeRuleDeps) {
     this.ruleSet = this.compile(deps.config.rules, deps.configVersion);
-    this.ruleKeys = assembled.keys.map(({ rule, name }) => {
-      const key = rule.keys!(deps.keys)[name];
-      if (key === undefined) throw new Error(`rule ${rule.name}: keys() gives no key ${name}, which its fragment reads`);
-      return key;
-    });
+    this.ruleKeysOf(0);
     this.userKeys = assembled.userKeys.map(({ rule, name }) => {
       const key = rule.userKeys!(deps.keys)[name];
       if (key === undefined) throw new Error(`rule ${rule.name}: userKeys() gives no key ${name}, which its fragment reads`);
       return key;
     });
+  }
+
+  private ruleKeysOf(shard: number): string[] {
+    let keys = this.ruleKeys.get(shard);
+    if (!keys) {
+      keys = assembled.keys.map(({ rule, name }) => {
+        const key = rule.keys!(this.deps.keys, shard)[name];
+        if (key === undefined) throw new Error(`rule ${rule.name}: keys() gives no key ${name}, which its fragment reads`);
+        return key;
+      });
+      this.ruleKeys.set(shard, keys);
+    }
+    return keys;
   }
 
   /** A rules configuration (validated by the caller) made ready for the hot path. */
@@ -148,6 +158,8 @@ export class ChargeRules {
   scriptCall(charges: readonly ChargeInput[], nowMs: number): { keys: string[]; args: (string | number)[] } {
     if (charges.length > CHARGES_PER_CALL) throw new RangeError(`at most ${CHARGES_PER_CALL} charges per call, got ${charges.length}`);
     const { keys, calendar, cards } = this.deps;
+    // One call, one slot: its charges' users share a shard (a risk queue's batch is one shard's).
+    const shard = charges.length > 0 ? keys.shardOf(charges[0]!.event.userId) : 0;
     const { holdHours } = this.deps.config.settlement;
     const decisionKeys: string[] = [];
     const stateKeys: string[] = [];
@@ -183,7 +195,10 @@ export class ChargeRules {
           groupArgs.push(local.date, facts.approveAt, facts.approveIso, facts.reviewAt, facts.reviewIso, c.oldestDay, c.pruneDue, clockDate);
         }
       }
-      decisionKeys.push(keys.decision(event.eventId));
+      if (i > 0 && keys.shardOf(event.userId) !== shard) {
+        throw new RangeError(`charges of shards ${shard} and ${keys.shardOf(event.userId)} in one call: a call's keys must be in one slot`);
+      }
+      decisionKeys.push(keys.decision(shard, event.eventId));
       stateKeys.push(keys.ruleState(event.userId));
       for (let b = 0; b < userKeyBlocks.length; b++) userKeyBlocks[b]!.push(this.userKeys[b]!(event.userId));
       const tokenized = 'cardToken' in event;
@@ -199,7 +214,7 @@ export class ChargeRules {
       );
     }
     return {
-      keys: [keys.decisionStream, keys.settlementDue, keys.settlementStats, ...this.ruleKeys, ...decisionKeys, ...stateKeys, ...userKeyBlocks.flat()],
+      keys: [keys.decisionStream(shard), keys.settlementDue(shard), keys.settlementStats(shard), ...this.ruleKeysOf(shard), ...decisionKeys, ...stateKeys, ...userKeyBlocks.flat()],
       args: [this.ruleSet.configArg, new Date(nowMs).toISOString(), groupIndex.size, ...groupArgs, firings.length / 3, ...firings, ...chargeArgs],
     };
   }

@@ -33,6 +33,6 @@ export const creditLimit = defineRule({
     // Local dates compare as texts: [from, to) of each window, its percent and its name.
     uplifts: env.calibration.holidayUplifts.map((w) => [w.from, w.to, w.percent, w.name]),
   }),
-  keys: (keys) => ({ creditTotals: keys.creditTotals }),
+  keys: (keys, shard) => ({ creditTotals: keys.creditTotals(shard) }),
   userKeys: (keys) => ({ account: (userId) => keys.account(userId) }),
 });

@@ -14,5 +14,5 @@ export const merchantBlocklisted = defineRule({
   defaults: {},
   firesWhen: () => "the charge's merchant is on the admission list at its `occurredAt` (`npm run lists`)",
   lua: new URL('./merchant-blocklisted.lua', import.meta.url),
-  keys: (keys) => ({ merchantList: keys.merchantList }),
+  keys: (keys, shard) => ({ merchantList: keys.listCopy(shard, 'merchant') }),
 });

@@ -71,11 +71,14 @@ export interface RuleModule<Name extends string = string, Key extends string = s
    * `started` is its configuration when the workers started (what the state it keeps is sized for).
    */
   scriptConfig?(config: z.output<Schema>, started: z.output<Schema>, env: ScriptEnv): Record<string, unknown>;
-  /** Keys its fragment reads besides the user's rule state, once per call, by the names its `@key` lines use. */
-  keys?(keys: Keys): Record<string, string>;
+  /**
+   * Keys its fragment reads besides the user's rule state, once per call, by the names its `@key` lines use: keys
+   * of `shard`, the call's (every charge of a call is of one shard, and every key of the call in its slot).
+   */
+  keys?(keys: Keys, shard: number): Record<string, string>;
   /**
    * Keys of the charge's user its fragment reads, per charge, by the names its `@userkey` lines use (all in the
-   * user's hash tag, like the rule state).
+   * user's shard, like the rule state).
    */
   userKeys?(keys: Keys): Record<string, (userId: string) => string>;
   /** The fields it keeps in the user's rule-state hash. */

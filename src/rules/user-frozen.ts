@@ -14,5 +14,5 @@ export const userFrozen = defineRule({
   defaults: {},
   firesWhen: () => "the charge's user is on the frozen-user list at its `occurredAt` (`npm run lists`)",
   lua: new URL('./user-frozen.lua', import.meta.url),
-  keys: (keys) => ({ userList: keys.userList }),
+  keys: (keys, shard) => ({ userList: keys.listCopy(shard, 'user') }),
 });

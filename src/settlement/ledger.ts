@@ -3,8 +3,11 @@
  * (both scheduled by the rules script into one due set, no job per transaction). A release run at instant X (the
  * worker's tick, or `npm run settlement -- release --now X`) moves everything due by X into the per-merchant Fenfu
  * ledger of X's local date (never the date of a past due score), exactly once per eventId, forever (contract v1.1).
+ * Each shard keeps its own due set, ledgers and settled markers (its slot); a run releases every shard, and a report
+ * adds the shards' ledgers up.
  */
-import type { Redis } from 'ioredis';
+import { SlotPipeline, type RedisClient } from '../redis/client.ts';
+import type { ChainableCommander } from 'ioredis';
 import { parseDecision, type Decision } from '../decisions/decision.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
@@ -72,7 +75,7 @@ export class SettlementLedger {
   private readonly release: ReturnType<typeof defineScript>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly calendar: ZoneCalendar,
   ) {
@@ -88,12 +91,25 @@ export class SettlementLedger {
       throw new RangeError(`a settlement run's instant must lie in [2000-01-01, 2100-01-01), got ${nowMs}`);
     }
     const date = this.calendar.local(nowMs).date;
+    const parts = await Promise.all(this.keys.shardIds.map((shard) => this.releaseShard(shard, date, nowMs, batchSize)));
+    return {
+      date,
+      settled: sum(parts.map((p) => p.settled)),
+      settledAmount: sum(parts.map((p) => p.settledAmount)),
+      missingDecision: sum(parts.map((p) => p.missingDecision)),
+      refused: parts.flatMap((p) => p.refused),
+    };
+  }
+
+  private async releaseShard(shard: number, date: string, nowMs: number, batchSize: number): Promise<ReleaseResult> {
+    const k = this.keys;
     const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingDecision: 0, refused: [] };
     let offset = 0;
     for (;;) {
-      const ids = await this.redis.zrangebyscore(this.keys.settlementDue, '-inf', nowMs, 'LIMIT', offset, batchSize);
+      const ids = await this.redis.zrangebyscore(k.settlementDue(shard), '-inf', nowMs, 'LIMIT', offset, batchSize);
       if (ids.length === 0) return total;
-      const decisions = await this.decisions(ids);
+      const decisions = await this.decisions(shard, ids);
+      // One shard, one slot: a plain pipeline.
       const pipeline = this.redis.pipeline();
       const calls: { eventId: string; decision: Decision }[] = [];
       ids.forEach((eventId, i) => {
@@ -101,15 +117,7 @@ export class SettlementLedger {
         if (!d) return;
         this.release(
           pipeline,
-          [
-            this.keys.settlementDue,
-            this.keys.ledgerEntries(date),
-            this.keys.ledger(date),
-            this.keys.ledgerDates,
-            this.keys.settlementStats,
-            this.keys.decision(eventId),
-            this.keys.settledMarkers,
-          ],
+          [k.settlementDue(shard), k.ledgerEntries(shard, date), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.decision(shard, eventId), k.settledMarkers(shard)],
           [eventId, d.merchantId, d.amount, d.outcome === 'review' ? 'held' : 'scheduled', date, nowMs],
         );
         calls.push({ eventId, decision: d });
@@ -137,61 +145,75 @@ export class SettlementLedger {
    * Reports the eventIds found settled on more than one date (paid twice before this guard), at most 100 named.
    */
   async backfillSettledMarkers(batchSize = 1_000): Promise<{ dates: number; entries: number; markersWritten: number; settledTwice: number; settledTwiceShown: string[] }> {
-    const dates = (await this.redis.smembers(this.keys.ledgerDates)).sort();
-    const out = { dates: dates.length, entries: 0, markersWritten: 0, settledTwice: 0, settledTwiceShown: [] as string[] };
-    for (const date of dates) {
-      let cursor = '0';
-      do {
-        const [next, flat] = await this.redis.hscan(this.keys.ledgerEntries(date), cursor, 'COUNT', batchSize);
-        cursor = next;
-        const ids = flat.filter((_, i) => i % 2 === 0);
-        if (ids.length === 0) continue;
-        const pipeline = this.redis.pipeline();
-        for (const id of ids) pipeline.hsetnx(this.keys.settledMarkers, id, date);
-        for (const id of ids) pipeline.hget(this.keys.settledMarkers, id);
-        const replies = (await pipeline.exec()) ?? [];
-        ids.forEach((id, i) => {
-          const [err, wrote] = replies[i]!;
-          const [err2, markedOn] = replies[ids.length + i]!;
-          if (err || err2) throw err ?? err2;
-          out.entries++;
-          if (wrote === 1) out.markersWritten++;
-          else if (markedOn !== date) {
-            out.settledTwice++;
-            if (out.settledTwiceShown.length < 100) out.settledTwiceShown.push(id);
-          }
-        });
-      } while (cursor !== '0');
+    const k = this.keys;
+    const out = { dates: 0, entries: 0, markersWritten: 0, settledTwice: 0, settledTwiceShown: [] as string[] };
+    const allDates = new Set<string>();
+    for (const shard of k.shardIds) {
+      const dates = (await this.redis.smembers(k.ledgerDates(shard))).sort();
+      for (const date of dates) {
+        allDates.add(date);
+        let cursor = '0';
+        do {
+          const [next, flat] = await this.redis.hscan(k.ledgerEntries(shard, date), cursor, 'COUNT', batchSize);
+          cursor = next;
+          const ids = flat.filter((_, i) => i % 2 === 0);
+          if (ids.length === 0) continue;
+          const pipeline = this.redis.pipeline();
+          for (const id of ids) pipeline.hsetnx(k.settledMarkers(shard), id, date);
+          for (const id of ids) pipeline.hget(k.settledMarkers(shard), id);
+          const replies = (await pipeline.exec()) ?? [];
+          ids.forEach((id, i) => {
+            const [err, wrote] = replies[i]!;
+            const [err2, markedOn] = replies[ids.length + i]!;
+            if (err || err2) throw err ?? err2;
+            out.entries++;
+            if (wrote === 1) out.markersWritten++;
+            else if (markedOn !== date) {
+              out.settledTwice++;
+              if (out.settledTwiceShown.length < 100) out.settledTwiceShown.push(id);
+            }
+          });
+        } while (cursor !== '0');
+      }
     }
+    out.dates = allDates.size;
     return out;
   }
 
+  /** The `limit` transactions due first, over every shard. */
   async pending(limit = 1_000): Promise<PendingSettlement[]> {
-    const due = await this.redis.zrange(this.keys.settlementDue, 0, limit - 1, 'WITHSCORES');
-    const ids = due.filter((_, i) => i % 2 === 0);
-    const decisions = await this.decisions(ids);
-    return ids.map((eventId, i) => {
-      const d = decisions[i];
-      return {
-        eventId,
-        merchantId: d?.merchantId ?? null,
-        amount: d?.amount ?? null,
-        settleAt: new Date(Number(due[i * 2 + 1])).toISOString(),
-        status: d ? (d.outcome === 'review' ? 'held' : 'scheduled') : 'unknown',
-      };
-    });
+    const perShard = await Promise.all(
+      this.keys.shardIds.map(async (shard) => {
+        const due = await this.redis.zrange(this.keys.settlementDue(shard), 0, limit - 1, 'WITHSCORES');
+        const ids = due.filter((_, i) => i % 2 === 0);
+        const decisions = await this.decisions(shard, ids);
+        return ids.map((eventId, i) => ({ eventId, score: Number(due[i * 2 + 1]), decision: decisions[i] }));
+      }),
+    );
+    const first = perShard
+      .flat()
+      .sort((a, b) => a.score - b.score || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0))
+      .slice(0, limit);
+    return first.map(({ eventId, score, decision: d }) => ({
+      eventId,
+      merchantId: d?.merchantId ?? null,
+      amount: d?.amount ?? null,
+      settleAt: new Date(score).toISOString(),
+      status: d ? (d.outcome === 'review' ? 'held' : 'scheduled') : 'unknown',
+    }));
   }
 
   async report(date: string): Promise<SettlementReport> {
-    const fields = await this.redis.hgetall(this.keys.ledger(date));
     const byMerchant = new Map<string, MerchantSettlement>();
-    for (const [field, value] of Object.entries(fields)) {
-      const tab = field.lastIndexOf('\t');
-      const merchantId = field.slice(0, tab);
-      const m = byMerchant.get(merchantId) ?? { merchantId, count: 0, amount: 0 };
-      if (field.slice(tab + 1) === 'count') m.count = Number(value);
-      else m.amount = Number(value);
-      byMerchant.set(merchantId, m);
+    for (const fields of await this.perShard((shard, p) => p.hgetall(this.keys.ledger(shard, date)))) {
+      for (const [field, value] of Object.entries(fields as Record<string, string>)) {
+        const tab = field.lastIndexOf('\t');
+        const merchantId = field.slice(0, tab);
+        const m = byMerchant.get(merchantId) ?? { merchantId, count: 0, amount: 0 };
+        if (field.slice(tab + 1) === 'count') m.count += Number(value);
+        else m.amount += Number(value);
+        byMerchant.set(merchantId, m);
+      }
     }
     const merchants = [...byMerchant.values()].sort((a, b) => (a.merchantId < b.merchantId ? -1 : a.merchantId > b.merchantId ? 1 : 0));
     return {
@@ -203,8 +225,8 @@ export class SettlementLedger {
   }
 
   async stats(): Promise<SettlementStats> {
-    const h = await this.redis.hgetall(this.keys.settlementStats);
-    const n = (k: string) => Number(h[k] ?? 0);
+    const shards = (await this.perShard((shard, p) => p.hgetall(this.keys.settlementStats(shard)))) as Record<string, string>[];
+    const n = (k: string) => sum(shards.map((h) => Number(h[k] ?? 0)));
     return {
       scheduledCount: n('scheduledCount'),
       scheduledAmount: n('scheduledAmount'),
@@ -215,9 +237,23 @@ export class SettlementLedger {
     };
   }
 
-  private async decisions(eventIds: string[]): Promise<(Decision | null)[]> {
+  /** One read of each shard (queued by `read` on the shard's slot), the replies in shard order. */
+  private async perShard(read: (shard: number, pipeline: ChainableCommander) => unknown): Promise<unknown[]> {
+    const pipeline = new SlotPipeline(this.redis);
+    for (const shard of this.keys.shardIds) pipeline.add(this.keys.settlementStats(shard), (p) => read(shard, p));
+    return (await pipeline.exec()).map(([err, reply]) => {
+      if (err) throw err;
+      return reply;
+    });
+  }
+
+  private async decisions(shard: number, eventIds: string[]): Promise<(Decision | null)[]> {
     if (eventIds.length === 0) return [];
-    const raw = await this.redis.mget(eventIds.map((id) => this.keys.decision(id)));
+    const raw = await this.redis.mget(eventIds.map((id) => this.keys.decision(shard, id)));
     return raw.map((r) => (r ? parseDecision(r) : null));
   }
+}
+
+function sum(values: number[]): number {
+  return values.reduce((a, b) => a + b, 0);
 }

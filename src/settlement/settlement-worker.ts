@@ -34,7 +34,7 @@ export interface SettlementWorker {
 export async function startSettlementWorker(options: SettlementWorkerOptions): Promise<SettlementWorker> {
   const { connection, keys, settlement, ledger, logger, metrics } = options;
   const now = options.now ?? Date.now;
-  const queue = new Queue(SETTLEMENT_QUEUE, { connection, prefix: keys.queuePrefix });
+  const queue = new Queue(SETTLEMENT_QUEUE, { connection, prefix: keys.queuePrefix(SETTLEMENT_QUEUE) });
   await queue.upsertJobScheduler(
     RELEASE_SCHEDULER_ID,
     { every: settlement.tickSeconds * 1000 },
@@ -50,7 +50,7 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
       recordRelease(result, metrics, logger);
       return { ...result, refused: result.refused.length };
     },
-    { connection, prefix: keys.queuePrefix, concurrency: 1 },
+    { connection, prefix: keys.queuePrefix(SETTLEMENT_QUEUE), concurrency: 1 },
   );
   // A failed release is not retried as a job: the next tick releases what is still due.
   observeWorker(worker, metrics, logger, { job: 'settlement release' });

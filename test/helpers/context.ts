@@ -28,5 +28,6 @@ export async function dropContext(context: Context): Promise<void> {
 }
 
 export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
-  await deleteNamespace(redis, new Keys(namespace));
+  // The shard count does not matter: every key of a namespace starts with its base.
+  await deleteNamespace(redis, new Keys(namespace, 1));
 }

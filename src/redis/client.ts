@@ -1,0 +1,95 @@
+/**
+ * One Redis or a Redis Cluster, behind one type. Commands on keys route by themselves (ioredis Cluster follows
+ * MOVED and ASK); what is per node (SCAN, INFO) goes to every master; a pipeline goes one per slot (SlotPipeline).
+ */
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+
+export type RedisClient = Redis | Cluster;
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return client.isCluster;
+}
+
+/** The client itself on one Redis; a connection to each master of a cluster. */
+export function masterNodes(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}
+
+/** Every key matching `match` (a SCAN pattern), in batches, over every master. */
+export async function* scanAll(client: RedisClient, match: string, count = 1_000): AsyncGenerator<string[]> {
+  for (const node of masterNodes(client)) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', match, 'COUNT', count);
+      cursor = next;
+      if (found.length > 0) yield found;
+    } while (cursor !== '0');
+  }
+}
+
+/** [error, reply] of one pipelined command, as ioredis gives it. */
+export type PipelineReply = [Error | null, unknown];
+
+/**
+ * A pipeline that a cluster accepts: commands are queued by the slot of a key they name, one ioredis pipeline per
+ * slot (ioredis refuses a pipeline over several slots' nodes, and one over a slot that moves fails whole), all sent
+ * at once. On one Redis it is one pipeline, as before. Replies come back in the order the commands were queued;
+ * commands of one slot run in that order, those of different slots in no particular order (callers queue nothing
+ * whose order across slots matters).
+ */
+export class SlotPipeline {
+  private readonly bySlot = new Map<number, ChainableCommander>();
+  private readonly single: ChainableCommander | undefined;
+  /** Per command queued, in order: its pipeline and its index there. */
+  private readonly order: { pipeline: ChainableCommander; index: number }[] = [];
+
+  constructor(private readonly client: RedisClient) {
+    if (!isCluster(client)) this.single = client.pipeline();
+  }
+
+  /** The pipeline of `key`'s slot: queue on it the commands of that slot (then say how many with `queued`). */
+  private pipelineOf(key: string): ChainableCommander {
+    if (this.single) return this.single;
+    const slot = calculateSlot(key);
+    let pipeline = this.bySlot.get(slot);
+    if (!pipeline) {
+      pipeline = this.client.pipeline();
+      this.bySlot.set(slot, pipeline);
+    }
+    return pipeline;
+  }
+
+  /**
+   * Queues the commands that `queue` adds to the pipeline of `key`'s slot (every key they name must be in it);
+   * returns how many it added.
+   */
+  add(key: string, queue: (pipeline: ChainableCommander) => unknown): number {
+    const pipeline = this.pipelineOf(key);
+    const before = pipeline.length;
+    queue(pipeline);
+    const added = pipeline.length - before;
+    for (let i = 0; i < added; i++) this.order.push({ pipeline, index: before + i });
+    return added;
+  }
+
+  get length(): number {
+    return this.order.length;
+  }
+
+  /** Sends every slot's pipeline; the replies in queueing order (a pipeline that failed whole gives its error to each). */
+  async exec(): Promise<PipelineReply[]> {
+    if (this.single) return ((await this.single.exec()) ?? []) as PipelineReply[];
+    const pipelines = [...this.bySlot.values()];
+    const results = await Promise.all(
+      pipelines.map((p) =>
+        p.exec().then(
+          (r) => (r ?? []) as PipelineReply[],
+          (e: Error) => Array.from({ length: p.length }, (): PipelineReply => [e, null]),
+        ),
+      ),
+    );
+    const replies = new Map(pipelines.map((p, i) => [p, results[i]!]));
+    return this.order.map(({ pipeline, index }) => replies.get(pipeline)![index] ?? [new Error('missing reply'), null]);
+  }
+}
