@@ -6,8 +6,8 @@
   than `maxSources` rejections later) would be recorded again; by then the stream has dropped its first record too.
 
   Input:
-    KEYS[1] dead-letter stream    rm:<ns>:deadletter
-    KEYS[2] recent sources        rm:<ns>:deadletter:seen    sorted set, member: source, score: recorded-at ms,
+    KEYS[1] dead-letter stream    rm:<ns>:{dl}:deadletter
+    KEYS[2] recent sources        rm:<ns>:{dl}:deadletter:seen    sorted set, member: source, score: recorded-at ms,
                                   raised past the newest score when not above it, so ties keep insertion order
     ARGV[1] source (where it came from: "replay:<file>:<line>", "queue:<queue>/<job>#<index>", ...)
     ARGV[2] reason

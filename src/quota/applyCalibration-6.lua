@@ -5,12 +5,12 @@
   or snapshot was applied: the account's "seq"), nothing is written and the caller reads and computes again.
 
   Input:
-    KEYS[1] account                 rm:<ns>:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
-    KEYS[2] audit list              rm:<ns>:u:{<userId>}:quota:audit   (list of JSON, newest first)
+    KEYS[1] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
+    KEYS[2] audit list              rm:<ns>:{s<n>}:u:{<userId>}:quota:audit   (list of JSON, newest first)
     KEYS[3] run counters            rm:<ns>:{s<n>}:cal:run:<runId>     (hash: the shard's counters of the run)
-    KEYS[4] repayments              rm:<ns>:u:{<userId>}:repay         (zset score=paidAt ms)
-    KEYS[5] asset snapshots         rm:<ns>:u:{<userId>}:assets        (zset score=occurredAt ms)
-    KEYS[6] social snapshots        rm:<ns>:u:{<userId>}:social        (zset score=occurredAt ms)
+    KEYS[4] repayments              rm:<ns>:{s<n>}:u:{<userId>}:repay         (zset score=paidAt ms)
+    KEYS[5] asset snapshots         rm:<ns>:{s<n>}:u:{<userId>}:assets        (zset score=occurredAt ms)
+    KEYS[6] social snapshots        rm:<ns>:{s<n>}:u:{<userId>}:social        (zset score=occurredAt ms)
 
     ARGV[1] runId (date D)          ARGV[2] R (ms)                ARGV[3] lastRun read ("" for none)
     ARGV[4] quota read (fen)        ARGV[5] new quota (fen)       ARGV[6] change ("up" | "down" | "unchanged")

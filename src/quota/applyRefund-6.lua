@@ -7,12 +7,12 @@
   has counted that day already. (The merchant side of a refund is settlement's.)
 
   Input:
-    KEYS[1] refunds                 rm:<ns>:u:{<userId>}:refunds       (hash: chargeId -> fen refunded so far)
-    KEYS[2] account                 rm:<ns>:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
-    KEYS[3] the charge's decision   rm:<ns>:dec:<chargeId>             (string, JSON, read only)
-    KEYS[4] applied-event marker    rm:<ns>:ev:<eventId>               (string)
-    KEYS[5] decision of eventId     rm:<ns>:dec:<eventId>              (string, read only: an eventId decided as a charge)
-    KEYS[6] credit totals           rm:<ns>:credit:totals              (hash: owed)
+    KEYS[1] refunds                 rm:<ns>:{s<n>}:u:{<userId>}:refunds       (hash: chargeId -> fen refunded so far)
+    KEYS[2] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
+    KEYS[3] the charge's decision   rm:<ns>:{s<n>}:dec:<chargeId>             (string, JSON, read only)
+    KEYS[4] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>               (string)
+    KEYS[5] decision of eventId     rm:<ns>:{s<n>}:dec:<eventId>              (string, read only: an eventId decided as a charge)
+    KEYS[6] credit totals           rm:<ns>:{s<n>}:credit:totals              (hash: owed)
 
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] chargeId
     ARGV[4] amount (fen)            ARGV[5] marker TTL (s)        ARGV[6] refunds TTL (s)

@@ -3,7 +3,7 @@
   job of an earlier attempt changes nothing: the run was started again and that attempt has jobs of its own.
 
   Input:
-    KEYS[1] run                     rm:<ns>:cal:run:<D>               (hash)
+    KEYS[1] run                     rm:<ns>:{cal}:run:<D>             (hash)
 
     ARGV[1] error message           ARGV[2] the failed job's attempt ("" when it does not say)
 

@@ -3,8 +3,8 @@
   (exactly once per attempt, so the caller can count completed runs).
 
   Input:
-    KEYS[1] run                     rm:<ns>:cal:run:<D>               (hash)
-    KEYS[2] chunks done             rm:<ns>:cal:run:<D>:done          (set of chunk indexes)
+    KEYS[1] run                     rm:<ns>:{cal}:run:<D>             (hash)
+    KEYS[2] chunks done             rm:<ns>:{cal}:run:<D>:done         (set of chunk indexes)
 
     ARGV[1] chunk index             ARGV[2] now (ISO)             ARGV[3] run record TTL (s)
 

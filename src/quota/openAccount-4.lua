@@ -5,10 +5,10 @@
   describes its fields); charges count toward it from the opening instant on (credit_limit).
 
   Input:
-    KEYS[1] account                 rm:<ns>:u:{<userId>}:acct          (hash)
-    KEYS[2] account index           rm:<ns>:accounts                   (zset member=userId, score=openedAt ms)
-    KEYS[3] applied-event marker    rm:<ns>:ev:<eventId>               (string)
-    KEYS[4] charge decision         rm:<ns>:dec:<eventId>              (string, read only)
+    KEYS[1] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct          (hash)
+    KEYS[2] account index           rm:<ns>:{s<n>}:accounts                   (zset member=userId, score=openedAt ms)
+    KEYS[3] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>               (string)
+    KEYS[4] charge decision         rm:<ns>:{s<n>}:dec:<eventId>              (string, read only)
 
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] channel ("invited" | "applied")
     ARGV[4] quota (fen)             ARGV[5] openedAt (ms)         ARGV[6] openedAt (ISO, as sent)

@@ -11,11 +11,11 @@
     (calibration's on-time bonus counts only that), and taken off the credit totals.
 
   Input:
-    KEYS[1] activity set            rm:<ns>:u:{<userId>}:repay|assets|social   (zset score=event time ms)
-    KEYS[2] account                 rm:<ns>:u:{<userId>}:acct                  (hash: src/quota/credit-account.ts)
-    KEYS[3] applied-event marker    rm:<ns>:ev:<eventId>                        (string)
-    KEYS[4] charge decision         rm:<ns>:dec:<eventId>                       (string, read only)
-    KEYS[5] credit totals           rm:<ns>:credit:totals                       (hash: owed)
+    KEYS[1] activity set            rm:<ns>:{s<n>}:u:{<userId>}:repay|assets|social   (zset score=event time ms)
+    KEYS[2] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct                  (hash: src/quota/credit-account.ts)
+    KEYS[3] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>                        (string)
+    KEYS[4] charge decision         rm:<ns>:{s<n>}:dec:<eventId>                       (string, read only)
+    KEYS[5] credit totals           rm:<ns>:{s<n>}:credit:totals                       (hash: owed)
 
     ARGV[1] eventId                 ARGV[2] event type            ARGV[3] score (event time, ms)
     ARGV[4] member (a JSON array starting with the eventId; a repayment's ends with what it paid down, then the

@@ -33,12 +33,12 @@
   the settlement schedule and its running totals are written once per run.
 
   Input (the number of keys is 3 + the rules' keys + (2 + the rules' user keys) per charge):
-    KEYS[1] decision stream         rm:<ns>:decisions
-    KEYS[2] settlement due          rm:<ns>:settle:due                 (zset member=eventId, score=settleAt ms)
-    KEYS[3] settlement stats        rm:<ns>:settle:stats               (hash)
+    KEYS[1] decision stream         rm:<ns>:{s<n>}:decisions
+    KEYS[2] settlement due          rm:<ns>:{s<n>}:settle:due                 (zset member=eventId, score=settleAt ms)
+    KEYS[3] settlement stats        rm:<ns>:{s<n>}:settle:stats               (hash)
     then the rules' keys (@key, in registry order), then for charges i = 1..n:
-    KEYS[r+i]   decision key        rm:<ns>:dec:<eventId>              (string, JSON)
-    KEYS[r+n+i] user rule state     rm:<ns>:u:{<userId>}:rules         (hash: "p" and the rules' fields)
+    KEYS[r+i]   decision key        rm:<ns>:{s<n>}:dec:<eventId>              (string, JSON)
+    KEYS[r+n+i] user rule state     rm:<ns>:{s<n>}:u:{<userId>}:rules         (hash: "p" and the rules' fields)
     then one block of n keys per @userkey of the rules (registry order): KEYS[r+(2+b)n+i], e.g. the account
 
     ARGV[1] configuration, a JSON object: decisionTtl (s), streamMaxLen (approx.), stateTtl (s), version, and

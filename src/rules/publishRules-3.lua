@@ -2,9 +2,9 @@
   Publishes a rules version, or makes an earlier one live again, and records the change, atomically.
 
   Input:
-    KEYS[1] versions                rm:<ns>:rules:versions             (hash version -> record JSON)
-    KEYS[2] live version            rm:<ns>:rules:live                 (string)
-    KEYS[3] history                 rm:<ns>:rules:history              (stream, field "change": JSON)
+    KEYS[1] versions                rm:<ns>:{rules}:versions             (hash version -> record JSON)
+    KEYS[2] live version            rm:<ns>:{rules}:live                 (string)
+    KEYS[3] history                 rm:<ns>:{rules}:history              (stream, field "change": JSON)
 
     ARGV[1] "publish": ARGV[2] the record (JSON), stored as the next version
             "rollback": ARGV[2] the version to make live

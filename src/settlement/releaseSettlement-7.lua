@@ -9,13 +9,13 @@
   second time.
 
   Input:
-    KEYS[1] settlement due         rm:<ns>:settle:due                     (zset member=eventId, score=settleAt ms)
-    KEYS[2] ledger entries         rm:<ns>:fenfu:ledger:<date>:tx         (hash eventId -> "merchant\tamount\tkind")
-    KEYS[3] ledger                 rm:<ns>:fenfu:ledger:<date>            (hash "<merchant>\tcount"|"<merchant>\tamount")
-    KEYS[4] ledger dates           rm:<ns>:fenfu:dates                    (set)
-    KEYS[5] settlement stats       rm:<ns>:settle:stats                   (hash)
-    KEYS[6] decision               rm:<ns>:dec:<eventId>                  (must still exist)
-    KEYS[7] settled markers        rm:<ns>:fenfu:settled                  (hash eventId -> settlement date)
+    KEYS[1] settlement due         rm:<ns>:{s<n>}:settle:due                     (zset member=eventId, score=settleAt ms)
+    KEYS[2] ledger entries         rm:<ns>:{s<n>}:fenfu:ledger:<date>:tx         (hash eventId -> "merchant\tamount\tkind")
+    KEYS[3] ledger                 rm:<ns>:{s<n>}:fenfu:ledger:<date>            (hash "<merchant>\tcount"|"<merchant>\tamount")
+    KEYS[4] ledger dates           rm:<ns>:{s<n>}:fenfu:dates                    (set)
+    KEYS[5] settlement stats       rm:<ns>:{s<n>}:settle:stats                   (hash)
+    KEYS[6] decision               rm:<ns>:{s<n>}:dec:<eventId>                  (must still exist)
+    KEYS[7] settled markers        rm:<ns>:{s<n>}:fenfu:settled                  (hash eventId -> settlement date)
 
     ARGV[1] eventId   ARGV[2] merchantId   ARGV[3] amount (fen)   ARGV[4] kind: "scheduled" | "held"
     ARGV[5] settlement date YYYY-MM-DD (local date of the run's instant; KEYS[2] and KEYS[3] are its ledger)
