@@ -251,7 +251,7 @@ export class RiskProcessor {
       | { kind: 'rejected'; result: EventResult; reason: RejectReason; command: number };
     const slots: Slot[] = [];
     // Consecutive events of one type form a run, applied in order by its handler's script calls.
-    type Run = { handler: RunHandler; type: string; items: HandlerItem[]; slots: number[]; first: number; count: number };
+    type Run = { handler: RunHandler; type: string; shard: number; items: HandlerItem[]; slots: number[]; first: number; count: number };
     const runs: Run[] = [];
     let run: Run | undefined;
     let commands = 0;
@@ -259,8 +259,7 @@ export class RiskProcessor {
       if (!run) return;
       run.first = commands;
       const r = run;
-      const shardKey = keys.decisionStream(keys.shardOf(r.items[0]!.event.userId));
-      run.count = pipeline.add(shardKey, (p) => r.handler.enqueueRun(p, r.items, now));
+      run.count = pipeline.add(keys.decisionStream(r.shard), (p) => r.handler.enqueueRun(p, r.items, now));
       commands += run.count;
       runs.push(run);
       run = undefined;
@@ -276,9 +275,12 @@ export class RiskProcessor {
         return;
       }
       const { item } = c;
-      if (run?.type !== item.event.type) {
+      // A run is one type and one shard: its script calls touch one slot. A queue's batch is one shard's; a batch
+      // put together otherwise (tests, tools) is split where the shard changes, each user's events still in order.
+      const shard = keys.shardOf(item.event.userId);
+      if (run?.type !== item.event.type || run.shard !== shard) {
         endRun();
-        run = { handler: this.handlers[item.event.type]!, type: item.event.type, items: [], slots: [], first: 0, count: 0 };
+        run = { handler: this.handlers[item.event.type]!, type: item.event.type, shard, items: [], slots: [], first: 0, count: 0 };
       }
       run!.items.push(item);
       run!.slots.push(slots.length);

@@ -1,0 +1,35 @@
+/** The namespace's key layout is recorded on first start and a process with another shard count is refused. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Keys } from '../../src/redis/keys.ts';
+import { checkLayout, LayoutError, LAYOUT_VERSION } from '../../src/redis/layout.ts';
+import { dropContext, testContext } from '../helpers/context.ts';
+
+describe('key layout guard', () => {
+  let ctx: ReturnType<typeof testContext> | undefined;
+  afterEach(async () => {
+    if (ctx) await dropContext(ctx);
+    ctx = undefined;
+  });
+
+  it('records the layout of a new namespace, then accepts the same shard count again', async () => {
+    ctx = testContext({ pipeline: { shards: 8 } });
+    await checkLayout(ctx.redis, ctx.keys);
+    expect(await ctx.redis.hgetall(ctx.keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '8' });
+    await expect(checkLayout(ctx.redis, ctx.keys)).resolves.toBeUndefined();
+  });
+
+  it('refuses another shard count: every user would be looked for in another slot', async () => {
+    ctx = testContext({ pipeline: { shards: 8 } });
+    await checkLayout(ctx.redis, ctx.keys);
+    const other = new Keys(ctx.keys.namespace, 16);
+    await expect(checkLayout(ctx.redis, other)).rejects.toThrow(LayoutError);
+    await expect(checkLayout(ctx.redis, other)).rejects.toThrow(/written with pipeline\.shards = 8, and this process has 16/);
+  });
+
+  it('refuses a namespace written in the layout before shard slots', async () => {
+    ctx = testContext();
+    await ctx.redis.zadd(`${ctx.keys.base}:settle:due`, 1, 'e-1');
+    await expect(checkLayout(ctx.redis, ctx.keys)).rejects.toThrow(/layout before shard slots/);
+    expect(await ctx.redis.exists(ctx.keys.layout)).toBe(0);
+  });
+});
