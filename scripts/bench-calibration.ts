@@ -92,17 +92,17 @@ export async function benchCalibration(options: CalibrationBenchOptions): Promis
   const concurrency = options.concurrency ?? config.calibration.concurrency;
   const progress = options.onProgress ?? (() => undefined);
   const run = context.calibrator.run(date);
-  if ((await context.redis.zcard(context.keys.accountIndex)) > 0) throw new Error(`namespace ${context.keys.namespace} already has accounts: use a fresh one`);
+  const k = context.keys;
+  const indexed = await Promise.all(k.shardIds.map((s) => context.redis.zcard(k.accountIndex(s))));
+  if (indexed.some((n) => n > 0)) throw new Error(`namespace ${context.keys.namespace} already has accounts: use a fresh one`);
 
   const seedStart = performance.now();
   for (let first = 0; first < accounts; first += SEED_PIPELINE) {
     const p = context.redis.pipeline();
-    const index: (string | number)[] = [];
     for (let i = first; i < Math.min(accounts, first + SEED_PIPELINE); i++) {
       seedAccount(p, context, i, run.atMs);
-      index.push(run.atMs - (20 + (i % 40)) * DAY_MS, `bench-${i}`);
+      p.zadd(k.accountIndex(k.shardOf(`bench-${i}`)), run.atMs - (20 + (i % 40)) * DAY_MS, `bench-${i}`);
     }
-    p.zadd(context.keys.accountIndex, ...index);
     await p.exec();
     if ((first / SEED_PIPELINE) % 50 === 0) progress(`seeded ${first} accounts`);
   }

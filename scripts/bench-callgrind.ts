@@ -202,7 +202,8 @@ export async function benchCallgrind(options: CallgrindOptions = {}): Promise<Ca
   const settings = loadSettings({ namespace: NAMESPACE, env: {} });
   const { config, configVersion, cardSecret } = settings;
   const calendar = new ZoneCalendar(config.timezone);
-  const rules = new ChargeRules({ config, configVersion, calendar, cards: new CardHasher(cardSecret), keys: new Keys(config.namespace) });
+  // One shard: each call is the feed's next charges, as one shard's queue would give them (one slot per call).
+  const rules = new ChargeRules({ config, configVersion, calendar, cards: new CardHasher(cardSecret), keys: new Keys(config.namespace, 1) });
   const inputs = feedInputs({ count: warmup + charges, users, seed, days });
   const warmCalls = callsOf(inputs.slice(0, warmup), rules);
   const measuredCalls = callsOf(inputs.slice(warmup), rules);
@@ -240,20 +241,20 @@ export async function benchCallgrind(options: CallgrindOptions = {}): Promise<Ca
         }
       }
     };
-    const list = new Lists(redis, new Keys(config.namespace), 0, new CardHasher(cardSecret)).merchants;
+    const list = new Lists(redis, new Keys(config.namespace, 1), 0, new CardHasher(cardSecret)).merchants;
     for (let m = 0; m < (options.listed ?? 0); m++) {
       await list.add(`m-${m}`, { reason: 'benchmark: ended before the feed', by: 'bench', from: '2020-01-01T00:00:00Z', until: '2020-01-02T00:00:00Z' }, Date.parse('2020-01-01T00:00:00Z'));
     }
     if (options.accounts) {
       // Through the opening script, as the workers open them; opened before any charge of the feed.
       const open = defineScript(redis, openAccountScript);
-      const k = new Keys(config.namespace);
+      const k = new Keys(config.namespace, 1);
       const band = config.calibration.bands.invited;
       const openedAt = START_MS - DAY_MS;
       const pipeline = redis.pipeline();
       for (let u = 0; u < users; u++) {
         const userId = `u-${u}`;
-        open(pipeline, [k.account(userId), k.accountIndex, k.appliedEvent(`open-${u}`), k.decision(`open-${u}`)], [`open-${u}`, userId, 'invited', band.maxFen, openedAt, new Date(openedAt).toISOString(), calendar.local(openedAt).date, band.minFen, band.maxFen, 86_400]);
+        open(pipeline, [k.account(userId), k.accountIndex(0), k.appliedEvent(0, `open-${u}`), k.decision(0, `open-${u}`)], [`open-${u}`, userId, 'invited', band.maxFen, openedAt, new Date(openedAt).toISOString(), calendar.local(openedAt).date, band.minFen, band.maxFen, 86_400]);
       }
       await pipeline.exec();
     }

@@ -47,12 +47,16 @@ runCommand(
   process.stdout.write(`riskmon demo: ${count} synthetic charges at ${rate}/s into namespace ${context.keys.namespace} (Redis ${context.redisUrl})\n\n`);
 
   const printing = (async () => {
-    let lastId = '0';
+    // Each shard has its stream (its slot): read them in turn, resting when none had anything new.
+    const streams = context.keys.shardIds.map((s) => ({ key: context.keys.decisionStream(s), lastId: '0' }));
     while (seen + refused < count) {
-      const res = (await reader.xread('COUNT', 500, 'BLOCK', 1_000, 'STREAMS', context.keys.decisionStream, lastId)) as [string, [string, string[]][]][] | null;
-      for (const [, entries] of res ?? []) {
+      let read = 0;
+      for (const stream of streams) {
+        const res = (await reader.xread('COUNT', 500, 'STREAMS', stream.key, stream.lastId)) as [string, [string, string[]][]][] | null;
+        const entries = res?.[0]?.[1] ?? [];
+        read += entries.length;
         for (const [id, fields] of entries) {
-          lastId = id;
+          stream.lastId = id;
           const d = parseDecision(fields[1]!);
           seen++;
           tally[d.outcome] = (tally[d.outcome] ?? 0) + 1;
@@ -62,6 +66,7 @@ runCommand(
           for (const reason of d.reasons) process.stdout.write(`          ↳ ${reason}\n`);
         }
       }
+      if (read === 0) await new Promise((r) => setTimeout(r, 100));
     }
   })();
 

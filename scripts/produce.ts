@@ -14,6 +14,7 @@ import { countLines, feed, type FeedSource } from '../src/pipeline/feed.ts';
 import { progressDisplay, PROGRESS_NOTE } from '../src/progress.ts';
 import { assertReachable, createRedis, redactUrl } from '../src/redis/connection.ts';
 import { Keys } from '../src/redis/keys.ts';
+import { checkLayout } from '../src/redis/layout.ts';
 import { DEFAULT_REDIS_URL } from '../src/redis/local-server.ts';
 
 runCommand(
@@ -59,7 +60,9 @@ runCommand(
     redis.on('error', () => undefined);
     try {
       await assertReachable(redis, url);
-      const keys = new Keys(config.namespace);
+      const keys = new Keys(config.namespace, config.pipeline.shards);
+      // Events go to the shard of their user: with another count than the workers', to the wrong queue.
+      await checkLayout(redis, keys);
       const total = source.kind === 'synthetic' ? source.count : await countLines(source.path);
       const show = progressDisplay({ label: 'produce', total, counted: 'read', fields: ['sent', 'rejected'], quiet: values.json });
       process.stderr.write(

@@ -36,7 +36,7 @@ const worker = new Worker(
   },
   {
     connection: ctx.queueConnection,
-    prefix: ctx.keys.queuePrefix,
+    prefix: ctx.keys.queuePrefix(BASELINE_QUEUE),
     concurrency: Number(process.env.BENCH_BASELINE_CONCURRENCY ?? 50),
   },
 );

@@ -23,24 +23,28 @@ export function comparableDecision(json: string): string {
 }
 
 /** The decisions of a stream, or only those after entry `after`. */
-export async function readDecisions(redis: Redis, streamKey: string, { after, chunk = 5_000 }: { after?: string; chunk?: number } = {}): Promise<DecidedRun> {
+/** The decisions in `streamKeys` (every shard's stream) after the ids in `after` (one per stream, as given). */
+export async function readDecisions(redis: Redis, streamKeys: readonly string[], { after = [], chunk = 5_000 }: { after?: readonly (string | undefined)[]; chunk?: number } = {}): Promise<DecidedRun> {
   const run: DecidedRun = { bodies: new Map(), decidedAtMs: new Map(), firstMs: Infinity, lastMs: 0 };
-  let start = after ? `(${after}` : '-';
-  for (;;) {
-    const entries = await redis.xrange(streamKey, start, '+', 'COUNT', chunk);
-    for (const [id, fields] of entries) {
-      const json = fields[1]!;
-      const m = EVENT_ID.exec(json);
-      const eventId = m ? (JSON.parse(m[1]!) as string) : (JSON.parse(json) as { eventId: string }).eventId;
-      const ms = Number(id.slice(0, id.indexOf('-')));
-      run.bodies.set(eventId, comparableDecision(json));
-      run.decidedAtMs.set(eventId, ms);
-      if (ms < run.firstMs) run.firstMs = ms;
-      if (ms > run.lastMs) run.lastMs = ms;
+  for (const [s, streamKey] of streamKeys.entries()) {
+    let start = after[s] ? `(${after[s]}` : '-';
+    for (;;) {
+      const entries = await redis.xrange(streamKey, start, '+', 'COUNT', chunk);
+      for (const [id, fields] of entries) {
+        const json = fields[1]!;
+        const m = EVENT_ID.exec(json);
+        const eventId = m ? (JSON.parse(m[1]!) as string) : (JSON.parse(json) as { eventId: string }).eventId;
+        const ms = Number(id.slice(0, id.indexOf('-')));
+        run.bodies.set(eventId, comparableDecision(json));
+        run.decidedAtMs.set(eventId, ms);
+        if (ms < run.firstMs) run.firstMs = ms;
+        if (ms > run.lastMs) run.lastMs = ms;
+      }
+      if (entries.length < chunk) break;
+      start = `(${entries[entries.length - 1]![0]}`;
     }
-    if (entries.length < chunk) return run;
-    start = `(${entries[entries.length - 1]![0]}`;
   }
+  return run;
 }
 
 export interface DecisionComparison {

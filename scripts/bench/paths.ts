@@ -136,11 +136,21 @@ async function drive(n: number, rate: number | null, sendAt: Float64Array, d: Dr
   await d.finish?.();
 }
 
-async function waitForDecisions(redis: Redis, streamKey: string, n: number, failed: Promise<never> | undefined): Promise<void> {
+/** Entries in every shard's decision stream. */
+async function streamLength(redis: Redis, streamKeys: readonly string[]): Promise<number> {
+  const lengths = await Promise.all(streamKeys.map((k) => redis.xlen(k)));
+  return lengths.reduce((a, b) => a + b, 0);
+}
+
+function decisionStreams(ctx: Context): string[] {
+  return ctx.keys.shardIds.map((s) => ctx.keys.decisionStream(s));
+}
+
+async function waitForDecisions(redis: Redis, streamKeys: readonly string[], n: number, failed: Promise<never> | undefined): Promise<void> {
   let last = -1;
   let lastChange = Date.now();
   for (;;) {
-    const len = await redis.xlen(streamKey);
+    const len = await streamLength(redis, streamKeys);
     if (len >= n) return;
     if (len !== last) {
       last = len;
@@ -168,12 +178,13 @@ interface Started {
   redisAtStart: number;
   /** The decision stream before the run (a run may follow another in the same namespace: the warm-ups). */
   decisionsBefore: number;
-  lastDecisionIdBefore: string | undefined;
+  /** Per shard's stream, its last id before the run. */
+  lastDecisionIdBefore: (string | undefined)[];
 }
 
-async function startMeter(redis: Redis, pids: number[], streamKey: string): Promise<Started> {
-  const decisionsBefore = await redis.xlen(streamKey);
-  const lastDecisionIdBefore = (await redis.xrevrange(streamKey, '+', '-', 'COUNT', 1))[0]?.[0];
+async function startMeter(redis: Redis, pids: number[], streamKeys: readonly string[]): Promise<Started> {
+  const decisionsBefore = await streamLength(redis, streamKeys);
+  const lastDecisionIdBefore = await Promise.all(streamKeys.map(async (k) => (await redis.xrevrange(k, '+', '-', 'COUNT', 1))[0]?.[0]));
   const redisAtStart = await redisCpuSeconds(redis);
   const workersAt = () => pids.reduce((s, p) => s + processCpuSeconds(p), 0);
   const clientAt = () => workersAt() + cpuOfThisProcess();
@@ -216,10 +227,10 @@ async function finishRun(
   failed: Promise<never> | undefined,
 ): Promise<RunResult> {
   const n = events.length;
-  await waitForDecisions(ctx.redis, ctx.keys.decisionStream, started.decisionsBefore + n, failed);
+  await waitForDecisions(ctx.redis, decisionStreams(ctx), started.decisionsBefore + n, failed);
   const m = started.meter.stop();
   const redisCpu = (await redisCpuSeconds(ctx.redis)) - started.redisAtStart;
-  const decisions = await readDecisions(ctx.redis, ctx.keys.decisionStream, { after: started.lastDecisionIdBefore });
+  const decisions = await readDecisions(ctx.redis, decisionStreams(ctx), { after: started.lastDecisionIdBefore });
   const latencies = new Float64Array(n);
   let firstSend = Infinity;
   let undecided = 0;
@@ -261,7 +272,7 @@ export async function runReference(setup: BenchSetup, configFile: string, events
     const sendAt = new Float64Array(events.length);
     const byLane: number[][] = Array.from({ length: lanes }, () => []);
     events.forEach((e, i) => byLane[laneOf(e.userId, lanes)]!.push(i));
-    const started = await startMeter(ctx.redis, [], ctx.keys.decisionStream);
+    const started = await startMeter(ctx.redis, [], decisionStreams(ctx));
     await Promise.all(
       byLane.map(async (indexes) => {
         for (const i of indexes) {
@@ -305,7 +316,7 @@ export async function runCeiling(
     const size = Math.max(1, Math.round((options.pipelineSize ?? 600) / CHARGES_PER_CALL)) * CHARGES_PER_CALL;
     const inFlight = new Set<Promise<unknown>>();
     const sendAt = new Float64Array(events.length);
-    const started = await startMeter(ctx.redis, [], ctx.keys.decisionStream);
+    const started = await startMeter(ctx.redis, [], decisionStreams(ctx));
     await drive(
       events.length,
       null,
@@ -345,7 +356,7 @@ async function waitForWorkers(queues: Queue[], perQueue: number, failed: Promise
 export async function runBaseline(setup: BenchSetup, configFile: string, events: ChargeEvent[], offered: number | null): Promise<RunResult> {
   const namespace = `bench-baseline-${offered ?? 'max'}`;
   const ctx = createContext(settingsFor(setup, configFile, namespace), setup.redisUrl, silentLogger);
-  const queue = new Queue(BASELINE_QUEUE, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+  const queue = new Queue(BASELINE_QUEUE, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix(BASELINE_QUEUE) });
   let workers: WorkerProcesses | undefined;
   try {
     workers = startProcesses(
@@ -355,7 +366,7 @@ export async function runBaseline(setup: BenchSetup, configFile: string, events:
     );
     await waitForWorkers([queue], setup.baselineWorkers, workers.exited);
     const sendAt = new Float64Array(events.length);
-    const started = await startMeter(ctx.redis, workers.pids, ctx.keys.decisionStream);
+    const started = await startMeter(ctx.redis, workers.pids, decisionStreams(ctx));
     await drive(events.length, offered, sendAt, {
       async send(from, to) {
         for (let i = from; i < to; i += 1_000) {
@@ -414,7 +425,7 @@ export async function openRiskmon(setup: BenchSetup, configFile: string, namespa
   return {
     async run(events, offered) {
       const sendAt = new Float64Array(events.length);
-      const started = await startMeter(ctx.redis, w.pids, ctx.keys.decisionStream);
+      const started = await startMeter(ctx.redis, w.pids, decisionStreams(ctx));
       await drive(events.length, offered, sendAt, {
         send(from, to) {
           for (let i = from; i < to; i++) p.send(events[i]!);

@@ -201,7 +201,7 @@ async function cardWindowBytes(redis: Redis, base: string): Promise<{ cards: num
 }
 
 async function measureMemory(redis: Redis, namespace: string, events: ChargeEvent[]): Promise<MemoryReport> {
-  const base = new Keys(namespace).base;
+  const base = new Keys(namespace, 1).base;
   const calendar = new ZoneCalendar(loadSettings({ env: {} }).config.timezone);
   const users = new Set<string>();
   const cards = new Set<string>();
@@ -439,7 +439,7 @@ async function measureScale(options: BenchOptions, setup: BenchSetup, configFile
       clients.push(redis);
       const sizeSetup = { ...setup, redisUrl: server.url };
       const namespace = `bench-users-${users}`;
-      await preloadUsers(redis, new Keys(namespace), new CardHasher(setup.cardSecret), users, config);
+      await preloadUsers(redis, new Keys(namespace, config.pipeline.shards), new CardHasher(setup.cardSecret), users, config);
       const warmUpKeys = await redis.dbsize();
       // The measured run must not cross a power of two of keys (a table doubling) for any size: the warm-up goes
       // past the one it would cross (about one key per event), and Redis finishes rehashing before measuring.
