@@ -6,17 +6,20 @@
  *
  * Claims are made where production order is known: by the producer, one round after another, before a batch is
  * queued (never in a race between shards). Workers claim only batches that no producer claimed (queued by hand).
- * A round is one script call (claimEvents-n.lua) over its events' claim keys. Each key carries a bucket hash tag
- * (the eventId's hash modulo CLAIM_BUCKETS), so that on Redis Cluster a round can be split into one call per
- * bucket (not written yet: today's calls mix buckets, which only a single Redis accepts).
+ * Each claim key carries a bucket hash tag (the eventId's hash modulo CLAIM_BUCKETS), and a round is one script
+ * call (claimEvents-n.lua) per bucket over its events' keys, in order, all pipelined in one round trip (a call's
+ * keys are in one slot, as Redis Cluster requires). The same eventId always falls in the same bucket, so a
+ * repeat within a round meets its first in the same call.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
 import type { EventType, QueuedCharge, RiskEvent } from '../events/schema.ts';
 import { parseInstant } from '../events/instant.ts';
-import type { Keys } from '../redis/keys.ts';
+import { shardOf } from '../pipeline/shards.ts';
+import { SlotPipeline, type RedisClient } from '../redis/client.ts';
+import { CLAIM_BUCKETS, type Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 
 const claimEventsScript = loadScript(new URL('./claimEvents-n.lua', import.meta.url));
+const releaseClaimsScript = loadScript(new URL('./releaseClaims-n.lua', import.meta.url));
 /** Events per claim script call at most. */
 const CLAIMS_PER_CALL = 1_000;
 
@@ -85,70 +88,91 @@ export function conflictReason(fields: string[]): string {
 
 export class EventClaims {
   private readonly claim: ReturnType<typeof defineScript>;
+  private readonly release: ReturnType<typeof defineScript>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** How long an eventId stays claimed (retention.decisionDays): longer than any event can be accepted. */
     private readonly ttlSeconds: number,
   ) {
     this.claim = defineScript(redis, claimEventsScript);
-  }
-
-  /**
-   * Queues the claims of a round of events, in order: one command per CLAIMS_PER_CALL events (a call holds Redis
-   * for its whole run). Returns how many commands it queued; `answers` reads their replies. `stops`, when given,
-   * marks the events whose conflict ends the call (see `claimInOrder`).
-   */
-  queue(pipeline: ChainableCommander, eventIds: readonly string[], contents: readonly string[], stops = '', from = 0, to = eventIds.length): number {
-    let commands = 0;
-    for (let i = from; i < to; i += CLAIMS_PER_CALL) {
-      const end = Math.min(to, i + CLAIMS_PER_CALL);
-      const keys: string[] = [];
-      const args: (string | number)[] = [this.ttlSeconds, stops.slice(i, end)];
-      for (let k = i; k < end; k++) {
-        keys.push(this.keys.eventClaim(eventIds[k]!));
-        args.push(contents[k]!);
-      }
-      this.claim(pipeline, keys, args);
-      commands++;
-    }
-    return commands;
+    this.release = defineScript(redis, releaseClaimsScript);
   }
 
   /**
    * Claims the ids in order and returns one answer per event (see `interpret`), except that claiming ends at the
    * first conflict of an event marked "1" in `stops`: the answers then end with that event's, and no event after it
-   * claimed anything (a replay decides those again with another clock, and a claim made meanwhile would change
-   * what they find). Unmarked rounds take one round trip; marked ones one per CLAIMS_PER_CALL events.
+   * holds a claim (a replay decides those again with another clock, and a claim made meanwhile would change what
+   * they find). Each step is one round trip: the whole round unmarked, CLAIMS_PER_CALL events marked.
    */
   async claimInOrder(eventIds: readonly string[], contents: readonly string[], stops = ''): Promise<unknown[]> {
     const answers: unknown[] = [];
     const step = stops.includes('1') ? CLAIMS_PER_CALL : eventIds.length;
     for (let from = 0; from < eventIds.length; from += step) {
       const to = Math.min(eventIds.length, from + step);
-      const pipeline = this.redis.pipeline();
-      const commands = this.queue(pipeline, eventIds, contents, stops, from, to);
-      const replies = (await pipeline.exec()) ?? [];
-      if (replies.length !== commands) throw new Error('missing replies');
-      const part = this.answers(replies);
+      const part = await this.claimStep(eventIds, contents, stops, from, to);
       answers.push(...part);
       if (part.length < to - from) break;
     }
     return answers;
   }
 
-  /** The answers of `queue`'s commands, one per event in order. @throws the first command error */
-  answers(replies: readonly [Error | null, unknown][]): unknown[] {
-    const out: unknown[] = [];
-    for (const [err, reply] of replies) {
-      if (err) throw err;
-      out.push(...(reply as unknown[]));
+  /** Events [from, to): one call per bucket (CLAIMS_PER_CALL events at most), answers in event order. */
+  private async claimStep(eventIds: readonly string[], contents: readonly string[], stops: string, from: number, to: number): Promise<unknown[]> {
+    const byBucket = new Map<number, number[]>();
+    for (let i = from; i < to; i++) {
+      const bucket = shardOf(eventIds[i]!, CLAIM_BUCKETS);
+      let indexes = byBucket.get(bucket);
+      if (!indexes) byBucket.set(bucket, (indexes = []));
+      indexes.push(i);
     }
-    return out;
+    const calls: number[][] = [];
+    const pipeline = new SlotPipeline(this.redis);
+    for (const indexes of byBucket.values()) {
+      for (let c = 0; c < indexes.length; c += CLAIMS_PER_CALL) {
+        const call = indexes.slice(c, c + CLAIMS_PER_CALL);
+        const keys = call.map((i) => this.keys.eventClaim(eventIds[i]!));
+        const marks = stops === '' ? '' : call.map((i) => stops[i] ?? '0').join('');
+        pipeline.add(keys[0]!, (p) => this.claim(p, keys, [this.ttlSeconds, marks, ...call.map((i) => contents[i]!)]));
+        calls.push(call);
+      }
+    }
+    const replies = await pipeline.exec();
+    if (replies.length !== calls.length) throw new Error('missing replies');
+    const answers: unknown[] = new Array(to - from);
+    // A call ends at its first stop conflict; the round ends at the earliest of them, in event order.
+    let end = to;
+    calls.forEach((call, c) => {
+      const [err, reply] = replies[c]!;
+      if (err) throw err;
+      const got = reply as unknown[];
+      got.forEach((answer, j) => (answers[call[j]! - from] = answer));
+      // The script ended the call at a stop conflict: its last answer (which may be the call's last event too).
+      const last = call[got.length - 1];
+      if (last !== undefined && stops[last] === '1' && got[got.length - 1] !== 0 && got[got.length - 1] !== contents[last]) end = Math.min(end, last + 1);
+    });
+    if (end === to) return answers;
+    // Events after the stop in other buckets did claim: give back what they claimed (only a claim still holding
+    // their own content, so nothing another producer claimed meanwhile).
+    const claimedAfter = new Map<number, number[]>();
+    for (let i = end; i < to; i++) {
+      if (answers[i - from] !== 0) continue;
+      const bucket = shardOf(eventIds[i]!, CLAIM_BUCKETS);
+      let indexes = claimedAfter.get(bucket);
+      if (!indexes) claimedAfter.set(bucket, (indexes = []));
+      indexes.push(i);
+    }
+    const undo = new SlotPipeline(this.redis);
+    for (const indexes of claimedAfter.values()) {
+      const keys = indexes.map((i) => this.keys.eventClaim(eventIds[i]!));
+      undo.add(keys[0]!, (p) => this.release(p, keys, indexes.map((i) => contents[i]!)));
+    }
+    for (const [err] of await undo.exec()) if (err) throw err;
+    return answers.slice(0, end - from);
   }
 
-  /** One event's answer (from `answers`): 0 when it claimed the id, else the content holding it. */
+  /** One event's answer (from `claimInOrder`): 0 when it claimed the id, else the content holding it. */
   interpret(reply: unknown, content: string): ClaimResult {
     if (reply === 0 || reply === null || reply === undefined) return { kind: 'new' };
     const stored = String(reply);

@@ -191,7 +191,7 @@ export class RiskProcessor {
    * other content rejects its event. A redelivery finds its own claims: repeats.
    */
   private async claim(checked: Checked[]): Promise<void> {
-    const { redis, claims, cards } = this.deps;
+    const { claims, cards } = this.deps;
     const claiming: { index: number; eventId: string; content: string }[] = [];
     checked.forEach((c, index) => {
       if (!c.ok) return;
@@ -200,17 +200,12 @@ export class RiskProcessor {
       claiming.push({ index, eventId: e.eventId, content });
     });
     if (claiming.length === 0) return;
-    const pipeline = redis.pipeline();
-    const commands = claims.queue(
-      pipeline,
-      claiming.map((c) => c.eventId),
-      claiming.map((c) => c.content),
-    );
     let answers: unknown[];
     try {
-      const replies = (await pipeline.exec()) ?? [];
-      if (replies.length !== commands) throw new Error('missing replies');
-      answers = claims.answers(replies);
+      answers = await claims.claimInOrder(
+        claiming.map((c) => c.eventId),
+        claiming.map((c) => c.content),
+      );
     } catch (e) {
       // Retried with the whole batch (claiming again is a repeat); anything else is a bug that fails the job.
       if (isTransientRedisError(e) || (e as Error).message === 'missing replies') {
