@@ -457,7 +457,8 @@ export function describeReport(report: Report): string {
     if (s.crossSlotCalls) {
       const bySlot = new Map<number, string[]>();
       for (const { key, slot } of s.crossSlotExample!) bySlot.set(slot, [...(bySlot.get(slot) ?? []), key]);
-      const groups = [...bySlot].map(([slot, keys]) => `    slot ${slot}: ${keys.slice(0, 3).map(quote).join(' ')}${keys.length > 3 ? ` and ${keys.length - 3} more` : ''}`);
+      const groups = [...bySlot].slice(0, 10).map(([slot, keys]) => `    slot ${slot}: ${keys.slice(0, 3).map(quote).join(' ')}${keys.length > 3 ? ` and ${keys.length - 3} more` : ''}`);
+      if (bySlot.size > 10) groups.push(`    and ${bySlot.size - 10} more slots`);
       wrong.push(`  ${s.crossSlotCalls} of ${s.calls} calls have KEYS in more than one slot; e.g. a call with ${s.crossSlotExample!.length} KEYS:\n${groups.join('\n')}`);
     }
     if (wrong.length) out.push(`${s.name} (${s.sha.slice(0, 10)}):\n${wrong.join('\n')}`);
