@@ -6,8 +6,10 @@
  * BullMQ's scripts and any other EVAL/EVALSHA are counted, not checked.
  *
  * How: MONITOR on a connection of its own. A script's commands are printed as `[0 lua]` lines, contiguous because a
- * script is atomic; Redis 7.0 prints the EVAL/EVALSHA before them, older versions after, so a probe script at start
- * tells which. Each command's keys come from COMMAND GETKEYS, so no key position is guessed here.
+ * script is atomic. Redis 7.0 prints EVAL/EVALSHA/FCALL before them (call() feeds MONITOR after a command has run,
+ * so those commands feed it themselves first; 6.2 fed every command before it ran), even one refused with NOSCRIPT.
+ * The checker does not rely on it: a probe script at start tells which order the server uses. Each command's keys
+ * come from COMMAND GETKEYS, so no key position is guessed here.
  *
  * MONITOR costs the server a lot and sees every client: point it at a private redis-server only.
  */
