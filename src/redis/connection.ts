@@ -145,12 +145,27 @@ function createCluster(target: ClusterRedisTarget, options: ConnectOptions): Clu
   return cluster;
 }
 
-/** Whether the cluster says it serves every slot and every master answers PING within `timeoutMs`. */
+/**
+ * Whether every slot has a master, per the client's slot table, and each of those masters answers PING within
+ * `timeoutMs`. The table, not the connection pool: a dead master leaves the pool but keeps its slots until its
+ * replica takes them over.
+ */
 async function clusterServes(cluster: Cluster, timeoutMs: number): Promise<boolean> {
+  const owners = new Set<string>();
+  for (let slot = 0; slot < 16_384; slot++) {
+    const owner = cluster.slots[slot]?.[0];
+    if (owner === undefined) return false;
+    owners.add(owner);
+  }
+  const pool = new Map(cluster.nodes('all').map((node) => [nodeAddress(node), node]));
   try {
-    const info = await withTimeout(cluster.cluster('INFO') as Promise<string>, timeoutMs);
-    if (!/^cluster_state:ok\r?$/m.test(info)) return false;
-    await Promise.all(cluster.nodes('master').map((node) => withTimeout(node.ping(), timeoutMs)));
+    await Promise.all(
+      [...owners].map((owner) => {
+        const node = pool.get(owner);
+        if (!node) throw new Error(`${owner} is not connected`);
+        return withTimeout(node.ping(), timeoutMs);
+      }),
+    );
     return true;
   } catch {
     return false;
