@@ -220,6 +220,9 @@ async function startNode(o: { root: string; port: number; busPort: number; nodeT
     '--maxmemory-policy', 'noeviction',
     // A master waits 5 s by default for more replicas before a diskless full sync: the bulk of a start.
     '--repl-diskless-sync-delay', '0',
+    // CLUSTER SLOTS leaves out a replica whose replication offset is still 0 (Redis 7), so clients would not know it
+    // until the first write or the master's first ping to it (every 10 s by default).
+    '--repl-ping-replica-period', '1',
     ...o.extraArgs,
   ];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -329,12 +332,13 @@ function clusterHealthy(info: string): boolean {
 async function settled(nodes: ClusterNode[], masters: number, replicasPerMaster: number): Promise<boolean> {
   const answers = await Promise.all(
     nodes.map(async (n) => {
-      const [info, view, replication] = await Promise.all([
+      const [info, view, replication, slots] = await Promise.all([
         ask(n.port, 'CLUSTER', 'INFO'),
         ask(n.port, 'CLUSTER', 'NODES'),
         ask(n.port, 'INFO', 'replication'),
-      ]).catch(() => [undefined, undefined, undefined]);
-      return { info, view, replication };
+        ask(n.port, 'CLUSTER', 'SLOTS'),
+      ]).catch(() => [undefined, undefined, undefined, undefined]);
+      return { info, view, replication, slots };
     }),
   );
   const views: string[] = [];
@@ -349,6 +353,8 @@ async function settled(nodes: ClusterNode[], masters: number, replicasPerMaster:
     views.push(lines.map((l) => `${l.id} ${l.role} ${l.masterId ?? '-'} ${JSON.stringify(l.slots)}`).sort().join('\n'));
     if (/^role:slave\r?$/m.test(a.replication) && !/^master_link_status:up\r?$/m.test(a.replication)) return false;
     if (/^master_sync_in_progress:1\r?$/m.test(a.replication)) return false;
+    // What clients read: each slot range with its master and every replica.
+    if (!Array.isArray(a.slots) || a.slots.some((range) => !Array.isArray(range) || range.length !== 3 + replicasPerMaster)) return false;
   }
   if (new Set(views).size !== 1) return false;
   updateRoles(nodes, parseClusterNodes(answers[0]!.view as string));
