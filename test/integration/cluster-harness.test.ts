@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
-import { createRedis, masterNodes } from '../../src/redis/connection.ts';
+import { assertReachable, createRedis, masterNodes, RedisUnavailableError } from '../../src/redis/connection.ts';
 import { redisTargetFromEnv, type ClusterRedisTarget } from '../../src/redis/target.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 
@@ -80,6 +80,16 @@ describe('test Redis Cluster', () => {
     expect(cluster.nodes.find((n) => n.port === victim)!.alive).toBe(false);
     // Issued while the master is gone: a worker connection waits for the failover instead of failing.
     const during = client.get(victimKeys[0]!);
+    // A start-up now is refused: part of the slots has no master that answers. (Which message depends on whether the
+    // fresh client's first CLUSTER INFO went to the dead node; the failover cannot complete within 1.5 s.)
+    const starting = createRedis(target, { failFast: true, name: 'harness-starting' });
+    cleanups.push(() => starting.disconnect());
+    const refused = assertReachable(starting, target, 1_500);
+    await expect(refused).rejects.toThrow(RedisUnavailableError);
+    await expect(refused).rejects.toThrow(
+      new RegExp(`^(Redis Cluster master 127\\.0\\.0\\.1:${victim} does not answer|Redis Cluster is not reachable at cluster )`),
+    );
+    starting.disconnect();
     const promoted = await cluster.waitForFailover(victim);
     const failoverMs = Date.now() - killedAt;
     expect(promoted).toBe(heir);
