@@ -98,14 +98,14 @@ describe('redisTargetFromEnv', () => {
 
 describe('describeTarget', () => {
   it('writes a single Redis as its URL without the password, as redactUrl always has', () => {
-    expect(describeTarget({ kind: 'single', url: 'redis://:secret@h:6379/1' })).toBe('redis://:***@h:6379/1');
-    expect(describeTarget('redis://u:secret@h:6379')).toBe(redactUrl('redis://u:secret@h:6379'));
+    expect(describeTarget({ kind: 'single', url: 'redis://:pa55word@h:6379/1' })).toBe('redis://:***@h:6379/1');
+    expect(describeTarget('redis://u:pa55word@h:6379')).toBe(redactUrl('redis://u:pa55word@h:6379'));
     expect(describeTarget('not a url')).toBe('(unparseable REDIS_URL)');
   });
 
   it('writes a cluster as its seeds, the password replaced', () => {
     expect(describeTarget(parseClusterSeeds('10.0.0.1:7000,[::1]:7001'))).toBe('cluster 10.0.0.1:7000,[::1]:7001');
-    expect(describeTarget(parseClusterSeeds('rediss://app:secret@h1:7000,h2:7001'))).toBe('cluster rediss://app:***@h1:7000,h2:7001');
-    expect(describeTarget(parseClusterSeeds('redis://:secret@h1:7000'))).toBe('cluster redis://:***@h1:7000');
+    expect(describeTarget(parseClusterSeeds('rediss://app:pa55word@h1:7000,h2:7001'))).toBe('cluster rediss://app:***@h1:7000,h2:7001');
+    expect(describeTarget(parseClusterSeeds('redis://:pa55word@h1:7000'))).toBe('cluster redis://:***@h1:7000');
   });
 });
