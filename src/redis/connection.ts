@@ -1,10 +1,20 @@
 /**
- * ioredis connections. Workers use `maxRetriesPerRequest: null` (BullMQ requires it): while Redis is away,
- * commands wait for the reconnect instead of failing, so workers pause and resume by themselves.
- * Command-line tools fail fast instead.
+ * ioredis connections, to one Redis or to a Redis Cluster (src/redis/target.ts says which). Workers use
+ * `maxRetriesPerRequest: null` (BullMQ requires it): while Redis is away, commands wait for the reconnect instead of
+ * failing, so workers pause and resume by themselves. Command-line tools fail fast instead.
+ *
+ * On a cluster the same holds node by node: BullMQ reads `maxRetriesPerRequest` from the Cluster's `redisOptions`
+ * (and refuses a blocking connection without null there), and while a master is failed over, commands to its slots
+ * are retried until its replica has taken over (see {@link WORKER_CLUSTER}).
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import { describeTarget, type ClusterRedisTarget, type RedisTarget, type SingleRedisTarget } from './target.ts';
+
+export { describeTarget, redactUrl, redisTargetFromEnv, RedisTargetError, type ClusterSeed, type RedisTarget } from './target.ts';
+
+/** A connection to one Redis or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 export interface ConnectOptions {
   /** Fail commands quickly when Redis is unreachable (CLIs, producers). @defaultValue false */
@@ -14,7 +24,43 @@ export interface ConnectOptions {
   logger?: Logger;
 }
 
-export function createRedis(url: string, options: ConnectOptions = {}): Redis {
+/**
+ * Worker cluster: never give up reconnecting, and retry a command whose node went away (or that the cluster refuses
+ * while it is down) every 500 ms for up to 64 tries, about 30 s: a master's failover takes about twice
+ * cluster-node-timeout (15 s by default) plus the replica election.
+ */
+const WORKER_CLUSTER: ClusterOptions = {
+  clusterRetryStrategy: (times) => Math.min(100 * times, 2_000),
+  retryDelayOnFailover: 500,
+  retryDelayOnClusterDown: 500,
+  retryDelayOnTryAgain: 500,
+  maxRedirections: 64,
+};
+
+/** CLI cluster: as the single-server CLI connection, give up after a few seconds. */
+const FAIL_FAST_CLUSTER: ClusterOptions = {
+  clusterRetryStrategy: (times) => (times > 3 ? null : 200 * times),
+  retryDelayOnFailover: 200,
+  retryDelayOnClusterDown: 200,
+  retryDelayOnTryAgain: 200,
+  maxRedirections: 16,
+};
+
+const FAIL_FAST_REDIS = {
+  maxRetriesPerRequest: 1,
+  connectTimeout: 3_000,
+  // A frozen or black-holed server accepts connections but never answers.
+  commandTimeout: 5_000,
+} satisfies RedisOptions;
+
+export function createRedis(target: ClusterRedisTarget, options?: ConnectOptions): Cluster;
+export function createRedis(target: SingleRedisTarget, options?: ConnectOptions): Redis;
+export function createRedis(target: RedisTarget, options?: ConnectOptions): RedisClient;
+// Last, so that ReturnType<typeof createRedis> stays Redis for the callers that pass a URL.
+export function createRedis(url: string, options?: ConnectOptions): Redis;
+export function createRedis(target: string | RedisTarget, options: ConnectOptions = {}): RedisClient {
+  if (typeof target !== 'string' && target.kind === 'cluster') return createCluster(target, options);
+  const url = typeof target === 'string' ? target : target.url;
   const base: RedisOptions = {
     connectionName: options.name,
     lazyConnect: false,
@@ -22,11 +68,8 @@ export function createRedis(url: string, options: ConnectOptions = {}): Redis {
   const redis = options.failFast
     ? new Redis(url, {
         ...base,
-        maxRetriesPerRequest: 1,
+        ...FAIL_FAST_REDIS,
         enableOfflineQueue: true,
-        connectTimeout: 3_000,
-        // A frozen or black-holed server accepts connections but never answers.
-        commandTimeout: 5_000,
         retryStrategy: (times) => (times > 3 ? null : 200 * times),
       })
     : new Redis(url, {
@@ -39,7 +82,7 @@ export function createRedis(url: string, options: ConnectOptions = {}): Redis {
   redis.on('error', (err: Error) => {
     if (down) return;
     down = true;
-    options.logger?.warn({ connection: options.name, err: err.message, url: redactUrl(url) }, 'Redis connection lost; reconnecting');
+    options.logger?.warn({ connection: options.name, err: err.message, url: describeTarget(url) }, 'Redis connection lost; reconnecting');
   });
   redis.on('ready', () => {
     if (!down) return;
@@ -49,22 +92,163 @@ export function createRedis(url: string, options: ConnectOptions = {}): Redis {
   return redis;
 }
 
+function createCluster(target: ClusterRedisTarget, options: ConnectOptions): Cluster {
+  const cluster = new Cluster(
+    target.seeds.map((s) => ({ host: s.host, port: s.port })),
+    {
+      ...(options.failFast ? FAIL_FAST_CLUSTER : WORKER_CLUSTER),
+      // Ready only once CLUSTER INFO says the cluster serves (ioredis reconnects while it says fail).
+      enableReadyCheck: true,
+      lazyConnect: false,
+      // CLUSTER SLOTS on a busy node: the 1 s default fails on a loaded machine and every refresh starts over.
+      slotsRefreshTimeout: 3_000,
+      // ioredis resolves seed host names to addresses, and TLS would then check the certificate against an address;
+      // keep the names (ioredis's advice for ElastiCache and other TLS clusters).
+      ...(target.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+      redisOptions: {
+        connectionName: options.name,
+        username: target.username,
+        password: target.password,
+        tls: target.tls ? {} : undefined,
+        ...(options.failFast ? FAIL_FAST_REDIS : { maxRetriesPerRequest: null }),
+      },
+    },
+  );
+  // One line per outage, as for a single Redis. An outage on a cluster is one node that does not answer (node error)
+  // or the whole cluster that cannot be reached (error); it is over when every master answers again, which after a
+  // failover happens without the client reconnecting as a whole, so the slot refreshes (every 5 s) are checked too.
+  let down = false;
+  let checking = false;
+  const lost = (err: Error, node?: string) => {
+    if (down) return;
+    down = true;
+    options.logger?.warn(
+      { connection: options.name, err: err.message, node, target: describeTarget(target) },
+      node ? 'Redis Cluster node unreachable; waiting for it or its failover' : 'Redis Cluster unreachable; reconnecting',
+    );
+  };
+  const restored = () => {
+    if (!down) return;
+    down = false;
+    options.logger?.info({ connection: options.name }, 'Redis Cluster connection restored');
+  };
+  cluster.on('error', (err: Error) => lost(err));
+  cluster.on('node error', (err: Error, node: string) => lost(err, node));
+  cluster.on('ready', restored);
+  cluster.on('refresh', () => {
+    if (!down || checking || cluster.status !== 'ready') return;
+    checking = true;
+    clusterServes(cluster, 2_000)
+      .then((ok) => ok && restored())
+      .finally(() => (checking = false));
+  });
+  return cluster;
+}
+
+/**
+ * Whether every slot has a master, per the client's slot table, and each of those masters answers PING within
+ * `timeoutMs`. The table, not the connection pool: a dead master leaves the pool but keeps its slots until its
+ * replica takes them over.
+ */
+async function clusterServes(cluster: Cluster, timeoutMs: number): Promise<boolean> {
+  const owners = new Set<string>();
+  for (let slot = 0; slot < 16_384; slot++) {
+    const owner = cluster.slots[slot]?.[0];
+    if (owner === undefined) return false;
+    owners.add(owner);
+  }
+  const pool = new Map(cluster.nodes('all').map((node) => [nodeAddress(node), node]));
+  try {
+    await Promise.all(
+      [...owners].map((owner) => {
+        const node = pool.get(owner);
+        if (!node) throw new Error(`${owner} is not connected`);
+        return withTimeout(node.ping(), timeoutMs);
+      }),
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true;
+}
+
+/**
+ * The connections that hold keys: the client itself for one Redis; for a cluster, one connection per master as of
+ * the client's last slot refresh. Call it once the client is ready (after {@link assertReachable}, or any command):
+ * before that a cluster lists its seeds.
+ */
+export function masterNodes(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}
+
+/** "host:port" of one connection, for messages. */
+export function nodeAddress(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
+/**
+ * Every key that matches `match`, in SCAN batches (`count` keys asked per call), from every master in turn. As SCAN
+ * guarantees, a key present throughout is returned at least once (rarely twice). A master that fails over during the
+ * scan fails it: its replica would have to be scanned from the start.
+ */
+export async function* scanAll(client: RedisClient, match: string, count = 1_000): AsyncGenerator<string[]> {
+  // A cluster's masters are known once it is ready; a command waits for that.
+  if (isCluster(client)) await client.ping();
+  for (const node of masterNodes(client)) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', match, 'COUNT', count);
+      if (found.length) yield found;
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}
+
 export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError';
 }
 
-/** Resolves when Redis answers PING, or throws a message an operator can act on. */
-export async function assertReachable(redis: Redis, url: string, timeoutMs = 3_000): Promise<void> {
+/**
+ * Resolves when Redis answers PING, or throws a message an operator can act on. On a cluster: once the cluster is
+ * ready, every master must answer, so a start-up does not go ahead while part of the slots are unserved.
+ */
+export async function assertReachable(redis: RedisClient, target: string | RedisTarget, timeoutMs = 3_000): Promise<void> {
   const timer = new Promise<never>((_, reject) =>
     setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref(),
   );
+  if (!isCluster(redis)) {
+    try {
+      await Promise.race([redis.ping(), timer]);
+    } catch (e) {
+      throw new RedisUnavailableError(
+        `Redis is not reachable at ${describeTarget(target)} (${(e as Error).message}). Start it (redis-server, or docker run -d -p 127.0.0.1:6379:6379 redis:7.4-alpine) or set REDIS_URL.`,
+      );
+    }
+    return;
+  }
   try {
     await Promise.race([redis.ping(), timer]);
   } catch (e) {
     throw new RedisUnavailableError(
-      `Redis is not reachable at ${redactUrl(url)} (${(e as Error).message}). Start it (redis-server, or docker run -d -p 127.0.0.1:6379:6379 redis:7.4-alpine) or set REDIS_URL.`,
+      `Redis Cluster is not reachable at ${describeTarget(target)} (${(e as Error).message}). Start it, or set RISKMON_REDIS_CLUSTER to some of its nodes (host:port,host:port).`,
     );
   }
+  await Promise.all(
+    masterNodes(redis).map(async (node) => {
+      try {
+        await Promise.race([node.ping(), timer]);
+      } catch (e) {
+        throw new RedisUnavailableError(
+          `Redis Cluster master ${nodeAddress(node)} does not answer (${(e as Error).message}; ${describeTarget(target)}): its slots are not served. ` +
+            'Wait for its replica to take over (CLUSTER INFO says cluster_state:ok), or start it again.',
+        );
+      }
+    }),
+  );
 }
 
 /** Redis is set up in a way that can lose or corrupt the service's data. */
@@ -74,27 +258,46 @@ export class RedisConfigError extends Error {
 
 /**
  * Refuses a Redis that may evict keys: an evicted queue job loses events, an evicted decision or day total counts
- * money twice. Read from INFO (CONFIG may be disabled on managed Redis).
+ * money twice. Read from INFO (CONFIG may be disabled on managed Redis). On a cluster every node is asked, replicas
+ * too: a replica does not evict while it replicates, but it becomes a master with its own policy when promoted.
  */
-export async function assertNoEviction(redis: Redis, url: string): Promise<void> {
-  const info = await redis.info('memory');
-  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'unknown';
-  if (policy !== 'noeviction') {
-    throw new RedisConfigError(
-      `Redis at ${redactUrl(url)} has maxmemory-policy ${policy}: under memory pressure it would evict queued events, ` +
-        'decisions and day totals (events lost, money counted twice). Set maxmemory-policy noeviction ' +
-        '(redis.conf, --maxmemory-policy noeviction, or CONFIG SET maxmemory-policy noeviction).',
-    );
+export async function assertNoEviction(redis: RedisClient, target: string | RedisTarget): Promise<void> {
+  if (!isCluster(redis)) {
+    const policy = await evictionPolicy(redis);
+    if (policy !== 'noeviction') throw evictionError(`Redis at ${describeTarget(target)}`, policy);
+    return;
+  }
+  await redis.ping();
+  const masters = new Set(redis.nodes('master'));
+  const nodes = redis.nodes('all');
+  const policies = await Promise.all(nodes.map((node) => evictionPolicy(node)));
+  const i = policies.findIndex((p) => p !== 'noeviction');
+  if (i >= 0) {
+    const node = nodes[i]!;
+    const role = masters.has(node) ? 'master' : 'replica';
+    throw evictionError(`Redis Cluster ${role} ${nodeAddress(node)} (${describeTarget(target)})`, policies[i]!);
   }
 }
 
-/** The URL without its password, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable REDIS_URL)';
-  }
+async function evictionPolicy(node: Redis): Promise<string> {
+  const info = await node.info('memory');
+  return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? 'unknown';
+}
+
+function evictionError(where: string, policy: string): RedisConfigError {
+  return new RedisConfigError(
+    `${where} has maxmemory-policy ${policy}: under memory pressure it would evict queued events, ` +
+      'decisions and day totals (events lost, money counted twice). Set maxmemory-policy noeviction ' +
+      '(redis.conf, --maxmemory-policy noeviction, or CONFIG SET maxmemory-policy noeviction' +
+      (where.startsWith('Redis Cluster') ? ' on every node' : '') +
+      ').',
+  );
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
