@@ -8,22 +8,37 @@ import calculateSlot from 'cluster-key-slot';
 export type RedisClient = Redis | Cluster;
 
 export function isCluster(client: RedisClient): client is Cluster {
-  return client.isCluster;
+  return (client as Cluster).isCluster === true;
 }
 
-/** The client itself on one Redis; a connection to each master of a cluster. */
+/**
+ * The connections that hold keys: the client itself for one Redis; for a cluster, one connection per master as of
+ * the client's last slot refresh. Call it once the client is ready (after {@link assertReachable}, or any command):
+ * before that a cluster lists its seeds.
+ */
 export function masterNodes(client: RedisClient): Redis[] {
   return isCluster(client) ? client.nodes('master') : [client];
 }
 
-/** Every key matching `match` (a SCAN pattern), in batches, over every master. */
+/** "host:port" of one connection, for messages. */
+export function nodeAddress(node: Redis): string {
+  return `${node.options.host}:${node.options.port}`;
+}
+
+/**
+ * Every key that matches `match`, in SCAN batches (`count` keys asked per call), from every master in turn. As SCAN
+ * guarantees, a key present throughout is returned at least once (rarely twice). A master that fails over during the
+ * scan fails it: its replica would have to be scanned from the start.
+ */
 export async function* scanAll(client: RedisClient, match: string, count = 1_000): AsyncGenerator<string[]> {
+  // A cluster's masters are known once it is ready; a command waits for that.
+  if (isCluster(client)) await client.ping();
   for (const node of masterNodes(client)) {
     let cursor = '0';
     do {
       const [next, found] = await node.scan(cursor, 'MATCH', match, 'COUNT', count);
+      if (found.length) yield found;
       cursor = next;
-      if (found.length > 0) yield found;
     } while (cursor !== '0');
   }
 }

@@ -10,11 +10,11 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import { describeTarget, type ClusterRedisTarget, type RedisTarget, type SingleRedisTarget } from './target.ts';
+import { isCluster, masterNodes, nodeAddress, type RedisClient } from './client.ts';
 
 export { describeTarget, redactUrl, redisTargetFromEnv, RedisTargetError, type ClusterSeed, type RedisTarget } from './target.ts';
 
 /** A connection to one Redis or to a Redis Cluster. */
-export type RedisClient = Redis | Cluster;
 
 export interface ConnectOptions {
   /** Fail commands quickly when Redis is unreachable (CLIs, producers). @defaultValue false */
@@ -169,42 +169,6 @@ async function clusterServes(cluster: Cluster, timeoutMs: number): Promise<boole
     return true;
   } catch {
     return false;
-  }
-}
-
-export function isCluster(client: RedisClient): client is Cluster {
-  return (client as Cluster).isCluster === true;
-}
-
-/**
- * The connections that hold keys: the client itself for one Redis; for a cluster, one connection per master as of
- * the client's last slot refresh. Call it once the client is ready (after {@link assertReachable}, or any command):
- * before that a cluster lists its seeds.
- */
-export function masterNodes(client: RedisClient): Redis[] {
-  return isCluster(client) ? client.nodes('master') : [client];
-}
-
-/** "host:port" of one connection, for messages. */
-export function nodeAddress(node: Redis): string {
-  return `${node.options.host}:${node.options.port}`;
-}
-
-/**
- * Every key that matches `match`, in SCAN batches (`count` keys asked per call), from every master in turn. As SCAN
- * guarantees, a key present throughout is returned at least once (rarely twice). A master that fails over during the
- * scan fails it: its replica would have to be scanned from the start.
- */
-export async function* scanAll(client: RedisClient, match: string, count = 1_000): AsyncGenerator<string[]> {
-  // A cluster's masters are known once it is ready; a command waits for that.
-  if (isCluster(client)) await client.ping();
-  for (const node of masterNodes(client)) {
-    let cursor = '0';
-    do {
-      const [next, found] = await node.scan(cursor, 'MATCH', match, 'COUNT', count);
-      if (found.length) yield found;
-      cursor = next;
-    } while (cursor !== '0');
   }
 }
 

@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
-import { assertReachable, createRedis, masterNodes, RedisUnavailableError } from '../../src/redis/connection.ts';
+import { masterNodes } from '../../src/redis/client.ts';
+import { assertReachable, createRedis, RedisUnavailableError } from '../../src/redis/connection.ts';
 import { redisTargetFromEnv, type ClusterRedisTarget } from '../../src/redis/target.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
 

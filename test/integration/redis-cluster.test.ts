@@ -5,17 +5,8 @@
 import { Queue, Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  assertNoEviction,
-  assertReachable,
-  createRedis,
-  masterNodes,
-  nodeAddress,
-  RedisConfigError,
-  RedisUnavailableError,
-  scanAll,
-  type RedisClient,
-} from '../../src/redis/connection.ts';
+import { masterNodes, nodeAddress, scanAll, type RedisClient } from '../../src/redis/client.ts';
+import { assertNoEviction, assertReachable, createRedis, RedisConfigError, RedisUnavailableError } from '../../src/redis/connection.ts';
 import { freePort, startRedisServer, type LocalRedis } from '../../src/redis/local-server.ts';
 import { redisTargetFromEnv, type ClusterRedisTarget } from '../../src/redis/target.ts';
 import { startCluster, type TestCluster } from '../helpers/cluster.ts';
