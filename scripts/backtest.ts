@@ -70,7 +70,7 @@ runCommand(
       const totalLines = values.json ? 0 : await countLines(input);
       const result = await backtest({
         started,
-        redisUrl: cli.context.redisUrl,
+        redisTarget: cli.context.redisTarget,
         logger: silentLogger,
         inputPath: input,
         candidate,

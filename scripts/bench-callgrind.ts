@@ -38,6 +38,7 @@ import { startRedisServer, type LocalRedis } from '../src/redis/local-server.ts'
 import { defineScript } from '../src/redis/scripts.ts';
 import { ChargeRules, CHARGES_PER_CALL, evaluateChargesScript, parseChargeReply, type ChargeInput } from '../src/rules/charge-rules.ts';
 import { DAY_MS, ZoneCalendar } from '../src/time/calendar.ts';
+import type { Redis } from 'ioredis';
 
 const run = promisify(execFile);
 
@@ -211,7 +212,7 @@ export async function benchCallgrind(options: CallgrindOptions = {}): Promise<Ca
   const dir = mkdtempSync(join(tmpdir(), 'riskmon-callgrind-'));
   const outFile = join(dir, 'callgrind.out');
   let server: LocalRedis | undefined;
-  let redis: ReturnType<typeof createRedis> | undefined;
+  let redis: Redis | undefined;
   try {
     progress('starting redis-server under callgrind (instrumentation off)');
     server = await startRedisServer({

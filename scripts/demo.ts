@@ -11,6 +11,7 @@ import { createLogger } from '../src/logger.ts';
 import { createPacer } from '../src/pacing.ts';
 import { EventProducer } from '../src/pipeline/producer.ts';
 import { startService } from '../src/service.ts';
+import { describeTarget } from '../src/redis/target.ts';
 
 runCommand(
   {
@@ -44,7 +45,7 @@ runCommand(
   const reader = context.redis.duplicate();
   const tally: Record<string, number> = {};
   let seen = 0;
-  process.stdout.write(`riskmon demo: ${count} synthetic charges at ${rate}/s into namespace ${context.keys.namespace} (Redis ${context.redisUrl})\n\n`);
+  process.stdout.write(`riskmon demo: ${count} synthetic charges at ${rate}/s into namespace ${context.keys.namespace} (Redis ${describeTarget(context.redisTarget)})\n\n`);
 
   const printing = (async () => {
     // Each shard has its stream (its slot): read them in turn, resting when none had anything new.

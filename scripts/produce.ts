@@ -12,7 +12,8 @@ import { CardHasher } from '../src/events/card.ts';
 import { DeadLetters } from '../src/deadletter/dead-letters.ts';
 import { countLines, feed, type FeedSource } from '../src/pipeline/feed.ts';
 import { progressDisplay, PROGRESS_NOTE } from '../src/progress.ts';
-import { assertReachable, createRedis, redactUrl } from '../src/redis/connection.ts';
+import { assertReachable, createRedis } from '../src/redis/connection.ts';
+import { describeTarget } from '../src/redis/target.ts';
 import { Keys } from '../src/redis/keys.ts';
 import { checkLayout } from '../src/redis/layout.ts';
 import { DEFAULT_REDIS_URL } from '../src/redis/local-server.ts';
@@ -54,7 +55,7 @@ runCommand(
     }
     const settings = loadSettings({ configFile: values.config, namespace: values.namespace && checkNamespace(values.namespace) });
     const { config } = settings;
-    const url = settings.redisUrl ?? DEFAULT_REDIS_URL;
+    const url = settings.redisCluster ?? settings.redisUrl ?? DEFAULT_REDIS_URL;
     const redis = createRedis(url, { failFast: true, name: 'riskmon-producer' });
     // Without a listener ioredis prints every failed reconnect; the error is reported once below.
     redis.on('error', () => undefined);
@@ -67,7 +68,7 @@ runCommand(
       const show = progressDisplay({ label: 'produce', total, counted: 'read', fields: ['sent', 'rejected'], quiet: values.json });
       process.stderr.write(
         `produce: ${source.kind === 'file' ? source.path : `${total} synthetic charges`} → namespace ${config.namespace} ` +
-          `(Redis ${redactUrl(url)}) at ${rate > 0 ? `${rate}/s` : 'full speed'}\n`,
+          `(Redis ${describeTarget(url)}) at ${rate > 0 ? `${rate}/s` : 'full speed'}\n`,
       );
       let summary;
       try {

@@ -8,7 +8,7 @@ import { createContext, type Context } from './context.ts';
 import { silentLogger, type Logger } from './logger.ts';
 import { assertReachable } from './redis/connection.ts';
 import { checkLayout } from './redis/layout.ts';
-import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
+import { resolveRedis, type LocalRedis } from './redis/local-server.ts';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -158,15 +158,15 @@ export async function openCliContext(
   options: { namespace?: string; configFile?: string; logger?: Logger; settings?: Settings; requireExisting?: boolean } = {},
 ): Promise<CliContext> {
   const settings = options.settings ?? loadSettings({ configFile: options.configFile, namespace: options.namespace });
-  const resolved = await resolveRedisUrl(settings.redisUrl);
+  const resolved = await resolveRedis(settings);
   const localRedis = resolved.started;
   if (localRedis && options.requireExisting) {
     await localRedis.stop();
     throw new Error('no Redis answers on 127.0.0.1:6379 and REDIS_URL is not set: there is no data to read (set REDIS_URL)');
   }
-  const context = createContext(settings, resolved.url, options.logger ?? silentLogger);
+  const context = createContext(settings, resolved.target, options.logger ?? silentLogger);
   try {
-    await assertReachable(context.redis, resolved.url);
+    await assertReachable(context.redis, resolved.target);
     // A tool with another shard count would read and write every user's state in the wrong slot.
     await checkLayout(context.redis, context.keys);
   } catch (e) {

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { configSchema, namespaceName, type RiskmonConfig } from '../config/schema.ts';
 import { ruleDefaults } from './rules/registry.ts';
+import { redisTargetFromEnv, type ClusterRedisTarget, type RedisTarget } from './redis/target.ts';
 
 export type { RiskmonConfig } from '../config/schema.ts';
 
@@ -63,7 +64,10 @@ export interface Settings {
   /** Short hash of the rule-relevant configuration; every decision records it. */
   configVersion: string;
   /** Explicit Redis URL, or undefined to use 127.0.0.1:6379 or start a private server. */
+  /** REDIS_URL; undefined when unset (127.0.0.1:6379 or a private server then) or when a cluster is named. */
   redisUrl: string | undefined;
+  /** RISKMON_REDIS_CLUSTER: every process then uses the cluster. */
+  redisCluster: ClusterRedisTarget | undefined;
   /** Key for the card HMAC; never logged. */
   cardSecret: string;
   /** Login for /admin/queues (RISKMON_DASHBOARD_USER / RISKMON_DASHBOARD_PASSWORD); never logged. */
@@ -158,12 +162,23 @@ export function loadSettings(options: LoadOptions = {}): Settings {
   return {
     config,
     configVersion: configVersionOf(config),
-    redisUrl: env.REDIS_URL || undefined,
+    ...redisOf(env),
     cardSecret,
     dashboardCredentials,
     rulesInput: deepFreeze(structuredClone((raw as { rules?: unknown }).rules)),
     loadedWith: options,
   };
+}
+
+/** REDIS_URL or RISKMON_REDIS_CLUSTER (never both: src/redis/target.ts says why it refuses). */
+function redisOf(env: NodeJS.ProcessEnv): Pick<Settings, 'redisUrl' | 'redisCluster'> {
+  let target: RedisTarget | undefined;
+  try {
+    target = redisTargetFromEnv(env);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  return { redisUrl: target?.kind === 'single' ? target.url : undefined, redisCluster: target?.kind === 'cluster' ? target : undefined };
 }
 
 const envFlag = z.stringbool({ error: 'expected true or false' });

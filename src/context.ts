@@ -2,7 +2,6 @@
  * Wires one namespace's collaborators from validated settings: the single place where the object graph is built,
  * so entry points stay thin and tests build exactly what production runs.
  */
-import type { Redis } from 'ioredis';
 import type { Settings } from './config.ts';
 import { DeadLetters } from './deadletter/dead-letters.ts';
 import { EventClaims } from './decisions/claims.ts';
@@ -16,7 +15,9 @@ import { QuotaAccounts } from './quota/accounts.ts';
 import { Calibrator } from './quota/calibration.ts';
 import { quotaHandlers } from './quota/events.ts';
 import { QuotaCalibration } from './quota/runs.ts';
+import type { RedisClient } from './redis/client.ts';
 import { createRedis } from './redis/connection.ts';
+import type { RedisTarget } from './redis/target.ts';
 import { Lists } from './lists/lists.ts';
 import { Keys } from './redis/keys.ts';
 import { quitConnections, settlesBy } from './redis/shutdown.ts';
@@ -27,11 +28,12 @@ import { ZoneCalendar } from './time/calendar.ts';
 
 export interface Context {
   settings: Settings;
-  redisUrl: string;
+  /** The Redis it is connected to: a URL, or a cluster (src/redis/target.ts). */
+  redisTarget: string | RedisTarget;
   /** Commands and scripts (never blocking). */
-  redis: Redis;
+  redis: RedisClient;
   /** Connection handed to BullMQ queues and workers (it duplicates it for blocking reads). */
-  queueConnection: Redis;
+  queueConnection: RedisClient;
   keys: Keys;
   calendar: ZoneCalendar;
   rules: ChargeRules;
@@ -63,10 +65,10 @@ export interface Context {
   close(deadline?: number): Promise<boolean>;
 }
 
-export function createContext(settings: Settings, redisUrl: string, logger: Logger, metrics = new Metrics()): Context {
+export function createContext(settings: Settings, redisTarget: string | RedisTarget, logger: Logger, metrics = new Metrics()): Context {
   const { config, configVersion, cardSecret } = settings;
-  const redis = createRedis(redisUrl, { name: 'riskmon', logger });
-  const queueConnection = createRedis(redisUrl, { name: 'riskmon-queues', logger });
+  const redis = createRedis(redisTarget, { name: 'riskmon', logger });
+  const queueConnection = createRedis(redisTarget, { name: 'riskmon-queues', logger });
   const keys = new Keys(config.namespace, config.pipeline.shards);
   const calendar = new ZoneCalendar(config.timezone);
   const cards = new CardHasher(cardSecret);
@@ -101,7 +103,7 @@ export function createContext(settings: Settings, redisUrl: string, logger: Logg
   });
   return {
     settings,
-    redisUrl,
+    redisTarget,
     redis,
     queueConnection,
     keys,

@@ -6,7 +6,7 @@ import { loadSettings, type Settings } from './config.ts';
 import { createContext, type Context } from './context.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { assertNoEviction, assertReachable } from './redis/connection.ts';
-import { resolveRedisUrl, type LocalRedis } from './redis/local-server.ts';
+import { resolveRedis, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { checkLayout } from './redis/layout.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
@@ -65,14 +65,14 @@ export interface StartOptions {
 export async function startService(options: StartOptions): Promise<Service> {
   const settings = options.settings ?? loadSettings();
   const logger = options.logger ?? createLogger();
-  const resolved = options.redisUrl ? { url: options.redisUrl } : await resolveRedisUrl(settings.redisUrl);
+  const resolved = options.redisUrl ? { target: options.redisUrl } : await resolveRedis(settings);
   const localRedis = 'started' in resolved ? resolved.started : undefined;
   if (localRedis) logger.warn({ url: localRedis.url }, 'no Redis on 127.0.0.1:6379 and REDIS_URL unset: started a private redis-server (data is temporary)');
-  const context = createContext(settings, resolved.url, logger);
+  const context = createContext(settings, resolved.target, logger);
   try {
-    await assertReachable(context.redis, resolved.url);
-    await assertNoEviction(context.redis, resolved.url);
-    await checkLayout(context.redis, context.keys);
+    await assertReachable(context.redis, resolved.target);
+    await assertNoEviction(context.redis, resolved.target);
+    await checkLayout(context.redis, context.keys, { record: false });
   } catch (e) {
     // disconnect, not quit: quit would wait for a Redis that may not answer.
     context.redis.disconnect();
@@ -94,6 +94,8 @@ export async function startService(options: StartOptions): Promise<Service> {
       throw e;
     });
   }
+  // Recorded once every start-up guard has passed (a refused start writes nothing).
+  await checkLayout(context.redis, context.keys);
   if (options.components.includes('risk')) {
     // The shards' copies of the lists equal the lists before the first charge is decided (a list change cut short
     // between the list and its copies is finished here).

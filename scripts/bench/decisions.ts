@@ -4,6 +4,7 @@
  * enqueue → decision latency without trusting any worker's notion of time.
  */
 import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/client.ts';
 
 export interface DecidedRun {
   /** eventId → decision JSON without `decidedAt` (the only field allowed to differ between runs). */
@@ -24,7 +25,7 @@ export function comparableDecision(json: string): string {
 
 /** The decisions of a stream, or only those after entry `after`. */
 /** The decisions in `streamKeys` (every shard's stream) after the ids in `after` (one per stream, as given). */
-export async function readDecisions(redis: Redis, streamKeys: readonly string[], { after = [], chunk = 5_000 }: { after?: readonly (string | undefined)[]; chunk?: number } = {}): Promise<DecidedRun> {
+export async function readDecisions(redis: RedisClient, streamKeys: readonly string[], { after = [], chunk = 5_000 }: { after?: readonly (string | undefined)[]; chunk?: number } = {}): Promise<DecidedRun> {
   const run: DecidedRun = { bodies: new Map(), decidedAtMs: new Map(), firstMs: Infinity, lastMs: 0 };
   for (const [s, streamKey] of streamKeys.entries()) {
     let start = after[s] ? `(${after[s]}` : '-';

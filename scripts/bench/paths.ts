@@ -23,6 +23,7 @@ import { CHARGES_PER_CALL, evaluateChargesScript } from '../../src/rules/charge-
 import { readDecisions, type DecidedRun } from './decisions.ts';
 import { BASELINE_WORKER_ENTRY, machineCpuSeconds, processCpuSeconds, RISK_WORKER_ENTRY, startProcesses, type WorkerProcesses } from './processes.ts';
 import { commandStats, redisCpuSeconds, type CommandStat } from './redis-probe.ts';
+import type { RedisClient } from '../../src/redis/client.ts';
 
 export const BASELINE_QUEUE = 'baseline';
 
@@ -102,7 +103,7 @@ function workerEnv(setup: BenchSetup, configFile: string, namespace: string, ext
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Empties the private benchmark Redis (never the shared one: the caller started this server). */
-export async function resetRedis(redis: Redis): Promise<void> {
+export async function resetRedis(redis: RedisClient): Promise<void> {
   await redis.flushall('SYNC');
   await redis.config('RESETSTAT');
 }
@@ -137,7 +138,7 @@ async function drive(n: number, rate: number | null, sendAt: Float64Array, d: Dr
 }
 
 /** Entries in every shard's decision stream. */
-async function streamLength(redis: Redis, streamKeys: readonly string[]): Promise<number> {
+async function streamLength(redis: RedisClient, streamKeys: readonly string[]): Promise<number> {
   const lengths = await Promise.all(streamKeys.map((k) => redis.xlen(k)));
   return lengths.reduce((a, b) => a + b, 0);
 }
@@ -146,7 +147,7 @@ function decisionStreams(ctx: Context): string[] {
   return ctx.keys.shardIds.map((s) => ctx.keys.decisionStream(s));
 }
 
-async function waitForDecisions(redis: Redis, streamKeys: readonly string[], n: number, failed: Promise<never> | undefined): Promise<void> {
+async function waitForDecisions(redis: RedisClient, streamKeys: readonly string[], n: number, failed: Promise<never> | undefined): Promise<void> {
   let last = -1;
   let lastChange = Date.now();
   for (;;) {
@@ -182,7 +183,7 @@ interface Started {
   lastDecisionIdBefore: (string | undefined)[];
 }
 
-async function startMeter(redis: Redis, pids: number[], streamKeys: readonly string[]): Promise<Started> {
+async function startMeter(redis: RedisClient, pids: number[], streamKeys: readonly string[]): Promise<Started> {
   const decisionsBefore = await streamLength(redis, streamKeys);
   const lastDecisionIdBefore = await Promise.all(streamKeys.map(async (k) => (await redis.xrevrange(k, '+', '-', 'COUNT', 1))[0]?.[0]));
   const redisAtStart = await redisCpuSeconds(redis);

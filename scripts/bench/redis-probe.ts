@@ -3,6 +3,7 @@
  * both as a whole and per kind of key (MEMORY USAGE summed over a SCAN of the namespace).
  */
 import type { Redis } from 'ioredis';
+import { masterNodes, type RedisClient } from '../../src/redis/client.ts';
 
 export function parseInfo(text: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -14,9 +15,14 @@ export function parseInfo(text: string): Record<string, string> {
 }
 
 /** CPU seconds the Redis process has used (user + system, all threads). */
-export async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = parseInfo(await redis.info('cpu'));
-  return Number(info.used_cpu_user) + Number(info.used_cpu_sys);
+/** CPU seconds Redis has used, summed over every master of a cluster. */
+export async function redisCpuSeconds(redis: RedisClient): Promise<number> {
+  let total = 0;
+  for (const node of masterNodes(redis)) {
+    const info = parseInfo(await node.info('cpu'));
+    total += Number(info.used_cpu_user) + Number(info.used_cpu_sys);
+  }
+  return total;
 }
 
 /**
@@ -48,15 +54,22 @@ export interface CommandStat {
 }
 
 /** Commands by total time, most expensive first (since the last CONFIG RESETSTAT). */
-export async function commandStats(redis: Redis): Promise<CommandStat[]> {
-  const info = parseInfo(await redis.info('commandstats'));
-  return Object.entries(info)
-    .filter(([k]) => k.startsWith('cmdstat_'))
-    .map(([k, v]) => {
+/** Calls and time per command, summed over every master of a cluster. */
+export async function commandStats(redis: RedisClient): Promise<CommandStat[]> {
+  const byCommand = new Map<string, CommandStat>();
+  for (const node of masterNodes(redis)) {
+    const info = parseInfo(await node.info('commandstats'));
+    for (const [k, v] of Object.entries(info)) {
+      if (!k.startsWith('cmdstat_')) continue;
       const f = Object.fromEntries(v.split(',').map((p) => p.split('=') as [string, string]));
-      return { command: k.slice('cmdstat_'.length), calls: Number(f.calls), usec: Number(f.usec) };
-    })
-    .sort((a, b) => b.usec - a.usec);
+      const command = k.slice('cmdstat_'.length);
+      const s = byCommand.get(command) ?? { command, calls: 0, usec: 0 };
+      s.calls += Number(f.calls);
+      s.usec += Number(f.usec);
+      byCommand.set(command, s);
+    }
+  }
+  return [...byCommand.values()].sort((a, b) => b.usec - a.usec);
 }
 
 export interface KeyGroup {

@@ -4,10 +4,11 @@
  * Its state is bounded whatever the traffic: the stream is capped at `maxLen` entries, and the redelivery check
  * keeps the `maxLen` most recent sources in one sorted set (see addDeadLetter-2.lua).
  */
-import type { Redis } from 'ioredis';
+
 import { cardLast4, maskCardNumbers } from '../events/card.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript, type ScriptTarget } from '../redis/scripts.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 const addDeadLetterScript = loadScript(new URL('./addDeadLetter-2.lua', import.meta.url));
 const MAX_RAW_CHARS = 2_048;
@@ -41,7 +42,7 @@ export class DeadLetters {
 
   /** @param maxLen cap on the stream and on the sources kept for the redelivery check */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly maxLen: number,
   ) {

@@ -4,6 +4,7 @@
  */
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/client.ts';
 
 export interface ReadinessReport {
   ready: boolean;
@@ -11,7 +12,7 @@ export interface ReadinessReport {
 }
 
 export interface ReadinessSources {
-  redis: Redis;
+  redis: RedisClient;
   workers: Worker[];
   /** Why the process is not ready whatever the checks say ("starting", "shutting down"), if so. */
   phase: () => string | undefined;
@@ -34,7 +35,7 @@ export async function checkReadiness(sources: ReadinessSources): Promise<Readine
   return { ready: Object.values(checks).every((v) => v === 'ok'), checks };
 }
 
-async function pingWithin(redis: Redis, timeoutMs: number): Promise<string> {
+async function pingWithin(redis: RedisClient, timeoutMs: number): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<string>((resolve) => {
     timer = setTimeout(() => resolve(`Redis did not answer PING within ${timeoutMs} ms (status ${redis.status})`), timeoutMs);

@@ -14,6 +14,7 @@ import type { Keys } from '../redis/keys.ts';
 import { createPacer } from '../pacing.ts';
 import type { CardHasher } from '../events/card.ts';
 import { countLineRejection, EventProducer, type ProducerClock } from './producer.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 export type FeedSource =
   | { kind: 'file'; path: string }
@@ -32,7 +33,7 @@ export interface FeedOptions {
   source: FeedSource;
   /** Events per second; 0 sends as fast as Redis takes them. @defaultValue 0 */
   rate?: number;
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   /** Card numbers are replaced by their keyed hash before events are queued. */
   cards: CardHasher;

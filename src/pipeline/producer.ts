@@ -17,10 +17,10 @@ import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import { aheadOfWallProblem, eventTimeLimits, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { parseInstant } from '../events/instant.ts';
 import { EVENT_REJECT_LABELS, type EventRejectLabel, type QueuedCharge, type RiskEvent } from '../events/schema.ts';
-import { SlotPipeline } from '../redis/client.ts';
 import { Keys, riskQueueName } from '../redis/keys.ts';
 import { BATCH_JOB_NAME, type BatchJobData } from './batch-job.ts';
 import { shardOf } from './shards.ts';
+import { type RedisClient, SlotPipeline } from '../redis/client.ts';
 
 /**
  * Whose clock decides which events are accepted: "wall" (Date.now(), live), "replay" (the largest occurredAt of the
@@ -38,7 +38,7 @@ export interface ProducerRejection {
 }
 
 export interface ProducerOptions {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   /** Card numbers are replaced by their keyed hash before an event is queued. */
   cards: CardHasher;
@@ -94,7 +94,7 @@ export const PRODUCER_REJECT_REASONS = ['event_time', 'id_conflict', ...EVENT_RE
 export type ProducerRejectReason = (typeof PRODUCER_REJECT_REASONS)[number];
 
 /** Counts a line that is no event (dead-lettered by its reader) with the producers' refusals. */
-export function countLineRejection(redis: Redis, keys: Keys, label: EventRejectLabel): Promise<number> {
+export function countLineRejection(redis: RedisClient, keys: Keys, label: EventRejectLabel): Promise<number> {
   return redis.hincrby(keys.producerRejections, label, 1);
 }
 
@@ -114,7 +114,7 @@ export class EnqueueError extends Error {
 }
 
 /** Creates the shard queues of a namespace and makes each one run one job at a time across all workers. */
-export async function openRiskQueues(connection: Redis, keys: Keys, shards: number): Promise<Queue<BatchJobData>[]> {
+export async function openRiskQueues(connection: RedisClient, keys: Keys, shards: number): Promise<Queue<BatchJobData>[]> {
   const queues = Array.from({ length: shards }, (_, shard) => {
     const queue = new Queue<BatchJobData>(riskQueueName(shard), { connection, prefix: keys.queuePrefix(riskQueueName(shard)) });
     // Connection errors surface through the calls that fail; unheard, BullMQ would print each reconnect attempt.

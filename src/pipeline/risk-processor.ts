@@ -102,7 +102,7 @@ export function perEvent<E extends QueuedEvent>(handler: EventHandler<E> | RunHa
 }
 
 /** Charges, CHARGES_PER_CALL to a script call: one atomic evaluation each, in order. */
-export function chargeHandler(redis: Redis, rules: ChargeRules): RunHandler<ChargeEvent | QueuedCharge> {
+export function chargeHandler(redis: RedisClient, rules: ChargeRules): RunHandler<ChargeEvent | QueuedCharge> {
   const evaluate = defineScript(redis, evaluateChargesScript);
   return {
     enqueueRun(pipeline, items, nowMs) {

@@ -15,10 +15,11 @@ import type { BatchJobData, EventResult } from './batch-job.ts';
 import { openRiskQueues } from './producer.ts';
 import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
 import { mayHoldCardData, scrubBatch } from './scrub.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 
 export interface RiskWorkersOptions {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   pipeline: RiskmonConfig['pipeline'];
   processor: RiskProcessor;

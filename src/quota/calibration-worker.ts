@@ -4,7 +4,7 @@
  * of processes may run it: chunks are idempotent and the scheduler is one per namespace.
  */
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+
 import type { RiskmonConfig } from '../config.ts';
 import type { Context } from '../context.ts';
 import type { Logger } from '../logger.ts';
@@ -14,11 +14,12 @@ import { closeWorker } from '../redis/shutdown.ts';
 import { observeWorker } from '../redis/worker-events.ts';
 import type { Calibrator } from './calibration.ts';
 import { CalibrationRefusedError, CHUNK_JOB, RUN_JOB, scheduledStartDelay, type ChunkJobData, type QuotaCalibration, type RunJobData } from './runs.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 export const CALIBRATION_SCHEDULER_ID = 'quota-calibration';
 
 export interface CalibrationWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   config: RiskmonConfig;
   calibrator: Calibrator;

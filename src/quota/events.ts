@@ -4,7 +4,7 @@
  * reason when the account's state refuses it: a second opening, a repayment without an account, a refund of more
  * than is left of its charge).
  */
-import type { Redis } from 'ioredis';
+
 import type { RiskmonConfig } from '../config.ts';
 import type {
   AccountOpenedEvent,
@@ -19,13 +19,14 @@ import type { EventHandler } from '../pipeline/risk-processor.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 export const openAccountScript = loadScript(new URL('./openAccount-4.lua', import.meta.url));
 export const recordActivityScript = loadScript(new URL('./recordActivity-5.lua', import.meta.url));
 export const applyRefundScript = loadScript(new URL('./applyRefund-6.lua', import.meta.url));
 
 export interface QuotaHandlerDeps {
-  redis: Redis;
+  redis: RedisClient;
   config: RiskmonConfig;
   keys: Keys;
   calendar: ZoneCalendar;

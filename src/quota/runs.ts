@@ -4,8 +4,7 @@
  * is finished by starting it again, and nothing is applied twice.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { SlotPipeline } from '../redis/client.ts';
+
 import type { RiskmonConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -13,6 +12,7 @@ import { CALIBRATION_QUEUE, type Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 import type { AuditRecord, QuotaAccounts } from './accounts.ts';
 import type { Calibrator } from './calibration.ts';
+import { type RedisClient, SlotPipeline } from '../redis/client.ts';
 
 const startScript = loadScript(new URL('./startCalibrationRun-3.lua', import.meta.url));
 const fixShardScript = loadScript(new URL('./fixCalibrationShard-3.lua', import.meta.url));
@@ -122,9 +122,9 @@ export interface ChunkResult {
 }
 
 export interface QuotaCalibrationDeps {
-  redis: Redis;
+  redis: RedisClient;
   /** Connection for the BullMQ queue the chunks are fanned out on. */
-  queueConnection: Redis;
+  queueConnection: RedisClient;
   keys: Keys;
   config: RiskmonConfig;
   calibrator: Calibrator;

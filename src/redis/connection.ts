@@ -56,8 +56,9 @@ const FAIL_FAST_REDIS = {
 export function createRedis(target: ClusterRedisTarget, options?: ConnectOptions): Cluster;
 export function createRedis(target: SingleRedisTarget, options?: ConnectOptions): Redis;
 export function createRedis(target: RedisTarget, options?: ConnectOptions): RedisClient;
-// Last, so that ReturnType<typeof createRedis> stays Redis for the callers that pass a URL.
 export function createRedis(url: string, options?: ConnectOptions): Redis;
+/** Either: the settings' resolved Redis (src/redis/local-server.ts resolveRedis). */
+export function createRedis(target: string | RedisTarget, options?: ConnectOptions): RedisClient;
 export function createRedis(target: string | RedisTarget, options: ConnectOptions = {}): RedisClient {
   if (typeof target !== 'string' && target.kind === 'cluster') return createCluster(target, options);
   const url = typeof target === 'string' ? target : target.url;

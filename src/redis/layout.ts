@@ -19,8 +19,11 @@ function version1Keys(keys: Keys): string[] {
   return ['settle:due', 'accounts', 'decisions', 'fenfu:settled', 'lists:merchants', 'rules:versions', 'deadletter'].map((k) => `${keys.base}:${k}`);
 }
 
-/** Records the layout of a new namespace, or checks an existing one's against this process's. */
-export async function checkLayout(redis: RedisClient, keys: Keys): Promise<void> {
+/**
+ * Records the layout of a new namespace, or checks an existing one's against this process's. With `record: false`
+ * a new namespace is left as it is (a start that other guards may still refuse writes nothing).
+ */
+export async function checkLayout(redis: RedisClient, keys: Keys, { record = true } = {}): Promise<void> {
   let recorded = await redis.hgetall(keys.layout);
   if (!recorded.version) {
     // Single-key reads: on a cluster these keys are in different slots.
@@ -31,6 +34,7 @@ export async function checkLayout(redis: RedisClient, keys: Keys): Promise<void>
           'Replay its events into a new namespace, or keep running the version that wrote it until it drains (docs/operations.md, "Upgrading the key layout").',
       );
     }
+    if (!record) return;
     await redis.hsetnx(keys.layout, 'version', LAYOUT_VERSION);
     await redis.hsetnx(keys.layout, 'shards', keys.shards);
     recorded = await redis.hgetall(keys.layout);

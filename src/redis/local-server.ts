@@ -2,6 +2,7 @@
  * A newcomer needs only Node and a `redis-server` binary: when REDIS_URL is unset and nothing answers on
  * 127.0.0.1:6379, start a private redis-server on a free port. Also used by tests that kill or restart Redis.
  */
+import type { ClusterRedisTarget } from './target.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
@@ -131,4 +132,14 @@ export async function resolveRedisUrl(explicit: string | undefined): Promise<{ u
   if (await tcpAnswers('127.0.0.1', 6379)) return { url: DEFAULT_REDIS_URL };
   const started = await startRedisServer();
   return { url: started.url, started };
+}
+
+/**
+ * The Redis a process of these settings should use: the cluster RISKMON_REDIS_CLUSTER names (never a private one),
+ * else as resolveRedisUrl.
+ */
+export async function resolveRedis(settings: { redisUrl: string | undefined; redisCluster: ClusterRedisTarget | undefined }): Promise<{ target: string | ClusterRedisTarget; started?: LocalRedis }> {
+  if (settings.redisCluster) return { target: settings.redisCluster };
+  const { url, started } = await resolveRedisUrl(settings.redisUrl);
+  return { target: url, started };
 }

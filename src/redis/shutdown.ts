@@ -4,7 +4,7 @@
  *
  * BullMQ's graceful `Worker.close()` starts by disconnecting the worker's blocking connection (the one that waits in
  * BZPOPMIN) and waits for its ioredis client to emit "end". A client between two reconnect attempts (status
- * "reconnecting": Redis is away, or has just come back and the client's retry timer has not fired yet) never emits
+ * "reconnecting": RedisClient is away, or has just come back and the client's retry timer has not fired yet) never emits
  * it: ioredis' `disconnect()` then only cancels the retry timer, and there is no socket left whose closing would end
  * the client. `close()` would wait forever (taskforcesh/bullmq#4656, #4065). So a worker is asked to close only once
  * that client is in a state it can be closed from, and at the deadline the worker is stopped without waiting.
@@ -12,6 +12,7 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.ts';
+import type { RedisClient } from './client.ts';
 
 /**
  * Resolves true when `promise` fulfils by `deadline` (epoch ms; `Infinity` for no deadline), false when the deadline
@@ -84,7 +85,7 @@ export async function closeWorker(worker: Worker, deadline: number, logger: Logg
  * QUIT on each connection (commands already sent are answered first), by `deadline`; past it the connections are
  * dropped, with whatever they had not sent yet (logged). Returns whether every QUIT was answered in time.
  */
-export async function quitConnections(connections: Record<string, Redis>, deadline: number, logger: Logger): Promise<boolean> {
+export async function quitConnections(connections: Record<string, RedisClient>, deadline: number, logger: Logger): Promise<boolean> {
   const entries = Object.entries(connections);
   const quit = await Promise.all(entries.map(([, redis]) => settlesBy(redis.quit(), deadline).catch(() => true)));
   const dropped = entries.filter((_, i) => !quit[i]).map(([name]) => name);

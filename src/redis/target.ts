@@ -217,3 +217,17 @@ export function describeTarget(target: RedisTarget | string): string {
   const scheme = target.tls ? 'rediss://' : target.password !== undefined ? 'redis://' : '';
   return `cluster ${scheme}${auth}${seeds}`;
 }
+
+/**
+ * The environment that points a child process (a worker started by replay or bench) at the same Redis: the one
+ * variable of its kind set, the other emptied (so an inherited one cannot make both set).
+ */
+export function targetEnv(target: string | RedisTarget): { REDIS_URL: string; RISKMON_REDIS_CLUSTER: string } {
+  if (typeof target === 'string') return { REDIS_URL: target, RISKMON_REDIS_CLUSTER: '' };
+  if (target.kind === 'single') return { REDIS_URL: target.url, RISKMON_REDIS_CLUSTER: '' };
+  const scheme = target.tls ? 'rediss' : 'redis';
+  const user = target.username ? encodeURIComponent(target.username) : '';
+  const auth = target.password !== undefined ? `${user}:${encodeURIComponent(target.password)}@` : user ? `${user}@` : '';
+  const entries = target.seeds.map(({ host, port }) => `${scheme}://${auth}${host.includes(':') ? `[${host}]` : host}:${port}`);
+  return { REDIS_URL: '', RISKMON_REDIS_CLUSTER: entries.join(',') };
+}

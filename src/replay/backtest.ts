@@ -16,11 +16,13 @@ import { deleteNamespace } from '../redis/namespace.ts';
 import { checkRulesInput } from '../rules/published.ts';
 import { RULE_NAMES } from '../rules/registry.ts';
 import { replay, type ReplayLine, type ReplayProgressView } from './replay.ts';
+import type { RedisTarget } from '../redis/target.ts';
 
 export interface BacktestOptions {
   /** The running configuration (--config): what the runs are loaded over, and where the live rules are read. */
   started: Settings;
-  redisUrl: string;
+  /** The Redis to backtest in (its own namespaces): a URL or a cluster. */
+  redisTarget: string | RedisTarget;
   logger: Logger;
   inputPath: string;
   /** A configuration merged over the baseline (as a published one is over the live version). */
@@ -76,7 +78,7 @@ export async function backtest(options: BacktestOptions): Promise<BacktestResult
     let baseline = options.baseline;
     let baselineSource = 'the baseline file';
     if (baseline === undefined) {
-      const context = createContext(started, options.redisUrl, options.logger);
+      const context = createContext(started, options.redisTarget, options.logger);
       try {
         const live = await context.rulesPublisher.live();
         baseline = live ? { rules: live.rules } : {};
@@ -97,7 +99,7 @@ export async function backtest(options: BacktestOptions): Promise<BacktestResult
       const settings = settingsWith(started, runs[side], namespaces[side]);
       // Never the running namespace: a side's file may name one, and this run's namespace is removed afterwards.
       if (settings.config.namespace !== namespaces[side]) throw new Error(`backtest: the ${side} would run in namespace ${settings.config.namespace}`);
-      const context = createContext(settings, options.redisUrl, options.logger);
+      const context = createContext(settings, options.redisTarget, options.logger);
       try {
         progress(`${side}: replaying ${options.inputPath} in namespace ${namespaces[side]}`);
         const shown = options.showRunProgress?.(side);

@@ -17,6 +17,8 @@ import { safeEventId } from '../pipeline/risk-processor.ts';
 import type { BatchJobData, EventResult } from '../pipeline/batch-job.ts';
 import { RISK_WORKER_ENTRY, startProcesses } from '../pipeline/worker-processes.ts';
 import { riskQueueName } from '../redis/keys.ts';
+import { checkLayout } from '../redis/layout.ts';
+import { targetEnv } from '../redis/target.ts';
 import { progressDisplay } from '../progress.ts';
 
 export interface ReplayOptions {
@@ -74,6 +76,9 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
   const { context } = options;
   const { config } = context.settings;
   const workerCount = options.workers ?? 1;
+  // The namespace records this process's shard count first: a worker process started with another configuration
+  // (another pipeline.shards) is then refused at its start, rather than listening to other queues for ever.
+  await checkLayout(context.redis, context.keys);
   if (options.listsPath) await context.lists.loadFile(options.listsPath, `replay --lists ${options.listsPath}`);
   const results: (ReplayLine | undefined)[] = [];
   const jobs: { job: Job<BatchJobData>; shard: number; lines: number[] }[] = [];
@@ -114,7 +119,7 @@ export async function replay(options: ReplayOptions): Promise<ReplaySummary> {
     },
   });
   const children = startProcesses(RISK_WORKER_ENTRY, workerCount, {
-    REDIS_URL: context.redisUrl,
+    ...targetEnv(context.redisTarget),
     RISKMON_NAMESPACE: config.namespace,
     RISKMON_CARD_SECRET: context.settings.cardSecret,
     ...(options.configFile ? { RISKMON_CONFIG: options.configFile } : {}),

@@ -6,7 +6,7 @@
  * workers look for a new live version before a batch, at most once a second, so they switch within seconds and never
  * inside a batch; every decision records the version that decided it.
  */
-import type { Redis } from 'ioredis';
+
 import { auditText } from '../audit-text.ts';
 import { ConfigError, deepMerge, formatIssues, loadSettings, type Settings } from '../config.ts';
 import type { Logger } from '../logger.ts';
@@ -16,6 +16,7 @@ import { defineScript, loadScript } from '../redis/scripts.ts';
 import type { ChargeRules } from './charge-rules.ts';
 import { RULES, rulesConfigSchema, type RulesConfig } from './registry.ts';
 import type { RuleModule } from './rule.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 export const publishRulesScript = loadScript(new URL('./publishRules-3.lua', import.meta.url));
 
@@ -121,7 +122,7 @@ export class RulesPublisher {
   private readonly run: ReturnType<typeof defineScript>;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly started: Settings,
   ) {
@@ -209,7 +210,7 @@ export class LiveRules {
   private checking: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { redis: Redis; keys: Keys; started: Settings; rules: ChargeRules; metrics: Metrics; logger: Logger; checkEveryMs?: number },
+    private readonly deps: { redis: RedisClient; keys: Keys; started: Settings; rules: ChargeRules; metrics: Metrics; logger: Logger; checkEveryMs?: number },
   ) {}
 
   /** The published version in use (0: the configuration file's rules). */

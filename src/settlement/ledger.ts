@@ -4,7 +4,9 @@
  * worker's tick, or `npm run settlement -- release --now X`) moves everything due by X into the per-merchant Fenfu
  * ledger of X's local date (never the date of a past due score), exactly once per eventId, forever (contract v1.1).
  * Each shard keeps its own due set, ledgers and settled markers (its slot); a run releases every shard, and a report
- * adds the shards' ledgers up.
+ * adds the shards' ledgers up. The markers guard a charge, whose user (so shard) is part of it: a charge decided
+ * again after its decision expired meets its marker in its user's shard. (An eventId reused by another user after
+ * its claim expired is another charge, in another shard, and is paid.)
  */
 import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { ChainableCommander } from 'ioredis';

@@ -12,11 +12,12 @@ import { closeWorker } from '../redis/shutdown.ts';
 import { observeWorker } from '../redis/worker-events.ts';
 import { maskCardNumbers } from '../events/card.ts';
 import type { ReleaseResult, SettlementLedger } from './ledger.ts';
+import type { RedisClient } from '../redis/client.ts';
 
 export const RELEASE_SCHEDULER_ID = 'settlement-release';
 
 export interface SettlementWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   settlement: RiskmonConfig['settlement'];
   ledger: SettlementLedger;

@@ -4,6 +4,7 @@ import { BackpressureError, EventProducer } from '../../src/pipeline/producer.ts
 import type { Context } from '../../src/context.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { backpressureScenario } from './backpressure.ts';
+import { riskQueueKey } from './harness.ts';
 
 let context: Context | undefined;
 afterEach(async () => {
@@ -23,7 +24,7 @@ test('bounded producer refuses the event that would overfill a shard, and only t
   expect(producer.sent).toBe(2);
   expect(await producer.waiting()).toBe(2);
   // Refusal is not a failure: once there is room again the producer takes events.
-  await context.redis.del(`${context.keys.queuePrefix}:risk-0:wait`);
+  await context.redis.del(riskQueueKey(context.keys, 0, 'wait'));
   await expect(producer.sendWhenReady(c!, 5_000)).resolves.toBeUndefined();
   await producer.close();
 });

@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { BackpressureError, EventProducer } from '../../src/pipeline/producer.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { ReferenceModel } from '../helpers/reference-model.ts';
-import { chaosSettings, Fleet, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
+import { chaosSettings, Fleet, riskQueueKey, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
 import { RestartableRedis } from './redis-restart.ts';
 
 export type BackpressureMode = 'unbounded' | 'wait' | 'refuse';
@@ -65,7 +65,7 @@ export async function backpressureScenario(options: BackpressureOptions): Promis
   const sampler = (async () => {
     while (sampling) {
       const pipe = context.redis.pipeline();
-      for (let s = 0; s < shards; s++) pipe.llen(`${context.keys.queuePrefix}:risk-${s}:wait`);
+      for (let s = 0; s < shards; s++) pipe.llen(riskQueueKey(context.keys, s, 'wait'));
       pipe.info('memory');
       const replies = (await pipe.exec()) ?? [];
       const waits = replies.slice(0, shards).map(([, n]) => Number(n));
@@ -111,9 +111,9 @@ export async function backpressureScenario(options: BackpressureOptions): Promis
     let sampledEvents = 0;
     let sampledJobs = 0;
     // The newest jobs: completed ones are kept (the last 100 per shard), older ones are gone.
-    const lastId = Number(await context.redis.get(`${context.keys.queuePrefix}:risk-0:id`)) || 40;
+    const lastId = Number(await context.redis.get(riskQueueKey(context.keys, 0, 'id'))) || 40;
     for (let id = Math.max(1, lastId - 39); id <= lastId; id++) {
-      const key = `${context.keys.queuePrefix}:risk-0:${id}`;
+      const key = riskQueueKey(context.keys, 0, String(id));
       const [bytes, data] = await Promise.all([context.redis.memory('USAGE', key, 'SAMPLES', 0), context.redis.hget(key, 'data')]);
       if (!bytes || !data) continue;
       sampledBytes += Number(bytes);

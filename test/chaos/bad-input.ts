@@ -21,7 +21,7 @@ import { createRedis } from '../../src/redis/connection.ts';
 import { startRedisServer } from '../../src/redis/local-server.ts';
 import { replay } from '../../src/replay/replay.ts';
 import { ReferenceModel, type ModelCharge } from '../helpers/reference-model.ts';
-import { buildPipeline, chaosSettings, scanKeys, unfinishedJobs, verifyNamespace, waitFor } from './harness.ts';
+import { buildPipeline, chaosSettings, queueKey, scanKeys, unfinishedJobs, verifyNamespace, waitFor } from './harness.ts';
 import type { Keys } from '../../src/redis/keys.ts';
 import { testBatch } from '../helpers/batch.ts';
 
@@ -135,7 +135,9 @@ export function streamOfSamples(tag: string, maxLength: number): fc.Arbitrary<Sa
 /** Every key a namespace may hold after the processor ran; anything else is a state change nobody expected. */
 function unexpectedKeys(all: string[], keys: Keys): string[] {
   const b = keys.base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const allowed = new RegExp(`^${b}:(dec:.+|id:.+|u:\\{.+\\}:rules|decisions|settle:due|settle:stats|deadletter|deadletter:seen)$`);
+  // A shard's keys ({s<n>}), the claims (in their buckets) and the dead letters ({dl}), as src/redis/keys.ts lays them out.
+  const shard = `\\{s(?:${keys.shardIds.join('|')})\\}`;
+  const allowed = new RegExp(`^${b}:(${shard}:(dec:.+|u:\\{.+\\}:rules|decisions|settle:due|settle:stats)|id:\\{\\d+\\}:.+|\\{dl\\}:(deadletter|deadletter:seen))$`);
   return all.filter((k) => !allowed.test(k));
 }
 
@@ -267,7 +269,7 @@ export async function queueGarbageCheck(options: { garbageJobs: number; validEve
     // Payloads that are not JSON at all, written over real jobs (a foreign writer, a partial write).
     for (const [i, raw] of ['{not json', '', `\u0000\uFFFD card ${syntheticPan(3, 1)}`, '[1,2'].entries()) {
       const job = await queues[i % queues.length]!.add('events', { v: 1, events: [], enqueuedAt: 0 });
-      await context.redis.hset(`${context.keys.queuePrefix}:${job.queueName}:${job.id}`, 'data', raw);
+      await context.redis.hset(queueKey(context.keys, job.queueName, job.id!), 'data', raw);
       expectedPerJob.set(`queue:${job.queueName}/${job.id}`, { expected: 1, data: raw });
       expectedDeadLetters++;
       garbageCount++;
@@ -384,7 +386,7 @@ export async function deepElementCheck(options: { depth: number; jobs: number })
         `${JSON.stringify({ ...valid[2], note: 0 }).replace('"note":0', `"note":${deepObject}`)},` +
         `${JSON.stringify({ ...valid[3], cardId: 0 }).replace('"cardId":0', `"cardId":${deepObject}`)}]}`;
       const job = await queues[j % queues.length]!.add('events', { v: 1, events: [], enqueuedAt: 0 });
-      await context.redis.hset(`${context.keys.queuePrefix}:${job.queueName}:${job.id}`, 'data', text);
+      await context.redis.hset(queueKey(context.keys, job.queueName, job.id!), 'data', text);
       deepElements += 2; // the bare array and the card field; the unknown field is dropped
       for (const e of valid.slice(0, 3)) decide(e);
     }

@@ -21,9 +21,11 @@ import { silentLogger } from '../../src/logger.ts';
 import { EventProducer, openRiskQueues } from '../../src/pipeline/producer.ts';
 import { replay } from '../../src/replay/replay.ts';
 import { freshNamespace } from '../helpers/context.ts';
-import { chaosSettings, Fleet, paced, unfinishedJobs, waitFor, writeConfigFile } from './harness.ts';
+import { chaosSettings, Fleet, paced, settlementsDue, unfinishedJobs, waitFor, writeConfigFile } from './harness.ts';
+import { decisionStreamEntries } from '../helpers/shards.ts';
 import { RestartableRedis } from './redis-restart.ts';
 import { testBatch } from '../helpers/batch.ts';
+import type { RedisClient } from '../../src/redis/client.ts';
 
 const TS_MIN = 1_400_000_000_000;
 const TS_MAX = 2_200_000_000_000;
@@ -112,7 +114,7 @@ export class CardScanner {
 }
 
 /** Every key of a Redis (its names and values, whatever the type) through the scanner. */
-export async function scanRedis(redis: Redis, scanner: CardScanner): Promise<number> {
+export async function scanRedis(redis: RedisClient, scanner: CardScanner): Promise<number> {
   let cursor = '0';
   let keys = 0;
   do {
@@ -248,7 +250,7 @@ function runScript(name: string, args: string[], env: Record<string, string>): P
   });
 }
 
-async function aofRewritten(redis: Redis): Promise<void> {
+async function aofRewritten(redis: RedisClient): Promise<void> {
   await redis.call('BGREWRITEAOF');
   await waitFor(async () => /aof_rewrite_in_progress:0[\s\S]*aof_rewrite_scheduled:0/.test(await redis.info('persistence')), 30_000, 'the AOF rewrite', 50);
 }
@@ -356,7 +358,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
       await replayContext.close();
     }
     await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, shards)) === 0, 120_000, 'the queues to drain', 250);
-    await waitFor(async () => (await context.redis.zcard(context.keys.settlementDue)) === 0, 60_000, 'settlements to be released', 250);
+    await waitFor(async () => (await settlementsDue(context.redis, context.keys)) === 0, 60_000, 'settlements to be released', 250);
 
     const known = new Set([...pans, ...replayEvents.map((e) => e.cardId), syntheticPan(0, 0)]);
     const phase1 = new CardScanner(known);
@@ -383,7 +385,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
     scanner.scan('worker logs', logLines.join('\n'));
     const metricsText = await context.metrics.registry.metrics();
     scanner.scan('metrics', metricsText);
-    const decisions = await context.redis.xrange(context.keys.decisionStream, '-', '+');
+    const decisions = await decisionStreamEntries(context.redis, context.keys);
     scanner.scan('decision stream', JSON.stringify(decisions));
     const replayOutput = readFileSync(outputPath, 'utf8');
     scanner.scan('replay output', replayOutput);

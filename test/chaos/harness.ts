@@ -11,7 +11,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import { scanAll, type RedisClient } from '../../src/redis/client.ts';
 import { loadSettings, type Settings } from '../../src/config.ts';
 import { DeadLetters } from '../../src/deadletter/dead-letters.ts';
 import { EventClaims } from '../../src/decisions/claims.ts';
@@ -23,12 +23,13 @@ import { createPacer } from '../../src/pacing.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { chargeHandler, RiskProcessor } from '../../src/pipeline/risk-processor.ts';
 import { parseRuleState, ruleStateFields } from '../../src/rules/rule-state.ts';
-import { Keys } from '../../src/redis/keys.ts';
+import { Keys, riskQueueName } from '../../src/redis/keys.ts';
 import { freePort } from '../../src/redis/local-server.ts';
 import { ChargeRules } from '../../src/rules/charge-rules.ts';
 import { SettlementLedger } from '../../src/settlement/ledger.ts';
 import { ZoneCalendar } from '../../src/time/calendar.ts';
 import type { ReferenceModel } from '../helpers/reference-model.ts';
+import { compareStreamIds, dueSettlements } from '../helpers/shards.ts';
 import { DateTime } from 'luxon';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -59,15 +60,16 @@ export function chaosSettings(namespace: string, overrides: unknown = {}): Setti
 }
 
 /** A RiskProcessor (and friends) wired as src/context.ts wires them, on a connection the caller owns. */
-export function buildPipeline(redis: Redis, settings: Settings, metrics = new Metrics({ defaultMetrics: false })) {
+export function buildPipeline(redis: RedisClient, settings: Settings, metrics = new Metrics({ defaultMetrics: false })) {
   const { config, configVersion, cardSecret } = settings;
-  const keys = new Keys(config.namespace);
+  const keys = new Keys(config.namespace, config.pipeline.shards);
   const calendar = new ZoneCalendar(config.timezone);
   const cards = new CardHasher(cardSecret);
   const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
   const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
   const processor = new RiskProcessor({
     redis,
+    keys,
     handlers: { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) },
     deadLetters,
     timeLimits: eventTimeLimits(config.events),
@@ -182,49 +184,77 @@ export function countLogged(processes: ServiceProcess[], msg: string): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Reading a namespace back
 
-export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+/** Every key matching `pattern` (a SCAN pattern), over every master. */
+export async function scanKeys(redis: RedisClient, pattern: string): Promise<string[]> {
   const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5_000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  for await (const found of scanAll(redis, pattern, 5_000)) out.push(...found);
   return out;
 }
 
 /** Deletes every key of a namespace (shared test Redis: never FLUSHALL). */
-export async function dropNamespace(redis: Redis, keys: Keys): Promise<void> {
+export async function dropNamespace(redis: RedisClient, keys: Keys): Promise<void> {
   const all = await scanKeys(redis, `${keys.base}:*`);
   for (let i = 0; i < all.length; i += 1_000) await redis.unlink(...all.slice(i, i + 1_000));
 }
 
-export async function readDecisions(redis: Redis, keys: Keys): Promise<Map<string, Decision>> {
-  const names = await scanKeys(redis, `${keys.base}:dec:*`);
+/** Every stored decision of every shard, by eventId. */
+export async function readDecisions(redis: RedisClient, keys: Keys): Promise<Map<string, Decision>> {
   const out = new Map<string, Decision>();
-  for (let i = 0; i < names.length; i += 1_000) {
-    const chunk = names.slice(i, i + 1_000);
-    const values = await redis.mget(chunk);
-    values.forEach((v) => {
-      if (v) {
-        const d = parseDecision(v);
-        out.set(d.eventId, d);
-      }
-    });
+  for (const { decision } of await readDecisionRecords(redis, keys)) out.set(decision.eventId, decision);
+  return out;
+}
+
+/** Every stored decision with the shard whose key holds it (the decision keys of every shard). */
+export async function readDecisionRecords(redis: RedisClient, keys: Keys): Promise<{ shard: number; decision: Decision }[]> {
+  const out: { shard: number; decision: Decision }[] = [];
+  for (const shard of keys.shardIds) {
+    const prefix = keys.decision(shard, '');
+    // A user's key could hold ":dec:" in its id: only keys of exactly this shape are decisions.
+    const names = (await scanKeys(redis, `${prefix}*`)).filter((k) => k.startsWith(prefix));
+    for (let i = 0; i < names.length; i += 1_000) {
+      const values = await redis.mget(names.slice(i, i + 1_000));
+      for (const v of values) if (v) out.push({ shard, decision: parseDecision(v) });
+    }
   }
   return out;
 }
 
-/** The decision stream in order (one entry per new decision). */
-export async function readDecisionStream(redis: Redis, keys: Keys): Promise<Decision[]> {
-  const out: Decision[] = [];
+/** One shard's decision stream in order, with the entries' ids. */
+async function readShardStream(redis: RedisClient, keys: Keys, shard: number): Promise<{ id: string; decision: Decision }[]> {
+  const out: { id: string; decision: Decision }[] = [];
   let start = '-';
   for (;;) {
-    const rows = await redis.xrange(keys.decisionStream, start, '+', 'COUNT', 10_000);
-    for (const [, fields] of rows) out.push(parseDecision(fields[1]!));
+    const rows = await redis.xrange(keys.decisionStream(shard), start, '+', 'COUNT', 10_000);
+    for (const [id, fields] of rows) out.push({ id, decision: parseDecision(fields[1]!) });
     if (rows.length < 10_000) return out;
     start = `(${rows[rows.length - 1]![0]}`;
   }
+}
+
+/**
+ * Every shard's decision stream, merged in stream-id order (one entry per new decision). A user's decisions are all
+ * in its shard's stream, so each user's are in the order they were decided.
+ */
+export async function readDecisionStream(redis: RedisClient, keys: Keys): Promise<Decision[]> {
+  return (await readDecisionStreams(redis, keys)).map((e) => e.decision);
+}
+
+/** Every shard's decision stream entries with their shard, merged in stream-id order. */
+export async function readDecisionStreams(redis: RedisClient, keys: Keys): Promise<{ shard: number; id: string; decision: Decision }[]> {
+  const perShard = await Promise.all(keys.shardIds.map(async (shard) => (await readShardStream(redis, keys, shard)).map((e) => ({ shard, ...e }))));
+  return perShard.flat().sort((a, b) => compareStreamIds(a.id, b.id) || a.shard - b.shard);
+}
+
+/** Entries over every shard's decision stream. */
+export async function decisionStreamLength(redis: RedisClient, keys: Keys): Promise<number> {
+  const lengths = await Promise.all(keys.shardIds.map((s) => redis.xlen(keys.decisionStream(s))));
+  return lengths.reduce((a, b) => a + b, 0);
+}
+
+/** Transactions awaiting settlement over every shard's due set. */
+export async function settlementsDue(redis: RedisClient, keys: Keys): Promise<number> {
+  const counts = await Promise.all(keys.shardIds.map((s) => redis.zcard(keys.settlementDue(s))));
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 export interface Verification {
@@ -254,7 +284,7 @@ export interface VerifyOptions {
  * card windows, settlement schedule or ledger. The model must have been fed the events in evaluation order.
  */
 export async function verifyNamespace(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   cards: CardHasher,
   model: ReferenceModel,
@@ -264,8 +294,18 @@ export async function verifyNamespace(
   const note = (p: string) => {
     if (problems.length < 50) problems.push(p);
   };
-  const decisions = await readDecisions(redis, keys);
-  const stream = await readDecisionStream(redis, keys);
+  const records = await readDecisionRecords(redis, keys);
+  const decisions = new Map(records.map(({ decision }) => [decision.eventId, decision]));
+  const streamEntries = await readDecisionStreams(redis, keys);
+  const stream = streamEntries.map((e) => e.decision);
+  // Each decision, stored and streamed, in its user's shard (the slot of the rules call that made it).
+  for (const { shard, decision } of records) {
+    if (shard !== keys.shardOf(decision.userId)) note(`decision ${decision.eventId} of ${decision.userId} stored in shard ${shard}, expected ${keys.shardOf(decision.userId)}`);
+  }
+  if (records.length !== decisions.size) note(`decision records: ${records.length} keys for ${decisions.size} eventIds`);
+  for (const { shard, decision } of streamEntries) {
+    if (shard !== keys.shardOf(decision.userId)) note(`decision ${decision.eventId} of ${decision.userId} in the stream of shard ${shard}, expected ${keys.shardOf(decision.userId)}`);
+  }
 
   const deadLetters = await redis.xlen(keys.deadLetter);
   if (deadLetters !== (options.deadLetters ?? 0)) {
@@ -341,16 +381,23 @@ export async function verifyNamespace(
   const expectedDue = model.settlements();
   let settled = 0;
   let settledAmount = 0;
-  const due = await redis.zrange(keys.settlementDue, 0, -1, 'WITHSCORES');
+  const due = await dueSettlements(redis, keys);
   if (!options.settled) {
-    const got = new Map<string, number>();
-    for (let k = 0; k < due.length; k += 2) got.set(due[k]!, Number(due[k + 1]));
+    const got = new Map<string, number>(due);
+    if (due.length !== got.size) note(`settlement due sets: ${due.length} entries for ${got.size} eventIds`);
     if (got.size !== expectedDue.size) note(`settlement due set: ${got.size}, expected ${expectedDue.size}`);
     for (const [id, at] of expectedDue) if (got.get(id) !== at) note(`settlement of ${id}: ${got.get(id)}, expected ${at}`);
   } else {
-    if (due.length > 0) note(`${due.length / 2} settlements still due`);
+    if (due.length > 0) note(`${due.length} settlements still due`);
     // A run pays into the ledger of the date it runs (contract v1.1): the settled markers say which, one per charge.
-    const markers = await redis.hgetall(keys.settledMarkers);
+    const markers: Record<string, string> = {};
+    let markerCount = 0;
+    for (const shard of keys.shardIds) {
+      const h = await redis.hgetall(keys.settledMarkers(shard));
+      markerCount += Object.keys(h).length;
+      Object.assign(markers, h);
+    }
+    if (markerCount !== Object.keys(markers).length) note(`settled markers: ${markerCount} over the shards for ${Object.keys(markers).length} eventIds`);
     if (Object.keys(markers).length !== expectedDue.size) note(`${Object.keys(markers).length} settled markers, expected ${expectedDue.size}`);
     const expectedLedger = new Map<string, Map<string, { count: number; amount: number }>>();
     for (const d of model.order) {
@@ -370,7 +417,14 @@ export async function verifyNamespace(
       expectedLedger.set(date, merchants);
     }
     for (const [date, merchants] of expectedLedger) {
-      const [ledger, entries] = await Promise.all([redis.hgetall(keys.ledger(date)), redis.hlen(keys.ledgerEntries(date))]);
+      // Added up over the shards (each shard pays its own users' charges into its own ledger).
+      const ledger: Record<string, string> = {};
+      let entries = 0;
+      for (const shard of keys.shardIds) {
+        const [part, n] = await Promise.all([redis.hgetall(keys.ledger(shard, date)), redis.hlen(keys.ledgerEntries(shard, date))]);
+        for (const [field, value] of Object.entries(part)) ledger[field] = String(Number(ledger[field] ?? 0) + Number(value));
+        entries += n;
+      }
       let dateCount = 0;
       for (const [merchant, { count, amount }] of merchants) {
         dateCount += count;
@@ -382,7 +436,10 @@ export async function verifyNamespace(
       }
       if (entries !== dateCount) note(`ledger ${date}: ${entries} transactions recorded, expected ${dateCount}`);
     }
-    const stats = await redis.hgetall(keys.settlementStats);
+    const stats: Record<string, string> = {};
+    for (const shard of keys.shardIds) {
+      for (const [field, value] of Object.entries(await redis.hgetall(keys.settlementStats(shard)))) stats[field] = String(Number(stats[field] ?? 0) + Number(value));
+    }
     const expectedCount = expectedDue.size;
     if (Number(stats.settledCount ?? 0) !== expectedCount) note(`settledCount ${stats.settledCount}, expected ${expectedCount}`);
     for (const k of ['scheduledCount', 'scheduledAmount', 'heldCount', 'heldAmount']) {
@@ -407,16 +464,25 @@ function sameRecord(a: Record<string, string>, b: Record<string, string>): boole
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
 }
 
+/** A BullMQ key of risk queue `shard` (`wait`, `active`, `id`, a job id …): `<its prefix>:risk-<shard>:<suffix>`. */
+export function riskQueueKey(keys: Keys, shard: number, suffix: string): string {
+  return queueKey(keys, riskQueueName(shard), suffix);
+}
+
+/** A BullMQ key of queue `queueName`: `<its prefix>:<queueName>:<suffix>` (the prefix is per queue: its slot). */
+export function queueKey(keys: Keys, queueName: string, suffix: string): string {
+  return `${keys.queuePrefix(queueName)}:${queueName}:${suffix}`;
+}
+
 /** Jobs not yet finished over the risk queues of a namespace. */
-export async function unfinishedJobs(redis: Redis, keys: Keys, shards: number): Promise<number> {
+export async function unfinishedJobs(redis: RedisClient, keys: Keys, shards: number): Promise<number> {
   const pipe = redis.pipeline();
   for (let s = 0; s < shards; s++) {
-    const base = `${keys.queuePrefix}:risk-${s}`;
-    pipe.llen(`${base}:wait`);
-    pipe.llen(`${base}:active`);
-    pipe.zcard(`${base}:prioritized`);
-    pipe.zcard(`${base}:delayed`);
-    pipe.llen(`${base}:paused`);
+    pipe.llen(riskQueueKey(keys, s, 'wait'));
+    pipe.llen(riskQueueKey(keys, s, 'active'));
+    pipe.zcard(riskQueueKey(keys, s, 'prioritized'));
+    pipe.zcard(riskQueueKey(keys, s, 'delayed'));
+    pipe.llen(riskQueueKey(keys, s, 'paused'));
   }
   const replies = (await pipe.exec()) ?? [];
   return replies.reduce((n, [, v]) => n + Number(v), 0);

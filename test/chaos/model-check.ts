@@ -26,6 +26,8 @@ import { startRedisServer } from '../../src/redis/local-server.ts';
 import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { ReferenceModel, type ModelCharge, type ModelResult } from '../helpers/reference-model.ts';
 import { buildPipeline, chaosSettings, readDecisions, verifyNamespace } from './harness.ts';
+import { dueSettlements } from '../helpers/shards.ts';
+import type { RedisClient } from '../../src/redis/client.ts';
 
 export interface ModelCheckOptions {
   /** fast-check runs; each run checks `streamsPerRun` streams. */
@@ -382,7 +384,7 @@ export async function modelCheck(options: ModelCheckOptions): Promise<ModelCheck
   return figures;
 }
 
-async function checkStream(redis: Redis, r: RuleOverrides, anchor: number, recipes: Recipe[], namespace: string) {
+async function checkStream(redis: RedisClient, r: RuleOverrides, anchor: number, recipes: Recipe[], namespace: string) {
   const settings = chaosSettings(namespace, r);
   const { processor, keys, cards, ledger } = buildPipeline(redis, settings);
   const stream = foldStream(r, anchor, recipes, namespace);
@@ -393,8 +395,8 @@ async function checkStream(redis: Redis, r: RuleOverrides, anchor: number, recip
   if (problems.length === 0) problems.push(...(await checkStored(redis, settings.config, keys, cards, model, stream, results)));
   if (problems.length === 0) {
     // A run at X pays into X's date: run at each due time in turn, as a ticking worker would.
-    const due = await redis.zrange(keys.settlementDue, 0, -1, 'WITHSCORES');
-    for (const at of [...new Set(due.filter((_, i) => i % 2 === 1).map(Number))].sort((a, b) => a - b)) await ledger.releaseDue(at);
+    const due = await dueSettlements(redis, keys);
+    for (const at of [...new Set(due.map(([, at]) => at))].sort((a, b) => a - b)) await ledger.releaseDue(at);
     const released = await verifyNamespace(redis, keys, cards, model, { input: accepted(stream, results), settled: true, deadLetters: refusedCount(results) });
     problems.push(...released.problems);
   }
@@ -440,7 +442,7 @@ export function compareResults(stream: StreamEvent[], results: ModelResult[], go
  * windows, schedule, dead letters).
  */
 export async function checkStored(
-  redis: Redis,
+  redis: RedisClient,
   config: ReturnType<typeof chaosSettings>['config'],
   keys: ReturnType<typeof buildPipeline>['keys'],
   cards: ReturnType<typeof buildPipeline>['cards'],
@@ -469,7 +471,9 @@ export async function checkStored(
   for (const [i, r] of results.entries()) {
     const id = stream[i]!.event.eventId;
     if (r.kind !== 'refused' || acceptedIds.has(id)) continue;
-    const [dec, claim] = await Promise.all([redis.exists(keys.decision(id)), redis.exists(keys.eventClaim(id))]);
+    // No shard holds a decision of it (its user's shard is the one that would).
+    const [decs, claim] = await Promise.all([Promise.all(keys.shardIds.map((shard) => redis.exists(keys.decision(shard, id)))), redis.exists(keys.eventClaim(id))]);
+    const dec = decs.some((n) => n > 0);
     if (dec || claim) problems.push(`${id} was refused (${r.reason}) yet left ${dec ? 'a decision' : ''}${dec && claim ? ' and ' : ''}${claim ? 'a claim' : ''}`);
   }
   const scheduled = await verifyNamespace(redis, keys, cards, model, { input: accepted(stream, results), deadLetters: refusedCount(results) });

@@ -19,7 +19,7 @@ import { EventProducer } from '../../src/pipeline/producer.ts';
 import { startRedisServer, type LocalRedis } from '../../src/redis/local-server.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { ReferenceModel } from '../helpers/reference-model.ts';
-import { chaosSettings, Fleet, readDecisions, readDecisionStream, scanKeys, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
+import { chaosSettings, Fleet, readDecisions, readDecisionStream, riskQueueKey, scanKeys, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
 import { CRASH_PIPELINE } from './worker-crash.ts';
 
 export type Persistence = 'everysec' | 'always' | 'off';
@@ -182,7 +182,7 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
     if (crashed.length) throw new Error(`worker processes died on their own:\n${crashed.join('\n')}`);
 
     const failedPipe = context.redis.pipeline();
-    for (let s = 0; s < shards; s++) failedPipe.zcard(`${context.keys.queuePrefix}:risk-${s}:failed`);
+    for (let s = 0; s < shards; s++) failedPipe.zcard(riskQueueKey(context.keys, s, 'failed'));
     const failedJobs = ((await failedPipe.exec()) ?? []).reduce((n, [, v]) => n + Number(v), 0);
     const failures = fleet.all.flatMap((p) => p.lines.filter((l) => l.includes('"batch failed"') || l.includes('"level":60')));
     const decisions = await readDecisions(context.redis, context.keys);
@@ -192,7 +192,7 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
     // Where did lost events go? The jobs that carried them, and whether their ids were claimed.
     const lostTrail: string[] = [];
     if (lostIds.length) {
-      const jobKeys = (await scanKeys(context.redis, `${context.keys.queuePrefix}:risk-*`)).filter((k) => /:\d+$/.test(k));
+      const jobKeys = (await Promise.all(context.keys.shardIds.map((s) => scanKeys(context.redis, riskQueueKey(context.keys, s, '*'))))).flat().filter((k) => /:\d+$/.test(k));
       for (const key of jobKeys) {
         const [data, finishedOn, stc, ats, failedReason] = await context.redis.hmget(key, 'data', 'finishedOn', 'stc', 'ats', 'failedReason');
         const hit = lostIds.filter((id) => data?.includes(`"${id}"`));

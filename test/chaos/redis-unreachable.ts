@@ -12,7 +12,7 @@ import { EventProducer } from '../../src/pipeline/producer.ts';
 import { createRedis } from '../../src/redis/connection.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { ReferenceModel } from '../helpers/reference-model.ts';
-import { chaosSettings, Fleet, paced, sleep, TcpProxy, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
+import { chaosSettings, decisionStreamLength, Fleet, paced, settlementsDue, sleep, TcpProxy, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
 import { RestartableRedis } from './redis-restart.ts';
 import { CRASH_PIPELINE } from './worker-crash.ts';
 
@@ -71,9 +71,9 @@ export async function redisUnreachableScenario(options: UnreachableOptions): Pro
     failFastProducer = await viaProxy.openProducer({ clock: 'replay', connection: failFastConnection });
     const production = paced(producer, input, options.rate, 100);
 
-    await waitFor(async () => (await direct.redis.xlen(direct.keys.decisionStream)) >= input.length / 3, 60_000, 'a third of the stream to be decided', 20);
+    await waitFor(async () => (await decisionStreamLength(direct.redis, direct.keys)) >= input.length / 3, 60_000, 'a third of the stream to be decided', 20);
     await proxy.cut();
-    const decidedAtCut = await direct.redis.xlen(direct.keys.decisionStream);
+    const decidedAtCut = await decisionStreamLength(direct.redis, direct.keys);
     const outageStart = performance.now();
 
     // A fail-fast producer that was open when Redis went away, and one opened during the outage.
@@ -91,16 +91,16 @@ export async function redisUnreachableScenario(options: UnreachableOptions): Pro
     });
 
     await sleep(Math.max(0, options.outageMs - (performance.now() - outageStart)));
-    const decidedDuringOutage = (await direct.redis.xlen(direct.keys.decisionStream)) - decidedAtCut;
+    const decidedDuringOutage = (await decisionStreamLength(direct.redis, direct.keys)) - decidedAtCut;
     await proxy.restore();
     const restoredAt = performance.now();
-    const atRestore = await direct.redis.xlen(direct.keys.decisionStream);
-    await waitFor(async () => (await direct.redis.xlen(direct.keys.decisionStream)) > atRestore, 60_000, 'decisions to resume', 20);
+    const atRestore = await decisionStreamLength(direct.redis, direct.keys);
+    await waitFor(async () => (await decisionStreamLength(direct.redis, direct.keys)) > atRestore, 60_000, 'decisions to resume', 20);
     const resumeMs = Math.round(performance.now() - restoredAt);
 
     await production;
     await waitFor(async () => (await unfinishedJobs(direct.redis, direct.keys, settings.config.pipeline.shards)) === 0, 120_000, 'the queues to drain', 250);
-    await waitFor(async () => (await direct.redis.zcard(direct.keys.settlementDue)) === 0, 60_000, 'settlements to be released', 250);
+    await waitFor(async () => (await settlementsDue(direct.redis, direct.keys)) === 0, 60_000, 'settlements to be released', 250);
     const crashed = fleet.unexpectedExits();
     if (crashed.length) throw new Error(`worker processes died on their own:\n${crashed.join('\n')}`);
 

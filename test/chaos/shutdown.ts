@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { EventProducer } from '../../src/pipeline/producer.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { ReferenceModel } from '../helpers/reference-model.ts';
-import { chaosSettings, dropNamespace, paced, sleep, startServiceProcess, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type ServiceProcess, type Verification } from './harness.ts';
+import { chaosSettings, decisionStreamLength, dropNamespace, paced, riskQueueKey, settlementsDue, sleep, startServiceProcess, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type ServiceProcess, type Verification } from './harness.ts';
 import { RestartableRedis } from './redis-restart.ts';
 
 export interface ShutdownOptions {
@@ -37,7 +37,7 @@ export interface ShutdownFigures {
 
 async function activeJobs(context: ReturnType<typeof createContext>, shards: number): Promise<number> {
   const pipe = context.redis.pipeline();
-  for (let s = 0; s < shards; s++) pipe.llen(`${context.keys.queuePrefix}:risk-${s}:active`);
+  for (let s = 0; s < shards; s++) pipe.llen(riskQueueKey(context.keys, s, 'active'));
   return ((await pipe.exec()) ?? []).reduce((n, [, v]) => n + Number(v), 0);
 }
 
@@ -69,7 +69,7 @@ export async function shutdownUnderLoadScenario(options: ShutdownOptions): Promi
       processes.push(p);
       await p.waitForLine('riskmon started');
       await sleep(options.runMs);
-      const decidedBefore = await context.redis.xlen(context.keys.decisionStream);
+      const decidedBefore = await decisionStreamLength(context.redis, context.keys);
       const underLoad = !produced;
       const t0 = performance.now();
       p.kill('SIGTERM');
@@ -82,7 +82,7 @@ export async function shutdownUnderLoadScenario(options: ShutdownOptions): Promi
     const last = startServiceProcess('main', env);
     processes.push(last);
     await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, shards)) === 0, 120_000, 'the queues to drain', 250);
-    await waitFor(async () => (await context.redis.zcard(context.keys.settlementDue)) === 0, 60_000, 'settlements to be released', 250);
+    await waitFor(async () => (await settlementsDue(context.redis, context.keys)) === 0, 60_000, 'settlements to be released', 250);
 
     const model = ReferenceModel.fromConfig(settings.config);
     for (const e of input) model.apply(e);
@@ -129,7 +129,7 @@ export async function shutdownWithRedisFrozenScenario(options: { events: number;
     const p = startServiceProcess('risk-worker', env);
     processes.push(p);
     await p.waitForLine('riskmon started');
-    await waitFor(async () => (await context.redis.xlen(context.keys.decisionStream)) >= input.length / 4, 60_000, 'decisions to flow', 20);
+    await waitFor(async () => (await decisionStreamLength(context.redis, context.keys)) >= input.length / 4, 60_000, 'decisions to flow', 20);
     redis.freeze();
     const t0 = performance.now();
     p.kill('SIGTERM');

@@ -11,7 +11,7 @@ import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { EventProducer } from '../../src/pipeline/producer.ts';
 import { ReferenceModel } from '../helpers/reference-model.ts';
-import { chaosSettings, dropNamespace, Fleet, paced, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
+import { chaosSettings, dropNamespace, Fleet, paced, riskQueueKey, settlementsDue, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
 
 export interface WorkerCrashOptions {
   redisUrl: string;
@@ -63,7 +63,7 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
     const backlog = () => unfinishedJobs(context.redis, context.keys, shards);
     const busyShards = async () => {
       const pipe = context.redis.pipeline();
-      for (let s = 0; s < shards; s++) pipe.llen(`${context.keys.queuePrefix}:risk-${s}:active`);
+      for (let s = 0; s < shards; s++) pipe.llen(riskQueueKey(context.keys, s, 'active'));
       return ((await pipe.exec()) ?? []).filter(([, n]) => Number(n) > 0).length;
     };
     let producing = true;
@@ -95,7 +95,7 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
     await killer;
 
     await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, shards)) === 0, 120_000, 'the risk queues to drain', 250);
-    await waitFor(async () => (await context.redis.zcard(context.keys.settlementDue)) === 0, 60_000, 'every settlement to be released', 250);
+    await waitFor(async () => (await settlementsDue(context.redis, context.keys)) === 0, 60_000, 'every settlement to be released', 250);
     const crashed = fleet.unexpectedExits();
     if (crashed.length) throw new Error(`worker processes died on their own:\n${crashed.join('\n')}`);
 

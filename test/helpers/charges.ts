@@ -25,7 +25,7 @@ export function testCharge(over: Partial<ChargeEvent> = {}): ChargeEvent {
 /** Decides the charges as one batch stamped with the producer clock `clockMs`, and reads their decisions back. */
 export async function decideBatch(ctx: Context, events: ChargeEvent[], clockMs: number): Promise<Decision[]> {
   await ctx.processor.process(testBatch(events, { clockMs }), `test:${++seq}`);
-  return Promise.all(events.map(async (e) => parseDecision((await ctx.redis.get(ctx.keys.decision(e.eventId)))!)));
+  return Promise.all(events.map(async (e) => parseDecision((await ctx.redis.get(ctx.keys.decision(ctx.keys.shardOf(e.userId), e.eventId)))!)));
 }
 
 /** What a rule's scriptConfig() sees besides its configuration, as the default configuration gives it. */

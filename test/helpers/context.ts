@@ -7,6 +7,8 @@ import { createContext, type Context } from '../../src/context.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { Keys } from '../../src/redis/keys.ts';
 import { deleteNamespace } from '../../src/redis/namespace.ts';
+import type { RedisClient } from '../../src/redis/client.ts';
+import type { RedisTarget } from '../../src/redis/target.ts';
 
 export function redisUrl(): string {
   return inject('redisUrl');
@@ -16,7 +18,8 @@ export function freshNamespace(prefix = 'test'): string {
   return `${prefix}-${randomBytes(5).toString('hex')}`;
 }
 
-export function testContext(overrides: Record<string, unknown> = {}, url = redisUrl()): Context {
+/** A context in a fresh namespace, on the shared test Redis unless given another one (a URL or a cluster). */
+export function testContext(overrides: Record<string, unknown> = {}, url: string | RedisTarget = redisUrl()): Context {
   const settings = loadSettings({ namespace: freshNamespace(), overrides, env: {} });
   return createContext(settings, url, silentLogger);
 }
@@ -27,7 +30,7 @@ export async function dropContext(context: Context): Promise<void> {
   await context.close();
 }
 
-export async function dropNamespace(redis: Redis, namespace: string): Promise<void> {
+export async function dropNamespace(redis: RedisClient, namespace: string): Promise<void> {
   // The shard count does not matter: every key of a namespace starts with its base.
   await deleteNamespace(redis, new Keys(namespace, 1));
 }

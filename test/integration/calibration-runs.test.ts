@@ -48,6 +48,19 @@ async function idleAccounts(c: Context, n: number): Promise<string[]> {
   return users;
 }
 
+/**
+ * The chunks of a run over `users`, as the layout numbers them (chunkPlace, src/quota/runs.ts): shard after shard,
+ * each shard's accounts (all opened at one instant here, so in userId order) in chunks of `chunkSize`.
+ */
+function chunksOf(c: Context, users: string[], chunkSize: number): string[][] {
+  const chunks: string[][] = [];
+  for (const shard of c.keys.shardIds) {
+    const mine = users.filter((u) => c.keys.shardOf(u) === shard).sort();
+    for (let i = 0; i < mine.length; i += chunkSize) chunks.push(mine.slice(i, i + chunkSize));
+  }
+  return chunks;
+}
+
 async function historyLengths(c: Context, users: string[]): Promise<number[]> {
   const p = c.redis.pipeline();
   for (const u of users) p.llen(c.keys.quotaAudit(u));
@@ -65,10 +78,13 @@ describe('repeated and resumed runs', () => {
     const c = context({ calibration: { chunkSize: 5 } });
     const users = await idleAccounts(c, 12);
     await worker(c);
+    // Chunks of 5 per shard: more than 12 / 5 when the accounts spread over the shards.
+    const chunks = chunksOf(c, users, 5).length;
+    expect(chunks).toBeGreaterThanOrEqual(3);
     const first = await calibrate(c, '2026-03-15');
-    expect(first).toMatchObject({ status: 'done', accounts: 12, chunks: 3, attempts: 1, calibrated: 12, down: 12, skipped: 0 });
+    expect(first).toMatchObject({ status: 'done', accounts: 12, chunks, attempts: 1, calibrated: 12, down: 12, skipped: 0 });
     const again = await calibrate(c, '2026-03-15');
-    expect(again).toMatchObject({ status: 'done', accounts: 12, chunks: 3, attempts: 2, calibrated: 12, down: 12, skipped: 12 });
+    expect(again).toMatchObject({ status: 'done', accounts: 12, chunks, attempts: 2, calibrated: 12, down: 12, skipped: 12 });
     expect(await quotas(c, users)).toEqual(users.map(() => 900_000));
     expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
   });
@@ -76,18 +92,21 @@ describe('repeated and resumed runs', () => {
   it('finishes a run whose pending chunk jobs were lost, by starting it again', async () => {
     const c = context({ calibration: { chunkSize: 5 } });
     const users = await idleAccounts(c, 12);
+    const chunks = chunksOf(c, users, 5);
     const started = await c.calibration.start('2026-03-15');
-    expect(started).toMatchObject({ status: 'running', chunks: 3 });
+    expect(started).toMatchObject({ status: 'running', chunks: chunks.length });
     // A worker did chunk 0, then everything died and the queue's pending jobs were lost.
-    await c.calibration.processChunk('2026-03-15', 0);
-    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    const done0 = chunks[0]!.length;
+    expect(done0).toBeGreaterThan(0);
+    expect(await c.calibration.processChunk('2026-03-15', 0)).toMatchObject({ accounts: done0, calibrated: done0 });
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix(CALIBRATION_QUEUE) });
     await queue.drain(true);
     await queue.close();
-    expect(await c.calibration.status('2026-03-15')).toMatchObject({ status: 'running', calibrated: 5 });
+    expect(await c.calibration.status('2026-03-15')).toMatchObject({ status: 'running', calibrated: done0 });
 
     await worker(c);
     const done = await calibrate(c, '2026-03-15');
-    expect(done).toMatchObject({ status: 'done', attempts: 2, calibrated: 12, skipped: 5 });
+    expect(done).toMatchObject({ status: 'done', attempts: 2, calibrated: 12, skipped: done0 });
     expect(await quotas(c, users)).toEqual(users.map(() => 900_000));
     expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
   });
@@ -140,7 +159,7 @@ describe('repeated and resumed runs', () => {
     const restarted = await c.calibration.start('2026-03-15');
     expect(restarted.attempts).toBe(2);
     // Now BullMQ marks the old job completed and removes it (removeOnComplete), without running it again.
-    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix(CALIBRATION_QUEUE) });
     closers.push(() => queue.close());
     expect(await queue.remove(chunkJobId('2026-03-15', 1, 0))).toBe(1);
     await worker(c);
@@ -178,16 +197,18 @@ describe('attempts', () => {
 describe('npm run calibrate', () => {
   it('gives up after --timeout, saying what is left and how to resume; a bad --timeout is a usage error', async () => {
     const c = context();
-    await idleAccounts(c, 3);
+    const users = await idleAccounts(c, 3);
+    // One chunk per shard that has accounts (the default chunk size, 1000, holds them all).
+    const chunks = chunksOf(c, users, c.settings.config.calibration.chunkSize).length;
     // A paused queue: no worker takes the chunk jobs, so the run cannot finish.
-    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix(CALIBRATION_QUEUE) });
     closers.push(() => queue.close());
     await queue.pause();
     const env = { REDIS_URL: redisUrl(), RISKMON_NAMESPACE: c.keys.namespace };
     const r = await runTool('calibrate', ['--date', '2026-03-15', '--timeout', '1'], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
-      'calibrate: calibration run 2026-03-15 (attempt 1) not done after 1 s: 0 of 1 chunks done, 0 of 3 accounts calibrated; chunk jobs waiting 1, active 0, delayed (retrying) 0 (no worker is taking them: is a calibration worker running?). Nothing is lost: start the run again (npm run calibrate -- --date 2026-03-15) to resume it',
+      `calibrate: calibration run 2026-03-15 (attempt 1) not done after 1 s: 0 of ${chunks} chunks done, 0 of 3 accounts calibrated; chunk jobs waiting ${chunks}, active 0, delayed (retrying) 0 (no worker is taking them: is a calibration worker running?). Nothing is lost: start the run again (npm run calibrate -- --date 2026-03-15) to resume it`,
     );
     // Once the queue runs again, starting it again finishes it.
     await queue.resume();
@@ -205,7 +226,9 @@ describe('failed runs', () => {
     const c = context({ calibration: { chunkSize: 2 } });
     const users = await idleAccounts(c, 5);
     await c.calibration.start('2026-03-15');
-    await c.calibration.processChunk('2026-03-15', 1);
+    const chunk1 = chunksOf(c, users, 2)[1]!.length;
+    expect(chunk1).toBeGreaterThan(0);
+    expect(await c.calibration.processChunk('2026-03-15', 1)).toMatchObject({ accounts: chunk1, calibrated: chunk1 });
     await c.calibration.fail('2026-03-15', 'chunk 0: simulated');
     await expect(c.calibration.waitUntilDone('2026-03-15')).rejects.toThrow('calibration run 2026-03-15 failed: chunk 0: simulated; start it again to resume');
     const failed = (await c.metrics.calibrationRuns.get()).values.find((v) => v.labels.result === 'failed');
@@ -213,7 +236,7 @@ describe('failed runs', () => {
     // Started again before a worker runs: attempt 1's waiting jobs are superseded by attempt 2's.
     await c.calibration.start('2026-03-15');
     await worker(c);
-    expect(await c.calibration.waitUntilDone('2026-03-15', { pollMs: 20 })).toMatchObject({ status: 'done', attempts: 2, calibrated: 5, skipped: 2, error: null });
+    expect(await c.calibration.waitUntilDone('2026-03-15', { pollMs: 20 })).toMatchObject({ status: 'done', attempts: 2, calibrated: 5, skipped: chunk1, error: null });
     expect(await historyLengths(c, users)).toEqual(users.map(() => 1));
   });
 });
@@ -259,15 +282,24 @@ describe('run dates', () => {
     const c = context();
     const users = await idleAccounts(c, 3);
     await c.calibration.start('2026-03-15');
-    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix(CALIBRATION_QUEUE) });
     await queue.drain(true);
     await queue.close();
     await worker(c);
     await calibrate(c, '2026-04-01');
     // The accounts were calibrated for 2026-04-01 (P = [opening, Apr 1)): one −10%.
     expect(await quotas(c, users)).toEqual([900_000, 900_000, 900_000]);
-    const stale = await c.calibration.processChunk('2026-03-15', 0);
-    expect(stale).toMatchObject({ accounts: 3, calibrated: 0, refused: 3 });
+    // Every chunk of the earlier run (one per shard that has accounts), added up.
+    const staleChunks = (await c.calibration.status('2026-03-15'))!.chunks;
+    expect(staleChunks).toBe(chunksOf(c, users, c.settings.config.calibration.chunkSize).length);
+    const stale = { accounts: 0, calibrated: 0, refused: 0 };
+    for (let index = 0; index < staleChunks; index++) {
+      const r = await c.calibration.processChunk('2026-03-15', index);
+      stale.accounts += r.accounts;
+      stale.calibrated += r.calibrated;
+      stale.refused += r.refused;
+    }
+    expect(stale).toEqual({ accounts: 3, calibrated: 0, refused: 3 });
     expect(await quotas(c, users)).toEqual([900_000, 900_000, 900_000]);
     expect(await historyLengths(c, users)).toEqual([1, 1, 1]);
   });
@@ -302,7 +334,7 @@ describe('scheduler', () => {
       metrics: c.metrics,
     });
     closers.push(() => w.close());
-    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix(CALIBRATION_QUEUE) });
     closers.push(() => queue.close());
     const scheduler = await queue.getJobScheduler(CALIBRATION_SCHEDULER_ID);
     expect(scheduler).toMatchObject({ pattern: '0 0 1,15 * *', tz: 'Asia/Shanghai' });
@@ -332,7 +364,7 @@ describe('scheduler', () => {
     const c = context();
     const users = await idleAccounts(c, 4);
     await worker(c);
-    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix });
+    const queue = new Queue(CALIBRATION_QUEUE, { connection: c.queueConnection, prefix: c.keys.queuePrefix(CALIBRATION_QUEUE) });
     closers.push(() => queue.close());
     // As the scheduler adds it: no run id, the scheduled instant in prevMillis (00:00 Shanghai on 2026-03-15).
     await queue.add('run', {}, { prevMillis: Date.parse('2026-03-14T16:00:00.000Z') });

@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { runTool } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
-import { scheduleDecision } from '../helpers/settlement.ts';
+import { dueCount, ledgersExisting, scheduleDecision, settledMarkers } from '../helpers/settlement.ts';
+import { decisionKey } from '../helpers/shards.ts';
 import { randomBytes } from 'node:crypto';
 
 let ctx: Context;
@@ -40,7 +41,7 @@ describe('settlement release --now', () => {
       expect(r.stderr, bad).toMatch(/^settlement: --now: /);
       expect(r.stderr, bad).toContain('usage: npm run settlement');
     }
-    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+    expect(await dueCount(ctx)).toBe(1);
   });
 
   it('refuses an instant later than the wall clock plus events.maxFutureSkewSeconds; allows one within it', async () => {
@@ -49,7 +50,7 @@ describe('settlement release --now', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`--now ${future} is later than the wall clock`);
     expect(refused.stderr).toContain('moves money early');
-    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+    expect(await dueCount(ctx)).toBe(1);
 
     const nearly = new Date(Date.now() + 60_000).toISOString();
     const ok = await release('--now', nearly);
@@ -69,7 +70,7 @@ describe('settlement release --now', () => {
     });
     expect(production.code).toBe(2);
     expect(production.stderr).toContain('--allow-future is refused in production');
-    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+    expect(await dueCount(ctx)).toBe(1);
 
     const r = await release('--now', future, '--allow-future');
     expect(r.code, r.stderr).toBe(0);
@@ -78,7 +79,7 @@ describe('settlement release --now', () => {
 
   it('reports an eventId already settled as refused, once, and pays nothing twice', async () => {
     expect((await release('--now', '2026-03-11T03:00:00+08:00')).code).toBe(0);
-    await ctx.redis.del(ctx.keys.decision('due-long-ago'));
+    await ctx.redis.del(decisionKey(ctx.keys, 'u-due-long-ago', 'due-long-ago'));
     await scheduleDecision(ctx, 'due-long-ago', Date.parse('2026-04-01T19:00:00Z'), { amount: 123 });
     const r = await release('--now', '2026-04-02T03:00:00+08:00');
     expect(r.code, r.stderr).toBe(0);
@@ -87,7 +88,7 @@ describe('settlement release --now', () => {
       settled: 0,
       refused: [{ eventId: 'due-long-ago', reason: 'already_settled', settledOn: '2026-03-11' }],
     });
-    expect(await ctx.redis.exists(ctx.keys.ledger('2026-04-02'))).toBe(0);
+    expect(await ledgersExisting(ctx, '2026-04-02')).toBe(0);
   });
 
   it('takes --now and --allow-future only with release', async () => {
@@ -99,18 +100,24 @@ describe('settlement release --now', () => {
 
 describe('settlement backfill-markers (upgrade step)', () => {
   it('marks every transaction released before the markers existed, so a later redelivery is refused', async () => {
-    // Ledger entries as releases before this change left them: no markers; "twice" was paid on two dates.
-    await ctx.redis
-      .multi()
-      .hset(ctx.keys.ledgerEntries('2026-03-11'), 'old', 'm-1\t5\tscheduled', 'twice', 'm-1\t6\tscheduled')
-      .hset(ctx.keys.ledgerEntries('2026-04-21'), 'twice', 'm-1\t6\theld')
-      .sadd(ctx.keys.ledgerDates, '2026-03-11', '2026-04-21')
-      .exec();
+    // Ledger entries as releases before this change left them: no markers; "twice" was paid on two dates. Each in
+    // its user's shard ("old" is scheduled again below for u-old, as scheduleDecision names its user).
+    const oldShard = ctx.keys.shardOf('u-old');
+    const twiceShard = ctx.keys.shardOf('u-twice');
+    for (const [shard, date, fields] of [
+      [oldShard, '2026-03-11', ['old', 'm-1\t5\tscheduled']],
+      [twiceShard, '2026-03-11', ['twice', 'm-1\t6\tscheduled']],
+      [twiceShard, '2026-04-21', ['twice', 'm-1\t6\theld']],
+    ] as const) {
+      await ctx.redis.multi().hset(ctx.keys.ledgerEntries(shard, date), ...fields).sadd(ctx.keys.ledgerDates(shard), date).exec();
+    }
     const backfill = () => runTool('settlement', ['backfill-markers', '--namespace', ctx.keys.namespace], env());
     const first = await backfill();
     expect(first.code, first.stderr).toBe(0);
     expect(JSON.parse(first.stdout)).toEqual({ dates: 2, entries: 3, markersWritten: 2, settledTwice: 1, settledTwiceShown: ['twice'] });
-    expect(await ctx.redis.hgetall(ctx.keys.settledMarkers)).toEqual({ old: '2026-03-11', twice: '2026-03-11' });
+    expect(await settledMarkers(ctx)).toEqual({ old: '2026-03-11', twice: '2026-03-11' });
+    expect(await ctx.redis.hget(ctx.keys.settledMarkers(oldShard), 'old')).toBe('2026-03-11');
+    expect(await ctx.redis.hget(ctx.keys.settledMarkers(twiceShard), 'twice')).toBe('2026-03-11');
     const again = await backfill();
     expect(JSON.parse(again.stdout)).toMatchObject({ entries: 3, markersWritten: 0, settledTwice: 1 });
 

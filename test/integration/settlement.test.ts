@@ -10,7 +10,8 @@ import { silentLogger } from '../../src/logger.ts';
 import { startSettlementWorker } from '../../src/settlement/settlement-worker.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testBatch } from '../helpers/batch.ts';
-import { scheduleDecision } from '../helpers/settlement.ts';
+import { dueCount, ledgerDates as allLedgerDates, ledgerEntries, ledgersExisting, scheduleDecision, settledMarker, settledMarkers } from '../helpers/settlement.ts';
+import { decisionKey } from '../helpers/shards.ts';
 
 let ctx: Context;
 const charge = (eventId: string, over: Partial<ChargeEvent> = {}): ChargeEvent => ({
@@ -78,7 +79,7 @@ describe('settlement never starts before the clock (contract v1.1)', () => {
     // The run at the clock pays the two approvals into that day's ledger, not into 2026-03-11's.
     const run = await ctx.ledger.releaseDue(clockMs);
     expect(run).toMatchObject({ settled: 2, settledAmount: 20_000 });
-    expect(await ctx.redis.exists(ctx.keys.ledger('2026-03-11'))).toBe(0);
+    expect(await ledgersExisting(ctx, '2026-03-11')).toBe(0);
     expect((await ctx.ledger.report('2026-03-14')).totalCount).toBe(2);
     // The held one waits its 48 hours from the decision.
     expect((await ctx.ledger.releaseDue(clockMs + 48 * 3_600_000 - 1)).settled).toBe(0);
@@ -148,21 +149,26 @@ describe('release into the Fenfu ledger', () => {
     expect(results.reduce((s, r) => s + r.settled, 0)).toBe(7);
     expect((await ctx.ledger.releaseDue(now)).settled).toBe(0);
     expect((await ctx.ledger.report('2026-03-20')).totalCount).toBe(7);
-    expect(await ctx.redis.hlen(ctx.keys.ledgerEntries('2026-03-20'))).toBe(7);
-    expect(await ctx.redis.hlen(ctx.keys.settledMarkers)).toBe(7);
+    expect(Object.keys(await ledgerEntries(ctx, '2026-03-20'))).toHaveLength(7);
+    expect(Object.keys(await settledMarkers(ctx))).toHaveLength(7);
   });
 
   it('keeps the Fenfu ledger under its own keys', async () => {
     await ctx.ledger.releaseDue(Date.parse('2026-03-20T00:00:00Z'));
-    const ledgerKeys = (await ctx.redis.keys(`${ctx.keys.base}:fenfu:*`)).sort();
-    expect(ledgerKeys).toEqual([ctx.keys.ledgerDates, ctx.keys.settledMarkers, ctx.keys.ledger('2026-03-20'), ctx.keys.ledgerEntries('2026-03-20')].sort());
+    // Each shard that settled something (the shards of the charges' users) has its own four, and nothing else does.
+    const ledgerKeys = (await ctx.redis.keys(`${ctx.keys.base}:*fenfu:*`)).sort();
+    const shards = [...new Set(['u-a1', 'u-a2', 'u-b1', 'h', 'u-c1'].map((u) => ctx.keys.shardOf(u)))];
+    expect(shards.length).toBeGreaterThan(1);
+    expect(ledgerKeys).toEqual(
+      shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settledMarkers(s), ctx.keys.ledger(s, '2026-03-20'), ctx.keys.ledgerEntries(s, '2026-03-20')]).sort(),
+    );
     // Kept as long as the ledgers: nothing under fenfu: expires.
     for (const key of ledgerKeys) expect(await ctx.redis.ttl(key), key).toBe(-1);
   });
 });
 
 const schedule = (eventId: string, dueMs: number, over: Partial<Decision> = {}) => scheduleDecision(ctx, eventId, dueMs, over);
-const ledgerDates = async () => (await ctx.redis.smembers(ctx.keys.ledgerDates)).sort();
+const ledgerDates = () => allLedgerDates(ctx);
 
 describe('a run at instant X pays into the ledger of X\'s local date', () => {
   it('files a late release on the date it is really paid, not on the due dates', async () => {
@@ -184,7 +190,7 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
       totalAmount: 123,
     });
     for (const past of ['2026-03-11', '2026-03-12', '2026-03-13']) expect((await ctx.ledger.report(past)).totalCount, past).toBe(0);
-    expect(await ctx.redis.hgetall(ctx.keys.settledMarkers)).toEqual({ 'on-11th': '2026-03-14', 'on-12th': '2026-03-14', held: '2026-03-14' });
+    expect(await settledMarkers(ctx)).toEqual({ 'on-11th': '2026-03-14', 'on-12th': '2026-03-14', held: '2026-03-14' });
     expect((await ctx.ledger.pending()).map((p) => p.eventId)).toEqual(['not-yet']);
     expect(await ctx.ledger.stats()).toEqual({
       scheduledCount: 1,
@@ -203,7 +209,7 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T20:00:00Z'));
     expect(r).toMatchObject({ date: '2026-03-11', settled: 2, settledAmount: 3 });
     expect(await ledgerDates()).toEqual(['2026-03-11']);
-    expect(await ctx.redis.exists(ctx.keys.ledger('1970-01-02'), ctx.keys.ledger('2026-03-04'))).toBe(0);
+    expect(await ledgersExisting(ctx, '1970-01-02', '2026-03-04')).toBe(0);
   });
 
   it('takes the local date in the configured zone at the run\'s instant (23:59:59 and 00:00:00 Shanghai)', async () => {
@@ -222,8 +228,8 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
     await expect(ctx.ledger.releaseDue(Number.MAX_SAFE_INTEGER)).rejects.toThrow(RangeError);
     await expect(ctx.ledger.releaseDue(Date.parse('1999-12-31T23:59:59Z'))).rejects.toThrow(/\[2000-01-01, 2100-01-01\)/);
     await expect(ctx.ledger.releaseDue(Number.NaN)).rejects.toThrow(RangeError);
-    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
-    expect(await ctx.redis.exists(ctx.keys.ledgerDates)).toBe(0);
+    expect(await dueCount(ctx)).toBe(1);
+    expect(await ledgerDates()).toEqual([]);
   });
 });
 
@@ -236,13 +242,13 @@ describe('exactly once per eventId, forever', () => {
     const statsBefore = await ctx.ledger.stats();
 
     // 35 days on, the decision has expired; A is redelivered with another occurredAt and decided again.
-    await ctx.redis.del(ctx.keys.decision('A'));
+    await ctx.redis.del(decisionKey(ctx.keys, 'u-A', 'A'));
     await schedule('A', Date.parse('2026-04-20T19:00:00Z'), { merchantId: 'm-a', amount: 49_000, outcome: 'review' });
     await schedule('B', Date.parse('2026-04-20T19:00:00Z'), { merchantId: 'm-a', amount: 5 });
     const r = await ctx.ledger.releaseDue(Date.parse('2026-04-20T19:00:00Z'));
     expect(await ctx.ledger.report('2026-03-11')).toEqual(before);
     expect((await ctx.ledger.report('2026-04-21')).merchants).toEqual([{ merchantId: 'm-a', count: 1, amount: 5 }]);
-    expect(await ctx.redis.hget(ctx.keys.ledgerEntries('2026-04-21'), 'A')).toBeNull();
+    expect((await ledgerEntries(ctx, '2026-04-21'))['A']).toBeUndefined();
     expect(r).toEqual({
       date: '2026-04-21',
       settled: 1,
@@ -250,9 +256,9 @@ describe('exactly once per eventId, forever', () => {
       missingDecision: 0,
       refused: [{ eventId: 'A', reason: 'already_settled', settledOn: '2026-03-11' }],
     });
-    expect(await ctx.redis.hget(ctx.keys.settledMarkers, 'A')).toBe('2026-03-11');
+    expect(await settledMarker(ctx, 'A')).toBe('2026-03-11');
     // Off the due set, its hold given back, nothing counted as settled.
-    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(0);
+    expect(await dueCount(ctx)).toBe(0);
     expect(await ctx.ledger.stats()).toEqual({ ...statsBefore, heldCount: 0, heldAmount: 0, settledCount: 3, settledAmount: 49_006 });
     // And a later run finds nothing more.
     expect(await ctx.ledger.releaseDue(Date.parse('2026-05-01T00:00:00Z'))).toMatchObject({ settled: 0, refused: [] });
@@ -261,7 +267,7 @@ describe('exactly once per eventId, forever', () => {
   it('refuses it on the same date too, and when racing releases see it', async () => {
     await schedule('A', Date.parse('2026-03-10T19:00:00Z'), { amount: 7 });
     await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
-    await ctx.redis.del(ctx.keys.decision('A'));
+    await ctx.redis.del(decisionKey(ctx.keys, 'u-A', 'A'));
     await schedule('A', Date.parse('2026-03-10T20:00:00Z'), { amount: 7 });
     const now = Date.parse('2026-03-10T21:00:00Z');
     const results = await Promise.all([ctx.ledger.releaseDue(now), ctx.ledger.releaseDue(now), ctx.ledger.releaseDue(now)]);
@@ -276,7 +282,7 @@ describe('settlement worker', () => {
     // Both due long ago; "done" was settled once before and is scheduled again.
     await schedule('done', Date.parse('2026-03-10T19:00:00Z'), { amount: 11 });
     await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
-    await ctx.redis.del(ctx.keys.decision('done'));
+    await ctx.redis.del(decisionKey(ctx.keys, 'u-done', 'done'));
     await schedule('done', Date.parse('2026-03-20T19:00:00Z'), { amount: 11 });
     await schedule('fresh', Date.parse('2026-03-20T19:00:00Z'), { amount: 22 });
 
@@ -291,15 +297,15 @@ describe('settlement worker', () => {
     });
     try {
       const deadline = Date.now() + 20_000;
-      while ((await ctx.redis.zcard(ctx.keys.settlementDue)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      while ((await dueCount(ctx)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     } finally {
       await worker.close();
     }
     const dayAfter = ctx.calendar.local(Date.now()).date;
-    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(0);
-    const paidOn = await ctx.redis.hget(ctx.keys.settledMarkers, 'fresh');
+    expect(await dueCount(ctx)).toBe(0);
+    const paidOn = await settledMarker(ctx, 'fresh');
     expect([dayBefore, dayAfter]).toContain(paidOn);
-    expect(await ctx.redis.hget(ctx.keys.settledMarkers, 'done')).toBe('2026-03-11');
+    expect(await settledMarker(ctx, 'done')).toBe('2026-03-11');
     expect((await ctx.ledger.report(paidOn!)).totalAmount).toBe(22);
     const refused = (await ctx.metrics.registry.getSingleMetric('riskmon_settlements_refused_total')!.get()).values;
     expect(refused).toEqual([{ labels: { reason: 'already_settled' }, value: 1 }]);
