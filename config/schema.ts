@@ -143,7 +143,7 @@ export const configSchema = z
       batchSize: z.number().int().min(1).max(10_000),
     }),
     pipeline: z.strictObject({
-      /** Ordered shard queues users are partitioned over. Change only with empty queues. @defaultValue 4 */
+      /** Ordered shard queues users are partitioned over; fixed per namespace (docs/operations.md). @defaultValue 4 */
       shards: z.number().int().min(1).max(256),
       /** Events per queue job. @defaultValue 500 */
       maxBatch: z.number().int().min(1).max(10_000),
@@ -159,6 +159,11 @@ export const configSchema = z
       maxLineBytes: z.number().int().min(256).max(1_048_576),
       /** On SIGTERM, how long in-flight batches may take before the process exits anyway, ms. @defaultValue 15000 */
       shutdownGraceMs: z.number().int().min(100).max(600_000),
+      /**
+       * A risk worker is replaced when its shard has had batches waiting and none running for this long (its blocking
+       * connection wedged after a failover, BullMQ issue 4138); 0 turns the watchdog off, s. @defaultValue 20
+       */
+      watchdogSeconds: z.number().int().min(0).max(3_600),
     }),
     http: z.strictObject({
       /** Serve /metrics, /healthz, /readyz and /admin/queues from service processes (env RISKMON_HTTP_ENABLED). @defaultValue true */

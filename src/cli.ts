@@ -167,8 +167,9 @@ export async function openCliContext(
   const context = createContext(settings, resolved.target, options.logger ?? silentLogger);
   try {
     await assertReachable(context.redis, resolved.target);
-    // A tool with another shard count would read and write every user's state in the wrong slot.
-    await checkLayout(context.redis, context.keys);
+    // A tool with another shard count would read and write every user's state in the wrong slot. It records no
+    // layout itself (a read leaves the namespace as it was): the service does, at its start.
+    await checkLayout(context.redis, context.keys, { record: false });
   } catch (e) {
     context.redis.disconnect();
     context.queueConnection.disconnect();

@@ -134,6 +134,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly watchdogRestarts = new Counter({
+    name: 'riskmon_worker_watchdog_restarts_total',
+    help: 'Risk workers replaced by the watchdog: their shard had batches waiting and none running for pipeline.watchdogSeconds.',
+    registers: [this.registry],
+  });
+
   readonly processingErrors = new Counter({
     name: 'riskmon_processing_retries_total',
     help: 'Batches retried after a transient Redis error, by component.',
@@ -325,6 +331,7 @@ export class Metrics {
     this.loginFailures.inc(0);
     this.loginThrottled.inc(0);
     this.scrapeErrors.inc(0);
+    this.watchdogRestarts.inc(0);
   }
 
   /** Fills the scrape-time gauges from these sources from now on (the service calls it once). */

@@ -109,6 +109,10 @@ export async function startService(options: StartOptions): Promise<Service> {
       logger: logger.child({ component: 'risk-worker' }),
       metrics: context.metrics,
       cards: context.cards,
+      onReplaced: (old, fresh) => {
+        const i = workers.indexOf(old);
+        if (i >= 0) workers[i] = fresh;
+      },
     });
     closers.push(risk.close);
     workers.push(...risk.workers);

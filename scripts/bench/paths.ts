@@ -23,7 +23,7 @@ import { CHARGES_PER_CALL, evaluateChargesScript } from '../../src/rules/charge-
 import { readDecisions, type DecidedRun } from './decisions.ts';
 import { BASELINE_WORKER_ENTRY, machineCpuSeconds, processCpuSeconds, RISK_WORKER_ENTRY, startProcesses, type WorkerProcesses } from './processes.ts';
 import { commandStats, redisCpuSeconds, type CommandStat } from './redis-probe.ts';
-import type { RedisClient } from '../../src/redis/client.ts';
+import { SlotPipeline, type RedisClient } from '../../src/redis/client.ts';
 
 export const BASELINE_QUEUE = 'baseline';
 
@@ -302,31 +302,44 @@ function laneOf(userId: string, lanes: number): number {
 export async function runCeiling(
   setup: BenchSetup,
   configFile: string,
-  events: ChargeEvent[],
+  input: ChargeEvent[],
   options: { pipelineSize?: number; inFlight?: number; namespace?: string } = {},
 ): Promise<RunResult> {
   const ctx = createContext(settingsFor(setup, configFile, options.namespace ?? 'bench-ceiling'), setup.redisUrl, silentLogger);
   try {
     const evaluate = defineScript(ctx.redis, evaluateChargesScript);
     const now = Date.now();
-    const calls: ReturnType<typeof ctx.rules.scriptCall>[] = [];
-    for (let i = 0; i < events.length; i += CHARGES_PER_CALL) {
-      calls.push(ctx.rules.scriptCall(events.slice(i, i + CHARGES_PER_CALL).map((event) => ({ event, occurredAtMs: Date.parse(event.occurredAt), clockMs: BENCH_CLOCK_MS })), now));
+    // A call is one shard's (one slot): the events shard by shard, each shard's in order, CHARGES_PER_CALL a call.
+    const byShard = ctx.keys.shardIds.map(() => [] as ChargeEvent[]);
+    for (const e of input) byShard[ctx.keys.shardOf(e.userId)]!.push(e);
+    const events = byShard.flat();
+    const calls: { first: number; keys: string[]; args: (string | number)[] }[] = [];
+    let first = 0;
+    for (const shardEvents of byShard) {
+      for (let i = 0; i < shardEvents.length; i += CHARGES_PER_CALL) {
+        const slice = shardEvents.slice(i, i + CHARGES_PER_CALL);
+        calls.push({ first, ...ctx.rules.scriptCall(slice.map((event) => ({ event, occurredAtMs: Date.parse(event.occurredAt), clockMs: BENCH_CLOCK_MS })), now) });
+        first += slice.length;
+      }
     }
-    // Whole calls per pipeline: 3 calls of CHARGES_PER_CALL (600 charges).
+    // About 3 calls of CHARGES_PER_CALL (600 charges) per pipeline.
     const size = Math.max(1, Math.round((options.pipelineSize ?? 600) / CHARGES_PER_CALL)) * CHARGES_PER_CALL;
     const inFlight = new Set<Promise<unknown>>();
     const sendAt = new Float64Array(events.length);
     const started = await startMeter(ctx.redis, [], decisionStreams(ctx));
+    let nextCall = 0;
     await drive(
       events.length,
       null,
       sendAt,
       {
-        async send(from, to) {
-          const p = ctx.redis.pipeline();
-          // drive() sends `size` events at a time, a multiple of CHARGES_PER_CALL (the last send may be shorter).
-          for (let c = from / CHARGES_PER_CALL; c * CHARGES_PER_CALL < to; c++) evaluate(p, calls[c]!.keys, calls[c]!.args);
+        async send(_from, to) {
+          // The calls that start before `to` (drive() sends `size` events at a time).
+          const p = new SlotPipeline(ctx.redis);
+          for (; nextCall < calls.length && calls[nextCall]!.first < to; nextCall++) {
+            const call = calls[nextCall]!;
+            p.add(call.keys[0]!, (q) => evaluate(q, call.keys, call.args));
+          }
           const done: Promise<unknown> = p.exec().then(() => inFlight.delete(done));
           inFlight.add(done);
           if (inFlight.size >= (options.inFlight ?? 4)) await Promise.race(inFlight);

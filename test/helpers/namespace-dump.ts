@@ -1,15 +1,12 @@
 /** Everything a namespace holds in Redis, as text: every key name and every value, of every type. */
-import type { Redis } from 'ioredis';
+import { scanAll, type RedisClient } from '../../src/redis/client.ts';
 import type { Keys } from '../../src/redis/keys.ts';
 
-export async function namespaceDump(redis: Redis, keys: Keys): Promise<{ keys: string[]; text: string }> {
-  const names: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${keys.base}:*`, 'COUNT', 1000);
-    names.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
+/** Every key of every shard and global group (SCAN on every master); a key is listed once. */
+export async function namespaceDump(redis: RedisClient, keys: Keys): Promise<{ keys: string[]; text: string }> {
+  const seen = new Set<string>();
+  for await (const batch of scanAll(redis, `${keys.base}:*`, 1000)) for (const key of batch) seen.add(key);
+  const names = [...seen];
   const parts: string[] = [];
   for (const key of names.sort()) {
     const type = await redis.type(key);

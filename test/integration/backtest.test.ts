@@ -17,6 +17,8 @@ import type { ReplayLine } from '../../src/replay/replay.ts';
 import { RULE_NAMES } from '../../src/rules/registry.ts';
 import { readNdjson, runTool } from '../helpers/cli.ts';
 import { freshNamespace, redisUrl } from '../helpers/context.ts';
+import { Keys } from '../../src/redis/keys.ts';
+import { decisionKey } from '../helpers/shards.ts';
 import { startTestService, stopTestService } from '../helpers/service.ts';
 
 const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url).pathname;
@@ -78,9 +80,9 @@ describe('npm run backtest', () => {
     expect(summary.transitions).toEqual(transitions);
     expect(summary.transitions['approve->decline']).toEqual({ count: 1, fen: 499_999 });
 
-    // Nothing left behind: no backtest namespace, nothing in the live one.
+    // Nothing left behind: no backtest namespace, nothing in the live one (a tool records no layout).
     expect(await redis.keys('rm:backtest-*')).toEqual([]);
-    expect(await keysOf(namespace)).toBe(0);
+    expect(await redis.keys(`rm:${namespace}:*`)).toEqual([]);
 
     const text = await runTool('backtest', [fixture('rule-edges.ndjson'), '--candidate', candidate, '--out', join(dir, 'diff2.ndjson')], { REDIS_URL: redisUrl(), RISKMON_NAMESPACE: namespace });
     expect(text.code).toBe(0);
@@ -88,11 +90,13 @@ describe('npm run backtest', () => {
     expect(text.stdout).toMatch(/^\d+ lines, \d+ changed \(baseline: the running configuration; candidate: /);
     expect(text.stdout).toMatch(/approve->decline\s+1\s+499,999/);
     expect(text.stdout).toContain('The running workers can switch to the candidate live');
+    expect(await keysOf(namespace)).toBe(0);
   }, 120_000);
 
   it('never runs in, nor removes, the running namespace, whatever the candidate names', async () => {
     const namespace = freshNamespace('bt-running');
-    await redis.set(`rm:${namespace}:lists:merchants:history`, 'kept');
+    const running = new Keys(namespace, 4);
+    await redis.set(running.merchantListHistory, 'kept');
     const candidate = join(dir, 'named.json');
     writeFileSync(candidate, JSON.stringify({ namespace, rules: { sameCardBurst: { minCount: 2 } } }));
     const r = await runTool('backtest', [fixture('rule-edges.ndjson'), '--candidate', candidate, '--baseline', candidate, '--out', join(dir, 'named.ndjson'), '--json'], {
@@ -101,8 +105,10 @@ describe('npm run backtest', () => {
     });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ lines: EDGE_LINES, changed: 0 });
-    expect(await redis.keys(`rm:${namespace}:*`)).toEqual([`rm:${namespace}:lists:merchants:history`]);
-    await redis.del(`rm:${namespace}:lists:merchants:history`);
+    // Only what was there.
+    expect(await redis.keys(`rm:${namespace}:*`)).toEqual([running.merchantListHistory]);
+    expect(await redis.get(running.merchantListHistory)).toBe('kept');
+    await redis.del(running.merchantListHistory);
   }, 120_000);
 
   it('says when a candidate could not be published live, and refuses bad input with exit code 2', async () => {
@@ -133,7 +139,7 @@ describe('npm run backtest', () => {
 
     const started = loadSettings({ namespace: freshNamespace('bt'), env: {} });
     const resultsDir = mkdtempSync(join(dir, 'results-'));
-    const result = await backtest({ started, redisUrl: redisUrl(), logger: silentLogger, inputPath: input, candidate, listsPath: lists, outputPath: join(dir, 'recent.diff.ndjson'), resultsDir });
+    const result = await backtest({ started, redisTarget: redisUrl(), logger: silentLogger, inputPath: input, candidate, listsPath: lists, outputPath: join(dir, 'recent.diff.ndjson'), resultsDir });
     expect(result.publishable).toEqual({ ok: true });
     expect(result.summary.changed).toBeGreaterThan(20);
     expect(result.summary.rules.merchant_blocklisted!.candidate).toBeGreaterThan(0);
@@ -146,7 +152,7 @@ describe('npm run backtest', () => {
       expect((await context.rulesPublisher.publish(candidate, { by: 'test' })).version).toBe(1);
       const fed = await feed({ source: { kind: 'file', path: input }, connection: context.queueConnection, keys: context.keys, config: context.settings.config, cards: context.cards, deadLetters: context.deadLetters });
       expect(fed).toMatchObject({ sent: events.length, rejected: 0 });
-      const decisionKeys = events.map((e) => context.keys.decision(e.eventId));
+      const decisionKeys = events.map((e) => decisionKey(context.keys, e.userId, e.eventId));
       for (let i = 0; i < 600 && (await context.redis.exists(...decisionKeys)) < events.length; i++) await new Promise((r) => setTimeout(r, 100));
       const live = (await context.redis.mget(...decisionKeys)).map((d) => parseDecision(d!));
       expect(live.map((d) => ({ line: events.findIndex((e) => e.eventId === d.eventId) + 1, outcome: d.outcome, rules: d.rules }))).toEqual(

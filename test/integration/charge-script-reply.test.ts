@@ -10,6 +10,7 @@ import { isPlainJsonText, parseChargeReply, parseDecisionSummary } from '../../s
 import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testBatch } from '../helpers/batch.ts';
+import { decisionKey, decisionStreamLength } from '../helpers/shards.ts';
 
 let ctx: Context | undefined;
 afterEach(async () => {
@@ -50,7 +51,7 @@ describe('rules script reply', () => {
     const again = await ctx.processor.process(testBatch(events), 'test:again');
     expect(again).toEqual(first);
 
-    const stored = parseDecision((await ctx.redis.get(ctx.keys.decision('r-3')))!);
+    const stored = parseDecision((await ctx.redis.get(decisionKey(ctx.keys, 'u-reply', 'r-3')))!);
     expect(stored).toMatchObject({
       eventId: 'r-3',
       userId: 'u-reply',
@@ -63,7 +64,7 @@ describe('rules script reply', () => {
     });
     expect(stored.reasons).toHaveLength(3);
     expect(stored.reasons[1]).toContain('inside the night window 23:00–02:00');
-    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(4);
+    expect(await decisionStreamLength(ctx.redis, ctx.keys)).toBe(4);
     // Day totals: what was not declined, with its count.
     expect(parseRuleState(await ctx.redis.hgetall(ctx.keys.ruleState('u-reply'))).days).toEqual(new Map([['2026-03-10', 6_000]]));
   });
@@ -80,7 +81,7 @@ describe('rules script reply', () => {
     const results = await ctx.processor.process(testBatch(events), 'test:broken');
     expect(results.map((r) => r.outcome)).toEqual(['approve', 'rejected', 'approve']);
     expect(results[1]!.error).toMatch(/^evaluation failed: .*WRONGTYPE/);
-    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(2);
+    expect(await decisionStreamLength(ctx.redis, ctx.keys)).toBe(2);
     expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 2, scheduledAmount: 4_000 });
     const [dead] = await ctx.deadLetters.list();
     expect(dead).toMatchObject({ reason: expect.stringContaining('WRONGTYPE') });
@@ -124,7 +125,7 @@ describe('rules script reply', () => {
         const results = await c.processor.process(testBatch(events), `test:texts-${n}`);
         expect(results.map((r) => r.outcome).filter((o) => o === 'rejected')).toEqual([]);
         for (const e of events) {
-          const raw = (await c.redis.get(c.keys.decision(e.eventId)))!;
+          const raw = (await c.redis.get(decisionKey(c.keys, e.userId, e.eventId)))!;
           const stored = JSON.parse(raw) as Record<string, unknown>;
           expect({ eventId: stored.eventId, userId: stored.userId, merchantId: stored.merchantId, card: stored.card }).toEqual({
             eventId: e.eventId,

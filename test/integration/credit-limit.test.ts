@@ -9,6 +9,7 @@ import { parseDecision, type Decision } from '../../src/decisions/decision.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { defineScript, loadScript } from '../../src/redis/scripts.ts';
 import { testBatch } from '../helpers/batch.ts';
+import { decisionKey } from '../helpers/shards.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { calibrate, calibrationWorker, charge, opened, repayment } from '../helpers/quota.ts';
 
@@ -38,7 +39,7 @@ const refund = (userId: string, chargeId: string, amount: number, occurredAt: st
 
 /** One batch, in the order given; returns the per-event results. */
 const process = (c: Context, events: Json[]) => c.processor.process(testBatch(events), `test:credit-${++seq}`);
-const decision = async (c: Context, eventId: string): Promise<Decision> => parseDecision((await c.redis.get(c.keys.decision(eventId)))!);
+const decision = async (c: Context, userId: string, eventId: string): Promise<Decision> => parseDecision((await c.redis.get(decisionKey(c.keys, userId, eventId)))!);
 const credit = (c: Context, userId: string, at = '2026-03-10T12:00:00+08:00') => c.quotaAccounts.show(userId, c.calibrator, Date.parse(at));
 
 const OPEN = '2026-03-10T09:00:00.000+08:00';
@@ -51,11 +52,11 @@ describe('credit_limit', () => {
     const exact = charge('u-edge', '2026-03-10T11:00:00.000+08:00', 10_000);
     const results = await process(c, [opened('u-edge', OPEN, 30_000, 'applied'), a, over, exact]);
     expect(results.map((r) => r.outcome)).toEqual(['accepted', 'approve', 'decline', 'approve']);
-    const declined = await decision(c, over.eventId as string);
+    const declined = await decision(c, 'u-edge', over.eventId as string);
     expect(declined.rules).toEqual(['credit_limit']);
     expect(declined.reasons).toEqual(['amount 100.01 CNY is more than the available credit 100.00 CNY: quota 300.00 CNY, outstanding 200.00 CNY']);
     expect(declined.observed.creditAvailable).toBe(10_000);
-    expect((await decision(c, exact.eventId as string)).observed.creditAvailable).toBe(10_000);
+    expect((await decision(c, 'u-edge', exact.eventId as string)).observed.creditAvailable).toBe(10_000);
     // A declined charge adds nothing: neither to what is owed nor to the day total.
     expect(await credit(c, 'u-edge')).toMatchObject({ quota: 30_000, effectiveQuota: 30_000, outstanding: 30_000, available: 0 });
     expect(await c.redis.hget(c.keys.ruleState('u-edge'), '2026-03-10')).toBe('30000');
@@ -105,17 +106,20 @@ describe('credit_limit', () => {
       ['accepted', undefined],
       ['rejected', `refund of 5001 fen is more than what is left of charge ${paid.eventId} (5000 of its 20000 fen)`],
       ['rejected', `charge ${declined.eventId} was declined: there is nothing to refund`],
-      ['rejected', 'no charge no-such-charge to refund: unknown, or decided more than 35 days ago'],
-      ['rejected', `charge ${paid.eventId} is not a charge of user u-other`],
+      ['rejected', 'no charge no-such-charge of user u-refund to refund: unknown, of another user, or decided more than 35 days ago'],
+      // Another user's charge: its decision is looked for in the refund's user's shard only, so it is not found.
+      ['rejected', `no charge ${paid.eventId} of user u-other to refund: unknown, of another user, or decided more than 35 days ago`],
       ['accepted', undefined],
     ]);
     expect(await credit(c, 'u-refund')).toMatchObject({ outstanding: 0, available: 30_000 });
     expect(await c.redis.hget(c.keys.refunds('u-refund'), paid.eventId as string)).toBe('20000');
+    expect(await c.redis.exists(c.keys.refunds('u-other'), c.keys.account('u-other'))).toBe(0);
     const rejected = await c.metrics.eventsRejected.get();
     const count = (reason: string) => rejected.values.find((v) => v.labels.reason === reason)?.value ?? 0;
-    expect([count('conflict'), count('unknown_charge')]).toEqual([3, 1]);
+    expect([count('conflict'), count('unknown_charge')]).toEqual([2, 2]);
     // The refunds' credit came back to the totals too.
-    expect(await c.redis.hget(c.keys.creditTotals, 'owed')).toBe('0');
+    for (const shard of c.keys.shardIds) expect(await c.redis.hget(c.keys.creditTotals(shard), 'owed'), `shard ${shard}`).toBeOneOf([null, '0']);
+    expect(await c.redis.hget(c.keys.creditTotals(c.keys.shardOf('u-refund')), 'owed')).toBe('0');
   });
 
   // Found in review: five charges refunded in full met the frequent-use threshold with no credit used.
@@ -146,14 +150,14 @@ describe('credit_limit', () => {
     const free = context();
     const [r] = await process(free, [charge('u-none', '2026-03-10T10:00:00.000+08:00', 4_000_000)]);
     expect(r!.outcome).toBe('approve');
-    expect((await decision(free, r!.eventId!)).observed.creditAvailable).toBeNull();
+    expect((await decision(free, 'u-none', r!.eventId!)).observed.creditAvailable).toBeNull();
 
     const strict = context({ rules: { creditLimit: { requireAccount: true } } });
     const before = charge('u-strict', '2026-03-10T08:59:59.999+08:00', 100);
     const sentLate = charge('u-strict', '2026-03-10T08:30:00.000+08:00', 100);
     const results = await process(strict, [charge('u-nobody', '2026-03-10T10:00:00.000+08:00', 100), before, opened('u-strict', OPEN, 30_000, 'applied'), sentLate, charge('u-strict', '2026-03-10T09:00:00.000+08:00', 30_000)]);
     expect(results.map((x) => x.outcome)).toEqual(['decline', 'decline', 'accepted', 'decline', 'approve']);
-    expect((await decision(strict, results[0]!.eventId!)).reasons).toEqual(['no_credit_account: the user had no credit account open at 2026-03-10T10:00:00.000+08:00']);
+    expect((await decision(strict, 'u-nobody', results[0]!.eventId!)).reasons).toEqual(['no_credit_account: the user had no credit account open at 2026-03-10T10:00:00.000+08:00']);
     // The charge timed before the opening but sent after it counted nowhere: not owed, not a charge of the period.
     expect(await credit(strict, 'u-strict')).toMatchObject({ outstanding: 30_000, available: 0 });
     expect(await strict.redis.hget(strict.keys.account('u-strict'), 'n:2026-03-10')).toBe('1');
@@ -174,7 +178,7 @@ describe('credit_limit', () => {
     expect(await credit(c, 'u-cal', '2026-03-20T12:00:00+08:00')).toMatchObject({ quota: 70_000, outstanding: 100_000, available: 0 });
     const [after] = await process(c, [charge('u-cal', '2026-03-20T10:00:00.000+08:00', 1)]);
     expect(after!.outcome).toBe('decline');
-    expect((await decision(c, after!.eventId!)).reasons[0]).toBe('amount 0.01 CNY is more than the available credit 0.00 CNY: quota 700.00 CNY, outstanding 1000.00 CNY');
+    expect((await decision(c, 'u-cal', after!.eventId!)).reasons[0]).toBe('amount 0.01 CNY is more than the available credit 0.00 CNY: quota 700.00 CNY, outstanding 1000.00 CNY');
     // 400 CNY repaid (owed 600): 100 CNY available, but 240 CNY inside the uplift (+20%: 840 CNY).
     await process(c, [repayment('u-cal', '2026-04-01T00:00:00.000+08:00', '2026-03-25T10:00:00.000+08:00', 40_000)]);
     const [outside, inside, tooMuch] = await process(c, [
@@ -183,7 +187,7 @@ describe('credit_limit', () => {
       charge('u-cal', '2026-04-05T12:00:00.000+08:00', 1),
     ]);
     expect([outside!.outcome, inside!.outcome, tooMuch!.outcome]).toEqual(['decline', 'approve', 'decline']);
-    expect((await decision(c, tooMuch!.eventId!)).reasons[0]).toBe('amount 0.01 CNY is more than the available credit 0.00 CNY: quota 840.00 CNY (700.00 CNY + 20% Qingming uplift), outstanding 840.00 CNY');
+    expect((await decision(c, 'u-cal', tooMuch!.eventId!)).reasons[0]).toBe('amount 0.01 CNY is more than the available credit 0.00 CNY: quota 840.00 CNY (700.00 CNY + 20% Qingming uplift), outstanding 840.00 CNY');
     expect(await credit(c, 'u-cal', '2026-04-04T12:00:00+08:00')).toMatchObject({ quota: 70_000, effectiveQuota: 84_000, outstanding: 84_000, available: 0 });
   });
 
@@ -196,10 +200,10 @@ describe('credit_limit', () => {
     const [before, intoEnded] = await late([charge('u-back', '2026-03-08T08:59:00.000+08:00', 1_000_000), charge('u-back', '2026-03-10T12:00:00.000+08:00', 50_000)]);
     expect([before!.outcome, intoEnded!.outcome]).toEqual(['decline', 'decline']);
     // (same_card_burst fires too: the card's newest charge is days later.)
-    expect((await decision(c, before!.eventId!)).reasons).toContain(
+    expect((await decision(c, 'u-back', before!.eventId!)).reasons).toContain(
       'the charge at 2026-03-08T08:59:00.000+08:00 is dated before the credit account opened (2026-03-08T09:00:00.000+08:00): it cannot be checked against the credit',
     );
-    expect((await decision(c, intoEnded!.eventId!)).reasons).toContain('amount 500.00 CNY is more than the available credit 0.00 CNY: quota 1000.00 CNY, outstanding 1000.00 CNY');
+    expect((await decision(c, 'u-back', intoEnded!.eventId!)).reasons).toContain('amount 500.00 CNY is more than the available credit 0.00 CNY: quota 1000.00 CNY, outstanding 1000.00 CNY');
     expect((await credit(c, 'u-back')).outstanding).toBe(100_000);
   });
 
@@ -281,7 +285,7 @@ describe('quota integrity', () => {
     const k = c.keys;
     const reply = await apply(
       c.redis,
-      [k.account('u-cas'), k.quotaAudit('u-cas'), k.calibrationRun('2026-03-01'), k.repayments('u-cas'), k.assetSnapshots('u-cas'), k.socialSnapshots('u-cas')],
+      [k.account('u-cas'), k.quotaAudit('u-cas'), k.calibrationRunCounts(k.shardOf('u-cas'), '2026-03-01'), k.repayments('u-cas'), k.assetSnapshots('u-cas'), k.socialSnapshots('u-cas')],
       ['2026-03-01', Date.parse('2026-03-01T00:00:00+08:00'), '', read!.account.quota, 900_000, 'down', '{}', 24, 0, read!.account.seq, '2026-02-14'],
     );
     expect(reply).toEqual([2]);

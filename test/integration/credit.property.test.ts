@@ -9,6 +9,7 @@ import { describe, expect, test } from 'vitest';
 import type { BatchJobData } from '../../src/pipeline/batch-job.ts';
 import { parseDecision } from '../../src/decisions/decision.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
+import { decisionKey } from '../helpers/shards.ts';
 import { ReferenceModel, type ModelAccountEvent, type ModelCharge } from '../helpers/reference-model.ts';
 
 const USERS = ['u0', 'u1', 'u2'];
@@ -98,9 +99,9 @@ describe('credit against the reference model', () => {
             const to = Math.min(events.length, from + cuts[k % cuts.length]!);
             const batch: BatchJobData = { v: 2, events: events.slice(from, to), clocks: clocks.slice(from, to), claimed: false, enqueuedAt: Date.now() };
             const results = await ctx.processor.process(batch, `prop:${k}`);
-            for (const r of results) {
+            for (const [i, r] of results.entries()) {
               if (r.outcome === 'approve' || r.outcome === 'review' || r.outcome === 'decline') {
-                const d = parseDecision((await ctx.redis.get(ctx.keys.decision(r.eventId!)))!);
+                const d = parseDecision((await ctx.redis.get(decisionKey(ctx.keys, events[from + i]!.userId, r.eventId!)))!);
                 got.push({ outcome: d.outcome, rules: d.rules, creditAvailable: d.observed.creditAvailable });
               } else {
                 got.push({ outcome: r.outcome });
@@ -114,7 +115,15 @@ describe('credit against the reference model', () => {
             const stored = await ctx.redis.hget(ctx.keys.account(user), 'owed');
             expect(stored === null ? undefined : Number(stored), user).toBe(owed);
           }
-          expect(Number((await ctx.redis.hget(ctx.keys.creditTotals, 'owed')) ?? 0)).toBe(model.totalOutstanding());
+          // The credit total, kept per shard: each shard's is its users' outstanding, and together the model's total.
+          let total = 0;
+          for (const shard of ctx.keys.shardIds) {
+            const owed = Number((await ctx.redis.hget(ctx.keys.creditTotals(shard), 'owed')) ?? 0);
+            const usersOwed = USERS.filter((u) => ctx.keys.shardOf(u) === shard).reduce((sum, u) => sum + (model.outstanding(u) ?? 0), 0);
+            expect(owed, `shard ${shard}`).toBe(usersOwed);
+            total += owed;
+          }
+          expect(total).toBe(model.totalOutstanding());
           declined += expected.filter((e) => e.rules?.includes('credit_limit')).length;
           rejected += expected.filter((e) => e.outcome === 'rejected').length;
         } finally {

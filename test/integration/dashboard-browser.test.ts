@@ -11,6 +11,7 @@ import { feed } from '../../src/pipeline/feed.ts';
 import { program } from '../helpers/binaries.ts';
 import { ROOT } from '../helpers/deploy.ts';
 import { startTestService, stopTestService, TEST_LOGIN } from '../helpers/service.ts';
+import { decisionStreamLength } from '../helpers/shards.ts';
 
 const chromiumBinary = program('/usr/bin/chromium', 'chromium');
 const SCREENSHOT = `${ROOT}test-results/queue-dashboard.png`;
@@ -36,7 +37,7 @@ describe.skipIf(!chromiumBinary.available)('queue dashboard in Chromium', () => 
       deadLetters: context.deadLetters,
     });
     const deadline = Date.now() + 30_000;
-    while ((await context.redis.xlen(context.keys.decisionStream)) < summary.sent) {
+    while ((await decisionStreamLength(context.redis, context.keys)) < summary.sent) {
       if (Date.now() > deadline) throw new Error('events not decided in time');
       await new Promise((r) => setTimeout(r, 100));
     }

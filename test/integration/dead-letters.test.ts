@@ -17,7 +17,7 @@ afterAll(async () => {
 function store(maxLen: number) {
   const ns = freshNamespace('dl');
   namespaces.push(ns);
-  const keys = new Keys(ns);
+  const keys = new Keys(ns, 4);
   return { keys, deadLetters: new DeadLetters(redis, keys, maxLen) };
 }
 

@@ -4,12 +4,15 @@ import type { Context } from '../../src/context.ts';
 import type { Decision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { readNdjson, runTool } from '../helpers/cli.ts';
-import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
+import { dropContext, dropNamespace, redisUrl, testContext } from '../helpers/context.ts';
+import { decisionKey } from '../helpers/shards.ts';
 
 let ctx: Context;
 const env = () => ({ REDIS_URL: redisUrl() });
 const decisions = (...args: string[]) => runTool('decisions', [...args, '--namespace', ctx.keys.namespace], env());
 const PAN = '4111111111111111';
+/** The key of a stored decision of charge(eventId) (its user is `u-<eventId>`). */
+const keyOf = (eventId: string) => decisionKey(ctx.keys, `u-${eventId}`, eventId);
 const charge = (eventId: string, over: Partial<ChargeEvent> = {}): ChargeEvent => ({
   type: 'charge',
   eventId,
@@ -27,7 +30,7 @@ beforeEach(async () => {
   // stamped at the events' own time (a v1 payload's clock is enqueuedAt), so they are not too old for it.
   const events = [charge('e-1'), charge('e-2', { cardId: '5500 0000 0000 0004' }), charge('e-3')];
   await ctx.processor.process({ v: 1, events, enqueuedAt: Date.parse('2026-03-10T10:00:05+08:00') }, 'test:decisions');
-  expect(await ctx.redis.exists(...events.map((e) => ctx.keys.decision(e.eventId)))).toBe(3);
+  expect(await ctx.redis.exists(...events.map((e) => decisionKey(ctx.keys, e.userId, e.eventId)))).toBe(3);
 });
 afterEach(async () => {
   await dropContext(ctx);
@@ -38,14 +41,14 @@ describe('decisions show', () => {
     const r = await decisions('show', 'e-2');
     expect(r.code, r.stderr).toBe(0);
     const shown = JSON.parse(r.stdout) as Decision;
-    expect(shown).toEqual(JSON.parse((await ctx.redis.get(ctx.keys.decision('e-2')))!));
+    expect(shown).toEqual(JSON.parse((await ctx.redis.get(keyOf('e-2')))!));
     expect(shown).toMatchObject({ eventId: 'e-2', card: '****0004', merchantId: 'm-1', amount: 10_000 });
     expect(r.stdout + r.stderr).not.toMatch(/5500|4111111111111111/);
   });
 
   it('masks a card number a legacy record holds in another field, with separators too', async () => {
-    const template = JSON.parse((await ctx.redis.get(ctx.keys.decision('e-1')))!) as Decision;
-    await ctx.redis.set(ctx.keys.decision('legacy'), JSON.stringify({ ...template, eventId: 'legacy', userId: `user ${PAN}`, merchantId: '4111-1111-1111-1111' }), 'EX', 3_600);
+    const template = JSON.parse((await ctx.redis.get(keyOf('e-1')))!) as Decision;
+    await ctx.redis.set(decisionKey(ctx.keys, `user ${PAN}`, 'legacy'), JSON.stringify({ ...template, eventId: 'legacy', userId: `user ${PAN}`, merchantId: '4111-1111-1111-1111' }), 'EX', 3_600);
     for (const args of [['show', 'legacy'], ['export']]) {
       const r = await decisions(...args);
       expect(r.code, r.stderr).toBe(0);
@@ -76,7 +79,7 @@ describe('decisions export', () => {
     const r = await decisions('export');
     expect(r.code, r.stderr).toBe(0);
     const lines = readNdjson<Decision>(r.stdout);
-    const stored = await Promise.all(['e-1', 'e-2', 'e-3'].map(async (id) => JSON.parse((await ctx.redis.get(ctx.keys.decision(id)))!) as Decision));
+    const stored = await Promise.all(['e-1', 'e-2', 'e-3'].map(async (id) => JSON.parse((await ctx.redis.get(keyOf(id)))!) as Decision));
     const expected = [...stored].sort((a, b) => Date.parse(a.decidedAt) - Date.parse(b.decidedAt) || (a.eventId < b.eventId ? -1 : 1));
     expect(lines).toEqual(expected);
     expect(r.stdout).not.toMatch(/4111|5500/);
@@ -85,13 +88,13 @@ describe('decisions export', () => {
   });
 
   it('filters by decidedAt ≥ --since, and reads many SCAN/MGET batches (also --unsorted)', async () => {
-    // 1,200 more decision records written directly, decidedAt one second apart from 2026-03-01.
+    // 1,200 more decision records written directly, decidedAt one second apart from 2026-03-01, of users in every shard.
     const base = Date.parse('2026-03-01T00:00:00Z');
     const pipeline = ctx.redis.pipeline();
-    const template = JSON.parse((await ctx.redis.get(ctx.keys.decision('e-1')))!) as Decision;
+    const template = JSON.parse((await ctx.redis.get(keyOf('e-1')))!) as Decision;
     for (let i = 0; i < 1_200; i++) {
-      const d = { ...template, eventId: `bulk-${String(i).padStart(4, '0')}`, decidedAt: new Date(base + i * 1_000).toISOString() };
-      pipeline.set(ctx.keys.decision(d.eventId), JSON.stringify(d), 'EX', 3_600);
+      const d = { ...template, eventId: `bulk-${String(i).padStart(4, '0')}`, userId: `u-bulk-${i}`, decidedAt: new Date(base + i * 1_000).toISOString() };
+      pipeline.set(decisionKey(ctx.keys, d.userId, d.eventId), JSON.stringify(d), 'EX', 3_600);
     }
     await pipeline.exec();
 

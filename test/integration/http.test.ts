@@ -14,6 +14,7 @@ import { riskQueueName } from '../../src/redis/keys.ts';
 import { startService } from '../../src/service.ts';
 import { freshNamespace, redisUrl } from '../helpers/context.ts';
 import { basic, startTestService, stopTestService, TEST_LOGIN } from '../helpers/service.ts';
+import { decisionStreamLength } from '../helpers/shards.ts';
 
 async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -56,7 +57,7 @@ describe('service HTTP server', () => {
     const producer = await context.openProducer({ clock: 'replay' });
     for (const e of syntheticCharges({ count: 200, users: 20, seed: 7, prefix: context.keys.namespace })) producer.send(e);
     await producer.close();
-    await until(async () => (await context.redis.xlen(context.keys.decisionStream)) === 200, '200 decisions');
+    await until(async () => (await decisionStreamLength(context.redis, context.keys)) === 200, '200 decisions');
   });
   afterAll(async () => {
     if (service) await stopTestService(service);
@@ -140,7 +141,7 @@ describe('service HTTP server', () => {
     const pause = await fetch(`${url}/admin/queues/api/queues/risk-0/pause`, { method: 'PUT', headers: auth });
     expect(pause.status).toBeGreaterThanOrEqual(400);
     const queue = service.context;
-    expect(await queue.redis.hget(`${queue.keys.queuePrefix}:risk-0:meta`, 'paused')).toBeNull();
+    expect(await queue.redis.hget(`${queue.keys.queuePrefix('risk-0')}:risk-0:meta`, 'paused')).toBeNull();
   });
 });
 
@@ -239,7 +240,7 @@ describe('service HTTP server configuration', () => {
     }
   });
 
-  /** Keys of a namespace: none may exist after a start-up that failed on its HTTP side. */
+  /** Keys of a namespace: none may exist after a start-up that failed on its HTTP side (not even its layout). */
   async function keysOf(namespace: string): Promise<string[]> {
     const redis = new Redis(redisUrl());
     try {

@@ -8,6 +8,7 @@ import { EventProducer } from '../../src/pipeline/producer.ts';
 import { riskQueueName, SETTLEMENT_QUEUE } from '../../src/redis/keys.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testBatch } from '../helpers/batch.ts';
+import { dueSettlements } from '../helpers/shards.ts';
 
 /** Sample values of one metric, keyed by their label text (`{a="b"}` or "" for none). */
 async function samples(metrics: Metrics, name: string): Promise<Map<string, number>> {
@@ -31,7 +32,7 @@ describe('scrape-time metrics', () => {
   beforeEach(() => {
     context = testContext({ pipeline: { shards: 4 } });
     queues = [...[0, 1, 2, 3].map(riskQueueName), SETTLEMENT_QUEUE].map(
-      (name) => new Queue(name, { connection: context.queueConnection, prefix: context.keys.queuePrefix }),
+      (name) => new Queue(name, { connection: context.queueConnection, prefix: context.keys.queuePrefix(name) }),
     );
     metrics = new Metrics({ defaultMetrics: false });
     metrics.observe({
@@ -84,8 +85,11 @@ describe('scrape-time metrics', () => {
     expect(await one('riskmon_settlements_held_fen')).toBe(stats.heldAmount);
     expect(await one('riskmon_settlements_pending')).toBe(stats.scheduledCount);
     expect(await one('riskmon_settlements_pending_fen')).toBe(stats.scheduledAmount);
-    const [, firstDue] = await context.redis.zrange(context.keys.settlementDue, 0, 0, 'WITHSCORES');
-    expect(await one('riskmon_settlement_overdue_seconds')).toBe((now - Number(firstDue)) / 1000);
+    // The earliest due settlement of every shard's.
+    const due = await dueSettlements(context.redis, context.keys);
+    expect(new Set(due.map(([eventId]) => context.keys.shardOf(events.find((e) => e.eventId === eventId)!.userId))).size).toBeGreaterThan(1);
+    const [, firstDue] = due[0]!;
+    expect(await one('riskmon_settlement_overdue_seconds')).toBe((now - firstDue) / 1000);
     expect(await one('riskmon_dead_letter_entries')).toBe(1);
     expect(await one('riskmon_redis_memory_used_bytes')).toBeGreaterThan(0);
     const [, maxmemory] = (await context.redis.config('GET', 'maxmemory')) as [string, string];

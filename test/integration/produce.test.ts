@@ -21,7 +21,7 @@ const SCRIPT = new URL('../../scripts/produce.ts', import.meta.url).pathname;
 async function queued(context: Context): Promise<{ eventId: string; cardId: string }[]> {
   const out: { eventId: string; cardId: string }[] = [];
   for (let shard = 0; shard < context.settings.config.pipeline.shards; shard++) {
-    const q = new Queue<BatchJobData>(riskQueueName(shard), { connection: context.queueConnection, prefix: context.keys.queuePrefix });
+    const q = new Queue<BatchJobData>(riskQueueName(shard), { connection: context.queueConnection, prefix: context.keys.queuePrefix(riskQueueName(shard)) });
     const jobs = await q.getJobs(['wait'], 0, -1, true);
     for (const job of jobs) out.push(...(job.data.events as { eventId: string; cardId: string }[]));
     await q.close();

@@ -20,7 +20,7 @@ afterEach(async () => {
 const open = (c = ctx) => c.openProducer({ clock: 'replay' });
 
 async function queuedEvents(shard: number): Promise<Record<string, unknown>[]> {
-  const q = new Queue(riskQueueName(shard), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+  const q = new Queue(riskQueueName(shard), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix(riskQueueName(shard)) });
   const jobs = (await q.getJobs(['wait'], 0, -1, true)).sort((a, b) => Number(a.id) - Number(b.id));
   await q.close();
   return jobs.flatMap((j) => j.data.events as Record<string, unknown>[]);
@@ -58,7 +58,7 @@ describe('EventProducer', () => {
       producer.send({ type: 'charge', eventId: `b-${i}`, userId: user, merchantId: 'm', cardId: 'c-123456', amount: 1, occurredAt: '2026-03-10T10:00:00Z' });
     }
     await producer.flush();
-    const q = new Queue(riskQueueName(shardOf(user, 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    const q = new Queue(riskQueueName(shardOf(user, 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix(riskQueueName(shardOf(user, 4))) });
     const jobs = (await q.getJobs(['wait'])).sort((a, b) => Number(a.id) - Number(b.id));
     await q.close();
     await producer.close();
@@ -86,7 +86,7 @@ describe('EventProducer', () => {
     const producer = await ctx.openProducer({ clock: () => clock });
     producer.send(charge('s-1', 'u-a', '2026-03-10T11:59:00+08:00'));
     await producer.close();
-    const q = new Queue(riskQueueName(shardOf('u-a', 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    const q = new Queue(riskQueueName(shardOf('u-a', 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix(riskQueueName(shardOf('u-a', 4))) });
     const [job] = await q.getJobs(['wait']);
     await q.close();
     expect(job!.data).toMatchObject({ v: 2, claimed: true, clock });
@@ -100,7 +100,7 @@ describe('EventProducer', () => {
     producer.send(charge('c-1', 'u-a', '2026-03-10T11:00:00+08:00'));
     producer.send(charge('c-2', 'u-a', '2026-03-10T11:05:00+08:00'));
     await producer.close();
-    const q = new Queue(riskQueueName(shardOf('u-a', 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+    const q = new Queue(riskQueueName(shardOf('u-a', 4)), { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix(riskQueueName(shardOf('u-a', 4))) });
     const jobs = (await q.getJobs(['wait'])).sort((a, b) => Number(a.id) - Number(b.id));
     await q.close();
     expect(jobs).toHaveLength(1);

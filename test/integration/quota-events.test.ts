@@ -79,7 +79,10 @@ describe('applying', () => {
     expect(results.map((r) => r.outcome)).toEqual(['rejected', 'rejected', 'rejected', 'rejected', 'accepted', 'accepted']);
     expect(results[0]!.error).toBe('quota 49999 fen is outside the invited band 50000–1500000 fen');
     expect(results[3]!.error).toBe('quota 800001 fen is outside the applied band 30000–800000 fen');
-    expect(await context.redis.zcard(context.keys.accountIndex)).toBe(2);
+    // The account index, kept per shard: only the two accepted, each in its user's shard.
+    const indexed = await Promise.all(context.keys.shardIds.map((s) => context.redis.zrange(context.keys.accountIndex(s), 0, -1)));
+    expect(indexed.flat().sort()).toEqual(['u-e', 'u-f']);
+    for (const user of ['u-e', 'u-f']) expect(indexed[context.keys.shardOf(user)]).toContain(user);
   });
 
   it('applies each eventId once: a repeat is a duplicate, other content is rejected naming the fields', async () => {

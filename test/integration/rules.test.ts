@@ -6,6 +6,7 @@ import type { ChargeEvent } from '../../src/events/schema.ts';
 import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testBatch } from '../helpers/batch.ts';
+import { decisionKey, decisionStreamEntries, decisionStreamLength, dueSettlements } from '../helpers/shards.ts';
 
 let ctx: Context;
 let seq = 0;
@@ -22,7 +23,7 @@ const charge = (over: Partial<ChargeEvent> = {}): ChargeEvent => ({
 });
 
 const run = (events: unknown[], source = `test:${++seq}`) => ctx.processor.process(testBatch(events), source);
-const stored = async (eventId: string) => parseDecision((await ctx.redis.get(ctx.keys.decision(eventId)))!);
+const stored = async (eventId: string, userId = 'u-1') => parseDecision((await ctx.redis.get(decisionKey(ctx.keys, userId, eventId)))!);
 const ruleState = async (userId = 'u-1') => parseRuleState(await ctx.redis.hgetall(ctx.keys.ruleState(userId)));
 const dayTotals = async (userId = 'u-1') => Object.fromEntries((await ruleState(userId)).days);
 
@@ -57,8 +58,9 @@ describe('decision records', () => {
     ]);
     expect(Date.parse(d.decidedAt)).toBeGreaterThan(Date.now() - 60_000);
 
-    const entries = await ctx.redis.xrange(ctx.keys.decisionStream, '-', '+');
+    const entries = await decisionStreamEntries(ctx.redis, ctx.keys);
     expect(entries).toHaveLength(1);
+    expect(await ctx.redis.xlen(ctx.keys.decisionStream(ctx.keys.shardOf('u-1')))).toBe(1);
     expect(JSON.parse(entries[0]![1][1]!)).toEqual(d);
   });
 
@@ -86,13 +88,17 @@ describe('decision records', () => {
   it('caps the decision stream near its configured length (approximately: whole stream nodes are trimmed)', async () => {
     await dropContext(ctx);
     ctx = testContext({ retention: { decisionStreamMaxLen: 1_000 } });
-    const users = Array.from({ length: 3_000 }, (_, i) => charge({ eventId: `cap-${i}`, userId: `cap-u-${i}` }));
+    // The cap is each shard's stream's: 3,000 users of shard 0.
+    const userIds: string[] = [];
+    for (let i = 0; userIds.length < 3_000; i++) if (ctx.keys.shardOf(`cap-u-${i}`) === 0) userIds.push(`cap-u-${i}`);
+    const users = userIds.map((userId, i) => charge({ eventId: `cap-${i}`, userId }));
     for (let i = 0; i < users.length; i += 250) await run(users.slice(i, i + 250));
-    const length = await ctx.redis.xlen(ctx.keys.decisionStream);
+    const length = await ctx.redis.xlen(ctx.keys.decisionStream(0));
     expect(length).toBeGreaterThanOrEqual(1_000);
     expect(length).toBeLessThan(1_100);
+    expect(await decisionStreamLength(ctx.redis, ctx.keys)).toBe(length);
     // The newest decisions are the ones kept.
-    const [newest] = await ctx.redis.xrevrange(ctx.keys.decisionStream, '+', '-', 'COUNT', 1);
+    const [newest] = await ctx.redis.xrevrange(ctx.keys.decisionStream(0), '+', '-', 'COUNT', 1);
     expect(parseDecision(newest![1][1]!).eventId).toBe('cap-2999');
   });
 });
@@ -102,7 +108,7 @@ describe('exactly once', () => {
     const [first] = await run([charge({ eventId: 'dup', amount: 4_000_000, cardId: '6222 0212 3456 7890 128' })]);
     const [again] = await run([charge({ eventId: 'dup', amount: 4_000_000, occurredAt: '2026-03-10T02:00:00Z' })]);
     expect(again).toEqual(first);
-    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(1);
+    expect(await decisionStreamLength(ctx.redis, ctx.keys)).toBe(1);
     expect((await ctx.metrics.duplicates.get()).values[0]!.value).toBe(1);
   });
 
@@ -116,8 +122,10 @@ describe('exactly once', () => {
     expect(await ctx.redis.hgetall(ctx.keys.ruleState('u-1'))).toEqual(before);
     expect(await ctx.redis.exists(ctx.keys.ruleState('u-9'))).toBe(0);
     expect(parseRuleState(before).days).toEqual(new Map([['2026-03-10', 4_000_000]]));
-    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(1);
-    expect(await ctx.redis.zcard(ctx.keys.settlementDue)).toBe(1);
+    expect(await decisionStreamLength(ctx.redis, ctx.keys)).toBe(1);
+    expect(await dueSettlements(ctx.redis, ctx.keys)).toHaveLength(1);
+    // The first event's decision, in its user's shard, is the only one (none in u-9's shard).
+    expect(await Promise.all(ctx.keys.shardIds.map((s) => ctx.redis.exists(ctx.keys.decision(s, 'dup'))))).toEqual(ctx.keys.shardIds.map((s) => (s === ctx.keys.shardOf('u-1') ? 1 : 0)));
     const [letter] = await ctx.deadLetters.list();
     expect(letter!.reason).toMatch(/^eventId reused with other content: userId, amount, occurredAt differ/);
     expect((await ctx.metrics.eventsRejected.get()).values.find((v) => v.labels.reason === 'id_conflict')!.value).toBe(1);
@@ -129,7 +137,7 @@ describe('exactly once', () => {
     const second = await run(batch, 'queue:risk-0/1');
     expect(second).toEqual(first);
     expect(await ctx.redis.hget(ctx.keys.ruleState('u-1'), '2026-03-10')).toBe('4500000');
-    expect(await ctx.redis.xlen(ctx.keys.decisionStream)).toBe(2);
+    expect(await decisionStreamLength(ctx.redis, ctx.keys)).toBe(2);
     expect(await ctx.deadLetters.count()).toBe(1);
     expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 2, scheduledAmount: 4_500_000 });
   });
@@ -237,7 +245,7 @@ describe('rule state', () => {
     expect(results[0]).toMatchObject({ outcome: 'rejected' });
     expect(results[0]!.error).toMatch(/^the producer's clock .* is (730 days|729 days 23 h) ahead of this worker's clock \(at most 5 min\)$/);
     expect(await dayTotals()).toEqual({ '2026-03-10': 4_900_000 });
-    expect(await ctx.redis.exists(ctx.keys.decision('forged'))).toBe(0);
+    for (const shard of ctx.keys.shardIds) expect(await ctx.redis.exists(ctx.keys.decision(shard, 'forged'))).toBe(0);
     const rejected = (await ctx.metrics.eventsRejected.get()).values.find((v) => v.labels.reason === 'clock_ahead');
     expect(rejected?.value).toBe(1);
   });

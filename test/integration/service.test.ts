@@ -6,6 +6,7 @@ import { EventProducer } from '../../src/pipeline/producer.ts';
 import { startService, type Service } from '../../src/service.ts';
 import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { dropNamespace, freshNamespace, redisUrl } from '../helpers/context.ts';
+import { decisionKey, decisionStreamLength } from '../helpers/shards.ts';
 
 let service: Service | undefined;
 afterEach(async () => {
@@ -38,10 +39,10 @@ describe('service', () => {
     for (const e of events) producer.send(e);
     await producer.close();
 
-    const decided = await until(() => context.redis.xlen(context.keys.decisionStream), (n) => n === events.length);
+    const decided = await until(() => decisionStreamLength(context.redis, context.keys), (n) => n === events.length);
     expect(decided).toBe(600);
     const stats = await until(() => context.ledger.stats(), (s) => s.scheduledCount === 0 && s.heldCount === 0);
-    const approvedOrHeld = (await context.redis.mget(events.map((e) => context.keys.decision(e.eventId))))
+    const approvedOrHeld = (await context.redis.mget(events.map((e) => decisionKey(context.keys, e.userId, e.eventId))))
       .map((d) => JSON.parse(d!))
       .filter((d) => d.outcome !== 'decline');
     expect(stats.settledCount).toBe(approvedOrHeld.length);

@@ -25,10 +25,10 @@ const count = async (metrics: Metrics, name: 'jobsFailed' | 'jobsStalled', queue
 function failingQueue(name: string, error: () => Error) {
   const ctx = testContext();
   const metrics = new Metrics({ defaultMetrics: false });
-  const queue = new Queue(name, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+  const queue = new Queue(name, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix(name) });
   const worker = new Worker(name, async (): Promise<void> => {
     throw error();
-  }, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix });
+  }, { connection: ctx.queueConnection, prefix: ctx.keys.queuePrefix(name) });
   cleanups.push(() => dropContext(ctx), () => queue.close(), () => worker.close());
   const failedForGood: string[] = [];
   observeWorker(worker, metrics, silentLogger, { job: `${name} job`, onFailedForGood: (job) => failedForGood.push(job.id!) });

@@ -1,0 +1,82 @@
+/**
+ * The risk workers' watchdog (src/pipeline/risk-workers.ts): a worker whose blocking connection is gone for good
+ * (as after a failover that wedges it, BullMQ issue 4138) leaves its shard standing, batches waiting and none
+ * running; the watchdog replaces it and the shard moves again. A paused shard, or one whose batch is running, is
+ * left alone.
+ */
+import type { Worker } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { syntheticCharges } from '../../src/events/synthetic.ts';
+import { openRiskQueues } from '../../src/pipeline/producer.ts';
+import type { Service } from '../../src/service.ts';
+import { startTestService, stopTestService } from '../helpers/service.ts';
+import { decisionStreamLength } from '../helpers/shards.ts';
+
+let service: Service | undefined;
+afterEach(async () => {
+  if (service) await stopTestService(service);
+  service = undefined;
+});
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A worker that has stopped taking batches while it looks alive, as one whose blocking connection wedged does.
+ * (Ending its blocking connection is not enough: BullMQ 6 notices that and reconnects; the wedges of issue 4138
+ * are the ones it does not notice.) Paused locally, the queue itself not paused.
+ */
+async function wedge(worker: Worker): Promise<void> {
+  await worker.pause(true);
+  expect(worker.isRunning()).toBe(true);
+}
+
+const restarts = async (s: Service) => (await s.context.metrics.watchdogRestarts.get()).values[0]?.value ?? 0;
+
+describe('risk worker watchdog', () => {
+  it('replaces a worker whose shard stands still with batches waiting, and the shard is decided again', { timeout: 60_000 }, async () => {
+    service = await startTestService({ components: ['risk'], overrides: { pipeline: { shards: 1, watchdogSeconds: 1 } } });
+    const s = service;
+    const [first] = s.workers;
+    await wedge(first!);
+    const events = [...syntheticCharges({ count: 300, users: 30, seed: 3, prefix: s.context.keys.namespace })];
+    // Two batches a while apart: the first may still be taken by the fetch the worker had started before it stopped.
+    for (const part of [events.slice(0, 10), events.slice(10)]) {
+      const producer = await s.context.openProducer({ clock: 'replay' });
+      for (const e of part) producer.send(e);
+      await producer.close();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await until('the batches to be decided', async () => (await decisionStreamLength(s.context.redis, s.context.keys)) === 300);
+    expect(await restarts(s)).toBeGreaterThanOrEqual(1);
+    // The service's own list (readiness) holds the new worker, running.
+    expect(s.workers).not.toContain(first);
+    expect(s.workers.every((w) => w.isRunning())).toBe(true);
+  });
+
+  it('leaves a paused shard alone: batches wait, no worker is replaced', { timeout: 60_000 }, async () => {
+    service = await startTestService({ components: ['risk'], overrides: { pipeline: { shards: 1, watchdogSeconds: 1 } } });
+    const s = service;
+    const [queue] = await openRiskQueues(s.context.queueConnection, s.context.keys, 1);
+    try {
+      await queue!.pause();
+      const producer = await s.context.openProducer({ clock: 'replay' });
+      for (const e of syntheticCharges({ count: 50, users: 5, seed: 4, prefix: s.context.keys.namespace })) producer.send(e);
+      await producer.close();
+      expect(await queue!.getWaitingCount()).toBeGreaterThan(0);
+      // Four watchdog periods with batches waiting.
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(await restarts(s)).toBe(0);
+      await queue!.resume();
+      await until('the batches to be decided', async () => (await decisionStreamLength(s.context.redis, s.context.keys)) === 50);
+      expect(await restarts(s)).toBe(0);
+    } finally {
+      await queue!.close();
+    }
+  });
+});
