@@ -65,8 +65,19 @@ async function run(ctx: Context, events: ChargeEvent[], outcomes?: Record<string
   // Load the script before measuring (the first EVALSHA would fall back to EVAL).
   await ctx.redis.script('LOAD', evaluateChargesScript.lua);
   const before = await evalUsec(ctx);
-  for (let i = 0; i < events.length; i += CHARGES_PER_CALL) {
-    const items = events.slice(i, i + CHARGES_PER_CALL).map((event) => ({ event, occurredAtMs: Date.parse(event.occurredAt), clockMs: Date.parse(event.occurredAt) }));
+  // A call is one shard's (its keys in one slot): each shard's charges in order, CHARGES_PER_CALL a call.
+  const byShard = new Map<number, ChargeEvent[]>();
+  for (const e of events) {
+    const shard = ctx.keys.shardOf(e.userId);
+    const list = byShard.get(shard) ?? [];
+    if (list.length === 0) byShard.set(shard, list);
+    list.push(e);
+  }
+  const calls = [...byShard.values()].flatMap((shardEvents) =>
+    Array.from({ length: Math.ceil(shardEvents.length / CHARGES_PER_CALL) }, (_, c) => shardEvents.slice(c * CHARGES_PER_CALL, (c + 1) * CHARGES_PER_CALL)),
+  );
+  for (const call of calls) {
+    const items = call.map((event) => ({ event, occurredAtMs: Date.parse(event.occurredAt), clockMs: Date.parse(event.occurredAt) }));
     const { keys, args } = ctx.rules.scriptCall(items, Date.now());
     const replies = (await evaluate(ctx.redis, keys, args)) as string[];
     for (const reply of replies) {

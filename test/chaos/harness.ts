@@ -11,7 +11,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scanAll, type RedisClient } from '../../src/redis/client.ts';
+import { scanAll, SlotPipeline, type RedisClient } from '../../src/redis/client.ts';
+import { deleteNamespace } from '../../src/redis/namespace.ts';
 import { loadSettings, type Settings } from '../../src/config.ts';
 import { DeadLetters } from '../../src/deadletter/dead-letters.ts';
 import { EventClaims } from '../../src/decisions/claims.ts';
@@ -193,8 +194,7 @@ export async function scanKeys(redis: RedisClient, pattern: string): Promise<str
 
 /** Deletes every key of a namespace (shared test Redis: never FLUSHALL). */
 export async function dropNamespace(redis: RedisClient, keys: Keys): Promise<void> {
-  const all = await scanKeys(redis, `${keys.base}:*`);
-  for (let i = 0; i < all.length; i += 1_000) await redis.unlink(...all.slice(i, i + 1_000));
+  await deleteNamespace(redis, keys);
 }
 
 /** Every stored decision of every shard, by eventId. */
@@ -356,9 +356,9 @@ export async function verifyNamespace(
   let cardWindowsChecked = 0;
   for (let i = 0; i < users.length; i += 500) {
     const chunk = users.slice(i, i + 500);
-    const pipe = redis.pipeline();
-    for (const user of chunk) pipe.hgetall(keys.ruleState(user));
-    const replies = (await pipe.exec()) ?? [];
+    const pipe = new SlotPipeline(redis);
+    for (const user of chunk) pipe.add(keys.ruleState(user), (p) => p.hgetall(keys.ruleState(user)));
+    const replies = await pipe.exec();
     replies.forEach(([err, reply], j) => {
       const user = chunk[j]!;
       if (err) return note(`rule state of ${user}: ${err.message}`);
@@ -476,15 +476,18 @@ export function queueKey(keys: Keys, queueName: string, suffix: string): string 
 
 /** Jobs not yet finished over the risk queues of a namespace. */
 export async function unfinishedJobs(redis: RedisClient, keys: Keys, shards: number): Promise<number> {
-  const pipe = redis.pipeline();
+  const pipe = new SlotPipeline(redis);
   for (let s = 0; s < shards; s++) {
-    pipe.llen(riskQueueKey(keys, s, 'wait'));
-    pipe.llen(riskQueueKey(keys, s, 'active'));
-    pipe.zcard(riskQueueKey(keys, s, 'prioritized'));
-    pipe.zcard(riskQueueKey(keys, s, 'delayed'));
-    pipe.llen(riskQueueKey(keys, s, 'paused'));
+    pipe.add(riskQueueKey(keys, s, 'wait'), (p) =>
+      p
+        .llen(riskQueueKey(keys, s, 'wait'))
+        .llen(riskQueueKey(keys, s, 'active'))
+        .zcard(riskQueueKey(keys, s, 'prioritized'))
+        .zcard(riskQueueKey(keys, s, 'delayed'))
+        .llen(riskQueueKey(keys, s, 'paused')),
+    );
   }
-  const replies = (await pipe.exec()) ?? [];
+  const replies = await pipe.exec();
   return replies.reduce((n, [, v]) => n + Number(v), 0);
 }
 

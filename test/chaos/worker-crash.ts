@@ -5,6 +5,8 @@
  * every settlement is recorded once in the ledger. Redeliveries are counted from the workers' own logs.
  */
 import { freshNamespace } from '../helpers/context.ts';
+import { SlotPipeline } from '../../src/redis/client.ts';
+import { targetEnv, type RedisTarget } from '../../src/redis/target.ts';
 import { createContext } from '../../src/context.ts';
 import { CardHasher } from '../../src/events/card.ts';
 import { syntheticCharges } from '../../src/events/synthetic.ts';
@@ -14,7 +16,8 @@ import { ReferenceModel } from '../helpers/reference-model.ts';
 import { chaosSettings, dropNamespace, Fleet, paced, riskQueueKey, settlementsDue, sleep, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type Verification } from './harness.ts';
 
 export interface WorkerCrashOptions {
-  redisUrl: string;
+  /** One Redis (a URL) or a Redis Cluster: the workers are pointed at it as production points them. */
+  redisUrl: string | RedisTarget;
   events: number;
   users: number;
   /** Events per second offered by the producer. */
@@ -43,7 +46,7 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
   const settings = chaosSettings(namespace, overrides);
   const configFile = writeConfigFile(overrides);
   const context = createContext(settings, options.redisUrl, silentLogger);
-  const fleet = new Fleet({ REDIS_URL: options.redisUrl, RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path });
+  const fleet = new Fleet({ ...targetEnv(options.redisUrl), RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path });
   // The replay clock (contract v1.1): events weeks old are refused by a wall clock, and settle at T+1 only when
   // the clock is theirs. The model's default clock is the same replay clock.
   const producer = await context.openProducer({ clock: 'replay' });
@@ -62,9 +65,9 @@ export async function workerCrashScenario(options: WorkerCrashOptions): Promise<
     const redelivered = () => fleet.count('batch redelivered after a worker stopped');
     const backlog = () => unfinishedJobs(context.redis, context.keys, shards);
     const busyShards = async () => {
-      const pipe = context.redis.pipeline();
-      for (let s = 0; s < shards; s++) pipe.llen(riskQueueKey(context.keys, s, 'active'));
-      return ((await pipe.exec()) ?? []).filter(([, n]) => Number(n) > 0).length;
+      const pipe = new SlotPipeline(context.redis);
+      for (let s = 0; s < shards; s++) pipe.add(riskQueueKey(context.keys, s, 'active'), (p) => p.llen(riskQueueKey(context.keys, s, 'active')));
+      return (await pipe.exec()).filter(([, n]) => Number(n) > 0).length;
     };
     let producing = true;
     const killer = (async () => {
