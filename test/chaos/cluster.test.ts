@@ -29,7 +29,7 @@ test('a master killed mid-stream: its replica takes over, workers and producer r
   const f = await failoverScenario({ cluster, target: parseClusterSeeds(cluster.seeds), events: 6_000, users: 400, rate: 1_500, riskWorkers: 2 });
   console.log(
     `failover: ${f.events} events, ${f.decidedAtKill} decided at the kill, failover ${Math.round(f.failoverMs)} ms, ` +
-      `${f.decidedAfterFailover} decided after it, ${f.lost} acknowledged events lost`,
+      `${f.decidedAfterFailover} of the killed master's shard decided after it, ${f.lost} acknowledged events lost`,
   );
   expect(f.verification.problems).toEqual([]);
   expect(f.decidedAfterFailover).toBeGreaterThan(0);
