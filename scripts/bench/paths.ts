@@ -23,14 +23,16 @@ import { CHARGES_PER_CALL, evaluateChargesScript } from '../../src/rules/charge-
 import { readDecisions, type DecidedRun } from './decisions.ts';
 import { BASELINE_WORKER_ENTRY, machineCpuSeconds, processCpuSeconds, RISK_WORKER_ENTRY, startProcesses, type WorkerProcesses } from './processes.ts';
 import { commandStats, redisCpuSeconds, type CommandStat } from './redis-probe.ts';
-import { SlotPipeline, type RedisClient } from '../../src/redis/client.ts';
+import { isCluster, masterNodes, SlotPipeline, type RedisClient } from '../../src/redis/client.ts';
+import { targetEnv, type RedisTarget } from '../../src/redis/target.ts';
 
 export const BASELINE_QUEUE = 'baseline';
 
 export type PathName = 'reference' | 'ceiling' | 'baseline' | 'riskmon';
 
 export interface BenchSetup {
-  redisUrl: string;
+  /** The private Redis of the run: one server (a URL) or a cluster. */
+  redisUrl: string | RedisTarget;
   /** Directory for the generated config file. */
   workDir: string;
   /** Overrides merged over config/default.json for every path (pipeline tuning, retention). */
@@ -92,7 +94,7 @@ export const BENCH_CLOCK_MS = Date.parse('2026-03-11T03:00:00+08:00');
 
 function workerEnv(setup: BenchSetup, configFile: string, namespace: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    REDIS_URL: setup.redisUrl,
+    ...targetEnv(setup.redisUrl),
     RISKMON_CONFIG: configFile,
     RISKMON_NAMESPACE: namespace,
     RISKMON_CARD_SECRET: setup.cardSecret,
@@ -104,8 +106,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Empties the private benchmark Redis (never the shared one: the caller started this server). */
 export async function resetRedis(redis: RedisClient): Promise<void> {
-  await redis.flushall('SYNC');
-  await redis.config('RESETSTAT');
+  if (isCluster(redis)) await redis.ping();
+  for (const node of masterNodes(redis)) {
+    await node.flushall('SYNC');
+    await node.config('RESETSTAT');
+  }
 }
 
 interface Drive {

@@ -145,7 +145,7 @@ export function stream(options: { count: number; users: number; seed: number; pr
 const STREAM_START_MS = Date.parse('2026-03-10T00:00:00+08:00');
 const STREAM_SPAN_MS = 26 * 3_600_000;
 
-function machineInfo(): Record<string, string | number> {
+export function machineInfo(): Record<string, string | number> {
   let model = cpus()[0]?.model ?? 'unknown';
   try {
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
@@ -413,7 +413,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
 
 /** Like production, but on a private server: AOF off (persistence cost is not what this measures), noeviction. */
 // DEBUG HTSTATS (local connections only) tells when a key-table rehash is over.
-const REDIS_ARGS = ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '--save', '', '--enable-debug-command', 'local'];
+export const REDIS_ARGS = ['--maxmemory-policy', 'noeviction', '--appendonly', 'no', '--save', '', '--enable-debug-command', 'local'];
 
 /**
  * Cost growth with the number of users. Each size gets its own private Redis: every user's state is loaded, then a
