@@ -71,6 +71,16 @@ async function measure(kind: Measured['target'], target: RedisTarget, client: Re
   }
 }
 
+/** The commands that cost most on either target, per charge. */
+function topCommands(one: Measured, many: Measured, charges: number): string[] {
+  const byName = (m: Measured) => new Map(m.riskmon.topCommands.map((c) => [c.command, c]));
+  const a = byName(one);
+  const b = byName(many);
+  const names = [...new Set([...a.keys(), ...b.keys()])].sort((x, y) => Math.max(b.get(y)?.usec ?? 0, a.get(y)?.usec ?? 0) - Math.max(b.get(x)?.usec ?? 0, a.get(x)?.usec ?? 0));
+  const cell = (c: { calls: number; usec: number } | undefined) => (c ? `${(c.calls / charges).toFixed(3)} | ${(c.usec / charges).toFixed(2)}` : '0 | 0');
+  return names.slice(0, 10).map((n) => `| ${n} | ${cell(a.get(n))} | ${cell(b.get(n))} |`);
+}
+
 async function cpuSeconds(node: import('ioredis').Redis): Promise<number> {
   const info = parseInfo(await node.info('cpu'));
   return Number(info.used_cpu_user) + Number(info.used_cpu_sys);
@@ -149,6 +159,12 @@ runCommand(
       row(many),
       '',
       `Redis CPU per charge, cluster / one Redis: ${ratio.toFixed(2)} (goal ≤ 1.15). Decisions: ${comparison.identical ? 'identical' : 'DIFFERENT'} (${comparison.compared} compared).`,
+      '',
+      'Where the production path spends Redis time (commandstats over the masters, per charge: calls, µs):',
+      '',
+      '| command | one Redis calls | µs | cluster calls | µs |',
+      '|---|---|---|---|---|',
+      ...topCommands(one, many, events.length),
       '',
     ].join('\n');
     process.stdout.write(text);

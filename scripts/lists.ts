@@ -1,6 +1,6 @@
 /**
  * npm run lists -- add merchant|user|card <id or card number> --reason "…" --by <name> [--from ISO] [--until ISO] |
- * remove merchant|user|card <id or card number> --by <name> | show [kind] [--json] | history [kind] [--json]: the lists
+ * remove merchant|user|card <id or card number> --by <name> | show [kind] [--json] | history [kind] [--json] | sync: the lists
  * merchant_blocklisted, user_frozen and card_blocklisted read, every change recorded with who made it. A card is
  * given as its number, tokenized at once, and shown as its last four only.
  */
@@ -20,6 +20,7 @@ runCommand(
       'remove merchant|user|card <id or card number> --by <name>',
       'show [merchant|user|card] [--json]',
       'history [merchant|user|card] [--json]',
+      'sync',
     ],
     positionals: true,
     options: {
@@ -44,12 +45,14 @@ runCommand(
       'npm run lists -- remove card - --by bob < card.txt',
       'npm run lists -- remove merchant m-13 --by alice',
       'npm run lists -- show --json',
+      'npm run lists -- sync',
     ],
   },
   async ({ values, positionals }) => {
     const [command, kindArg, id, ...rest] = positionals;
     const changes = command === 'add' || command === 'remove';
-    if (!['add', 'remove', 'show', 'history'].includes(command ?? '')) throw new UsageError('expected: add, remove, show or history');
+    if (!['add', 'remove', 'show', 'history', 'sync'].includes(command ?? '')) throw new UsageError('expected: add, remove, show, history or sync');
+    if (command === 'sync' && kindArg !== undefined) throw new UsageError('sync takes no list: it copies all three');
     const kind = kindArg === undefined ? undefined : (LIST_KINDS as readonly string[]).includes(kindArg) ? (kindArg as ListKind) : null;
     if (kind === null) throw new UsageError(`expected a list: merchant, user or card, got ${maskCardNumbers(kindArg!)}`);
     if (changes && (kind === undefined || id === undefined || rest.length > 0)) throw new UsageError(`expected: ${command} merchant|user|card <id or card number>`);
@@ -89,6 +92,10 @@ runCommand(
             for (const e of entries) process.stdout.write(`${k} ${k === 'card' ? (e.last4 ?? '****') : listedId}  ${describeEntry(e)}  by ${e.by} at ${e.addedAt}${e.reason ? `: ${e.reason}` : ''}\n`);
           }
         }
+      } else if (command === 'sync') {
+        // Each shard's rules read a copy of the lists in their own slot; a change cut short may have left some behind.
+        const copied = await lists.sync();
+        process.stdout.write(`${copied} shard cop${copied === 1 ? 'y' : 'ies'} of list entries brought up to date in namespace ${cli.context.keys.namespace}\n`);
       } else {
         for (const c of await lists.history(1_000, kind ? [kind] : LIST_KINDS)) {
           if (values.json) process.stdout.write(JSON.stringify(c) + '\n');

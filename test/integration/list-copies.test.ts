@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { defineScript, loadScript } from '../../src/redis/scripts.ts';
 import { decideBatch, testCharge } from '../helpers/charges.ts';
-import { dropContext, testContext } from '../helpers/context.ts';
+import { runTool } from '../helpers/cli.ts';
+import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 
 let ctx: Context;
 beforeEach(() => {
@@ -60,5 +61,19 @@ describe("the shards' copies of the lists", () => {
     expect(await ctx.lists.sync()).toBe(2);
     expect(await copies('user', 'u-frozen')).toEqual(ctx.keys.shardIds.map(() => listed));
     expect(await ctx.lists.sync()).toBe(0);
+  });
+
+  it('are brought up to date by `npm run lists -- sync` too', { timeout: 30_000 }, async () => {
+    const four = testContext();
+    try {
+      await four.lists.merchants.add('m-behind', { reason: 'chargebacks', by: 'carol' });
+      await four.redis.del(four.keys.listCopy(1, 'merchant'), four.keys.listCopyVersions(1, 'merchant'));
+      const r = await runTool('lists', ['sync', '--namespace', four.keys.namespace], { REDIS_URL: redisUrl() });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`1 shard copy of list entries brought up to date in namespace ${four.keys.namespace}\n`);
+      expect(await four.redis.hget(four.keys.listCopy(1, 'merchant'), 'm-behind')).toBe(await four.redis.hget(four.keys.merchantList, 'm-behind'));
+    } finally {
+      await dropContext(four);
+    }
   });
 });
