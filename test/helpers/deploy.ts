@@ -10,7 +10,8 @@ export const ALERT_TESTS = `${ROOT}deploy/prometheus/alerts.test.yml`;
 export const DASHBOARD = `${ROOT}deploy/grafana/dashboards/riskmon.json`;
 export const DATASOURCES = `${ROOT}deploy/grafana/provisioning/datasources/prometheus.yml`;
 
-export const readYaml = <T = any>(path: string): T => parse(readFileSync(path, 'utf8')) as T;
+// Merge keys on: docker-compose.yml gives the six cluster nodes one definition (`<<: *cluster-node`), as compose reads it.
+export const readYaml = <T = any>(path: string): T => parse(readFileSync(path, 'utf8'), { merge: true }) as T;
 
 export interface DashboardPanel {
   id: number;

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config.ts';
+import { redisTargetFromEnv } from '../../src/redis/target.ts';
 import { program } from '../helpers/binaries.ts';
 import {
   ALERT_RULES,
@@ -64,7 +65,42 @@ const SECRET_VARIABLES = ['RISKMON_CARD_SECRET', 'RISKMON_DASHBOARD_USER', 'RISK
 
 describe('docker-compose.yml', () => {
   it('has the whole stack', () => {
-    expect(Object.keys(services).sort()).toEqual(['grafana', 'producer', 'prometheus', 'redis', 'riskmon']);
+    expect(Object.keys(services).sort()).toEqual(
+      ['grafana', 'producer', 'prometheus', 'redis', 'redis-c1', 'redis-c2', 'redis-c3', 'redis-c4', 'redis-c5', 'redis-c6', 'redis-cluster-init', 'riskmon', 'riskmon-cluster'].sort(),
+    );
+  });
+
+  it('has a cluster profile: six cluster-enabled nodes as safe as the single Redis, joined 3 + 3, and riskmon pointed at them', () => {
+    const nodes = ['redis-c1', 'redis-c2', 'redis-c3', 'redis-c4', 'redis-c5', 'redis-c6'];
+    for (const name of [...nodes, 'redis-cluster-init', 'riskmon-cluster']) expect((services[name] as { profiles?: string[] }).profiles, name).toEqual(['cluster']);
+    for (const name of nodes) {
+      const node = services[name]!;
+      const cmd = node.command!.map((a) => interpolate(a, filledEnv)).join(' ');
+      expect(node.image).toBe(services.redis!.image);
+      expect(cmd, name).toMatch(/--cluster-enabled yes\b/);
+      expect(cmd, name).toContain(`--cluster-announce-hostname ${name} --cluster-preferred-endpoint-type hostname`);
+      expect(cmd, name).toMatch(/--appendonly yes\b/);
+      expect(cmd, name).toMatch(/--maxmemory-policy noeviction\b/);
+      expect(cmd, name).toContain(`--requirepass ${filledEnv.REDIS_PASSWORD}`);
+      // Replicas authenticate to their masters with the same password (a promoted replica is then a master alike).
+      expect(cmd, name).toContain(`--masterauth ${filledEnv.REDIS_PASSWORD}`);
+      expect(node.command!.slice(0, 2)).toEqual(['sh', '/usr/local/etc/riskmon/redis-start.sh']);
+      expect(node.volumes).toContain(`${name}-data:/data`);
+      expect(compose.volumes).toHaveProperty(`${name}-data`);
+      expect(node.ports ?? []).toEqual([]);
+      expect(envOf(name).REDISCLI_AUTH).toBe(filledEnv.REDIS_PASSWORD);
+    }
+    const init = services['redis-cluster-init']!.command!.join(' ');
+    expect(init).toContain(`--cluster create ${nodes.map((n) => `${n}:6379`).join(' ')}`);
+    expect(init).toContain('--cluster-replicas 1 --cluster-yes');
+    expect(Object.keys(services['redis-cluster-init']!.depends_on as object).sort()).toEqual(nodes);
+    const env = envOf('riskmon-cluster');
+    expect(env.REDIS_URL).toBeUndefined();
+    const target = redisTargetFromEnv(env);
+    expect(target).toMatchObject({ kind: 'cluster', password: filledEnv.REDIS_PASSWORD, seeds: [{ host: 'redis-c1', port: 6379 }, { host: 'redis-c2', port: 6379 }, { host: 'redis-c3', port: 6379 }] });
+    expect(env.RISKMON_NAMESPACE).toBe(envOf('riskmon').RISKMON_NAMESPACE);
+    expect(env.RISKMON_ENV).toBe('production');
+    expect(services['riskmon-cluster']!.ports).toEqual(['127.0.0.1:9465:9464']);
   });
 
   it('runs Redis with AOF on and noeviction', () => {
