@@ -214,6 +214,20 @@ export async function assertReachable(redis: RedisClient, target: string | Redis
       }
     }),
   );
+  // A master marked failed drops out of the slot table the client reads, so every master left may answer while
+  // its slots are served by none: each master must also see the cluster whole.
+  await Promise.all(
+    masterNodes(redis).map(async (node) => {
+      const info = await Promise.race([node.cluster('INFO'), timer]).catch((e: Error) => `cluster_state:unknown (${e.message})`);
+      const state = /cluster_state:(\S+)/.exec(String(info))?.[1] ?? 'unknown';
+      if (state !== 'ok') {
+        throw new RedisUnavailableError(
+          `Redis Cluster state is ${state} as master ${nodeAddress(node)} sees it (${describeTarget(target)}): some slots have no master that answers. ` +
+            'Wait for a replica to take over (CLUSTER INFO says cluster_state:ok), or start the failed master again.',
+        );
+      }
+    }),
+  );
 }
 
 /** Redis is set up in a way that can lose or corrupt the service's data. */
