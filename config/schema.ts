@@ -160,8 +160,8 @@ export const configSchema = z
       /** On SIGTERM, how long in-flight batches may take before the process exits anyway, ms. @defaultValue 15000 */
       shutdownGraceMs: z.number().int().min(100).max(600_000),
       /**
-       * A risk worker is replaced when its shard has had batches waiting and none running for this long (its blocking
-       * connection wedged after a failover, BullMQ issue 4138); 0 turns the watchdog off, s. @defaultValue 20
+       * A worker (risk, settlement, calibration) is replaced when its queue has had jobs due and none running for this
+       * long (its blocking connection wedged after a failover, BullMQ issue 4138); 0 turns the watchdog off, s. @defaultValue 20
        */
       watchdogSeconds: z.number().int().min(0).max(3_600),
     }),

@@ -136,7 +136,8 @@ export class Metrics {
 
   readonly watchdogRestarts = new Counter({
     name: 'riskmon_worker_watchdog_restarts_total',
-    help: 'Risk workers replaced by the watchdog: their shard had batches waiting and none running for pipeline.watchdogSeconds.',
+    help: 'Workers replaced by the watchdog, by component: their queue had jobs due and none running for pipeline.watchdogSeconds.',
+    labelNames: ['component'] as const,
     registers: [this.registry],
   });
 
@@ -331,7 +332,7 @@ export class Metrics {
     this.loginFailures.inc(0);
     this.loginThrottled.inc(0);
     this.scrapeErrors.inc(0);
-    this.watchdogRestarts.inc(0);
+    for (const component of ['risk', 'settlement', 'calibration']) this.watchdogRestarts.inc({ component }, 0);
   }
 
   /** Fills the scrape-time gauges from these sources from now on (the service calls it once). */

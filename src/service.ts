@@ -96,6 +96,11 @@ export async function startService(options: StartOptions): Promise<Service> {
   }
   // Recorded once every start-up guard has passed (a refused start writes nothing).
   await checkLayout(context.redis, context.keys);
+  // A worker the watchdog replaces takes the old one's place in the list readiness reads.
+  const onReplaced = (old: Worker, fresh: Worker) => {
+    const i = workers.indexOf(old);
+    if (i >= 0) workers[i] = fresh;
+  };
   if (options.components.includes('risk')) {
     // The shards' copies of the lists equal the lists before the first charge is decided (a list change cut short
     // between the list and its copies is finished here).
@@ -109,10 +114,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       logger: logger.child({ component: 'risk-worker' }),
       metrics: context.metrics,
       cards: context.cards,
-      onReplaced: (old, fresh) => {
-        const i = workers.indexOf(old);
-        if (i >= 0) workers[i] = fresh;
-      },
+      onReplaced,
     });
     closers.push(risk.close);
     workers.push(...risk.workers);
@@ -125,6 +127,8 @@ export async function startService(options: StartOptions): Promise<Service> {
       ledger: context.ledger,
       logger: logger.child({ component: 'settlement' }),
       metrics: context.metrics,
+      watchdogSeconds: settings.config.pipeline.watchdogSeconds,
+      onReplaced,
     });
     closers.push(settlement.close);
     workers.push(settlement.worker);
@@ -138,6 +142,8 @@ export async function startService(options: StartOptions): Promise<Service> {
       calibration: context.calibration,
       logger: logger.child({ component: 'calibration' }),
       metrics: context.metrics,
+      watchdog: true,
+      onReplaced,
     });
     closers.push(calibration.close);
     workers.push(calibration.worker);

@@ -2,9 +2,8 @@
  * One BullMQ worker per shard queue, each running one job at a time. Transient Redis failures are retried
  * inside the job (never through BullMQ's retry, which would put the batch behind later ones and break order).
  *
- * A watchdog replaces a worker whose shard has had batches waiting and none running for
- * `pipeline.watchdogSeconds`: after a failover a worker's blocking connection can wedge for good (BullMQ issue
- * 4138; its own fix covers some of the ways), and it would look alive while its shard stood still.
+ * A watchdog (src/redis/worker-watchdog.ts) replaces a worker whose shard has had batches waiting and none running
+ * for `pipeline.watchdogSeconds`.
  */
 import { WaitingError, Worker, type Job, type JobJson } from 'bullmq';
 import type { RiskmonConfig } from '../config.ts';
@@ -18,7 +17,8 @@ import type { BatchJobData, EventResult } from './batch-job.ts';
 import { openRiskQueues } from './producer.ts';
 import { isTransientRedisError, TransientBatchError, type RiskProcessor } from './risk-processor.ts';
 import { mayHoldCardData, scrubBatch } from './scrub.ts';
-import { SlotPipeline, type RedisClient } from '../redis/client.ts';
+import type { RedisClient } from '../redis/client.ts';
+import { startWatchdog } from '../redis/worker-watchdog.ts';
 
 
 export interface RiskWorkersOptions {
@@ -112,70 +112,24 @@ export async function startRiskWorkers(options: RiskWorkersOptions): Promise<Ris
   const workers = Array.from({ length: pipeline.shards }, (_, shard) => startWorker(shard));
   await Promise.all(workers.map((w) => w.waitUntilReady()));
 
-  const watchdog = pipeline.watchdogSeconds > 0 ? startWatchdog() : undefined;
-  function startWatchdog() {
-    const stuckSince = new Map<number, number>();
-    let checking = false;
-    const check = async () => {
-      if (checking || closing) return;
-      checking = true;
-      try {
-        const standing = await standingShards(connection, workers);
-        const now = Date.now();
-        for (const [shard, worker] of workers.entries()) {
-          if (!standing.has(shard) || worker.closing) {
-            stuckSince.delete(shard);
-            continue;
-          }
-          const since = stuckSince.get(shard) ?? now;
-          stuckSince.set(shard, since);
-          if (now - since < pipeline.watchdogSeconds * 1000 || closing) continue;
-          stuckSince.delete(shard);
-          logger.warn({ queue: worker.name, standingForMs: now - since }, 'risk worker replaced: its shard had batches waiting and none running');
-          metrics.watchdogRestarts.inc();
-          const fresh = startWorker(shard);
-          workers[shard] = fresh;
-          options.onReplaced?.(worker, fresh);
-          // The old one may never answer: closed without waiting (its job, if any, is redelivered by its lock).
-          void worker.close(true).catch(() => undefined);
-        }
-      } catch {
-        // Redis away: nothing stands still that a new worker would move; the next check looks again.
-      } finally {
-        checking = false;
-      }
-    };
-    const timer = setInterval(() => void check(), Math.min(5_000, pipeline.watchdogSeconds * 250));
-    timer.unref();
-    return { stop: () => clearInterval(timer) };
-  }
+  const watchdog = startWatchdog({
+    connection,
+    seconds: pipeline.watchdogSeconds,
+    workers,
+    replace: startWorker,
+    onReplaced: options.onReplaced,
+    component: 'risk',
+    logger,
+    metrics,
+  });
 
   return {
     workers,
     async close(deadline = Infinity) {
       closing = true;
-      watchdog?.stop();
+      watchdog.stop();
       const clean = await Promise.all(workers.map((w) => closeWorker(w, deadline, logger)));
       return workers.filter((_, i) => !clean[i]).map((w) => w.name);
     },
   };
-}
-
-/**
- * The shards whose queue has batches waiting and none running (in any process), and is not paused: where a
- * worker should be taking a batch and none is. One round trip (one pipeline per slot).
- */
-async function standingShards(connection: RedisClient, workers: readonly Worker[]): Promise<Set<number>> {
-  const pipeline = new SlotPipeline(connection);
-  for (const w of workers) {
-    pipeline.add(w.keys.wait!, (p) => p.llen(w.keys.wait!).llen(w.keys.active!).hget(w.keys.meta!, 'paused'));
-  }
-  const replies = await pipeline.exec();
-  const standing = new Set<number>();
-  workers.forEach((_, shard) => {
-    const [[e1, waiting], [e2, active], [e3, paused]] = replies.slice(shard * 3, shard * 3 + 3) as [[Error | null, unknown], [Error | null, unknown], [Error | null, unknown]];
-    if (e1 || e2 || e3) throw e1 ?? e2 ?? e3;
-    if (Number(waiting) > 0 && Number(active) === 0 && paused === null) standing.add(shard);
-  });
-  return standing;
 }

@@ -15,6 +15,7 @@ import { observeWorker } from '../redis/worker-events.ts';
 import type { Calibrator } from './calibration.ts';
 import { CalibrationRefusedError, CHUNK_JOB, RUN_JOB, scheduledStartDelay, type ChunkJobData, type QuotaCalibration, type RunJobData } from './runs.ts';
 import type { RedisClient } from '../redis/client.ts';
+import { startWatchdog } from '../redis/worker-watchdog.ts';
 
 export const CALIBRATION_SCHEDULER_ID = 'quota-calibration';
 
@@ -31,6 +32,10 @@ export interface CalibrationWorkerOptions {
   schedule?: boolean;
   /** Chunk jobs at a time in this process. @defaultValue config.calibration.concurrency */
   concurrency?: number;
+  /** Replace the worker when its queue stands still for config.pipeline.watchdogSeconds. @defaultValue false */
+  watchdog?: boolean;
+  /** Told when the watchdog replaces the worker. */
+  onReplaced?: (old: Worker, fresh: Worker) => void;
 }
 
 /** Installs the scheduler: idempotent, and it follows a changed cron or zone. */
@@ -43,7 +48,8 @@ export async function scheduleCalibration(queue: Queue, calibrator: Calibrator, 
 }
 
 export interface CalibrationWorker {
-  worker: Worker;
+  /** The worker running now (the watchdog may have replaced the first). */
+  readonly worker: Worker;
   /** Closes the worker by `deadline` (epoch ms; see closeWorker); resolves the queues abandoned. @defaultValue no deadline */
   close(deadline?: number): Promise<string[]>;
 }
@@ -56,54 +62,76 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
     await queue.close();
   }
 
-  const worker = new Worker(
-    CALIBRATION_QUEUE,
-    async (job: Job) => {
-      if (job.name === CHUNK_JOB) {
-        const { runId, index, attempt } = job.data as ChunkJobData;
-        return calibration.processChunk(runId, index, attempt);
-      }
-      if (job.name === RUN_JOB) {
-        // A scheduled job fires at 00:00 local on D; `prevMillis` is that instant even when it runs late.
-        const scheduled = (job.data as RunJobData).runId === undefined;
-        const runId = (job.data as RunJobData).runId ?? calibrator.runDateAt(job.opts.prevMillis ?? job.timestamp);
-        try {
-          if (scheduled) {
-            const wait = scheduledStartDelay(calibrator.run(runId).atMs, Date.now(), config.events.maxFutureSkewSeconds * 1000);
-            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-          }
-          const status = await calibration.start(runId);
-          return { runId, accounts: status.accounts, chunks: status.chunks };
-        } catch (e) {
-          if (e instanceof CalibrationRefusedError) {
-            logger.error({ runId, err: e.message }, 'calibration run refused');
-            return { runId, refused: e.message };
-          }
-          throw e;
+  const startWorker = () => {
+    const worker = new Worker(
+      CALIBRATION_QUEUE,
+      async (job: Job) => {
+        if (job.name === CHUNK_JOB) {
+          const { runId, index, attempt } = job.data as ChunkJobData;
+          return calibration.processChunk(runId, index, attempt);
         }
-      }
-      throw new Error(`unknown calibration job ${job.name}`);
-    },
-    {
-      connection,
-      prefix: keys.queuePrefix(CALIBRATION_QUEUE),
-      concurrency: options.concurrency ?? config.calibration.concurrency,
-      lockDuration: config.pipeline.lockDurationMs,
-      stalledInterval: config.pipeline.stalledIntervalMs,
-      // A chunk whose worker died is redelivered however often that happens; it is idempotent.
-      maxStalledCount: Number.MAX_SAFE_INTEGER,
-    },
-  );
-  observeWorker(worker, metrics, logger, {
-    job: 'calibration job',
-    onFailedForGood: (job, err) => {
-      if (job.name !== CHUNK_JOB) return;
-      const { runId, index, attempt } = job.data as ChunkJobData;
-      void calibration.fail(runId, `chunk ${index}: ${err.message}`, attempt).catch((e) => logger.error({ err: (e as Error).message }, 'could not mark the run failed'));
-    },
+        if (job.name === RUN_JOB) {
+          // A scheduled job fires at 00:00 local on D; `prevMillis` is that instant even when it runs late.
+          const scheduled = (job.data as RunJobData).runId === undefined;
+          const runId = (job.data as RunJobData).runId ?? calibrator.runDateAt(job.opts.prevMillis ?? job.timestamp);
+          try {
+            if (scheduled) {
+              const wait = scheduledStartDelay(calibrator.run(runId).atMs, Date.now(), config.events.maxFutureSkewSeconds * 1000);
+              if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            }
+            const status = await calibration.start(runId);
+            return { runId, accounts: status.accounts, chunks: status.chunks };
+          } catch (e) {
+            if (e instanceof CalibrationRefusedError) {
+              logger.error({ runId, err: e.message }, 'calibration run refused');
+              return { runId, refused: e.message };
+            }
+            throw e;
+          }
+        }
+        throw new Error(`unknown calibration job ${job.name}`);
+      },
+      {
+        connection,
+        prefix: keys.queuePrefix(CALIBRATION_QUEUE),
+        concurrency: options.concurrency ?? config.calibration.concurrency,
+        lockDuration: config.pipeline.lockDurationMs,
+        stalledInterval: config.pipeline.stalledIntervalMs,
+        // A chunk whose worker died is redelivered however often that happens; it is idempotent.
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
+      },
+    );
+    observeWorker(worker, metrics, logger, {
+      job: 'calibration job',
+      onFailedForGood: (job, err) => {
+        if (job.name !== CHUNK_JOB) return;
+        const { runId, index, attempt } = job.data as ChunkJobData;
+        void calibration.fail(runId, `chunk ${index}: ${err.message}`, attempt).catch((e) => logger.error({ err: (e as Error).message }, 'could not mark the run failed'));
+      },
+    });
+    return worker;
+  };
+  const workers = [startWorker()];
+  await workers[0]!.waitUntilReady();
+  const watchdog = startWatchdog({
+    connection,
+    seconds: options.watchdog ? config.pipeline.watchdogSeconds : 0,
+    workers,
+    replace: startWorker,
+    onReplaced: options.onReplaced,
+    component: 'calibration',
+    logger,
+    metrics,
   });
-  await worker.waitUntilReady();
-  return { worker, close: async (deadline = Infinity) => ((await closeWorker(worker, deadline, logger)) ? [] : [worker.name]) };
+  return {
+    get worker() {
+      return workers[0]!;
+    },
+    close: async (deadline = Infinity) => {
+      watchdog.stop();
+      return (await closeWorker(workers[0]!, deadline, logger)) ? [] : [workers[0]!.name];
+    },
+  };
 }
 
 /** The worker wired from a context, without the scheduler: what `npm run calibrate`, the benchmark and tests run. */

@@ -3,7 +3,6 @@
  * Several processes may run it at once: each release is exactly-once in Redis.
  */
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -13,6 +12,7 @@ import { observeWorker } from '../redis/worker-events.ts';
 import { maskCardNumbers } from '../events/card.ts';
 import type { ReleaseResult, SettlementLedger } from './ledger.ts';
 import type { RedisClient } from '../redis/client.ts';
+import { startWatchdog } from '../redis/worker-watchdog.ts';
 
 export const RELEASE_SCHEDULER_ID = 'settlement-release';
 
@@ -24,10 +24,15 @@ export interface SettlementWorkerOptions {
   logger: Logger;
   metrics: Metrics;
   now?: () => number;
+  /** pipeline.watchdogSeconds: the worker is replaced when its queue stands still this long (0: never). @defaultValue 0 */
+  watchdogSeconds?: number;
+  /** Told when the watchdog replaces the worker. */
+  onReplaced?: (old: Worker, fresh: Worker) => void;
 }
 
 export interface SettlementWorker {
-  worker: Worker;
+  /** The worker running now (the watchdog may have replaced the first). */
+  readonly worker: Worker;
   /** Closes the worker by `deadline` (epoch ms; see closeWorker); resolves the queues abandoned. @defaultValue no deadline */
   close(deadline?: number): Promise<string[]>;
 }
@@ -43,20 +48,33 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
   );
   await queue.close();
 
-  const worker = new Worker(
-    SETTLEMENT_QUEUE,
-    async () => {
-      // The wall clock: a tick pays into today's ledger, whatever the due scores say.
-      const result = await ledger.releaseDue(now(), settlement.batchSize);
-      recordRelease(result, metrics, logger);
-      return { ...result, refused: result.refused.length };
+  const startWorker = () => {
+    const worker = new Worker(
+      SETTLEMENT_QUEUE,
+      async () => {
+        // The wall clock: a tick pays into today's ledger, whatever the due scores say.
+        const result = await ledger.releaseDue(now(), settlement.batchSize);
+        recordRelease(result, metrics, logger);
+        return { ...result, refused: result.refused.length };
+      },
+      { connection, prefix: keys.queuePrefix(SETTLEMENT_QUEUE), concurrency: 1 },
+    );
+    // A failed release is not retried as a job: the next tick releases what is still due.
+    observeWorker(worker, metrics, logger, { job: 'settlement release' });
+    return worker;
+  };
+  const workers = [startWorker()];
+  await workers[0]!.waitUntilReady();
+  const watchdog = startWatchdog({ connection, seconds: options.watchdogSeconds ?? 0, workers, replace: startWorker, onReplaced: options.onReplaced, component: 'settlement', logger, metrics });
+  return {
+    get worker() {
+      return workers[0]!;
     },
-    { connection, prefix: keys.queuePrefix(SETTLEMENT_QUEUE), concurrency: 1 },
-  );
-  // A failed release is not retried as a job: the next tick releases what is still due.
-  observeWorker(worker, metrics, logger, { job: 'settlement release' });
-  await worker.waitUntilReady();
-  return { worker, close: async (deadline = Infinity) => ((await closeWorker(worker, deadline, logger)) ? [] : [worker.name]) };
+    close: async (deadline = Infinity) => {
+      watchdog.stop();
+      return (await closeWorker(workers[0]!, deadline, logger)) ? [] : [workers[0]!.name];
+    },
+  };
 }
 
 /** Most refusals named in one log line; the count is always complete. */

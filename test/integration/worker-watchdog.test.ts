@@ -1,8 +1,8 @@
 /**
- * The risk workers' watchdog (src/pipeline/risk-workers.ts): a worker whose blocking connection is gone for good
- * (as after a failover that wedges it, BullMQ issue 4138) leaves its shard standing, batches waiting and none
- * running; the watchdog replaces it and the shard moves again. A paused shard, or one whose batch is running, is
- * left alone.
+ * The workers' watchdog (src/redis/worker-watchdog.ts): a worker that stops taking jobs while it looks alive (as
+ * one whose blocking connection wedged after a failover, BullMQ issue 4138) leaves its queue standing, jobs due and
+ * none running; the watchdog replaces it and the queue moves again. A paused queue is left alone. Found by the
+ * failover chaos test in CI: the settlement worker stood still after its master failed over.
  */
 import type { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { openRiskQueues } from '../../src/pipeline/producer.ts';
 import type { Service } from '../../src/service.ts';
 import { startTestService, stopTestService } from '../helpers/service.ts';
+import { scheduleDecision } from '../helpers/settlement.ts';
 import { decisionStreamLength } from '../helpers/shards.ts';
 
 let service: Service | undefined;
@@ -36,9 +37,9 @@ async function wedge(worker: Worker): Promise<void> {
   expect(worker.isRunning()).toBe(true);
 }
 
-const restarts = async (s: Service) => (await s.context.metrics.watchdogRestarts.get()).values[0]?.value ?? 0;
+const restarts = async (s: Service, component = 'risk') => (await s.context.metrics.watchdogRestarts.get()).values.find((v) => v.labels.component === component)?.value ?? 0;
 
-describe('risk worker watchdog', () => {
+describe('worker watchdog', () => {
   it('replaces a worker whose shard stands still with batches waiting, and the shard is decided again', { timeout: 60_000 }, async () => {
     service = await startTestService({ components: ['risk'], overrides: { pipeline: { shards: 1, watchdogSeconds: 1 } } });
     const s = service;
@@ -78,5 +79,18 @@ describe('risk worker watchdog', () => {
     } finally {
       await queue!.close();
     }
+  });
+
+  it('replaces a settlement worker whose scheduled tick stands overdue, and what is due is paid', { timeout: 60_000 }, async () => {
+    service = await startTestService({ components: ['settlement'], overrides: { settlement: { tickSeconds: 1 }, pipeline: { watchdogSeconds: 1 } } });
+    const s = service;
+    const [first] = s.workers;
+    await wedge(first!);
+    // A tick the worker had already fetched runs out first (nothing is due yet).
+    await new Promise((r) => setTimeout(r, 1_500));
+    await scheduleDecision(s.context, 'due-1', Date.now() - 60_000);
+    await until('the due settlement to be paid', async () => (await s.context.ledger.stats()).settledCount === 1);
+    expect(await restarts(s, 'settlement')).toBeGreaterThanOrEqual(1);
+    expect(s.workers).not.toContain(first);
   });
 });
