@@ -10,6 +10,7 @@ import { eventSchemas } from './events/schema.ts';
 import { REJECT_REASONS } from './pipeline/reject-reasons.ts';
 import { PRODUCER_REJECT_REASONS } from './pipeline/producer.ts';
 import type { Keys } from './redis/keys.ts';
+import { WATCHED_COMPONENTS } from './redis/worker-watchdog.ts';
 import { CALIBRATION_RUN_RESULTS, QUOTA_CHANGES, WARNING_NAMES } from './quota/calibration.ts';
 import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/ledger.ts';
 
@@ -332,7 +333,7 @@ export class Metrics {
     this.loginFailures.inc(0);
     this.loginThrottled.inc(0);
     this.scrapeErrors.inc(0);
-    for (const component of ['risk', 'settlement', 'calibration']) this.watchdogRestarts.inc({ component }, 0);
+    for (const component of WATCHED_COMPONENTS) this.watchdogRestarts.inc({ component }, 0);
   }
 
   /** Fills the scrape-time gauges from these sources from now on (the service calls it once). */

@@ -10,6 +10,9 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SlotPipeline, type RedisClient } from './client.ts';
 
+/** The workers watched, as the label `component` of riskmon_worker_watchdog_restarts_total names them. */
+export const WATCHED_COMPONENTS = ['risk', 'settlement', 'calibration'] as const;
+
 export interface WatchdogOptions {
   connection: RedisClient;
   /** How long a queue may stand still; 0 turns the watchdog off. */
@@ -19,7 +22,7 @@ export interface WatchdogOptions {
   replace(index: number): Worker;
   /** Told of each replacement (the service keeps its list of workers for readiness). */
   onReplaced?: (old: Worker, fresh: Worker) => void;
-  component: 'risk' | 'settlement' | 'calibration';
+  component: (typeof WATCHED_COMPONENTS)[number];
   logger: Logger;
   metrics: Metrics;
 }

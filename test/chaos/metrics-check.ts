@@ -16,6 +16,7 @@ import { buildPipeline, chaosSettings, dropNamespace, TEST_CARD_SECRET } from '.
 import { testBatch } from '../helpers/batch.ts';
 import { PRODUCER_REJECT_REASONS } from '../../src/pipeline/producer.ts';
 import { SETTLEMENT_REFUSAL_REASONS } from '../../src/settlement/ledger.ts';
+import { WATCHED_COMPONENTS } from '../../src/redis/worker-watchdog.ts';
 
 /** Every label value a metric of ours may carry: finite sets, none of them an identifier. */
 export const ALLOWED_LABELS: Record<string, readonly string[]> = {
@@ -28,7 +29,8 @@ export const ALLOWED_LABELS: Record<string, readonly string[]> = {
   outcome: ['approve', 'review', 'decline'],
   rule: RULE_NAMES,
   kind: ['t_plus_1', 'held'],
-  component: ['risk', 'settlement'],
+  // Batches retried (risk, settlement) and workers replaced by the watchdog.
+  component: [...new Set(['risk', 'settlement', ...WATCHED_COMPONENTS])],
 };
 
 export interface MetricsCheckFigures {
