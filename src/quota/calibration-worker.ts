@@ -10,12 +10,11 @@ import type { Context } from '../context.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { CALIBRATION_QUEUE, type Keys } from '../redis/keys.ts';
-import { closeWorker } from '../redis/shutdown.ts';
 import { observeWorker } from '../redis/worker-events.ts';
 import type { Calibrator } from './calibration.ts';
 import { CalibrationRefusedError, CHUNK_JOB, RUN_JOB, scheduledStartDelay, type ChunkJobData, type QuotaCalibration, type RunJobData } from './runs.ts';
 import type { RedisClient } from '../redis/client.ts';
-import { startWatchdog } from '../redis/worker-watchdog.ts';
+import { startWatchedWorker } from '../redis/worker-watchdog.ts';
 
 export const CALIBRATION_SCHEDULER_ID = 'quota-calibration';
 
@@ -111,27 +110,14 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
     });
     return worker;
   };
-  const workers = [startWorker()];
-  await workers[0]!.waitUntilReady();
-  const watchdog = startWatchdog({
+  return startWatchedWorker(startWorker, {
     connection,
     seconds: options.watchdog ? config.pipeline.watchdogSeconds : 0,
-    workers,
-    replace: startWorker,
     onReplaced: options.onReplaced,
     component: 'calibration',
     logger,
     metrics,
   });
-  return {
-    get worker() {
-      return workers[0]!;
-    },
-    close: async (deadline = Infinity) => {
-      watchdog.stop();
-      return (await closeWorker(workers[0]!, deadline, logger)) ? [] : [workers[0]!.name];
-    },
-  };
 }
 
 /** The worker wired from a context, without the scheduler: what `npm run calibrate`, the benchmark and tests run. */

@@ -4,6 +4,7 @@
  * instead, and that never contain a password.
  */
 import { isIP } from 'node:net';
+import { maskCardNumbers } from '../events/card.ts';
 
 export interface ClusterSeed {
   host: string;
@@ -32,6 +33,10 @@ export type RedisTarget = SingleRedisTarget | ClusterRedisTarget;
 /** RISKMON_REDIS_CLUSTER or REDIS_URL cannot be used as written. */
 export class RedisTargetError extends Error {
   override name = 'RedisTargetError';
+  constructor(message: string) {
+    // The entry it names is the operator's text, which could hold a card number typed by mistake.
+    super(maskCardNumbers(message));
+  }
 }
 
 const CLUSTER_VAR = 'RISKMON_REDIS_CLUSTER';
@@ -206,9 +211,14 @@ export function redactUrl(url: string): string {
 
 /**
  * A target for messages and logs, password replaced by ***: a single Redis as its URL (see {@link redactUrl}), a
- * cluster as "cluster" and its seeds written as RISKMON_REDIS_CLUSTER would be (`cluster rediss://app:***@h1:7000,h2:7000`).
+ * cluster as "cluster" and its seeds written as RISKMON_REDIS_CLUSTER would be (`cluster rediss://app:***@h1:7000,h2:7000`);
+ * card numbers (however they got there) masked.
  */
 export function describeTarget(target: RedisTarget | string): string {
+  return maskCardNumbers(describeUnmasked(target));
+}
+
+function describeUnmasked(target: RedisTarget | string): string {
   if (typeof target === 'string') return redactUrl(target);
   if (target.kind === 'single') return redactUrl(target.url);
   const seeds = target.seeds.map((s) => (isIP(s.host) === 6 ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`)).join(',');

@@ -9,6 +9,7 @@ import type { Worker } from 'bullmq';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SlotPipeline, type RedisClient } from './client.ts';
+import { closeWorker } from './shutdown.ts';
 
 /** The workers watched, as the label `component` of riskmon_worker_watchdog_restarts_total names them. */
 export const WATCHED_COMPONENTS = ['risk', 'settlement', 'calibration'] as const;
@@ -71,6 +72,29 @@ export function startWatchdog(options: WatchdogOptions): { stop(): void } {
     stop() {
       stopped = true;
       clearInterval(timer);
+    },
+  };
+}
+
+/**
+ * One worker under the watchdog (the settlement and calibration workers): started with `start` (again when
+ * replaced), ready when this resolves. `worker` is the one running now; `close` stops the watchdog, then the worker
+ * by `deadline` (see closeWorker), and resolves the queue abandoned, if any.
+ */
+export async function startWatchedWorker(
+  start: () => Worker,
+  options: Omit<WatchdogOptions, 'workers' | 'replace'>,
+): Promise<{ readonly worker: Worker; close(deadline?: number): Promise<string[]> }> {
+  const workers = [start()];
+  await workers[0]!.waitUntilReady();
+  const watchdog = startWatchdog({ ...options, workers, replace: start });
+  return {
+    get worker() {
+      return workers[0]!;
+    },
+    async close(deadline = Infinity) {
+      watchdog.stop();
+      return (await closeWorker(workers[0]!, deadline, options.logger)) ? [] : [workers[0]!.name];
     },
   };
 }

@@ -7,12 +7,11 @@ import type { RiskmonConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SETTLEMENT_QUEUE, type Keys } from '../redis/keys.ts';
-import { closeWorker } from '../redis/shutdown.ts';
 import { observeWorker } from '../redis/worker-events.ts';
 import { maskCardNumbers } from '../events/card.ts';
 import type { ReleaseResult, SettlementLedger } from './ledger.ts';
 import type { RedisClient } from '../redis/client.ts';
-import { startWatchdog } from '../redis/worker-watchdog.ts';
+import { startWatchedWorker } from '../redis/worker-watchdog.ts';
 
 export const RELEASE_SCHEDULER_ID = 'settlement-release';
 
@@ -63,18 +62,7 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
     observeWorker(worker, metrics, logger, { job: 'settlement release' });
     return worker;
   };
-  const workers = [startWorker()];
-  await workers[0]!.waitUntilReady();
-  const watchdog = startWatchdog({ connection, seconds: options.watchdogSeconds ?? 0, workers, replace: startWorker, onReplaced: options.onReplaced, component: 'settlement', logger, metrics });
-  return {
-    get worker() {
-      return workers[0]!;
-    },
-    close: async (deadline = Infinity) => {
-      watchdog.stop();
-      return (await closeWorker(workers[0]!, deadline, logger)) ? [] : [workers[0]!.name];
-    },
-  };
+  return startWatchedWorker(startWorker, { connection, seconds: options.watchdogSeconds ?? 0, onReplaced: options.onReplaced, component: 'settlement', logger, metrics });
 }
 
 /** Most refusals named in one log line; the count is always complete. */

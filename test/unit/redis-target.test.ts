@@ -109,3 +109,20 @@ describe('describeTarget', () => {
     expect(describeTarget(parseClusterSeeds('redis://:pa55word@h1:7000'))).toBe('cluster redis://:***@h1:7000');
   });
 });
+
+// Found before stopping: a card number typed as a seed host was printed in full in the "not reachable" message.
+describe('card numbers in RISKMON_REDIS_CLUSTER', () => {
+  it('are masked in descriptions and in refusals', () => {
+    const target = redisTargetFromEnv({ RISKMON_REDIS_CLUSTER: 'redis://u:pw@h:1,4111111111111111:2' })!;
+    expect(describeTarget(target)).not.toContain('4111111111111111');
+    expect(describeTarget(target)).toContain('1111');
+    let message = '';
+    try {
+      redisTargetFromEnv({ RISKMON_REDIS_CLUSTER: '4111111111111111' });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/RISKMON_REDIS_CLUSTER/);
+    expect(message).not.toContain('4111111111111111');
+  });
+});
