@@ -164,6 +164,13 @@ export const configSchema = z
        * long (its blocking connection wedged after a failover, BullMQ issue 4138); 0 turns the watchdog off, s. @defaultValue 20
        */
       watchdogSeconds: z.number().int().min(0).max(3_600),
+      /**
+       * A producer's flush() returns only once this many replicas of every master hold what it wrote (Redis WAIT), so
+       * an acknowledged event survives the failover of its master; 0 acknowledges once the master has it. @defaultValue 0
+       */
+      replicaAcks: z.number().int().min(0).max(5),
+      /** How long flush() waits for those replicas before it fails with an EnqueueError (send again), ms. @defaultValue 1000 */
+      replicaAckTimeoutMs: z.number().int().min(1).max(60_000),
     }),
     http: z.strictObject({
       /** Serve /metrics, /healthz, /readyz and /admin/queues from service processes (env RISKMON_HTTP_ENABLED). @defaultValue true */

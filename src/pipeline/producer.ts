@@ -20,7 +20,7 @@ import { EVENT_REJECT_LABELS, type EventRejectLabel, type QueuedCharge, type Ris
 import { Keys, riskQueueName } from '../redis/keys.ts';
 import { BATCH_JOB_NAME, type BatchJobData } from './batch-job.ts';
 import { shardOf } from './shards.ts';
-import { type RedisClient, SlotPipeline } from '../redis/client.ts';
+import { masterNodes, replicaShortfalls, type RedisClient, SlotPipeline } from '../redis/client.ts';
 
 /**
  * Whose clock decides which events are accepted: "wall" (Date.now(), live), "replay" (the largest occurredAt of the
@@ -155,6 +155,9 @@ export class EventProducer {
   /** The replay clock: the largest occurredAt of the events accepted so far. */
   private replayClock = -Infinity;
   private rejectedCount = 0;
+  /** pipeline.replicaAcks: the connections asked at the last flush, and `sent` then. */
+  private confirmedNodes = new Set<Redis>();
+  private sentAtLastConfirm = 0;
   /** Events handed to `send`. */
   sent = 0;
   /** Events accepted (claimed and queued, or about to be). */
@@ -461,7 +464,30 @@ export class EventProducer {
     await this.claiming;
     this.queues.forEach((_, shard) => this.closeBatch(shard));
     await Promise.all(this.tails);
+    if (!this.failure) await this.confirmReplicated();
     if (this.failure) throw this.failure;
+  }
+
+  /**
+   * pipeline.replicaAcks: waits until that many replicas of every master hold what this producer wrote (claims,
+   * jobs, dead letters), so what flush() acknowledges survives the failover of a master. The masters of the last
+   * flush are asked again: one that has failed or left the cluster since may have taken writes with it, and fails
+   * the flush.
+   */
+  private async confirmReplicated(): Promise<void> {
+    const { replicaAcks, replicaAckTimeoutMs } = this.pipelineConfig;
+    if (replicaAcks === 0 || this.sent === this.sentAtLastConfirm) return;
+    // The shard queues write on this same connection (BullMQ shares a connection it is given), and WAIT counts per
+    // connection: asking its masters covers every write of this producer.
+    const current = new Set(masterNodes(this.options.connection));
+    const short = await replicaShortfalls(new Set([...this.confirmedNodes, ...current]), replicaAcks, replicaAckTimeoutMs);
+    this.confirmedNodes = current;
+    if (short.length) {
+      const detail = short.map((n) => `${n.node} ${n.confirmed < 0 ? `could not be asked (${n.error})` : `had ${n.confirmed}`}`).join(', ');
+      this.fail(`could not confirm within ${replicaAckTimeoutMs} ms that ${replicaAcks} ${replicaAcks === 1 ? 'replica holds' : 'replicas hold'} what was sent`, new Error(detail));
+      return;
+    }
+    this.sentAtLastConfirm = this.sent;
   }
 
   /** Jobs waiting (not yet taken) over all shard queues. */

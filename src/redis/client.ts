@@ -25,6 +25,32 @@ export function nodeAddress(node: Redis): string {
   return `${node.options.host}:${node.options.port}`;
 }
 
+/** A master whose replicas did not all confirm a client's writes in time (Redis WAIT). */
+export interface ReplicaShortfall {
+  node: string;
+  /** Replicas that confirmed; -1 when the master could not be asked (it failed, or left the cluster). */
+  confirmed: number;
+  error?: string;
+}
+
+/**
+ * Waits until `replicas` replicas of each connection's master hold every write sent on that connection (WAIT counts
+ * per connection), `timeoutMs` at most; returns the connections that fell short. WAIT undoes nothing: a write that
+ * fell short stays on its master alone, and is lost if that master fails before it replicates.
+ */
+export async function replicaShortfalls(nodes: Iterable<Redis>, replicas: number, timeoutMs: number): Promise<ReplicaShortfall[]> {
+  const list = [...nodes];
+  const answers = await Promise.all(
+    list.map((node) =>
+      (node.call('WAIT', replicas, timeoutMs) as Promise<number>).then(
+        (confirmed) => ({ confirmed }),
+        (e: Error) => ({ confirmed: -1, error: e.message }),
+      ),
+    ),
+  );
+  return list.flatMap((node, i) => (answers[i]!.confirmed >= replicas ? [] : [{ node: nodeAddress(node), ...answers[i]! }]));
+}
+
 /**
  * Every key that matches `match`, in SCAN batches (`count` keys asked per call), from every master in turn. As SCAN
  * guarantees, a key present throughout is returned at least once (rarely twice). A master that fails over during the

@@ -59,6 +59,8 @@ export interface TestCluster {
    * says cluster_state:ok with all slots served again. Resolves the new master's port.
    */
   waitForFailover(oldMasterPort: number, timeoutMs?: number): Promise<number>;
+  /** One command on one node, on a connection of its own (CLIENT KILL, CONFIG SET, INFO …). */
+  call(port: number, ...args: string[]): Promise<unknown>;
   /** The last lines of a node's log, for failure messages. */
   logTail(port: number, lines?: number): string;
   /** Stops every node and removes the directory. Safe to call twice. */
@@ -194,6 +196,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
         return true;
       });
       return promoted!;
+    },
+    call(port, ...args) {
+      return ask(byPort(port).port, ...args);
     },
     logTail(port, lines = 20) {
       return tail(byPort(port).dir, lines);
