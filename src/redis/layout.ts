@@ -25,7 +25,7 @@ function version1Keys(keys: Keys): string[] {
  */
 export async function checkLayout(redis: RedisClient, keys: Keys, { record = true } = {}): Promise<void> {
   let recorded = await redis.hgetall(keys.layout);
-  if (!recorded.version) {
+  if (!recorded.version || !recorded.shards) {
     // Single-key reads: on a cluster these keys are in different slots.
     const old = (await Promise.all(version1Keys(keys).map((k) => redis.exists(k)))).some((n) => n === 1);
     if (old) {
@@ -35,8 +35,9 @@ export async function checkLayout(redis: RedisClient, keys: Keys, { record = tru
       );
     }
     if (!record) return;
-    await redis.hsetnx(keys.layout, 'version', LAYOUT_VERSION);
-    await redis.hsetnx(keys.layout, 'shards', keys.shards);
+    // One transaction: processes starting together must never read a version without its shard count. A record
+    // without one (written by an older start) is completed the same way; the first writer of each field wins.
+    await redis.multi().hsetnx(keys.layout, 'version', LAYOUT_VERSION).hsetnx(keys.layout, 'shards', keys.shards).exec();
     recorded = await redis.hgetall(keys.layout);
   }
   if (Number(recorded.version) !== LAYOUT_VERSION) {

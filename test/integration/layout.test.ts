@@ -26,6 +26,29 @@ describe('key layout guard', () => {
     await expect(checkLayout(ctx.redis, other)).rejects.toThrow(/written with pipeline\.shards = 8, and this process has 16/);
   });
 
+  it('processes starting together on a new namespace all agree on one record (a bug: one saw the version before the shards)', async () => {
+    ctx = testContext({ pipeline: { shards: 4 } });
+    const c = ctx;
+    const clients = Array.from({ length: 6 }, () => c.redis.duplicate());
+    try {
+      for (let round = 0; round < 30; round++) {
+        const keys = new Keys(`${c.keys.namespace}-r${round}`, 4);
+        await Promise.all(clients.map((client, i) => new Promise((r) => setTimeout(r, i % 3)).then(() => checkLayout(client, keys))));
+        expect(await c.redis.hgetall(keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '4' });
+        await c.redis.del(keys.layout);
+      }
+    } finally {
+      await Promise.all(clients.map((client) => client.quit()));
+    }
+  });
+
+  it('completes a record another starter had begun (version written, shards not yet)', async () => {
+    ctx = testContext({ pipeline: { shards: 4 } });
+    await ctx.redis.hset(ctx.keys.layout, 'version', LAYOUT_VERSION);
+    await expect(checkLayout(ctx.redis, ctx.keys)).resolves.toBeUndefined();
+    expect(await ctx.redis.hgetall(ctx.keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '4' });
+  });
+
   it('refuses a namespace written in the layout before shard slots', async () => {
     ctx = testContext();
     await ctx.redis.zadd(`${ctx.keys.base}:settle:due`, 1, 'e-1');
