@@ -1,23 +1,31 @@
 /**
- * npm run chaos [-- --only 1,4,7] [--write] [--scale 0.1]
+ * npm run chaos [-- --only 1,4,7] [--write] [--scale 0.1] [--cluster]
  * The hardening scenarios of test/chaos at full size (the test suite runs them small): worker crashes, Redis
  * restarts, duplicated and shuffled deliveries, the model check, bad input, start-up guards, card scan, graceful
  * shutdown, Redis outage, backpressure and metrics. Prints the figures of each; with --write also replaces the
  * results section of docs/reliability.md. Any failed check exits 1.
+ *
+ * The checks that run on the given Redis (1, 3, 8, 11) take the cluster RISKMON_REDIS_CLUSTER names. With --cluster
+ * they run on a private Redis Cluster (3 masters, 2 replicas each) instead, with the two that kill its masters (12, 13);
+ * their results are items "1c" … "13c".
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
+import { startCluster, type TestCluster } from '../src/redis/local-cluster.ts';
 import { resolveRedisUrl } from '../src/redis/local-server.ts';
+import { parseClusterSeeds, redisTargetFromEnv, type ClusterRedisTarget, type RedisTarget } from '../src/redis/target.ts';
 import { backpressureScenario } from '../test/chaos/backpressure.ts';
 import { configGarbageCheck, ndjsonGarbageCheck, processorGarbageCheck, queueGarbageCheck } from '../test/chaos/bad-input.ts';
 import { cardScanScenario } from '../test/chaos/card-scan.ts';
+import { failoverScenario } from '../test/chaos/cluster-failover.ts';
 import { duplicatesScenario } from '../test/chaos/duplicates.ts';
 import { metricsIdentifierCheck } from '../test/chaos/metrics-check.ts';
 import { modelCheck } from '../test/chaos/model-check.ts';
 import { redisRestartScenario } from '../test/chaos/redis-restart.ts';
 import { redisUnreachableScenario } from '../test/chaos/redis-unreachable.ts';
+import { frozenReplicaFailover } from '../test/chaos/replica-acks.ts';
 import { shutdownUnderLoadScenario, shutdownWithRedisFrozenScenario } from '../test/chaos/shutdown.ts';
 import { startupGuardScenario } from '../test/chaos/startup-guards.ts';
 import { workerCrashScenario } from '../test/chaos/worker-crash.ts';
@@ -26,8 +34,13 @@ const DOC = new URL('../docs/reliability.md', import.meta.url);
 const BEGIN = '<!-- chaos:results:begin -->';
 const END = '<!-- chaos:results:end -->';
 
+/** The checks a --cluster run makes: those on the given Redis, and the failovers. */
+const CLUSTER_ITEMS = [1, 3, 8, 11, 12, 13];
+const LAST_ITEM = 13;
+
 interface Outcome {
-  item: number;
+  /** "7", or "7c" for a check made on a private cluster (--cluster). */
+  item: string;
   title: string;
   ok: boolean;
   /** Markdown lines with the figures. */
@@ -48,20 +61,48 @@ runCommand(
       only: { type: 'string', arg: 'N,N,…', help: 'run only these items (1 to 11)' },
       write: { type: 'boolean', help: 'write the results into docs/reliability.md' },
       scale: { type: 'string', arg: '<factor>', default: '1', help: 'shrink every scenario by this factor, in (0, 1]' },
+      cluster: { type: 'boolean', help: `on a private Redis Cluster of 3 masters with 2 replicas each: items ${CLUSTER_ITEMS.join(', ')} (12 and 13 kill masters)` },
     },
-    notes: ['Each scenario starts its own servers where it stops or kills one; exits 1 when any scenario fails.'],
-    examples: ['npm run chaos', 'npm run chaos -- --only 2,3 --scale 0.2'],
+    notes: [
+      'Each scenario starts its own servers where it stops or kills one; exits 1 when any scenario fails.',
+      'Items 1, 3, 8 and 11 run on the Redis the environment names (REDIS_URL, or the cluster RISKMON_REDIS_CLUSTER names); 12 and 13 only with --cluster.',
+    ],
+    examples: ['npm run chaos', 'npm run chaos -- --only 2,3 --scale 0.2', 'npm run chaos -- --cluster --scale 0.2'],
   },
   async ({ values }) => {
-    const only = values.only ? new Set(values.only.split(',').map((item) => wholeNumberOption('only', item.trim(), 0, { max: 11 }))) : undefined;
+    const onCluster = values.cluster === true;
+    const only = values.only
+      ? new Set(values.only.split(',').map((item) => wholeNumberOption('only', item.trim(), 0, { max: LAST_ITEM })))
+      : new Set(onCluster ? CLUSTER_ITEMS : Array.from({ length: 11 }, (_, i) => i + 1));
+    const notHere = [...only].filter((i) => (onCluster ? !CLUSTER_ITEMS.includes(i) : i > 11));
+    if (notHere.length) {
+      throw new UsageError(onCluster ? `--cluster runs items ${CLUSTER_ITEMS.join(', ')}; not ${notHere.join(', ')}` : `items 12 and 13 kill cluster masters: they run with --cluster (a private cluster)`);
+    }
     const scale = Number(values.scale);
     if (!(scale > 0 && scale <= 1)) throw new UsageError('--scale takes a factor in (0, 1]');
     const n = (full: number) => Math.max(1, Math.round(full * scale));
-    const { url: redisUrl, started } = await resolveRedisUrl(process.env.REDIS_URL);
+    let redisUrl: string | RedisTarget;
+    let started: { stop(): Promise<void> } | undefined;
+    let cluster: TestCluster | undefined;
+    const fromEnv = redisTargetFromEnv();
+    if (onCluster) {
+      process.stdout.write('starting a private Redis Cluster (3 masters, 2 replicas each) …\n');
+      cluster = await startCluster({ masters: 3, replicasPerMaster: 2 });
+      started = cluster;
+      redisUrl = parseClusterSeeds(cluster.seeds);
+    } else if (fromEnv?.kind === 'cluster') {
+      redisUrl = fromEnv;
+    } else {
+      const resolved = await resolveRedisUrl(fromEnv?.url);
+      redisUrl = resolved.url;
+      started = resolved.started;
+    }
     const outcomes: Outcome[] = [];
 
-    const run = async (item: number, title: string, fn: () => Promise<{ ok: boolean; lines: string[] }>) => {
-      if (only && !only.has(item)) return;
+    const run = async (number: number, name: string, fn: () => Promise<{ ok: boolean; lines: string[] }>) => {
+      if (!only.has(number)) return;
+      const item = onCluster ? `${number}c` : String(number);
+      const title = onCluster ? `${name} — on a Redis Cluster` : name;
       process.stdout.write(`\n[${item}] ${title} …\n`);
       const t0 = performance.now();
       let result: { ok: boolean; lines: string[] };
@@ -173,14 +214,15 @@ runCommand(
 
     await run(8, 'Graceful shutdown (SIGTERM under load)', async () => {
       const a = await shutdownUnderLoadScenario({ redisUrl, events: n(30_000), users: n(3_000), rate: 1_500, stops: 8, runMs: 1_000, graceMs: 15_000 });
-      const b = await shutdownWithRedisFrozenScenario({ events: n(20_000), users: n(2_000), graceMs: 5_000 });
+      // Freezing Redis: a private single server of its own (not part of a cluster run).
+      const b = onCluster ? undefined : await shutdownWithRedisFrozenScenario({ events: n(20_000), users: n(2_000), graceMs: 5_000 });
       const ms = a.stops.map((s) => s.ms).sort((x, y) => x - y);
       return {
-        ok: a.verification.problems.length === 0 && a.stops.every((s) => s.exitCode === 0 && s.activeAfter === 0) && a.stalledRecoveries === 0 && b.verification.problems.length === 0,
+        ok: a.verification.problems.length === 0 && a.stops.every((s) => s.exitCode === 0 && s.activeAfter === 0) && a.stalledRecoveries === 0 && (!b || b.verification.problems.length === 0),
         lines: [
           `${a.stops.length} SIGTERMs to service processes (risk + settlement) under a 1,500 events/s load: exit codes ${[...new Set(a.stops.map((s) => s.exitCode))].join(',')}, exit within ${ms[0]}–${ms[ms.length - 1]} ms (median ${ms[Math.floor(ms.length / 2)]} ms), batches left active ${a.stops.reduce((x, s) => x + s.activeAfter, 0)}, stalled recoveries needed ${a.stalledRecoveries}`,
           `${fmt(a.events)} events: ${problemsOf(a.verification.problems)}, ${fmt(a.verification.decisions)} decisions, settled once ${fmt(a.verification.settled)}`,
-          `SIGTERM while Redis is frozen: exit ${b.exitCode} after ${b.ms} ms (grace ${b.graceMs} ms), batches redelivered afterwards ${b.redelivered}, ${fmt(b.verification.decisions)} decisions, ${problemsOf(b.verification.problems)}`,
+          ...(b ? [`SIGTERM while Redis is frozen: exit ${b.exitCode} after ${b.ms} ms (grace ${b.graceMs} ms), batches redelivered afterwards ${b.redelivered}, ${fmt(b.verification.decisions)} decisions, ${problemsOf(b.verification.problems)}`] : []),
         ],
       };
     });
@@ -224,6 +266,32 @@ runCommand(
       };
     });
 
+    await run(12, 'A master killed mid-stream (its replica promoted)', async () => {
+      const f = await failoverScenario({ cluster: cluster!, target: redisUrl as ClusterRedisTarget, events: n(30_000), users: n(3_000), rate: 1_500, riskWorkers: 2 });
+      return {
+        ok: f.verification.problems.length === 0 && f.decidedAfterFailover > 0,
+        lines: [
+          `${fmt(f.events)} events at 1,500/s to 2 risk worker processes + 1 settlement worker; the master of shard 0 killed with SIGKILL once ${fmt(f.decidedAtKill)} were decided; its replica served its slots ${Math.round(f.failoverMs)} ms later`,
+          `decided on that shard after the failover, without a restart: ${fmt(f.decidedAfterFailover)}; acknowledged events lost with the master: **${fmt(f.lost)}**`,
+          `what was decided equals the model for those events: ${problemsOf(f.verification.problems)}, ${fmt(f.verification.decisions)} decisions, settled once ${fmt(f.verification.settled)}`,
+        ],
+      };
+    });
+
+    await run(13, 'A failover whose replica missed the last writes, with and without pipeline.replicaAcks', async () => {
+      const target = redisUrl as ClusterRedisTarget;
+      const without = await frozenReplicaFailover({ cluster: cluster!, target, replicaAcks: 0, events: n(4_000) });
+      const withAcks = await frozenReplicaFailover({ cluster: cluster!, target, replicaAcks: 1, events: n(4_000) });
+      return {
+        ok: without.lost > 0 && without.lostAfterResend === 0 && withAcks.flushRefused && withAcks.lost === 0 && without.verification.problems.length === 0 && withAcks.verification.problems.length === 0,
+        lines: [
+          `the replicas of one master frozen and cut off while the producer sends the second half of ${fmt(without.events)} charges; that master killed, a replica without those writes promoted`,
+          `replicaAcks 0: every flush acknowledged; **${fmt(without.lost)} acknowledged charges lost**; sent again, ${fmt(without.lost - without.lostAfterResend)} of them decided (a claim that outlived its job does not block a resend)`,
+          `replicaAcks 1: the flush during the freeze failed (EnqueueError) and was sent again after the failover (${withAcks.resendAttempts} ${withAcks.resendAttempts === 1 ? 'try' : 'tries'}): **${fmt(withAcks.lost)} lost**, ${fmt(withAcks.verification.decisions)} decisions, ${problemsOf(withAcks.verification.problems)}`,
+        ],
+      };
+    });
+
     await started?.stop();
     const failed = outcomes.filter((o) => !o.ok);
     process.stdout.write(`\n${outcomes.length - failed.length}/${outcomes.length} passed\n`);
@@ -243,10 +311,10 @@ function writeResults(outcomes: Outcome[], scale: number, args: string): void {
   const start = doc.indexOf(BEGIN);
   const end = doc.indexOf(END);
   if (start < 0 || end < 0) throw new Error(`docs/reliability.md has no ${BEGIN} … ${END} section`);
-  const sections = new Map<number, string>();
-  for (const part of doc.slice(start + BEGIN.length, end).split(/\n(?=\*\*\d+\. )/)) {
-    const item = /^\*\*(\d+)\. /.exec(part.trim())?.[1];
-    if (item) sections.set(Number(item), part.trim());
+  const sections = new Map<string, string>();
+  for (const part of doc.slice(start + BEGIN.length, end).split(/\n(?=\*\*\d+c?\. )/)) {
+    const item = /^\*\*(\d+c?)\. /.exec(part.trim())?.[1];
+    if (item) sections.set(item, part.trim());
   }
   const date = new Date().toISOString().slice(0, 10);
   for (const o of outcomes) {
@@ -264,7 +332,7 @@ function writeResults(outcomes: Outcome[], scale: number, args: string): void {
     '',
     `Machine: ${machine()}, shared with other work while the scenarios ran (timings are indicative, not benchmarks).`,
     '',
-    ...[...sections.keys()].sort((a, b) => a - b).flatMap((k) => [sections.get(k)!, '']),
+    ...[...sections.keys()].sort((a, b) => parseInt(a) - parseInt(b) || a.localeCompare(b)).flatMap((k) => [sections.get(k)!, '']),
     END,
   ].join('\n');
   writeFileSync(DOC, doc.slice(0, start) + body + doc.slice(end + END.length));

@@ -142,6 +142,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly schedulerRepairs = new Counter({
+    name: 'riskmon_job_scheduler_repairs_total',
+    help: 'Job schedulers installed again by the watchdog, by component: their queue had held no job for pipeline.watchdogSeconds (the next tick lost, as in a failover).',
+    labelNames: ['component'] as const,
+    registers: [this.registry],
+  });
+
   readonly processingErrors = new Counter({
     name: 'riskmon_processing_retries_total',
     help: 'Batches retried after a transient Redis error, by component.',
@@ -334,6 +341,7 @@ export class Metrics {
     this.loginThrottled.inc(0);
     this.scrapeErrors.inc(0);
     for (const component of WATCHED_COMPONENTS) this.watchdogRestarts.inc({ component }, 0);
+    for (const component of ['settlement', 'calibration'] as const) this.schedulerRepairs.inc({ component }, 0);
   }
 
   /** Fills the scrape-time gauges from these sources from now on (the service calls it once). */

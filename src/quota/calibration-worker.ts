@@ -117,6 +117,7 @@ export async function startCalibrationWorker(options: CalibrationWorkerOptions):
     component: 'calibration',
     logger,
     metrics,
+    scheduler: (options.schedule ?? true) ? { id: CALIBRATION_SCHEDULER_ID, install: (queue) => scheduleCalibration(queue, calibrator, config.timezone) } : undefined,
   });
 }
 

@@ -5,7 +5,7 @@
  * and the worker then looks alive while its queue stands still. Every queue is read in one round trip (one pipeline
  * per slot) every few seconds.
  */
-import type { Worker } from 'bullmq';
+import { Queue, type Worker } from 'bullmq';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SlotPipeline, type RedisClient } from './client.ts';
@@ -76,25 +76,81 @@ export function startWatchdog(options: WatchdogOptions): { stop(): void } {
   };
 }
 
+/** A BullMQ job scheduler whose queue should always hold its next job. */
+export interface WatchedScheduler {
+  id: string;
+  /** Adds the scheduler (upsertJobScheduler) to the worker's queue. */
+  install(queue: Queue): Promise<void>;
+}
+
 /**
  * One worker under the watchdog (the settlement and calibration workers): started with `start` (again when
  * replaced), ready when this resolves. `worker` is the one running now; `close` stops the watchdog, then the worker
  * by `deadline` (see closeWorker), and resolves the queue abandoned, if any.
+ *
+ * With `scheduler`, its queue is watched too: a scheduler's next job always waits in it (BullMQ adds the next one as
+ * the current one starts), so a queue that holds no job at all for `seconds` has lost it, as a failover can lose a
+ * master's last writes, and no tick would ever come again. The scheduler is then installed afresh.
  */
 export async function startWatchedWorker(
   start: () => Worker,
-  options: Omit<WatchdogOptions, 'workers' | 'replace'>,
+  options: Omit<WatchdogOptions, 'workers' | 'replace'> & { scheduler?: WatchedScheduler },
 ): Promise<{ readonly worker: Worker; close(deadline?: number): Promise<string[]> }> {
   const workers = [start()];
   await workers[0]!.waitUntilReady();
   const watchdog = startWatchdog({ ...options, workers, replace: start });
+  const keeper = options.scheduler ? keepScheduler(workers[0]!, options.scheduler, options) : undefined;
   return {
     get worker() {
       return workers[0]!;
     },
     async close(deadline = Infinity) {
       watchdog.stop();
+      await keeper?.stop();
       return (await closeWorker(workers[0]!, deadline, options.logger)) ? [] : [workers[0]!.name];
+    },
+  };
+}
+
+/** The job states a scheduler's next job can be in. */
+const SCHEDULED_STATES = ['wait', 'delayed', 'active', 'prioritized'] as const;
+
+function keepScheduler(worker: Worker, scheduler: WatchedScheduler, options: Omit<WatchdogOptions, 'workers' | 'replace'>): { stop(): Promise<void> } {
+  const { seconds, logger, metrics } = options;
+  if (seconds <= 0) return { stop: async () => undefined };
+  const queue = new Queue(worker.name, { connection: options.connection, prefix: worker.opts.prefix });
+  queue.on('error', () => undefined);
+  let emptySince: number | undefined;
+  let checking: Promise<void> | undefined;
+  const check = async () => {
+    try {
+      const counts = await queue.getJobCounts(...SCHEDULED_STATES);
+      const jobs = SCHEDULED_STATES.reduce((n, state) => n + (counts[state] ?? 0), 0);
+      const now = Date.now();
+      if (jobs > 0) {
+        emptySince = undefined;
+        return;
+      }
+      emptySince ??= now;
+      if (now - emptySince < seconds * 1000) return;
+      emptySince = undefined;
+      logger.warn({ queue: worker.name, scheduler: scheduler.id }, 'job scheduler installed again: its queue had lost the next job');
+      metrics.schedulerRepairs.inc({ component: options.component });
+      await queue.removeJobScheduler(scheduler.id);
+      await scheduler.install(queue);
+    } catch {
+      // Redis away: the next check looks again.
+    }
+  };
+  const timer = setInterval(() => {
+    checking ??= check().finally(() => (checking = undefined));
+  }, Math.min(5_000, seconds * 250));
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await checking;
+      await queue.close();
     },
   };
 }

@@ -39,12 +39,12 @@ export interface SettlementWorker {
 export async function startSettlementWorker(options: SettlementWorkerOptions): Promise<SettlementWorker> {
   const { connection, keys, settlement, ledger, logger, metrics } = options;
   const now = options.now ?? Date.now;
+  const install = (queue: Queue) =>
+    queue
+      .upsertJobScheduler(RELEASE_SCHEDULER_ID, { every: settlement.tickSeconds * 1000 }, { name: 'release', opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } })
+      .then(() => undefined);
   const queue = new Queue(SETTLEMENT_QUEUE, { connection, prefix: keys.queuePrefix(SETTLEMENT_QUEUE) });
-  await queue.upsertJobScheduler(
-    RELEASE_SCHEDULER_ID,
-    { every: settlement.tickSeconds * 1000 },
-    { name: 'release', opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 1000 } } },
-  );
+  await install(queue);
   await queue.close();
 
   const startWorker = () => {
@@ -62,7 +62,15 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
     observeWorker(worker, metrics, logger, { job: 'settlement release' });
     return worker;
   };
-  return startWatchedWorker(startWorker, { connection, seconds: options.watchdogSeconds ?? 0, onReplaced: options.onReplaced, component: 'settlement', logger, metrics });
+  return startWatchedWorker(startWorker, {
+    connection,
+    seconds: options.watchdogSeconds ?? 0,
+    onReplaced: options.onReplaced,
+    component: 'settlement',
+    logger,
+    metrics,
+    scheduler: { id: RELEASE_SCHEDULER_ID, install },
+  });
 }
 
 /** Most refusals named in one log line; the count is always complete. */

@@ -12,12 +12,13 @@ import { silentLogger } from '../../src/logger.ts';
 import { EventProducer } from '../../src/pipeline/producer.ts';
 import { startRiskWorkers } from '../../src/pipeline/risk-workers.ts';
 import { createRedis } from '../../src/redis/connection.ts';
+import type { RedisTarget } from '../../src/redis/target.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { ReferenceModel } from '../helpers/reference-model.ts';
 import { chaosSettings, dropNamespace, paced, readDecisionStream, unfinishedJobs, verifyNamespace, waitFor, type Verification } from './harness.ts';
 
 export interface DuplicatesOptions {
-  redisUrl: string;
+  redisUrl: string | RedisTarget;
   events: number;
   users: number;
   /** Events per shuffled burst. */

@@ -4,7 +4,8 @@
  * token or last four), and every label value of our metrics must come from a finite, known set, so the number of
  * series cannot grow with users. The dashboard's 401 and read-only checks come with the operate issue's HTTP server.
  */
-import { Redis } from 'ioredis';
+import { createRedis } from '../../src/redis/connection.ts';
+import type { RedisTarget } from '../../src/redis/target.ts';
 import { RULE_NAMES } from '../../src/rules/registry.ts';
 import { cardLast4, CardHasher } from '../../src/events/card.ts';
 import { eventSchemas } from '../../src/events/schema.ts';
@@ -60,8 +61,8 @@ async function unbounded(metrics: Metrics): Promise<{ series: number; problems: 
   return { series, problems };
 }
 
-export async function metricsIdentifierCheck(options: { redisUrl: string; users: number }): Promise<MetricsCheckFigures> {
-  const redis = new Redis(options.redisUrl);
+export async function metricsIdentifierCheck(options: { redisUrl: string | RedisTarget; users: number }): Promise<MetricsCheckFigures> {
+  const redis = createRedis(options.redisUrl);
   const metrics = new Metrics();
   const cards = new CardHasher(TEST_CARD_SECRET);
   const identifiers = new Set<string>();

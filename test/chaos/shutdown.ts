@@ -13,9 +13,11 @@ import { freshNamespace } from '../helpers/context.ts';
 import { ReferenceModel } from '../helpers/reference-model.ts';
 import { chaosSettings, decisionStreamLength, dropNamespace, paced, riskQueueKey, settlementsDue, sleep, startServiceProcess, unfinishedJobs, verifyNamespace, waitFor, writeConfigFile, type ServiceProcess, type Verification } from './harness.ts';
 import { RestartableRedis } from './redis-restart.ts';
+import { targetEnv, type RedisTarget } from '../../src/redis/target.ts';
+import { SlotPipeline } from '../../src/redis/client.ts';
 
 export interface ShutdownOptions {
-  redisUrl: string;
+  redisUrl: string | RedisTarget;
   events: number;
   users: number;
   /** Events per second offered while processes are started and stopped (`events` is the most sent). */
@@ -36,9 +38,12 @@ export interface ShutdownFigures {
 }
 
 async function activeJobs(context: ReturnType<typeof createContext>, shards: number): Promise<number> {
-  const pipe = context.redis.pipeline();
-  for (let s = 0; s < shards; s++) pipe.llen(riskQueueKey(context.keys, s, 'active'));
-  return ((await pipe.exec()) ?? []).reduce((n, [, v]) => n + Number(v), 0);
+  const pipe = new SlotPipeline(context.redis);
+  for (let s = 0; s < shards; s++) {
+    const key = riskQueueKey(context.keys, s, 'active');
+    pipe.add(key, (p) => p.llen(key));
+  }
+  return (await pipe.exec()).reduce((n, [, v]) => n + Number(v), 0);
 }
 
 export async function shutdownUnderLoadScenario(options: ShutdownOptions): Promise<ShutdownFigures> {
@@ -48,7 +53,7 @@ export async function shutdownUnderLoadScenario(options: ShutdownOptions): Promi
   const settings = chaosSettings(namespace, overrides);
   const configFile = writeConfigFile(overrides);
   const context = createContext(settings, options.redisUrl, silentLogger);
-  const env = { REDIS_URL: options.redisUrl, RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path };
+  const env = { ...targetEnv(options.redisUrl), RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path };
   const shards = settings.config.pipeline.shards;
   const startMs = Date.now() - 20 * 86_400_000;
   const input = [...syntheticCharges({ count: options.events, users: options.users, seed: 31, startMs, prefix: namespace })];

@@ -4,10 +4,11 @@
  * none running; the watchdog replaces it and the queue moves again. A paused queue is left alone. Found by the
  * failover chaos test in CI: the settlement worker stood still after its master failed over.
  */
-import type { Worker } from 'bullmq';
+import { Queue, type Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { openRiskQueues } from '../../src/pipeline/producer.ts';
+import { SETTLEMENT_QUEUE } from '../../src/redis/keys.ts';
 import type { Service } from '../../src/service.ts';
 import { startTestService, stopTestService } from '../helpers/service.ts';
 import { scheduleDecision } from '../helpers/settlement.ts';
@@ -36,6 +37,21 @@ async function wedge(worker: Worker): Promise<void> {
   await worker.pause(true);
   expect(worker.isRunning()).toBe(true);
 }
+
+const repairs = async (s: Service, component: string) => (await s.context.metrics.schedulerRepairs.get()).values.find((v) => v.labels.component === component)?.value ?? 0;
+
+/**
+ * Loses the settlement scheduler's next tick as a failover can (the master's last writes gone): its delayed job
+ * deleted while no tick runs, the scheduler itself left in place.
+ */
+const LOSE_NEXT_JOB = `
+if redis.call('LLEN', KEYS[1]) > 0 or redis.call('LLEN', KEYS[2]) > 0 then return -1 end
+local ids = redis.call('ZRANGE', KEYS[3], 0, -1)
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[3], id)
+  redis.call('DEL', ARGV[1] .. id)
+end
+return #ids`;
 
 const restarts = async (s: Service, component = 'risk') => (await s.context.metrics.watchdogRestarts.get()).values.find((v) => v.labels.component === component)?.value ?? 0;
 
@@ -92,5 +108,22 @@ describe('worker watchdog', () => {
     await until('the due settlement to be paid', async () => (await s.context.ledger.stats()).settledCount === 1);
     expect(await restarts(s, 'settlement')).toBeGreaterThanOrEqual(1);
     expect(s.workers).not.toContain(first);
+  });
+
+  it('installs the settlement scheduler again when its queue has lost the next tick, and what is due is paid', { timeout: 60_000 }, async () => {
+    service = await startTestService({ components: ['settlement'], overrides: { settlement: { tickSeconds: 1 }, pipeline: { watchdogSeconds: 1 } } });
+    const s = service;
+    const queue = new Queue(SETTLEMENT_QUEUE, { connection: s.context.queueConnection, prefix: s.context.keys.queuePrefix(SETTLEMENT_QUEUE) });
+    try {
+      const k = queue.keys;
+      await until('the next tick to be lost', async () => Number(await s.context.redis.eval(LOSE_NEXT_JOB, 3, k.active!, k.wait!, k.delayed!, queue.toKey(''))) > 0);
+      const counts = await queue.getJobCounts('wait', 'delayed', 'active', 'prioritized');
+      expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
+      await scheduleDecision(s.context, 'due-after-loss', Date.now() - 60_000);
+      await until('the due settlement to be paid', async () => (await s.context.ledger.stats()).settledCount === 1);
+      expect(await repairs(s, 'settlement')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await queue.close();
+    }
   });
 });
