@@ -28,6 +28,8 @@ interface Measured {
   riskmon: RunResult;
   /** Redis CPU µs per charge of the production path, per master. */
   perMasterUs: number[];
+  /** The same summed over the masters, split into Redis's user and system CPU time. */
+  userSysUs: [number, number];
   keyBytesPerCharge: number;
 }
 
@@ -48,6 +50,7 @@ async function measure(kind: Measured['target'], target: RedisTarget, client: Re
     let ceiling: RunResult | undefined;
     let riskmon: RunResult | undefined;
     let perMasterUs: number[] = [];
+    let userSysUs: [number, number] = [0, 0];
     let keyBytesPerCharge = 0;
     for (let round = 1; round <= options.rounds; round++) {
       await resetRedis(client);
@@ -61,11 +64,13 @@ async function measure(kind: Measured['target'], target: RedisTarget, client: Re
       log(`  ${kind} riskmon ${round}: ${Math.round(r.eventsPerSecond)} events/s, Redis ${r.redisCpuUsPerEvent.toFixed(1)} µs/charge, p99 ${r.latencyMs.p99} ms`);
       if (!riskmon || r.redisCpuUsPerEvent < riskmon.redisCpuUsPerEvent) {
         riskmon = r;
-        perMasterUs = after.map((a, i) => ((a - before[i]!) * 1e6) / events.length);
+        perMasterUs = after.map((a, i) => ((a.user + a.sys - before[i]!.user - before[i]!.sys) * 1e6) / events.length);
+        const sum = (k: 'user' | 'sys') => (after.reduce((t, a, i) => t + a[k] - before[i]![k], 0) * 1e6) / events.length;
+        userSysUs = [sum('user'), sum('sys')];
         keyBytesPerCharge = (await Promise.all(masterNodes(client).map(keyMemory))).reduce((a, b) => a + b, 0) / events.length;
       }
     }
-    return { target: kind, ceiling: ceiling!, riskmon: riskmon!, perMasterUs, keyBytesPerCharge };
+    return { target: kind, ceiling: ceiling!, riskmon: riskmon!, perMasterUs, userSysUs, keyBytesPerCharge };
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
@@ -81,9 +86,9 @@ function topCommands(one: Measured, many: Measured, charges: number): string[] {
   return names.slice(0, 10).map((n) => `| ${n} | ${cell(a.get(n))} | ${cell(b.get(n))} |`);
 }
 
-async function cpuSeconds(node: import('ioredis').Redis): Promise<number> {
+async function cpuSeconds(node: import('ioredis').Redis): Promise<{ user: number; sys: number }> {
   const info = parseInfo(await node.info('cpu'));
-  return Number(info.used_cpu_user) + Number(info.used_cpu_sys);
+  return { user: Number(info.used_cpu_user), sys: Number(info.used_cpu_sys) };
 }
 
 runCommand(
@@ -142,7 +147,7 @@ runCommand(
     const ratio = many.riskmon.redisCpuUsPerEvent / one.riskmon.redisCpuUsPerEvent;
     const row = (m: Measured) =>
       `| ${m.target} | ${Math.round(m.ceiling.eventsPerSecond).toLocaleString('en-US')} | ${m.ceiling.redisCpuUsPerEvent.toFixed(1)} | ` +
-      `${Math.round(m.riskmon.eventsPerSecond).toLocaleString('en-US')} | ${m.riskmon.redisCpuUsPerEvent.toFixed(1)} | ${m.perMasterUs.map((u) => u.toFixed(1)).join(' / ')} | ` +
+      `${Math.round(m.riskmon.eventsPerSecond).toLocaleString('en-US')} | ${m.riskmon.redisCpuUsPerEvent.toFixed(1)} | ${m.userSysUs.map((u) => u.toFixed(1)).join(' / ')} | ${m.perMasterUs.map((u) => u.toFixed(1)).join(' / ')} | ` +
       `${m.riskmon.latencyMs.p99} | ${Math.round(m.keyBytesPerCharge)} |`;
     const text = [
       '## Cluster benchmark run',
@@ -153,8 +158,8 @@ runCommand(
       '',
       `${options.count} charges, ${options.users} users, ${options.shards} shards, ${options.workers} worker processes; best of ${options.rounds}.`,
       '',
-      '| Redis | ceiling events/s | ceiling Redis µs/charge | riskmon events/s | riskmon Redis µs/charge (all masters) | per master | p99 ms | key bytes/charge |',
-      '|---|---|---|---|---|---|---|---|',
+      '| Redis | ceiling events/s | ceiling Redis µs/charge | riskmon events/s | riskmon Redis µs/charge (all masters) | user / system (whole run, start-up included) | per master | p99 ms | key bytes/charge |',
+      '|---|---|---|---|---|---|---|---|---|',
       row(one),
       row(many),
       '',
