@@ -1,0 +1,55 @@
+-- The archive of every decision and dead letter (src/archive/). Fenfu data is stored apart (seed 002, 存储隔离):
+-- its own schema, `fenfu`, in the database DATABASE_URL names. Tables are partitioned by calendar month (UTC) of
+-- the instant their retention counts from; partitions are created as rows arrive (src/archive/partitions.ts).
+-- Rows carry the riskmon namespace they were decided in (one database may archive several, a demo's beside live).
+-- PostgreSQL wants the partition key in every unique key: (namespace, event_id, occurred_at) is unique because an
+-- eventId's content (occurredAt included) is fixed by its claim, so a decision written twice lands on one row.
+
+CREATE SCHEMA IF NOT EXISTS fenfu;
+
+-- Transaction detail: the charge, its decision's outcome, its settlement. Kept 5 years from occurred_at.
+CREATE TABLE fenfu.transactions (
+  namespace    text        NOT NULL,
+  event_id     text        NOT NULL,
+  occurred_at  timestamptz NOT NULL,
+  user_id      text        NOT NULL,
+  merchant_id  text        NOT NULL,
+  -- The card as the decision shows it ("****1234"): never a card number, which this check refuses.
+  card         text        NOT NULL CHECK (card !~ '[0-9]{5}'),
+  amount_fen   bigint      NOT NULL CHECK (amount_fen >= 0),
+  outcome      text        NOT NULL CHECK (outcome IN ('approve', 'review', 'decline')),
+  decided_at   timestamptz NOT NULL,
+  settle_at    timestamptz,
+  settled_at   timestamptz,
+  shard        integer     NOT NULL,
+  archived_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (namespace, event_id, occurred_at)
+) PARTITION BY RANGE (occurred_at);
+CREATE INDEX transactions_time ON fenfu.transactions (namespace, occurred_at, event_id);
+CREATE INDEX transactions_user ON fenfu.transactions (namespace, user_id, occurred_at, event_id);
+CREATE INDEX transactions_merchant ON fenfu.transactions (namespace, merchant_id, occurred_at, event_id);
+
+-- Risk records: why a decision was made. Kept 3 years from created_at (the decision's time).
+CREATE TABLE fenfu.risk_records (
+  namespace    text        NOT NULL,
+  event_id       text        NOT NULL,
+  created_at     timestamptz NOT NULL,
+  occurred_at    timestamptz NOT NULL,
+  rules          text[]      NOT NULL,
+  reasons        jsonb       NOT NULL,
+  observed       jsonb       NOT NULL,
+  config_version text        NOT NULL,
+  PRIMARY KEY (namespace, event_id, created_at)
+) PARTITION BY RANGE (created_at);
+
+-- Dead letters: rejected input with its reason, card numbers masked. Kept 3 years from created_at.
+CREATE TABLE fenfu.dead_letters (
+  namespace    text        NOT NULL,
+  stream_id   text        NOT NULL,
+  created_at  timestamptz NOT NULL,
+  source      text        NOT NULL,
+  reason      text        NOT NULL,
+  raw         text        NOT NULL,
+  PRIMARY KEY (namespace, stream_id, created_at)
+) PARTITION BY RANGE (created_at);
+CREATE INDEX dead_letters_time ON fenfu.dead_letters (namespace, created_at);
