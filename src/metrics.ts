@@ -12,6 +12,8 @@ import { PRODUCER_REJECT_REASONS } from './pipeline/producer.ts';
 import type { Keys } from './redis/keys.ts';
 import { WATCHED_COMPONENTS } from './redis/worker-watchdog.ts';
 import { CALIBRATION_RUN_RESULTS, QUOTA_CHANGES, WARNING_NAMES } from './quota/calibration.ts';
+import { ARCHIVE_SOURCES } from './archive/archiver.ts';
+import { PARTITIONED_TABLES } from './archive/partitions.ts';
 import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/ledger.ts';
 
 /** Queue states reported by `riskmon_queue_jobs` (BullMQ's names). */
@@ -146,6 +148,40 @@ export class Metrics {
     name: 'riskmon_job_scheduler_repairs_total',
     help: 'Job schedulers installed again by the watchdog, by component: their queue had held no job for pipeline.watchdogSeconds (the next tick lost, as in a failover).',
     labelNames: ['component'] as const,
+    registers: [this.registry],
+  });
+
+  readonly archiveRows = new Counter({
+    name: 'riskmon_archive_rows_total',
+    help: 'Rows the archiver wrote to PostgreSQL, by table (a row already there is not counted again).',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+
+  readonly archiveBacklog = new Gauge({
+    name: 'riskmon_archive_backlog_entries',
+    help: 'Stream entries not yet archived (not yet read, or read and not acknowledged), by source, as the archiver last read them.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly archiveLag = new Gauge({
+    name: 'riskmon_archive_lag_seconds',
+    help: 'Age of the oldest stream entry not yet archived, by source (0 when the archive is up to date), as the archiver last read it.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly archiveErrors = new Counter({
+    name: 'riskmon_archive_errors_total',
+    help: 'Archiver rounds that failed (Redis or the database): nothing of such a round was acknowledged; it is retried.',
+    registers: [this.registry],
+  });
+
+  readonly archiveLost = new Counter({
+    name: 'riskmon_archive_lost_entries_total',
+    help: 'Stream entries the stream cap removed before the archive had them, by source: should stay 0 (the lag alert fires long before).',
+    labelNames: ['source'] as const,
     registers: [this.registry],
   });
 
@@ -342,6 +378,9 @@ export class Metrics {
     this.scrapeErrors.inc(0);
     for (const component of WATCHED_COMPONENTS) this.watchdogRestarts.inc({ component }, 0);
     for (const component of ['settlement', 'calibration'] as const) this.schedulerRepairs.inc({ component }, 0);
+    for (const table of PARTITIONED_TABLES) this.archiveRows.inc({ table }, 0);
+    for (const source of ARCHIVE_SOURCES) this.archiveLost.inc({ source }, 0);
+    this.archiveErrors.inc(0);
   }
 
   /** Fills the scrape-time gauges from these sources from now on (the service calls it once). */

@@ -1,0 +1,364 @@
+/**
+ * The archiver: every decision (each shard's decision stream) and every dead letter (the dead-letter stream) into
+ * PostgreSQL, exactly once. It reads each stream through the consumer group `archive`, writes a batch in one
+ * transaction whose inserts ignore rows already there (idempotent by (namespace, eventId)), acknowledges the
+ * entries only after the commit, and then trims the stream below the oldest entry the group has not acknowledged
+ * (`XTRIM MINID`). So a crash of the archiver, of Redis's connection or of PostgreSQL at any point leaves each
+ * entry either unacknowledged (read again and written again, which changes nothing) or archived.
+ *
+ * Entries the archiver had read but not acknowledged when it died are its consumer's pending entries: a new
+ * archiver (same consumer name) reads those first. The stream's own cap (retention.decisionStreamMaxLen) is the
+ * last resort only: the lag alert and the producer's backpressure act long before it; an entry it removed before
+ * the archive had it is counted in riskmon_archive_lost_entries_total.
+ */
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { parseDecision, type Decision } from '../decisions/decision.ts';
+import { SlotPipeline, type RedisClient } from '../redis/client.ts';
+import type { Keys } from '../redis/keys.ts';
+import type { ArchiveDb, Statement } from './database.ts';
+import { Partitions } from './partitions.ts';
+
+export const ARCHIVE_GROUP = 'archive';
+/** One consumer name for every archiver of a namespace: a restarted archiver finds its predecessor's pending entries. */
+export const ARCHIVE_CONSUMER = 'archiver';
+export const ARCHIVE_SOURCES = ['decisions', 'dead_letters'] as const;
+export type ArchiveSource = (typeof ARCHIVE_SOURCES)[number];
+
+interface StreamState {
+  key: string;
+  source: ArchiveSource;
+  shard: number;
+  /** '0' while this consumer's pending entries are being read again, then '>'. */
+  cursor: string;
+}
+
+type Entry = [id: string, fields: string[] | null];
+
+export interface ArchiverOptions {
+  redis: RedisClient;
+  keys: Keys;
+  db: ArchiveDb;
+  logger: Logger;
+  metrics?: Metrics;
+  /** Entries read per stream per round. @defaultValue 500 */
+  batchSize?: number;
+  /** Rest between rounds that found nothing, ms. @defaultValue 200 */
+  pollMs?: number;
+  /** Rest after a failed round before trying again, ms. @defaultValue 1000 */
+  retryMs?: number;
+}
+
+export interface BacklogReading {
+  source: ArchiveSource;
+  /** Entries not yet archived: never delivered, or delivered and not acknowledged. */
+  entries: number;
+  /** Age of the oldest of them, seconds (0 when none). */
+  oldestSeconds: number;
+}
+
+export class Archiver {
+  private readonly streams: StreamState[];
+  private readonly partitions: Partitions;
+  private readonly batchSize: number;
+  private readonly pollMs: number;
+  private readonly retryMs: number;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private groupsReady = false;
+
+  constructor(private readonly options: ArchiverOptions) {
+    const { keys } = options;
+    this.streams = [
+      ...keys.shardIds.map((shard) => ({ key: keys.decisionStream(shard), source: 'decisions' as const, shard, cursor: '0' })),
+      { key: keys.deadLetter, source: 'dead_letters' as const, shard: -1, cursor: '0' },
+    ];
+    this.partitions = new Partitions(options.db);
+    this.batchSize = options.batchSize ?? 500;
+    this.pollMs = options.pollMs ?? 200;
+    this.retryMs = options.retryMs ?? 1_000;
+  }
+
+  /** Creates the consumer groups (from the start of each stream: what is there when archiving begins is archived). */
+  async ensureGroups(): Promise<void> {
+    if (this.groupsReady) return;
+    for (const s of this.streams) {
+      try {
+        await this.options.redis.xgroup('CREATE', s.key, ARCHIVE_GROUP, '0', 'MKSTREAM');
+      } catch (e) {
+        if (!String((e as Error).message).startsWith('BUSYGROUP')) throw e;
+      }
+    }
+    this.groupsReady = true;
+  }
+
+  /**
+   * One round: reads every stream once (up to batchSize entries each), archives what it read and acknowledges it.
+   * Returns the number of entries archived. Throws when Redis or the database failed (nothing acknowledged then).
+   */
+  async archiveOnce(): Promise<number> {
+    await this.ensureGroups();
+    const { redis } = this.options;
+    const read = new SlotPipeline(redis);
+    for (const s of this.streams) {
+      read.add(s.key, (p) => p.xreadgroup('GROUP', ARCHIVE_GROUP, ARCHIVE_CONSUMER, 'COUNT', this.batchSize, 'STREAMS', s.key, s.cursor));
+    }
+    const replies = await read.exec();
+    const batches: { stream: StreamState; entries: Entry[] }[] = [];
+    let caughtUp = false;
+    replies.forEach(([err, reply], i) => {
+      if (err) throw err;
+      const stream = this.streams[i]!;
+      const entries = ((reply as [string, Entry[]][] | null)?.[0]?.[1] ?? []) as Entry[];
+      // Pending entries read again: once none are left, new ones.
+      if (stream.cursor === '0' && entries.length === 0) {
+        stream.cursor = '>';
+        caughtUp = true;
+      }
+      if (entries.length > 0) batches.push({ stream, entries });
+    });
+    // Nothing was pending: this round reads the new entries instead.
+    if (batches.length === 0) return caughtUp ? this.archiveOnce() : 0;
+
+    const { transactions, risks, deadLetters, lost } = this.rowsOf(batches);
+    await this.partitions.ensure('transactions', transactions.map((t) => Date.parse(t.occurred_at)));
+    await this.partitions.ensure('risk_records', risks.map((r) => Date.parse(r.created_at)));
+    await this.partitions.ensure('dead_letters', deadLetters.map((d) => Date.parse(d.created_at)));
+    const statements: Statement[] = [];
+    const ns = this.options.keys.namespace;
+    if (transactions.length > 0) {
+      statements.push({
+        text: `INSERT INTO fenfu.transactions (namespace, event_id, occurred_at, user_id, merchant_id, card, amount_fen, outcome, decided_at, settle_at, shard)
+          SELECT $1, r.event_id, r.occurred_at, r.user_id, r.merchant_id, r.card, r.amount_fen, r.outcome, r.decided_at, r.settle_at, r.shard
+          FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, occurred_at timestamptz, user_id text, merchant_id text, card text, amount_fen bigint,
+            outcome text, decided_at timestamptz, settle_at timestamptz, shard integer)
+          ON CONFLICT DO NOTHING`,
+        params: [ns, JSON.stringify(transactions)],
+      });
+      statements.push({
+        text: `INSERT INTO fenfu.risk_records (namespace, event_id, created_at, occurred_at, rules, reasons, observed, config_version)
+          SELECT $1, r.event_id, r.created_at, r.occurred_at, ARRAY(SELECT jsonb_array_elements_text(r.rules)), r.reasons, r.observed, r.config_version
+          FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, created_at timestamptz, occurred_at timestamptz, rules jsonb, reasons jsonb, observed jsonb, config_version text)
+          ON CONFLICT DO NOTHING`,
+        params: [ns, JSON.stringify(risks)],
+      });
+    }
+    if (deadLetters.length > 0) {
+      statements.push({
+        text: `INSERT INTO fenfu.dead_letters (namespace, stream_id, created_at, source, reason, raw)
+          SELECT $1, r.stream_id, r.created_at, r.source, r.reason, r.raw
+          FROM jsonb_to_recordset($2::jsonb) AS r(stream_id text, created_at timestamptz, source text, reason text, raw text)
+          ON CONFLICT DO NOTHING`,
+        params: [ns, JSON.stringify(deadLetters)],
+      });
+    }
+    const results = statements.length > 0 ? await this.options.db.atomic(statements) : [];
+
+    // Committed: now, and only now, the entries may leave the streams.
+    const ack = new SlotPipeline(redis);
+    for (const b of batches) {
+      const ids = b.entries.map(([id]) => id);
+      ack.add(b.stream.key, (p) => p.xack(b.stream.key, ARCHIVE_GROUP, ...ids));
+    }
+    for (const [err] of await ack.exec()) if (err) throw err;
+    await this.trim(batches.map((b) => ({ stream: b.stream, lastId: b.entries[b.entries.length - 1]![0] })));
+
+    const m = this.options.metrics;
+    if (m) {
+      let i = 0;
+      if (transactions.length > 0) {
+        m.archiveRows.inc({ table: 'transactions' }, results[i++]!.rowCount);
+        m.archiveRows.inc({ table: 'risk_records' }, results[i++]!.rowCount);
+      }
+      if (deadLetters.length > 0) m.archiveRows.inc({ table: 'dead_letters' }, results[i++]!.rowCount);
+      for (const [source, n] of Object.entries(lost)) if (n > 0) m.archiveLost.inc({ source }, n);
+    }
+    for (const [source, n] of Object.entries(lost)) {
+      if (n > 0) this.options.logger.error({ source, entries: n }, 'archive: entries left their stream before the archive had them (the stream cap was reached)');
+    }
+    return batches.reduce((n, b) => n + b.entries.length, 0);
+  }
+
+  private rowsOf(batches: { stream: StreamState; entries: Entry[] }[]) {
+    const transactions: { occurred_at: string; [k: string]: unknown }[] = [];
+    const risks: { created_at: string; [k: string]: unknown }[] = [];
+    const deadLetters: { created_at: string; [k: string]: unknown }[] = [];
+    const lost: Record<ArchiveSource, number> = { decisions: 0, dead_letters: 0 };
+    for (const { stream, entries } of batches) {
+      for (const [id, fields] of entries) {
+        // A pending entry whose content is gone: the stream's cap removed it before it was archived.
+        if (!fields) {
+          lost[stream.source]++;
+          continue;
+        }
+        const f = fieldMap(fields);
+        if (stream.source === 'decisions') {
+          const d: Decision = parseDecision(f.d!);
+          transactions.push({
+            event_id: d.eventId,
+            occurred_at: d.occurredAt,
+            user_id: d.userId,
+            merchant_id: d.merchantId,
+            card: d.card,
+            amount_fen: d.amount,
+            outcome: d.outcome,
+            decided_at: d.decidedAt,
+            settle_at: d.settleAt,
+            shard: stream.shard,
+          });
+          risks.push({
+            event_id: d.eventId,
+            created_at: d.decidedAt,
+            occurred_at: d.occurredAt,
+            rules: d.rules,
+            reasons: d.reasons,
+            observed: d.observed,
+            config_version: d.configVersion,
+          });
+        } else {
+          deadLetters.push({ stream_id: id, created_at: f.at ?? new Date(streamIdMs(id)).toISOString(), source: f.source ?? '', reason: f.reason ?? '', raw: f.raw ?? '' });
+        }
+      }
+    }
+    return { transactions, risks, deadLetters, lost };
+  }
+
+  /** Trims each stream below the oldest entry the group has not acknowledged (or just past what was acknowledged). */
+  private async trim(done: { stream: StreamState; lastId: string }[]): Promise<void> {
+    const { redis } = this.options;
+    const pending = new SlotPipeline(redis);
+    for (const d of done) pending.add(d.stream.key, (p) => p.xpending(d.stream.key, ARCHIVE_GROUP));
+    const summaries = await pending.exec();
+    const trim = new SlotPipeline(redis);
+    done.forEach((d, i) => {
+      const [err, reply] = summaries[i]!;
+      if (err) throw err;
+      const [count, oldest] = reply as [number, string | null];
+      const minId = count > 0 && oldest ? oldest : nextStreamId(d.lastId);
+      trim.add(d.stream.key, (p) => p.xtrim(d.stream.key, 'MINID', minId));
+    });
+    for (const [err] of await trim.exec()) if (err) throw err;
+  }
+
+  /** What is not archived yet, per source. */
+  async backlog(now = Date.now()): Promise<BacklogReading[]> {
+    await this.ensureGroups();
+    const { redis } = this.options;
+    const info = new SlotPipeline(redis);
+    for (const s of this.streams) {
+      info.add(s.key, (p) => p.xinfo('GROUPS', s.key));
+      info.add(s.key, (p) => p.xpending(s.key, ARCHIVE_GROUP));
+    }
+    const replies = await info.exec();
+    const bySource = new Map<ArchiveSource, BacklogReading>(ARCHIVE_SOURCES.map((source) => [source, { source, entries: 0, oldestSeconds: 0 }]));
+    const firstUndelivered = new SlotPipeline(redis);
+    const undeliveredOf: StreamState[] = [];
+    this.streams.forEach((s, i) => {
+      const [e1, groups] = replies[2 * i]!;
+      const [e2, summary] = replies[2 * i + 1]!;
+      if (e1) throw e1;
+      if (e2) throw e2;
+      const group = (groups as unknown[][]).map(fieldMapOf).find((g) => g.name === ARCHIVE_GROUP);
+      const lag = Number(group?.lag ?? 0);
+      const [pendingCount, oldestPending] = summary as [number, string | null];
+      const reading = bySource.get(s.source)!;
+      reading.entries += lag + Number(pendingCount);
+      if (Number(pendingCount) > 0 && oldestPending) reading.oldestSeconds = Math.max(reading.oldestSeconds, (now - streamIdMs(oldestPending)) / 1000);
+      else if (lag > 0 && group) {
+        firstUndelivered.add(s.key, (p) => p.xrange(s.key, nextStreamId(String(group['last-delivered-id'])), '+', 'COUNT', 1));
+        undeliveredOf.push(s);
+      }
+    });
+    if (undeliveredOf.length > 0) {
+      const firsts = await firstUndelivered.exec();
+      firsts.forEach(([err, reply], i) => {
+        if (err) throw err;
+        const first = (reply as [string, string[]][])[0];
+        if (!first) return;
+        const reading = bySource.get(undeliveredOf[i]!.source)!;
+        reading.oldestSeconds = Math.max(reading.oldestSeconds, (now - streamIdMs(first[0])) / 1000);
+      });
+    }
+    return [...bySource.values()];
+  }
+
+  /** Archives until stopped: rounds back to back while there is work, a rest of pollMs when there is none. */
+  start(): void {
+    if (this.running) return;
+    this.stopping = false;
+    const { logger, metrics } = this.options;
+    this.running = (async () => {
+      let failures = 0;
+      let lastBacklog = 0;
+      while (!this.stopping) {
+        let archived = 0;
+        try {
+          archived = await this.archiveOnce();
+          if (failures > 0) logger.info({ afterFailures: failures }, 'archive: writing again');
+          failures = 0;
+          if (metrics && Date.now() - lastBacklog >= 1_000) {
+            lastBacklog = Date.now();
+            for (const r of await this.backlog()) {
+              metrics.archiveBacklog.set({ source: r.source }, r.entries);
+              metrics.archiveLag.set({ source: r.source }, r.oldestSeconds);
+            }
+          }
+        } catch (e) {
+          failures++;
+          // What this round read is pending now: read it again from the pending list. A stream deleted meanwhile
+          // (NOGROUP) gets its group again.
+          for (const st of this.streams) st.cursor = '0';
+          if (String((e as Error).message).includes('NOGROUP')) this.groupsReady = false;
+          metrics?.archiveErrors.inc();
+          // Logged on the first failure and then every 30th: a database that is down for minutes is one story.
+          if (failures === 1 || failures % 30 === 0) logger.error({ err: (e as Error).message, failures }, 'archive: a round failed; nothing of it was acknowledged, retrying');
+          await this.rest(this.retryMs);
+          continue;
+        }
+        if (archived === 0) await this.rest(this.pollMs);
+      }
+    })();
+  }
+
+  private rest(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** Stops after the round in flight (its commit and acknowledgement finish or fail as a whole). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.running;
+    this.running = undefined;
+  }
+}
+
+function fieldMap(fields: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i]!] = fields[i + 1]!;
+  return out;
+}
+
+function fieldMapOf(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
+}
+
+export function streamIdMs(id: string): number {
+  return Number(id.slice(0, id.indexOf('-')));
+}
+
+/** The smallest stream id after `id`. */
+export function nextStreamId(id: string): string {
+  const dash = id.indexOf('-');
+  return `${id.slice(0, dash)}-${BigInt(id.slice(dash + 1)) + 1n}`;
+}

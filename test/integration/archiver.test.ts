@@ -1,0 +1,144 @@
+/**
+ * The archiver on a real Redis and a fresh PostgreSQL database: every decision and dead letter archived once,
+ * acknowledged only after its commit, the streams trimmed below what is archived, and a crash between the commit
+ * and the acknowledgement (or before the commit) neither losing nor duplicating a row.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Archiver, ARCHIVE_GROUP } from '../../src/archive/archiver.ts';
+import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
+import { migrateArchive } from '../../src/archive/migrate.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { parseDecision } from '../../src/decisions/decision.ts';
+import { dropContext, testContext } from '../helpers/context.ts';
+import { testCharge } from '../helpers/charges.ts';
+import { testBatch } from '../helpers/batch.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+
+let database: TestDatabase;
+let db: ArchiveDb;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  db = await openArchiveDb({ databaseUrl: database.url, dataDir: '' });
+  await migrateArchive(db);
+});
+afterAll(async () => {
+  await db?.close();
+  await database?.drop();
+});
+
+describe('archiver', () => {
+  let ctx: ReturnType<typeof testContext> | undefined;
+  afterEach(async () => {
+    if (ctx) await dropContext(ctx);
+    ctx = undefined;
+  });
+
+  /** 60 charges over 6 users (so every shard of 4 has some), over a month edge in UTC, and 3 malformed events. */
+  async function decideSome(c: ReturnType<typeof testContext>) {
+    const ns = c.keys.namespace;
+    const charges = Array.from({ length: 60 }, (_, i) =>
+      testCharge({
+        eventId: `${ns}-e${i}`,
+        userId: `${ns}-u${i % 6}`,
+        merchantId: `m-${i % 3}`,
+        amount: 1_000 + i,
+        occurredAt: new Date(Date.parse('2026-11-30T23:00:00Z') + i * 120_000).toISOString(),
+      }),
+    );
+    const bad = [{ type: 'charge', eventId: `${ns}-bad1` }, { nonsense: true }, 'not an object'];
+    await c.processor.process(testBatch([...charges, ...bad], { clockMs: Date.parse('2026-12-01T02:00:00Z') }), 'test:archiver');
+    return charges;
+  }
+
+  async function drain(archiver: Archiver): Promise<number> {
+    let total = 0;
+    for (let n = -1; n !== 0; ) total += n = await archiver.archiveOnce();
+    return total;
+  }
+
+  it('archives every decision and dead letter once, then trims the streams below what is archived', async () => {
+    const c = (ctx = testContext());
+    const charges = await decideSome(c);
+    const metrics = new Metrics({ defaultMetrics: false });
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger, metrics, batchSize: 7 });
+    const before = await archiver.backlog();
+    expect(before.find((b) => b.source === 'decisions')!.entries).toBe(60);
+    expect(before.find((b) => b.source === 'dead_letters')!.entries).toBe(3);
+    expect(await drain(archiver)).toBe(63);
+
+    const rows = await db.query<{ event_id: string; amount_fen: number; outcome: string; card: string; occurred_at: Date; settle_at: Date | null; shard: number }>(
+      `SELECT event_id, amount_fen, outcome, card, occurred_at, settle_at, shard FROM fenfu.transactions WHERE namespace = $1 ORDER BY event_id`,
+      [c.keys.namespace],
+    );
+    expect(rows.rows).toHaveLength(60);
+    for (const charge of charges) {
+      const shard = c.keys.shardOf(charge.userId);
+      const stored = parseDecision((await c.redis.get(c.keys.decision(shard, charge.eventId)))!);
+      const row = rows.rows.find((r) => r.event_id === charge.eventId)!;
+      expect(row).toEqual({
+        event_id: stored.eventId,
+        amount_fen: stored.amount,
+        outcome: stored.outcome,
+        card: stored.card,
+        occurred_at: new Date(stored.occurredAt),
+        settle_at: stored.settleAt ? new Date(stored.settleAt) : null,
+        shard,
+      });
+      expect(row.card).toMatch(/^\*{4}\d{4}$/);
+    }
+    const risks = await db.query<{ n: number; months: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT tableoid)::int AS months FROM fenfu.transactions WHERE namespace = $1`,
+      [c.keys.namespace],
+    );
+    expect(risks.rows[0]).toEqual({ n: 60, months: 2 }); // November and December, in UTC
+    const reasons = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fenfu.risk_records WHERE namespace = $1 AND jsonb_typeof(reasons) = 'array'`, [c.keys.namespace]);
+    expect(reasons.rows[0]!.n).toBe(60);
+    const dead = await db.query<{ reason: string }>(`SELECT reason FROM fenfu.dead_letters WHERE namespace = $1`, [c.keys.namespace]);
+    expect(dead.rows).toHaveLength(3);
+
+    // Archived: the streams hold nothing more, the backlog is empty, and the rows were counted once.
+    for (const shard of c.keys.shardIds) expect(await c.redis.xlen(c.keys.decisionStream(shard))).toBe(0);
+    expect(await c.redis.xlen(c.keys.deadLetter)).toBe(0);
+    expect((await archiver.backlog()).map((b) => b.entries)).toEqual([0, 0]);
+    expect((await metrics.archiveRows.get()).values.find((v) => v.labels.table === 'transactions')!.value).toBe(60);
+
+    // A later stream is archived on top; the same events decided again are duplicates and add nothing.
+    await c.processor.process(testBatch(charges.slice(0, 5), { clockMs: Date.parse('2026-12-01T02:00:00Z') }), 'test:again');
+    expect(await drain(archiver)).toBe(0);
+    expect((await db.query(`SELECT 1 FROM fenfu.transactions WHERE namespace = $1`, [c.keys.namespace])).rows).toHaveLength(60);
+  });
+
+  it('a crash after the commit and before the acknowledgement: the next archiver writes the batch again, and nothing twice', async () => {
+    const c = (ctx = testContext());
+    await decideSome(c);
+    // An archiver whose process dies right after its commit: the rows are in, the entries still pending.
+    const dying: ArchiveDb = {
+      ...db,
+      atomic: async (statements) => {
+        await db.atomic(statements);
+        throw new Error('killed after commit');
+      },
+    };
+    const first = new Archiver({ redis: c.redis, keys: c.keys, db: dying, logger: silentLogger, batchSize: 25 });
+    await expect(first.archiveOnce()).rejects.toThrow('killed after commit');
+    const pending = await Promise.all(c.keys.shardIds.map((s) => c.redis.xpending(c.keys.decisionStream(s), ARCHIVE_GROUP)));
+    const pendingCount = pending.reduce((n, p) => n + Number((p as [number])[0]), 0);
+    expect(pendingCount).toBeGreaterThan(0);
+    const committed = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fenfu.transactions WHERE namespace = $1`, [c.keys.namespace])).rows[0]!.n;
+    expect(committed).toBe(pendingCount);
+
+    // A crash before the commit: nothing written, nothing acknowledged.
+    const refusing: ArchiveDb = { ...db, atomic: async () => Promise.reject(new Error('database down')) };
+    await expect(new Archiver({ redis: c.redis, keys: c.keys, db: refusing, logger: silentLogger }).archiveOnce()).rejects.toThrow('database down');
+
+    const next = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger, batchSize: 25 });
+    expect(await drain(next)).toBe(63); // the pending entries again, then the rest
+    const rows = await db.query<{ n: number; distinct: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS distinct FROM fenfu.transactions WHERE namespace = $1`,
+      [c.keys.namespace],
+    );
+    expect(rows.rows[0]).toEqual({ n: 60, distinct: 60 });
+    expect((await next.backlog()).map((b) => b.entries)).toEqual([0, 0]);
+  });
+});
