@@ -213,6 +213,17 @@ export const configSchema = z
       dayTotalsDays: z.number().int().min(2).max(400),
     }),
     calibration: calibrationSchema,
+    /** The archive in PostgreSQL (src/archive/): DATABASE_URL, or the embedded database in `dataDir`. */
+    archive: z.strictObject({
+      /** `npm start` runs the archiver (a process that owns the embedded folder, or any with DATABASE_URL). @defaultValue true */
+      enabled: z.boolean(),
+      /** Folder of the embedded database (PGlite) when DATABASE_URL is unset; relative to the working directory. @defaultValue "data/archive" */
+      dataDir: z.string().min(1),
+      /** Stream entries read per stream per round. @defaultValue 500 */
+      batchSize: z.number().int().min(1).max(10_000),
+      /** Rest between rounds that found nothing, ms. @defaultValue 200 */
+      pollMs: z.number().int().min(10).max(60_000),
+    }),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -68,6 +68,8 @@ export interface Settings {
   redisUrl: string | undefined;
   /** RISKMON_REDIS_CLUSTER: every process then uses the cluster. */
   redisCluster: ClusterRedisTarget | undefined;
+  /** DATABASE_URL: the archive's PostgreSQL; undefined for the embedded database (archive.dataDir). Never logged in full. */
+  databaseUrl: string | undefined;
   /** Key for the card HMAC; never logged. */
   cardSecret: string;
   /** Login for /admin/queues (RISKMON_DASHBOARD_USER / RISKMON_DASHBOARD_PASSWORD); never logged. */
@@ -159,10 +161,21 @@ export function loadSettings(options: LoadOptions = {}): Settings {
     );
   }
 
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL (with ?sslmode=require or verify-full for TLS)');
+  }
+  if (production && config.archive.enabled && !databaseUrl) {
+    throw new ConfigError(
+      'production requires DATABASE_URL (a PostgreSQL server): the embedded archive is one process\'s folder, for development and demos',
+    );
+  }
+
   return {
     config,
     configVersion: configVersionOf(config),
     ...redisOf(env),
+    databaseUrl,
     cardSecret,
     dashboardCredentials,
     rulesInput: deepFreeze(structuredClone((raw as { rules?: unknown }).rules)),

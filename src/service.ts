@@ -14,8 +14,11 @@ import { startCalibrationWorker } from './quota/calibration-worker.ts';
 import type { Worker } from 'bullmq';
 import { startObservability } from './http/observability.ts';
 import type { HttpServer } from './http/server.ts';
+import { Archiver } from './archive/archiver.ts';
+import { ArchiveLockedError, openArchiveDb, type ArchiveDb } from './archive/database.ts';
+import { migrateArchive } from './archive/migrate.ts';
 
-export type Component = 'risk' | 'settlement' | 'calibration';
+export type Component = 'risk' | 'settlement' | 'calibration' | 'archive';
 
 export interface Service {
   context: Context;
@@ -23,6 +26,8 @@ export interface Service {
   localRedis?: LocalRedis;
   /** The /metrics, /healthz, /readyz and /admin/queues server, when started. */
   http?: HttpServer;
+  /** The archive's database, when this process archives (the `archive` component with archive.enabled). */
+  archive?: ArchiveDb;
   /** Every BullMQ worker of this process (readiness watches them). */
   workers: Worker[];
   /**
@@ -148,26 +153,98 @@ export async function startService(options: StartOptions): Promise<Service> {
     closers.push(calibration.close);
     workers.push(calibration.worker);
   }
+  const service: Service = {
+    context,
+    localRedis,
+    http,
+    workers,
+    close: async () => ({ clean: true, abandoned: [] }),
+  };
+  if (options.components.includes('archive') && settings.config.archive.enabled) {
+    startArchiver(context, settings, logger, closers, (db) => (service.archive = db));
+  }
   phase = 'running';
   logger.info(
     { namespace: settings.config.namespace, components: options.components, configVersion: settings.configVersion, shards: settings.config.pipeline.shards },
     'riskmon started',
   );
 
-  return {
-    context,
-    localRedis,
-    http,
-    workers,
-    async close(graceMs = settings.config.pipeline.shutdownGraceMs) {
-      phase = 'shutting down';
-      const deadlines = shutdownDeadlines(graceMs);
-      const abandoned = (await Promise.all(closers.map((c) => c(deadlines.workers)))).flat();
-      if (!(await context.close(deadlines.connections))) abandoned.push('Redis connections');
-      await localRedis?.stop();
-      return { clean: abandoned.length === 0, abandoned };
-    },
+  service.close = async (graceMs = settings.config.pipeline.shutdownGraceMs) => {
+    phase = 'shutting down';
+    const deadlines = shutdownDeadlines(graceMs);
+    const abandoned = (await Promise.all(closers.map((c) => c(deadlines.workers)))).flat();
+    if (!(await context.close(deadlines.connections))) abandoned.push('Redis connections');
+    await localRedis?.stop();
+    return { clean: abandoned.length === 0, abandoned };
   };
+  return service;
+}
+
+/**
+ * Opens the archive (migrating it to this version's schema) and runs the archiver, in the background: decisions
+ * never wait for PostgreSQL, and a database that is down at start is tried again every few seconds (the entries
+ * wait in their streams meanwhile). An embedded archive that another process owns is left to it: that process
+ * archives every shard, so this one runs without (warned).
+ */
+function startArchiver(context: Context, settings: Settings, logger: Logger, closers: ((deadline: number) => Promise<string[]>)[], onOpen: (db: ArchiveDb) => void): void {
+  const log = logger.child({ component: 'archive' });
+  let stopping = false;
+  let archiver: Archiver | undefined;
+  let db: ArchiveDb | undefined;
+  let wake: (() => void) | undefined;
+  const opening = (async () => {
+    for (let attempt = 1; !stopping; attempt++) {
+      try {
+        db = await openArchiveDb({ databaseUrl: settings.databaseUrl, dataDir: settings.config.archive.dataDir });
+        const migration = await migrateArchive(db);
+        if (migration.applied.length > 0) log.info(migration, 'archive: schema migrated');
+        break;
+      } catch (e) {
+        await db?.close().catch(() => {});
+        db = undefined;
+        if (e instanceof ArchiveLockedError) {
+          log.warn({ err: e.message }, 'archive: not archiving in this process');
+          return;
+        }
+        if (attempt === 1 || attempt % 12 === 0) log.error({ err: (e as Error).message, attempt }, 'archive: cannot open the archive; trying again every 5 s');
+        context.metrics.archiveErrors.inc();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 5_000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    }
+    if (stopping || !db) return;
+    archiver = new Archiver({
+      redis: context.redis,
+      keys: context.keys,
+      db,
+      logger: log,
+      metrics: context.metrics,
+      batchSize: settings.config.archive.batchSize,
+      pollMs: settings.config.archive.pollMs,
+    });
+    archiver.start();
+    onOpen(db);
+    log.info({ database: db.description }, 'archive: archiving decisions and dead letters');
+  })();
+  closers.push(async (deadline) => {
+    stopping = true;
+    wake?.();
+    const stopped = await Promise.race([
+      opening.then(() => archiver?.stop()).then(() => true),
+      sleepUntil(deadline).then(() => false),
+    ]);
+    await db?.close().catch(() => {});
+    return stopped ? [] : ['archiver'];
+  });
+}
+
+function sleepUntil(deadline: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref());
 }
 
 const TOO_LONG = 'shutdown took too long; exiting (unfinished batches will be redelivered)';

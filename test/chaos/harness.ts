@@ -52,7 +52,9 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
 export function writeConfigFile(overrides: unknown): { path: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'riskmon-chaos-'));
   const path = join(dir, 'config.json');
-  writeFileSync(path, JSON.stringify(overrides));
+  // Archiving is off unless a scenario asks for it: the checks read the decision streams the archiver trims.
+  const o = (overrides ?? {}) as { archive?: object };
+  writeFileSync(path, JSON.stringify({ ...o, archive: { enabled: false, dataDir: join(dir, 'archive'), ...o.archive } }));
   return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, dashboardPasswordWeakness, isLoopbackHost, loadSettings, type LoadOptions } from '../../src/config.ts';
 
 const secret = randomBytes(32).toString('base64');
-const PRODUCTION = { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: secret };
+const ARCHIVE_URL = 'postgres://riskmon@db.internal:5432/riskmon';
+const PRODUCTION = { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: secret, DATABASE_URL: ARCHIVE_URL };
 
 /** The ConfigError message of a refused load; fails when the load succeeds or throws something else. */
 function refusal(options: LoadOptions): string {

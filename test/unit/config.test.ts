@@ -14,6 +14,8 @@ import {
 } from '../../src/config.ts';
 import { ROOT } from '../helpers/deploy.ts';
 
+const PG = 'postgres://riskmon@db.internal:5432/riskmon';
+
 /** "abbabaab…": two letters, equally often, never periodic. */
 const thueMorse = (n: number) => Array.from({ length: n }, (_, i) => (i.toString(2).split('1').length % 2 ? 'a' : 'b')).join('');
 
@@ -84,8 +86,17 @@ describe('configuration', () => {
     expect(() => loadSettings({ env: { RISKMON_ENV: 'production' } })).toThrow(ConfigError);
     expect(() => loadSettings({ env: { NODE_ENV: 'production' } })).toThrow(/RISKMON_CARD_SECRET/);
     const secret = strongSecret();
-    const ok = loadSettings({ env: { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: secret } });
+    const ok = loadSettings({ env: { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: secret, DATABASE_URL: PG } });
     expect(ok.cardSecret).toBe(secret);
+  });
+
+  it('requires a PostgreSQL server for the archive in production, and a postgres:// DATABASE_URL anywhere', () => {
+    const secret = strongSecret();
+    expect(() => loadSettings({ env: { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: secret } })).toThrow(/production requires DATABASE_URL/);
+    expect(loadSettings({ env: { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: secret }, overrides: { archive: { enabled: false } } }).databaseUrl).toBeUndefined();
+    expect(loadSettings({ env: {} }).databaseUrl).toBeUndefined();
+    expect(loadSettings({ env: { DATABASE_URL: PG } }).databaseUrl).toBe(PG);
+    expect(() => loadSettings({ env: { DATABASE_URL: 'mysql://db/x' } })).toThrow(/DATABASE_URL must be a postgres:\/\//);
   });
 
   it('reads the namespace and Redis URL from the environment', () => {
@@ -245,8 +256,8 @@ describe('production environment', () => {
   });
 
   it('runs production when the two agree, and development without NODE_ENV=production', () => {
-    expect(loadSettings({ env: { NODE_ENV: 'production', RISKMON_ENV: 'production', RISKMON_CARD_SECRET: secret } }).config.environment).toBe('production');
-    expect(loadSettings({ env: { NODE_ENV: 'production', RISKMON_CARD_SECRET: secret } }).config.environment).toBe('production');
+    expect(loadSettings({ env: { NODE_ENV: 'production', RISKMON_ENV: 'production', RISKMON_CARD_SECRET: secret, DATABASE_URL: PG } }).config.environment).toBe('production');
+    expect(loadSettings({ env: { NODE_ENV: 'production', RISKMON_CARD_SECRET: secret, DATABASE_URL: PG } }).config.environment).toBe('production');
     expect(loadSettings({ env: { NODE_ENV: 'development', RISKMON_ENV: 'development' } }).config.environment).toBe('development');
     expect(loadSettings({ env: { NODE_ENV: 'test' } }).config.environment).toBe('development');
   });

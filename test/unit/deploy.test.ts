@@ -56,17 +56,19 @@ const filledEnv = {
   RISKMON_DASHBOARD_USER: 'ops-team',
   RISKMON_DASHBOARD_PASSWORD: randomBytes(18).toString('base64'),
   REDIS_PASSWORD: randomBytes(32).toString('hex'),
+  POSTGRES_PASSWORD: randomBytes(32).toString('hex'),
   GRAFANA_ADMIN_PASSWORD: randomBytes(18).toString('base64'),
 };
 /** A service's environment as compose gives it with this .env. */
 const envOf = (name: string, vars: Record<string, string> = filledEnv) =>
   Object.fromEntries(Object.entries(services[name]!.environment!).map(([k, v]) => [k, interpolate(v, vars)]));
-const SECRET_VARIABLES = ['RISKMON_CARD_SECRET', 'RISKMON_DASHBOARD_USER', 'RISKMON_DASHBOARD_PASSWORD', 'REDIS_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'];
+const SECRET_VARIABLES = ['RISKMON_CARD_SECRET', 'RISKMON_DASHBOARD_USER', 'RISKMON_DASHBOARD_PASSWORD', 'REDIS_PASSWORD', 'POSTGRES_PASSWORD', 'GRAFANA_ADMIN_PASSWORD'];
 
 describe('docker-compose.yml', () => {
   it('has the whole stack', () => {
     expect(Object.keys(services).sort()).toEqual(
-      ['grafana', 'producer', 'prometheus', 'redis', 'redis-c1', 'redis-c2', 'redis-c3', 'redis-c4', 'redis-c5', 'redis-c6', 'redis-cluster-init', 'riskmon', 'riskmon-cluster'].sort(),
+      ['grafana',
+      'postgres', 'producer', 'prometheus', 'redis', 'redis-c1', 'redis-c2', 'redis-c3', 'redis-c4', 'redis-c5', 'redis-c6', 'redis-cluster-init', 'riskmon', 'riskmon-cluster'].sort(),
     );
   });
 
