@@ -23,6 +23,8 @@ export const ARCHIVE_GROUP = 'archive';
 /** One consumer name for every archiver of a namespace: a restarted archiver finds its predecessor's pending entries. */
 export const ARCHIVE_CONSUMER = 'archiver';
 export const ARCHIVE_SOURCES = ['decisions', 'dead_letters'] as const;
+/** Logged when an archiver writes entries again that it (or a predecessor) read and did not acknowledge. */
+export const PENDING_AGAIN = 'archive: writing again entries read earlier and not acknowledged';
 export type ArchiveSource = (typeof ARCHIVE_SOURCES)[number];
 
 interface StreamState {
@@ -69,11 +71,7 @@ export class Archiver {
   private groupsReady = false;
 
   constructor(private readonly options: ArchiverOptions) {
-    const { keys } = options;
-    this.streams = [
-      ...keys.shardIds.map((shard) => ({ key: keys.decisionStream(shard), source: 'decisions' as const, shard, cursor: '0' })),
-      { key: keys.deadLetter, source: 'dead_letters' as const, shard: -1, cursor: '0' },
-    ];
+    this.streams = archivedStreams(options.keys).map((s) => ({ ...s, cursor: '0' }));
     this.partitions = new Partitions(options.db);
     this.batchSize = options.batchSize ?? 500;
     this.pollMs = options.pollMs ?? 200;
@@ -116,7 +114,10 @@ export class Archiver {
         stream.cursor = '>';
         caughtUp = true;
       }
-      if (entries.length > 0) batches.push({ stream, entries });
+      if (entries.length > 0) {
+        batches.push({ stream, entries });
+        if (stream.cursor === '0') this.options.logger.info({ stream: stream.key, entries: entries.length }, PENDING_AGAIN);
+      }
     });
     // Nothing was pending: this round reads the new entries instead.
     if (batches.length === 0) return caughtUp ? this.archiveOnce() : 0;
@@ -243,44 +244,7 @@ export class Archiver {
 
   /** What is not archived yet, per source. */
   async backlog(now = Date.now()): Promise<BacklogReading[]> {
-    await this.ensureGroups();
-    const { redis } = this.options;
-    const info = new SlotPipeline(redis);
-    for (const s of this.streams) {
-      info.add(s.key, (p) => p.xinfo('GROUPS', s.key));
-      info.add(s.key, (p) => p.xpending(s.key, ARCHIVE_GROUP));
-    }
-    const replies = await info.exec();
-    const bySource = new Map<ArchiveSource, BacklogReading>(ARCHIVE_SOURCES.map((source) => [source, { source, entries: 0, oldestSeconds: 0 }]));
-    const firstUndelivered = new SlotPipeline(redis);
-    const undeliveredOf: StreamState[] = [];
-    this.streams.forEach((s, i) => {
-      const [e1, groups] = replies[2 * i]!;
-      const [e2, summary] = replies[2 * i + 1]!;
-      if (e1) throw e1;
-      if (e2) throw e2;
-      const group = (groups as unknown[][]).map(fieldMapOf).find((g) => g.name === ARCHIVE_GROUP);
-      const lag = Number(group?.lag ?? 0);
-      const [pendingCount, oldestPending] = summary as [number, string | null];
-      const reading = bySource.get(s.source)!;
-      reading.entries += lag + Number(pendingCount);
-      if (Number(pendingCount) > 0 && oldestPending) reading.oldestSeconds = Math.max(reading.oldestSeconds, (now - streamIdMs(oldestPending)) / 1000);
-      else if (lag > 0 && group) {
-        firstUndelivered.add(s.key, (p) => p.xrange(s.key, nextStreamId(String(group['last-delivered-id'])), '+', 'COUNT', 1));
-        undeliveredOf.push(s);
-      }
-    });
-    if (undeliveredOf.length > 0) {
-      const firsts = await firstUndelivered.exec();
-      firsts.forEach(([err, reply], i) => {
-        if (err) throw err;
-        const first = (reply as [string, string[]][])[0];
-        if (!first) return;
-        const reading = bySource.get(undeliveredOf[i]!.source)!;
-        reading.oldestSeconds = Math.max(reading.oldestSeconds, (now - streamIdMs(first[0])) / 1000);
-      });
-    }
-    return [...bySource.values()];
+    return archiveBacklog(this.options.redis, this.options.keys, now);
   }
 
   /** Archives until stopped: rounds back to back while there is work, a rest of pollMs when there is none. */
@@ -339,6 +303,64 @@ export class Archiver {
     await this.running;
     this.running = undefined;
   }
+}
+
+/** The streams the archive reads: every shard's decision stream and the dead-letter stream. */
+function archivedStreams(keys: Keys): { key: string; source: ArchiveSource; shard: number }[] {
+  return [
+    ...keys.shardIds.map((shard) => ({ key: keys.decisionStream(shard), source: 'decisions' as const, shard })),
+    { key: keys.deadLetter, source: 'dead_letters' as const, shard: -1 },
+  ];
+}
+
+/**
+ * What is not archived yet, per source: entries the group has not delivered plus those delivered and not
+ * acknowledged, and the age of the oldest. A stream without the group yet (no archiver has run) counts whole.
+ */
+export async function archiveBacklog(redis: RedisClient, keys: Keys, now = Date.now()): Promise<BacklogReading[]> {
+  const streams = archivedStreams(keys);
+  const info = new SlotPipeline(redis);
+  for (const s of streams) {
+    info.add(s.key, (p) => p.xinfo('GROUPS', s.key));
+    info.add(s.key, (p) => p.xpending(s.key, ARCHIVE_GROUP));
+    info.add(s.key, (p) => p.xlen(s.key));
+    info.add(s.key, (p) => p.xrange(s.key, '-', '+', 'COUNT', 1));
+  }
+  const replies = await info.exec();
+  const bySource = new Map<ArchiveSource, BacklogReading>(ARCHIVE_SOURCES.map((source) => [source, { source, entries: 0, oldestSeconds: 0 }]));
+  const age = (id: string) => Math.max(0, (now - streamIdMs(id)) / 1000);
+  const firstUndelivered = new SlotPipeline(redis);
+  const undeliveredOf: ArchiveSource[] = [];
+  streams.forEach((s, i) => {
+    const [groupsErr, groups] = replies[4 * i]!;
+    const [pendingErr, summary] = replies[4 * i + 1]!;
+    const length = Number(replies[4 * i + 2]![1] ?? 0);
+    const first = (replies[4 * i + 3]![1] as [string, string[]][] | null)?.[0];
+    const reading = bySource.get(s.source)!;
+    const group = groupsErr ? undefined : (groups as unknown[][]).map(fieldMapOf).find((g) => g.name === ARCHIVE_GROUP);
+    if (!group || pendingErr) {
+      // No archiver has read this stream yet: all of it waits.
+      reading.entries += length;
+      if (first) reading.oldestSeconds = Math.max(reading.oldestSeconds, age(first[0]));
+      return;
+    }
+    const lag = Number(group.lag ?? 0);
+    const [pendingCount, oldestPending] = summary as [number, string | null];
+    reading.entries += lag + Number(pendingCount);
+    if (Number(pendingCount) > 0 && oldestPending) reading.oldestSeconds = Math.max(reading.oldestSeconds, age(oldestPending));
+    else if (lag > 0) {
+      firstUndelivered.add(s.key, (p) => p.xrange(s.key, nextStreamId(String(group['last-delivered-id'])), '+', 'COUNT', 1));
+      undeliveredOf.push(s.source);
+    }
+  });
+  if (undeliveredOf.length > 0) {
+    (await firstUndelivered.exec()).forEach(([err, reply], i) => {
+      if (err) throw err;
+      const first = (reply as [string, string[]][])[0];
+      if (first) bySource.get(undeliveredOf[i]!)!.oldestSeconds = Math.max(bySource.get(undeliveredOf[i]!)!.oldestSeconds, age(first[0]));
+    });
+  }
+  return [...bySource.values()];
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

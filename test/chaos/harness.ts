@@ -87,7 +87,7 @@ export function buildPipeline(redis: RedisClient, settings: Settings, metrics = 
 // ---------------------------------------------------------------------------------------------------------------
 // Service processes
 
-export type Entry = 'risk-worker' | 'settlement-worker' | 'main';
+export type Entry = 'risk-worker' | 'settlement-worker' | 'archiver' | 'main';
 
 export interface ServiceProcess {
   readonly child: ChildProcess;

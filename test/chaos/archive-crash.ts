@@ -1,0 +1,126 @@
+/**
+ * The archive exactly once under crashes: a synthetic stream flows through real risk-worker processes into a
+ * private PostgreSQL server through real archiver processes, while the archivers are killed with SIGKILL and
+ * replaced, and PostgreSQL itself crashes (`pg_ctl stop -m immediate`) and comes back, mid-stream. Afterwards the
+ * archive holds one row per decided event, none missing, none twice, each equal to the decision Redis holds, and
+ * the streams hold nothing the archive lacks.
+ */
+import pg from 'pg';
+import { archiveBacklog, PENDING_AGAIN } from '../../src/archive/archiver.ts';
+import { createContext } from '../../src/context.ts';
+import { parseDecision } from '../../src/decisions/decision.ts';
+import { syntheticCharges } from '../../src/events/synthetic.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { targetEnv } from '../../src/redis/target.ts';
+import { freshNamespace } from '../helpers/context.ts';
+import { startPrivatePostgres } from '../helpers/pg-server.ts';
+import { CRASH_PIPELINE } from './worker-crash.ts';
+import { chaosSettings, dropNamespace, Fleet, paced, sleep, unfinishedJobs, waitFor, writeConfigFile } from './harness.ts';
+
+export interface ArchiveCrashOptions {
+  redisUrl: string;
+  events: number;
+  users: number;
+  rate: number;
+  killEveryMs: number;
+}
+
+export interface ArchiveCrashFigures {
+  events: number;
+  decided: number;
+  rows: number;
+  distinctRows: number;
+  missing: number;
+  different: number;
+  archiverKills: number;
+  postgresCrashes: number;
+  /** Entries archivers wrote again after a predecessor (or a failed round) had read them and not acknowledged them. */
+  pendingRewrites: number;
+  seconds: number;
+}
+
+export async function archiveCrashScenario(options: ArchiveCrashOptions): Promise<ArchiveCrashFigures> {
+  const started = performance.now();
+  const postgres = await startPrivatePostgres();
+  const namespace = freshNamespace('chaos-archive');
+  const databaseUrl = await postgres.createDatabase(namespace.replaceAll('-', '_'));
+  const overrides = { pipeline: CRASH_PIPELINE, archive: { enabled: true, batchSize: 40, pollMs: 20 } };
+  const settings = chaosSettings(namespace, overrides);
+  const configFile = writeConfigFile(overrides);
+  const context = createContext(settings, options.redisUrl, silentLogger);
+  const fleet = new Fleet({ ...targetEnv(options.redisUrl), RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path, DATABASE_URL: databaseUrl });
+  const producer = await context.openProducer({ clock: 'replay' });
+  const input = [...syntheticCharges({ count: options.events, users: options.users, seed: 11, startMs: Date.now() - 3 * 86_400_000, prefix: namespace })];
+  const client = new pg.Client({ connectionString: databaseUrl });
+  const backlog = async () => (await archiveBacklog(context.redis, context.keys)).reduce((n, b) => n + b.entries, 0);
+  let postgresCrashes = 0;
+  try {
+    fleet.start('risk-worker', 2);
+    fleet.start('archiver');
+    await Promise.all(fleet.processes().map((p) => p.waitForLine('riskmon started')));
+    let producing = true;
+    const chaos = (async () => {
+      for (let k = 1; producing || (await backlog()) > 0; k++) {
+        // Only an archiver with work to lose proves anything.
+        while (producing && (await backlog()) < 50) await sleep(10);
+        if (k % 3 === 2 && postgresCrashes < 2) {
+          postgres.crash();
+          postgresCrashes++;
+          await sleep(400);
+          postgres.start();
+        } else {
+          fleet.killAllAndRestart('archiver');
+        }
+        await sleep(options.killEveryMs);
+        if (!producing && k > 40) break;
+      }
+    })();
+    await paced(producer, input, options.rate);
+    producing = false;
+    await chaos;
+    await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, settings.config.pipeline.shards)) === 0, 120_000, 'the risk queues to drain', 250);
+    await waitFor(async () => (await backlog()) === 0, 120_000, 'the archive to catch up', 250);
+    const crashed = fleet.unexpectedExits();
+    if (crashed.length) throw new Error(`processes died on their own:\n${crashed.join('\n')}`);
+
+    await client.connect();
+    const rows = await client.query<{ event_id: string; outcome: string; amount_fen: string; settle_at: Date | null; reasons: string[] }>(
+      `SELECT t.event_id, t.outcome, t.amount_fen, t.settle_at, r.reasons
+       FROM fenfu.transactions t JOIN fenfu.risk_records r USING (namespace, event_id) WHERE t.namespace = $1`,
+      [namespace],
+    );
+    const byId = new Map(rows.rows.map((r) => [r.event_id, r]));
+    let decided = 0;
+    let missing = 0;
+    let different = 0;
+    for (const e of input) {
+      const stored = await context.redis.get(context.keys.decision(context.keys.shardOf(e.userId), e.eventId));
+      if (!stored) continue;
+      decided++;
+      const d = parseDecision(stored);
+      const row = byId.get(e.eventId);
+      if (!row) missing++;
+      else if (row.outcome !== d.outcome || Number(row.amount_fen) !== d.amount || (row.settle_at?.toISOString() ?? null) !== (d.settleAt ? new Date(d.settleAt).toISOString() : null) || JSON.stringify(row.reasons) !== JSON.stringify(d.reasons)) different++;
+    }
+    return {
+      events: input.length,
+      decided,
+      rows: rows.rows.length,
+      distinctRows: byId.size,
+      missing,
+      different,
+      archiverKills: fleet.kills,
+      postgresCrashes,
+      pendingRewrites: fleet.count(PENDING_AGAIN),
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await client.end().catch(() => {});
+    await producer.close();
+    await fleet.stop();
+    await dropNamespace(context.redis, context.keys);
+    await context.close();
+    configFile.remove();
+    await postgres.stop();
+  }
+}
