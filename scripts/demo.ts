@@ -12,6 +12,10 @@ import { createPacer } from '../src/pacing.ts';
 import { EventProducer } from '../src/pipeline/producer.ts';
 import { startService } from '../src/service.ts';
 import { describeTarget } from '../src/redis/target.ts';
+import { archiveBacklog } from '../src/archive/archiver.ts';
+
+/** The demo's consumer group on the decision streams (destroyed at the end: a group nobody reads holds trimming back). */
+const PRINTER = 'demo-printer';
 
 runCommand(
   {
@@ -32,7 +36,7 @@ runCommand(
   const rate = wholeNumberOption('rate', values.rate, 50);
   const users = wholeNumberOption('users', values.users, 40);
   const settings = loadSettings({ namespace: checkNamespace(values.namespace ?? `demo-${Date.now().toString(36)}`) });
-  const service = await startService({ components: ['risk', 'settlement'], settings, logger: createLogger({ level: 'warn' }) });
+  const service = await startService({ components: ['risk', 'settlement', 'archive'], settings, logger: createLogger({ level: 'warn' }) });
   const { context } = service;
   let refused = 0;
   // The live producer's clock is the wall clock (contract v1.1): what it refuses is printed with its reason.
@@ -47,17 +51,23 @@ runCommand(
   let seen = 0;
   process.stdout.write(`riskmon demo: ${count} synthetic charges at ${rate}/s into namespace ${context.keys.namespace} (Redis ${describeTarget(context.redisTarget)})\n\n`);
 
+  const streams = context.keys.shardIds.map((s) => context.keys.decisionStream(s));
+  for (const key of streams) {
+    await reader.xgroup('CREATE', key, PRINTER, '0', 'MKSTREAM').catch((e: Error) => {
+      if (!e.message.startsWith('BUSYGROUP')) throw e;
+    });
+  }
   const printing = (async () => {
-    // Each shard has its stream (its slot): read them in turn, resting when none had anything new.
-    const streams = context.keys.shardIds.map((s) => ({ key: context.keys.decisionStream(s), lastId: '0' }));
+    // Each shard has its stream (its slot): read them in turn, resting when none had anything new. Through a
+    // consumer group of its own, so the archiver (which trims what every group is done with) leaves them here.
     while (seen + refused < count) {
       let read = 0;
-      for (const stream of streams) {
-        const res = (await reader.xread('COUNT', 500, 'STREAMS', stream.key, stream.lastId)) as [string, [string, string[]][]][] | null;
+      for (const key of streams) {
+        const res = (await reader.xreadgroup('GROUP', PRINTER, 'demo', 'COUNT', 500, 'STREAMS', key, '>')) as [string, [string, string[]][]][] | null;
         const entries = res?.[0]?.[1] ?? [];
         read += entries.length;
-        for (const [id, fields] of entries) {
-          stream.lastId = id;
+        if (entries.length > 0) await reader.xack(key, PRINTER, ...entries.map(([id]) => id));
+        for (const [, fields] of entries) {
           const d = parseDecision(fields[1]!);
           seen++;
           tally[d.outcome] = (tally[d.outcome] ?? 0) + 1;
@@ -87,6 +97,18 @@ runCommand(
       `scheduled for settlement ${stats.scheduledCount} (¥${(stats.scheduledAmount / 100).toFixed(2)}), held ${stats.heldCount} (¥${(stats.heldAmount / 100).toFixed(2)})\n` +
       `Inspect: npm run settlement -- pending --namespace ${context.keys.namespace}\n`,
   );
+  for (const key of streams) await reader.xgroup('DESTROY', key, PRINTER);
+  // The archive catches up within a second or two (the embedded database opens in a few seconds the first time).
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && (!service.archive || (await archiveBacklog(context.redis, context.keys)).some((b) => b.entries > 0))) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (service.archive) {
+    const archived = await service.archive.query<{ n: number }>('SELECT count(*)::int AS n FROM fenfu.transactions WHERE namespace = $1', [context.keys.namespace]);
+    process.stdout.write(`Archived ${archived.rows[0]!.n} decisions into ${service.archive.description}: npm run archive -- status --namespace ${context.keys.namespace}\n`);
+  } else {
+    process.stdout.write('Not archived: the archive is not open (see the warning above)\n');
+  }
   await producer.close();
   reader.disconnect();
   await service.close();

@@ -163,7 +163,7 @@ export class Archiver {
       ack.add(b.stream.key, (p) => p.xack(b.stream.key, ARCHIVE_GROUP, ...ids));
     }
     for (const [err] of await ack.exec()) if (err) throw err;
-    await this.trim(batches.map((b) => ({ stream: b.stream, lastId: b.entries[b.entries.length - 1]![0] })));
+    await this.trim(batches.map((b) => b.stream));
 
     const m = this.options.metrics;
     if (m) {
@@ -225,19 +225,45 @@ export class Archiver {
     return { transactions, risks, deadLetters, lost };
   }
 
-  /** Trims each stream below the oldest entry the group has not acknowledged (or just past what was acknowledged). */
-  private async trim(done: { stream: StreamState; lastId: string }[]): Promise<void> {
+  /**
+   * Trims each stream below the oldest entry any of its consumer groups still needs: for every group, its oldest
+   * unacknowledged entry, or the entry after the last one it was given. So another downstream reader with its own
+   * group (the demo's printer, say) loses nothing either; a group nobody reads any more holds the stream back, so
+   * delete it (XGROUP DESTROY).
+   */
+  private async trim(streams: StreamState[]): Promise<void> {
     const { redis } = this.options;
-    const pending = new SlotPipeline(redis);
-    for (const d of done) pending.add(d.stream.key, (p) => p.xpending(d.stream.key, ARCHIVE_GROUP));
-    const summaries = await pending.exec();
-    const trim = new SlotPipeline(redis);
-    done.forEach((d, i) => {
-      const [err, reply] = summaries[i]!;
+    const info = new SlotPipeline(redis);
+    for (const st of streams) info.add(st.key, (p) => p.xinfo('GROUPS', st.key));
+    const groupsOf = (await info.exec()).map(([err, reply]) => {
       if (err) throw err;
-      const [count, oldest] = reply as [number, string | null];
-      const minId = count > 0 && oldest ? oldest : nextStreamId(d.lastId);
-      trim.add(d.stream.key, (p) => p.xtrim(d.stream.key, 'MINID', minId));
+      return (reply as unknown[][]).map(fieldMapOf);
+    });
+    const pending = new SlotPipeline(redis);
+    const asked: { stream: number }[] = [];
+    const floors: (string | undefined)[] = streams.map(() => undefined);
+    const lower = (i: number, id: string) => {
+      if (floors[i] === undefined || compareStreamIds(id, floors[i]!) < 0) floors[i] = id;
+    };
+    streams.forEach((st, i) => {
+      for (const g of groupsOf[i]!) {
+        if (Number(g.pending) > 0) {
+          pending.add(st.key, (p) => p.xpending(st.key, String(g.name)));
+          asked.push({ stream: i });
+        } else lower(i, nextStreamId(String(g['last-delivered-id'])));
+      }
+    });
+    if (asked.length > 0) {
+      (await pending.exec()).forEach(([err, reply], j) => {
+        if (err) throw err;
+        const oldest = (reply as [number, string | null])[1];
+        if (oldest) lower(asked[j]!.stream, oldest);
+      });
+    }
+    const trim = new SlotPipeline(redis);
+    streams.forEach((st, i) => {
+      const minId = floors[i];
+      if (minId) trim.add(st.key, (p) => p.xtrim(st.key, 'MINID', minId));
     });
     for (const [err] of await trim.exec()) if (err) throw err;
   }
@@ -377,6 +403,12 @@ function fieldMapOf(flat: unknown[]): Record<string, unknown> {
 
 export function streamIdMs(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
+}
+
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am !== bm ? (am < bm ? -1 : 1) : as !== bs ? (as < bs ? -1 : 1) : 0;
 }
 
 /** The smallest stream id after `id`. */

@@ -109,6 +109,29 @@ describe('archiver', () => {
     expect((await db.query(`SELECT 1 FROM fenfu.transactions WHERE namespace = $1`, [c.keys.namespace])).rows).toHaveLength(60);
   });
 
+  it("trims a stream only below what every consumer group has read and acknowledged (another reader loses nothing)", async () => {
+    const c = (ctx = testContext());
+    await decideSome(c);
+    const shard = c.keys.shardIds.find((s) => s >= 0)!;
+    const key = c.keys.decisionStream(shard);
+    const all = await c.redis.xlen(key);
+    expect(all).toBeGreaterThan(5);
+    await c.redis.xgroup('CREATE', key, 'reader', '0');
+    const read = (await c.redis.xreadgroup('GROUP', 'reader', 'r1', 'COUNT', 5, 'STREAMS', key, '>')) as [string, [string, string[]][]][];
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger });
+    expect(await drain(archiver)).toBe(63);
+    // The reader holds its 5 unacknowledged: nothing of the stream went.
+    expect(await c.redis.xlen(key)).toBe(all);
+    await c.redis.xack(key, 'reader', ...read[0]![1].map(([id]) => id));
+    const rest = (await c.redis.xreadgroup('GROUP', 'reader', 'r1', 'STREAMS', key, '>')) as [string, [string, string[]][]][];
+    await c.redis.xack(key, 'reader', ...rest[0]![1].map(([id]) => id));
+    // The next decision on that stream trims what both groups are done with.
+    const userOfShard = Array.from({ length: 100 }, (_, i) => `${c.keys.namespace}-x${i}`).find((u) => c.keys.shardOf(u) === shard)!;
+    await c.processor.process(testBatch([testCharge({ eventId: `${c.keys.namespace}-late`, userId: userOfShard, occurredAt: '2026-12-01T01:00:00Z' })], { clockMs: Date.parse('2026-12-01T02:00:00Z') }), 'test:late');
+    expect(await drain(archiver)).toBe(1);
+    expect(await c.redis.xlen(key)).toBe(1); // the reader has not been given the newest one yet
+  });
+
   it('a crash after the commit and before the acknowledgement: the next archiver writes the batch again, and nothing twice', async () => {
     const c = (ctx = testContext());
     await decideSome(c);
