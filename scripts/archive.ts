@@ -48,6 +48,7 @@ runCommand(
         const backlog = await archiver.backlog();
         const counts = await db.query<{ t: string; n: number }>(
           `SELECT 'transactions' AS t, count(*)::int AS n FROM fenfu.transactions WHERE namespace = $1
+           UNION ALL SELECT 'settlements', count(*)::int FROM fenfu.settlements WHERE namespace = $1
            UNION ALL SELECT 'risk_records', count(*)::int FROM fenfu.risk_records WHERE namespace = $1
            UNION ALL SELECT 'dead_letters', count(*)::int FROM fenfu.dead_letters WHERE namespace = $1`,
           [context.keys.namespace],

@@ -88,7 +88,7 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
     logger: logger.child({ component: 'risk' }),
     beforeBatch: () => liveRules.refresh(),
   });
-  const ledger = new SettlementLedger(redis, keys, calendar);
+  const ledger = new SettlementLedger(redis, keys, calendar, settings.config.retention.decisionStreamMaxLen);
   const calibrator = new Calibrator(config, calendar);
   const quotaAccounts = new QuotaAccounts(redis, keys);
   const calibration = new QuotaCalibration({

@@ -1,9 +1,9 @@
 /**
- * The archiver: every decision (each shard's decision stream) and every dead letter (the dead-letter stream) into
- * PostgreSQL, exactly once. It reads each stream through the consumer group `archive`, writes a batch in one
- * transaction whose inserts ignore rows already there (idempotent by (namespace, eventId)), acknowledges the
- * entries only after the commit, and then trims the stream below the oldest entry the group has not acknowledged
- * (`XTRIM MINID`). So a crash of the archiver, of Redis's connection or of PostgreSQL at any point leaves each
+ * The archiver: every decision (each shard's decision stream), settlement (each shard's settlement log) and dead
+ * letter (the dead-letter stream) into PostgreSQL, exactly once. It reads each stream through the consumer group
+ * `archive`, writes a round in one transaction whose inserts ignore rows already there (idempotent by namespace
+ * and eventId), acknowledges the entries only after the commit, and then trims each stream below what every
+ * consumer group has acknowledged (`XTRIM MINID`). So a crash of the archiver, of Redis's connection or of PostgreSQL at any point leaves each
  * entry either unacknowledged (read again and written again, which changes nothing) or archived.
  *
  * Entries the archiver had read but not acknowledged when it died are its consumer's pending entries: a new
@@ -22,7 +22,7 @@ import { Partitions } from './partitions.ts';
 export const ARCHIVE_GROUP = 'archive';
 /** One consumer name for every archiver of a namespace: a restarted archiver finds its predecessor's pending entries. */
 export const ARCHIVE_CONSUMER = 'archiver';
-export const ARCHIVE_SOURCES = ['decisions', 'dead_letters'] as const;
+export const ARCHIVE_SOURCES = ['decisions', 'settlements', 'dead_letters'] as const;
 /** Logged when an archiver writes entries again that it (or a predecessor) read and did not acknowledge. */
 export const PENDING_AGAIN = 'archive: writing again entries read earlier and not acknowledged';
 export type ArchiveSource = (typeof ARCHIVE_SOURCES)[number];
@@ -122,10 +122,11 @@ export class Archiver {
     // Nothing was pending: this round reads the new entries instead.
     if (batches.length === 0) return caughtUp ? this.archiveOnce() : 0;
 
-    const { transactions, risks, deadLetters, lost } = this.rowsOf(batches);
+    const { transactions, risks, deadLetters, settlements, lost } = this.rowsOf(batches);
     await this.partitions.ensure('transactions', transactions.map((t) => Date.parse(t.occurred_at)));
     await this.partitions.ensure('risk_records', risks.map((r) => Date.parse(r.created_at)));
     await this.partitions.ensure('dead_letters', deadLetters.map((d) => Date.parse(d.created_at)));
+    await this.partitions.ensure('settlements', settlements.map((d) => Date.parse(d.settled_at)));
     const statements: Statement[] = [];
     const ns = this.options.keys.namespace;
     if (transactions.length > 0) {
@@ -154,6 +155,15 @@ export class Archiver {
         params: [ns, JSON.stringify(deadLetters)],
       });
     }
+    if (settlements.length > 0) {
+      statements.push({
+        text: `INSERT INTO fenfu.settlements (namespace, event_id, settled_at, settlement_date, shard)
+          SELECT $1, r.event_id, r.settled_at, r.settlement_date, r.shard
+          FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, settled_at timestamptz, settlement_date date, shard integer)
+          ON CONFLICT DO NOTHING`,
+        params: [ns, JSON.stringify(settlements)],
+      });
+    }
     const results = statements.length > 0 ? await this.options.db.atomic(statements) : [];
 
     // Committed: now, and only now, the entries may leave the streams.
@@ -173,6 +183,7 @@ export class Archiver {
         m.archiveRows.inc({ table: 'risk_records' }, results[i++]!.rowCount);
       }
       if (deadLetters.length > 0) m.archiveRows.inc({ table: 'dead_letters' }, results[i++]!.rowCount);
+      if (settlements.length > 0) m.archiveRows.inc({ table: 'settlements' }, results[i++]!.rowCount);
       for (const [source, n] of Object.entries(lost)) if (n > 0) m.archiveLost.inc({ source }, n);
     }
     for (const [source, n] of Object.entries(lost)) {
@@ -185,7 +196,8 @@ export class Archiver {
     const transactions: { occurred_at: string; [k: string]: unknown }[] = [];
     const risks: { created_at: string; [k: string]: unknown }[] = [];
     const deadLetters: { created_at: string; [k: string]: unknown }[] = [];
-    const lost: Record<ArchiveSource, number> = { decisions: 0, dead_letters: 0 };
+    const settlements: { event_id: string; settled_at: string; settlement_date: string; shard: number }[] = [];
+    const lost: Record<ArchiveSource, number> = { decisions: 0, settlements: 0, dead_letters: 0 };
     for (const { stream, entries } of batches) {
       for (const [id, fields] of entries) {
         // A pending entry whose content is gone: the stream's cap removed it before it was archived.
@@ -194,7 +206,9 @@ export class Archiver {
           continue;
         }
         const f = fieldMap(fields);
-        if (stream.source === 'decisions') {
+        if (stream.source === 'settlements') {
+          settlements.push({ event_id: f.s!, settled_at: new Date(Number(f.at)).toISOString(), settlement_date: f.on!, shard: stream.shard });
+        } else if (stream.source === 'decisions') {
           const d: Decision = parseDecision(f.d!);
           transactions.push({
             event_id: d.eventId,
@@ -222,7 +236,7 @@ export class Archiver {
         }
       }
     }
-    return { transactions, risks, deadLetters, lost };
+    return { transactions, risks, deadLetters, settlements, lost };
   }
 
   /**
@@ -335,6 +349,7 @@ export class Archiver {
 function archivedStreams(keys: Keys): { key: string; source: ArchiveSource; shard: number }[] {
   return [
     ...keys.shardIds.map((shard) => ({ key: keys.decisionStream(shard), source: 'decisions' as const, shard })),
+    ...keys.shardIds.map((shard) => ({ key: keys.settlementLog(shard), source: 'settlements' as const, shard })),
     { key: keys.deadLetter, source: 'dead_letters' as const, shard: -1 },
   ];
 }

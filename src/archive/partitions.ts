@@ -5,7 +5,7 @@
  */
 import type { ArchiveDb } from './database.ts';
 
-export const PARTITIONED_TABLES = ['transactions', 'risk_records', 'dead_letters'] as const;
+export const PARTITIONED_TABLES = ['transactions', 'settlements', 'risk_records', 'dead_letters'] as const;
 export type PartitionedTable = (typeof PARTITIONED_TABLES)[number];
 
 /** The first instant of the UTC month holding `ms`. */

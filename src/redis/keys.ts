@@ -222,6 +222,11 @@ export class Keys {
     return `${this.shardBase(shard)}:fenfu:settled`;
   }
 
+  /** Stream of the shard's settlements as they are paid (eventId, ledger date, instant), for the archive. */
+  settlementLog(shard: number): string {
+    return `${this.shardBase(shard)}:fenfu:settlements`;
+  }
+
   /** Settlement dates that have a ledger. */
   ledgerDates(shard: number): string {
     return `${this.shardBase(shard)}:fenfu:dates`;

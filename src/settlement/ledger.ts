@@ -15,7 +15,7 @@ import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 
-const releaseScript = loadScript(new URL('./releaseSettlement-7.lua', import.meta.url));
+const releaseScript = loadScript(new URL('./releaseSettlement-8.lua', import.meta.url));
 
 /** Why a due transaction was taken off the due set without being paid (label `reason` of `riskmon_settlements_refused_total`). */
 export type SettlementRefusalReason = 'already_settled';
@@ -80,13 +80,15 @@ export class SettlementLedger {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly calendar: ZoneCalendar,
+    /** Approximate cap of each shard's settlement log (retention.decisionStreamMaxLen). */
+    private readonly logMaxLen = 1_000_000,
   ) {
     this.release = defineScript(redis, releaseScript);
   }
 
   /**
    * Settles every transaction due at or before `nowMs` into the ledger of `nowMs`'s local date, `batchSize` per round
-   * trip. An eventId already settled (on any date) is refused and taken off the due set; see releaseSettlement-7.lua.
+   * trip. An eventId already settled (on any date) is refused and taken off the due set; see releaseSettlement-8.lua.
    */
   async releaseDue(nowMs: number, batchSize = 1_000): Promise<ReleaseResult> {
     if (!Number.isFinite(nowMs) || nowMs < EARLIEST_RUN_MS || nowMs >= LATEST_RUN_MS) {
@@ -119,8 +121,8 @@ export class SettlementLedger {
         if (!d) return;
         this.release(
           pipeline,
-          [k.settlementDue(shard), k.ledgerEntries(shard, date), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.decision(shard, eventId), k.settledMarkers(shard)],
-          [eventId, d.merchantId, d.amount, d.outcome === 'review' ? 'held' : 'scheduled', date, nowMs],
+          [k.settlementDue(shard), k.ledgerEntries(shard, date), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.decision(shard, eventId), k.settledMarkers(shard), k.settlementLog(shard)],
+          [eventId, d.merchantId, d.amount, d.outcome === 'review' ? 'held' : 'scheduled', date, nowMs, this.logMaxLen],
         );
         calls.push({ eventId, decision: d });
       });

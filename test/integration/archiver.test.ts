@@ -100,13 +100,43 @@ describe('archiver', () => {
     // Archived: the streams hold nothing more, the backlog is empty, and the rows were counted once.
     for (const shard of c.keys.shardIds) expect(await c.redis.xlen(c.keys.decisionStream(shard))).toBe(0);
     expect(await c.redis.xlen(c.keys.deadLetter)).toBe(0);
-    expect((await archiver.backlog()).map((b) => b.entries)).toEqual([0, 0]);
+    expect((await archiver.backlog()).map((b) => b.entries)).toEqual([0, 0, 0]);
     expect((await metrics.archiveRows.get()).values.find((v) => v.labels.table === 'transactions')!.value).toBe(60);
 
     // A later stream is archived on top; the same events decided again are duplicates and add nothing.
     await c.processor.process(testBatch(charges.slice(0, 5), { clockMs: Date.parse('2026-12-01T02:00:00Z') }), 'test:again');
     expect(await drain(archiver)).toBe(0);
     expect((await db.query(`SELECT 1 FROM fenfu.transactions WHERE namespace = $1`, [c.keys.namespace])).rows).toHaveLength(60);
+  });
+
+  it('archives each settlement once, with its instant and ledger date, and trims the settlement logs', async () => {
+    const c = (ctx = testContext());
+    const charges = await decideSome(c);
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger });
+    // Half archived before the release, half in the same rounds as their settlements.
+    await archiver.archiveOnce();
+    const runAt = Date.parse('2026-12-10T19:00:00Z'); // 03:00 on 11 December in Shanghai
+    const released = await c.ledger.releaseDue(runAt);
+    expect(released.settled).toBeGreaterThan(0);
+    await drain(archiver);
+    const rows = await db.query<{ event_id: string; outcome: string; settled_at: Date; settlement_date: string; shard: number }>(
+      `SELECT t.event_id, t.outcome, s.settled_at, to_char(s.settlement_date, 'YYYY-MM-DD') AS settlement_date, s.shard
+       FROM fenfu.settlements s JOIN fenfu.transactions t USING (namespace, event_id) WHERE s.namespace = $1`,
+      [c.keys.namespace],
+    );
+    expect(rows.rows).toHaveLength(released.settled);
+    for (const r of rows.rows) {
+      expect(r.settled_at.getTime()).toBe(runAt);
+      expect(r.settlement_date).toBe('2026-12-11');
+      expect(r.outcome).not.toBe('decline');
+      expect(r.shard).toBe(c.keys.shardOf(charges.find((ch) => ch.eventId === r.event_id)!.userId));
+    }
+    for (const shard of c.keys.shardIds) expect(await c.redis.xlen(c.keys.settlementLog(shard))).toBe(0);
+    // A settlement entry written again (a redelivered round) changes nothing.
+    const again = await c.ledger.releaseDue(runAt);
+    expect(again.settled).toBe(0);
+    expect(await drain(archiver)).toBe(0);
+    expect(charges).toHaveLength(60);
   });
 
   it("trims a stream only below what every consumer group has read and acknowledged (another reader loses nothing)", async () => {
@@ -162,6 +192,6 @@ describe('archiver', () => {
       [c.keys.namespace],
     );
     expect(rows.rows[0]).toEqual({ n: 60, distinct: 60 });
-    expect((await next.backlog()).map((b) => b.entries)).toEqual([0, 0]);
+    expect((await next.backlog()).map((b) => b.entries)).toEqual([0, 0, 0]);
   });
 });

@@ -67,6 +67,7 @@ describe('settlement release --now', () => {
       RISKMON_CARD_SECRET: randomBytes(32).toString('base64'),
       RISKMON_DASHBOARD_USER: 'ops',
       RISKMON_DASHBOARD_PASSWORD: 'a-long-and-unguessable-passphrase-9f3k',
+      DATABASE_URL: 'postgres://riskmon@127.0.0.1:1/unused',
     });
     expect(production.code).toBe(2);
     expect(production.stderr).toContain('--allow-future is refused in production');

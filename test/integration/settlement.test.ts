@@ -155,12 +155,12 @@ describe('release into the Fenfu ledger', () => {
 
   it('keeps the Fenfu ledger under its own keys', async () => {
     await ctx.ledger.releaseDue(Date.parse('2026-03-20T00:00:00Z'));
-    // Each shard that settled something (the shards of the charges' users) has its own four, and nothing else does.
+    // Each shard that settled something (the shards of the charges' users) has its own five, and nothing else does.
     const ledgerKeys = (await ctx.redis.keys(`${ctx.keys.base}:*fenfu:*`)).sort();
     const shards = [...new Set(['u-a1', 'u-a2', 'u-b1', 'h', 'u-c1'].map((u) => ctx.keys.shardOf(u)))];
     expect(shards.length).toBeGreaterThan(1);
     expect(ledgerKeys).toEqual(
-      shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settledMarkers(s), ctx.keys.ledger(s, '2026-03-20'), ctx.keys.ledgerEntries(s, '2026-03-20')]).sort(),
+      shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settledMarkers(s), ctx.keys.settlementLog(s), ctx.keys.ledger(s, '2026-03-20'), ctx.keys.ledgerEntries(s, '2026-03-20')]).sort(),
     );
     // Kept as long as the ledgers: nothing under fenfu: expires.
     for (const key of ledgerKeys) expect(await ctx.redis.ttl(key), key).toBe(-1);

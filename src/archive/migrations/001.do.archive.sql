@@ -20,7 +20,6 @@ CREATE TABLE fenfu.transactions (
   outcome      text        NOT NULL CHECK (outcome IN ('approve', 'review', 'decline')),
   decided_at   timestamptz NOT NULL,
   settle_at    timestamptz,
-  settled_at   timestamptz,
   shard        integer     NOT NULL,
   archived_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (namespace, event_id, occurred_at)
@@ -28,6 +27,18 @@ CREATE TABLE fenfu.transactions (
 CREATE INDEX transactions_time ON fenfu.transactions (namespace, occurred_at, event_id);
 CREATE INDEX transactions_user ON fenfu.transactions (namespace, user_id, occurred_at, event_id);
 CREATE INDEX transactions_merchant ON fenfu.transactions (namespace, merchant_id, occurred_at, event_id);
+
+-- Settlements: when a transaction was paid into the merchant's Fenfu ledger, and that ledger's date (Asia/Shanghai).
+-- Part of the transaction detail, kept as long as its transaction. Once per eventId (the settled marker's guarantee).
+CREATE TABLE fenfu.settlements (
+  namespace       text        NOT NULL,
+  event_id        text        NOT NULL,
+  settled_at      timestamptz NOT NULL,
+  settlement_date date        NOT NULL,
+  shard           integer     NOT NULL,
+  PRIMARY KEY (namespace, event_id, settled_at)
+) PARTITION BY RANGE (settled_at);
+CREATE INDEX settlements_date ON fenfu.settlements (namespace, settlement_date);
 
 -- Risk records: why a decision was made. Kept 3 years from created_at (the decision's time).
 CREATE TABLE fenfu.risk_records (

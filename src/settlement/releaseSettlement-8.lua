@@ -16,10 +16,12 @@
     KEYS[5] settlement stats       rm:<ns>:{s<n>}:settle:stats                   (hash)
     KEYS[6] decision               rm:<ns>:{s<n>}:dec:<eventId>                  (must still exist)
     KEYS[7] settled markers        rm:<ns>:{s<n>}:fenfu:settled                  (hash eventId -> settlement date)
+    KEYS[8] settlement log         rm:<ns>:{s<n>}:fenfu:settlements              (stream: each settlement, for the archive)
 
     ARGV[1] eventId   ARGV[2] merchantId   ARGV[3] amount (fen)   ARGV[4] kind: "scheduled" | "held"
     ARGV[5] settlement date YYYY-MM-DD (local date of the run's instant; KEYS[2] and KEYS[3] are its ledger)
     ARGV[6] the run's instant, ms: only a transaction due at or before it is settled
+    ARGV[7] approximate cap of the settlement log (the archiver trims it below what it has archived)
 
   Output:
      1                 settled now
@@ -51,4 +53,5 @@ rcall("HINCRBY", KEYS[3], ARGV[2] .. "\tamount", amount)
 rcall("SADD", KEYS[4], ARGV[5])
 rcall("HINCRBY", KEYS[5], "settledCount", 1)
 rcall("HINCRBY", KEYS[5], "settledAmount", amount)
+rcall("XADD", KEYS[8], "MAXLEN", "~", ARGV[7], "*", "s", ARGV[1], "on", ARGV[5], "at", ARGV[6])
 return 1
