@@ -7,6 +7,7 @@
  * Events are carried many per job (micro-batches closed by size or by a short linger), because one BullMQ job per
  * event costs as much Redis time as all the rules together. Jobs of one shard are added strictly in order.
  */
+import { ARCHIVE_GROUP } from '../archive/archiver.ts';
 import { randomBytes } from 'node:crypto';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -42,7 +43,7 @@ export interface ProducerOptions {
   keys: Keys;
   /** Card numbers are replaced by their keyed hash before an event is queued. */
   cards: CardHasher;
-  config: Pick<RiskmonConfig, 'pipeline' | 'events' | 'retention'>;
+  config: Pick<RiskmonConfig, 'pipeline' | 'events' | 'retention'> & Partial<Pick<RiskmonConfig, 'archive'>>;
   /** @defaultValue "wall" */
   clock?: ProducerClock;
   /** Dead-letter source of a refused event (unique per input position). @defaultValue "producer:<id>:<n>" */
@@ -135,6 +136,10 @@ export class EventProducer {
    * events still being claimed will make (sent and not in a round yet; rounds under way).
    */
   private readonly depth: { read: number; added: number; inFlight: number; unclaimed: number; inRounds: number }[];
+  /** archive.backpressureEntries when archiving (else 0): a shard with this many decisions not archived takes nothing. */
+  private readonly archiveLimit: number;
+  /** Each shard's decisions not yet archived, as last read (0 for a stream no archiver reads). */
+  private readonly streamLength: number[];
   private depthTimer: NodeJS.Timeout | undefined;
   private lastSendAt = 0;
   private depthRead: Promise<void> | undefined;
@@ -175,6 +180,8 @@ export class EventProducer {
     this.buffers = queues.map(() => ({ events: [], clocks: [], tags: [], firstAt: 0, timer: undefined }));
     this.tails = queues.map(() => Promise.resolve());
     this.depth = queues.map(() => ({ read: 0, added: 0, inFlight: 0, unclaimed: 0, inRounds: 0 }));
+    this.archiveLimit = options.config.archive?.enabled ? options.config.archive.backpressureEntries : 0;
+    this.streamLength = queues.map(() => 0);
     // Without a listener BullMQ prints every reconnect attempt; the cause goes into the EnqueueError instead.
     for (const q of queues) q.on('error', (e) => (this.lastConnectionError = e));
   }
@@ -193,7 +200,7 @@ export class EventProducer {
       throw new EnqueueError(`cannot open the risk queues: ${e.message} (is Redis running, and REDIS_URL right?)`, { cause: e });
     });
     const producer = new EventProducer(queues, options);
-    if (producer.bound > 0) await producer.readDepths();
+    if (producer.bound > 0 || producer.archiveLimit > 0) await producer.readDepths();
     return producer;
   }
 
@@ -210,6 +217,12 @@ export class EventProducer {
     if (this.bound > 0 && this.isFull(shard)) {
       throw new BackpressureError(
         `shard ${shard} has ${this.bound} or more batches waiting (workers are behind): event ${JSON.stringify(event.eventId)} was not accepted; send it again later`,
+      );
+    }
+    if (this.archiveBehind(shard)) {
+      throw new BackpressureError(
+        `shard ${shard}'s decision stream holds ${this.streamLength[shard]} entries the archive has not taken (archive.backpressureEntries = ${this.archiveLimit}; ` +
+          `is the archiver running and PostgreSQL reachable?): event ${JSON.stringify(event.eventId)} was not accepted; send it again later`,
       );
     }
     let ms = occurredAtMs;
@@ -404,16 +417,20 @@ export class EventProducer {
     );
   }
 
-  /** Bounded mode: waits until the event's shard has room (re-reading depths), then sends it. */
+  /** Waits until the event's shard has room (bounded mode) and its archive is not behind (re-reading), then sends it. */
   async sendWhenReady(event: RiskEvent, timeoutMs = Infinity, tag?: unknown): Promise<void> {
     const shard = shardOf(event.userId, this.queues.length);
     const deadline = Date.now() + timeoutMs;
-    while (this.bound > 0 && this.isFull(shard) && !this.failure) {
+    while (((this.bound > 0 && this.isFull(shard)) || this.archiveBehind(shard)) && !this.failure) {
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, this.options.depthCheckMs ?? 25));
       await this.readDepths();
     }
     this.send(event, tag);
+  }
+
+  private archiveBehind(shard: number): boolean {
+    return this.archiveLimit > 0 && this.streamLength[shard]! >= this.archiveLimit;
   }
 
   private isFull(shard: number): boolean {
@@ -429,7 +446,7 @@ export class EventProducer {
   /** Reads the depths every `depthCheckMs` while events flow (when anything uses them); stops when idle. */
   private watchDepths(): void {
     const { lingerMs, busyLingerMs } = this.pipelineConfig;
-    if (this.depthTimer || (this.bound === 0 && busyLingerMs <= lingerMs)) return;
+    if (this.depthTimer || (this.bound === 0 && this.archiveLimit === 0 && busyLingerMs <= lingerMs)) return;
     const tick = () => {
       if (Date.now() - this.lastSendAt > DEPTH_IDLE_MS) {
         this.depthTimer = undefined;
@@ -441,18 +458,34 @@ export class EventProducer {
     this.depthTimer = setTimeout(tick, this.options.depthCheckMs ?? 25).unref();
   }
 
-  /** One round trip: the wait-list length of every shard. Jobs this producer added meanwhile stay counted. */
+  /**
+   * One round trip: the wait-list length of every shard (jobs this producer added meanwhile stay counted) and, while
+   * archiving, the length of every shard's decision stream.
+   */
   private readDepths(): Promise<void> {
     this.depthRead ??= (async () => {
       const addedBefore = this.depth.map((d) => d.added);
       const pipe = new SlotPipeline(this.options.connection);
       for (const q of this.queues) pipe.add(q.keys.wait!, (p) => p.llen(q.keys.wait!));
+      if (this.archiveLimit > 0) {
+        this.queues.forEach((_, shard) => {
+          const key = this.options.keys.decisionStream(shard);
+          pipe.add(key, (p) => p.xinfo('GROUPS', key).xlen(key));
+        });
+      }
       const replies = await pipe.exec().catch(() => null);
-      replies?.forEach(([err, n], shard) => {
+      replies?.forEach(([err, n], i) => {
+        if (i >= this.queues.length) {
+          if ((i - this.queues.length) % 2 === 0) {
+            const shard = (i - this.queues.length) / 2;
+            this.streamLength[shard] = err ? 0 : unarchived(n as unknown[][], Number(replies[i + 1]?.[1] ?? 0));
+          }
+          return;
+        }
         if (err) return;
-        const d = this.depth[shard]!;
+        const d = this.depth[i]!;
         d.read = Number(n);
-        d.added -= addedBefore[shard]!;
+        d.added -= addedBefore[i]!;
       });
     })().finally(() => (this.depthRead = undefined));
     return this.depthRead;
@@ -538,4 +571,19 @@ export class EventProducer {
       }
     });
   }
+}
+
+/**
+ * Decisions of a stream the archive has not taken: its `archive` group's undelivered and unacknowledged entries
+ * (the whole stream when Redis cannot say how far behind the group is). A stream without the group is not
+ * archived (archiving is off, or no archiver has started yet): nothing to wait for.
+ */
+function unarchived(groups: unknown[][], length: number): number {
+  for (const flat of groups) {
+    const g: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) g[String(flat[i])] = flat[i + 1];
+    if (g.name !== ARCHIVE_GROUP) continue;
+    return g.lag === null || g.lag === undefined ? length : Number(g.lag) + Number(g.pending ?? 0);
+  }
+  return 0;
 }

@@ -1,0 +1,95 @@
+/**
+ * Producer backpressure from the archive: a shard with archive.backpressureEntries decisions the archive has not
+ * taken accepts nothing more (send refuses, sendWhenReady waits until the archiver catches up), long before the
+ * stream's cap would drop decisions; a namespace no archiver reads is not held back.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Archiver } from '../../src/archive/archiver.ts';
+import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
+import { migrateArchive } from '../../src/archive/migrate.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { BackpressureError } from '../../src/pipeline/producer.ts';
+import { dropContext, testContext } from '../helpers/context.ts';
+import { testCharge } from '../helpers/charges.ts';
+import { testBatch } from '../helpers/batch.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+
+let database: TestDatabase;
+let db: ArchiveDb;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  db = await openArchiveDb({ databaseUrl: database.url, dataDir: '' });
+  await migrateArchive(db);
+});
+afterAll(async () => {
+  await db?.close();
+  await database?.drop();
+});
+
+describe('archive backpressure', () => {
+  let ctx: ReturnType<typeof testContext> | undefined;
+  afterEach(async () => {
+    if (ctx) await dropContext(ctx);
+    ctx = undefined;
+  });
+
+  const CLOCK = Date.parse('2026-12-01T02:00:00Z');
+  function userIn(c: ReturnType<typeof testContext>, shard: number, i: number): string {
+    for (let n = 0; ; n++) {
+      const u = `${c.keys.namespace}-u${i}-${n}`;
+      if (c.keys.shardOf(u) === shard) return u;
+    }
+  }
+  /** 120 decisions in shard 0's stream, none archived. */
+  async function fillShard0(c: ReturnType<typeof testContext>) {
+    const charges = Array.from({ length: 120 }, (_, i) =>
+      testCharge({ eventId: `${c.keys.namespace}-f${i}`, userId: userIn(c, 0, i % 30), cardId: '4111111111111111', occurredAt: new Date(CLOCK - 3_600_000 + i * 1000).toISOString() }),
+    );
+    await c.processor.process(testBatch(charges, { clockMs: CLOCK }), 'test:fill');
+    expect(await c.redis.xlen(c.keys.decisionStream(0))).toBe(120);
+  }
+  const charge = (c: ReturnType<typeof testContext>, shard: number, id: string) =>
+    testCharge({ eventId: `${c.keys.namespace}-${id}`, userId: userIn(c, shard, 99), occurredAt: new Date(CLOCK - 60_000).toISOString() });
+
+  it('refuses a shard whose archive is behind, waits in sendWhenReady until the archiver catches up', async () => {
+    const c = (ctx = testContext({ archive: { backpressureEntries: 100 } }));
+    await fillShard0(c);
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger, batchSize: 10 });
+    await archiver.ensureGroups();
+    const producer = await c.openProducer({ clock: () => CLOCK });
+    try {
+      expect(() => producer.send(charge(c, 0, 'held'))).toThrow(BackpressureError);
+      expect(() => producer.send(charge(c, 0, 'held'))).toThrow(/decision stream holds 120 entries the archive has not taken \(archive\.backpressureEntries = 100/);
+      producer.send(charge(c, 1, 'other-shard'));
+      let sent = false;
+      const waiting = producer.sendWhenReady(charge(c, 0, 'waited'), 30_000).then(() => (sent = true));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sent).toBe(false);
+      // Three rounds of 10 bring shard 0 below the limit (120 - 30 = 90).
+      await archiver.archiveOnce();
+      await archiver.archiveOnce();
+      await archiver.archiveOnce();
+      await waiting;
+      expect(sent).toBe(true);
+      await producer.flush();
+    } finally {
+      await producer.close();
+    }
+  });
+
+  it('does not hold back a namespace no archiver reads', async () => {
+    const c = (ctx = testContext({ archive: { backpressureEntries: 100 } }));
+    await fillShard0(c);
+    const producer = await c.openProducer({ clock: () => CLOCK });
+    try {
+      producer.send(charge(c, 0, 'free'));
+      await producer.flush();
+    } finally {
+      await producer.close();
+    }
+  });
+
+  it('refuses a limit at or above the stream cap', async () => {
+    expect(() => testContext({ archive: { backpressureEntries: 5_000 }, retention: { decisionStreamMaxLen: 5_000 } })).toThrow(/backpressureEntries: must be below retention.decisionStreamMaxLen/);
+  });
+});
