@@ -229,6 +229,17 @@ export const configSchema = z
        * what the archive has not taken. Must be below that cap. @defaultValue 200000
        */
       backpressureEntries: z.number().int().min(100),
+      /** What the daily retention job drops (seed 002, 数据管理规范), counted from each record's own instant. */
+      retention: z.strictObject({
+        /** Transaction detail (the charge, its outcome, its settlement), years from occurredAt. @defaultValue 5 */
+        transactionYears: z.number().int().min(1).max(30),
+        /** Risk records (reasons, observed values, dead letters), years from their creation. @defaultValue 3 */
+        riskRecordYears: z.number().int().min(1).max(30),
+        /** A disputed charge's records are kept while the dispute is open and this long after it closed. @defaultValue 2 */
+        disputeExtraYears: z.number().int().min(0).max(30),
+        /** How often the archiving process runs the job (and once at its start), hours. @defaultValue 24 */
+        everyHours: z.number().int().min(1).max(24 * 7),
+      }),
     }),
   })
   .strict()

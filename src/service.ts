@@ -17,6 +17,7 @@ import type { HttpServer } from './http/server.ts';
 import { Archiver } from './archive/archiver.ts';
 import { ArchiveLockedError, openArchiveDb, type ArchiveDb } from './archive/database.ts';
 import { migrateArchive } from './archive/migrate.ts';
+import { applyRetention } from './archive/retention.ts';
 
 export type Component = 'risk' | 'settlement' | 'calibration' | 'archive';
 
@@ -192,6 +193,7 @@ function startArchiver(context: Context, settings: Settings, logger: Logger, clo
   let archiver: Archiver | undefined;
   let db: ArchiveDb | undefined;
   let wake: (() => void) | undefined;
+  let retentionTimer: NodeJS.Timeout | undefined;
   const opening = (async () => {
     for (let attempt = 1; !stopping; attempt++) {
       try {
@@ -229,11 +231,26 @@ function startArchiver(context: Context, settings: Settings, logger: Logger, clo
     });
     archiver.start();
     onOpen(db);
-    log.info({ database: db.description }, 'archive: archiving decisions and dead letters');
+    log.info({ database: db.description }, 'archive: archiving decisions, settlements and dead letters');
+    // Retention at start and then every everyHours: what is past it is dropped (src/archive/retention.ts).
+    const retention = settings.config.archive.retention;
+    const runRetention = async () => {
+      if (stopping || !db) return;
+      try {
+        const report = await applyRetention(db, retention);
+        const dropped = Object.values(report.rows).reduce((a, b) => a + b, 0);
+        if (dropped > 0 || report.partitions.length > 0) log.info(report, 'archive: retention dropped what is past it');
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'archive: the retention run failed; it runs again at the next interval');
+      }
+    };
+    void runRetention();
+    retentionTimer = setInterval(() => void runRetention(), retention.everyHours * 3_600_000).unref();
   })();
   closers.push(async (deadline) => {
     stopping = true;
     wake?.();
+    clearInterval(retentionTimer);
     const stopped = await Promise.race([
       opening.then(() => archiver?.stop()).then(() => true),
       sleepUntil(deadline).then(() => false),

@@ -64,3 +64,20 @@ CREATE TABLE fenfu.dead_letters (
   PRIMARY KEY (namespace, stream_id, created_at)
 ) PARTITION BY RANGE (created_at);
 CREATE INDEX dead_letters_time ON fenfu.dead_letters (namespace, created_at);
+
+-- Disputes: a charge under dispute keeps every record of it (transaction, settlement, risk record) past normal
+-- retention while a dispute is open, and until disputeExtraYears after it closed, whichever is later. Set and
+-- cleared by operators (npm run archive -- dispute) and by the review queue.
+CREATE TABLE fenfu.disputes (
+  namespace  text        NOT NULL,
+  event_id   text        NOT NULL,
+  opened_at  timestamptz NOT NULL,
+  opened_by  text        NOT NULL,
+  reason     text        NOT NULL,
+  closed_at  timestamptz,
+  closed_by  text,
+  CHECK (closed_at IS NULL OR closed_at >= opened_at),
+  PRIMARY KEY (namespace, event_id, opened_at)
+);
+-- At most one open dispute per charge.
+CREATE UNIQUE INDEX disputes_open ON fenfu.disputes (namespace, event_id) WHERE closed_at IS NULL;

@@ -1,0 +1,105 @@
+/**
+ * Retention with the clock moved forward, on a fresh PostgreSQL database fed by the real archiver: risk records and
+ * dead letters go after 3 years, transaction detail (with its settlement) after 5, a disputed charge's records stay
+ * while the dispute is open and 2 years after it closed; a dry run changes nothing; emptied month partitions wholly
+ * past their cutoff are dropped.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Archiver } from '../../src/archive/archiver.ts';
+import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
+import { Disputes, DisputeError } from '../../src/archive/disputes.ts';
+import { migrateArchive } from '../../src/archive/migrate.ts';
+import { applyRetention } from '../../src/archive/retention.ts';
+import { loadSettings } from '../../src/config.ts';
+import { silentLogger } from '../../src/logger.ts';
+import { dropContext, testContext } from '../helpers/context.ts';
+import { testCharge } from '../helpers/charges.ts';
+import { testBatch } from '../helpers/batch.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+
+const RETENTION = loadSettings({ env: {} }).config.archive.retention;
+
+describe('archive retention', () => {
+  let database: TestDatabase;
+  let db: ArchiveDb;
+  let ctx: ReturnType<typeof testContext>;
+  const count = async (table: string) => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fenfu.${table}`)).rows[0]!.n;
+  const partitions = async () =>
+    (await db.query<{ name: string }>(`SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid ORDER BY 1`)).rows.map((r) => r.name);
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    db = await openArchiveDb({ databaseUrl: database.url, dataDir: '' });
+    await migrateArchive(db);
+    ctx = testContext();
+    const ns = ctx.keys.namespace;
+    // 20 charges either side of 1 December (UTC), 2 malformed events, all settled on 3 December.
+    const clock = Date.parse('2026-12-01T12:00:00Z');
+    const charges = Array.from({ length: 20 }, (_, i) =>
+      testCharge({ eventId: `${ns}-c${i}`, userId: `${ns}-u${i % 5}`, amount: 500 + i, occurredAt: new Date(clock - 20 * 3_600_000 + i * 3_600_000).toISOString() }),
+    );
+    await ctx.processor.process(testBatch([...charges, { nonsense: 1 }, { type: 'charge' }], { clockMs: clock }), 'test:retention');
+    await ctx.ledger.releaseDue(Date.parse('2026-12-02T19:00:00Z'));
+    const archiver = new Archiver({ redis: ctx.redis, keys: ctx.keys, db, logger: silentLogger });
+    for (let n = -1; n !== 0; ) n = await archiver.archiveOnce();
+  });
+  afterAll(async () => {
+    if (ctx) await dropContext(ctx);
+    await db?.close();
+    await database?.drop();
+  });
+
+  it('keeps disputed records, drops the rest at 3 and 5 years, and a dry run changes nothing', async () => {
+    const ns = ctx.keys.namespace;
+    const disputes = new Disputes(db, ns);
+    const settledBefore = await count('settlements');
+    expect(await count('transactions')).toBe(20);
+    expect(await count('risk_records')).toBe(20);
+    expect(await count('dead_letters')).toBe(2);
+    expect(settledBefore).toBeGreaterThan(10);
+
+    await disputes.open(`${ns}-c3`, 'ops-li', 'customer says the charge was not theirs', Date.parse('2026-12-05T00:00:00Z'));
+    await disputes.open(`${ns}-c4`, 'ops-li', 'duplicate charge', Date.parse('2026-12-05T00:00:00Z'));
+    await disputes.close(`${ns}-c4`, 'ops-wang', Date.parse('2027-01-01T00:00:00Z'));
+    await expect(disputes.open(`${ns}-c3`, 'ops-li', 'again')).rejects.toThrow(DisputeError);
+    await expect(disputes.open(`${ns}-nope`, 'ops-li', 'x')).rejects.toThrow(/no archived charge/);
+    await expect(disputes.close(`${ns}-c5`, 'ops-li')).rejects.toThrow(/no open dispute/);
+
+    // A year on: nothing is due.
+    const early = await applyRetention(db, RETENTION, { now: Date.parse('2027-12-10T00:00:00Z') });
+    expect(early.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 0, dead_letters: 0, disputes: 0 });
+
+    // Just past 3 years (and past the end of December 2026's partitions): risk records go, but c3's (open dispute);
+    // c4's dispute closed 2027-01-01 protects it until 2029-01-01, past already.
+    const at3 = Date.parse('2030-01-05T00:00:00Z');
+    const dry = await applyRetention(db, RETENTION, { now: at3, dryRun: true });
+    expect(dry.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 19, dead_letters: 2, disputes: 0 });
+    expect(dry.partitions).toEqual(['fenfu.dead_letters_2026_12']);
+    expect(await count('risk_records')).toBe(20);
+    expect(await count('dead_letters')).toBe(2);
+    const real = await applyRetention(db, RETENTION, { now: at3 });
+    expect(real.rows).toEqual(dry.rows);
+    expect(real.partitions).toEqual(dry.partitions);
+    expect((await db.query(`SELECT event_id FROM fenfu.risk_records`)).rows).toEqual([{ event_id: `${ns}-c3` }]);
+    expect(await partitions()).not.toContain('dead_letters_2026_12');
+    expect(await partitions()).toContain('risk_records_2026_12');
+
+    // Past 5 years: transaction detail goes, settlements with it, but c3's; c4's closed dispute goes too.
+    const at5 = Date.parse('2032-01-05T00:00:00Z');
+    const five = await applyRetention(db, RETENTION, { now: at5 });
+    const c3Settled = (await db.query(`SELECT 1 FROM fenfu.settlements WHERE event_id = $1`, [`${ns}-c3`])).rows.length;
+    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 1 });
+    expect((await db.query(`SELECT event_id FROM fenfu.transactions`)).rows).toEqual([{ event_id: `${ns}-c3` }]);
+    expect(await count('settlements')).toBe(c3Settled);
+    // One of the two transaction months held only unprotected charges: emptied and dropped.
+    expect(five.partitions.filter((p) => p.startsWith('fenfu.transactions_'))).toHaveLength(1);
+
+    // The dispute closes; 2 years later everything of c3 goes, and the last partitions with it.
+    await disputes.close(`${ns}-c3`, 'ops-wang', Date.parse('2032-02-01T00:00:00Z'));
+    const end = await applyRetention(db, RETENTION, { now: Date.parse('2034-02-02T00:00:00Z') });
+    expect(end.rows).toEqual({ transactions: 1, settlements: c3Settled, risk_records: 1, dead_letters: 0, disputes: 0 });
+    for (const t of ['transactions', 'settlements', 'risk_records', 'dead_letters']) expect(await count(t)).toBe(0);
+    expect(await partitions()).toEqual([]);
+    expect(await count('disputes')).toBe(1); // closed 2032-02-01: kept 5 years, to 2037
+  });
+});
