@@ -201,6 +201,16 @@ export const configSchema = z
           globalMaxFailures: z.number().int().min(1).max(100_000),
         }),
       }),
+      /**
+       * The JSON API under /api (src/api/): archived decisions and the audit trail, for bearer tokens of
+       * `npm run users`; wrong tokens are throttled per client as dashboard logins are (dashboard.loginThrottle).
+       */
+      api: z.strictObject({
+        /** Requests one user may make per minute before 429. @defaultValue 600 */
+        requestsPerMinute: z.number().int().min(1).max(1_000_000),
+        /** Most rows one page returns (`limit`). @defaultValue 1000 */
+        maxPageSize: z.number().int().min(1).max(100_000),
+      }),
     }),
     retention: z.strictObject({
       /** Decision records (and the eventId dedupe they provide), days. @defaultValue 35 */

@@ -92,9 +92,12 @@ export async function startService(options: StartOptions): Promise<Service> {
   const workers: Worker[] = [];
   let phase: 'starting' | 'running' | 'shutting down' = 'starting';
   let http: HttpServer | undefined;
+  // Set once the archive is open (in the background): the API and the service's `archive` read it.
+  let archiveDb: ArchiveDb | undefined;
   // HTTP first: a taken port or a missing login stops start-up before any worker has touched a queue.
   if (options.http) {
-    http = await startObservability(context, workers, () => (phase === 'running' ? undefined : phase), logger, closers).catch(async (e) => {
+    const serveApi = options.components.includes('archive') && settings.config.archive.enabled;
+    http = await startObservability(context, workers, () => (phase === 'running' ? undefined : phase), logger, closers, serveApi ? () => archiveDb : undefined).catch(async (e) => {
       await context.close();
       await localRedis?.stop();
       throw e;
@@ -162,7 +165,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     close: async () => ({ clean: true, abandoned: [] }),
   };
   if (options.components.includes('archive') && settings.config.archive.enabled) {
-    startArchiver(context, settings, logger, closers, (db) => (service.archive = db));
+    startArchiver(context, settings, logger, closers, (db) => (service.archive = archiveDb = db));
   }
   phase = 'running';
   logger.info(

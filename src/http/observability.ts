@@ -10,6 +10,7 @@ import { CALIBRATION_QUEUE, riskQueueName, SETTLEMENT_QUEUE } from '../redis/key
 import { settlesBy } from '../redis/shutdown.ts';
 import { checkReadiness } from './readiness.ts';
 import { startHttpServer, type HttpServer } from './server.ts';
+import type { ArchiveDb } from '../archive/database.ts';
 
 /** The riskmon version (package.json), for `riskmon_build_info`. */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -26,6 +27,8 @@ export async function startObservability(
   logger: Logger,
   /** Given a deadline (epoch ms), each closes by it and resolves what it abandoned. */
   closers: ((deadline: number) => Promise<string[]>)[],
+  /** The archive once open, for /api (absent: no API in this process). */
+  archive?: () => ArchiveDb | undefined,
 ): Promise<HttpServer> {
   const { settings, keys } = context;
   const { config } = settings;
@@ -54,6 +57,7 @@ export async function startObservability(
       queues,
       readiness: () => checkReadiness({ redis: context.redis, workers, phase }),
       logger: logger.child({ component: 'http' }),
+      api: archive && { archive, redis: context.redis, keys },
     });
   } catch (e) {
     await closeQueues();

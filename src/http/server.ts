@@ -2,7 +2,7 @@
  * The HTTP side of a service process (Hono on Node): `/metrics` for Prometheus, `/healthz` (the process is alive),
  * `/readyz` (Redis answers and the workers run, else 503 with the reason) and the queue dashboard under
  * `/admin/queues`, behind HTTP basic auth (failed logins throttled) unless that is explicitly disabled for local use
- * on a loopback address.
+ * on a loopback address; the JSON API under `/api` with bearer tokens (src/api/routes.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,7 @@ import type { Metrics } from '../metrics.ts';
 import { DASHBOARD_PATH, queueDashboard } from './dashboard.ts';
 import { clientKey, LoginThrottle } from './login-throttle.ts';
 import type { ReadinessReport } from './readiness.ts';
+import { createApi, type ApiOptions } from '../api/routes.ts';
 
 const REALM = 'riskmon queue dashboard';
 
@@ -29,6 +30,8 @@ export interface HttpServerOptions {
   queues: Queue[];
   readiness: () => Promise<ReadinessReport>;
   logger: Logger;
+  /** The JSON API under /api (src/api/routes.ts); absent, /api is not served. */
+  api?: Omit<ApiOptions, 'http' | 'metrics' | 'logger'>;
 }
 
 export interface HttpServer {
@@ -64,6 +67,9 @@ export function createHttpApp(options: HttpServerOptions): Hono<{ Bindings: Http
     const body = await metrics.registry.metrics();
     return c.body(body, 200, { 'Content-Type': metrics.registry.contentType });
   });
+
+  // The API has its own authentication (bearer tokens), before the dashboard's.
+  if (options.api) app.route('/api', createApi({ ...options.api, http: options.http, metrics, logger: logger.child({ component: 'api' }) }));
 
   const { auth, readOnly, loginThrottle } = options.http.dashboard;
   const isDashboard = (path: string) => path === DASHBOARD_PATH || path.startsWith(`${DASHBOARD_PATH}/`);

@@ -34,6 +34,7 @@ test('the service process refuses to start, exit code 1 and a clear message, wri
     'production with the card secret docker-compose.yml published': /^riskmon: RISKMON_CARD_SECRET is a published value/,
     'production with a weak dashboard password': /^riskmon: RISKMON_DASHBOARD_PASSWORD is 8 characters long, fewer than 12: production refuses it/,
     'production without a dashboard login': /^riskmon: the queue dashboard needs a login in production: set RISKMON_DASHBOARD_USER and RISKMON_DASHBOARD_PASSWORD/,
+    'production without DATABASE_URL': /^riskmon: production requires DATABASE_URL \(a PostgreSQL server\)/,
     'NODE_ENV=production with RISKMON_ENV=development': /^riskmon: NODE_ENV=production but RISKMON_ENV=development: riskmon would run with development settings/,
     'dashboard without login on 0.0.0.0 in development': /^riskmon: http\.dashboard\.auth "disabled" with http\.host "0\.0\.0\.0": the dashboard would be open without a login/,
   };

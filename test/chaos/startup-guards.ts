@@ -52,7 +52,7 @@ export async function startupGuardScenario(): Promise<GuardCase[]> {
   writeFileSync(notJson.path, '{ "rules": ');
   const openDashboard = writeConfigFile({ http: { dashboard: { auth: 'disabled', readOnly: false } } });
   const strong = randomBytes(32).toString('base64');
-  const production = { REDIS_URL: good.url, RISKMON_ENV: 'production', RISKMON_CARD_SECRET: strong };
+  const production = { REDIS_URL: good.url, RISKMON_ENV: 'production', RISKMON_CARD_SECRET: strong, DATABASE_URL: 'postgres://riskmon@127.0.0.1:1/unused' };
   try {
     return [
       await refuse('Redis maxmemory-policy allkeys-lru', evictingClient, { REDIS_URL: evicting.url }),
@@ -65,6 +65,7 @@ export async function startupGuardScenario(): Promise<GuardCase[]> {
       await refuse('production with the card secret docker-compose.yml published', goodClient, { ...production, RISKMON_CARD_SECRET: 'riskmon-compose-demo-secret-change-me' }),
       await refuse('production with a weak dashboard password', goodClient, { ...production, RISKMON_DASHBOARD_USER: 'ops', RISKMON_DASHBOARD_PASSWORD: '12345678' }),
       await refuse('production without a dashboard login', goodClient, production),
+      await refuse('production without DATABASE_URL', goodClient, { ...production, DATABASE_URL: undefined }),
       await refuse('NODE_ENV=production with RISKMON_ENV=development', goodClient, { ...production, NODE_ENV: 'production', RISKMON_ENV: 'development' }),
       await refuse('dashboard without login on 0.0.0.0 in development', goodClient, { REDIS_URL: good.url, RISKMON_CONFIG: openDashboard.path, RISKMON_HTTP_HOST: '0.0.0.0' }),
     ];

@@ -16,11 +16,13 @@ export interface TestServiceOptions {
   namespacePrefix?: string;
   /** @defaultValue silentLogger */
   logger?: Logger;
+  /** Environment variables the settings are loaded with (DATABASE_URL, say), besides the login. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startTestService(options: TestServiceOptions = {}): Promise<Service & { http: NonNullable<Service['http']> }> {
   const login = options.login === undefined ? TEST_LOGIN : options.login;
-  const env: NodeJS.ProcessEnv = login ? { RISKMON_DASHBOARD_USER: login.user, RISKMON_DASHBOARD_PASSWORD: login.password } : {};
+  const env: NodeJS.ProcessEnv = { ...options.env, ...(login ? { RISKMON_DASHBOARD_USER: login.user, RISKMON_DASHBOARD_PASSWORD: login.password } : {}) };
   const overrides = { ...options.overrides, http: { host: '127.0.0.1', ...(options.overrides?.http as object), port: 0 } };
   const settings = loadSettings({ namespace: freshNamespace(options.namespacePrefix), overrides, env });
   const service = await startService({

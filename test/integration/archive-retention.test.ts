@@ -67,13 +67,13 @@ describe('archive retention', () => {
 
     // A year on: nothing is due.
     const early = await applyRetention(db, RETENTION, { now: Date.parse('2027-12-10T00:00:00Z') });
-    expect(early.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 0, dead_letters: 0, disputes: 0 });
+    expect(early.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 0, dead_letters: 0, disputes: 0, audit: 0 });
 
     // Just past 3 years (and past the end of December 2026's partitions): risk records go, but c3's (open dispute);
     // c4's dispute closed 2027-01-01 protects it until 2029-01-01, past already.
     const at3 = Date.parse('2030-01-05T00:00:00Z');
     const dry = await applyRetention(db, RETENTION, { now: at3, dryRun: true });
-    expect(dry.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 19, dead_letters: 2, disputes: 0 });
+    expect(dry.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 19, dead_letters: 2, disputes: 0, audit: 0 });
     expect(dry.partitions).toEqual(['fenfu.dead_letters_2026_12']);
     expect(await count('risk_records')).toBe(20);
     expect(await count('dead_letters')).toBe(2);
@@ -88,7 +88,7 @@ describe('archive retention', () => {
     const at5 = Date.parse('2032-01-05T00:00:00Z');
     const five = await applyRetention(db, RETENTION, { now: at5 });
     const c3Settled = (await db.query(`SELECT 1 FROM fenfu.settlements WHERE event_id = $1`, [`${ns}-c3`])).rows.length;
-    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 1 });
+    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 1, audit: 0 });
     expect((await db.query(`SELECT event_id FROM fenfu.transactions`)).rows).toEqual([{ event_id: `${ns}-c3` }]);
     expect(await count('settlements')).toBe(c3Settled);
     // One of the two transaction months held only unprotected charges: emptied and dropped.
@@ -97,7 +97,7 @@ describe('archive retention', () => {
     // The dispute closes; 2 years later everything of c3 goes, and the last partitions with it.
     await disputes.close(`${ns}-c3`, 'ops-wang', Date.parse('2032-02-01T00:00:00Z'));
     const end = await applyRetention(db, RETENTION, { now: Date.parse('2034-02-02T00:00:00Z') });
-    expect(end.rows).toEqual({ transactions: 1, settlements: c3Settled, risk_records: 1, dead_letters: 0, disputes: 0 });
+    expect(end.rows).toEqual({ transactions: 1, settlements: c3Settled, risk_records: 1, dead_letters: 0, disputes: 0, audit: 0 });
     for (const t of ['transactions', 'settlements', 'risk_records', 'dead_letters']) expect(await count(t)).toBe(0);
     expect(await partitions()).toEqual([]);
     expect(await count('disputes')).toBe(1); // closed 2032-02-01: kept 5 years, to 2037

@@ -26,6 +26,7 @@ describe('HTTP configuration', () => {
       host: '127.0.0.1',
       port: 9464,
       dashboard: { auth: 'basic', readOnly: true, loginThrottle: { maxFailures: 10, windowSeconds: 300, globalMaxFailures: 100 } },
+      api: { requestsPerMinute: 600, maxPageSize: 1000 },
     });
     expect(dashboardCredentials).toBeUndefined();
   });

@@ -81,3 +81,35 @@ CREATE TABLE fenfu.disputes (
 );
 -- At most one open dispute per charge.
 CREATE UNIQUE INDEX disputes_open ON fenfu.disputes (namespace, event_id) WHERE closed_at IS NULL;
+
+-- Access (not Fenfu data: its own schema). API users: a name, a role, and the SHA-256 of their token (the token
+-- itself is shown once, by npm run users -- add, and never stored).
+CREATE SCHEMA IF NOT EXISTS riskmon;
+CREATE TABLE riskmon.api_users (
+  id          bigserial   PRIMARY KEY,
+  name        text        NOT NULL CHECK (name ~ '^[a-z0-9][a-z0-9._-]{0,63}$'),
+  role        text        NOT NULL CHECK (role IN ('analyst', 'supervisor', 'admin')),
+  token_hash  text        NOT NULL UNIQUE CHECK (token_hash ~ '^[0-9a-f]{64}$'),
+  created_at  timestamptz NOT NULL,
+  revoked_at  timestamptz
+);
+-- One active user per name; revoked ones stay, for the audit trail.
+CREATE UNIQUE INDEX api_users_active ON riskmon.api_users (name) WHERE revoked_at IS NULL;
+
+-- Every API request, answered or refused: who (null when no valid token was given), what, with which filters, how
+-- many rows, and the status. A risk record: kept 3 years (retention).
+CREATE TABLE riskmon.audit (
+  id         bigserial   PRIMARY KEY,
+  at         timestamptz NOT NULL,
+  namespace  text        NOT NULL,
+  user_name  text,
+  role       text,
+  client     text        NOT NULL,
+  method     text        NOT NULL,
+  route      text        NOT NULL,
+  filters    jsonb       NOT NULL,
+  rows       integer     NOT NULL,
+  status     integer     NOT NULL
+);
+CREATE INDEX audit_at ON riskmon.audit (namespace, at, id);
+CREATE INDEX audit_user ON riskmon.audit (namespace, user_name, at, id);

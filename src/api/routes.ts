@@ -1,0 +1,236 @@
+/**
+ * The JSON API under /api, on the service's HTTP server (seed 002, 访问控制: only risk supervisors and above query
+ * the full data). `Authorization: Bearer <token>` (npm run users):
+ *   GET /api/decisions/:eventId  analyst and above: one decision, the card as its last four digits
+ *   GET /api/decisions?userId=&merchantId=&from=&to=&outcome=&limit=&cursor=  supervisor and above: the full query
+ *   GET /api/audit?user=&from=&to=&limit=&cursor=  supervisor and above: who asked what, when, with how many rows
+ * 401 without a token or with a wrong or revoked one (wrong tokens throttled per client: 429), 403 below the
+ * route's role, 404 for an unknown eventId, 400 for a bad filter, 429 past http.api.requestsPerMinute, 503 while
+ * the archive is not open. Every request is audited in PostgreSQL before its answer leaves, refused ones too; one
+ * that cannot be audited gets 503 and no data.
+ */
+import { Hono, type Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { z } from 'zod';
+import type { ArchiveDb } from '../archive/database.ts';
+import { ArchivedDecisions, last4, type ArchivedDecision } from '../archive/archived-decisions.ts';
+import type { RiskmonConfig } from '../config.ts';
+import { parseDecision } from '../decisions/decision.ts';
+import { parseInstant } from '../events/instant.ts';
+import { clientKey, LoginThrottle } from '../http/login-throttle.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { SlotPipeline, type RedisClient } from '../redis/client.ts';
+import type { Keys } from '../redis/keys.ts';
+import { AuditLog } from './audit.ts';
+import { ApiUsers, atLeast, type Role } from './users.ts';
+
+export interface ApiOptions {
+  /** The archive, once it is open (the service opens it in the background). */
+  archive: () => ArchiveDb | undefined;
+  /** Decisions not archived yet are read from Redis. */
+  redis: RedisClient;
+  keys: Keys;
+  http: RiskmonConfig['http'];
+  metrics: Metrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+type Env = { Bindings: HttpBindings };
+
+interface Caller {
+  name: string;
+  role: Role;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 429 | 503,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const instant = z.string().transform((text, ctx) => {
+  const t = parseInstant(text);
+  if (!t.ok) {
+    ctx.addIssue({ code: 'custom', message: t.reason });
+    return z.NEVER;
+  }
+  return new Date(t.ms);
+});
+const id = z.string().min(1).max(256);
+
+function cursorOf<T>(schema: z.ZodType<T>) {
+  return z.string().transform((text, ctx) => {
+    try {
+      return schema.parse(JSON.parse(Buffer.from(text, 'base64url').toString('utf8')));
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not a cursor this API gave out' });
+      return z.NEVER;
+    }
+  });
+}
+const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+
+export function createApi(options: ApiOptions): Hono<Env> {
+  const app = new Hono<Env>();
+  const now = options.now ?? Date.now;
+  const { loginThrottle } = options.http.dashboard;
+  const badTokens = new LoginThrottle({ maxFailures: loginThrottle.maxFailures, windowMs: loginThrottle.windowSeconds * 1_000, globalMaxFailures: loginThrottle.globalMaxFailures, now });
+  const perUser = new Map<string, { since: number; count: number }>();
+  const limit = z.coerce.number().int().min(1).max(options.http.api.maxPageSize).default(100);
+
+  /** Runs a route: authenticates, authorises, answers, and audits whatever happened. */
+  const handle = (route: string, role: Role, answer: (c: Context<Env>, db: ArchiveDb, caller: Caller, filters: Record<string, unknown>) => Promise<{ body: unknown; rows: number }>) =>
+    async (c: Context<Env>) => {
+      const client = clientKey(c.env?.incoming?.socket?.remoteAddress);
+      const filters: Record<string, unknown> = { ...c.req.param(), ...c.req.query() };
+      delete filters.cursor;
+      let caller: Caller | undefined;
+      let status = 200;
+      let rows = 0;
+      let body: unknown;
+      let headers: Record<string, string> = {};
+      const db = options.archive();
+      try {
+        if (!db) throw new HttpError(503, 'the archive is not open yet (or not in this process): try again shortly');
+        caller = await authenticate(c, db, client);
+        if (!atLeast(caller.role, role)) throw new HttpError(403, `${route} needs the ${role} role or above; ${caller.name} is ${caller.role}`);
+        throttleUser(caller.name);
+        ({ body, rows } = await answer(c, db, caller, filters));
+      } catch (e) {
+        if (!(e instanceof HttpError)) {
+          options.logger.error({ err: (e as Error).message, route }, 'api: request failed');
+          status = 503;
+          body = { error: 'the archive did not answer; try again' };
+        } else {
+          status = e.status;
+          body = { error: e.message };
+          headers = e.headers;
+        }
+        rows = 0;
+      }
+      if (db) {
+        try {
+          await new AuditLog(db, options.keys.namespace).record({ user: caller?.name ?? null, role: caller?.role ?? null, client, method: c.req.method, route, filters, rows, status }, now());
+        } catch (e) {
+          options.logger.error({ err: (e as Error).message, route }, 'api: the request could not be audited; no data is returned');
+          return c.json({ error: 'the request could not be audited; no data is returned' }, 503);
+        }
+      }
+      return c.json(body as object, status as 200, headers);
+    };
+
+  async function authenticate(c: Context<Env>, db: ArchiveDb, client: string): Promise<Caller> {
+    const waitMs = badTokens.retryAfterMs(client);
+    if (waitMs > 0) {
+      const seconds = String(Math.max(1, Math.ceil(waitMs / 1_000)));
+      throw new HttpError(429, `too many wrong tokens: try again in ${seconds} s`, { 'Retry-After': seconds });
+    }
+    const m = /^Bearer +(\S+) *$/i.exec(c.req.header('authorization') ?? '');
+    if (!m) throw new HttpError(401, 'send Authorization: Bearer <token> (npm run users -- add gives one)', { 'WWW-Authenticate': 'Bearer realm="riskmon"' });
+    const user = await new ApiUsers(db).authenticate(m[1]!);
+    if (!user) {
+      options.metrics.loginFailures.inc();
+      badTokens.failed(client);
+      throw new HttpError(401, 'unknown or revoked token', { 'WWW-Authenticate': 'Bearer realm="riskmon", error="invalid_token"' });
+    }
+    badTokens.succeeded(client);
+    return user;
+  }
+
+  function throttleUser(name: string): void {
+    const t = now();
+    let w = perUser.get(name);
+    if (!w || t - w.since >= 60_000) perUser.set(name, (w = { since: t, count: 0 }));
+    if (++w.count > options.http.api.requestsPerMinute) {
+      const seconds = String(Math.max(1, Math.ceil((w.since + 60_000 - t) / 1_000)));
+      throw new HttpError(429, `more than ${options.http.api.requestsPerMinute} requests in a minute: try again in ${seconds} s`, { 'Retry-After': seconds });
+    }
+  }
+
+  function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+    const r = schema.safeParse(value);
+    if (!r.success) throw new HttpError(400, r.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
+    return r.data;
+  }
+
+  app.get(
+    '/decisions/:eventId',
+    handle('/api/decisions/:eventId', 'analyst', async (c, db) => {
+      const eventId = parse(id, c.req.param('eventId'));
+      const decision = (await new ArchivedDecisions(db, options.keys.namespace).byId(eventId)) ?? (await fromRedis(eventId));
+      if (!decision) throw new HttpError(404, `no decision for eventId ${JSON.stringify(eventId)}`);
+      return { body: decision, rows: 1 };
+    }),
+  );
+
+  const decisionQuery = z.strictObject({
+    userId: id.optional(),
+    merchantId: id.optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    outcome: z.enum(['approve', 'review', 'decline']).optional(),
+    limit,
+    cursor: cursorOf(z.object({ occurredAt: z.string(), eventId: z.string() })).optional(),
+  });
+  app.get(
+    '/decisions',
+    handle('/api/decisions', 'supervisor', async (c, db) => {
+      const q = parse(decisionQuery, c.req.query());
+      const page = await new ArchivedDecisions(db, options.keys.namespace).query({ ...q, after: q.cursor });
+      return { body: { decisions: page.decisions, nextCursor: page.next ? encodeCursor(page.next) : null }, rows: page.decisions.length };
+    }),
+  );
+
+  const auditQuery = z.strictObject({
+    user: z.string().min(1).max(64).optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    limit,
+    cursor: cursorOf(z.object({ at: z.string(), id: z.number().int() })).optional(),
+  });
+  app.get(
+    '/audit',
+    handle('/api/audit', 'supervisor', async (c, db) => {
+      const q = parse(auditQuery, c.req.query());
+      const page = await new AuditLog(db, options.keys.namespace).query({ ...q, before: q.cursor && { at: new Date(q.cursor.at), id: q.cursor.id } });
+      return { body: { entries: page.entries, nextCursor: page.next ? encodeCursor({ at: page.next.at.toISOString(), id: page.next.id }) : null }, rows: page.entries.length };
+    }),
+  );
+
+  app.all('*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+  /** A decision still only in Redis (decided moments ago, not yet archived): its shard is unknown, so every one is asked. */
+  async function fromRedis(eventId: string): Promise<ArchivedDecision | undefined> {
+    const { keys, redis } = options;
+    const pipeline = new SlotPipeline(redis);
+    for (const shard of keys.shardIds) pipeline.add(keys.decision(shard, eventId), (p) => p.get(keys.decision(shard, eventId)));
+    const found = (await pipeline.exec()).map(([, v]) => v).find((v) => typeof v === 'string') as string | undefined;
+    if (!found) return undefined;
+    const d = parseDecision(found);
+    return {
+      eventId: d.eventId,
+      userId: d.userId,
+      merchantId: d.merchantId,
+      amountFen: d.amount,
+      cardLast4: last4(d.card),
+      occurredAt: new Date(d.occurredAt).toISOString(),
+      outcome: d.outcome,
+      decidedAt: d.decidedAt,
+      settleAt: d.settleAt,
+      settledAt: null,
+      settlementDate: null,
+      rules: d.rules,
+      reasons: d.reasons,
+      observed: d.observed,
+      configVersion: d.configVersion,
+    };
+  }
+
+  return app;
+}
