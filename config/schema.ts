@@ -234,9 +234,9 @@ export const configSchema = z
       /** Rest between rounds that found nothing, ms. @defaultValue 200 */
       pollMs: z.number().int().min(10).max(60_000),
       /**
-       * Producers refuse (and `sendWhenReady` waits) for a shard whose decision stream holds this many entries not
-       * yet trimmed, i.e. not yet archived: long before the stream's cap (retention.decisionStreamMaxLen) would drop
-       * what the archive has not taken. Must be below that cap. @defaultValue 200000
+       * Producers refuse (and `sendWhenReady` waits) for a shard with this many decisions its archive group has not
+       * taken, long before the stream's cap would drop them: the limit used is the lower of this and 80% of
+       * retention.decisionStreamMaxLen. @defaultValue 200000
        */
       backpressureEntries: z.number().int().min(100),
       /** What the daily retention job drops (seed 002, 数据管理规范), counted from each record's own instant. */
@@ -274,14 +274,6 @@ export const configSchema = z
         code: 'custom',
         path: ['retention', 'decisionDays'],
         message: `must be at least ${Math.ceil(settleWithin / day)} days: a decision must outlive its settlement (settlement.delayDays ${c.settlement.delayDays} + 1, holdHours ${c.settlement.holdHours}, and a day's margin)`,
-      });
-    }
-    // The producers hold back before the stream's cap would drop what the archive has not taken.
-    if (c.archive.enabled && c.archive.backpressureEntries >= c.retention.decisionStreamMaxLen) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['archive', 'backpressureEntries'],
-        message: `must be below retention.decisionStreamMaxLen (${c.retention.decisionStreamMaxLen}): producers must hold back before the stream's cap drops decisions the archive has not taken`,
       });
     }
     // A day total must outlive every charge that can still be accepted for its day, or the cap could be dodged.

@@ -180,7 +180,9 @@ export class EventProducer {
     this.buffers = queues.map(() => ({ events: [], clocks: [], tags: [], firstAt: 0, timer: undefined }));
     this.tails = queues.map(() => Promise.resolve());
     this.depth = queues.map(() => ({ read: 0, added: 0, inFlight: 0, unclaimed: 0, inRounds: 0 }));
-    this.archiveLimit = options.config.archive?.enabled ? options.config.archive.backpressureEntries : 0;
+    const { archive, retention } = options.config;
+    // Below the stream's cap, whatever the setting: the cap would drop decisions the archive has not taken.
+    this.archiveLimit = archive?.enabled ? Math.min(archive.backpressureEntries, Math.floor(retention.decisionStreamMaxLen * 0.8)) : 0;
     this.streamLength = queues.map(() => 0);
     // Without a listener BullMQ prints every reconnect attempt; the cause goes into the EnqueueError instead.
     for (const q of queues) q.on('error', (e) => (this.lastConnectionError = e));
@@ -221,7 +223,7 @@ export class EventProducer {
     }
     if (this.archiveBehind(shard)) {
       throw new BackpressureError(
-        `shard ${shard}'s decision stream holds ${this.streamLength[shard]} entries the archive has not taken (archive.backpressureEntries = ${this.archiveLimit}; ` +
+        `shard ${shard}'s decision stream holds ${this.streamLength[shard]} entries the archive has not taken (limit ${this.archiveLimit}: archive.backpressureEntries, at most 80% of retention.decisionStreamMaxLen; ` +
           `is the archiver running and PostgreSQL reachable?): event ${JSON.stringify(event.eventId)} was not accepted; send it again later`,
       );
     }

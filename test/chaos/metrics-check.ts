@@ -18,6 +18,8 @@ import { testBatch } from '../helpers/batch.ts';
 import { PRODUCER_REJECT_REASONS } from '../../src/pipeline/producer.ts';
 import { SETTLEMENT_REFUSAL_REASONS } from '../../src/settlement/ledger.ts';
 import { WATCHED_COMPONENTS } from '../../src/redis/worker-watchdog.ts';
+import { ARCHIVE_SOURCES } from '../../src/archive/archiver.ts';
+import { PARTITIONED_TABLES } from '../../src/archive/partitions.ts';
 
 /** Every label value a metric of ours may carry: finite sets, none of them an identifier. */
 export const ALLOWED_LABELS: Record<string, readonly string[]> = {
@@ -32,6 +34,9 @@ export const ALLOWED_LABELS: Record<string, readonly string[]> = {
   kind: ['t_plus_1', 'held'],
   // Batches retried (risk, settlement) and workers replaced by the watchdog.
   component: [...new Set(['risk', 'settlement', ...WATCHED_COMPONENTS])],
+  // The archive's tables and streams.
+  table: PARTITIONED_TABLES,
+  source: ARCHIVE_SOURCES,
 };
 
 export interface MetricsCheckFigures {

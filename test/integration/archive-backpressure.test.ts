@@ -40,13 +40,13 @@ describe('archive backpressure', () => {
       if (c.keys.shardOf(u) === shard) return u;
     }
   }
-  /** 120 decisions in shard 0's stream, none archived. */
-  async function fillShard0(c: ReturnType<typeof testContext>) {
-    const charges = Array.from({ length: 120 }, (_, i) =>
+  /** `n` decisions in shard 0's stream, none archived. */
+  async function fillShard0(c: ReturnType<typeof testContext>, n = 120) {
+    const charges = Array.from({ length: n }, (_, i) =>
       testCharge({ eventId: `${c.keys.namespace}-f${i}`, userId: userIn(c, 0, i % 30), cardId: '4111111111111111', occurredAt: new Date(CLOCK - 3_600_000 + i * 1000).toISOString() }),
     );
     await c.processor.process(testBatch(charges, { clockMs: CLOCK }), 'test:fill');
-    expect(await c.redis.xlen(c.keys.decisionStream(0))).toBe(120);
+    expect(await c.redis.xlen(c.keys.decisionStream(0))).toBe(n);
   }
   const charge = (c: ReturnType<typeof testContext>, shard: number, id: string) =>
     testCharge({ eventId: `${c.keys.namespace}-${id}`, userId: userIn(c, shard, 99), occurredAt: new Date(CLOCK - 60_000).toISOString() });
@@ -59,7 +59,7 @@ describe('archive backpressure', () => {
     const producer = await c.openProducer({ clock: () => CLOCK });
     try {
       expect(() => producer.send(charge(c, 0, 'held'))).toThrow(BackpressureError);
-      expect(() => producer.send(charge(c, 0, 'held'))).toThrow(/decision stream holds 120 entries the archive has not taken \(archive\.backpressureEntries = 100/);
+      expect(() => producer.send(charge(c, 0, 'held'))).toThrow(/decision stream holds 120 entries the archive has not taken \(limit 100: /);
       producer.send(charge(c, 1, 'other-shard'));
       let sent = false;
       const waiting = producer.sendWhenReady(charge(c, 0, 'waited'), 30_000).then(() => (sent = true));
@@ -89,7 +89,15 @@ describe('archive backpressure', () => {
     }
   });
 
-  it('refuses a limit at or above the stream cap', async () => {
-    expect(() => testContext({ archive: { backpressureEntries: 5_000 }, retention: { decisionStreamMaxLen: 5_000 } })).toThrow(/backpressureEntries: must be below retention.decisionStreamMaxLen/);
+  it('holds back below the stream cap whatever the setting (80% of retention.decisionStreamMaxLen)', async () => {
+    const c = (ctx = testContext({ archive: { backpressureEntries: 1_000_000 }, retention: { decisionStreamMaxLen: 1_000 } }));
+    await fillShard0(c, 810);
+    await new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger }).ensureGroups();
+    const producer = await c.openProducer({ clock: () => CLOCK });
+    try {
+      expect(() => producer.send(charge(c, 0, 'capped'))).toThrow(/holds 810 entries the archive has not taken \(limit 800: archive\.backpressureEntries, at most 80% of retention\.decisionStreamMaxLen/);
+    } finally {
+      await producer.close();
+    }
   });
 });
