@@ -10,9 +10,9 @@ import { ApiUsers } from '../../src/api/users.ts';
 import type { Service } from '../../src/service.ts';
 import { startTestService, stopTestService } from '../helpers/service.ts';
 import { testCharge } from '../helpers/charges.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 
-describe('/api', () => {
+describe.skipIf(skipWithoutPostgres())('/api', () => {
   let database: TestDatabase;
   let db: ArchiveDb;
   let service: Service & { http: NonNullable<Service['http']> };

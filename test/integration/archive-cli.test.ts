@@ -6,9 +6,9 @@ import { migrateArchive } from '../../src/archive/migrate.ts';
 import { Partitions } from '../../src/archive/partitions.ts';
 import { freshNamespace } from '../helpers/context.ts';
 import { runTool } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 
-describe('npm run archive', () => {
+describe.skipIf(skipWithoutPostgres())('npm run archive', () => {
   let database: TestDatabase;
   const namespace = freshNamespace('cli');
   const env = () => ({ DATABASE_URL: database.url, RISKMON_NAMESPACE: namespace });

@@ -7,7 +7,7 @@ import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
 import { ArchiveLockedError } from '../../src/archive/errors.ts';
 import { migrateArchive } from '../../src/archive/migrate.ts';
 import { Partitions } from '../../src/archive/partitions.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 
 async function exerciseSchema(db: ArchiveDb): Promise<void> {
   const first = await migrateArchive(db);
@@ -38,7 +38,7 @@ async function exerciseSchema(db: ArchiveDb): Promise<void> {
   expect((await db.query(`SELECT count(*)::int AS n FROM fenfu.transactions WHERE event_id = 'e-3'`)).rows).toEqual([{ n: 0 }]);
 }
 
-describe('archive database on PostgreSQL', () => {
+describe.skipIf(skipWithoutPostgres())('archive database on PostgreSQL', () => {
   let database: TestDatabase;
   let db: ArchiveDb;
   beforeAll(async () => {

@@ -15,11 +15,11 @@ import { silentLogger } from '../../src/logger.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testCharge } from '../helpers/charges.ts';
 import { testBatch } from '../helpers/batch.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 
 const RETENTION = loadSettings({ env: {} }).config.archive.retention;
 
-describe('archive retention', () => {
+describe.skipIf(skipWithoutPostgres())('archive retention', () => {
   let database: TestDatabase;
   let db: ArchiveDb;
   let ctx: ReturnType<typeof testContext>;

@@ -13,11 +13,13 @@ import { parseDecision } from '../../src/decisions/decision.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testCharge } from '../helpers/charges.ts';
 import { testBatch } from '../helpers/batch.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 
+const skip = skipWithoutPostgres();
 let database: TestDatabase;
 let db: ArchiveDb;
 beforeAll(async () => {
+  if (skip) return;
   database = await createTestDatabase();
   db = await openArchiveDb({ databaseUrl: database.url, dataDir: '' });
   await migrateArchive(db);
@@ -27,7 +29,7 @@ afterAll(async () => {
   await database?.drop();
 });
 
-describe('archiver', () => {
+describe.skipIf(skip)('archiver', () => {
   let ctx: ReturnType<typeof testContext> | undefined;
   afterEach(async () => {
     if (ctx) await dropContext(ctx);

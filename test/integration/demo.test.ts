@@ -10,7 +10,9 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { redisUrl } from '../helpers/context.ts';
 import { runTool } from '../helpers/cli.ts';
-import { createTestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, skipWithoutPostgres } from '../helpers/postgres.ts';
+
+const skipPostgres = skipWithoutPostgres();
 
 describe('npm run demo', () => {
   const dir = mkdtempSync(join(tmpdir(), 'riskmon-demo-'));
@@ -32,7 +34,7 @@ describe('npm run demo', () => {
     expect(s.backlog.map((b) => b.entries)).toEqual([0, 0, 0]);
   }, 120_000);
 
-  it('archives into PostgreSQL with DATABASE_URL', async () => {
+  it.skipIf(skipPostgres)('archives into PostgreSQL with DATABASE_URL', async () => {
     const database = await createTestDatabase();
     try {
       const demo = await runTool('demo', ['--count', '40', '--rate', '600'], { REDIS_URL: redisUrl(), RISKMON_CONFIG: configFile, DATABASE_URL: database.url });

@@ -3,9 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openArchiveDb } from '../../src/archive/database.ts';
 import { ApiUsers, tokenHash } from '../../src/api/users.ts';
 import { runTool } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/postgres.ts';
+import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 
-describe('npm run users', () => {
+describe.skipIf(skipWithoutPostgres())('npm run users', () => {
   let database: TestDatabase;
   const env = () => ({ DATABASE_URL: database.url });
   beforeAll(async () => {
