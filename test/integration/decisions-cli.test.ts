@@ -1,5 +1,12 @@
 /** `npm run decisions -- show | export`: operators and acceptance tests read stored decisions through these. */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Archiver } from '../../src/archive/archiver.ts';
+import { openArchiveDb } from '../../src/archive/database.ts';
+import { migrateArchive } from '../../src/archive/migrate.ts';
+import { silentLogger } from '../../src/logger.ts';
 import type { Context } from '../../src/context.ts';
 import type { Decision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
@@ -8,7 +15,12 @@ import { dropContext, dropNamespace, redisUrl, testContext } from '../helpers/co
 import { decisionKey } from '../helpers/shards.ts';
 
 let ctx: Context;
-const env = () => ({ REDIS_URL: redisUrl() });
+// The archive these commands fall back to: an embedded one in a temporary folder.
+const archiveDir = mkdtempSync(join(tmpdir(), 'riskmon-decisions-cli-'));
+const configFile = join(archiveDir, 'config.json');
+writeFileSync(configFile, JSON.stringify({ archive: { dataDir: join(archiveDir, 'archive') } }));
+afterAll(() => rmSync(archiveDir, { recursive: true, force: true }));
+const env = () => ({ REDIS_URL: redisUrl(), RISKMON_CONFIG: configFile });
 const decisions = (...args: string[]) => runTool('decisions', [...args, '--namespace', ctx.keys.namespace], env());
 const PAN = '4111111111111111';
 /** The key of a stored decision of charge(eventId) (its user is `u-<eventId>`). */
@@ -61,7 +73,32 @@ describe('decisions show', () => {
     const r = await decisions('show', 'never-seen');
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`decisions: no stored decision for eventId "never-seen" in namespace ${ctx.keys.namespace}\n`);
+    expect(r.stderr).toBe(`decisions: no decision for eventId "never-seen" in namespace ${ctx.keys.namespace}, in Redis or in the archive\n`);
+  });
+
+  it('shows, and exports with --archive, a decision that has left Redis, from the archive, card masked', async () => {
+    const db = await openArchiveDb({ databaseUrl: undefined, dataDir: join(archiveDir, 'archive') });
+    try {
+      await migrateArchive(db);
+      const archiver = new Archiver({ redis: ctx.redis, keys: ctx.keys, db, logger: silentLogger });
+      for (let n = -1; n !== 0; ) n = await archiver.archiveOnce();
+    } finally {
+      await db.close();
+    }
+    const before = JSON.parse((await ctx.redis.get(keyOf('e-2')))!) as Decision;
+    await ctx.redis.del(keyOf('e-2'));
+    const r = await decisions('show', 'e-2');
+    expect(r.code, r.stderr).toBe(0);
+    const shown = JSON.parse(r.stdout) as Decision & { source: string; settledAt: string | null };
+    expect(shown).toEqual({ ...before, occurredAt: new Date(before.occurredAt).toISOString(), settledAt: null, settlementDate: null, source: 'archive' });
+    expect(r.stdout).not.toMatch(/5500|4111111111111111/);
+    const exported = await decisions('export', '--archive');
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(readNdjson<{ eventId: string; source: string }>(exported.stdout).map((d) => [d.eventId, d.source])).toEqual([
+      ['e-1', 'archive'],
+      ['e-2', 'archive'],
+      ['e-3', 'archive'],
+    ]);
   });
 
   it('is a usage error (exit 2) without exactly one eventId, with export options, or with another command', async () => {
