@@ -7,6 +7,7 @@
  * (and refuses a blocking connection without null there), and while a master is failed over, commands to its slots
  * are retried until its replica has taken over (see {@link WORKER_CLUSTER}).
  */
+import { maskCardNumbers } from '../events/card.ts';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.ts';
 import { describeTarget, type ClusterRedisTarget, type RedisTarget, type SingleRedisTarget } from './target.ts';
@@ -185,22 +186,33 @@ export async function assertReachable(redis: RedisClient, target: string | Redis
   const timer = new Promise<never>((_, reject) =>
     setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref(),
   );
-  if (!isCluster(redis)) {
+  // The connection's own errors say why a PING gets no answer (refused, a TLS certificate not trusted, …). Masked:
+  // a host typed by mistake may be a card number, and the message names it.
+  let lastError: Error | undefined;
+  const onError = (e: Error) => (lastError = new Error(maskCardNumbers(e.message)));
+  redis.on('error', onError);
+  const why = (e: unknown) => `${(e as Error).message}${lastError && lastError.message !== (e as Error).message ? `; the connection failed with: ${lastError.message}` : ''}`;
+  const untrusted = () => (lastError && /certificate|self.signed/i.test(lastError.message) ? ` The server's TLS certificate is not trusted: give its CA in NODE_EXTRA_CA_CERTS.` : '');
+  try {
+    if (!isCluster(redis)) {
+      try {
+        await Promise.race([redis.ping(), timer]);
+      } catch (e) {
+        throw new RedisUnavailableError(
+          `Redis is not reachable at ${describeTarget(target)} (${why(e)}).${untrusted() || ' Start it (redis-server, or docker run -d -p 127.0.0.1:6379:6379 redis:7.4-alpine) or set REDIS_URL.'}`,
+        );
+      }
+      return;
+    }
     try {
       await Promise.race([redis.ping(), timer]);
     } catch (e) {
       throw new RedisUnavailableError(
-        `Redis is not reachable at ${describeTarget(target)} (${(e as Error).message}). Start it (redis-server, or docker run -d -p 127.0.0.1:6379:6379 redis:7.4-alpine) or set REDIS_URL.`,
+        `Redis Cluster is not reachable at ${describeTarget(target)} (${why(e)}).${untrusted() || ' Start it, or set RISKMON_REDIS_CLUSTER to some of its nodes (host:port,host:port).'}`,
       );
     }
-    return;
-  }
-  try {
-    await Promise.race([redis.ping(), timer]);
-  } catch (e) {
-    throw new RedisUnavailableError(
-      `Redis Cluster is not reachable at ${describeTarget(target)} (${(e as Error).message}). Start it, or set RISKMON_REDIS_CLUSTER to some of its nodes (host:port,host:port).`,
-    );
+  } finally {
+    redis.off('error', onError);
   }
   await Promise.all(
     masterNodes(redis).map(async (node) => {

@@ -5,7 +5,7 @@
  * checkpoint, and the next start runs crash recovery, as after a power cut.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,17 +40,31 @@ function asPostgres(args: string[]): string {
   return execFileSync(cmd!, rest, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+export interface PrivatePostgresOptions {
+  /** TLS: the server's certificate and key (PEM files), copied where the server may read them; ssl=on. */
+  tls?: { certFile: string; keyFile: string };
+}
+
+export async function startPrivatePostgres(options: PrivatePostgresOptions = {}): Promise<PrivatePostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'riskmon-pg-'));
   chmodSync(dir, 0o777);
   const data = join(dir, 'data');
   const port = await freePort();
+  let tlsOptions = '';
+  if (options.tls) {
+    // PostgreSQL refuses a key that others can read, or that is not its own.
+    copyFileSync(options.tls.certFile, join(dir, 'server.crt'));
+    copyFileSync(options.tls.keyFile, join(dir, 'server.key'));
+    chmodSync(join(dir, 'server.key'), 0o600);
+    if (process.getuid?.() === 0) execFileSync('chown', ['postgres', join(dir, 'server.crt'), join(dir, 'server.key')]);
+    tlsOptions = ` -c ssl=on -c ssl_cert_file=${join(dir, 'server.crt')} -c ssl_key_file=${join(dir, 'server.key')}`;
+  }
   if (process.getuid?.() === 0) execFileSync('chown', ['postgres', dir]);
   asPostgres([`${BIN}/initdb`, '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
   const start = () => {
     asPostgres([
       `${BIN}/pg_ctl`, '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60',
-      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on`,
+      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on${tlsOptions}`,
       'start',
     ]);
   };
