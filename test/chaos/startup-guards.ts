@@ -52,7 +52,8 @@ export async function startupGuardScenario(): Promise<GuardCase[]> {
   writeFileSync(notJson.path, '{ "rules": ');
   const openDashboard = writeConfigFile({ http: { dashboard: { auth: 'disabled', readOnly: false } } });
   const strong = randomBytes(32).toString('base64');
-  const production = { REDIS_URL: good.url, RISKMON_ENV: 'production', RISKMON_CARD_SECRET: strong, DATABASE_URL: 'postgres://riskmon@127.0.0.1:1/unused' };
+  const archive = 'postgres://riskmon@127.0.0.1:1/unused';
+  const production = { REDIS_URL: good.url, RISKMON_ENV: 'production', RISKMON_CARD_SECRET: strong, DATABASE_URL: archive };
   try {
     return [
       await refuse('Redis maxmemory-policy allkeys-lru', evictingClient, { REDIS_URL: evicting.url }),

@@ -255,7 +255,11 @@ describe('service HTTP server configuration', () => {
     const settings = loadSettings({
       namespace,
       overrides: { http: { port: 0 } },
-      env: { RISKMON_ENV: 'production', RISKMON_CARD_SECRET: randomBytes(32).toString('base64'), DATABASE_URL: 'postgres://riskmon@127.0.0.1:1/unused' },
+      env: {
+        RISKMON_ENV: 'production',
+        RISKMON_CARD_SECRET: randomBytes(32).toString('base64'),
+        DATABASE_URL: 'postgres://riskmon@127.0.0.1:1/unused',
+      },
     });
     const starting = startService({ components: ['settlement'], settings, logger: silentLogger, redisUrl: redisUrl(), http: true });
     await expect(starting).rejects.toThrow(ConfigError);
