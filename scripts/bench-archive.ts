@@ -89,7 +89,7 @@ runCommand(
         try {
           const settings = loadSettings({
             namespace: 'bench-archive',
-            overrides: { pipeline: { shards: 16 }, retention: { decisionStreamMaxLen: 2 * count } },
+            overrides: { pipeline: { shards: 16 }, retention: { decisionStreamMaxLen: Math.max(1_000, 2 * count) } },
             env: { RISKMON_CARD_SECRET: 'riskmon-benchmark-card-secret-0123456789' },
           });
           const ctx = createContext(settings, server.url, silentLogger);
