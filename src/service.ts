@@ -14,7 +14,7 @@ import { startCalibrationWorker } from './quota/calibration-worker.ts';
 import type { Worker } from 'bullmq';
 import { startObservability } from './http/observability.ts';
 import type { HttpServer } from './http/server.ts';
-import { Archiver } from './archive/archiver.ts';
+import { Archiver, watchBacklog } from './archive/archiver.ts';
 import { ArchiveLockedError, openArchiveDb, type ArchiveDb } from './archive/database.ts';
 import { migrateArchive } from './archive/migrate.ts';
 import { applyRetention } from './archive/retention.ts';
@@ -192,6 +192,7 @@ export async function startService(options: StartOptions): Promise<Service> {
  */
 function startArchiver(context: Context, settings: Settings, logger: Logger, closers: ((deadline: number) => Promise<string[]>)[], onOpen: (db: ArchiveDb) => void): void {
   const log = logger.child({ component: 'archive' });
+  const stopWatching = watchBacklog(context.redis, context.keys, context.metrics);
   let stopping = false;
   let archiver: Archiver | undefined;
   let db: ArchiveDb | undefined;
@@ -209,6 +210,7 @@ function startArchiver(context: Context, settings: Settings, logger: Logger, clo
         db = undefined;
         if (e instanceof ArchiveLockedError) {
           log.warn({ err: e.message }, 'archive: not archiving in this process');
+          stopWatching();
           return;
         }
         if (attempt === 1 || attempt % 12 === 0) log.error({ err: (e as Error).message, attempt }, 'archive: cannot open the archive; trying again every 5 s');
@@ -222,7 +224,13 @@ function startArchiver(context: Context, settings: Settings, logger: Logger, clo
         });
       }
     }
-    if (stopping || !db) return;
+    if (stopping) {
+      // Stopped while it was opening: nothing else will close it.
+      await db?.close().catch(() => {});
+      db = undefined;
+      return;
+    }
+    if (!db) return;
     archiver = new Archiver({
       redis: context.redis,
       keys: context.keys,
@@ -253,6 +261,7 @@ function startArchiver(context: Context, settings: Settings, logger: Logger, clo
   closers.push(async (deadline) => {
     stopping = true;
     wake?.();
+    stopWatching();
     clearInterval(retentionTimer);
     const stopped = await Promise.race([
       opening.then(() => archiver?.stop()).then(() => true),

@@ -17,6 +17,7 @@ import { ArchivedDecisions, last4, type ArchivedDecision } from '../archive/arch
 import type { RiskmonConfig } from '../config.ts';
 import { parseDecision } from '../decisions/decision.ts';
 import { parseInstant } from '../events/instant.ts';
+import { maskCardNumbers } from '../events/card.ts';
 import { clientKey, LoginThrottle } from '../http/login-throttle.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -74,6 +75,19 @@ function cursorOf<T>(schema: z.ZodType<T>) {
     }
   });
 }
+/** Filters the audit records: the ones the routes know, card numbers masked, each cut short; other keys by name only. */
+const AUDITED = new Set(['eventId', 'userId', 'merchantId', 'from', 'to', 'outcome', 'limit', 'user']);
+function auditedFilters(given: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const unknown: string[] = [];
+  for (const [key, value] of Object.entries(given)) {
+    if (AUDITED.has(key)) out[key] = maskCardNumbers(String(value)).slice(0, 256);
+    else if (key !== 'cursor' && unknown.length < 10) unknown.push(maskCardNumbers(key).slice(0, 64));
+  }
+  if (unknown.length > 0) out.unknown = unknown;
+  return out;
+}
+
 const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 
 export function createApi(options: ApiOptions): Hono<Env> {
@@ -88,8 +102,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
   const handle = (route: string, role: Role, answer: (c: Context<Env>, db: ArchiveDb, caller: Caller, filters: Record<string, unknown>) => Promise<{ body: unknown; rows: number }>) =>
     async (c: Context<Env>) => {
       const client = clientKey(c.env?.incoming?.socket?.remoteAddress);
-      const filters: Record<string, unknown> = { ...c.req.param(), ...c.req.query() };
-      delete filters.cursor;
+      const filters = auditedFilters({ ...c.req.param(), ...c.req.query() });
       let caller: Caller | undefined;
       let status = 200;
       let rows = 0;
@@ -129,10 +142,14 @@ export function createApi(options: ApiOptions): Hono<Env> {
     const waitMs = badTokens.retryAfterMs(client);
     if (waitMs > 0) {
       const seconds = String(Math.max(1, Math.ceil(waitMs / 1_000)));
-      throw new HttpError(429, `too many wrong tokens: try again in ${seconds} s`, { 'Retry-After': seconds });
+      throw new HttpError(429, `too many requests without a valid token: try again in ${seconds} s`, { 'Retry-After': seconds });
     }
     const m = /^Bearer +(\S+) *$/i.exec(c.req.header('authorization') ?? '');
-    if (!m) throw new HttpError(401, 'send Authorization: Bearer <token> (npm run users -- add gives one)', { 'WWW-Authenticate': 'Bearer realm="riskmon"' });
+    if (!m) {
+      // Counted as a failure too: requests without any token must not be a free flood of audit rows.
+      badTokens.failed(client);
+      throw new HttpError(401, 'send Authorization: Bearer <token> (npm run users -- add gives one)', { 'WWW-Authenticate': 'Bearer realm="riskmon"' });
+    }
     const user = await new ApiUsers(db).authenticate(m[1]!);
     if (!user) {
       options.metrics.loginFailures.inc();
@@ -164,7 +181,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
     handle('/api/decisions/:eventId', 'analyst', async (c, db) => {
       const eventId = parse(id, c.req.param('eventId'));
       const decision = (await new ArchivedDecisions(db, options.keys.namespace).byId(eventId)) ?? (await fromRedis(eventId));
-      if (!decision) throw new HttpError(404, `no decision for eventId ${JSON.stringify(eventId)}`);
+      if (!decision) throw new HttpError(404, `no decision for eventId ${JSON.stringify(maskCardNumbers(eventId))}`);
       return { body: decision, rows: 1 };
     }),
   );

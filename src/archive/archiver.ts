@@ -136,14 +136,14 @@ export class Archiver {
           FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, occurred_at timestamptz, user_id text, merchant_id text, card text, amount_fen bigint,
             outcome text, decided_at timestamptz, settle_at timestamptz, shard integer)
           ON CONFLICT DO NOTHING`,
-        params: [ns, JSON.stringify(transactions)],
+        params: [ns, rowsJson(transactions)],
       });
       statements.push({
         text: `INSERT INTO fenfu.risk_records (namespace, event_id, created_at, occurred_at, rules, reasons, observed, config_version)
           SELECT $1, r.event_id, r.created_at, r.occurred_at, ARRAY(SELECT jsonb_array_elements_text(r.rules)), r.reasons, r.observed, r.config_version
           FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, created_at timestamptz, occurred_at timestamptz, rules jsonb, reasons jsonb, observed jsonb, config_version text)
           ON CONFLICT DO NOTHING`,
-        params: [ns, JSON.stringify(risks)],
+        params: [ns, rowsJson(risks)],
       });
     }
     if (deadLetters.length > 0) {
@@ -152,7 +152,7 @@ export class Archiver {
           SELECT $1, r.stream_id, r.created_at, r.source, r.reason, r.raw
           FROM jsonb_to_recordset($2::jsonb) AS r(stream_id text, created_at timestamptz, source text, reason text, raw text)
           ON CONFLICT DO NOTHING`,
-        params: [ns, JSON.stringify(deadLetters)],
+        params: [ns, rowsJson(deadLetters)],
       });
     }
     if (settlements.length > 0) {
@@ -161,7 +161,7 @@ export class Archiver {
           SELECT $1, r.event_id, r.settled_at, r.settlement_date, r.shard
           FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, settled_at timestamptz, settlement_date date, shard integer)
           ON CONFLICT DO NOTHING`,
-        params: [ns, JSON.stringify(settlements)],
+        params: [ns, rowsJson(settlements)],
       });
     }
     const results = statements.length > 0 ? await this.options.db.atomic(statements) : [];
@@ -173,7 +173,8 @@ export class Archiver {
       ack.add(b.stream.key, (p) => p.xack(b.stream.key, ARCHIVE_GROUP, ...ids));
     }
     for (const [err] of await ack.exec()) if (err) throw err;
-    await this.trim(batches.map((b) => b.stream));
+    // The dead-letter stream keeps its own cap: operators list recent rejections from it (npm run dead-letter).
+    await this.trim(batches.map((b) => b.stream).filter((st) => st.source !== 'dead_letters'));
 
     const m = this.options.metrics;
     if (m) {
@@ -212,27 +213,27 @@ export class Archiver {
           const d: Decision = parseDecision(f.d!);
           transactions.push({
             event_id: d.eventId,
-            occurred_at: d.occurredAt,
+            occurred_at: ms(d.occurredAt),
             user_id: d.userId,
             merchant_id: d.merchantId,
             card: d.card,
             amount_fen: d.amount,
             outcome: d.outcome,
-            decided_at: d.decidedAt,
-            settle_at: d.settleAt,
+            decided_at: ms(d.decidedAt),
+            settle_at: d.settleAt === null ? null : ms(d.settleAt),
             shard: stream.shard,
           });
           risks.push({
             event_id: d.eventId,
-            created_at: d.decidedAt,
-            occurred_at: d.occurredAt,
+            created_at: ms(d.decidedAt),
+            occurred_at: ms(d.occurredAt),
             rules: d.rules,
             reasons: d.reasons,
             observed: d.observed,
             config_version: d.configVersion,
           });
         } else {
-          deadLetters.push({ stream_id: id, created_at: f.at ?? new Date(streamIdMs(id)).toISOString(), source: f.source ?? '', reason: f.reason ?? '', raw: f.raw ?? '' });
+          deadLetters.push({ stream_id: id, created_at: f.at && Number.isFinite(Date.parse(f.at)) ? ms(f.at) : new Date(streamIdMs(id)).toISOString(), source: f.source ?? '', reason: f.reason ?? '', raw: f.raw ?? '' });
         }
       }
     }
@@ -261,10 +262,13 @@ export class Archiver {
     };
     streams.forEach((st, i) => {
       for (const g of groupsOf[i]!) {
+        // Never above the entry after the last one the group was given (as this snapshot says): a group that
+        // acknowledges everything between this read and the next still keeps what it was not given.
+        lower(i, nextStreamId(String(g['last-delivered-id'])));
         if (Number(g.pending) > 0) {
           pending.add(st.key, (p) => p.xpending(st.key, String(g.name)));
           asked.push({ stream: i });
-        } else lower(i, nextStreamId(String(g['last-delivered-id'])));
+        }
       }
     });
     if (asked.length > 0) {
@@ -294,26 +298,19 @@ export class Archiver {
     const { logger, metrics } = this.options;
     this.running = (async () => {
       let failures = 0;
-      let lastBacklog = 0;
       while (!this.stopping) {
         let archived = 0;
         try {
           archived = await this.archiveOnce();
           if (failures > 0) logger.info({ afterFailures: failures }, 'archive: writing again');
           failures = 0;
-          if (metrics && Date.now() - lastBacklog >= 1_000) {
-            lastBacklog = Date.now();
-            for (const r of await this.backlog()) {
-              metrics.archiveBacklog.set({ source: r.source }, r.entries);
-              metrics.archiveLag.set({ source: r.source }, r.oldestSeconds);
-            }
-          }
         } catch (e) {
           failures++;
           // What this round read is pending now: read it again from the pending list. A stream deleted meanwhile
-          // (NOGROUP) gets its group again.
+          // (NOGROUP) gets its group again; a month partition dropped by retention meanwhile is made again.
           for (const st of this.streams) st.cursor = '0';
           if (String((e as Error).message).includes('NOGROUP')) this.groupsReady = false;
+          if ((e as { code?: string }).code === '23514' || /no partition of relation/.test((e as Error).message)) this.partitions.forget();
           metrics?.archiveErrors.inc();
           // Logged on the first failure and then every 30th: a database that is down for minutes is one story.
           if (failures === 1 || failures % 30 === 0) logger.error({ err: (e as Error).message, failures }, 'archive: a round failed; nothing of it was acknowledged, retrying');
@@ -358,6 +355,29 @@ function archivedStreams(keys: Keys): { key: string; source: ArchiveSource; shar
  * What is not archived yet, per source: entries the group has not delivered plus those delivered and not
  * acknowledged, and the age of the oldest. A stream without the group yet (no archiver has run) counts whole.
  */
+/**
+ * Sets the lag and backlog gauges from Redis every `everyMs` until the returned stop is called: on its own timer,
+ * so they keep rising while rounds fail or the database has not opened yet (that is when the alert matters).
+ */
+export function watchBacklog(redis: RedisClient, keys: Keys, metrics: Metrics, everyMs = 1_000): () => void {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    archiveBacklog(redis, keys)
+      .then((readings) => {
+        for (const r of readings) {
+          metrics.archiveBacklog.set({ source: r.source }, r.entries);
+          metrics.archiveLag.set({ source: r.source }, r.oldestSeconds);
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => (busy = false));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export async function archiveBacklog(redis: RedisClient, keys: Keys, now = Date.now()): Promise<BacklogReading[]> {
   const streams = archivedStreams(keys);
   const info = new SlotPipeline(redis);
@@ -402,6 +422,24 @@ export async function archiveBacklog(redis: RedisClient, keys: Keys, now = Date.
     });
   }
   return [...bySource.values()];
+}
+
+/**
+ * An instant as the archive stores it: whole milliseconds in UTC, as JavaScript reads it. PostgreSQL would round
+ * 7–9 fraction digits instead (23:59:59.9999999 on the 31st into the next month, past the partition chosen here),
+ * and a cursor in milliseconds must meet rows in milliseconds.
+ */
+function ms(instant: string): string {
+  return new Date(Date.parse(instant)).toISOString();
+}
+
+/**
+ * The rows as one JSON parameter. PostgreSQL's text and jsonb cannot hold U+0000, which the event contract lets an
+ * id carry and a rejected payload may hold: it becomes U+FFFD, so such a row is archived rather than stopping the
+ * archive.
+ */
+function rowsJson(rows: unknown[]): string {
+  return JSON.stringify(rows, (_, v: unknown) => (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v));
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

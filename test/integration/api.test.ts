@@ -129,6 +129,15 @@ describe.skipIf(skipWithoutPostgres())('/api', () => {
     const onlyAna = (await (await get('/api/audit?user=ana', tokens.adm)).json()) as { entries: { user: string }[] };
     expect(onlyAna.entries.length).toBeGreaterThan(0);
     expect(onlyAna.entries.every((e) => e.user === 'ana')).toBe(true);
+    // A card number sent where none belongs is neither answered nor kept: masked in the 404, by name in the audit.
+    const pan = '4111111111111111';
+    const byPan = await get(`/api/decisions/${pan}`, tokens.ana);
+    expect(byPan.status).toBe(404);
+    expect(await byPan.text()).not.toContain(pan);
+    expect((await get(`/api/decisions?userId=${userId}&${pan}=1&card=${pan}`, tokens.sup)).status).toBe(400);
+    const audit = await db.query<{ filters: unknown }>(`SELECT filters FROM riskmon.audit`);
+    expect(JSON.stringify(audit.rows)).not.toContain(pan);
+    expect(audit.rows.map((r) => r.filters)).toContainEqual(expect.objectContaining({ unknown: ['[masked …1111]', 'card'] }));
     const stored = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM riskmon.audit`)).rows[0]!.n;
     expect(stored).toBeGreaterThanOrEqual(entries.length);
   });
