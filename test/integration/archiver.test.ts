@@ -165,6 +165,27 @@ describe.skipIf(skip)('archiver', () => {
     expect(await c.redis.xlen(key)).toBe(1); // the reader has not been given the newest one yet
   });
 
+  it('archives what PostgreSQL would refuse as it came: U+0000 in an id, 9 fraction digits at the end of a month (a bug: either stopped the archive)', async () => {
+    const c = (ctx = testContext());
+    const ns = c.keys.namespace;
+    const odd = [
+      testCharge({ eventId: `${ns}-nul`, userId: `${ns}-u\u0000x`, occurredAt: '2026-11-30T20:00:00Z' }),
+      testCharge({ eventId: `${ns}-late`, userId: `${ns}-u2`, occurredAt: '2026-11-30T23:59:59.999999999Z' }),
+    ];
+    await c.processor.process(testBatch([...odd, 'not an object \u0000'], { clockMs: Date.parse('2026-12-01T01:00:00Z') }), 'test:odd');
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger });
+    expect(await drain(archiver)).toBe(3);
+    const rows = await db.query<{ user_id: string; occurred_at: Date; p: string }>(
+      `SELECT user_id, occurred_at, tableoid::regclass::text AS p FROM fenfu.transactions WHERE namespace = $1 ORDER BY event_id`,
+      [ns],
+    );
+    expect(rows.rows).toEqual([
+      { user_id: `${ns}-u2`, occurred_at: new Date('2026-11-30T23:59:59.999Z'), p: 'fenfu.transactions_2026_11' },
+      { user_id: `${ns}-u\ufffdx`, occurred_at: new Date('2026-11-30T20:00:00Z'), p: 'fenfu.transactions_2026_11' },
+    ]);
+    expect((await db.query(`SELECT 1 FROM fenfu.dead_letters WHERE namespace = $1`, [ns])).rows).toHaveLength(1);
+  });
+
   it('a crash after the commit and before the acknowledgement: the next archiver writes the batch again, and nothing twice', async () => {
     const c = (ctx = testContext());
     await decideSome(c);
