@@ -1,10 +1,11 @@
 /**
  * The embedded archive: PGlite in a data folder, owned by one process. PGlite has no lock between processes (two
- * openers of one folder lose or corrupt data), so the owner holds `<folder>/riskmon.lock` (its pid) and a second
- * opener is refused, naming the owner; a lock left by a process that no longer runs is taken over. The database
+ * openers of one folder lose or corrupt data), so the owner holds `<folder>/riskmon.lock` and a second opener is
+ * refused, naming the owner; a lock its owner stopped refreshing (it died) is taken over. The database
  * runs on a worker thread (embedded-thread.mjs) so that its queries never hold up this process's event loop.
  */
-import { mkdirSync, openSync, readFileSync, closeSync, writeSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import lockfile from 'proper-lockfile';
 import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ArchiveDb, QueryResult, Statement } from './database.ts';
@@ -12,62 +13,65 @@ import { ArchiveLockedError, ArchiveUnavailableError } from './errors.ts';
 
 const THREAD = new URL('./embedded-thread.mjs', import.meta.url);
 const LOCK_FILE = 'riskmon.lock';
+const PID_FILE = 'riskmon.pid';
+/** A lock not refreshed for this long is stale: its owner is gone (or stalled that long). */
+const LOCK_STALE_MS = 30_000;
 
-function isRunning(pid: number): boolean {
+/** The lock's owner, for the refusal: the pid it wrote beside the lock (informational; the lock is the directory). */
+function ownerOf(dir: string): string {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    const pid = readFileSync(resolve(dir, PID_FILE), 'utf8').trim();
+    return /^\d+$/.test(pid) ? `process ${pid}` : 'another process';
+  } catch {
+    return 'another process';
   }
 }
 
-/** Takes the folder's lock, or throws ArchiveLockedError naming the process that holds it. Returns the release. */
-export function lockFolder(dir: string): () => void {
-  const path = resolve(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        try {
-          if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path);
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const owner = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isRunning(owner)) {
-        throw new ArchiveLockedError(
-          `the embedded archive in ${resolve(dir)} is open in process ${owner}: one process owns an embedded archive ` +
-            '(PGlite has no lock between processes). Ask that process (its /api), stop it first, or set DATABASE_URL to a PostgreSQL server.',
-        );
-      }
-      if (owner === process.pid) throw new ArchiveLockedError(`the embedded archive in ${resolve(dir)} is already open in this process`);
-      // Left by a process that is gone: take it over (if two take it over at once, only one creates the file).
-      try {
-        unlinkSync(path);
-      } catch {
-        /* another opener removed it first */
-      }
-    }
+/**
+ * Takes the folder's lock (proper-lockfile: an atomic mkdir, kept fresh every few seconds, so a lock whose owner died
+ * goes stale and is taken over, whatever pid the next process gets), or throws ArchiveLockedError naming the owner.
+ * `onLost` is called if the lock is taken away (the process stalled past the stale time): stop using the database.
+ */
+export async function lockFolder(dir: string, onLost: (e: Error) => void): Promise<() => Promise<void>> {
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(resolve(dir), {
+      lockfilePath: resolve(dir, LOCK_FILE),
+      realpath: false,
+      stale: LOCK_STALE_MS,
+      update: LOCK_STALE_MS / 6,
+      onCompromised: onLost,
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e;
+    throw new ArchiveLockedError(
+      `the embedded archive in ${resolve(dir)} is open in ${ownerOf(dir)}: one process owns an embedded archive ` +
+        '(PGlite has no lock between processes). Ask that process (its /api), stop it first, or set DATABASE_URL to a PostgreSQL server.',
+    );
   }
-  throw new ArchiveLockedError(`the embedded archive in ${resolve(dir)} was locked by another opener meanwhile`);
+  writeFileSync(resolve(dir, PID_FILE), String(process.pid));
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    await release().catch(() => undefined);
+  };
 }
 
 type Reply = { id: number; value?: unknown; error?: { message: string; code?: string } } | { ready: true; id?: undefined };
 
 export async function openEmbedded(dataDir: string): Promise<ArchiveDb> {
   mkdirSync(dataDir, { recursive: true });
-  const release = lockFolder(dataDir);
   const description = `embedded PostgreSQL (PGlite) in ${resolve(dataDir)}`;
-  const thread = new Worker(THREAD, { workerData: { dataDir: resolve(dataDir, 'pgdata') } });
+  let lost: Error | undefined;
+  let thread: Worker | undefined;
+  const release = await lockFolder(dataDir, (e) => {
+    // Another process may open the folder now: this one must not write another byte.
+    lost = new ArchiveLockedError(`${description}: its lock was lost (${e.message}); the archive is closed in this process`);
+    void thread?.terminate();
+  });
+  thread = new Worker(THREAD, { workerData: { dataDir: resolve(dataDir, 'pgdata') } });
+  const worker = thread;
   const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   let nextId = 1;
   let failed: Error | undefined;
@@ -77,7 +81,7 @@ export async function openEmbedded(dataDir: string): Promise<ArchiveDb> {
     waiting.clear();
   };
   const ready = new Promise<void>((ok, ko) => {
-    thread.on('message', (m: Reply) => {
+    worker.on('message', (m: Reply) => {
       if ('ready' in m) return ok();
       const w = waiting.get(m.id);
       if (!w) return;
@@ -85,12 +89,12 @@ export async function openEmbedded(dataDir: string): Promise<ArchiveDb> {
       if (m.error) w.reject(Object.assign(new Error(m.error.message), { code: m.error.code }));
       else w.resolve(m.value);
     });
-    thread.on('error', (e) => {
+    worker.on('error', (e) => {
       ko(e);
       fail(e);
     });
-    thread.on('exit', (code) => {
-      const e = new ArchiveUnavailableError(`${description}: its thread exited (code ${code})`);
+    worker.on('exit', (code) => {
+      const e = lost ?? new ArchiveUnavailableError(`${description}: its thread exited (code ${code})`);
       ko(e);
       fail(e);
     });
@@ -98,15 +102,15 @@ export async function openEmbedded(dataDir: string): Promise<ArchiveDb> {
   try {
     await ready;
   } catch (e) {
-    release();
+    await release();
     throw new ArchiveUnavailableError(`cannot open ${description}: ${(e as Error).message}`);
   }
   const call = <T>(request: Record<string, unknown>): Promise<T> => {
-    if (failed) return Promise.reject(failed);
+    if (lost ?? failed) return Promise.reject(lost ?? failed);
     const id = nextId++;
     return new Promise<T>((ok, ko) => {
       waiting.set(id, { resolve: ok as (v: unknown) => void, reject: ko });
-      thread.postMessage({ ...request, id });
+      worker.postMessage({ ...request, id });
     });
   };
   let closed: Promise<void> | undefined;
@@ -121,10 +125,10 @@ export async function openEmbedded(dataDir: string): Promise<ArchiveDb> {
     close() {
       closed ??= (async () => {
         try {
-          if (!failed) await call({ op: 'close' });
+          if (!failed && !lost) await call({ op: 'close' });
         } finally {
-          await thread.terminate();
-          release();
+          await worker.terminate();
+          await release();
         }
       })();
       return closed;

@@ -1,5 +1,7 @@
 /** The archive's database on PostgreSQL and embedded (PGlite): migrations, partitions, the folder lock. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import lockfile from 'proper-lockfile';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,12 +89,50 @@ describe('embedded archive (PGlite)', () => {
     }
   });
 
-  it('takes over a lock left by a process that is gone, and names a live owner', async () => {
-    writeFileSync(join(dir, 'riskmon.lock'), '999999999');
+  it('lets exactly one of several processes opening the folder at once have it', async () => {
+    const race = mkdtempSync(join(tmpdir(), 'riskmon-archive-race-'));
+    const script = join(race, 'open.mts');
+    writeFileSync(
+      script,
+      `import { openArchiveDb } from ${JSON.stringify(new URL('../../src/archive/database.ts', import.meta.url).pathname)};
+       try {
+         const db = await openArchiveDb({ databaseUrl: undefined, dataDir: ${JSON.stringify(join(race, 'archive'))} });
+         await db.query('SELECT 1');
+         await new Promise((r) => setTimeout(r, 3000));
+         await db.close();
+         console.log('OPENED');
+       } catch (e) {
+         console.log(e.name);
+       }`,
+    );
+    try {
+      const runs = await Promise.all(
+        Array.from({ length: 4 }, () => new Promise<string>((resolve) => {
+          execFile(process.execPath, ['--import', import.meta.resolve('tsx'), script], { timeout: 60_000 }, (_, stdout) => resolve(stdout.trim()));
+        })),
+      );
+      expect(runs.sort()).toEqual(['ArchiveLockedError', 'ArchiveLockedError', 'ArchiveLockedError', 'OPENED']);
+    } finally {
+      rmSync(race, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('takes over a lock its owner stopped refreshing (it died), and names a live owner', async () => {
+    // A lock left behind: the directory proper-lockfile makes, not refreshed for a minute.
+    mkdirSync(join(dir, 'riskmon.lock'));
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(dir, 'riskmon.lock'), past, past);
     const db = await openArchiveDb({ databaseUrl: undefined, dataDir: dir });
     await db.close();
-    writeFileSync(join(dir, 'riskmon.lock'), String(process.ppid));
-    await expect(openArchiveDb({ databaseUrl: undefined, dataDir: dir })).rejects.toThrow(new RegExp(`open in process ${process.ppid}`));
-    rmSync(join(dir, 'riskmon.lock'));
+    // A live owner: it holds the lock and wrote its pid beside it.
+    const release = await lockfile.lock(dir, { lockfilePath: join(dir, 'riskmon.lock'), realpath: false, stale: 30_000 });
+    writeFileSync(join(dir, 'riskmon.pid'), String(process.ppid));
+    try {
+      await expect(openArchiveDb({ databaseUrl: undefined, dataDir: dir })).rejects.toThrow(new RegExp(`open in process ${process.ppid}: one process owns`));
+    } finally {
+      await release();
+    }
+    const again = await openArchiveDb({ databaseUrl: undefined, dataDir: dir });
+    await again.close();
   });
 });
