@@ -35,9 +35,11 @@ const PROTECTED = (alias: string, param = '$2') =>
 
 export async function applyRetention(db: ArchiveDb, config: RetentionConfig, options: { now?: number; dryRun?: boolean } = {}): Promise<RetentionReport> {
   const now = new Date(options.now ?? Date.now());
+  // n calendar years back; 29 February goes to 28 February (not 1 March: a day early is a day too early).
   const years = (n: number) => {
     const d = new Date(now);
     d.setUTCFullYear(d.getUTCFullYear() - n);
+    if (d.getUTCMonth() !== now.getUTCMonth()) d.setUTCDate(0);
     return d;
   };
   const transactionCutoff = years(config.transactionYears);
@@ -102,7 +104,17 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
       const left = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fenfu.${p.name}`);
       if (left.rows[0]!.n > 0 && !dryRun) continue;
       if (dryRun && left.rows[0]!.n > 0 && !(await onlyDoomed(db, table, p.name, cutoff, disputeCutoff))) continue;
-      if (!dryRun) await db.query(`DROP TABLE IF EXISTS fenfu.${p.name}`);
+      if (!dryRun) {
+        // Locked, checked empty again and dropped in one transaction: a row the archiver writes meanwhile (a late
+        // entry for that month) either lands before the lock, and the partition stays, or waits, and is refused
+        // by a partition that no longer exists, so the archiver makes it again (Partitions.forget) and writes it.
+        const [, , still] = await db.atomic([
+          { text: `LOCK TABLE fenfu.${p.name} IN ACCESS EXCLUSIVE MODE` },
+          { text: `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM fenfu.${p.name}) THEN EXECUTE 'DROP TABLE fenfu.${p.name}'; END IF; END $$` },
+          { text: `SELECT to_regclass('fenfu.${p.name}') IS NOT NULL AS present` },
+        ]);
+        if ((still!.rows[0] as { present: boolean }).present) continue;
+      }
       partitions.push(`fenfu.${p.name}`);
     }
   }

@@ -66,26 +66,30 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     await expect(disputes.close(`${ns}-c5`, 'ops-li')).rejects.toThrow(/no open dispute/);
 
     // A year on: nothing is due.
-    const early = await applyRetention(db, RETENTION, { now: Date.parse('2027-12-10T00:00:00Z') });
+    const early = await applyRetention(db, RETENTION, { now: Date.now() + 365 * 86_400_000 });
     expect(early.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 0, dead_letters: 0, disputes: 0, audit: 0 });
 
-    // Just past 3 years (and past the end of December 2026's partitions): risk records go, but c3's (open dispute);
-    // c4's dispute closed 2027-01-01 protects it until 2029-01-01, past already.
-    const at3 = Date.parse('2030-01-05T00:00:00Z');
+    // Risk records and dead letters are created at the wall clock's time (the charges' decidedAt, the rejections'):
+    // just past 3 years after their month's end, risk records go but c3's (open dispute); c4's dispute closed
+    // 2027-01-01 protects it 2 years, past already.
+    const created = new Date((await db.query<{ at: Date }>(`SELECT max(created_at) AS at FROM fenfu.dead_letters`)).rows[0]!.at);
+    const at3 = Date.UTC(created.getUTCFullYear() + 3, created.getUTCMonth() + 1, 5);
+    const createdMonth = `${created.getUTCFullYear()}_${String(created.getUTCMonth() + 1).padStart(2, '0')}`;
     const dry = await applyRetention(db, RETENTION, { now: at3, dryRun: true });
     expect(dry.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 19, dead_letters: 2, disputes: 0, audit: 0 });
-    expect(dry.partitions).toEqual(['fenfu.dead_letters_2026_12']);
+    expect(dry.partitions).toEqual([`fenfu.dead_letters_${createdMonth}`]);
     expect(await count('risk_records')).toBe(20);
     expect(await count('dead_letters')).toBe(2);
     const real = await applyRetention(db, RETENTION, { now: at3 });
     expect(real.rows).toEqual(dry.rows);
     expect(real.partitions).toEqual(dry.partitions);
     expect((await db.query(`SELECT event_id FROM fenfu.risk_records`)).rows).toEqual([{ event_id: `${ns}-c3` }]);
-    expect(await partitions()).not.toContain('dead_letters_2026_12');
-    expect(await partitions()).toContain('risk_records_2026_12');
+    expect(await partitions()).not.toContain(`dead_letters_${createdMonth}`);
+    expect(await partitions()).toContain(`risk_records_${createdMonth}`);
 
-    // Past 5 years: transaction detail goes, settlements with it, but c3's; c4's closed dispute goes too.
-    const at5 = Date.parse('2032-01-05T00:00:00Z');
+    // Past 5 years after the charges (November and December 2026): transaction detail goes, settlements with it,
+    // but c3's; c4's closed dispute goes too.
+    const at5 = Math.max(Date.parse('2032-01-05T00:00:00Z'), at3 + 86_400_000);
     const five = await applyRetention(db, RETENTION, { now: at5 });
     const c3Settled = (await db.query(`SELECT 1 FROM fenfu.settlements WHERE event_id = $1`, [`${ns}-c3`])).rows.length;
     expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 1, audit: 0 });
@@ -95,11 +99,19 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     expect(five.partitions.filter((p) => p.startsWith('fenfu.transactions_'))).toHaveLength(1);
 
     // The dispute closes; 2 years later everything of c3 goes, and the last partitions with it.
-    await disputes.close(`${ns}-c3`, 'ops-wang', Date.parse('2032-02-01T00:00:00Z'));
-    const end = await applyRetention(db, RETENTION, { now: Date.parse('2034-02-02T00:00:00Z') });
+    const closedAt = at5 + 30 * 86_400_000;
+    await disputes.close(`${ns}-c3`, 'ops-wang', closedAt);
+    const end = await applyRetention(db, RETENTION, { now: closedAt + (2 * 365 + 2) * 86_400_000 });
     expect(end.rows).toEqual({ transactions: 1, settlements: c3Settled, risk_records: 1, dead_letters: 0, disputes: 0, audit: 0 });
     for (const t of ['transactions', 'settlements', 'risk_records', 'dead_letters']) expect(await count(t)).toBe(0);
     expect(await partitions()).toEqual([]);
-    expect(await count('disputes')).toBe(1); // closed 2032-02-01: kept 5 years, to 2037
+    expect(await count('disputes')).toBe(1); // closed a month after at5: kept 5 years more
+  });
+
+  it('counts calendar years back, 29 February to 28 February (not 1 March: a day early is a day too early)', async () => {
+    const leap = await applyRetention(db, RETENTION, { now: Date.parse('2028-02-29T12:00:00Z'), dryRun: true });
+    expect(leap.cutoffs).toMatchObject({ transactions: '2023-02-28T12:00:00.000Z', risk_records: '2025-02-28T12:00:00.000Z' });
+    const plain = await applyRetention(db, RETENTION, { now: Date.parse('2028-03-01T00:00:00Z'), dryRun: true });
+    expect(plain.cutoffs).toMatchObject({ transactions: '2023-03-01T00:00:00.000Z', risk_records: '2025-03-01T00:00:00.000Z' });
   });
 });
