@@ -13,7 +13,7 @@ import { syntheticCharges } from '../events/synthetic.ts';
 import type { Keys } from '../redis/keys.ts';
 import { createPacer } from '../pacing.ts';
 import type { CardHasher } from '../events/card.ts';
-import { countLineRejection, EventProducer, type ProducerClock } from './producer.ts';
+import { BackpressureError, countLineRejection, EventProducer, type ProducerClock } from './producer.ts';
 import type { RedisClient } from '../redis/client.ts';
 
 export type FeedSource =
@@ -98,7 +98,13 @@ export async function feed(options: FeedOptions): Promise<FeedSummary> {
     for await (const item of items(options.source, runId, options.config.pipeline.maxLineBytes)) {
       read++;
       if (item.ok) {
-        producer.send(item.event, read, item.occurredAtMs);
+        try {
+          producer.send(item.event, read, item.occurredAtMs);
+        } catch (e) {
+          // The archive (or, bounded, the workers) is behind on this shard: wait for room rather than drop the line.
+          if (!(e instanceof BackpressureError)) throw e;
+          await producer.sendWhenReady(item.event, Infinity, read);
+        }
       } else {
         rejected++;
         count(item.reason);

@@ -222,6 +222,8 @@ export class EventProducer {
       );
     }
     if (this.archiveBehind(shard)) {
+      // Read again now: the next send must not be refused on this reading once the archive has caught up.
+      void this.readDepths();
       throw new BackpressureError(
         `shard ${shard}'s decision stream holds ${this.streamLength[shard]} entries the archive has not taken (limit ${this.archiveLimit}: archive.backpressureEntries, at most 80% of retention.decisionStreamMaxLen; ` +
           `is the archiver running and PostgreSQL reachable?): event ${JSON.stringify(event.eventId)} was not accepted; send it again later`,

@@ -9,7 +9,11 @@ import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
 import { migrateArchive } from '../../src/archive/migrate.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { BackpressureError } from '../../src/pipeline/producer.ts';
-import { dropContext, testContext } from '../helpers/context.ts';
+import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
+import { runTool } from '../helpers/cli.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { testCharge } from '../helpers/charges.ts';
 import { testBatch } from '../helpers/batch.ts';
 import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
@@ -78,6 +82,32 @@ describe.skipIf(skip)('archive backpressure', () => {
       await producer.close();
     }
   });
+
+  it('npm run produce waits for the archive rather than fail or drop a line', async () => {
+    const c = (ctx = testContext({ archive: { backpressureEntries: 100 } }));
+    await fillShard0(c);
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger, batchSize: 10 });
+    await archiver.ensureGroups();
+    const dir = mkdtempSync(join(tmpdir(), 'riskmon-produce-wait-'));
+    try {
+      const configFile = join(dir, 'config.json');
+      writeFileSync(configFile, JSON.stringify({ archive: { backpressureEntries: 100 } }));
+      const file = join(dir, 'events.ndjson');
+      const now = Date.now();
+      writeFileSync(file, Array.from({ length: 5 }, (_, i) => JSON.stringify({ ...charge(c, 0, `w${i}`), occurredAt: new Date(now - 60_000 + i).toISOString() })).join('\n') + '\n');
+      const producing = runTool('produce', ['--file', file, '--rate', '0', '--json'], { REDIS_URL: redisUrl(), RISKMON_NAMESPACE: c.keys.namespace, RISKMON_CONFIG: configFile });
+      let done = false;
+      void producing.then(() => (done = true));
+      await new Promise((r) => setTimeout(r, 4_000));
+      expect(done).toBe(false); // waiting: its shard's archive is behind
+      for (let n = -1; n !== 0; ) n = await archiver.archiveOnce();
+      const r = await producing;
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ sent: 5, rejected: 0 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('does not hold back a namespace no archiver reads', async () => {
     const c = (ctx = testContext({ archive: { backpressureEntries: 100 } }));
