@@ -205,7 +205,7 @@ runCommand(
         ok: f.scan.hits.length === 0 && f.scan.knownCardHits.length === 0 && f.ownPathsHits.length === 0 && f.foreignInTransitAofHits > 0,
         lines: [
           `${fmt(f.eventsSent)} events with ${fmt(f.cardsSent)} distinct Luhn-valid card numbers (producer, replay, processor, ${f.garbageEvents} garbage events carrying cards, raw foreign jobs)`,
-          `scanned: ${fmt(f.redisKeys)} Redis keys (names and values of every type), ${fmt(f.aofBytes)} bytes of AOF, ${fmt(f.logLines)} log lines, ${fmt(f.metricsBytes)} bytes of metrics, ${fmt(f.decisionRecords)} decision records, ${fmt(f.replayOutputLines)} replay output lines`,
+          `scanned: ${fmt(f.redisKeys)} Redis keys (names and values of every type), ${fmt(f.aofBytes)} bytes of AOF, ${fmt(f.logLines)} log lines, ${fmt(f.metricsBytes)} bytes of metrics, ${fmt(f.decisionRecords)} decision records, ${fmt(f.replayOutputLines)} replay output lines, ${fmt(f.archiveRows)} rows of the PostgreSQL archive`,
           `**hits: ${f.scan.hits.length} Luhn-valid 13–19 digit strings, ${f.scan.knownCardHits.length} of the card numbers sent** (${fmt(f.scan.digitRunsChecked)} digit runs, ${fmt(f.scan.scoresChecked)} sorted-set scores checked; ${fmt(f.scan.timestampsExcluded)} epoch-ms timestamps, ${f.scan.fractionsExcluded} decimal fractions and ${f.scan.uuidsExcluded} UUID fragments set apart)`,
           `our own paths alone, AOF before any rewrite: ${f.ownPathsHits.length} hits; a foreign producer's raw jobs left ${f.foreignInTransitAofHits} card numbers in the AOF until the rewrite (in transit; the workers scrub the payloads once processed)`,
         ],

@@ -8,6 +8,8 @@
  * window scores, job timestamps); they are counted apart, and every string is also checked against the exact card
  * numbers that were sent, inside any longer digit run, so the exclusion cannot hide a real card.
  */
+import pg from 'pg';
+import { archiveBacklog } from '../../src/archive/archiver.ts';
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -156,6 +158,8 @@ export interface CardScanOptions {
 
 export interface CardScanFigures {
   cardsSent: number;
+  /** Rows of the PostgreSQL archive scanned (0 without a server). */
+  archiveRows: number;
   eventsSent: number;
   garbageEvents: number;
   redisKeys: number;
@@ -309,15 +313,41 @@ export function parseAof(buf: Buffer): string[][] {
   return commands;
 }
 
+/** A fresh database on the machine's PostgreSQL (RISKMON_TEST_POSTGRES), or undefined when there is none. */
+async function freshArchiveDatabase(name: string): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const adminUrl = process.env.RISKMON_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3_000 });
+  try {
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+  } catch {
+    return undefined;
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).finally(() => c.end());
+    },
+  };
+}
+
 export async function cardScanScenario(options: CardScanOptions): Promise<CardScanFigures> {
   // Plain-text AOF (no RDB preamble, no compression), so a card on disk cannot hide from a text scan.
   const redis = await RestartableRedis.start(['--appendonly', 'yes', '--appendfsync', 'always', '--aof-use-rdb-preamble', 'no', '--rdbcompression', 'no']);
   const namespace = freshNamespace('chaos-cards');
-  const overrides = { settlement: { tickSeconds: 1 } };
+  // The archive is scanned too, when a PostgreSQL server is there to hold one (the service processes archive into it).
+  const archive = await freshArchiveDatabase(namespace.replaceAll('-', '_'));
+  const overrides = { settlement: { tickSeconds: 1 }, archive: { enabled: archive !== undefined } };
   const settings = chaosSettings(namespace, overrides);
   const configFile = writeConfigFile(overrides);
   const context = createContext(settings, redis.url, silentLogger);
-  const fleet = new Fleet({ REDIS_URL: redis.url, RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path, LOG_LEVEL: 'debug' });
+  const fleet = new Fleet({ REDIS_URL: redis.url, RISKMON_NAMESPACE: namespace, RISKMON_CONFIG: configFile.path, LOG_LEVEL: 'debug', ...(archive ? { DATABASE_URL: archive.url } : {}) });
   const work = mkdtempSync(join(tmpdir(), 'riskmon-cards-'));
   const startMs = Date.now() - 20 * 86_400_000;
   // Event ids without digits of the random namespace: a hex tail glued to a counter can look like a card number.
@@ -375,6 +405,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
     await waitFor(async () => (await unfinishedJobs(context.redis, context.keys, shards)) === 0, 60_000, 'the foreign jobs', 100);
     const inTransit = new CardScanner(known);
     scanAof(redis.dir, inTransit);
+    if (archive) await waitFor(async () => (await archiveBacklog(context.redis, context.keys)).every((b) => b.entries === 0), 60_000, 'the archive to catch up', 250);
     await fleet.stop();
     await aofRewritten(context.redis);
 
@@ -413,6 +444,22 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
     } finally {
       await Promise.all(dashboardQueues.map((q) => q.close()));
     }
+    // Every row of every table of the archive, as text.
+    let archiveRows = 0;
+    if (archive) {
+      const client = new pg.Client({ connectionString: archive.url });
+      await client.connect();
+      try {
+        const tables = await client.query<{ t: string }>(`SELECT schemaname || '.' || tablename AS t FROM pg_tables WHERE schemaname IN ('fenfu', 'riskmon')`);
+        for (const { t } of tables.rows) {
+          const rows = await client.query<{ r: string }>(`SELECT row_to_json(x)::text AS r FROM ${t} x`);
+          archiveRows += rows.rows.length;
+          scanner.scan(`archive ${t}`, rows.rows.map((r) => r.r).join('\n'));
+        }
+      } finally {
+        await client.end();
+      }
+    }
     const deadLetters = await context.deadLetters.list(10_000);
     const idsHoldingCardsDeadLettered = deadLetters.filter((d) => /^(eventId|userId|merchantId) holds a card number$/.test(d.reason)).length;
 
@@ -428,6 +475,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
       replayOutputLines: replayOutput.trim().split('\n').length,
       cliOutputBytes,
       dashboardBytes,
+      archiveRows,
       idsHoldingCardsSent: ID_FORMS.length * 5,
       idsHoldingCardsDeadLettered,
       ownPathsHits: [...phase1.result.hits, ...phase1.result.knownCardHits],
@@ -440,6 +488,7 @@ export async function cardScanScenario(options: CardScanOptions): Promise<CardSc
     await fleet.stop();
     await context.close();
     await redis.stop();
+    await archive?.drop();
     configFile.remove();
     rmSync(work, { recursive: true, force: true });
   }
