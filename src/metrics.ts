@@ -185,6 +185,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly archiveQuarantined = new Counter({
+    name: 'riskmon_archive_quarantined_total',
+    help: 'Stream entries PostgreSQL refused on their own, by source: kept in fenfu.archive_rejects with the error, so the archive goes on. Should stay 0.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
   readonly processingErrors = new Counter({
     name: 'riskmon_processing_retries_total',
     help: 'Batches retried after a transient Redis error, by component.',
@@ -380,6 +387,7 @@ export class Metrics {
     for (const component of ['settlement', 'calibration'] as const) this.schedulerRepairs.inc({ component }, 0);
     for (const table of PARTITIONED_TABLES) this.archiveRows.inc({ table }, 0);
     for (const source of ARCHIVE_SOURCES) this.archiveLost.inc({ source }, 0);
+    for (const source of ARCHIVE_SOURCES) this.archiveQuarantined.inc({ source }, 0);
     this.archiveErrors.inc(0);
   }
 

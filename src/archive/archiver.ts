@@ -17,7 +17,8 @@ import { parseDecision, type Decision } from '../decisions/decision.ts';
 import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { ArchiveDb, Statement } from './database.ts';
-import { Partitions } from './partitions.ts';
+import { Partitions, type PartitionedTable } from './partitions.ts';
+import { maskCardNumbers } from '../events/card.ts';
 
 export const ARCHIVE_GROUP = 'archive';
 /** One consumer name for every archiver of a namespace: a restarted archiver finds its predecessor's pending entries. */
@@ -122,6 +123,38 @@ export class Archiver {
     // Nothing was pending: this round reads the new entries instead.
     if (batches.length === 0) return caughtUp ? this.archiveOnce() : 0;
 
+    let written: Awaited<ReturnType<Archiver['write']>>;
+    try {
+      written = await this.write(batches);
+    } catch (e) {
+      if (!isDataError(e)) throw e;
+      written = await this.writeEachAlone(batches);
+    }
+    const { rows, lost } = written;
+
+    // Committed: now, and only now, the entries may leave the streams.
+    const ack = new SlotPipeline(redis);
+    for (const b of batches) {
+      const ids = b.entries.map(([id]) => id);
+      ack.add(b.stream.key, (p) => p.xack(b.stream.key, ARCHIVE_GROUP, ...ids));
+    }
+    for (const [err] of await ack.exec()) if (err) throw err;
+    // The dead-letter stream keeps its own cap: operators list recent rejections from it (npm run dead-letter).
+    await this.trim(batches.map((b) => b.stream).filter((st) => st.source !== 'dead_letters'));
+
+    const m = this.options.metrics;
+    if (m) {
+      for (const [table, n] of Object.entries(rows)) m.archiveRows.inc({ table }, n);
+      for (const [source, n] of Object.entries(lost)) if (n > 0) m.archiveLost.inc({ source }, n);
+    }
+    for (const [source, n] of Object.entries(lost)) {
+      if (n > 0) this.options.logger.error({ source, entries: n }, 'archive: entries left their stream before the archive had them (the stream cap was reached)');
+    }
+    return batches.reduce((n, b) => n + b.entries.length, 0);
+  }
+
+  /** Writes the entries of `batches` in one transaction; the rows written per table. */
+  private async write(batches: { stream: StreamState; entries: Entry[] }[]): Promise<{ rows: Partial<Record<PartitionedTable, number>>; lost: Record<ArchiveSource, number> }> {
     const { transactions, risks, deadLetters, settlements, lost } = this.rowsOf(batches);
     await this.partitions.ensure('transactions', transactions.map((t) => Date.parse(t.occurred_at)));
     await this.partitions.ensure('risk_records', risks.map((r) => Date.parse(r.created_at)));
@@ -165,33 +198,44 @@ export class Archiver {
       });
     }
     const results = statements.length > 0 ? await this.options.db.atomic(statements) : [];
-
-    // Committed: now, and only now, the entries may leave the streams.
-    const ack = new SlotPipeline(redis);
-    for (const b of batches) {
-      const ids = b.entries.map(([id]) => id);
-      ack.add(b.stream.key, (p) => p.xack(b.stream.key, ARCHIVE_GROUP, ...ids));
+    const rows: Partial<Record<PartitionedTable, number>> = {};
+    let i = 0;
+    if (transactions.length > 0) {
+      rows.transactions = results[i++]!.rowCount;
+      rows.risk_records = results[i++]!.rowCount;
     }
-    for (const [err] of await ack.exec()) if (err) throw err;
-    // The dead-letter stream keeps its own cap: operators list recent rejections from it (npm run dead-letter).
-    await this.trim(batches.map((b) => b.stream).filter((st) => st.source !== 'dead_letters'));
-
-    const m = this.options.metrics;
-    if (m) {
-      let i = 0;
-      if (transactions.length > 0) {
-        m.archiveRows.inc({ table: 'transactions' }, results[i++]!.rowCount);
-        m.archiveRows.inc({ table: 'risk_records' }, results[i++]!.rowCount);
-      }
-      if (deadLetters.length > 0) m.archiveRows.inc({ table: 'dead_letters' }, results[i++]!.rowCount);
-      if (settlements.length > 0) m.archiveRows.inc({ table: 'settlements' }, results[i++]!.rowCount);
-      for (const [source, n] of Object.entries(lost)) if (n > 0) m.archiveLost.inc({ source }, n);
-    }
-    for (const [source, n] of Object.entries(lost)) {
-      if (n > 0) this.options.logger.error({ source, entries: n }, 'archive: entries left their stream before the archive had them (the stream cap was reached)');
-    }
-    return batches.reduce((n, b) => n + b.entries.length, 0);
+    if (deadLetters.length > 0) rows.dead_letters = results[i++]!.rowCount;
+    if (settlements.length > 0) rows.settlements = results[i++]!.rowCount;
+    return { rows, lost };
   }
+
+  /**
+   * After a round PostgreSQL refused for its data: each entry on its own, and one it refuses alone is set aside in
+   * fenfu.archive_rejects (with the error) rather than stopping the archive for every stream.
+   */
+  private async writeEachAlone(batches: { stream: StreamState; entries: Entry[] }[]): Promise<{ rows: Partial<Record<PartitionedTable, number>>; lost: Record<ArchiveSource, number> }> {
+    const rows: Partial<Record<PartitionedTable, number>> = {};
+    const lost: Record<ArchiveSource, number> = { decisions: 0, settlements: 0, dead_letters: 0 };
+    for (const b of batches) {
+      for (const entry of b.entries) {
+        try {
+          const one = await this.write([{ stream: b.stream, entries: [entry] }]);
+          for (const [t, n] of Object.entries(one.rows)) rows[t as PartitionedTable] = (rows[t as PartitionedTable] ?? 0) + n;
+          for (const [src, n] of Object.entries(one.lost)) lost[src as ArchiveSource] += n;
+        } catch (e) {
+          if (!isDataError(e)) throw e;
+          await this.options.db.query(
+            `INSERT INTO fenfu.archive_rejects (namespace, source, stream_id, at, error, entry) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+            [this.options.keys.namespace, b.stream.source, entry[0], new Date(), maskCardNumbers((e as Error).message).slice(0, 1_000), safeText(JSON.stringify(entry[1]))],
+          );
+          this.options.metrics?.archiveQuarantined.inc({ source: b.stream.source });
+          this.options.logger.error({ source: b.stream.source, streamId: entry[0], err: maskCardNumbers((e as Error).message) }, 'archive: PostgreSQL refused an entry; it is kept in fenfu.archive_rejects and the archive goes on');
+        }
+      }
+    }
+    return { rows, lost };
+  }
+
 
   private rowsOf(batches: { stream: StreamState; entries: Entry[] }[]) {
     const transactions: { occurred_at: string; [k: string]: unknown }[] = [];
@@ -440,6 +484,21 @@ function ms(instant: string): string {
  */
 function rowsJson(rows: unknown[]): string {
   return JSON.stringify(rows, (_, v: unknown) => (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v));
+}
+
+/**
+ * An error PostgreSQL gives for the data of a row (SQLSTATE classes 22 and 23: a value out of range, a check, a
+ * string it cannot hold), or an entry that does not parse; not a missing partition, which is made again.
+ */
+function isDataError(e: unknown): boolean {
+  if (e instanceof SyntaxError) return true;
+  const code = (e as { code?: string }).code;
+  return typeof code === 'string' && /^2[23]/.test(code) && !/no partition of relation/.test((e as Error).message);
+}
+
+/** Text PostgreSQL can hold (no U+0000), card numbers masked. */
+function safeText(text: string): string {
+  return maskCardNumbers(text).replaceAll('\u0000', '\uFFFD');
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

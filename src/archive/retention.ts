@@ -2,7 +2,8 @@
  * Retention of the archive (seed 002, 数据管理规范), run daily by the archiving process and by
  * `npm run archive -- retention [--dry-run] [--now ISO]`:
  * - transaction detail (a charge's row, its settlement) is dropped transactionYears (5) after its occurredAt;
- * - risk records (reasons and observed values, dead letters, the API's audit trail) riskRecordYears (3) after
+ * - risk records (reasons and observed values, dead letters, the API's audit trail, entries the archive set
+ *   aside) riskRecordYears (3) after
  *   their creation;
  * - a charge under dispute keeps all of its records while the dispute is open and disputeExtraYears (2) after it
  *   closed, whichever is later; a closed dispute itself goes with the last of them.
@@ -19,9 +20,9 @@ export interface RetentionReport {
   now: string;
   dryRun: boolean;
   /** The instant each table's records are dropped before (disputed ones excepted). */
-  cutoffs: Record<PartitionedTable | 'disputes' | 'audit', string>;
+  cutoffs: Record<PartitionedTable | 'disputes' | 'audit' | 'archive_rejects', string>;
   /** Rows dropped (or, in a dry run, that would be). */
-  rows: Record<PartitionedTable | 'disputes' | 'audit', number>;
+  rows: Record<PartitionedTable | 'disputes' | 'audit' | 'archive_rejects', number>;
   /** Empty partitions wholly before their cutoff, dropped (or that would be). */
   partitions: string[];
 }
@@ -54,6 +55,7 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
     dead_letters: riskCutoff.toISOString(),
     disputes: closedDisputeCutoff.toISOString(),
     audit: riskCutoff.toISOString(),
+    archive_rejects: riskCutoff.toISOString(),
   };
   const dryRun = options.dryRun ?? false;
 
@@ -70,6 +72,7 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
         { text: `SELECT count(*)::int AS n FROM fenfu.dead_letters WHERE created_at < $1`, params: [riskCutoff] },
         { text: `SELECT count(*)::int AS n FROM fenfu.disputes WHERE closed_at < $1`, params: [closedDisputeCutoff] },
         { text: `SELECT count(*)::int AS n FROM riskmon.audit WHERE at < $1`, params: [riskCutoff] },
+        { text: `SELECT count(*)::int AS n FROM fenfu.archive_rejects WHERE at < $1`, params: [riskCutoff] },
       ]
     : [
         {
@@ -82,10 +85,11 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
         { text: `WITH gone AS (DELETE FROM fenfu.dead_letters WHERE created_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [riskCutoff] },
         { text: `WITH gone AS (DELETE FROM fenfu.disputes WHERE closed_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [closedDisputeCutoff] },
         { text: `WITH gone AS (DELETE FROM riskmon.audit WHERE at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [riskCutoff] },
+        { text: `WITH gone AS (DELETE FROM fenfu.archive_rejects WHERE at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [riskCutoff] },
       ];
   if (db.kind === 'postgres') statements.unshift({ text: 'SELECT pg_advisory_xact_lock($1)', params: [RETENTION_LOCK] });
   const results = await db.atomic(statements);
-  const [tx, risk, dead, disputes, audit] = results.slice(db.kind === 'postgres' ? 1 : 0).map((r) => r.rows[0] as Record<string, number>);
+  const [tx, risk, dead, disputes, audit, rejects] = results.slice(db.kind === 'postgres' ? 1 : 0).map((r) => r.rows[0] as Record<string, number>);
   const rows: RetentionReport['rows'] = {
     transactions: tx!.transactions!,
     settlements: tx!.settlements!,
@@ -93,6 +97,7 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
     dead_letters: dead!.n!,
     disputes: disputes!.n!,
     audit: audit!.n!,
+    archive_rejects: rejects!.n!,
   };
 
   const partitions: string[] = [];

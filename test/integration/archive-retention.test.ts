@@ -67,7 +67,7 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
 
     // A year on: nothing is due.
     const early = await applyRetention(db, RETENTION, { now: Date.now() + 365 * 86_400_000 });
-    expect(early.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 0, dead_letters: 0, disputes: 0, audit: 0 });
+    expect(early.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 0, dead_letters: 0, disputes: 0, audit: 0, archive_rejects: 0 });
 
     // Risk records and dead letters are created at the wall clock's time (the charges' decidedAt, the rejections'):
     // just past 3 years after their month's end, risk records go but c3's (open dispute); c4's dispute closed
@@ -76,7 +76,7 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     const at3 = Date.UTC(created.getUTCFullYear() + 3, created.getUTCMonth() + 1, 5);
     const createdMonth = `${created.getUTCFullYear()}_${String(created.getUTCMonth() + 1).padStart(2, '0')}`;
     const dry = await applyRetention(db, RETENTION, { now: at3, dryRun: true });
-    expect(dry.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 19, dead_letters: 2, disputes: 0, audit: 0 });
+    expect(dry.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 19, dead_letters: 2, disputes: 0, audit: 0, archive_rejects: 0 });
     expect(dry.partitions).toEqual([`fenfu.dead_letters_${createdMonth}`]);
     expect(await count('risk_records')).toBe(20);
     expect(await count('dead_letters')).toBe(2);
@@ -92,7 +92,7 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     const at5 = Math.max(Date.parse('2032-01-05T00:00:00Z'), at3 + 86_400_000);
     const five = await applyRetention(db, RETENTION, { now: at5 });
     const c3Settled = (await db.query(`SELECT 1 FROM fenfu.settlements WHERE event_id = $1`, [`${ns}-c3`])).rows.length;
-    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 1, audit: 0 });
+    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 1, audit: 0, archive_rejects: 0 });
     expect((await db.query(`SELECT event_id FROM fenfu.transactions`)).rows).toEqual([{ event_id: `${ns}-c3` }]);
     expect(await count('settlements')).toBe(c3Settled);
     // One of the two transaction months held only unprotected charges: emptied and dropped.
@@ -102,7 +102,7 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     const closedAt = at5 + 30 * 86_400_000;
     await disputes.close(`${ns}-c3`, 'ops-wang', closedAt);
     const end = await applyRetention(db, RETENTION, { now: closedAt + (2 * 365 + 2) * 86_400_000 });
-    expect(end.rows).toEqual({ transactions: 1, settlements: c3Settled, risk_records: 1, dead_letters: 0, disputes: 0, audit: 0 });
+    expect(end.rows).toEqual({ transactions: 1, settlements: c3Settled, risk_records: 1, dead_letters: 0, disputes: 0, audit: 0, archive_rejects: 0 });
     for (const t of ['transactions', 'settlements', 'risk_records', 'dead_letters']) expect(await count(t)).toBe(0);
     expect(await partitions()).toEqual([]);
     expect(await count('disputes')).toBe(1); // closed a month after at5: kept 5 years more

@@ -186,6 +186,27 @@ describe.skipIf(skip)('archiver', () => {
     expect((await db.query(`SELECT 1 FROM fenfu.dead_letters WHERE namespace = $1`, [ns])).rows).toHaveLength(1);
   });
 
+  it('sets aside an entry PostgreSQL refuses (and one that does not parse) with its error, and archives the rest of the round', async () => {
+    const c = (ctx = testContext());
+    await decideSome(c);
+    const key = c.keys.decisionStream(0);
+    const [first] = (await c.redis.xrange(c.keys.decisionStream(c.keys.shardIds[0]!), '-', '+', 'COUNT', 1)) as [string, string[]][];
+    const template = JSON.parse((first ?? (await c.redis.xrange(c.keys.decisionStream(1), '-', '+', 'COUNT', 1))[0]!)[1][1]!);
+    await c.redis.xadd(key, '*', 'd', JSON.stringify({ ...template, eventId: `${c.keys.namespace}-negative`, amount: -5 }));
+    await c.redis.xadd(key, '*', 'd', '{"eventId": "broken json, card 4111 1111 1111 1111"');
+    const metrics = new Metrics({ defaultMetrics: false });
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger, metrics });
+    expect(await drain(archiver)).toBe(65);
+    expect((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fenfu.transactions WHERE namespace = $1`, [c.keys.namespace])).rows[0]!.n).toBe(60);
+    const rejects = await db.query<{ source: string; error: string; entry: string }>(`SELECT source, error, entry FROM fenfu.archive_rejects WHERE namespace = $1 ORDER BY stream_id`, [c.keys.namespace]);
+    expect(rejects.rows.map((r) => r.source)).toEqual(['decisions', 'decisions']);
+    expect(rejects.rows[0]!.error).toMatch(/check constraint/);
+    expect(rejects.rows[1]!.error).toMatch(/JSON/);
+    expect(JSON.stringify(rejects.rows)).not.toMatch(/4111 1111 1111 1111/);
+    expect((await archiver.backlog()).map((b) => b.entries)).toEqual([0, 0, 0]);
+    expect((await metrics.archiveQuarantined.get()).values.find((v) => v.labels.source === 'decisions')!.value).toBe(2);
+  });
+
   it('a crash after the commit and before the acknowledgement: the next archiver writes the batch again, and nothing twice', async () => {
     const c = (ctx = testContext());
     await decideSome(c);

@@ -65,6 +65,18 @@ CREATE TABLE fenfu.dead_letters (
 ) PARTITION BY RANGE (created_at);
 CREATE INDEX dead_letters_time ON fenfu.dead_letters (namespace, created_at);
 
+-- Stream entries PostgreSQL refused on their own (a value it cannot hold): kept with the error, card numbers masked,
+-- so that one entry does not stop the archive. Each should be looked at (riskmon_archive_quarantined_total).
+CREATE TABLE fenfu.archive_rejects (
+  namespace  text        NOT NULL,
+  source     text        NOT NULL,
+  stream_id  text        NOT NULL,
+  at         timestamptz NOT NULL,
+  error      text        NOT NULL,
+  entry      text        NOT NULL,
+  PRIMARY KEY (namespace, source, stream_id)
+);
+
 -- Disputes: a charge under dispute keeps every record of it (transaction, settlement, risk record) past normal
 -- retention while a dispute is open, and until disputeExtraYears after it closed, whichever is later. Set and
 -- cleared by operators (npm run archive -- dispute) and by the review queue.
