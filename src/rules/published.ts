@@ -28,6 +28,11 @@ export interface PublishedRules {
   by: string;
   note?: string;
   publishedAt: string;
+  /** Published and not yet approved: not live, and not to be made live but by a second admin's approval. */
+  pendingApproval?: true;
+  /** The second admin who made it live, and when. */
+  approvedBy?: string;
+  approvedAt?: string;
   /** The candidate file it came from. */
   source?: string;
   /**
@@ -39,7 +44,7 @@ export interface PublishedRules {
 
 export interface RulesChange {
   at: string;
-  action: 'publish' | 'rollback';
+  action: 'publish' | 'approve' | 'rollback';
   version: number;
   /** The version live before (0: the configuration file). */
   previous: number;
@@ -129,7 +134,10 @@ export class RulesPublisher {
     this.run = defineScript(redis, publishRulesScript);
   }
 
-  /** Validates and publishes a candidate; refused (RulesRefusedError, nothing changed) when it does not validate. */
+  /**
+   * Validates a candidate and records it as the next version, pending approval: it takes effect once a second
+   * admin approves it (`approve`). Refused (RulesRefusedError, nothing changed) when it does not validate.
+   */
   async publish(candidate: unknown, given: { by: string; note?: string; source?: string }, nowMs = Date.now()): Promise<PublishedRules> {
     const o = { ...given, ...actor(given) };
     const checked = await this.check(candidate);
@@ -140,6 +148,7 @@ export class RulesPublisher {
       by: o.by,
       ...(o.note ? { note: o.note } : {}),
       publishedAt: new Date(nowMs).toISOString(),
+      pendingApproval: true,
       ...(o.source ? { source: o.source } : {}),
     };
     const [version] = (await this.change('publish', JSON.stringify(record), { action: 'publish', by: o.by, ...(o.note ? { note: o.note } : {}) })) as [number, number];
@@ -154,7 +163,24 @@ export class RulesPublisher {
     return checkCandidate(this.started, candidate, live?.rules);
   }
 
-  /** Makes an earlier version live again (checked again: the running configuration may have changed since). */
+  /**
+   * Makes a version pending approval live, approved by `by`, who must not be its publisher (checked again: the
+   * running configuration may have changed since it was published).
+   */
+  async approve(version: number, given: { by: string; note?: string }, nowMs = Date.now()): Promise<{ version: number; previous: number }> {
+    const o = actor(given);
+    const target = await this.version(version);
+    if (!target) throw new RulesRefusedError([`no published version ${version} (npm run rules -- history lists them)`]);
+    const lineage = lineageProblem(this.started, target);
+    if (lineage) throw new RulesRefusedError([lineage]);
+    const checked = checkRulesInput(this.started, target.rules);
+    if (!checked.ok) throw new RulesRefusedError(checked.problems);
+    const { version: _v, pendingApproval: _p, ...stored } = target;
+    const approved = JSON.stringify({ ...stored, approvedBy: o.by, approvedAt: new Date(nowMs).toISOString() });
+    return this.changeOrRefuse('approve', String(version), { action: 'approve', by: o.by, ...(o.note ? { note: o.note } : {}) }, [o.by, approved]);
+  }
+
+  /** Makes an earlier approved version live again (checked again: the running configuration may have changed since). */
   async rollback(version: number, given: { by: string; note?: string }): Promise<{ version: number; previous: number }> {
     const o = actor(given);
     const target = await this.version(version);
@@ -163,13 +189,26 @@ export class RulesPublisher {
     if (lineage) throw new RulesRefusedError([lineage]);
     const checked = checkRulesInput(this.started, target.rules);
     if (!checked.ok) throw new RulesRefusedError(checked.problems);
+    return this.changeOrRefuse('rollback', String(version), { action: 'rollback', by: o.by, ...(o.note ? { note: o.note } : {}) });
+  }
+
+  private async changeOrRefuse(action: 'approve' | 'rollback', arg: string, record: Omit<RulesChange, 'at' | 'version' | 'previous'>, extra: string[] = []) {
     try {
-      const [live, previous] = (await this.change('rollback', String(version), { action: 'rollback', by: o.by, ...(o.note ? { note: o.note } : {}) })) as [number, number];
+      const [live, previous] = (await this.change(action, arg, record, extra)) as [number, number];
       return { version: live, previous };
     } catch (e) {
-      if (/^(LIVE|NOVERSION) /.test((e as Error).message)) throw new RulesRefusedError([(e as Error).message.replace(/^\w+ /, '')]);
+      if (/^(LIVE|NOVERSION|APPROVED|SAMEADMIN|PENDING) /.test((e as Error).message)) throw new RulesRefusedError([(e as Error).message.replace(/^\w+ /, '')]);
       throw e;
     }
+  }
+
+  /** Versions published and awaiting a second admin's approval, oldest first. */
+  async pending(): Promise<PublishedRules[]> {
+    const all = await this.redis.hgetall(this.keys.rulesVersions);
+    return Object.entries(all)
+      .map(([v, json]) => ({ version: Number(v), ...(JSON.parse(json) as Omit<PublishedRules, 'version'>) }))
+      .filter((r) => r.pendingApproval)
+      .sort((a, b) => a.version - b.version);
   }
 
   /** The live version, or null while the workers decide with their configuration file. */
@@ -189,8 +228,8 @@ export class RulesPublisher {
     return rows.map(([id, fields]) => ({ at: new Date(Number(id.split('-')[0])).toISOString(), ...(JSON.parse(fields[1]!) as Omit<RulesChange, 'at'>) }));
   }
 
-  private change(action: 'publish' | 'rollback', arg: string, record: Omit<RulesChange, 'at' | 'version' | 'previous'>) {
-    return this.run(this.redis, [this.keys.rulesVersions, this.keys.rulesLive, this.keys.rulesHistory], [action, arg, JSON.stringify(record)]);
+  private change(action: 'publish' | 'approve' | 'rollback', arg: string, record: Omit<RulesChange, 'at' | 'version' | 'previous'>, extra: string[] = []) {
+    return this.run(this.redis, [this.keys.rulesVersions, this.keys.rulesLive, this.keys.rulesHistory], [action, arg, JSON.stringify(record), ...extra]);
   }
 }
 

@@ -150,6 +150,7 @@ describe('npm run backtest', () => {
       const { context } = service;
       await context.lists.loadFile(lists, 'test');
       expect((await context.rulesPublisher.publish(candidate, { by: 'test' })).version).toBe(1);
+      await context.rulesPublisher.approve(1, { by: 'test-2' });
       const fed = await feed({ source: { kind: 'file', path: input }, connection: context.queueConnection, keys: context.keys, config: context.settings.config, cards: context.cards, deadLetters: context.deadLetters });
       expect(fed).toMatchObject({ sent: events.length, rejected: 0 });
       const decisionKeys = events.map((e) => decisionKey(context.keys, e.userId, e.eventId));

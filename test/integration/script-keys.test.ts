@@ -251,7 +251,9 @@ async function workload(url: string, contexts: Context[]): Promise<void> {
     await edges.lists.users.add('u-workload', { reason: 'workload', by: 'ops' }, now);
     await edges.lists.cards.add('6222020000000221', { reason: 'workload', by: 'ops' }, now);
     await edges.rulesPublisher.publish({ rules: { sameCardBurst: { minCount: 2 } } }, { by: 'ops' });
+    await edges.rulesPublisher.approve(1, { by: 'ops-2' });
     await edges.rulesPublisher.publish({ rules: { sameCardBurst: { minCount: 3 } } }, { by: 'ops' });
+    await edges.rulesPublisher.approve(2, { by: 'ops-2' });
     await edges.rulesPublisher.rollback(1, { by: 'ops' });
 
     // A reused eventId that moved the replay clock: claims made after it in other buckets are given back.
