@@ -169,12 +169,7 @@ export class RulesPublisher {
    */
   async approve(version: number, given: { by: string; note?: string }, nowMs = Date.now()): Promise<{ version: number; previous: number }> {
     const o = actor(given);
-    const target = await this.version(version);
-    if (!target) throw new RulesRefusedError([`no published version ${version} (npm run rules -- history lists them)`]);
-    const lineage = lineageProblem(this.started, target);
-    if (lineage) throw new RulesRefusedError([lineage]);
-    const checked = checkRulesInput(this.started, target.rules);
-    if (!checked.ok) throw new RulesRefusedError(checked.problems);
+    const target = await this.liveable(version);
     const { version: _v, pendingApproval: _p, ...stored } = target;
     const approved = JSON.stringify({ ...stored, approvedBy: o.by, approvedAt: new Date(nowMs).toISOString() });
     return this.changeOrRefuse('approve', String(version), { action: 'approve', by: o.by, ...(o.note ? { note: o.note } : {}) }, [o.by, approved]);
@@ -183,13 +178,19 @@ export class RulesPublisher {
   /** Makes an earlier approved version live again (checked again: the running configuration may have changed since). */
   async rollback(version: number, given: { by: string; note?: string }): Promise<{ version: number; previous: number }> {
     const o = actor(given);
+    await this.liveable(version);
+    return this.changeOrRefuse('rollback', String(version), { action: 'rollback', by: o.by, ...(o.note ? { note: o.note } : {}) });
+  }
+
+  /** A version this process may make live: it exists, was completed from this configuration, and validates here. */
+  private async liveable(version: number): Promise<PublishedRules> {
     const target = await this.version(version);
     if (!target) throw new RulesRefusedError([`no published version ${version} (npm run rules -- history lists them)`]);
     const lineage = lineageProblem(this.started, target);
     if (lineage) throw new RulesRefusedError([lineage]);
     const checked = checkRulesInput(this.started, target.rules);
     if (!checked.ok) throw new RulesRefusedError(checked.problems);
-    return this.changeOrRefuse('rollback', String(version), { action: 'rollback', by: o.by, ...(o.note ? { note: o.note } : {}) });
+    return target;
   }
 
   private async changeOrRefuse(action: 'approve' | 'rollback', arg: string, record: Omit<RulesChange, 'at' | 'version' | 'previous'>, extra: string[] = []) {

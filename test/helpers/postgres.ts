@@ -7,6 +7,9 @@
 import pg from 'pg';
 import { it } from 'vitest';
 import { freshNamespace } from './context.ts';
+import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
+import { migrateArchive } from '../../src/archive/migrate.ts';
+import { ApiUsers, type Role } from '../../src/api/users.ts';
 
 const ADMIN_URL = process.env.RISKMON_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -74,4 +77,33 @@ export function skipWithoutPostgres(): boolean {
   process.stderr.write(`SKIPPED tests that need PostgreSQL: ${message}\n`);
   it.skip(`SKIPPED: ${message}`, () => undefined);
   return true;
+}
+
+/** A fresh database with the archive's schema, open; `close` closes it and drops the database. */
+export async function openTestArchive(): Promise<{ db: ArchiveDb; url: string; close(): Promise<void> }> {
+  const database = await createTestDatabase();
+  const db = await openArchiveDb({ databaseUrl: database.url, dataDir: '' });
+  await migrateArchive(db);
+  return {
+    db,
+    url: database.url,
+    async close() {
+      await db.close();
+      await database.drop();
+    },
+  };
+}
+
+/** API users in the archive at `url`, by name and role; their tokens by name. */
+export async function addTestUsers(url: string, users: Record<string, Role>): Promise<Record<string, string>> {
+  const db = await openArchiveDb({ databaseUrl: url, dataDir: '' });
+  try {
+    await migrateArchive(db);
+    const api = new ApiUsers(db);
+    const tokens: Record<string, string> = {};
+    for (const [name, role] of Object.entries(users)) tokens[name] = (await api.add(name, role)).token;
+    return tokens;
+  } finally {
+    await db.close();
+  }
 }

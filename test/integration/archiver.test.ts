@@ -5,29 +5,24 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Archiver, ARCHIVE_GROUP } from '../../src/archive/archiver.ts';
-import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
-import { migrateArchive } from '../../src/archive/migrate.ts';
+import type { ArchiveDb } from '../../src/archive/database.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { parseDecision } from '../../src/decisions/decision.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testCharge } from '../helpers/charges.ts';
 import { testBatch } from '../helpers/batch.ts';
-import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
+import { openTestArchive, skipWithoutPostgres } from '../helpers/postgres.ts';
 
 const skip = skipWithoutPostgres();
-let database: TestDatabase;
+let archive: Awaited<ReturnType<typeof openTestArchive>> | undefined;
 let db: ArchiveDb;
 beforeAll(async () => {
   if (skip) return;
-  database = await createTestDatabase();
-  db = await openArchiveDb({ databaseUrl: database.url, dataDir: '' });
-  await migrateArchive(db);
+  archive = await openTestArchive();
+  db = archive.db;
 });
-afterAll(async () => {
-  await db?.close();
-  await database?.drop();
-});
+afterAll(async () => archive?.close());
 
 describe.skipIf(skip)('archiver', () => {
   let ctx: ReturnType<typeof testContext> | undefined;

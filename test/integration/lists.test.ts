@@ -12,10 +12,7 @@ import type { ChargeEvent } from '../../src/events/schema.ts';
 import { ListError, MAX_ENTRIES_PER_ID } from '../../src/lists/lists.ts';
 import { decideBatch, testCharge } from '../helpers/charges.ts';
 import { runTool, readNdjson } from '../helpers/cli.ts';
-import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
-import { openArchiveDb } from '../../src/archive/database.ts';
-import { migrateArchive } from '../../src/archive/migrate.ts';
-import { ApiUsers } from '../../src/api/users.ts';
+import { addTestUsers, createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 import { namespaceDump } from '../helpers/namespace-dump.ts';
 
@@ -245,15 +242,7 @@ describe.skipIf(skipWithoutPostgres())('npm run lists', () => {
   const tokens: Record<string, string> = {};
   beforeAll(async () => {
     database = await createTestDatabase();
-    const db = await openArchiveDb({ databaseUrl: database.url, dataDir: '' });
-    try {
-      await migrateArchive(db);
-      const users = new ApiUsers(db);
-      for (const name of ['alice', 'bob', 'carol', 'a']) tokens[name] = (await users.add(name, 'admin')).token;
-      tokens.ana = (await users.add('ana', 'analyst')).token;
-    } finally {
-      await db.close();
-    }
+    Object.assign(tokens, await addTestUsers(database.url, { alice: 'admin', bob: 'admin', carol: 'admin', a: 'admin', ana: 'analyst' }));
   });
   afterAll(async () => database?.drop());
   const env = (who?: string) => ({ REDIS_URL: redisUrl(), RISKMON_NAMESPACE: ctx.keys.namespace, DATABASE_URL: database.url, ...(who ? { RISKMON_TOKEN: tokens[who]! } : {}) });

@@ -7,9 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openArchiveDb } from '../../src/archive/database.ts';
-import { migrateArchive } from '../../src/archive/migrate.ts';
-import { ApiUsers } from '../../src/api/users.ts';
-import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
+import { addTestUsers, createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 import { loadSettings } from '../../src/config.ts';
 import type { Context } from '../../src/context.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
@@ -143,15 +141,7 @@ describe.skipIf(skipWithoutPostgres())('npm run rules', () => {
   const tokens: Record<string, string> = {};
   beforeAll(async () => {
     database = await createTestDatabase();
-    const db = await openArchiveDb({ databaseUrl: database.url, dataDir: '' });
-    try {
-      await migrateArchive(db);
-      const users = new ApiUsers(db);
-      for (const name of ['alice', 'bob', 'carol']) tokens[name] = (await users.add(name, 'admin')).token;
-      tokens.sam = (await users.add('sam', 'supervisor')).token;
-    } finally {
-      await db.close();
-    }
+    Object.assign(tokens, await addTestUsers(database.url, { alice: 'admin', bob: 'admin', carol: 'admin', sam: 'supervisor' }));
   });
   afterAll(async () => database?.drop());
   const env = (who?: string) => ({ REDIS_URL: redisUrl(), RISKMON_NAMESPACE: ctx.keys.namespace, DATABASE_URL: database.url, ...(who ? { RISKMON_TOKEN: tokens[who]! } : {}) });
