@@ -193,7 +193,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
     to: instant.optional(),
     outcome: z.enum(['approve', 'review', 'decline']).optional(),
     limit,
-    cursor: cursorOf(z.object({ occurredAt: z.string(), eventId: z.string() })).optional(),
+    cursor: cursorOf(z.object({ occurredAt: z.string().refine((t) => Number.isFinite(Date.parse(t))), eventId: z.string() })).optional(),
   });
   app.get(
     '/decisions',
@@ -209,7 +209,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
     from: instant.optional(),
     to: instant.optional(),
     limit,
-    cursor: cursorOf(z.object({ at: z.string(), id: z.number().int() })).optional(),
+    cursor: cursorOf(z.object({ at: z.string().refine((t) => Number.isFinite(Date.parse(t))), id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) })).optional(),
   });
   app.get(
     '/audit',

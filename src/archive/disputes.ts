@@ -4,6 +4,7 @@
  * (`npm run archive -- dispute`); the review queue will too. One open dispute per charge at a time.
  */
 import type { ArchiveDb } from './database.ts';
+import { maskCardNumbers } from '../events/card.ts';
 
 export interface Dispute {
   eventId: string;
@@ -45,6 +46,9 @@ export class Disputes {
   /** Opens a dispute on an archived charge. Throws DisputeError for an unknown charge or one already disputed. */
   async open(eventId: string, by: string, reason: string, now = Date.now()): Promise<Dispute> {
     if (!by.trim() || !reason.trim()) throw new DisputeError('a dispute needs who opens it and why');
+    // Kept for years: never a card number, whatever was typed.
+    by = maskCardNumbers(by).slice(0, 200);
+    reason = maskCardNumbers(reason).slice(0, 2_000);
     const known = await this.db.query(`SELECT 1 FROM fenfu.transactions WHERE namespace = $1 AND event_id = $2`, [this.namespace, eventId]);
     if (known.rows.length === 0) throw new DisputeError(`no archived charge ${JSON.stringify(eventId)} in namespace ${this.namespace}`);
     try {
@@ -63,6 +67,7 @@ export class Disputes {
   /** Closes the open dispute of a charge. Throws DisputeError when it has none. */
   async close(eventId: string, by: string, now = Date.now()): Promise<Dispute> {
     if (!by.trim()) throw new DisputeError('closing a dispute needs who closes it');
+    by = maskCardNumbers(by).slice(0, 200);
     const r = await this.db.query<Row>(
       `UPDATE fenfu.disputes SET closed_at = greatest($3::timestamptz, opened_at), closed_by = $4
        WHERE namespace = $1 AND event_id = $2 AND closed_at IS NULL

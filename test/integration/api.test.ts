@@ -111,7 +111,9 @@ describe.skipIf(skipWithoutPostgres())('/api', () => {
     const from = new Date(Date.now() - 10 * 60_000).toISOString();
     const recent = (await (await get(`/api/decisions?merchantId=m-api&from=${encodeURIComponent(from)}`, tokens.sup)).json()) as { decisions: unknown[] };
     expect(recent.decisions.length).toBeLessThan(12);
-    for (const bad of ['from=yesterday', 'limit=0', 'limit=51', 'outcome=maybe', 'colour=red', 'cursor=nonsense']) {
+    // A cursor of the right shape holding a time that is none (a hostile client's): 400, not a database error.
+    const forged = Buffer.from(JSON.stringify({ occurredAt: 'not a time', eventId: 'x' })).toString('base64url');
+    for (const bad of ['from=yesterday', 'limit=0', 'limit=51', 'limit=1e3', 'outcome=maybe', 'colour=red', 'cursor=nonsense', `cursor=${forged}`, `userId=${'u'.repeat(300)}`]) {
       const r = await get(`/api/decisions?${bad}`, tokens.sup);
       expect(r.status, bad).toBe(400);
     }

@@ -63,6 +63,10 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     await disputes.close(`${ns}-c4`, 'ops-wang', Date.parse('2027-01-01T00:00:00Z'));
     await expect(disputes.open(`${ns}-c3`, 'ops-li', 'again')).rejects.toThrow(DisputeError);
     await expect(disputes.open(`${ns}-nope`, 'ops-li', 'x')).rejects.toThrow(/no archived charge/);
+    // A card number typed into the reason is kept masked (disputes last years).
+    await disputes.open(`${ns}-c5`, 'ops-li', 'customer says 4111 1111 1111 1111 was used');
+    expect((await disputes.list(`${ns}-c5`))[0]!.reason).toBe('customer says [masked …1111] was used');
+    await disputes.close(`${ns}-c5`, 'ops-li');
     await expect(disputes.close(`${ns}-c5`, 'ops-li')).rejects.toThrow(/no open dispute/);
 
     // A year on: nothing is due.
@@ -88,11 +92,11 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     expect(await partitions()).toContain(`risk_records_${createdMonth}`);
 
     // Past 5 years after the charges (November and December 2026): transaction detail goes, settlements with it,
-    // but c3's; c4's closed dispute goes too.
+    // but c3's; c4's and c5's closed disputes go too.
     const at5 = Math.max(Date.parse('2032-01-05T00:00:00Z'), at3 + 86_400_000);
     const five = await applyRetention(db, RETENTION, { now: at5 });
     const c3Settled = (await db.query(`SELECT 1 FROM fenfu.settlements WHERE event_id = $1`, [`${ns}-c3`])).rows.length;
-    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 1, audit: 0, archive_rejects: 0 });
+    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 2, audit: 0, archive_rejects: 0 });
     expect((await db.query(`SELECT event_id FROM fenfu.transactions`)).rows).toEqual([{ event_id: `${ns}-c3` }]);
     expect(await count('settlements')).toBe(c3Settled);
     // One of the two transaction months held only unprotected charges: emptied and dropped.
