@@ -4,8 +4,6 @@
  * npm run settlement -- release [--now <ISO instant>] [--namespace <name>] settle everything due by then into the
  *   ledger of that instant's local date; an instant later than the wall clock (+ events.maxFutureSkewSeconds) is
  *   refused (paying in the future moves money early) unless --allow-future, itself refused in production
- * npm run settlement -- backfill-markers [--namespace <name>]            once, on upgrade: the exactly-once markers of
- *   transactions released before they existed (idempotent; safe beside running workers)
  */
 import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { loadSettings } from '../src/config.ts';
@@ -16,8 +14,8 @@ import { recordRelease } from '../src/settlement/settlement-worker.ts';
 runCommand(
   {
     name: 'settlement',
-    summary: 'Settlement by hand: per-merchant reports, what is scheduled and held, releasing what is due, and the upgrade step for exactly-once markers.',
-    usage: ['report --date YYYY-MM-DD [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]', 'backfill-markers [options]'],
+    summary: 'Settlement by hand: per-merchant reports, what is scheduled and held, and releasing what is due.',
+    usage: ['report --date YYYY-MM-DD [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]'],
     positionals: true,
     options: {
       date: { type: 'string', arg: 'YYYY-MM-DD', help: "report: the ledger's local date" },
@@ -29,15 +27,14 @@ runCommand(
     },
     notes: [
       'report prints per-merchant count and amount settled; pending the scheduled and held transactions; release what it',
-      'paid and what it refused (each eventId settles once, ever); backfill-markers, once on upgrade, marks transactions',
-      'released before the exactly-once markers existed (idempotent, safe beside running workers).',
+      'paid (each transaction settles once: its due entry and settlement info go in the call that pays).',
     ],
     examples: ['npm run settlement -- pending --namespace live', 'npm run settlement -- report --date 2026-03-11', 'npm run settlement -- release --now 2026-03-11T03:00:00+08:00'],
   },
   async ({ values, positionals }) => {
   const command = positionals[0];
-  if (!command || !['report', 'pending', 'release', 'backfill-markers'].includes(command) || positionals.length > 1) {
-    throw new UsageError('expected report, pending, release or backfill-markers');
+  if (!command || !['report', 'pending', 'release'].includes(command) || positionals.length > 1) {
+    throw new UsageError('expected report, pending or release');
   }
   if (command === 'report' && !/^\d{4}-\d{2}-\d{2}$/.test(values.date ?? '')) throw new UsageError('report needs --date YYYY-MM-DD');
   if (command !== 'release' && (values.now !== undefined || values['allow-future'])) throw new UsageError('--now and --allow-future belong to release');
@@ -70,17 +67,10 @@ runCommand(
     } else if (command === 'pending') {
       const [pending, stats] = await Promise.all([ledger.pending(limit), ledger.stats()]);
       print({ ...stats, pending: pending.map((p) => ({ ...p, eventId: maskCardNumbers(p.eventId) })) });
-    } else if (command === 'backfill-markers') {
-      const r = await ledger.backfillSettledMarkers();
-      print({ ...r, settledTwiceShown: r.settledTwiceShown.map(maskCardNumbers) });
     } else {
       const result = await ledger.releaseDue(nowMs, settings.config.settlement.batchSize);
       recordRelease(result, metrics, logger);
-      print({
-        now: new Date(nowMs).toISOString(),
-        ...result,
-        refused: result.refused.map((r) => ({ ...r, eventId: maskCardNumbers(r.eventId) })),
-      });
+      print({ now: new Date(nowMs).toISOString(), ...result });
     }
   } finally {
     await cli.close();

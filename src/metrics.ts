@@ -14,7 +14,7 @@ import { WATCHED_COMPONENTS } from './redis/worker-watchdog.ts';
 import { CALIBRATION_RUN_RESULTS, QUOTA_CHANGES, WARNING_NAMES } from './quota/calibration.ts';
 import { ARCHIVE_SOURCES } from './archive/archiver.ts';
 import { PARTITIONED_TABLES } from './archive/partitions.ts';
-import { SETTLEMENT_REFUSAL_REASONS, type SettlementStats } from './settlement/ledger.ts';
+import type { SettlementStats } from './settlement/ledger.ts';
 
 /** Queue states reported by `riskmon_queue_jobs` (BullMQ's names). */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
@@ -127,13 +127,6 @@ export class Metrics {
   readonly settlementsSettledAmount = new Counter({
     name: 'riskmon_settlements_settled_fen_total',
     help: 'Amount recorded as settled in the Fenfu ledger, fen.',
-    registers: [this.registry],
-  });
-
-  readonly settlementsRefused = new Counter({
-    name: 'riskmon_settlements_refused_total',
-    help: 'Due transactions refused by a settlement release and taken off the due set unpaid, by reason (already_settled: the eventId was settled before).',
-    labelNames: ['reason'] as const,
     registers: [this.registry],
   });
 
@@ -376,7 +369,6 @@ export class Metrics {
     for (const reason of REJECT_REASONS) this.eventsRejected.inc({ reason }, 0);
     for (const outcome of ['approve', 'review', 'decline']) this.decisions.inc({ outcome }, 0);
     for (const rule of RULE_NAMES) this.ruleHits.inc({ rule }, 0);
-    for (const reason of SETTLEMENT_REFUSAL_REASONS) this.settlementsRefused.inc({ reason }, 0);
     for (const result of CALIBRATION_RUN_RESULTS) this.calibrationRuns.inc({ result }, 0);
     for (const change of QUOTA_CHANGES) this.calibrationAccounts.inc({ change }, 0);
     for (const warning of WARNING_NAMES) this.calibrationWarnings.inc({ warning }, 0);

@@ -10,6 +10,10 @@
  * archiver (same consumer name) reads those first. The stream's own cap (retention.decisionStreamMaxLen) is the
  * last resort only: the lag alert and the producer's backpressure act long before it; an entry it removed before
  * the archive had it is counted in riskmon_archive_lost_entries_total.
+ *
+ * Once a round is committed, the whole decisions it archived leave Redis too (their `dec:` keys): the hot path
+ * keeps only each charge's record (src/decisions/charge-record.ts), and readers of an archived decision ask
+ * PostgreSQL.
  */
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -132,7 +136,10 @@ export class Archiver {
     }
     const { rows, lost } = written;
 
-    // Committed: now, and only now, the entries may leave the streams.
+    // Committed: now, and only now, the decisions may leave Redis and the entries their streams. In that order, so
+    // an archiver dying in between leaves the entries unacknowledged, to be written (and their decisions dropped)
+    // again.
+    await this.dropArchivedDecisions(batches);
     const ack = new SlotPipeline(redis);
     for (const b of batches) {
       const ids = b.entries.map(([id]) => id);
@@ -151,6 +158,22 @@ export class Archiver {
       if (n > 0) this.options.logger.error({ source, entries: n }, 'archive: entries left their stream before the archive had them (the stream cap was reached)');
     }
     return batches.reduce((n, b) => n + b.entries.length, 0);
+  }
+
+  /** Deletes the `dec:` key of every decision in `batches` (archived: committed and acknowledged). */
+  private async dropArchivedDecisions(batches: { stream: StreamState; entries: Entry[] }[]): Promise<void> {
+    const { redis, keys } = this.options;
+    const drop = new SlotPipeline(redis);
+    for (const { stream, entries } of batches) {
+      if (stream.source !== 'decisions') continue;
+      const decisionKeys: string[] = [];
+      for (const [, fields] of entries) {
+        const eventId = fields ? decisionEventId(fieldMap(fields).d) : null;
+        if (eventId !== null) decisionKeys.push(keys.decision(stream.shard, eventId));
+      }
+      if (decisionKeys.length > 0) drop.add(decisionKeys[0]!, (p) => p.unlink(...decisionKeys));
+    }
+    for (const [err] of await drop.exec()) if (err) throw err;
   }
 
   /** Writes the entries of `batches` in one transaction; the rows written per table. */
@@ -387,6 +410,17 @@ export class Archiver {
 }
 
 /** The streams the archive reads: every shard's decision stream and the dead-letter stream. */
+/** The eventId of a decision stream entry's JSON (the rules script writes it first), without parsing the whole. */
+function decisionEventId(json: string | undefined): string | null {
+  const m = json === undefined ? null : /^\{"eventId":("(?:[^"\\]|\\.)*")/.exec(json);
+  if (!m) return null;
+  try {
+    return JSON.parse(m[1]!) as string;
+  } catch {
+    return null;
+  }
+}
+
 function archivedStreams(keys: Keys): { key: string; source: ArchiveSource; shard: number }[] {
   return [
     ...keys.shardIds.map((shard) => ({ key: keys.decisionStream(shard), source: 'decisions' as const, shard })),

@@ -120,8 +120,9 @@ export function chargeHandler(redis: RedisClient, rules: ChargeRules): RunHandle
         if (err) return { failed: err.message };
         const charge = parseChargeReply((reply as string[])[i % CHARGES_PER_CALL] ?? 'Emissing reply');
         if (charge.kind === 'error') return { failed: charge.message };
-        // A new decision comes back as a short summary; a duplicate as the stored record (rare, worth the parse).
-        const d = charge.kind === 'new' ? { ...charge.summary, amount: event.amount } : parseDecision(charge.decision);
+        // A new decision comes back as a short summary; a duplicate as its charge record (its reasons are in the
+        // decision, in Redis until archived, then in the archive).
+        const d = charge.kind === 'new' ? { ...charge.summary, amount: event.amount } : charge.record;
         return {
           result: { eventId: event.eventId, outcome: d.outcome, rules: d.rules, settleAt: d.settleAt },
           isNew: charge.kind === 'new',

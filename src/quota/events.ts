@@ -23,7 +23,7 @@ import type { RedisClient } from '../redis/client.ts';
 
 export const openAccountScript = loadScript(new URL('./openAccount-4.lua', import.meta.url));
 export const recordActivityScript = loadScript(new URL('./recordActivity-5.lua', import.meta.url));
-export const applyRefundScript = loadScript(new URL('./applyRefund-6.lua', import.meta.url));
+export const applyRefundScript = loadScript(new URL('./applyRefund-5.lua', import.meta.url));
 
 export interface QuotaHandlerDeps {
   redis: RedisClient;
@@ -85,7 +85,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
       const shard = keys.shardOf(event.userId);
       recordActivity(
         pipeline,
-        [key(event.userId), keys.account(event.userId), keys.appliedEvent(shard, event.eventId), keys.decision(shard, event.eventId), keys.creditTotals(shard)],
+        [key(event.userId), keys.account(event.userId), keys.appliedEvent(shard, event.eventId), keys.charges(event.userId), keys.creditTotals(shard)],
         [event.eventId, event.type, score, JSON.stringify(member), markerTtl, activityTtl, event.type === 'repayment' ? (event as RepaymentEvent).amount : 0, event.userId, timeText],
       );
     },
@@ -99,7 +99,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
         const shard = keys.shardOf(event.userId);
         openAccount(
           pipeline,
-          [keys.account(event.userId), keys.accountIndex(shard), keys.appliedEvent(shard, event.eventId), keys.decision(shard, event.eventId)],
+          [keys.account(event.userId), keys.accountIndex(shard), keys.appliedEvent(shard, event.eventId), keys.charges(event.userId)],
           [
             event.eventId,
             event.userId,
@@ -140,9 +140,8 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
           [
             keys.refunds(event.userId),
             keys.account(event.userId),
-            keys.decision(shard, event.chargeId),
+            keys.charges(event.userId),
             keys.appliedEvent(shard, event.eventId),
-            keys.decision(shard, event.eventId),
             keys.creditTotals(shard),
           ],
           [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, config.retention.decisionDays],

@@ -8,7 +8,7 @@
     KEYS[1] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct          (hash)
     KEYS[2] account index           rm:<ns>:{s<n>}:accounts                   (zset member=userId, score=openedAt ms)
     KEYS[3] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>               (string)
-    KEYS[4] charge decision         rm:<ns>:{s<n>}:dec:<eventId>              (string, read only)
+    KEYS[4] the user's charges      rm:<ns>:{s<n>}:u:{<userId>}:charges       (hash eventId -> charge record, read only)
 
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] channel ("invited" | "applied")
     ARGV[4] quota (fen)             ARGV[5] openedAt (ms)         ARGV[6] openedAt (ISO, as sent)
@@ -20,7 +20,7 @@
 ]]
 local rcall = redis.call
 
-if rcall("EXISTS", KEYS[3], KEYS[4]) > 0 then
+if rcall("EXISTS", KEYS[3]) == 1 or rcall("HEXISTS", KEYS[4], ARGV[1]) == 1 then
   return { 0 }
 end
 

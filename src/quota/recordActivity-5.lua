@@ -14,7 +14,7 @@
     KEYS[1] activity set            rm:<ns>:{s<n>}:u:{<userId>}:repay|assets|social   (zset score=event time ms)
     KEYS[2] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct                  (hash: src/quota/credit-account.ts)
     KEYS[3] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>                        (string)
-    KEYS[4] charge decision         rm:<ns>:{s<n>}:dec:<eventId>                       (string, read only)
+    KEYS[4] the user's charges      rm:<ns>:{s<n>}:u:{<userId>}:charges                (hash eventId -> charge record, read only)
     KEYS[5] credit totals           rm:<ns>:{s<n>}:credit:totals                       (hash: owed)
 
     ARGV[1] eventId                 ARGV[2] event type            ARGV[3] score (event time, ms)
@@ -28,7 +28,7 @@
 ]]
 local rcall = redis.call
 
-if rcall("EXISTS", KEYS[3], KEYS[4]) > 0 then
+if rcall("EXISTS", KEYS[3]) == 1 or rcall("HEXISTS", KEYS[4], ARGV[1]) == 1 then
   return { 0 }
 end
 local acct = rcall("HMGET", KEYS[2], "openedAt", "openedAtIso", "owed", "lastRun", "lastRunAt", "seq")

@@ -89,11 +89,23 @@ export class Keys {
   }
 
   /**
-   * Stored decision of a charge of shard `shard` (its user's); its existence is the charge's redelivery dedupe
-   * (the claim is the eventId's). Found by eventId alone with `DecisionStore`, which asks every shard.
+   * The whole decision of a charge of shard `shard` (its user's), JSON: what `decisions show` and the API read while
+   * it is in Redis. The archiver deletes it once PostgreSQL holds it; without an archive it expires after
+   * retention.decisionDays. Found by eventId alone with `DecisionStore`, which asks every shard. Nothing on the hot
+   * path reads it (the charge's record in `charges` is its dedupe).
    */
   decision(shard: number, eventId: string): string {
     return `${this.shardBase(shard)}:dec:${eventId}`;
+  }
+
+  /**
+   * Hash of a user's charges: eventId → its charge record (src/decisions/charge-record.ts: outcome, amount,
+   * settleAt, local date, whether credit was counted), kept retention.decisionDays from the charge's local date.
+   * The dedupe of a redelivered charge, what a refund checks, and what tells an eventId decided as a charge. One
+   * small hash per user, not a key per charge: Redis keeps a small hash as one compact listpack.
+   */
+  charges(userId: string): string {
+    return `${this.user(userId)}:charges`;
   }
 
   /**
@@ -204,25 +216,23 @@ export class Keys {
     return `${this.shardBase(shard)}:settle:stats`;
   }
 
+  /**
+   * Hash of what a release needs of each scheduled transaction, until it is paid: eventId → "merchant\tamount\tkind"
+   * (kind "scheduled" or "held"), written with its due entry by the rules script and deleted when it settles.
+   */
+  settlementInfo(shard: number): string {
+    return `${this.shardBase(shard)}:settle:info`;
+  }
+
   /** Fenfu ledger of one settlement date: "<merchantId>\tcount" and "<merchantId>\tamount", kept apart from all else. */
   ledger(shard: number, settleDate: string): string {
     return `${this.shardBase(shard)}:fenfu:ledger:${settleDate}`;
   }
 
-  /** The transactions settled on one date: eventId → "merchant\tamount\tkind" (the guard is `settledMarkers`). */
-  ledgerEntries(shard: number, settleDate: string): string {
-    return `${this.shardBase(shard)}:fenfu:ledger:${settleDate}:tx`;
-  }
-
   /**
-   * Hash of every eventId ever settled → its settlement date: the exactly-once guard of settlement, kept as long as
-   * the ledgers (no expiry; it outlives decisions, so a redelivered charge decided again is not paid twice).
+   * Stream of the shard's settlements as they are paid (eventId, ledger date, instant): the archive's source of
+   * each transaction's settlement (fenfu.settlements), trimmed below what it has archived.
    */
-  settledMarkers(shard: number): string {
-    return `${this.shardBase(shard)}:fenfu:settled`;
-  }
-
-  /** Stream of the shard's settlements as they are paid (eventId, ledger date, instant), for the archive. */
   settlementLog(shard: number): string {
     return `${this.shardBase(shard)}:fenfu:settlements`;
   }

@@ -7,8 +7,12 @@
 import type { RedisClient } from './client.ts';
 import type { Keys } from './keys.ts';
 
-/** 2: every key in its shard's slot (`{s<n>}`) or a global group's; 1 (never recorded): per-user `{userId}` tags. */
-export const LAYOUT_VERSION = 2;
+/**
+ * 3: a charge's dedupe is its record in its user's charges hash, what a release needs waits in the settlement info
+ * (layout 2 kept both in the decision key, which now leaves Redis once archived). 2: every key in its shard's slot
+ * (`{s<n>}`) or a global group's. 1 (never recorded): per-user `{userId}` tags.
+ */
+export const LAYOUT_VERSION = 3;
 
 export class LayoutError extends Error {
   override name = 'LayoutError';
@@ -41,7 +45,10 @@ export async function checkLayout(redis: RedisClient, keys: Keys, { record = tru
     recorded = await redis.hgetall(keys.layout);
   }
   if (Number(recorded.version) !== LAYOUT_VERSION) {
-    throw new LayoutError(`namespace ${keys.namespace} was written with key layout ${recorded.version}; this version reads layout ${LAYOUT_VERSION}`);
+    throw new LayoutError(
+      `namespace ${keys.namespace} was written with key layout ${recorded.version}; this version reads layout ${LAYOUT_VERSION}. ` +
+        'Replay its recent events into a new namespace, or keep running the version that wrote it until it drains (docs/operations.md, "Upgrading the key layout").',
+    );
   }
   if (Number(recorded.shards) !== keys.shards) {
     throw new LayoutError(

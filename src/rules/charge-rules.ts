@@ -5,6 +5,7 @@
 import type { RiskmonConfig } from '../config.ts';
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import type { Outcome } from '../decisions/decision.ts';
+import { parseChargeRecord, type ChargeRecord } from '../decisions/charge-record.ts';
 import { RULES, type RuleName, type RulesConfig } from './registry.ts';
 import type { ChargeFacts, RuleModule } from './rule.ts';
 import { rulesScript } from './script.ts';
@@ -63,6 +64,8 @@ interface DateFacts {
 interface ClockFacts {
   oldestDay: string;
   pruneDue: string;
+  /** YYYYMMDD: charge records of an earlier local date are dropped at a prune. */
+  oldestRecord: string;
 }
 
 /** A user's rule state is pruned at most once a week (see evaluateCharges-n.lua), and lives that much longer. */
@@ -163,6 +166,7 @@ export class ChargeRules {
     const { holdHours } = this.deps.config.settlement;
     const decisionKeys: string[] = [];
     const stateKeys: string[] = [];
+    const chargesKeys: string[] = [];
     const userKeyBlocks: string[][] = this.userKeys.map(() => []);
     const groupArgs: (string | number)[] = [];
     const chargeArgs: (string | number)[] = [];
@@ -188,11 +192,14 @@ export class ChargeRules {
         index = groupIndex.size + 1;
         groupIndex.set(groupKey, index);
         const c = this.clockFactsFor(clockDate);
+        const digits = local.date.replaceAll('-', '');
         if (late) {
           const reviewAt = clockMs + holdHours * 3_600_000;
           groupArgs.push(local.date, clockMs, new Date(clockMs).toISOString(), reviewAt, new Date(reviewAt).toISOString(), c.oldestDay, c.pruneDue, clockDate);
+          groupArgs.push(clockMs.toString(36), reviewAt.toString(36), digits, c.oldestRecord);
         } else {
           groupArgs.push(local.date, facts.approveAt, facts.approveIso, facts.reviewAt, facts.reviewIso, c.oldestDay, c.pruneDue, clockDate);
+          groupArgs.push(facts.approveAt.toString(36), facts.reviewAt.toString(36), digits, c.oldestRecord);
         }
       }
       if (i > 0 && keys.shardOf(event.userId) !== shard) {
@@ -200,6 +207,7 @@ export class ChargeRules {
       }
       decisionKeys.push(keys.decision(shard, event.eventId));
       stateKeys.push(keys.ruleState(event.userId));
+      chargesKeys.push(keys.charges(event.userId));
       for (let b = 0; b < userKeyBlocks.length; b++) userKeyBlocks[b]!.push(this.userKeys[b]!(event.userId));
       const tokenized = 'cardToken' in event;
       const queued = tokenized ? event : tokenizeCharge(event, cards);
@@ -214,7 +222,7 @@ export class ChargeRules {
       );
     }
     return {
-      keys: [keys.decisionStream(shard), keys.settlementDue(shard), keys.settlementStats(shard), ...this.ruleKeysOf(shard), ...decisionKeys, ...stateKeys, ...userKeyBlocks.flat()],
+      keys: [keys.decisionStream(shard), keys.settlementDue(shard), keys.settlementStats(shard), keys.settlementInfo(shard), ...this.ruleKeysOf(shard), ...decisionKeys, ...stateKeys, ...chargesKeys, ...userKeyBlocks.flat()],
       args: [this.ruleSet.configArg, new Date(nowMs).toISOString(), groupIndex.size, ...groupArgs, firings.length / 3, ...firings, ...chargeArgs],
     };
   }
@@ -237,7 +245,11 @@ export class ChargeRules {
     let facts = this.clockFacts.get(clockDate);
     if (facts === undefined) {
       const daysBefore = (n: number) => new Date(Date.parse(`${clockDate}T00:00:00Z`) - n * DAY_MS).toISOString().slice(0, 10);
-      facts = { oldestDay: daysBefore(this.deps.config.retention.dayTotalsDays), pruneDue: daysBefore(PRUNE_EVERY_DAYS) };
+      facts = {
+        oldestDay: daysBefore(this.deps.config.retention.dayTotalsDays),
+        pruneDue: daysBefore(PRUNE_EVERY_DAYS),
+        oldestRecord: daysBefore(this.deps.config.retention.decisionDays).replaceAll('-', ''),
+      };
       if (this.clockFacts.size >= CACHE_LIMIT) this.clockFacts.clear();
       this.clockFacts.set(clockDate, facts);
     }
@@ -261,8 +273,8 @@ export interface DecisionSummary {
   rules: RuleName[];
 }
 
-/** One charge's reply: a new decision's summary, an earlier decision's stored record, or the error it met. */
-export type ChargeReply = { kind: 'new'; summary: DecisionSummary } | { kind: 'duplicate'; decision: string } | { kind: 'error'; message: string };
+/** One charge's reply: a new decision's summary, an earlier decision's charge record, or the error it met. */
+export type ChargeReply = { kind: 'new'; summary: DecisionSummary } | { kind: 'duplicate'; record: ChargeRecord } | { kind: 'error'; message: string };
 
 export function parseChargeReply(reply: string): ChargeReply {
   const body = reply.slice(1);
@@ -270,7 +282,11 @@ export function parseChargeReply(reply: string): ChargeReply {
     case 'N':
       return { kind: 'new', summary: parseDecisionSummary(body) };
     case 'D':
-      return { kind: 'duplicate', decision: body };
+      try {
+        return { kind: 'duplicate', record: parseChargeRecord(body) };
+      } catch (e) {
+        return { kind: 'error', message: (e as Error).message };
+      }
     case 'E':
       return { kind: 'error', message: body };
     default:

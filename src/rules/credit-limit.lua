@@ -73,6 +73,7 @@ if creditAccount then
   end
   owedAdded = owedAdded + amount
 end
+--- @record creditAccount and "c" or ""
 --- @observed creditAvailable creditAvailable and string.format("%d", creditAvailable) or "null"
 --- @finish
 if owedAdded > 0 then rcall("HINCRBY", KEY_creditTotals, "owed", string.format("%d", owedAdded)) end

@@ -1,8 +1,9 @@
 --[[
   Evaluates every rule for a run of charges, one after the other in the order given, atomically: each decision
-  is stored, appended to the decision stream and scheduled for settlement. A run of one charge decides exactly
+  is stored, appended to the decision stream and scheduled for settlement, and the charge's record (its dedupe,
+  src/decisions/charge-record.ts) is written into its user's charges hash. A run of one charge decides exactly
   what a longer run decides for it (the benchmark and the tests compare the two). Exactly once per eventId: a
-  charge whose decision exists changes nothing and gets the stored decision back (a redelivered job lands here).
+  charge whose record exists changes nothing and gets the record back (a redelivered job lands here).
 
   This file is the core; script.ts splices the rules' Lua fragments into it at the "--- @rules <section>" lines,
   in registry order, once per process. A fragment (src/rules/<rule>.lua) has these parts, all optional:
@@ -19,6 +20,7 @@
                                     declined (a declined charge adds nothing to what is counted)
     --- @counted                    per charge, after the state write, unless declined: writes of its own keys
     --- @observed <name> <json expr>  a field of the decision's "observed" object
+    --- @record <string expr>      flags the charge record carries for later scripts (a refund), e.g. "c"
     --- @finish                     code run once per call, after every charge (totals of the run)
     --- @prune <when expr>          per field f (value v) of the hash when it is pruned: the fields this rule owns
                                     (<when expr> true); add stale ones with stale[#stale + 1] = f
@@ -32,23 +34,26 @@
   per charge few: a user's whole rule state is one small hash read with one HMGET and written with one HSET, and
   the settlement schedule and its running totals are written once per run.
 
-  Input (the number of keys is 3 + the rules' keys + (2 + the rules' user keys) per charge):
+  Input (the number of keys is 4 + the rules' keys + (3 + the rules' user keys) per charge):
     KEYS[1] decision stream         rm:<ns>:{s<n>}:decisions
     KEYS[2] settlement due          rm:<ns>:{s<n>}:settle:due                 (zset member=eventId, score=settleAt ms)
     KEYS[3] settlement stats        rm:<ns>:{s<n>}:settle:stats               (hash)
+    KEYS[4] settlement info         rm:<ns>:{s<n>}:settle:info                (hash eventId -> "merchant\tamount\tkind")
     then the rules' keys (@key, in registry order), then for charges i = 1..n:
-    KEYS[r+i]   decision key        rm:<ns>:{s<n>}:dec:<eventId>              (string, JSON)
-    KEYS[r+n+i] user rule state     rm:<ns>:{s<n>}:u:{<userId>}:rules         (hash: "p" and the rules' fields)
-    then one block of n keys per @userkey of the rules (registry order): KEYS[r+(2+b)n+i], e.g. the account
+    KEYS[r+i]    decision key       rm:<ns>:{s<n>}:dec:<eventId>              (string, JSON: the whole decision)
+    KEYS[r+n+i]  user rule state    rm:<ns>:{s<n>}:u:{<userId>}:rules         (hash: "p" and the rules' fields)
+    KEYS[r+2n+i] user charges       rm:<ns>:{s<n>}:u:{<userId>}:charges       (hash eventId -> charge record)
+    then one block of n keys per @userkey of the rules (registry order): KEYS[r+(3+b)n+i], e.g. the account
 
     ARGV[1] configuration, a JSON object: decisionTtl (s), streamMaxLen (approx.), stateTtl (s), version, and
             rules: { <configKey>: what the rule's scriptConfig() gives }
     ARGV[2] decidedAt ISO
-    ARGV[3] number of groups g, then g groups of 8 (charges of one local date and one clock date share a group;
+    ARGV[3] number of groups g, then g groups of 12 (charges of one local date and one clock date share a group;
             a late charge, whose clock is past its T+1 instant, has one of its own):
             local date YYYY-MM-DD of the charges, approve settleAt (ms), its ISO, review settleAt (ms), its ISO
             (the later of T+1 and the clock, + the hold), oldest local date to keep in the day totals, latest
-            prune date that makes a prune due, the clock's local date
+            prune date that makes a prune due, the clock's local date, approve and review settleAt in base 36,
+            the local date as YYYYMMDD, the oldest local date (YYYYMMDD) of a charge record to keep
     then the number of pre-decided firings m, then m triples: index of the charge (1..n), rule name, reason
     then 5 per charge: eventId, userId, merchantId, card label "****1234", and the fields that hold no space,
             space-separated (fewer arguments cost less on both sides of the connection):
@@ -60,13 +65,14 @@
   User rule state hash: the rules' fields (see their fragments) and
     "p"      -> the clock's local date at the last prune
     A charge whose clock's local date is a week or more after the last prune prunes: each rule drops its stale
-    fields, a field no rule owns any more is dropped, and the TTL (retention + a week, from now) is pushed out. So
-    a busy user's hash stays small, and an idle one's expires at least the retention after its last charge,
-    without a prune on every user's first charge of every day.
+    fields, a field no rule owns any more is dropped, the user's charge records older than the decision retention
+    are dropped, and the TTL of both hashes (retention + a week, from now) is pushed out. So a busy user's hashes
+    stay small, and an idle one's expire at least the retention after its last charge, without a prune on every
+    user's first charge of every day.
 
   Output, one string per charge, in order:
     "N<outcome> <settleAt ISO or -> <fired rules, comma-separated, or ->" for a new decision,
-    "D<stored decision JSON>" for an eventId already decided,
+    "D<charge record>" for an eventId already decided (src/decisions/charge-record.ts),
     "E<error>" for a charge that failed here (its earlier writes stay; the caller dead-letters it).
 ]]
 local rcall = redis.call
@@ -82,8 +88,9 @@ local groups = {}
 local a = 4
 for g = 1, tonumber(ARGV[3]) do
   groups[g] = { date = ARGV[a], approveAt = ARGV[a + 1], approveIso = ARGV[a + 2], reviewAt = ARGV[a + 3],
-    reviewIso = ARGV[a + 4], oldestDay = ARGV[a + 5], pruneDue = ARGV[a + 6], clockDate = ARGV[a + 7] }
-  a = a + 8
+    reviewIso = ARGV[a + 4], oldestDay = ARGV[a + 5], pruneDue = ARGV[a + 6], clockDate = ARGV[a + 7],
+    approve36 = ARGV[a + 8], review36 = ARGV[a + 9], digits = ARGV[a + 10], oldestRecord = ARGV[a + 11] }
+  a = a + 12
 end
 -- Pre-decided firings, by charge index then rule name.
 local preFired = {}
@@ -114,40 +121,42 @@ local function quoted(s)
   return '"' .. s .. '"'
 end
 
--- The rules one charge fired, as its decision's JSON arrays and its summary, and the outcomes they force (reset
--- for every charge).
-local rules, reasons, fired, decline, review
+-- The rules one charge fired, as its decision's JSON arrays, its summary and its record's codes, and the outcomes
+-- they force (reset for every charge).
+local rules, reasons, fired, codes, decline, review
 
 --- @rules outcomes
-local firstDecisionKey = #KEYS - (2 + USER_KEYS) * charges + 1
-local firstUserKey = firstDecisionKey + 2 * charges
+local firstDecisionKey = #KEYS - (3 + USER_KEYS) * charges + 1
+local firstUserKey = firstDecisionKey + 3 * charges
 
 local function fire(rule, reason)
   if OUTCOMES[rule] == "decline" then decline = true else review = true end
   if fired == "" then
-    rules, reasons, fired = '"' .. rule .. '"', json(reason), rule
+    rules, reasons, fired, codes = '"' .. rule .. '"', json(reason), rule, CODES[rule]
   else
-    rules, reasons, fired = rules .. ',"' .. rule .. '"', reasons .. "," .. json(reason), fired .. "," .. rule
+    rules, reasons, fired, codes = rules .. ',"' .. rule .. '"', reasons .. "," .. json(reason), fired .. "," .. rule, codes .. CODES[rule]
   end
 end
 
 --- @rules setup
 
--- Decisions of the run so far, by decision key: a repeated eventId in one run is a duplicate too.
+-- Records of the run so far, by eventId: a repeated eventId in one run is a duplicate too (its user is the same:
+-- the claim holds the user).
 local decided = {}
-local stored = rcall("MGET", unpack(KEYS, firstDecisionKey, firstDecisionKey + charges - 1))
 -- Settlement writes of the whole run, done once at the end.
 local due = {}
+local info = {}
 local scheduledCount, scheduledAmount, heldCount, heldAmount = 0, 0, 0, 0
 
 local function evaluate(i)
   local decisionKey = KEYS[firstDecisionKey - 1 + i]
   local stateKey = KEYS[firstDecisionKey - 1 + charges + i]
-  local earlier = decided[decisionKey] or stored[i]
-  if earlier then return "D" .. earlier end
-
+  local chargesKey = KEYS[firstDecisionKey - 1 + 2 * charges + i]
   local p = firstCharge + (i - 1) * PER_CHARGE
   local eventId = ARGV[p]
+  local earlier = decided[eventId] or rcall("HGET", chargesKey, eventId)
+  if earlier then return "D" .. earlier end
+
   local merchantId = ARGV[p + 2]
   local cardLabel = ARGV[p + 3]
   local amountText, occurredAt, t36, groupIndex, localTime, sodText, cardToken, clock36, plain =
@@ -163,7 +172,7 @@ local function evaluate(i)
 
 --- @rules read
 
-  rules, reasons, fired, decline, review = "", "", "", false, false
+  rules, reasons, fired, codes, decline, review = "", "", "", "", false, false
 
 --- @rules check
 
@@ -188,32 +197,55 @@ local function evaluate(i)
     for s = 1, #stale, 1000 do
       rcall("HDEL", stateKey, unpack(stale, s, math.min(s + 999, #stale)))
     end
+    -- Charge records past the decision retention (their local date is the record's 4th word).
+    local records = rcall("HGETALL", chargesKey)
+    stale = {}
+    for j = 1, #records, 2 do
+      local date = string.match(records[j + 1], "^%S+ %S+ (%d+)")
+      if not date or date < day.oldestRecord then stale[#stale + 1] = records[j] end
+    end
+    for s = 1, #stale, 1000 do
+      rcall("HDEL", chargesKey, unpack(stale, s, math.min(s + 999, #stale)))
+    end
     pruned = day.clockDate
   end
 
   local settleAt = "null"
   local settleIso = "-"
+  local settle36 = "-"
   if outcome == "decline" then
 --- @rules write declined
   else
 --- @rules write counted
 --- @rules counted
+    local kind
     if outcome == "approve" then
       due[#due + 1] = day.approveAt
       scheduledCount = scheduledCount + 1
       scheduledAmount = scheduledAmount + amount
-      settleIso = day.approveIso
+      settleIso, settle36, kind = day.approveIso, day.approve36, "\tscheduled"
     else
       due[#due + 1] = day.reviewAt
       heldCount = heldCount + 1
       heldAmount = heldAmount + amount
-      settleIso = day.reviewIso
+      settleIso, settle36, kind = day.reviewIso, day.review36, "\theld"
     end
     due[#due + 1] = eventId
+    info[#info + 1] = eventId
+    info[#info + 1] = merchantId .. "\t" .. amountText .. kind
     settleAt = '"' .. settleIso .. '"'
   end
-  -- After the write: EXPIRE on a key that does not exist yet would do nothing.
-  if prune then rcall("EXPIRE", stateKey, stateTtl) end
+  local flags = ""
+--- @rules record
+  if flags == "" then flags = "-" end
+  if codes == "" then codes = "-" end
+  local record = string.sub(outcome, 1, 1) .. amountText .. " " .. settle36 .. " " .. day.digits .. " " .. flags .. " " .. codes
+  rcall("HSET", chargesKey, eventId, record)
+  -- After the writes: EXPIRE on a key that does not exist yet would do nothing.
+  if prune then
+    rcall("EXPIRE", stateKey, stateTtl)
+    rcall("EXPIRE", chargesKey, stateTtl)
+  end
 
   local text = json
   if plain == "1" then text = quoted end
@@ -235,7 +267,7 @@ local function evaluate(i)
 
   rcall("SET", decisionKey, decision, "EX", decisionTtl)
   rcall("XADD", KEYS[1], "*", "d", decision)
-  decided[decisionKey] = decision
+  decided[eventId] = record
   if fired == "" then fired = "-" end
   return "N" .. outcome .. " " .. settleIso .. " " .. fired
 end
@@ -264,6 +296,7 @@ if wrote then rcall("XTRIM", KEYS[1], "MAXLEN", "~", streamMaxLen) end
 -- ZADD in slices: unpack has a stack limit.
 for s = 1, #due, 1000 do
   rcall("ZADD", KEYS[2], unpack(due, s, math.min(s + 999, #due)))
+  rcall("HSET", KEYS[4], unpack(info, s, math.min(s + 999, #info)))
 end
 if scheduledCount > 0 then
   rcall("HINCRBY", KEYS[3], "scheduledCount", scheduledCount)

@@ -1,7 +1,9 @@
 /**
  * The rules, in the order they are evaluated and listed in a decision. Everything that names rules derives from
  * this list: the configuration's `rules` part (schema, defaults, checks), the decision vocabulary (RuleName),
- * the metric labels, and the README's rule table (a test compares it).
+ * the metric labels, and the README's rule table (a test compares it). A charge record names the rules a charge
+ * fired by their index here (src/decisions/charge-record.ts): add a rule at the end, or the duplicates of charges
+ * decided before the change name the wrong rules for retention.decisionDays.
  */
 import { z } from 'zod';
 import { cardBlocklisted } from './card-blocklisted.ts';

@@ -19,6 +19,8 @@ export interface Fragment {
   check: string;
   writes: { when: 'all' | 'counted'; name: string; value: string }[];
   observed: { name: string; value: string }[];
+  /** Lua string expressions whose values are appended to the charge record's flags. */
+  record: string[];
   prune?: { when: string; body: string };
   counted: string;
   finish: string;
@@ -28,7 +30,7 @@ const LUA_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Reads a fragment's directives and sections; a line it does not understand is an error naming the line. */
 export function parseFragment(text: string, source: string): Fragment {
-  const fragment: Fragment = { source, keys: [], userKeys: [], setup: '', reads: [], keeps: [], check: '', writes: [], observed: [], counted: '', finish: '' };
+  const fragment: Fragment = { source, keys: [], userKeys: [], setup: '', reads: [], keeps: [], check: '', writes: [], observed: [], record: [], counted: '', finish: '' };
   type Section = 'setup' | 'check' | 'prune' | 'counted' | 'finish';
   let section: Section | null = null;
   const body: Record<Section, string[]> = { setup: [], check: [], prune: [], counted: [], finish: [] };
@@ -76,6 +78,10 @@ export function parseFragment(text: string, source: string): Fragment {
       case 'observed':
         fragment.observed.push({ name: name(n, words[0]), value: words.slice(1).join(' ') || fail(n, '@observed <name> <json expression>') });
         break;
+      case 'record':
+        if (rest === '') fail(n, '@record <string expression>');
+        fragment.record.push(rest);
+        break;
       case 'setup':
       case 'check':
       case 'counted':
@@ -102,7 +108,7 @@ export function parseFragment(text: string, source: string): Fragment {
 }
 
 /** The core's marker lines, each replaced by generated code. */
-const MARKER = /^--- @rules (outcomes|setup|user keys|read|check|prune|write declined|write counted|counted|observed|finish)$/gm;
+const MARKER = /^--- @rules (outcomes|setup|user keys|read|check|prune|write declined|write counted|counted|observed|record|finish)$/gm;
 
 const indent = (code: string, by: string) =>
   code
@@ -122,7 +128,7 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
       seen.add(v);
     }
   }
-  let keyIndex = 3;
+  let keyIndex = 4;
   const userKeys = userKeysOf(rules, fragments);
   const pairs = (when: 'declined' | 'counted') =>
     inScript
@@ -131,7 +137,7 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
       .map((w) => `, ${w.name}Field, ${w.value}`)
       .join('');
   const sections: Record<string, string> = {
-    outcomes: `local OUTCOMES = { ${rules.map((r) => `${r.name} = "${r.outcome}"`).join(', ')} }\n-- Keys per charge the rules read besides its decision and rule state (@userkey).\nlocal USER_KEYS = ${userKeys.length}`,
+    outcomes: `local OUTCOMES = { ${rules.map((r) => `${r.name} = "${r.outcome}"`).join(', ')} }\n-- Each rule's code in a charge record: its index in the registry, base 36.\nlocal CODES = { ${rules.map((r, i) => `${r.name} = "${i.toString(36)}"`).join(', ')} }\n-- Keys per charge the rules read besides its decision and rule state (@userkey).\nlocal USER_KEYS = ${userKeys.length}`,
     setup: inScript
       .map((r) => {
         const keys = frag(r).keys.map((k) => `local KEY_${k} = KEYS[${++keyIndex}]`);
@@ -174,6 +180,9 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
       .join('\n'),
     'write declined': `    rcall("HSET", stateKey, "p", pruned${pairs('declined')})`,
     'write counted': `    rcall("HSET", stateKey, "p", pruned${pairs('counted')})`,
+    record: inScript
+      .flatMap((r) => frag(r).record.map((e) => `  flags = flags .. (${e}) -- ${r.name}`))
+      .join('\n'),
     observed: inScript
       .flatMap((r) => frag(r).observed)
       .map((o) => `    '"${o.name}":' .. (${o.value}) .. ',' ..`)
@@ -195,7 +204,7 @@ function userKeysOf(rules: readonly RuleModule[], fragments: ReadonlyMap<string,
 }
 
 /**
- * The assembled script, the keys its fragments read once per call (in the order it takes them after KEYS[3]), and
+ * The assembled script, the keys its fragments read once per call (in the order it takes them after KEYS[4]), and
  * the keys per charge they read (one block of n keys each, after the rule-state keys).
  */
 export interface RulesScript {

@@ -2,24 +2,20 @@
  * Settlement: approved charges settle T+1 at 03:00 local, charges under review are held 48 hours longer
  * (both scheduled by the rules script into one due set, no job per transaction). A release run at instant X (the
  * worker's tick, or `npm run settlement -- release --now X`) moves everything due by X into the per-merchant Fenfu
- * ledger of X's local date (never the date of a past due score), exactly once per eventId, forever (contract v1.1).
- * Each shard keeps its own due set, ledgers and settled markers (its slot); a run releases every shard, and a report
- * adds the shards' ledgers up. The markers guard a charge, whose user (so shard) is part of it: a charge decided
- * again after its decision expired meets its marker in its user's shard. (An eventId reused by another user after
- * its claim expired is another charge, in another shard, and is paid.)
+ * ledger of X's local date (never the date of a past due score), exactly once per eventId (contract v1.1). The due
+ * set holds eventIds; what a release needs of each (merchant, amount, kind) waits beside it in the settlement info
+ * until it is paid, so a release never reads a decision (decisions leave Redis once archived). Each shard keeps its
+ * own due set, info, ledgers and settlement log (its slot); a run releases every shard, and a report adds the
+ * shards' ledgers up. Which transactions a ledger date paid is in the settlement log until the archive has it, then
+ * in fenfu.settlements.
  */
 import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { ChainableCommander } from 'ioredis';
-import { parseDecision, type Decision } from '../decisions/decision.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 
-const releaseScript = loadScript(new URL('./releaseSettlement-8.lua', import.meta.url));
-
-/** Why a due transaction was taken off the due set without being paid (label `reason` of `riskmon_settlements_refused_total`). */
-export type SettlementRefusalReason = 'already_settled';
-export const SETTLEMENT_REFUSAL_REASONS: readonly SettlementRefusalReason[] = ['already_settled'];
+const releaseScript = loadScript(new URL('./releaseSettlement-6.lua', import.meta.url));
 
 /** Instants a release may run at: the contract's event-time range, so no ledger date outside it can appear. */
 const EARLIEST_RUN_MS = Date.UTC(2000, 0, 1);
@@ -47,21 +43,13 @@ export interface SettlementReport {
   totalAmount: number;
 }
 
-export interface SettlementRefusal {
-  eventId: string;
-  reason: SettlementRefusalReason;
-  /** The date the eventId was settled on before. */
-  settledOn: string;
-}
-
 export interface ReleaseResult {
   /** The ledger date paid into: the local date of the run's instant. */
   date: string;
   settled: number;
   settledAmount: number;
-  missingDecision: number;
-  /** Due transactions refused (taken off the due set, nothing paid), with why. */
-  refused: SettlementRefusal[];
+  /** Due transactions without their settlement info (left in place: none is paid blind). */
+  missingInfo: number;
 }
 
 export interface SettlementStats {
@@ -88,7 +76,7 @@ export class SettlementLedger {
 
   /**
    * Settles every transaction due at or before `nowMs` into the ledger of `nowMs`'s local date, `batchSize` per round
-   * trip. An eventId already settled (on any date) is refused and taken off the due set; see releaseSettlement-8.lua.
+   * trip; see releaseSettlement-6.lua.
    */
   async releaseDue(nowMs: number, batchSize = 1_000): Promise<ReleaseResult> {
     if (!Number.isFinite(nowMs) || nowMs < EARLIEST_RUN_MS || nowMs >= LATEST_RUN_MS) {
@@ -100,88 +88,34 @@ export class SettlementLedger {
       date,
       settled: sum(parts.map((p) => p.settled)),
       settledAmount: sum(parts.map((p) => p.settledAmount)),
-      missingDecision: sum(parts.map((p) => p.missingDecision)),
-      refused: parts.flatMap((p) => p.refused),
+      missingInfo: sum(parts.map((p) => p.missingInfo)),
     };
   }
 
   private async releaseShard(shard: number, date: string, nowMs: number, batchSize: number): Promise<ReleaseResult> {
     const k = this.keys;
-    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingDecision: 0, refused: [] };
+    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingInfo: 0 };
+    const keys = [k.settlementDue(shard), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.settlementInfo(shard), k.settlementLog(shard)];
     let offset = 0;
     for (;;) {
       const ids = await this.redis.zrangebyscore(k.settlementDue(shard), '-inf', nowMs, 'LIMIT', offset, batchSize);
       if (ids.length === 0) return total;
-      const decisions = await this.decisions(shard, ids);
       // One shard, one slot: a plain pipeline.
       const pipeline = this.redis.pipeline();
-      const calls: { eventId: string; decision: Decision }[] = [];
-      ids.forEach((eventId, i) => {
-        const d = decisions[i];
-        if (!d) return;
-        this.release(
-          pipeline,
-          [k.settlementDue(shard), k.ledgerEntries(shard, date), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.decision(shard, eventId), k.settledMarkers(shard), k.settlementLog(shard)],
-          [eventId, d.merchantId, d.amount, d.outcome === 'review' ? 'held' : 'scheduled', date, nowMs, this.logMaxLen],
-        );
-        calls.push({ eventId, decision: d });
-      });
-      const missing = ids.length - calls.length;
+      for (const eventId of ids) this.release(pipeline, keys, [eventId, date, nowMs, this.logMaxLen]);
       const replies = (await pipeline.exec()) ?? [];
-      replies.forEach(([err, reply], i) => {
+      for (const [err, reply] of replies) {
         if (err) throw err;
-        if (reply === 1) {
+        if (Array.isArray(reply) && reply[0] === 1) {
           total.settled++;
-          total.settledAmount += calls[i]!.decision.amount;
-        } else if (Array.isArray(reply) && reply[0] === -2) {
-          total.refused.push({ eventId: calls[i]!.eventId, reason: 'already_settled', settledOn: String(reply[1]) });
+          total.settledAmount += Number(reply[1]);
+        } else if (reply === -1) {
+          // Left in the due set (it cannot be settled blind): skip past it.
+          total.missingInfo++;
+          offset++;
         }
-      });
-      // Transactions whose decision expired stay in the due set (they cannot be settled blind); skip past them.
-      total.missingDecision += missing;
-      offset += missing;
-    }
-  }
-
-  /**
-   * Upgrade step (once, idempotent, safe beside running workers): writes the settled marker of every transaction in
-   * the per-date ledger entries of releases made before the markers existed (HSETNX: a marker already there wins).
-   * Reports the eventIds found settled on more than one date (paid twice before this guard), at most 100 named.
-   */
-  async backfillSettledMarkers(batchSize = 1_000): Promise<{ dates: number; entries: number; markersWritten: number; settledTwice: number; settledTwiceShown: string[] }> {
-    const k = this.keys;
-    const out = { dates: 0, entries: 0, markersWritten: 0, settledTwice: 0, settledTwiceShown: [] as string[] };
-    const allDates = new Set<string>();
-    for (const shard of k.shardIds) {
-      const dates = (await this.redis.smembers(k.ledgerDates(shard))).sort();
-      for (const date of dates) {
-        allDates.add(date);
-        let cursor = '0';
-        do {
-          const [next, flat] = await this.redis.hscan(k.ledgerEntries(shard, date), cursor, 'COUNT', batchSize);
-          cursor = next;
-          const ids = flat.filter((_, i) => i % 2 === 0);
-          if (ids.length === 0) continue;
-          const pipeline = this.redis.pipeline();
-          for (const id of ids) pipeline.hsetnx(k.settledMarkers(shard), id, date);
-          for (const id of ids) pipeline.hget(k.settledMarkers(shard), id);
-          const replies = (await pipeline.exec()) ?? [];
-          ids.forEach((id, i) => {
-            const [err, wrote] = replies[i]!;
-            const [err2, markedOn] = replies[ids.length + i]!;
-            if (err || err2) throw err ?? err2;
-            out.entries++;
-            if (wrote === 1) out.markersWritten++;
-            else if (markedOn !== date) {
-              out.settledTwice++;
-              if (out.settledTwiceShown.length < 100) out.settledTwiceShown.push(id);
-            }
-          });
-        } while (cursor !== '0');
       }
     }
-    out.dates = allDates.size;
-    return out;
   }
 
   /** The `limit` transactions due first, over every shard. */
@@ -190,20 +124,20 @@ export class SettlementLedger {
       this.keys.shardIds.map(async (shard) => {
         const due = await this.redis.zrange(this.keys.settlementDue(shard), 0, limit - 1, 'WITHSCORES');
         const ids = due.filter((_, i) => i % 2 === 0);
-        const decisions = await this.decisions(shard, ids);
-        return ids.map((eventId, i) => ({ eventId, score: Number(due[i * 2 + 1]), decision: decisions[i] }));
+        const infos = ids.length ? await this.redis.hmget(this.keys.settlementInfo(shard), ...ids) : [];
+        return ids.map((eventId, i) => ({ eventId, score: Number(due[i * 2 + 1]), info: parseInfo(infos[i] ?? null) }));
       }),
     );
     const first = perShard
       .flat()
       .sort((a, b) => a.score - b.score || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0))
       .slice(0, limit);
-    return first.map(({ eventId, score, decision: d }) => ({
+    return first.map(({ eventId, score, info }) => ({
       eventId,
-      merchantId: d?.merchantId ?? null,
-      amount: d?.amount ?? null,
+      merchantId: info?.merchantId ?? null,
+      amount: info?.amount ?? null,
       settleAt: new Date(score).toISOString(),
-      status: d ? (d.outcome === 'review' ? 'held' : 'scheduled') : 'unknown',
+      status: info?.kind ?? 'unknown',
     }));
   }
 
@@ -250,12 +184,12 @@ export class SettlementLedger {
       return reply;
     });
   }
+}
 
-  private async decisions(shard: number, eventIds: string[]): Promise<(Decision | null)[]> {
-    if (eventIds.length === 0) return [];
-    const raw = await this.redis.mget(eventIds.map((id) => this.keys.decision(shard, id)));
-    return raw.map((r) => (r ? parseDecision(r) : null));
-  }
+/** A settlement info value, "merchant\tamount\tkind" (null when missing or unreadable). */
+function parseInfo(text: string | null): { merchantId: string; amount: number; kind: 'scheduled' | 'held' } | null {
+  const m = text === null ? null : /^(.*)\t(\d+)\t(scheduled|held)$/s.exec(text);
+  return m ? { merchantId: m[1]!, amount: Number(m[2]), kind: m[3] as 'scheduled' | 'held' } : null;
 }
 
 function sum(values: number[]): number {

@@ -8,7 +8,6 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { SETTLEMENT_QUEUE, type Keys } from '../redis/keys.ts';
 import { observeWorker } from '../redis/worker-events.ts';
-import { maskCardNumbers } from '../events/card.ts';
 import type { ReleaseResult, SettlementLedger } from './ledger.ts';
 import type { RedisClient } from '../redis/client.ts';
 import { startWatchedWorker } from '../redis/worker-watchdog.ts';
@@ -54,7 +53,7 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
         // The wall clock: a tick pays into today's ledger, whatever the due scores say.
         const result = await ledger.releaseDue(now(), settlement.batchSize);
         recordRelease(result, metrics, logger);
-        return { ...result, refused: result.refused.length };
+        return result;
       },
       { connection, prefix: keys.queuePrefix(SETTLEMENT_QUEUE), concurrency: 1 },
     );
@@ -73,21 +72,13 @@ export async function startSettlementWorker(options: SettlementWorkerOptions): P
   });
 }
 
-/** Most refusals named in one log line; the count is always complete. */
-const REFUSALS_LOGGED = 20;
-
-/** Counts and logs one release (the worker's tick or the CLI's); eventIds are masked, no other event data is logged. */
+/** Counts and logs one release (the worker's tick or the CLI's); no event data is logged. */
 export function recordRelease(result: ReleaseResult, metrics: Metrics, logger: Logger): void {
-  const summary = { date: result.date, settled: result.settled, settledAmount: result.settledAmount, missingDecision: result.missingDecision, refused: result.refused.length };
+  const summary = { date: result.date, settled: result.settled, settledAmount: result.settledAmount, missingInfo: result.missingInfo };
   if (result.settled > 0) {
     metrics.settlementsSettled.inc(result.settled);
     metrics.settlementsSettledAmount.inc(result.settledAmount);
     logger.info(summary, 'settlements released');
   }
-  for (const r of result.refused) metrics.settlementsRefused.inc({ reason: r.reason });
-  if (result.refused.length > 0) {
-    const refused = result.refused.slice(0, REFUSALS_LOGGED).map((r) => ({ eventId: maskCardNumbers(r.eventId), reason: r.reason, settledOn: r.settledOn }));
-    logger.error({ ...summary, refusedShown: refused }, 'due settlements refused: their eventId was already settled (nothing paid twice)');
-  }
-  if (result.missingDecision > 0) logger.error(summary, 'due settlements whose decision record has expired');
+  if (result.missingInfo > 0) logger.error(summary, 'due settlements without their settlement info: left unpaid in the due set');
 }

@@ -13,6 +13,7 @@ test.skipIf(initdb.skip)('kill -9 of the archiver and a PostgreSQL crash mid-str
   expect(f.distinctRows).toBe(f.rows);
   expect(f.missing).toBe(0);
   expect(f.different).toBe(0);
+  expect(f.leftInRedis).toBe(0);
   // The test must have bitten: archivers died holding read entries, and PostgreSQL went down mid-stream.
   expect(f.archiverKills).toBeGreaterThan(0);
   expect(f.postgresCrashes).toBeGreaterThan(0);

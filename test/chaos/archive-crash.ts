@@ -10,7 +10,7 @@ import { archiveBacklog, PENDING_AGAIN } from '../../src/archive/archiver.ts';
 import { openArchiveDb } from '../../src/archive/database.ts';
 import { migrateArchive } from '../../src/archive/migrate.ts';
 import { createContext } from '../../src/context.ts';
-import { parseDecision } from '../../src/decisions/decision.ts';
+import { parseChargeRecord } from '../../src/decisions/charge-record.ts';
 import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { targetEnv } from '../../src/redis/target.ts';
@@ -34,6 +34,8 @@ export interface ArchiveCrashFigures {
   distinctRows: number;
   missing: number;
   different: number;
+  /** Decided charges whose whole decision is still in Redis after the archive caught up (it should have left). */
+  leftInRedis: number;
   archiverKills: number;
   postgresCrashes: number;
   /** Entries archivers wrote again after a predecessor (or a failed round) had read them and not acknowledged them. */
@@ -103,8 +105,8 @@ export async function archiveCrashScenario(options: ArchiveCrashOptions): Promis
     if (crashed.length) throw new Error(`processes died on their own:\n${crashed.join('\n')}`);
 
     await client.connect();
-    const rows = await client.query<{ event_id: string; outcome: string; amount_fen: string; settle_at: Date | null; reasons: string[] }>(
-      `SELECT t.event_id, t.outcome, t.amount_fen, t.settle_at, r.reasons
+    const rows = await client.query<{ event_id: string; outcome: string; amount_fen: string; settle_at: Date | null; rules: string[] }>(
+      `SELECT t.event_id, t.outcome, t.amount_fen, t.settle_at, r.rules
        FROM fenfu.transactions t JOIN fenfu.risk_records r USING (namespace, event_id) WHERE t.namespace = $1`,
       [namespace],
     );
@@ -112,14 +114,17 @@ export async function archiveCrashScenario(options: ArchiveCrashOptions): Promis
     let decided = 0;
     let missing = 0;
     let different = 0;
+    let leftInRedis = 0;
     for (const e of input) {
-      const stored = await context.redis.get(context.keys.decision(context.keys.shardOf(e.userId), e.eventId));
+      // What Redis keeps of a decided charge once archived: its record (the whole decision went to PostgreSQL).
+      const stored = await context.redis.hget(context.keys.charges(e.userId), e.eventId);
       if (!stored) continue;
       decided++;
-      const d = parseDecision(stored);
+      if ((await context.redis.exists(context.keys.decision(context.keys.shardOf(e.userId), e.eventId))) === 1) leftInRedis++;
+      const d = parseChargeRecord(stored);
       const row = byId.get(e.eventId);
       if (!row) missing++;
-      else if (row.outcome !== d.outcome || Number(row.amount_fen) !== d.amount || (row.settle_at?.toISOString() ?? null) !== (d.settleAt ? new Date(d.settleAt).toISOString() : null) || JSON.stringify(row.reasons) !== JSON.stringify(d.reasons)) different++;
+      else if (row.outcome !== d.outcome || Number(row.amount_fen) !== d.amount || (row.settle_at?.toISOString() ?? null) !== d.settleAt || JSON.stringify(row.rules) !== JSON.stringify(d.rules)) different++;
     }
     return {
       events: input.length,
@@ -128,6 +133,7 @@ export async function archiveCrashScenario(options: ArchiveCrashOptions): Promis
       distinctRows: byId.size,
       missing,
       different,
+      leftInRedis,
       archiverKills: fleet.kills,
       postgresCrashes,
       pendingRewrites: fleet.count(PENDING_AGAIN),

@@ -31,6 +31,7 @@ import { SettlementLedger } from '../../src/settlement/ledger.ts';
 import { ZoneCalendar } from '../../src/time/calendar.ts';
 import type { ReferenceModel } from '../helpers/reference-model.ts';
 import { compareStreamIds, dueSettlements } from '../helpers/shards.ts';
+import { settlementLog } from '../helpers/settlement.ts';
 import { DateTime } from 'luxon';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -391,22 +392,22 @@ export async function verifyNamespace(
     for (const [id, at] of expectedDue) if (got.get(id) !== at) note(`settlement of ${id}: ${got.get(id)}, expected ${at}`);
   } else {
     if (due.length > 0) note(`${due.length} settlements still due`);
-    // A run pays into the ledger of the date it runs (contract v1.1): the settled markers say which, one per charge.
+    // A run pays into the ledger of the date it runs (contract v1.1): the settlement log says which, one per charge.
+    const log = await settlementLog(redis, keys);
     const markers: Record<string, string> = {};
-    let markerCount = 0;
-    for (const shard of keys.shardIds) {
-      const h = await redis.hgetall(keys.settledMarkers(shard));
-      markerCount += Object.keys(h).length;
-      Object.assign(markers, h);
+    const perDate = new Map<string, number>();
+    for (const { eventId, date } of log) {
+      markers[eventId] = date;
+      perDate.set(date, (perDate.get(date) ?? 0) + 1);
     }
-    if (markerCount !== Object.keys(markers).length) note(`settled markers: ${markerCount} over the shards for ${Object.keys(markers).length} eventIds`);
-    if (Object.keys(markers).length !== expectedDue.size) note(`${Object.keys(markers).length} settled markers, expected ${expectedDue.size}`);
+    if (log.length !== Object.keys(markers).length) note(`settlement log: ${log.length} settlements for ${Object.keys(markers).length} eventIds`);
+    if (Object.keys(markers).length !== expectedDue.size) note(`${Object.keys(markers).length} settled, expected ${expectedDue.size}`);
     const expectedLedger = new Map<string, Map<string, { count: number; amount: number }>>();
     for (const d of model.order) {
       if (d.settleAtMs === null) continue;
       const date = markers[d.eventId];
       if (date === undefined) {
-        note(`${d.eventId}: no settled marker`);
+        note(`${d.eventId}: never settled`);
         continue;
       }
       const dueDate = DateTime.fromMillis(d.settleAtMs, { zone: model.params.zone }).toISODate()!;
@@ -421,11 +422,10 @@ export async function verifyNamespace(
     for (const [date, merchants] of expectedLedger) {
       // Added up over the shards (each shard pays its own users' charges into its own ledger).
       const ledger: Record<string, string> = {};
-      let entries = 0;
+      const entries = perDate.get(date) ?? 0;
       for (const shard of keys.shardIds) {
-        const [part, n] = await Promise.all([redis.hgetall(keys.ledger(shard, date)), redis.hlen(keys.ledgerEntries(shard, date))]);
+        const part = await redis.hgetall(keys.ledger(shard, date));
         for (const [field, value] of Object.entries(part)) ledger[field] = String(Number(ledger[field] ?? 0) + Number(value));
-        entries += n;
       }
       let dateCount = 0;
       for (const [merchant, { count, amount }] of merchants) {

@@ -16,7 +16,6 @@ import { freshNamespace } from '../helpers/context.ts';
 import { buildPipeline, chaosSettings, dropNamespace, TEST_CARD_SECRET } from './harness.ts';
 import { testBatch } from '../helpers/batch.ts';
 import { PRODUCER_REJECT_REASONS } from '../../src/pipeline/producer.ts';
-import { SETTLEMENT_REFUSAL_REASONS } from '../../src/settlement/ledger.ts';
 import { WATCHED_COMPONENTS } from '../../src/redis/worker-watchdog.ts';
 import { ARCHIVE_SOURCES } from '../../src/archive/archiver.ts';
 import { PARTITIONED_TABLES } from '../../src/archive/partitions.ts';
@@ -26,7 +25,7 @@ export const ALLOWED_LABELS: Record<string, readonly string[]> = {
   type: [...Object.keys(eventSchemas), 'unknown'],
   // Events consumed (accepted/rejected) and calibration runs (completed/refused/failed).
   result: ['accepted', 'rejected', 'completed', 'refused', 'failed'],
-  reason: [...REJECT_REASONS, ...PRODUCER_REJECT_REASONS, ...SETTLEMENT_REFUSAL_REASONS],
+  reason: [...REJECT_REASONS, ...PRODUCER_REJECT_REASONS],
   change: ['up', 'down', 'unchanged'],
   warning: ['asset_redemption', 'repayment_without_debt'],
   outcome: ['approve', 'review', 'decline'],

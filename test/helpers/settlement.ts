@@ -1,10 +1,13 @@
 /** Release-side test data: decision records and due entries written as the rules script writes them. */
 import type { Context } from '../../src/context.ts';
 import type { Decision } from '../../src/decisions/decision.ts';
+import type { RedisClient } from '../../src/redis/client.ts';
+import type { Keys } from '../../src/redis/keys.ts';
 
 /**
- * Writes a decision record and its due entry as the rules script does (SET with expiry, ZADD, the kind's running
- * totals, all in the user's shard), for release-side tests that need a due time or a second decision the rules would not make today.
+ * Writes a decision, its due entry and settlement info as the rules script does (SET with expiry, ZADD, HSET, the
+ * kind's running totals, all in the user's shard), for release-side tests that need a due time the rules would not
+ * give today.
  */
 export async function scheduleDecision(ctx: Context, eventId: string, dueMs: number, over: Partial<Decision> = {}): Promise<Decision> {
   const d: Decision = {
@@ -30,25 +33,33 @@ export async function scheduleDecision(ctx: Context, eventId: string, dueMs: num
     .multi()
     .set(ctx.keys.decision(shard, eventId), JSON.stringify(d), 'EX', 35 * 86_400)
     .zadd(ctx.keys.settlementDue(shard), dueMs, eventId)
+    .hset(ctx.keys.settlementInfo(shard), eventId, `${d.merchantId}\t${d.amount}\t${kind}`)
     .hincrby(ctx.keys.settlementStats(shard), `${kind}Count`, 1)
     .hincrby(ctx.keys.settlementStats(shard), `${kind}Amount`, d.amount)
     .exec();
   return d;
 }
 
-/** Every shard's settled markers (eventId → settlement date), merged: an eventId is settled in its user's shard only. */
-export async function settledMarkers(ctx: Context): Promise<Record<string, string>> {
-  return mergeHashes(await Promise.all(ctx.keys.shardIds.map((s) => ctx.redis.hgetall(ctx.keys.settledMarkers(s)))));
+/** Every settlement in the shards' settlement logs (nothing archived and trimmed them), in log order per shard. */
+export async function settlementLog(redis: RedisClient, keys: Keys): Promise<{ eventId: string; date: string }[]> {
+  const out: { eventId: string; date: string }[] = [];
+  for (const shard of keys.shardIds) {
+    for (const [, fields] of await redis.xrange(keys.settlementLog(shard), '-', '+')) {
+      const f = Object.fromEntries(fields.flatMap((v, i) => (i % 2 === 0 ? [[v, fields[i + 1]!]] : [])));
+      out.push({ eventId: f.s!, date: f.on! });
+    }
+  }
+  return out;
 }
 
-/** The settled marker of `eventId`, found in whichever shard has it (null: none has). */
-export async function settledMarker(ctx: Context, eventId: string): Promise<string | null> {
-  return (await settledMarkers(ctx))[eventId] ?? null;
-}
-
-/** Every shard's ledger entries of `date` (eventId → "merchant\tamount\tkind"), merged. */
-export async function ledgerEntries(ctx: Context, date: string): Promise<Record<string, string>> {
-  return mergeHashes(await Promise.all(ctx.keys.shardIds.map((s) => ctx.redis.hgetall(ctx.keys.ledgerEntries(s, date)))));
+/** Settlements by eventId → the ledger date it was paid into; an eventId paid twice is an error. */
+export async function settledOn(ctx: Context): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const { eventId, date } of await settlementLog(ctx.redis, ctx.keys)) {
+    if (eventId in out) throw new Error(`${eventId} settled twice (${out[eventId]} and ${date})`);
+    out[eventId] = date;
+  }
+  return out;
 }
 
 /** The settlement dates that have a ledger in any shard, sorted. */
@@ -74,18 +85,6 @@ export async function settlementStatsHash(ctx: Context): Promise<Record<string, 
   const out: Record<string, number> = {};
   for (const h of await Promise.all(ctx.keys.shardIds.map((s) => ctx.redis.hgetall(ctx.keys.settlementStats(s))))) {
     for (const [field, value] of Object.entries(h)) out[field] = (out[field] ?? 0) + Number(value);
-  }
-  return out;
-}
-
-/** Merges per-shard hashes; a field in two shards is a layout error (an eventId belongs to one shard). */
-function mergeHashes(hashes: Record<string, string>[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const h of hashes) {
-    for (const [field, value] of Object.entries(h)) {
-      if (field in out) throw new Error(`${field} is in two shards' hashes`);
-      out[field] = value;
-    }
   }
   return out;
 }

@@ -8,8 +8,9 @@ import { Archiver, ARCHIVE_GROUP } from '../../src/archive/archiver.ts';
 import type { ArchiveDb } from '../../src/archive/database.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { Metrics } from '../../src/metrics.ts';
-import { parseDecision } from '../../src/decisions/decision.ts';
-import { dropContext, testContext } from '../helpers/context.ts';
+import { parseDecision, type Decision } from '../../src/decisions/decision.ts';
+import { Redis } from 'ioredis';
+import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
 import { testCharge } from '../helpers/charges.ts';
 import { testBatch } from '../helpers/batch.ts';
 import { openTestArchive, skipWithoutPostgres } from '../helpers/postgres.ts';
@@ -61,6 +62,8 @@ describe.skipIf(skip)('archiver', () => {
     const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger, metrics, batchSize: 7 });
     const before = await archiver.backlog();
     expect(before.find((b) => b.source === 'decisions')!.entries).toBe(60);
+    const decided = new Map<string, Decision>();
+    for (const charge of charges) decided.set(charge.eventId, parseDecision((await c.redis.get(c.keys.decision(c.keys.shardOf(charge.userId), charge.eventId)))!));
     expect(before.find((b) => b.source === 'dead_letters')!.entries).toBe(3);
     expect(await drain(archiver)).toBe(63);
 
@@ -71,7 +74,10 @@ describe.skipIf(skip)('archiver', () => {
     expect(rows.rows).toHaveLength(60);
     for (const charge of charges) {
       const shard = c.keys.shardOf(charge.userId);
-      const stored = parseDecision((await c.redis.get(c.keys.decision(shard, charge.eventId)))!);
+      const stored = decided.get(charge.eventId)!;
+      // Archived: the whole decision has left Redis; the charge's record (its dedupe) stays.
+      expect(await c.redis.exists(c.keys.decision(shard, charge.eventId))).toBe(0);
+      expect(await c.redis.hget(c.keys.charges(charge.userId), charge.eventId)).toMatch(new RegExp(`^${stored.outcome[0]}${stored.amount} `));
       const row = rows.rows.find((r) => r.event_id === charge.eventId)!;
       expect(row).toEqual({
         event_id: stored.eventId,
@@ -233,5 +239,25 @@ describe.skipIf(skip)('archiver', () => {
     );
     expect(rows.rows[0]).toEqual({ n: 60, distinct: 60 });
     expect((await next.backlog()).map((b) => b.entries)).toEqual([0, 0, 0]);
+  });
+
+  // Found by the archive crash check: an archiver killed between acknowledging a round and dropping its decisions
+  // from Redis left them there for retention.decisionDays (no archiver reads an acknowledged entry again).
+  it('drops the archived decisions from Redis before it acknowledges them, so a crash in between leaves none behind', async () => {
+    const c = (ctx = testContext());
+    const charges = await decideSome(c);
+    // An archiver whose Redis user may not delete keys: it fails after the commit, at the drop.
+    const user = `archiver-no-unlink-${process.pid}`;
+    await c.redis.call('ACL', 'SETUSER', user, 'on', 'nopass', '~*', '&*', '+@all', '-unlink', '-del');
+    const limited = new Redis(redisUrl(), { username: user, password: 'x' });
+    try {
+      await expect(new Archiver({ redis: limited, keys: c.keys, db, logger: silentLogger }).archiveOnce()).rejects.toThrow(/NOPERM/);
+    } finally {
+      limited.disconnect();
+      await c.redis.call('ACL', 'DELUSER', user);
+    }
+    await drain(new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger }));
+    for (const charge of charges) expect(await c.redis.exists(c.keys.decision(c.keys.shardOf(charge.userId), charge.eventId)), charge.eventId).toBe(0);
+    expect((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fenfu.transactions WHERE namespace = $1`, [c.keys.namespace])).rows[0]!.n).toBe(60);
   });
 });

@@ -90,6 +90,8 @@ describe('credit_limit', () => {
     const declined = charge('u-refund', '2026-03-10T10:10:00.000+08:00', 20_000);
     await process(c, [opened('u-refund', OPEN, 30_000, 'applied'), paid, declined]);
     expect((await credit(c, 'u-refund')).available).toBe(10_000);
+    // Archived, as the archiver leaves them: the whole decisions have left Redis, the refunds read the charge records.
+    expect(await c.redis.del(decisionKey(c.keys, 'u-refund', paid.eventId as string), decisionKey(c.keys, 'u-refund', declined.eventId as string))).toBe(2);
 
     const first = refund('u-refund', paid.eventId as string, 15_000, '2026-03-10T11:00:00.000+08:00', 'rf-1');
     const results = await process(c, [

@@ -77,6 +77,7 @@ describe('decisions show', () => {
   });
 
   it('shows, and exports with --archive, a decision that has left Redis, from the archive, card masked', async () => {
+    const before = JSON.parse((await ctx.redis.get(keyOf('e-2')))!) as Decision;
     const db = await openArchiveDb({ databaseUrl: undefined, dataDir: join(archiveDir, 'archive') });
     try {
       await migrateArchive(db);
@@ -85,8 +86,8 @@ describe('decisions show', () => {
     } finally {
       await db.close();
     }
-    const before = JSON.parse((await ctx.redis.get(keyOf('e-2')))!) as Decision;
-    await ctx.redis.del(keyOf('e-2'));
+    // The archiver took the whole decision out of Redis once PostgreSQL had it.
+    expect(await ctx.redis.exists(keyOf('e-2'))).toBe(0);
     const r = await decisions('show', 'e-2');
     expect(r.code, r.stderr).toBe(0);
     const shown = JSON.parse(r.stdout) as Decision & { source: string; settledAt: string | null };

@@ -55,4 +55,10 @@ describe('key layout guard', () => {
     await expect(checkLayout(ctx.redis, ctx.keys)).rejects.toThrow(/layout before shard slots/);
     expect(await ctx.redis.exists(ctx.keys.layout)).toBe(0);
   });
+
+  it('refuses a namespace recorded with layout 2 (the decision key was the dedupe), naming the procedure', async () => {
+    ctx = testContext({ pipeline: { shards: 4 } });
+    await ctx.redis.hset(ctx.keys.layout, 'version', 2, 'shards', 4);
+    await expect(checkLayout(ctx.redis, ctx.keys)).rejects.toThrow(/written with key layout 2; this version reads layout 3\. Replay its recent events into a new namespace.*Upgrading the key layout/);
+  });
 });

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { runTool } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
-import { dueCount, ledgersExisting, scheduleDecision, settledMarkers } from '../helpers/settlement.ts';
+import { dueCount, ledgersExisting, scheduleDecision } from '../helpers/settlement.ts';
 import { decisionKey } from '../helpers/shards.ts';
 import { randomBytes } from 'node:crypto';
 
@@ -28,8 +28,7 @@ describe('settlement release --now', () => {
       date: '2026-03-11',
       settled: 1,
       settledAmount: 123,
-      missingDecision: 0,
-      refused: [],
+      missingInfo: 0,
     });
     expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 1, totalAmount: 123 });
   });
@@ -78,55 +77,9 @@ describe('settlement release --now', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ date: '2099-06-01', settled: 1 });
   });
 
-  it('reports an eventId already settled as refused, once, and pays nothing twice', async () => {
-    expect((await release('--now', '2026-03-11T03:00:00+08:00')).code).toBe(0);
-    await ctx.redis.del(decisionKey(ctx.keys, 'u-due-long-ago', 'due-long-ago'));
-    await scheduleDecision(ctx, 'due-long-ago', Date.parse('2026-04-01T19:00:00Z'), { amount: 123 });
-    const r = await release('--now', '2026-04-02T03:00:00+08:00');
-    expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({
-      date: '2026-04-02',
-      settled: 0,
-      refused: [{ eventId: 'due-long-ago', reason: 'already_settled', settledOn: '2026-03-11' }],
-    });
-    expect(await ledgersExisting(ctx, '2026-04-02')).toBe(0);
-  });
-
   it('takes --now and --allow-future only with release', async () => {
     const r = await runTool('settlement', ['pending', '--namespace', ctx.keys.namespace, '--now', '2026-03-11T03:00:00+08:00'], env());
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--now and --allow-future belong to release');
-  });
-});
-
-describe('settlement backfill-markers (upgrade step)', () => {
-  it('marks every transaction released before the markers existed, so a later redelivery is refused', async () => {
-    // Ledger entries as releases before this change left them: no markers; "twice" was paid on two dates. Each in
-    // its user's shard ("old" is scheduled again below for u-old, as scheduleDecision names its user).
-    const oldShard = ctx.keys.shardOf('u-old');
-    const twiceShard = ctx.keys.shardOf('u-twice');
-    for (const [shard, date, fields] of [
-      [oldShard, '2026-03-11', ['old', 'm-1\t5\tscheduled']],
-      [twiceShard, '2026-03-11', ['twice', 'm-1\t6\tscheduled']],
-      [twiceShard, '2026-04-21', ['twice', 'm-1\t6\theld']],
-    ] as const) {
-      await ctx.redis.multi().hset(ctx.keys.ledgerEntries(shard, date), ...fields).sadd(ctx.keys.ledgerDates(shard), date).exec();
-    }
-    const backfill = () => runTool('settlement', ['backfill-markers', '--namespace', ctx.keys.namespace], env());
-    const first = await backfill();
-    expect(first.code, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout)).toEqual({ dates: 2, entries: 3, markersWritten: 2, settledTwice: 1, settledTwiceShown: ['twice'] });
-    expect(await settledMarkers(ctx)).toEqual({ old: '2026-03-11', twice: '2026-03-11' });
-    expect(await ctx.redis.hget(ctx.keys.settledMarkers(oldShard), 'old')).toBe('2026-03-11');
-    expect(await ctx.redis.hget(ctx.keys.settledMarkers(twiceShard), 'twice')).toBe('2026-03-11');
-    const again = await backfill();
-    expect(JSON.parse(again.stdout)).toMatchObject({ entries: 3, markersWritten: 0, settledTwice: 1 });
-
-    await scheduleDecision(ctx, 'old', Date.parse('2026-03-10T19:00:00Z'), { amount: 5 });
-    const r = await release('--now', '2026-03-11T03:00:00+08:00');
-    expect(JSON.parse(r.stdout)).toMatchObject({
-      settled: 1,
-      refused: [{ eventId: 'old', reason: 'already_settled', settledOn: '2026-03-11' }],
-    });
   });
 });

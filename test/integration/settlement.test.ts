@@ -10,8 +10,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { startSettlementWorker } from '../../src/settlement/settlement-worker.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testBatch } from '../helpers/batch.ts';
-import { dueCount, ledgerDates as allLedgerDates, ledgerEntries, ledgersExisting, scheduleDecision, settledMarker, settledMarkers } from '../helpers/settlement.ts';
-import { decisionKey } from '../helpers/shards.ts';
+import { dueCount, ledgerDates as allLedgerDates, ledgersExisting, scheduleDecision, settledOn } from '../helpers/settlement.ts';
 
 let ctx: Context;
 const charge = (eventId: string, over: Partial<ChargeEvent> = {}): ChargeEvent => ({
@@ -113,7 +112,7 @@ describe('release into the Fenfu ledger', () => {
   it('settles nothing before its time and everything due exactly at its time', async () => {
     expect((await ctx.ledger.releaseDue(Date.parse('2026-03-10T18:59:59.999Z'))).settled).toBe(0);
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00.000Z'));
-    expect(r).toEqual({ date: '2026-03-11', settled: 5, settledAmount: 100 + 250 + 1_000 + 5 + 5, missingDecision: 0, refused: [] });
+    expect(r).toEqual({ date: '2026-03-11', settled: 5, settledAmount: 100 + 250 + 1_000 + 5 + 5, missingInfo: 0 });
     expect(await ctx.ledger.report('2026-03-11')).toEqual({
       date: '2026-03-11',
       merchants: [
@@ -149,21 +148,23 @@ describe('release into the Fenfu ledger', () => {
     expect(results.reduce((s, r) => s + r.settled, 0)).toBe(7);
     expect((await ctx.ledger.releaseDue(now)).settled).toBe(0);
     expect((await ctx.ledger.report('2026-03-20')).totalCount).toBe(7);
-    expect(Object.keys(await ledgerEntries(ctx, '2026-03-20'))).toHaveLength(7);
-    expect(Object.keys(await settledMarkers(ctx))).toHaveLength(7);
+    // settledOn throws on an eventId paid twice.
+    expect(Object.values(await settledOn(ctx))).toEqual(Array(7).fill('2026-03-20'));
   });
 
   it('keeps the Fenfu ledger under its own keys', async () => {
     await ctx.ledger.releaseDue(Date.parse('2026-03-20T00:00:00Z'));
-    // Each shard that settled something (the shards of the charges' users) has its own five, and nothing else does.
+    // Each shard that settled something (the shards of the charges' users) has its own three, and nothing else does.
     const ledgerKeys = (await ctx.redis.keys(`${ctx.keys.base}:*fenfu:*`)).sort();
     const shards = [...new Set(['u-a1', 'u-a2', 'u-b1', 'h', 'u-c1'].map((u) => ctx.keys.shardOf(u)))];
     expect(shards.length).toBeGreaterThan(1);
     expect(ledgerKeys).toEqual(
-      shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settledMarkers(s), ctx.keys.settlementLog(s), ctx.keys.ledger(s, '2026-03-20'), ctx.keys.ledgerEntries(s, '2026-03-20')]).sort(),
+      shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settlementLog(s), ctx.keys.ledger(s, '2026-03-20')]).sort(),
     );
-    // Kept as long as the ledgers: nothing under fenfu: expires.
+    // The ledgers are kept: nothing under fenfu: expires (the log is trimmed by the archiver, below what it holds).
     for (const key of ledgerKeys) expect(await ctx.redis.ttl(key), key).toBe(-1);
+    // What was paid leaves the schedule: no due entry, no settlement info.
+    for (const s of shards) expect(await ctx.redis.exists(ctx.keys.settlementInfo(s), ctx.keys.settlementDue(s))).toBe(0);
   });
 });
 
@@ -178,7 +179,7 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
     await schedule('not-yet', Date.parse('2026-03-14T19:00:00Z'), { merchantId: 'm-b', amount: 4_000 });
     // 2026-03-14 10:00 in Shanghai: three are due, all paid today.
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-14T02:00:00Z'));
-    expect(r).toEqual({ date: '2026-03-14', settled: 3, settledAmount: 123, missingDecision: 0, refused: [] });
+    expect(r).toEqual({ date: '2026-03-14', settled: 3, settledAmount: 123, missingInfo: 0 });
     expect(await ledgerDates()).toEqual(['2026-03-14']);
     expect(await ctx.ledger.report('2026-03-14')).toEqual({
       date: '2026-03-14',
@@ -190,7 +191,7 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
       totalAmount: 123,
     });
     for (const past of ['2026-03-11', '2026-03-12', '2026-03-13']) expect((await ctx.ledger.report(past)).totalCount, past).toBe(0);
-    expect(await settledMarkers(ctx)).toEqual({ 'on-11th': '2026-03-14', 'on-12th': '2026-03-14', held: '2026-03-14' });
+    expect(await settledOn(ctx)).toEqual({ 'on-11th': '2026-03-14', 'on-12th': '2026-03-14', held: '2026-03-14' });
     expect((await ctx.ledger.pending()).map((p) => p.eventId)).toEqual(['not-yet']);
     expect(await ctx.ledger.stats()).toEqual({
       scheduledCount: 1,
@@ -233,57 +234,32 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
   });
 });
 
-describe('exactly once per eventId, forever', () => {
-  it('refuses a second settlement of an eventId decided again after its decision expired', async () => {
+describe('exactly once per eventId', () => {
+  it('leaves a due transaction without its settlement info unpaid, and says so', async () => {
     await schedule('A', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-a', amount: 49_000 });
-    await schedule('other', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-a', amount: 1 });
-    expect((await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'))).settled).toBe(2);
-    const before = await ctx.ledger.report('2026-03-11');
-    const statsBefore = await ctx.ledger.stats();
-
-    // 35 days on, the decision has expired; A is redelivered with another occurredAt and decided again.
-    await ctx.redis.del(decisionKey(ctx.keys, 'u-A', 'A'));
-    await schedule('A', Date.parse('2026-04-20T19:00:00Z'), { merchantId: 'm-a', amount: 49_000, outcome: 'review' });
-    await schedule('B', Date.parse('2026-04-20T19:00:00Z'), { merchantId: 'm-a', amount: 5 });
-    const r = await ctx.ledger.releaseDue(Date.parse('2026-04-20T19:00:00Z'));
-    expect(await ctx.ledger.report('2026-03-11')).toEqual(before);
-    expect((await ctx.ledger.report('2026-04-21')).merchants).toEqual([{ merchantId: 'm-a', count: 1, amount: 5 }]);
-    expect((await ledgerEntries(ctx, '2026-04-21'))['A']).toBeUndefined();
-    expect(r).toEqual({
-      date: '2026-04-21',
-      settled: 1,
-      settledAmount: 5,
-      missingDecision: 0,
-      refused: [{ eventId: 'A', reason: 'already_settled', settledOn: '2026-03-11' }],
-    });
-    expect(await settledMarker(ctx, 'A')).toBe('2026-03-11');
-    // Off the due set, its hold given back, nothing counted as settled.
-    expect(await dueCount(ctx)).toBe(0);
-    expect(await ctx.ledger.stats()).toEqual({ ...statsBefore, heldCount: 0, heldAmount: 0, settledCount: 3, settledAmount: 49_006 });
-    // And a later run finds nothing more.
-    expect(await ctx.ledger.releaseDue(Date.parse('2026-05-01T00:00:00Z'))).toMatchObject({ settled: 0, refused: [] });
+    await schedule('B', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-a', amount: 5 });
+    await ctx.redis.hdel(ctx.keys.settlementInfo(ctx.keys.shardOf('u-A')), 'A');
+    const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
+    expect(r).toEqual({ date: '2026-03-11', settled: 1, settledAmount: 5, missingInfo: 1 });
+    expect(await dueCount(ctx)).toBe(1);
+    expect(await settledOn(ctx)).toEqual({ B: '2026-03-11' });
   });
 
-  it('refuses it on the same date too, and when racing releases see it', async () => {
-    await schedule('A', Date.parse('2026-03-10T19:00:00Z'), { amount: 7 });
-    await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
-    await ctx.redis.del(decisionKey(ctx.keys, 'u-A', 'A'));
-    await schedule('A', Date.parse('2026-03-10T20:00:00Z'), { amount: 7 });
+  it('pays once when racing releases see the same transactions', async () => {
+    for (let i = 0; i < 20; i++) await schedule(`T${i}`, Date.parse('2026-03-10T19:00:00Z'), { amount: 7 });
     const now = Date.parse('2026-03-10T21:00:00Z');
-    const results = await Promise.all([ctx.ledger.releaseDue(now), ctx.ledger.releaseDue(now), ctx.ledger.releaseDue(now)]);
-    expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 1, totalAmount: 7 });
-    expect(results.reduce((s, r) => s + r.settled, 0)).toBe(0);
-    expect(results.reduce((s, r) => s + r.refused.length, 0)).toBe(1);
+    const results = await Promise.all([ctx.ledger.releaseDue(now, 3), ctx.ledger.releaseDue(now, 5), ctx.ledger.releaseDue(now)]);
+    expect(results.reduce((s, r) => s + r.settled, 0)).toBe(20);
+    expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 20, totalAmount: 140 });
+    expect(Object.keys(await settledOn(ctx))).toHaveLength(20);
   });
 });
 
 describe('settlement worker', () => {
-  it('releases on the wall clock into today\'s ledger and counts a refusal in the metric', async () => {
-    // Both due long ago; "done" was settled once before and is scheduled again.
+  it('releases on the wall clock into today\'s ledger and counts what it paid', async () => {
+    // Due long ago; "done" was settled before.
     await schedule('done', Date.parse('2026-03-10T19:00:00Z'), { amount: 11 });
     await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
-    await ctx.redis.del(decisionKey(ctx.keys, 'u-done', 'done'));
-    await schedule('done', Date.parse('2026-03-20T19:00:00Z'), { amount: 11 });
     await schedule('fresh', Date.parse('2026-03-20T19:00:00Z'), { amount: 22 });
 
     const dayBefore = ctx.calendar.local(Date.now()).date;
@@ -303,12 +279,10 @@ describe('settlement worker', () => {
     }
     const dayAfter = ctx.calendar.local(Date.now()).date;
     expect(await dueCount(ctx)).toBe(0);
-    const paidOn = await settledMarker(ctx, 'fresh');
-    expect([dayBefore, dayAfter]).toContain(paidOn);
-    expect(await settledMarker(ctx, 'done')).toBe('2026-03-11');
-    expect((await ctx.ledger.report(paidOn!)).totalAmount).toBe(22);
-    const refused = (await ctx.metrics.registry.getSingleMetric('riskmon_settlements_refused_total')!.get()).values;
-    expect(refused).toEqual([{ labels: { reason: 'already_settled' }, value: 1 }]);
+    const paid = await settledOn(ctx);
+    expect([dayBefore, dayAfter]).toContain(paid.fresh);
+    expect(paid.done).toBe('2026-03-11');
+    expect((await ctx.ledger.report(paid.fresh!)).totalAmount).toBe(22);
     const settled = (await ctx.metrics.registry.getSingleMetric('riskmon_settlements_settled_fen_total')!.get()).values;
     expect(settled[0]!.value).toBe(22);
   });
