@@ -221,6 +221,13 @@ export const configSchema = z
       deadLetterMaxLen: z.number().int().min(100),
       /** Per-user day totals kept, days. @defaultValue 40 */
       dayTotalsDays: z.number().int().min(2).max(400),
+      /**
+       * Hashes the eventId claims of one bucket (of 64) and claim window are spread over: size it so that each holds
+       * at most Redis's hash-max-listpack-entries (128) claims, charges per window / (64 × 128), or claims take
+       * about twice the memory; changing it misses conflicts with events claimed before for one window.
+       * @defaultValue 64
+       */
+      claimHashesPerBucket: z.number().int().min(1).max(1_000_000),
     }),
     calibration: calibrationSchema,
     /** The archive in PostgreSQL (src/archive/): DATABASE_URL, or the embedded database in `dataDir`. */

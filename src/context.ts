@@ -4,7 +4,7 @@
  */
 import type { Settings } from './config.ts';
 import { DeadLetters } from './deadletter/dead-letters.ts';
-import { EventClaims } from './decisions/claims.ts';
+import { claimLayout, EventClaims } from './decisions/claims.ts';
 import { eventTimeLimits } from './events/event-time.ts';
 import { CardHasher } from './events/card.ts';
 import type { Logger } from './logger.ts';
@@ -40,6 +40,8 @@ export interface Context {
   /** Keyed card hashing; the producer tokenizes cards before they reach a queue. */
   cards: CardHasher;
   deadLetters: DeadLetters;
+  /** The eventId claims (the producers' and the workers' for unclaimed batches). */
+  claims: EventClaims;
   /** The lists the list rules read: merchants (merchant_blocklisted), users (user_frozen), cards (card_blocklisted). */
   lists: Lists;
   /** Publishes rules versions (npm run rules); liveRules switches this process's rules to the live one. */
@@ -76,13 +78,14 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
   const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
   const liveRules = new LiveRules({ redis, keys, started: settings, rules, metrics, logger: logger.child({ component: 'rules' }) });
   const handlers: HandlerTable = { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) };
+  const claims = new EventClaims(redis, keys, claimLayout(config));
   const processor = new RiskProcessor({
     redis,
     keys,
     handlers,
     deadLetters,
     timeLimits: eventTimeLimits(config.events),
-    claims: new EventClaims(redis, keys, config.retention.decisionDays * 86_400),
+    claims,
     cards,
     metrics,
     logger: logger.child({ component: 'risk' }),
@@ -111,6 +114,7 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
     rules,
     cards,
     deadLetters,
+    claims,
     // Ended entries are kept as far back as an accepted charge may be dated, and a day more.
     lists: new Lists(redis, keys, (config.events.maxAgeDays + 1) * 86_400_000, cards),
     rulesPublisher: new RulesPublisher(redis, keys, settings),

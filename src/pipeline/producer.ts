@@ -13,7 +13,7 @@ import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RiskmonConfig } from '../config.ts';
 import { DeadLetters } from '../deadletter/dead-letters.ts';
-import { claimContent, conflictReason, EventClaims } from '../decisions/claims.ts';
+import { claimDigest, claimLayout, conflictReason, EventClaims } from '../decisions/claims.ts';
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import { aheadOfWallProblem, eventTimeLimits, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
 import { parseInstant } from '../events/instant.ts';
@@ -175,7 +175,7 @@ export class EventProducer {
     this.pipelineConfig = options.config.pipeline;
     this.limits = eventTimeLimits(options.config.events);
     this.roundSize = Math.min(MAX_ROUND_EVENTS, options.config.pipeline.maxBatch * options.config.pipeline.shards);
-    this.claims = new EventClaims(options.connection, options.keys, options.config.retention.decisionDays * 86_400);
+    this.claims = new EventClaims(options.connection, options.keys, claimLayout(options.config));
     this.deadLetters = new DeadLetters(options.connection, options.keys, options.config.retention.deadLetterMaxLen);
     this.buffers = queues.map(() => ({ events: [], clocks: [], tags: [], firstAt: 0, timer: undefined }));
     this.tails = queues.map(() => Promise.resolve());
@@ -300,6 +300,7 @@ export class EventProducer {
       const candidates: number[] = [];
       const ids: string[] = [];
       const contents: string[] = [];
+      const clocks: number[] = [];
       // Replay: "1" for an event that moves the clock, whose conflict stops the claims after it (see below).
       const stops: string[] = [];
       const refused: { index: number; reason: string }[] = [];
@@ -315,7 +316,8 @@ export class EventProducer {
         item.clockBefore = clock;
         candidates.push(i);
         ids.push(item.event.eventId);
-        contents.push(claimContent(item.event, item.occurredAtMs));
+        contents.push(claimDigest(item.event, item.occurredAtMs));
+        clocks.push(at);
         if (replay) {
           stops.push(at > clock ? '1' : '0');
           clock = at;
@@ -324,7 +326,7 @@ export class EventProducer {
       let answers: unknown[] = [];
       if (candidates.length) {
         try {
-          answers = await this.claims.claimInOrder(ids, contents, stops.join(''));
+          answers = await this.claims.claimInOrder(ids, contents, clocks, stops.join(''));
         } catch (e) {
           this.fail(`could not claim the eventIds of ${candidates.length} events`, e);
           return;

@@ -11,7 +11,7 @@ import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { Counter } from 'prom-client';
 import type { DeadLetters } from '../deadletter/dead-letters.ts';
-import { claimContent, conflictReason, type EventClaims } from '../decisions/claims.ts';
+import { claimDigest, conflictReason, type EventClaims } from '../decisions/claims.ts';
 import { parseDecision } from '../decisions/decision.ts';
 import { findCardNumber, maskCardNumbers, tokenizeCharge, type CardHasher } from '../events/card.ts';
 import { clockProblem, eventTimeProblem, type EventTimeLimits } from '../events/event-time.ts';
@@ -193,12 +193,12 @@ export class RiskProcessor {
    */
   private async claim(checked: Checked[]): Promise<void> {
     const { claims, cards } = this.deps;
-    const claiming: { index: number; eventId: string; content: string }[] = [];
+    const claiming: { index: number; eventId: string; content: string; clock: number }[] = [];
     checked.forEach((c, index) => {
       if (!c.ok) return;
       const e = c.item.event;
-      const content = claimContent(e.type === 'charge' && 'cardId' in e ? tokenizeCharge(e, cards) : (e as Exclude<QueuedEvent, ChargeEvent>), c.item.occurredAtMs);
-      claiming.push({ index, eventId: e.eventId, content });
+      const content = claimDigest(e.type === 'charge' && 'cardId' in e ? tokenizeCharge(e, cards) : (e as Exclude<QueuedEvent, ChargeEvent>), c.item.occurredAtMs);
+      claiming.push({ index, eventId: e.eventId, content, clock: c.item.clockMs });
     });
     if (claiming.length === 0) return;
     let answers: unknown[];
@@ -206,6 +206,7 @@ export class RiskProcessor {
       answers = await claims.claimInOrder(
         claiming.map((c) => c.eventId),
         claiming.map((c) => c.content),
+        claiming.map((c) => c.clock),
       );
     } catch (e) {
       // Retried with the whole batch (claiming again is a repeat); anything else is a bug that fails the job.

@@ -81,11 +81,12 @@ export class Keys {
   }
 
   /**
-   * The claim of an eventId (src/decisions/claims.ts): the canonical content of the first accepted event that
-   * carried it, across every type and user. A repeat with other content is rejected.
+   * Hash of eventId claims (src/decisions/claims.ts) of one bucket (a hash tag), generation (a claim window) and part:
+   * field the eventId's 53-bit hash → the digest of the first accepted event's content. Expires two windows after
+   * its creation.
    */
-  eventClaim(eventId: string): string {
-    return `${this.base}:id:{${shardOf(eventId, CLAIM_BUCKETS)}}:${eventId}`;
+  claimHash(bucket: number, generation: number, part: number): string {
+    return `${this.base}:id:{${bucket}}:${generation}:${part}`;
   }
 
   /**

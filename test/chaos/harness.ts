@@ -15,7 +15,7 @@ import { scanAll, SlotPipeline, type RedisClient } from '../../src/redis/client.
 import { deleteNamespace } from '../../src/redis/namespace.ts';
 import { loadSettings, type Settings } from '../../src/config.ts';
 import { DeadLetters } from '../../src/deadletter/dead-letters.ts';
-import { EventClaims } from '../../src/decisions/claims.ts';
+import { claimLayout, EventClaims } from '../../src/decisions/claims.ts';
 import { eventTimeLimits } from '../../src/events/event-time.ts';
 import { parseDecision, type Decision } from '../../src/decisions/decision.ts';
 import { CardHasher } from '../../src/events/card.ts';
@@ -77,7 +77,7 @@ export function buildPipeline(redis: RedisClient, settings: Settings, metrics = 
     handlers: { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) },
     deadLetters,
     timeLimits: eventTimeLimits(config.events),
-    claims: new EventClaims(redis, keys, config.retention.decisionDays * 86_400),
+    claims: new EventClaims(redis, keys, claimLayout(config)),
     cards,
     metrics,
     logger: silentLogger,

@@ -18,6 +18,7 @@
  * Redis round trip per stream), so thousands of streams fit in seconds. Uses a private redis-server (flushed between
  * runs), never the shared one.
  */
+import { isClaimed } from '../helpers/claims.ts';
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { Redis } from 'ioredis';
@@ -472,7 +473,7 @@ export async function checkStored(
     const id = stream[i]!.event.eventId;
     if (r.kind !== 'refused' || acceptedIds.has(id)) continue;
     // No shard holds a decision of it (its user's shard is the one that would).
-    const [decs, claim] = await Promise.all([Promise.all(keys.shardIds.map((shard) => redis.exists(keys.decision(shard, id)))), redis.exists(keys.eventClaim(id))]);
+    const [decs, claim] = await Promise.all([Promise.all(keys.shardIds.map((shard) => redis.exists(keys.decision(shard, id)))), isClaimed(redis, keys, id)]);
     const dec = decs.some((n) => n > 0);
     if (dec || claim) problems.push(`${id} was refused (${r.reason}) yet left ${dec ? 'a decision' : ''}${dec && claim ? ' and ' : ''}${claim ? 'a claim' : ''}`);
   }

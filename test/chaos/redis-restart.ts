@@ -5,6 +5,7 @@
  * acknowledged once `flush()` resolved for it; afterwards we count acknowledged events without a decision (lost)
  * and compare the whole namespace with the reference model.
  */
+import { isClaimed } from '../helpers/claims.ts';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -198,7 +199,7 @@ export async function redisRestartScenario(options: RedisRestartOptions): Promis
         const hit = lostIds.filter((id) => data?.includes(`"${id}"`));
         if (hit.length) lostTrail.push(`${hit.length} in ${key} finishedOn=${finishedOn} stalled=${stc} attemptsStarted=${ats} failedReason=${failedReason}`);
       }
-      const claimed = await Promise.all(lostIds.slice(0, 5).map((id) => context.redis.exists(context.keys.eventClaim(id))));
+      const claimed = await Promise.all(lostIds.slice(0, 5).map((id) => isClaimed(context.redis, context.keys, id).then(Number)));
       lostTrail.push(`first lost ids ${lostIds.slice(0, 5).join(' ')} claimed=${claimed.join(',')}; ${(await context.redis.info('persistence')).match(/aof_delayed_fsync:\d+/)}`);
       if (process.env.CHAOS_DEBUG) console.error(lostTrail.join('\n'));
     }

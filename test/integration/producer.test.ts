@@ -1,4 +1,5 @@
 /** The producer: shard routing, batching, strict order per shard, and no card number in any queued job. */
+import { claimHolder } from '../helpers/claims.ts';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
@@ -124,8 +125,10 @@ describe('EventProducer', () => {
     ]);
     expect(producer.accepted).toBe(2);
     // Refused events claim nothing: their ids stay free.
-    expect(await ctx.redis.exists(ctx.keys.eventClaim('too-old'), ctx.keys.eventClaim('too-new'))).toBe(0);
-    expect(await ctx.redis.exists(ctx.keys.eventClaim('ok-late'), ctx.keys.eventClaim('ok-ahead'))).toBe(2);
+    expect(await ctx.claims.held('too-old', clock)).toBeNull();
+    expect(await ctx.claims.held('too-new', clock)).toBeNull();
+    expect(await ctx.claims.held('ok-late', clock)).not.toBeNull();
+    expect(await ctx.claims.held('ok-ahead', clock)).not.toBeNull();
     expect(await ctx.deadLetters.count()).toBe(3);
     expect(await ctx.redis.hgetall(ctx.keys.producerRejections)).toEqual({ event_time: '3' });
   });
@@ -139,11 +142,12 @@ describe('EventProducer', () => {
       const producer = await ctx.openProducer({ clock: 'replay', onRejected: (r) => rejected.push(r) });
       // The same eventId from every user, in an order that differs per round; the linger differs per shard.
       const order = round === 1 ? [...users].reverse() : users;
-      order.forEach((u, i) => producer.send(charge(`shared-${round}`, u, `2026-03-10T10:0${i}:00+08:00`), u));
+      const sent = order.map((u, i) => charge(`shared-${round}`, u, `2026-03-10T10:0${i}:00+08:00`));
+      sent.forEach((e, i) => producer.send(e, order[i]));
       await producer.close();
       expect(rejected.map((r) => r.tag)).toEqual(order.slice(1));
       expect(rejected[0]!.reason).toBe('eventId reused with other content: userId, occurredAt differ from the event first accepted with this eventId');
-      expect(JSON.parse((await ctx.redis.get(ctx.keys.eventClaim(`shared-${round}`)))!)[1]).toBe(order[0]);
+      expect((await claimHolder(ctx, sent, Date.parse('2026-03-10T10:00:00+08:00')))?.userId).toBe(order[0]);
     }
   });
 
@@ -152,8 +156,9 @@ describe('EventProducer', () => {
     const producer = await ctx.openProducer({ clock: 'replay', onRejected: (r) => rejected.push(r.tag) });
     producer.send(charge('r-1', 'u-a', '2026-03-10T10:00:00+08:00'), 1);
     await producer.flush();
-    // Line 2 reuses r-1 with a date far ahead: refused, so line 3 (a day later than line 1) is still accepted.
-    producer.send(charge('r-1', 'u-a', '2026-05-01T10:00:00+08:00'), 2);
+    // Line 2 reuses r-1 nine days ahead (within the claim window): refused, so line 3 (a day later than line 1,
+    // eight days behind line 2) is still accepted.
+    producer.send(charge('r-1', 'u-a', '2026-03-19T10:00:00+08:00'), 2);
     producer.send(charge('r-3', 'u-a', '2026-03-11T10:00:00+08:00'), 3);
     // Line 4 moves the clock 20 days ahead: line 5 (back on 2026-03-11) is now too old.
     producer.send(charge('r-4', 'u-b', '2026-03-31T10:00:00+08:00'), 4);
@@ -195,7 +200,7 @@ describe('EventProducer', () => {
       // One claim round for the whole file: sent before the producer gets to claim any of it.
       file.forEach((e, i) => producer.send(e, tags[i]));
       await producer.close();
-      return { rejected, claimOfP1: JSON.parse((await ctx.redis.get(ctx.keys.eventClaim('p-1')))!)[1] as string };
+      return { rejected, claimOfP1: (await claimHolder(ctx, [lines[2]!, lines[3]!], Date.parse('2026-03-11T10:00:00+08:00')))?.userId };
     };
     const withLine2 = await run(lines, [1, 2, 3, 4]);
     const without = await run([lines[0]!, lines[2]!, lines[3]!], [1, 3, 4]);
