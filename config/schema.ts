@@ -228,6 +228,13 @@ export const configSchema = z
        * @defaultValue 64
        */
       claimHashesPerBucket: z.number().int().min(1).max(1_000_000),
+      /**
+       * Hashes a shard's charge records of one generation (7 local dates) are spread over: size it so that each holds
+       * at most hash-max-listpack-entries (128) records, charges per week / (pipeline.shards × 100). Fixed per
+       * namespace, like the shard count (records would be looked for in other hashes and charges decided twice).
+       * @defaultValue 64
+       */
+      chargeRecordHashesPerShard: z.number().int().min(1).max(1_000_000),
     }),
     calibration: calibrationSchema,
     /** The archive in PostgreSQL (src/archive/): DATABASE_URL, or the embedded database in `dataDir`. */

@@ -61,7 +61,7 @@ runCommand(
     redis.on('error', () => undefined);
     try {
       await assertReachable(redis, url);
-      const keys = new Keys(config.namespace, config.pipeline.shards);
+      const keys = new Keys(config.namespace, config.pipeline.shards, config.retention.chargeRecordHashesPerShard);
       // Events go to the shard of their user: with another count than the workers', to the wrong queue.
       await checkLayout(redis, keys);
       const total = source.kind === 'synthetic' ? source.count : await countLines(source.path);

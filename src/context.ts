@@ -5,6 +5,7 @@
 import type { Settings } from './config.ts';
 import { DeadLetters } from './deadletter/dead-letters.ts';
 import { claimLayout, EventClaims } from './decisions/claims.ts';
+import { ChargeRecords } from './decisions/charge-record.ts';
 import { eventTimeLimits } from './events/event-time.ts';
 import { CardHasher } from './events/card.ts';
 import type { Logger } from './logger.ts';
@@ -42,6 +43,8 @@ export interface Context {
   deadLetters: DeadLetters;
   /** The eventId claims (the producers' and the workers' for unclaimed batches). */
   claims: EventClaims;
+  /** What Redis keeps of each decided charge (its dedupe), read back. */
+  chargeRecords: ChargeRecords;
   /** The lists the list rules read: merchants (merchant_blocklisted), users (user_frozen), cards (card_blocklisted). */
   lists: Lists;
   /** Publishes rules versions (npm run rules); liveRules switches this process's rules to the live one. */
@@ -71,7 +74,7 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
   const { config, configVersion, cardSecret } = settings;
   const redis = createRedis(redisTarget, { name: 'riskmon', logger });
   const queueConnection = createRedis(redisTarget, { name: 'riskmon-queues', logger });
-  const keys = new Keys(config.namespace, config.pipeline.shards);
+  const keys = new Keys(config.namespace, config.pipeline.shards, config.retention.chargeRecordHashesPerShard);
   const calendar = new ZoneCalendar(config.timezone);
   const cards = new CardHasher(cardSecret);
   const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
@@ -115,6 +118,7 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
     cards,
     deadLetters,
     claims,
+    chargeRecords: new ChargeRecords(redis, keys),
     // Ended entries are kept as far back as an accepted charge may be dated, and a day more.
     lists: new Lists(redis, keys, (config.events.maxAgeDays + 1) * 86_400_000, cards),
     rulesPublisher: new RulesPublisher(redis, keys, settings),

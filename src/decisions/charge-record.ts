@@ -1,12 +1,18 @@
 /**
- * The charge record: what Redis keeps of a decided charge once its whole decision has gone to the archive, one
- * field of its user's `charges` hash (src/redis/keys.ts), for retention.decisionDays from its local date. It is the
- * charge's dedupe (a redelivered or resent charge gets this back, never a second decision), what a refund checks
- * (src/quota/applyRefund-5.lua) and what tells an eventId decided as a charge. The rules script writes it
- * (evaluateCharges-n.lua); this module reads it.
+ * The charge record: what Redis keeps of a decided charge once its whole decision has gone to the archive, for at
+ * least retention.decisionDays from its local date. It is the charge's dedupe (a redelivered or resent charge gets
+ * this back, never a second decision) and what a refund checks (src/quota/applyRefund-n.lua). The rules script
+ * writes it (evaluateCharges-n.lua); this module places and reads it.
  *
- * Format, one short line (a user's hash of them stays a compact listpack):
- *   "<outcome><amount> <settleAt> <localDate> <flags> <rules>"
+ * Records are kept in buckets, not a key per charge or per user (a key costs more than a record): a field eventId of
+ * a small hash of the charge's shard, its generation (the RECORD_GENERATION_DAYS of local dates it falls in) and its
+ * part (of retention.chargeRecordHashesPerShard, by the eventId's hash), which expires as a whole when its youngest
+ * record is past the retention. The parts keep each hash small enough for Redis's compact listpack encoding; their
+ * number is part of the namespace's layout (another count would look for records in other hashes and decide
+ * charges twice), recorded and checked at start like the shard count.
+ *
+ * Format, one short line:
+ *   "<outcome><amount> <settleAt> <localDate> <flags> <rules> <userId>"
  *   outcome    a (approve), r (review), d (decline)
  *   amount     fen, decimal
  *   settleAt   the settlement instant in ms, base 36, or "-" when declined
@@ -14,9 +20,16 @@
  *   flags      what the rules' fragments add (@record), "-" for none: "c" when credit_limit counted the charge
  *              against the user's credit account
  *   rules      the rules it fired, in rule order, each as its index in the registry (base 36), "-" for none
+ *   userId     its user (the rest of the line): a record is only ever another charge of the same user
  */
 import type { Outcome } from './decision.ts';
 import { RULE_NAMES, type RuleName } from '../rules/registry.ts';
+import type { RedisClient } from '../redis/client.ts';
+import type { Keys } from '../redis/keys.ts';
+import { claimField } from './claims.ts';
+
+/** Local dates per generation of record hashes. */
+export const RECORD_GENERATION_DAYS = 7;
 
 export interface ChargeRecord {
   outcome: Outcome;
@@ -30,15 +43,16 @@ export interface ChargeRecord {
   creditCounted: boolean;
   /** Every rule it fired, in rule order. */
   rules: RuleName[];
+  userId: string;
 }
 
 const OUTCOMES: Record<string, Outcome> = { a: 'approve', r: 'review', d: 'decline' };
-const RECORD = /^([ard])(\d+) (-|[0-9a-z]+) (\d{4})(\d{2})(\d{2}) (\S+) (-|[0-9a-z]+)$/;
+const RECORD = /^([ard])(\d+) (-|[0-9a-z]+) (\d{4})(\d{2})(\d{2}) (\S+) (-|[0-9a-z]+) (.*)$/s;
 
 export function parseChargeRecord(text: string): ChargeRecord {
   const m = RECORD.exec(text);
   if (!m) throw new Error(`not a charge record: ${JSON.stringify(text.slice(0, 80))}`);
-  const [, o, amount, settle, y, mo, d, flags, codes] = m;
+  const [, o, amount, settle, y, mo, d, flags, codes, userId] = m;
   const rules = codes === '-' ? [] : [...codes!].map((c) => RULE_NAMES[parseInt(c, 36)] ?? fail(`rule code ${c}`));
   return {
     outcome: OUTCOMES[o!]!,
@@ -47,9 +61,55 @@ export function parseChargeRecord(text: string): ChargeRecord {
     localDate: `${y}-${mo}-${d}`,
     creditCounted: flags!.includes('c'),
     rules,
+    userId: userId!,
   };
 
   function fail(what: string): never {
     throw new Error(`not a charge record (unknown ${what}): ${JSON.stringify(text.slice(0, 80))}`);
+  }
+}
+
+/** The generation of a local date (YYYY-MM-DD or YYYYMMDD): whole RECORD_GENERATION_DAYS since 1970-01-01. */
+export function recordGeneration(localDate: string): number {
+  const digits = localDate.replaceAll('-', '');
+  const day = Date.UTC(Number(digits.slice(0, 4)), Number(digits.slice(4, 6)) - 1, Number(digits.slice(6, 8))) / 86_400_000;
+  return Math.floor(day / RECORD_GENERATION_DAYS);
+}
+
+/** The part of an eventId's record hash (the claim's field hash, so both spread alike). */
+export function recordPart(eventId: string, parts: number): number {
+  return claimField(eventId, parts).part;
+}
+
+/**
+ * The record hashes a charge of `localDate` may be in, newest first: from the generation of `latestDate` back to
+ * the one holding `latestDate` − `days` (a refund looks for its charge there).
+ */
+export function recordGenerationsBack(latestDate: string, days: number): number[] {
+  const newest = recordGeneration(latestDate);
+  const digits = latestDate.replaceAll('-', '');
+  const oldestDay = Date.UTC(Number(digits.slice(0, 4)), Number(digits.slice(4, 6)) - 1, Number(digits.slice(6, 8))) / 86_400_000 - days;
+  const oldest = Math.floor(oldestDay / RECORD_GENERATION_DAYS);
+  return Array.from({ length: newest - oldest + 1 }, (_, i) => newest - i);
+}
+
+/** Reading records back (operators, tests). */
+export class ChargeRecords {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: Keys,
+  ) {}
+
+  /** The key of the hash holding the record of `eventId`, a charge of `userId` on `localDate`. */
+  key(userId: string, eventId: string, localDate: string): string {
+    return this.keys.chargeRecords(this.keys.shardOf(userId), recordGeneration(localDate), recordPart(eventId, this.keys.chargeRecordParts));
+  }
+
+  /** The record of `eventId`, a charge of `userId` on `localDate` (local, YYYY-MM-DD), or null. */
+  async get(userId: string, eventId: string, localDate: string): Promise<ChargeRecord | null> {
+    const text = await this.redis.hget(this.key(userId, eventId, localDate), eventId);
+    if (text === null) return null;
+    const record = parseChargeRecord(text);
+    return record.userId === userId ? record : null;
   }
 }

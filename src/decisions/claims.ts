@@ -12,17 +12,17 @@
  * same call.
  *
  * What Redis keeps of a claim is small, because every accepted event has one: in a hash of its bucket, its
- * generation and its part, the field is a 53-bit hash of the eventId and the value a 53-bit digest of the content
- * (both integers, which a small hash stores in 9 bytes each). A generation is one claim window
+ * generation and its part, the field is a 53-bit hash of the eventId (an integer, which a small hash stores in 9
+ * bytes) and the value a digest of the content (about 14 characters). A generation is one claim window
  * (events.maxAgeDays + 1 day, longer than any event can be accepted after another with its id); a claim is looked for
  * in the generation of the event's clock and the one before, and written into the first, whose hash expires two
  * windows after it is created. The parts (retention.claimHashesPerBucket per bucket and generation) keep each hash
  * small enough for Redis's compact listpack encoding (at most hash-max-listpack-entries, 128 by default).
  *
- * The digest holds the event type exactly, 3 bits of each content field and 32 bits of the whole content: a
- * conflict goes unseen about once in 10^10 (then the event is a repeat: the charge record stops a second decision of
- * the same user's charge, and another user's charge is decided by the rules as any other); a differing field goes
- * unnamed one time in 8 (the reason then names the fields it can).
+ * The digest holds the event type exactly, 6 bits of each content field and 32 bits of the whole content: a
+ * conflict goes unseen less than once in 10^11 (then the event is a repeat: its charge record answers a redelivery
+ * of the same user's charge, and refuses another user's); a differing field goes unnamed one time in 64 (the reason
+ * names the fields it can).
  */
 import type { EventType, QueuedCharge, RiskEvent } from '../events/schema.ts';
 import { parseInstant } from '../events/instant.ts';
@@ -56,12 +56,13 @@ export type ClaimResult = { kind: 'new' } | { kind: 'repeat' } | { kind: 'confli
 
 const TYPE_CODES: Record<EventType, number> = { charge: 0, account_opened: 1, repayment: 2, asset_snapshot: 3, social_snapshot: 4, refund: 5 };
 const TYPES_BY_CODE = Object.fromEntries(Object.entries(TYPE_CODES).map(([t, c]) => [c, t])) as Record<number, EventType>;
-const TWO_32 = 2 ** 32;
-const FIELD_BITS = 18;
+const TWO_32 = 2 ** 32; // the eventId hash: 21 high bits and 32 low ones
+/** One character per 6 bits of a field's hash. */
+const FIELD_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
- * The claim digest of an event (see the module's comment), a decimal integer below 2^53, from its canonical content:
- * [type, ...values] as JSON. A charge must be tokenized (its content has the card token, never the card).
+ * The claim digest of an event (see the module's comment): its type's code, a character per content field, and the
+ * whole content's hash in base 36, from its canonical content: [type, ...values] as JSON. A charge must be tokenized (its content has the card token, never the card).
  */
 export function claimDigest(event: Exclude<RiskEvent, { type: 'charge' }> | QueuedCharge, occurredAtMs: number): string {
   if (event.type === 'charge') {
@@ -83,14 +84,14 @@ export function claimDigest(event: Exclude<RiskEvent, { type: 'charge' }> | Queu
 }
 
 function digestOf(type: number, texts: readonly string[]): string {
-  let fields = 0;
+  let fields = '';
   let whole = FNV_OFFSET;
   for (let i = 0; i < texts.length; i++) {
     const t = texts[i]!;
-    fields += (mix32(fnv1a(t)) & 7) * 2 ** (3 * i);
+    fields += FIELD_CHARS[mix32(fnv1a(t)) & 63];
     whole = fnv1a(t, Math.imul(whole ^ 0x2c, FNV_PRIME));
   }
-  return String((type * 2 ** FIELD_BITS + fields) * TWO_32 + mix32(whole));
+  return `${type}${fields}${mix32(whole).toString(36)}`;
 }
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -133,15 +134,11 @@ const NEEDS_ESCAPE = /[\u0000-\u001f"\\]/;
 
 /** The fields in which the event of `digest` differs from the claim `stored` (their names only: never a value). */
 export function differingFields(stored: string, digest: string): string[] {
-  const a = Number(stored);
-  const b = Number(digest);
-  if (!/^\d{1,16}$/.test(stored) || !Number.isSafeInteger(a)) return ['(unreadable claim)'];
-  const typeA = Math.floor(a / TWO_32 / 2 ** FIELD_BITS);
-  const typeB = Math.floor(b / TWO_32 / 2 ** FIELD_BITS);
-  if (typeA !== typeB) return ['type'];
-  const fieldsA = Math.floor(a / TWO_32) % 2 ** FIELD_BITS;
-  const fieldsB = Math.floor(b / TWO_32) % 2 ** FIELD_BITS;
-  return CONTENT_FIELDS[TYPES_BY_CODE[typeB]!].filter((_, i) => Math.floor(fieldsA / 2 ** (3 * i)) % 8 !== Math.floor(fieldsB / 2 ** (3 * i)) % 8);
+  const type = TYPES_BY_CODE[Number(digest[0])]!;
+  const fields = CONTENT_FIELDS[type];
+  if (!/^\d[A-Za-z0-9_-]+$/.test(stored) || TYPES_BY_CODE[Number(stored[0])] === undefined) return ['(unreadable claim)'];
+  if (stored[0] !== digest[0]) return ['type'];
+  return fields.filter((_, i) => stored[1 + i] !== digest[1 + i]);
 }
 
 export function conflictReason(fields: string[]): string {

@@ -1,6 +1,6 @@
 /**
  * The layout of a user's credit account (Keys.account, one hash per user, no expiry): the one owner of its fields.
- * Written by the opening (openAccount-4.lua), by calibration (applyCalibration-6.lua), by the charges the
+ * Written by the opening (openAccount-3.lua), by calibration (applyCalibration-6.lua), by the charges the
  * credit_limit rule counts (src/rules/credit-limit.lua), and by repayments and refunds (src/quota/*.lua):
  *
  *   channel, quota (base, fen), openedAt (ms), openedAtIso, openEventId, openDate   set by the opening

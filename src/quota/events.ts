@@ -5,6 +5,7 @@
  * than is left of its charge).
  */
 
+import { recordGenerationsBack, recordPart } from '../decisions/charge-record.ts';
 import type { RiskmonConfig } from '../config.ts';
 import type {
   AccountOpenedEvent,
@@ -21,9 +22,9 @@ import { defineScript, loadScript } from '../redis/scripts.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 import type { RedisClient } from '../redis/client.ts';
 
-export const openAccountScript = loadScript(new URL('./openAccount-4.lua', import.meta.url));
-export const recordActivityScript = loadScript(new URL('./recordActivity-5.lua', import.meta.url));
-export const applyRefundScript = loadScript(new URL('./applyRefund-5.lua', import.meta.url));
+export const openAccountScript = loadScript(new URL('./openAccount-3.lua', import.meta.url));
+export const recordActivityScript = loadScript(new URL('./recordActivity-4.lua', import.meta.url));
+export const applyRefundScript = loadScript(new URL('./applyRefund-n.lua', import.meta.url));
 
 export interface QuotaHandlerDeps {
   redis: RedisClient;
@@ -43,7 +44,7 @@ export interface QuotaHandlers {
 /**
  * Members of the activity sets: JSON arrays that start with the eventId (unique, and ties sort by it). The script
  * appends to a repayment what it paid down and the run it is late for ("" when not late), and to a late snapshot
- * that run (recordActivity-5.lua).
+ * that run (recordActivity-4.lua).
  */
 export type RepaymentMember = [eventId: string, amount: number, onTime: 0 | 1, dueAtMs: number, paidDown?: number, lateFor?: string];
 export type AssetMember = [eventId: string, balance: number, redeemed: number, lateFor?: string];
@@ -85,7 +86,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
       const shard = keys.shardOf(event.userId);
       recordActivity(
         pipeline,
-        [key(event.userId), keys.account(event.userId), keys.appliedEvent(shard, event.eventId), keys.charges(event.userId), keys.creditTotals(shard)],
+        [key(event.userId), keys.account(event.userId), keys.appliedEvent(shard, event.eventId), keys.creditTotals(shard)],
         [event.eventId, event.type, score, JSON.stringify(member), markerTtl, activityTtl, event.type === 'repayment' ? (event as RepaymentEvent).amount : 0, event.userId, timeText],
       );
     },
@@ -99,7 +100,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
         const shard = keys.shardOf(event.userId);
         openAccount(
           pipeline,
-          [keys.account(event.userId), keys.accountIndex(shard), keys.appliedEvent(shard, event.eventId), keys.charges(event.userId)],
+          [keys.account(event.userId), keys.accountIndex(shard), keys.appliedEvent(shard, event.eventId)],
           [
             event.eventId,
             event.userId,
@@ -132,19 +133,25 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
       return [at, e.occurredAt, member];
     }),
     refund: {
-      enqueue(pipeline, event) {
-        // The charge is looked for in the refund's user's shard only: a charge of another user is not found there.
+      enqueue(pipeline, event, occurredAtMs) {
+        // The charge is looked for in the refund's user's shard only: a charge of another user is not found there;
+        // in the record hashes of the generations from a day after the refund's local date back past the retention.
         const shard = keys.shardOf(event.userId);
+        const { decisionDays } = config.retention;
+        const refundDate = calendar.local(occurredAtMs).date;
+        const latest = new Date(Date.parse(`${refundDate}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+        const oldest = new Date(Date.parse(`${refundDate}T00:00:00Z`) - decisionDays * 86_400_000).toISOString().slice(0, 10);
+        const part = recordPart(event.chargeId, keys.chargeRecordParts);
         applyRefund(
           pipeline,
           [
             keys.refunds(event.userId),
             keys.account(event.userId),
-            keys.charges(event.userId),
             keys.appliedEvent(shard, event.eventId),
             keys.creditTotals(shard),
+            ...recordGenerationsBack(latest, decisionDays + 1).map((g) => keys.chargeRecords(shard, g, part)),
           ],
-          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, config.retention.decisionDays],
+          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, decisionDays, oldest.replaceAll('-', '')],
         );
       },
       interpret: (reply, event) => interpretReply(reply, event.eventId),

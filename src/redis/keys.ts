@@ -46,8 +46,11 @@ export class Keys {
   constructor(
     readonly namespace: string,
     readonly shards: number,
+    /** Hashes a shard's charge records of one generation are spread over (retention.chargeRecordHashesPerShard). */
+    readonly chargeRecordParts = 64,
   ) {
     if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be a positive integer, got ${shards}`);
+    if (!Number.isInteger(chargeRecordParts) || chargeRecordParts < 1) throw new RangeError(`chargeRecordParts must be a positive integer, got ${chargeRecordParts}`);
     this.base = `rm:${namespace}`;
     this.shardIds = Array.from({ length: shards }, (_, i) => i);
   }
@@ -75,7 +78,7 @@ export class Keys {
     return risk ? `${this.shardBase(Number(risk[1]))}:q` : `${this.base}:{${queueName}}:q`;
   }
 
-  /** Hash of the layout this namespace was written with: version, shards (src/redis/layout.ts). */
+  /** Hash of the layout this namespace was written with: version, shards, recordParts (src/redis/layout.ts). */
   get layout(): string {
     return `${this.base}:{meta}:layout`;
   }
@@ -100,13 +103,11 @@ export class Keys {
   }
 
   /**
-   * Hash of a user's charges: eventId → its charge record (src/decisions/charge-record.ts: outcome, amount,
-   * settleAt, local date, whether credit was counted), kept retention.decisionDays from the charge's local date.
-   * The dedupe of a redelivered charge, what a refund checks, and what tells an eventId decided as a charge. One
-   * small hash per user, not a key per charge: Redis keeps a small hash as one compact listpack.
+   * Hash of charge records (src/decisions/charge-record.ts) of one shard, generation (7 local dates) and part:
+   * eventId → its record; expires as a whole once its youngest record is past retention.decisionDays.
    */
-  charges(userId: string): string {
-    return `${this.user(userId)}:charges`;
+  chargeRecords(shard: number, generation: number, part: number): string {
+    return `${this.shardBase(shard)}:rec:${generation}:${part}`;
   }
 
   /**
@@ -253,7 +254,7 @@ export class Keys {
     return `${this.user(userId)}:acct`;
   }
 
-  /** Hash of a user's refunds: chargeId → fen refunded so far (src/quota/applyRefund-6.lua). */
+  /** Hash of a user's refunds: chargeId → fen refunded so far (src/quota/applyRefund-n.lua). */
   refunds(userId: string): string {
     return `${this.user(userId)}:refunds`;
   }

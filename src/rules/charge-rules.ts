@@ -5,7 +5,7 @@
 import type { RiskmonConfig } from '../config.ts';
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import type { Outcome } from '../decisions/decision.ts';
-import { parseChargeRecord, type ChargeRecord } from '../decisions/charge-record.ts';
+import { parseChargeRecord, RECORD_GENERATION_DAYS, recordGeneration, recordPart, type ChargeRecord } from '../decisions/charge-record.ts';
 import { RULES, type RuleName, type RulesConfig } from './registry.ts';
 import type { ChargeFacts, RuleModule } from './rule.ts';
 import { rulesScript } from './script.ts';
@@ -64,8 +64,6 @@ interface DateFacts {
 interface ClockFacts {
   oldestDay: string;
   pruneDue: string;
-  /** YYYYMMDD: charge records of an earlier local date are dropped at a prune. */
-  oldestRecord: string;
 }
 
 /** A user's rule state is pruned at most once a week (see evaluateCharges-n.lua), and lives that much longer. */
@@ -119,6 +117,8 @@ export class ChargeRules {
       decisionTtl: retention.decisionDays * 86_400,
       streamMaxLen: retention.decisionStreamMaxLen,
       stateTtl: (retention.dayTotalsDays + PRUNE_EVERY_DAYS) * 86_400,
+      // A record hash is created by its generation's first charge and must keep its last one the retention.
+      recordTtl: (RECORD_GENERATION_DAYS + retention.decisionDays + 1) * 86_400,
       version,
       rules: Object.fromEntries(
         (RULES as readonly RuleModule[])
@@ -166,7 +166,7 @@ export class ChargeRules {
     const { holdHours } = this.deps.config.settlement;
     const decisionKeys: string[] = [];
     const stateKeys: string[] = [];
-    const chargesKeys: string[] = [];
+    const recordKeys: string[] = [];
     const userKeyBlocks: string[][] = this.userKeys.map(() => []);
     const groupArgs: (string | number)[] = [];
     const chargeArgs: (string | number)[] = [];
@@ -196,10 +196,10 @@ export class ChargeRules {
         if (late) {
           const reviewAt = clockMs + holdHours * 3_600_000;
           groupArgs.push(local.date, clockMs, new Date(clockMs).toISOString(), reviewAt, new Date(reviewAt).toISOString(), c.oldestDay, c.pruneDue, clockDate);
-          groupArgs.push(clockMs.toString(36), reviewAt.toString(36), digits, c.oldestRecord);
+          groupArgs.push(clockMs.toString(36), reviewAt.toString(36), digits);
         } else {
           groupArgs.push(local.date, facts.approveAt, facts.approveIso, facts.reviewAt, facts.reviewIso, c.oldestDay, c.pruneDue, clockDate);
-          groupArgs.push(facts.approveAt.toString(36), facts.reviewAt.toString(36), digits, c.oldestRecord);
+          groupArgs.push(facts.approveAt.toString(36), facts.reviewAt.toString(36), digits);
         }
       }
       if (i > 0 && keys.shardOf(event.userId) !== shard) {
@@ -207,7 +207,7 @@ export class ChargeRules {
       }
       decisionKeys.push(keys.decision(shard, event.eventId));
       stateKeys.push(keys.ruleState(event.userId));
-      chargesKeys.push(keys.charges(event.userId));
+      recordKeys.push(keys.chargeRecords(shard, recordGeneration(local.date), recordPart(event.eventId, keys.chargeRecordParts)));
       for (let b = 0; b < userKeyBlocks.length; b++) userKeyBlocks[b]!.push(this.userKeys[b]!(event.userId));
       const tokenized = 'cardToken' in event;
       const queued = tokenized ? event : tokenizeCharge(event, cards);
@@ -222,7 +222,7 @@ export class ChargeRules {
       );
     }
     return {
-      keys: [keys.decisionStream(shard), keys.settlementDue(shard), keys.settlementStats(shard), keys.settlementInfo(shard), ...this.ruleKeysOf(shard), ...decisionKeys, ...stateKeys, ...chargesKeys, ...userKeyBlocks.flat()],
+      keys: [keys.decisionStream(shard), keys.settlementDue(shard), keys.settlementStats(shard), keys.settlementInfo(shard), ...this.ruleKeysOf(shard), ...decisionKeys, ...stateKeys, ...recordKeys, ...userKeyBlocks.flat()],
       args: [this.ruleSet.configArg, new Date(nowMs).toISOString(), groupIndex.size, ...groupArgs, firings.length / 3, ...firings, ...chargeArgs],
     };
   }
@@ -248,7 +248,6 @@ export class ChargeRules {
       facts = {
         oldestDay: daysBefore(this.deps.config.retention.dayTotalsDays),
         pruneDue: daysBefore(PRUNE_EVERY_DAYS),
-        oldestRecord: daysBefore(this.deps.config.retention.decisionDays).replaceAll('-', ''),
       };
       if (this.clockFacts.size >= CACHE_LIMIT) this.clockFacts.clear();
       this.clockFacts.set(clockDate, facts);

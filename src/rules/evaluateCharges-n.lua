@@ -1,7 +1,7 @@
 --[[
   Evaluates every rule for a run of charges, one after the other in the order given, atomically: each decision
   is stored, appended to the decision stream and scheduled for settlement, and the charge's record (its dedupe,
-  src/decisions/charge-record.ts) is written into its user's charges hash. A run of one charge decides exactly
+  src/decisions/charge-record.ts) is written into its record hash. A run of one charge decides exactly
   what a longer run decides for it (the benchmark and the tests compare the two). Exactly once per eventId: a
   charge whose record exists changes nothing and gets the record back (a redelivered job lands here).
 
@@ -42,18 +42,19 @@
     then the rules' keys (@key, in registry order), then for charges i = 1..n:
     KEYS[r+i]    decision key       rm:<ns>:{s<n>}:dec:<eventId>              (string, JSON: the whole decision)
     KEYS[r+n+i]  user rule state    rm:<ns>:{s<n>}:u:{<userId>}:rules         (hash: "p" and the rules' fields)
-    KEYS[r+2n+i] user charges       rm:<ns>:{s<n>}:u:{<userId>}:charges       (hash eventId -> charge record)
+    KEYS[r+2n+i] charge records     rm:<ns>:{s<n>}:rec:<generation>:<part>    (hash eventId -> charge record)
     then one block of n keys per @userkey of the rules (registry order): KEYS[r+(3+b)n+i], e.g. the account
 
-    ARGV[1] configuration, a JSON object: decisionTtl (s), streamMaxLen (approx.), stateTtl (s), version, and
+    ARGV[1] configuration, a JSON object: decisionTtl (s), streamMaxLen (approx.), stateTtl (s), recordTtl (s, of a
+            record hash from its creation), version, and
             rules: { <configKey>: what the rule's scriptConfig() gives }
     ARGV[2] decidedAt ISO
-    ARGV[3] number of groups g, then g groups of 12 (charges of one local date and one clock date share a group;
+    ARGV[3] number of groups g, then g groups of 11 (charges of one local date and one clock date share a group;
             a late charge, whose clock is past its T+1 instant, has one of its own):
             local date YYYY-MM-DD of the charges, approve settleAt (ms), its ISO, review settleAt (ms), its ISO
             (the later of T+1 and the clock, + the hold), oldest local date to keep in the day totals, latest
             prune date that makes a prune due, the clock's local date, approve and review settleAt in base 36,
-            the local date as YYYYMMDD, the oldest local date (YYYYMMDD) of a charge record to keep
+            the local date as YYYYMMDD
     then the number of pre-decided firings m, then m triples: index of the charge (1..n), rule name, reason
     then 5 per charge: eventId, userId, merchantId, card label "****1234", and the fields that hold no space,
             space-separated (fewer arguments cost less on both sides of the connection):
@@ -65,14 +66,14 @@
   User rule state hash: the rules' fields (see their fragments) and
     "p"      -> the clock's local date at the last prune
     A charge whose clock's local date is a week or more after the last prune prunes: each rule drops its stale
-    fields, a field no rule owns any more is dropped, the user's charge records older than the decision retention
-    are dropped, and the TTL of both hashes (retention + a week, from now) is pushed out. So a busy user's hashes
-    stay small, and an idle one's expire at least the retention after its last charge, without a prune on every
-    user's first charge of every day.
+    fields, a field no rule owns any more is dropped, and the TTL (retention + a week, from now) is pushed out. So
+    a busy user's hash stays small, and an idle one's expires at least the retention after its last charge, without
+    a prune on every user's first charge of every day. (Charge records expire with their hash, a generation.)
 
   Output, one string per charge, in order:
     "N<outcome> <settleAt ISO or -> <fired rules, comma-separated, or ->" for a new decision,
-    "D<charge record>" for an eventId already decided (src/decisions/charge-record.ts),
+    "D<charge record>" for an eventId already decided (src/decisions/charge-record.ts); one decided for another
+            user is an error ("E"),
     "E<error>" for a charge that failed here (its earlier writes stay; the caller dead-letters it).
 ]]
 local rcall = redis.call
@@ -82,6 +83,7 @@ local cfg = cjson.decode(ARGV[1])
 local decisionTtl = string.format("%d", cfg.decisionTtl)
 local streamMaxLen = string.format("%d", cfg.streamMaxLen)
 local stateTtl = string.format("%d", cfg.stateTtl)
+local recordTtl = string.format("%d", cfg.recordTtl)
 local configVersion = cfg.version
 local decidedAt = ARGV[2]
 local groups = {}
@@ -89,8 +91,8 @@ local a = 4
 for g = 1, tonumber(ARGV[3]) do
   groups[g] = { date = ARGV[a], approveAt = ARGV[a + 1], approveIso = ARGV[a + 2], reviewAt = ARGV[a + 3],
     reviewIso = ARGV[a + 4], oldestDay = ARGV[a + 5], pruneDue = ARGV[a + 6], clockDate = ARGV[a + 7],
-    approve36 = ARGV[a + 8], review36 = ARGV[a + 9], digits = ARGV[a + 10], oldestRecord = ARGV[a + 11] }
-  a = a + 12
+    approve36 = ARGV[a + 8], review36 = ARGV[a + 9], digits = ARGV[a + 10] }
+  a = a + 11
 end
 -- Pre-decided firings, by charge index then rule name.
 local preFired = {}
@@ -143,6 +145,8 @@ end
 -- Records of the run so far, by eventId: a repeated eventId in one run is a duplicate too (its user is the same:
 -- the claim holds the user).
 local decided = {}
+-- Record hashes given their expiry in this call (once each: EXPIRE … NX, set when the hash is created).
+local expiring = {}
 -- Settlement writes of the whole run, done once at the end.
 local due = {}
 local info = {}
@@ -151,11 +155,17 @@ local scheduledCount, scheduledAmount, heldCount, heldAmount = 0, 0, 0, 0
 local function evaluate(i)
   local decisionKey = KEYS[firstDecisionKey - 1 + i]
   local stateKey = KEYS[firstDecisionKey - 1 + charges + i]
-  local chargesKey = KEYS[firstDecisionKey - 1 + 2 * charges + i]
+  local recordKey = KEYS[firstDecisionKey - 1 + 2 * charges + i]
   local p = firstCharge + (i - 1) * PER_CHARGE
   local eventId = ARGV[p]
-  local earlier = decided[eventId] or rcall("HGET", chargesKey, eventId)
-  if earlier then return "D" .. earlier end
+  local earlier = decided[eventId] or rcall("HGET", recordKey, eventId)
+  if earlier then
+    -- The record ends with its user: an eventId another user's charge holds is not this charge's duplicate.
+    if string.match(earlier, "^%S+ %S+ %S+ %S+ %S+ (.*)$") ~= ARGV[p + 1] then
+      return "Ean earlier charge of another user was decided with this eventId"
+    end
+    return "D" .. earlier
+  end
 
   local merchantId = ARGV[p + 2]
   local cardLabel = ARGV[p + 3]
@@ -197,16 +207,6 @@ local function evaluate(i)
     for s = 1, #stale, 1000 do
       rcall("HDEL", stateKey, unpack(stale, s, math.min(s + 999, #stale)))
     end
-    -- Charge records past the decision retention (their local date is the record's 4th word).
-    local records = rcall("HGETALL", chargesKey)
-    stale = {}
-    for j = 1, #records, 2 do
-      local date = string.match(records[j + 1], "^%S+ %S+ (%d+)")
-      if not date or date < day.oldestRecord then stale[#stale + 1] = records[j] end
-    end
-    for s = 1, #stale, 1000 do
-      rcall("HDEL", chargesKey, unpack(stale, s, math.min(s + 999, #stale)))
-    end
     pruned = day.clockDate
   end
 
@@ -239,13 +239,15 @@ local function evaluate(i)
 --- @rules record
   if flags == "" then flags = "-" end
   if codes == "" then codes = "-" end
-  local record = string.sub(outcome, 1, 1) .. amountText .. " " .. settle36 .. " " .. day.digits .. " " .. flags .. " " .. codes
-  rcall("HSET", chargesKey, eventId, record)
-  -- After the writes: EXPIRE on a key that does not exist yet would do nothing.
-  if prune then
-    rcall("EXPIRE", stateKey, stateTtl)
-    rcall("EXPIRE", chargesKey, stateTtl)
+  local record = string.sub(outcome, 1, 1) .. amountText .. " " .. settle36 .. " " .. day.digits .. " " .. flags .. " " ..
+    codes .. " " .. ARGV[p + 1]
+  rcall("HSET", recordKey, eventId, record)
+  if not expiring[recordKey] then
+    rcall("EXPIRE", recordKey, recordTtl, "NX")
+    expiring[recordKey] = true
   end
+  -- After the write: EXPIRE on a key that does not exist yet would do nothing.
+  if prune then rcall("EXPIRE", stateKey, stateTtl) end
 
   local text = json
   if plain == "1" then text = quoted end

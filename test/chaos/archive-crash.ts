@@ -10,7 +10,6 @@ import { archiveBacklog, PENDING_AGAIN } from '../../src/archive/archiver.ts';
 import { openArchiveDb } from '../../src/archive/database.ts';
 import { migrateArchive } from '../../src/archive/migrate.ts';
 import { createContext } from '../../src/context.ts';
-import { parseChargeRecord } from '../../src/decisions/charge-record.ts';
 import { syntheticCharges } from '../../src/events/synthetic.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { targetEnv } from '../../src/redis/target.ts';
@@ -117,11 +116,10 @@ export async function archiveCrashScenario(options: ArchiveCrashOptions): Promis
     let leftInRedis = 0;
     for (const e of input) {
       // What Redis keeps of a decided charge once archived: its record (the whole decision went to PostgreSQL).
-      const stored = await context.redis.hget(context.keys.charges(e.userId), e.eventId);
-      if (!stored) continue;
+      const d = await context.chargeRecords.get(e.userId, e.eventId, context.calendar.local(Date.parse(e.occurredAt)).date);
+      if (!d) continue;
       decided++;
       if ((await context.redis.exists(context.keys.decision(context.keys.shardOf(e.userId), e.eventId))) === 1) leftInRedis++;
-      const d = parseChargeRecord(stored);
       const row = byId.get(e.eventId);
       if (!row) missing++;
       else if (row.outcome !== d.outcome || Number(row.amount_fen) !== d.amount || (row.settle_at?.toISOString() ?? null) !== d.settleAt || JSON.stringify(row.rules) !== JSON.stringify(d.rules)) different++;

@@ -77,7 +77,7 @@ describe.skipIf(skip)('archiver', () => {
       const stored = decided.get(charge.eventId)!;
       // Archived: the whole decision has left Redis; the charge's record (its dedupe) stays.
       expect(await c.redis.exists(c.keys.decision(shard, charge.eventId))).toBe(0);
-      expect(await c.redis.hget(c.keys.charges(charge.userId), charge.eventId)).toMatch(new RegExp(`^${stored.outcome[0]}${stored.amount} `));
+      expect(await c.chargeRecords.get(charge.userId, charge.eventId, stored.observed.localDate)).toMatchObject({ outcome: stored.outcome, amount: stored.amount, settleAt: stored.settleAt });
       const row = rows.rows.find((r) => r.event_id === charge.eventId)!;
       expect(row).toEqual({
         event_id: stored.eventId,

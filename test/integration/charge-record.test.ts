@@ -1,11 +1,10 @@
 /**
  * The charge record (src/decisions/charge-record.ts): what Redis keeps of a decided charge once its whole decision
- * has gone to the archive. It alone must keep a charge from being decided twice, be pruned with the user's rule
- * state, and stay small.
+ * has gone to the archive. It alone must keep a charge from being decided twice, expire with its generation, and
+ * stay small.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
-import { parseChargeRecord } from '../../src/decisions/charge-record.ts';
 import { testBatch } from '../helpers/batch.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { dueCount, settlementStatsHash } from '../helpers/settlement.ts';
@@ -17,7 +16,6 @@ afterEach(async () => {
   ctx = undefined;
 });
 
-const DAY = 86_400_000;
 let seq = 0;
 const charge = (userId: string, occurredAt: string, amount = 1_000, eventId = `cr-${++seq}`) => ({
   type: 'charge',
@@ -54,35 +52,42 @@ describe('charge record', () => {
     const again = await c.processor.process(testBatch(events), 'test:again');
     expect(again).toEqual(first);
     expect(await state()).toEqual(before);
-    const record = parseChargeRecord((await c.redis.hget(c.keys.charges('u-rec'), events[2]!.eventId))!);
-    expect(record).toEqual({ outcome: 'review', amount: 3_000, settleAt: first[2]!.settleAt, localDate: '2026-03-10', creditCounted: false, rules: ['same_card_burst'] });
+    const record = await c.chargeRecords.get('u-rec', events[2]!.eventId, '2026-03-10');
+    expect(record).toEqual({ outcome: 'review', amount: 3_000, settleAt: first[2]!.settleAt, localDate: '2026-03-10', creditCounted: false, rules: ['same_card_burst'], userId: 'u-rec' });
   });
 
-  it('drops records older than retention.decisionDays at the weekly prune, keeps the rest, and expires the hash', async () => {
+  it('refuses, never answers as a duplicate, a charge of another user whose eventId a record holds', async () => {
     const c = (ctx = testContext());
-    const t0 = Date.parse('2026-03-10T02:00:00Z');
-    const old = charge('u-prune', new Date(t0).toISOString());
-    const recent = charge('u-prune', new Date(t0 + 20 * DAY).toISOString());
-    await c.processor.process(testBatch([old]), 'test:old');
-    await c.processor.process(testBatch([recent]), 'test:recent');
-    expect(await c.redis.hlen(c.keys.charges('u-prune'))).toBe(2);
-    // 36 days after the first: its record is past the 35 days, the second's is not.
-    await c.processor.process(testBatch([charge('u-prune', new Date(t0 + 36 * DAY).toISOString())]), 'test:later');
-    const records = await c.redis.hgetall(c.keys.charges('u-prune'));
-    expect(Object.keys(records).sort()).toEqual([recent.eventId, `cr-${seq}`].sort());
-    const ttl = await c.redis.ttl(c.keys.charges('u-prune'));
-    expect(ttl).toBeGreaterThan(40 * 86_400);
-    expect(ttl).toBeLessThanOrEqual(47 * 86_400);
+    const first = charge('u-one', '2026-03-10T10:00:00.000+08:00', 1_000, 'shared-id');
+    await c.processor.process(testBatch([first]), 'test:one');
+    // Past its claim (a claim window is shorter than a record's life), another user reuses the id in the same shard.
+    const other = ['u-two', 'u-three', 'u-four', 'u-five', 'u-six'].find((u) => c.keys.shardOf(u) === c.keys.shardOf('u-one'))!;
+    expect(other).toBeDefined();
+    await c.redis.del(...(await c.redis.keys(`${c.keys.base}:id:*`)));
+    const [r] = await c.processor.process(testBatch([{ ...first, userId: other }]), 'test:other');
+    expect(r).toMatchObject({ eventId: 'shared-id', outcome: 'rejected', error: 'evaluation failed: an earlier charge of another user was decided with this eventId' });
+    expect(await c.chargeRecords.get(other, 'shared-id', '2026-03-10')).toBeNull();
+    expect(await dueCount(c)).toBe(1);
   });
 
-  it("keeps a user's records in one compact listpack", async () => {
+  it('keeps a generation of records in small hashes per shard that expire as a whole after the retention', async () => {
     const c = (ctx = testContext());
     const start = Date.parse('2026-03-10T02:00:00Z');
-    const events = Array.from({ length: 100 }, (_, i) => charge('u-many', new Date(start + i * 3_600_000).toISOString(), 100));
-    await c.processor.process(testBatch(events), 'test:many');
-    expect(await c.redis.hlen(c.keys.charges('u-many'))).toBe(100);
-    expect(await c.redis.object('ENCODING', c.keys.charges('u-many'))).toBe('listpack');
-    // About 40 bytes a charge: the eventId and a record of about 20 characters.
-    expect(Number(await c.redis.call('MEMORY', 'USAGE', c.keys.charges('u-many')))).toBeLessThan(100 * 50);
+    const events = Array.from({ length: 200 }, (_, i) => charge(`u-many-${i % 20}`, new Date(start + i * 60_000).toISOString(), 100));
+    for (let i = 0; i < events.length; i += 20) await c.processor.process(testBatch(events.slice(i, i + 20)), `test:many-${i}`);
+    const recordKeys = await c.redis.keys(`${c.keys.base}:{s*}:rec:*`);
+    let records = 0;
+    for (const key of recordKeys) {
+      records += await c.redis.hlen(key);
+      expect(await c.redis.object('ENCODING', key)).toBe('listpack');
+      // Created with the generation's first charge: 7 days of local dates + the 35 days + a day.
+      const ttl = await c.redis.ttl(key);
+      expect(ttl).toBeGreaterThan(42 * 86_400);
+      expect(ttl).toBeLessThanOrEqual(43 * 86_400);
+    }
+    expect(records).toBe(200);
+    for (const e of events.slice(0, 5)) expect(await c.chargeRecords.get(e.userId, e.eventId, '2026-03-10')).toMatchObject({ outcome: 'approve', amount: 100, userId: e.userId });
+    // No key per user or per charge for them.
+    expect(await c.redis.keys(`${c.keys.base}:*charges*`)).toEqual([]);
   });
 });

@@ -14,7 +14,7 @@ describe('key layout guard', () => {
   it('records the layout of a new namespace, then accepts the same shard count again', async () => {
     ctx = testContext({ pipeline: { shards: 8 } });
     await checkLayout(ctx.redis, ctx.keys);
-    expect(await ctx.redis.hgetall(ctx.keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '8' });
+    expect(await ctx.redis.hgetall(ctx.keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '8', recordParts: '64' });
     await expect(checkLayout(ctx.redis, ctx.keys)).resolves.toBeUndefined();
   });
 
@@ -34,7 +34,7 @@ describe('key layout guard', () => {
       for (let round = 0; round < 30; round++) {
         const keys = new Keys(`${c.keys.namespace}-r${round}`, 4);
         await Promise.all(clients.map((client, i) => new Promise((r) => setTimeout(r, i % 3)).then(() => checkLayout(client, keys))));
-        expect(await c.redis.hgetall(keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '4' });
+        expect(await c.redis.hgetall(keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '4', recordParts: '64' });
         await c.redis.del(keys.layout);
       }
     } finally {
@@ -46,7 +46,7 @@ describe('key layout guard', () => {
     ctx = testContext({ pipeline: { shards: 4 } });
     await ctx.redis.hset(ctx.keys.layout, 'version', LAYOUT_VERSION);
     await expect(checkLayout(ctx.redis, ctx.keys)).resolves.toBeUndefined();
-    expect(await ctx.redis.hgetall(ctx.keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '4' });
+    expect(await ctx.redis.hgetall(ctx.keys.layout)).toEqual({ version: String(LAYOUT_VERSION), shards: '4', recordParts: '64' });
   });
 
   it('refuses a namespace written in the layout before shard slots', async () => {
@@ -54,6 +54,13 @@ describe('key layout guard', () => {
     await ctx.redis.zadd(`${ctx.keys.base}:settle:due`, 1, 'e-1');
     await expect(checkLayout(ctx.redis, ctx.keys)).rejects.toThrow(/layout before shard slots/);
     expect(await ctx.redis.exists(ctx.keys.layout)).toBe(0);
+  });
+
+  it('refuses another retention.chargeRecordHashesPerShard than the namespace was written with', async () => {
+    ctx = testContext({ pipeline: { shards: 4 } });
+    await checkLayout(ctx.redis, ctx.keys);
+    const other = new Keys(ctx.keys.namespace, 4, 128);
+    await expect(checkLayout(ctx.redis, other)).rejects.toThrow(/written with retention\.chargeRecordHashesPerShard = 64, and this process has 128: .*decided twice/);
   });
 
   it('refuses a namespace recorded with layout 2 (the decision key was the dedupe), naming the procedure', async () => {

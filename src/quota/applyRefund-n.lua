@@ -1,23 +1,24 @@
 --[[
   Applies one refund of a charge, exactly once per eventId: at most what is left of the charge (its amount less the
-  refunds before), and only a charge of the same user that was not declined: the charge's record in the user's
-  charges hash (src/decisions/charge-record.ts). When credit_limit counted the charge (its record's flag "c"), the
-  refund gives its amount back to the available credit: what is
-  owed goes down by it, never below zero, and so do the credit totals; and the refund that completes a charge's
+  refunds before), and only a charge of the same user, decided within the retention and not declined: the charge's
+  record (src/decisions/charge-record.ts), looked for in the record hashes of the generations it may be in. When
+  credit_limit counted the charge (its record's flag "c"), the refund gives its amount back to the available credit:
+  what is owed goes down by it, never below zero, and so do the credit totals; and the refund that completes a charge's
   refunds takes it out of its day's charge count (so refunded charges earn no "frequent use"), unless a calibration
   has counted that day already. (The merchant side of a refund is settlement's.)
 
   Input:
     KEYS[1] refunds                 rm:<ns>:{s<n>}:u:{<userId>}:refunds       (hash: chargeId -> fen refunded so far)
     KEYS[2] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
-    KEYS[3] the user's charges      rm:<ns>:{s<n>}:u:{<userId>}:charges       (hash eventId -> charge record, read only:
-                                                                               the charge's, and an eventId decided as a charge)
-    KEYS[4] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>               (string)
-    KEYS[5] credit totals           rm:<ns>:{s<n>}:credit:totals              (hash: owed)
+    KEYS[3] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>               (string)
+    KEYS[4] credit totals           rm:<ns>:{s<n>}:credit:totals              (hash: owed)
+    KEYS[5…] the record hashes the charge may be in, newest generation first
+                                    rm:<ns>:{s<n>}:rec:<generation>:<part>    (hash eventId -> charge record, read only)
 
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] chargeId
     ARGV[4] amount (fen)            ARGV[5] marker TTL (s)        ARGV[6] refunds TTL (s)
     ARGV[7] decision retention (days, for the message)
+    ARGV[8] the oldest local date (YYYYMMDD) of a charge still refundable: the refund's, less the retention
 
   Output:
     { 1, given back to the credit (fen), refunded so far (fen) } applied; { 0 } eventId already applied;
@@ -25,20 +26,25 @@
 ]]
 local rcall = redis.call
 
-if rcall("EXISTS", KEYS[4]) == 1 or rcall("HEXISTS", KEYS[3], ARGV[1]) == 1 then
+if rcall("EXISTS", KEYS[3]) == 1 then
   return { 0 }
 end
 local chargeId = ARGV[3]
-local stored = rcall("HGET", KEYS[3], chargeId)
-if not stored then
+-- The charge record: "<outcome><amount> <settleAt> <YYYYMMDD> <flags> <rules> <userId>", the user's, in time.
+local charge
+for k = 5, #KEYS do
+  local stored = rcall("HGET", KEYS[k], chargeId)
+  if stored then
+    local o, amountText, y, m, d, flags, userId = string.match(stored, "^(%a)(%d+) %S+ (%d%d%d%d)(%d%d)(%d%d) (%S+) %S+ (.*)$")
+    if o and userId == ARGV[2] and y .. m .. d >= ARGV[8] then
+      charge = { outcome = o, amount = tonumber(amountText), localDate = y .. "-" .. m .. "-" .. d, credit = string.find(flags, "c", 1, true) ~= nil }
+      break
+    end
+  end
+end
+if not charge then
   return { 2, "no charge " .. chargeId .. " of user " .. ARGV[2] .. " to refund: unknown, of another user, or decided more than " .. ARGV[7] .. " days ago", "unknown_charge" }
 end
--- The charge record: "<outcome><amount> <settleAt> <YYYYMMDD> <flags> <rules>".
-local o, amountText, y, m, d, flags = string.match(stored, "^(%a)(%d+) %S+ (%d%d%d%d)(%d%d)(%d%d) (%S+) %S+$")
-if not o then
-  return { 2, "the record of charge " .. chargeId .. " is unreadable", "conflict" }
-end
-local charge = { outcome = o, amount = tonumber(amountText), localDate = y .. "-" .. m .. "-" .. d, credit = string.find(flags, "c", 1, true) ~= nil }
 if charge.outcome == "d" then
   return { 2, "charge " .. chargeId .. " was declined: there is nothing to refund", "conflict" }
 end
@@ -64,7 +70,7 @@ if charge.credit then
     local n = tonumber(rcall("HGET", KEYS[2], field) or "0")
     if n > 0 then rcall("HSET", KEYS[2], field, string.format("%d", n - 1)) end
   end
-  if givenBack > 0 then rcall("HINCRBY", KEYS[5], "owed", string.format("%d", -givenBack)) end
+  if givenBack > 0 then rcall("HINCRBY", KEYS[4], "owed", string.format("%d", -givenBack)) end
 end
-rcall("SET", KEYS[4], "refund", "EX", ARGV[5])
+rcall("SET", KEYS[3], "refund", "EX", ARGV[5])
 return { 1, givenBack, before + amount }

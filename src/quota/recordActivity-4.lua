@@ -1,7 +1,7 @@
 --[[
   Records one repayment, asset snapshot or social snapshot of a credit account in the user's time-ordered activity
-  set, which calibration reads by event time. Exactly once per eventId (an eventId already decided as a charge also
-  counts as seen). The set's TTL is refreshed on every write; calibration prunes what earlier runs consumed.
+  set, which calibration reads by event time. Exactly once per eventId (an eventId a charge holds is refused before,
+  by its claim). The set's TTL is refreshed on every write; calibration prunes what earlier runs consumed.
 
   - A user without a credit account, or an event timed before the opening, is rejected with its reason: nothing
     from before the opening ever counts, whatever order it arrives in.
@@ -14,8 +14,7 @@
     KEYS[1] activity set            rm:<ns>:{s<n>}:u:{<userId>}:repay|assets|social   (zset score=event time ms)
     KEYS[2] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct                  (hash: src/quota/credit-account.ts)
     KEYS[3] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>                        (string)
-    KEYS[4] the user's charges      rm:<ns>:{s<n>}:u:{<userId>}:charges                (hash eventId -> charge record, read only)
-    KEYS[5] credit totals           rm:<ns>:{s<n>}:credit:totals                       (hash: owed)
+    KEYS[4] credit totals           rm:<ns>:{s<n>}:credit:totals                       (hash: owed)
 
     ARGV[1] eventId                 ARGV[2] event type            ARGV[3] score (event time, ms)
     ARGV[4] member (a JSON array starting with the eventId; a repayment's ends with what it paid down, then the
@@ -28,7 +27,7 @@
 ]]
 local rcall = redis.call
 
-if rcall("EXISTS", KEYS[3]) == 1 or rcall("HEXISTS", KEYS[4], ARGV[1]) == 1 then
+if rcall("EXISTS", KEYS[3]) == 1 then
   return { 0 }
 end
 local acct = rcall("HMGET", KEYS[2], "openedAt", "openedAtIso", "owed", "lastRun", "lastRunAt", "seq")
@@ -51,7 +50,7 @@ if ARGV[2] == "repayment" then
   paidDown = math.min(tonumber(ARGV[7]), owed)
   member = string.sub(member, 1, -2) .. "," .. string.format("%d", paidDown) .. "," .. cjson.encode(lateFor) .. "]"
   rcall("HSET", KEYS[2], "owed", string.format("%d", owed - paidDown), "seq", seq)
-  if paidDown > 0 then rcall("HINCRBY", KEYS[5], "owed", string.format("%d", -paidDown)) end
+  if paidDown > 0 then rcall("HINCRBY", KEYS[4], "owed", string.format("%d", -paidDown)) end
 else
   if lateFor ~= "" then member = string.sub(member, 1, -2) .. "," .. cjson.encode(lateFor) .. "]" end
   rcall("HSET", KEYS[2], "seq", seq)

@@ -1,6 +1,6 @@
 --[[
-  Opens a user's credit account, once. Exactly once per eventId: an event already applied (or an eventId already
-  decided as a charge) changes nothing. A second opening for the same user, or a quota outside the channel's band,
+  Opens a user's credit account, once. Exactly once per eventId: an event already applied changes nothing (an
+  eventId a charge holds is refused before, by its claim). A second opening for the same user, or a quota outside the channel's band,
   is rejected with a reason and changes nothing. The account starts owing nothing (src/quota/credit-account.ts
   describes its fields); charges count toward it from the opening instant on (credit_limit).
 
@@ -8,7 +8,6 @@
     KEYS[1] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct          (hash)
     KEYS[2] account index           rm:<ns>:{s<n>}:accounts                   (zset member=userId, score=openedAt ms)
     KEYS[3] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>               (string)
-    KEYS[4] the user's charges      rm:<ns>:{s<n>}:u:{<userId>}:charges       (hash eventId -> charge record, read only)
 
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] channel ("invited" | "applied")
     ARGV[4] quota (fen)             ARGV[5] openedAt (ms)         ARGV[6] openedAt (ISO, as sent)
@@ -20,7 +19,7 @@
 ]]
 local rcall = redis.call
 
-if rcall("EXISTS", KEYS[3]) == 1 or rcall("HEXISTS", KEYS[4], ARGV[1]) == 1 then
+if rcall("EXISTS", KEYS[3]) == 1 then
   return { 0 }
 end
 
