@@ -41,7 +41,7 @@ const RELEASE_MS = Date.parse('2026-03-15T00:00:00+08:00');
 /** What a key holds per charge, for the report: the kinds Redis keeps, named as docs/architecture.md names them. */
 function keyKind(key: string): string {
   if (/:id:\{\d+\}:/.test(key)) return 'eventId claims';
-  if (key.endsWith(':charges')) return 'charge records';
+  if (/:rec:\d+:\d+$/.test(key)) return 'charge records';
   if (key.endsWith(':rules')) return 'rule state';
   if (/:dec:/.test(key)) return 'whole decisions';
   if (key.endsWith(':decisions')) return 'decision streams';
