@@ -30,6 +30,8 @@ export const ARCHIVE_CONSUMER = 'archiver';
 export const ARCHIVE_SOURCES = ['decisions', 'settlements', 'dead_letters'] as const;
 /** Logged when an archiver writes entries again that it (or a predecessor) read and did not acknowledge. */
 export const PENDING_AGAIN = 'archive: writing again entries read earlier and not acknowledged';
+/** How often a round first looks for entries a stream's cap removed unread (countTrimmedUnread). */
+const GAP_CHECK_MS = 5_000;
 export type ArchiveSource = (typeof ARCHIVE_SOURCES)[number];
 
 interface StreamState {
@@ -74,6 +76,7 @@ export class Archiver {
   private stopping = false;
   private wake: (() => void) | undefined;
   private groupsReady = false;
+  private lastGapCheck = 0;
 
   constructor(private readonly options: ArchiverOptions) {
     this.streams = archivedStreams(options.keys).map((s) => ({ ...s, cursor: '0' }));
@@ -103,6 +106,10 @@ export class Archiver {
   async archiveOnce(): Promise<number> {
     await this.ensureGroups();
     const { redis } = this.options;
+    if (Date.now() - this.lastGapCheck >= GAP_CHECK_MS) {
+      await this.countTrimmedUnread();
+      this.lastGapCheck = Date.now();
+    }
     const read = new SlotPipeline(redis);
     for (const s of this.streams) {
       read.add(s.key, (p) => p.xreadgroup('GROUP', ARCHIVE_GROUP, ARCHIVE_CONSUMER, 'COUNT', this.batchSize, 'STREAMS', s.key, s.cursor));
@@ -158,6 +165,54 @@ export class Archiver {
       if (n > 0) this.options.logger.error({ source, entries: n }, 'archive: entries left their stream before the archive had them (the stream cap was reached)');
     }
     return batches.reduce((n, b) => n + b.entries.length, 0);
+  }
+
+  /**
+   * Entries a stream's cap removed before the archive group was given them: counted as lost (their source, the
+   * metric riskmon_archive_lost_entries_total and an error log), and the group moved past the gap so they are counted
+   * once. Seen from Redis 7's counters: a group whose last delivered entry is older than the stream's first has lost
+   * what was added and never read, `entries-added` less `entries-read` less what the stream still holds.
+   */
+  async countTrimmedUnread(): Promise<Record<ArchiveSource, number>> {
+    const { redis } = this.options;
+    const lost: Record<ArchiveSource, number> = { decisions: 0, settlements: 0, dead_letters: 0 };
+    const info = new SlotPipeline(redis);
+    for (const st of this.streams) {
+      info.add(st.key, (p) => p.xinfo('STREAM', st.key));
+      info.add(st.key, (p) => p.xinfo('GROUPS', st.key));
+    }
+    const replies = await info.exec();
+    const moves = new SlotPipeline(redis);
+    this.streams.forEach((st, i) => {
+      const [e1, streamReply] = replies[2 * i]!;
+      const [e2, groupsReply] = replies[2 * i + 1]!;
+      if (e1 || e2) throw e1 ?? e2;
+      const stream = fieldMapOf(streamReply as unknown[]);
+      const group = (groupsReply as unknown[][]).map(fieldMapOf).find((g) => g.name === ARCHIVE_GROUP);
+      if (!group) return;
+      // Redis 7 leaves entries-read unset until the group is first given an entry: none were read then.
+      const read = group['entries-read'] ?? (group['last-delivered-id'] === '0-0' ? 0 : null);
+      if (read === null) return;
+      const length = Number(stream.length);
+      const added = Number(stream['entries-added']);
+      const first = (stream['first-entry'] as unknown[] | null)?.[0] as string | undefined;
+      const lastDelivered = String(group['last-delivered-id']);
+      // Unread entries are the newest: a gap before them means every entry the group had not been given is either
+      // still in the stream or gone.
+      if (first !== undefined && compareStreamIds(first, lastDelivered) <= 0) return;
+      const gone = added - Number(read) - length;
+      if (gone <= 0) return;
+      lost[st.source] += gone;
+      const before = first === undefined ? String(stream['last-generated-id']) : previousStreamId(first);
+      moves.add(st.key, (p) => p.xgroup('SETID', st.key, ARCHIVE_GROUP, before, 'ENTRIESREAD', added - length));
+    });
+    for (const [err] of await moves.exec()) if (err) throw err;
+    for (const [source, n] of Object.entries(lost)) {
+      if (n === 0) continue;
+      this.options.metrics?.archiveLost.inc({ source }, n);
+      this.options.logger.error({ source, entries: n }, 'archive: entries left their stream before any archiver read them (the stream cap was reached)');
+    }
+    return lost;
   }
 
   /** Deletes the `dec:` key of every decision in `batches` (archived: committed and acknowledged). */
@@ -555,6 +610,13 @@ export function compareStreamIds(a: string, b: string): number {
   const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
   const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
   return am !== bm ? (am < bm ? -1 : 1) : as !== bs ? (as < bs ? -1 : 1) : 0;
+}
+
+/** The largest stream id before `id` (`id` is after 0-0). */
+export function previousStreamId(id: string): string {
+  const dash = id.indexOf('-');
+  const seq = BigInt(id.slice(dash + 1));
+  return seq > 0n ? `${id.slice(0, dash)}-${seq - 1n}` : `${BigInt(id.slice(0, dash)) - 1n}-18446744073709551615`;
 }
 
 /** The smallest stream id after `id`. */

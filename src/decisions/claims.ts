@@ -12,8 +12,8 @@
  * same call.
  *
  * What Redis keeps of a claim is small, because every accepted event has one: in a hash of its bucket, its
- * generation and its part, the field is a 53-bit hash of the eventId (an integer, which a small hash stores in 9
- * bytes) and the value a digest of the content (about 14 characters). A generation is one claim window
+ * generation and its part, the field is a 53-bit hash of the eventId (in base 36, 11 characters) and the value a
+ * digest of the content (about 14). A generation is one claim window
  * (events.maxAgeDays + 1 day, longer than any event can be accepted after another with its id); a claim is looked for
  * in the generation of the event's clock and the one before, and written into the first, whose hash expires two
  * windows after it is created. The parts (retention.claimHashesPerBucket per bucket and generation) keep each hash
@@ -123,7 +123,8 @@ export function claimField(eventId: string, parts: number): { field: string; par
   }
   const high = mix32(b ^ Math.imul(a, 0x27d4eb2d)) & 0x1fffff;
   const low = mix32(a ^ high);
-  return { field: String(high * TWO_32 + low), part: low % parts };
+  // Base 36: a run of 13 to 19 digits would look like a card number to every scanner of what Redis holds.
+  return { field: (high * TWO_32 + low).toString(36), part: low % parts };
 }
 
 /** JSON.stringify(text), without its cost for text that needs no escaping (most ids). */

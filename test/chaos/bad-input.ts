@@ -137,7 +137,7 @@ function unexpectedKeys(all: string[], keys: Keys): string[] {
   const b = keys.base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   // A shard's keys ({s<n>}), the claims (in their buckets) and the dead letters ({dl}), as src/redis/keys.ts lays them out.
   const shard = `\\{s(?:${keys.shardIds.join('|')})\\}`;
-  const allowed = new RegExp(`^${b}:(${shard}:(dec:.+|u:\\{.+\\}:(rules|charges)|decisions|settle:due|settle:info|settle:stats)|id:\\{\\d+\\}:.+|\\{dl\\}:(deadletter|deadletter:seen))$`);
+  const allowed = new RegExp(`^${b}:(${shard}:(dec:.+|u:\\{.+\\}:rules|rec:\\d+:\\d+|decisions|settle:due|settle:info|settle:stats)|id:\\{\\d+\\}:.+|\\{dl\\}:(deadletter|deadletter:seen))$`);
   return all.filter((k) => !allowed.test(k));
 }
 

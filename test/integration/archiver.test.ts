@@ -241,6 +241,29 @@ describe.skipIf(skip)('archiver', () => {
     expect((await next.backlog()).map((b) => b.entries)).toEqual([0, 0, 0]);
   });
 
+  it('counts entries a stream cap removed before any archiver read them, once, and archives the rest', async () => {
+    const c = (ctx = testContext());
+    const metrics = new Metrics({ defaultMetrics: false });
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db, logger: silentLogger, metrics });
+    expect(await drain(archiver)).toBe(0);
+    for (let i = 0; i < 5; i++) await c.deadLetters.record(c.redis, { source: `cap-test:${i}`, reason: 'bad', raw: { i } });
+    // The cap at work before the archive got to them: three of the five are gone unread.
+    await c.redis.xtrim(c.keys.deadLetter, 'MAXLEN', 2);
+    expect(await archiver.countTrimmedUnread()).toEqual({ decisions: 0, settlements: 0, dead_letters: 3 });
+    expect(await archiver.countTrimmedUnread()).toEqual({ decisions: 0, settlements: 0, dead_letters: 0 });
+    expect(await drain(archiver)).toBe(2);
+    const lost = (await metrics.archiveLost.get()).values.find((v) => v.labels.source === 'dead_letters');
+    expect(lost?.value).toBe(3);
+    const rows = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fenfu.dead_letters WHERE namespace = $1`, [c.keys.namespace]);
+    expect(rows.rows[0]!.n).toBe(2);
+    // All of a stream gone unread: counted too, and the group then waits for the next entry.
+    for (let i = 5; i < 9; i++) await c.deadLetters.record(c.redis, { source: `cap-test:${i}`, reason: 'bad', raw: { i } });
+    await c.redis.xtrim(c.keys.deadLetter, 'MAXLEN', 0);
+    expect((await archiver.countTrimmedUnread()).dead_letters).toBe(4);
+    await c.deadLetters.record(c.redis, { source: 'cap-test:9', reason: 'bad', raw: { i: 9 } });
+    expect(await drain(archiver)).toBe(1);
+  });
+
   // Found by the archive crash check: an archiver killed between acknowledging a round and dropping its decisions
   // from Redis left them there for retention.decisionDays (no archiver reads an acknowledged entry again).
   it('drops the archived decisions from Redis before it acknowledges them, so a crash in between leaves none behind', async () => {

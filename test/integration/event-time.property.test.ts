@@ -10,6 +10,7 @@
  * test/chaos/model-check.ts covers explicit clocks per event (skews that lag and lead) through the worker's own
  * time check and claims.
  */
+import { conflictReason } from '../../src/decisions/claims.ts';
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { EventResult } from '../../src/pipeline/batch-job.ts';
@@ -85,7 +86,7 @@ describe('event time through the replay producer', () => {
 /** What the producer refused, in the words the processor would use (compareResults matches the reason's shape). */
 function refusalText(r: ModelResult): string {
   if (r.kind !== 'refused') return '';
-  return r.reason === 'event_time' ? "occurredAt is (by the producer) behind the producer's clock" : `eventId reused with other content: ${r.fields.join(', ')} differ `;
+  return r.reason === 'event_time' ? "occurredAt is (by the producer) behind the producer's clock" : conflictReason(r.fields);
 }
 
 describe('a card hammered with thousands of charges in an hour', () => {

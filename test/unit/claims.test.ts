@@ -61,7 +61,8 @@ describe('claim field', () => {
     const counts = new Array(64).fill(0);
     for (let i = 0; i < 64_000; i++) {
       const { field, part } = claimField(`evt-2026-03-10-${i.toString().padStart(8, '0')}`, 64);
-      expect(Number.isSafeInteger(Number(field))).toBe(true);
+      expect(Number.isSafeInteger(parseInt(field, 36))).toBe(true);
+      expect(field).toMatch(/^[0-9a-z]{1,11}$/);
       counts[part]++;
     }
     // 1,000 expected each; a fair spread stays well within ±15%.
