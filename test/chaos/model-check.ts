@@ -18,7 +18,7 @@
  * Redis round trip per stream), so thousands of streams fit in seconds. Uses a private redis-server (flushed between
  * runs), never the shared one.
  */
-import { isClaimed } from '../helpers/claims.ts';
+import { claimLayout, EventClaims } from '../../src/decisions/claims.ts';
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { Redis } from 'ioredis';
@@ -472,11 +472,12 @@ export async function checkStored(
   problems.push(...invariants(config, stored, stream, results));
   // Refused events change nothing: an id never accepted has neither a decision nor a claim.
   const acceptedIds = new Set(accepted(stream, results).map((e) => e.eventId));
+  const claims = new EventClaims(redis, keys, claimLayout(config));
   for (const [i, r] of results.entries()) {
     const id = stream[i]!.event.eventId;
     if (r.kind !== 'refused' || acceptedIds.has(id)) continue;
     // No shard holds a decision of it (its user's shard is the one that would).
-    const [decs, claim] = await Promise.all([Promise.all(keys.shardIds.map((shard) => redis.exists(keys.decision(shard, id)))), isClaimed(redis, keys, id)]);
+    const [decs, claim] = await Promise.all([Promise.all(keys.shardIds.map((shard) => redis.exists(keys.decision(shard, id)))), claims.held(id, r.clockMs).then((held) => held !== null)]);
     const dec = decs.some((n) => n > 0);
     if (dec || claim) problems.push(`${id} was refused (${r.reason}) yet left ${dec ? 'a decision' : ''}${dec && claim ? ' and ' : ''}${claim ? 'a claim' : ''}`);
   }
