@@ -141,6 +141,41 @@ export const configSchema = z
       tickSeconds: z.number().int().min(1).max(3_600),
       /** Transactions released per round trip. @defaultValue 1000 */
       batchSize: z.number().int().min(1).max(10_000),
+      /** Merchant fees (src/settlement/fees.ts), in basis points of the amount. */
+      fees: z.strictObject({
+        /**
+         * By the merchant's Fenfu volume settled in the calendar month before the settlement date: the first tier whose
+         * `belowFen` is above it (the last has none). @defaultValue tier 1 below 50,000,000 fen: 60 / 10 / floor 50;
+         * tier 2 below 200,000,000: 55 / 8 / 40; tier 3: 50 / 5 / 30
+         */
+        tiers: z
+          .array(
+            z.strictObject({
+              /** The tier holds volumes below this, fen; null on the last tier. */
+              belowFen: z.number().int().positive().nullable(),
+              /** Base rate. */
+              baseBp: z.number().int().min(0).max(10_000),
+              /** Technical service fee rate. */
+              techBp: z.number().int().min(0).max(10_000),
+              /** The lowest base rate a discount may leave. */
+              floorBp: z.number().int().min(0).max(10_000),
+            }),
+          )
+          .min(1)
+          .max(20)
+          .superRefine((tiers, ctx) => {
+            tiers.forEach((t, i) => {
+              const last = i === tiers.length - 1;
+              if (last !== (t.belowFen === null)) ctx.addIssue({ code: 'custom', path: [i, 'belowFen'], message: last ? 'the last tier has no upper bound: null' : 'only the last tier may be unbounded' });
+              const prev = tiers[i - 1]?.belowFen;
+              if (i > 0 && t.belowFen !== null && prev != null && t.belowFen <= prev) ctx.addIssue({ code: 'custom', path: [i, 'belowFen'], message: `must be above the tier before's (${prev})` });
+              if (t.floorBp > t.baseBp) ctx.addIssue({ code: 'custom', path: [i, 'floorBp'], message: `must not be above baseBp (${t.baseBp})` });
+              if (t.baseBp + t.techBp > 10_000) ctx.addIssue({ code: 'custom', path: [i, 'techBp'], message: 'baseBp + techBp must not exceed 10000 (the whole amount)' });
+            });
+          }),
+        /** Negotiated discounts on the base rate: merchantId → basis points. @defaultValue {} */
+        merchantDiscountsBp: z.record(z.string().min(1).max(256), z.number().int().min(0).max(10_000)),
+      }),
     }),
     pipeline: z.strictObject({
       /** Ordered shard queues users are partitioned over; fixed per namespace (docs/operations.md). @defaultValue 4 */
