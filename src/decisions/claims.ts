@@ -15,8 +15,10 @@
  * generation and its part, the field is a 53-bit hash of the eventId (in base 36, 11 characters) and the value a
  * digest of the content (about 14). A generation is one claim window
  * (events.maxAgeDays + 1 day, longer than any event can be accepted after another with its id); a claim is looked for
- * in the generation of the event's clock and the one before, and written into the first, whose hash expires two
- * windows after it is created. The parts (retention.claimHashesPerBucket per bucket and generation) keep each hash
+ * in the generation of the event's clock, the one before and the one after (clocks need not rise: a batch queued by
+ * hand or a second producer may carry a clock earlier than the one an id was claimed with), and written into the
+ * first, whose hash expires two windows after it is created. So a claim is found by any event whose clock is within
+ * one window of the claim's, on either side. The parts (retention.claimHashesPerBucket per bucket and generation) keep each hash
  * small enough for Redis's compact listpack encoding (at most hash-max-listpack-entries, 128 by default).
  *
  * The digest holds the event type exactly, 6 bits of each content field and 32 bits of the whole content: a
@@ -177,17 +179,22 @@ export class EventClaims {
     this.ttlSeconds = Math.round((2 * layout.windowMs + 86_400_000) / 1000);
   }
 
-  /** The keys (this generation's hash, the one before's) and field of `eventId`'s claim at `clockMs`. */
-  private where(eventId: string, clockMs: number, bucket = shardOf(eventId, CLAIM_BUCKETS)): { current: string; previous: string; field: string } {
+  /** The keys (this generation's hash, the one before's, the one after's) and field of `eventId`'s claim at `clockMs`. */
+  private where(eventId: string, clockMs: number, bucket = shardOf(eventId, CLAIM_BUCKETS)): { current: string; previous: string; next: string; field: string } {
     const { field, part } = claimField(eventId, this.layout.parts);
     const generation = Math.floor(clockMs / this.layout.windowMs);
-    return { current: this.keys.claimHash(bucket, generation, part), previous: this.keys.claimHash(bucket, generation - 1, part), field };
+    const hash = (g: number) => this.keys.claimHash(bucket, g, part);
+    return { current: hash(generation), previous: hash(generation - 1), next: hash(generation + 1), field };
   }
 
   /** The digest holding `eventId`'s claim at `clockMs`, or null (for operators and tests). */
   async held(eventId: string, clockMs: number): Promise<string | null> {
-    const { current, previous, field } = this.where(eventId, clockMs);
-    return (await this.redis.hget(current, field)) ?? (await this.redis.hget(previous, field));
+    const { current, previous, next, field } = this.where(eventId, clockMs);
+    for (const key of [current, previous, next]) {
+      const digest = await this.redis.hget(key, field);
+      if (digest !== null) return digest;
+    }
+    return null;
   }
 
   /**
@@ -220,7 +227,7 @@ export class EventClaims {
     for (const indexes of byBucket(places, from, to)) {
       for (let c = 0; c < indexes.length; c += CLAIMS_PER_CALL) {
         const call = indexes.slice(c, c + CLAIMS_PER_CALL);
-        const keys = call.flatMap((i) => [places[i]!.current, places[i]!.previous]);
+        const keys = call.flatMap((i) => [places[i]!.current, places[i]!.previous, places[i]!.next]);
         const marks = stops === '' ? '' : call.map((i) => stops[i] ?? '0').join('');
         pipeline.add(keys[0]!, (p) => this.claim(p, keys, [this.ttlSeconds, marks, ...call.flatMap((i) => [places[i]!.field, digests[i]!])]));
         calls.push(call);
@@ -267,6 +274,7 @@ interface ClaimPlace {
   bucket: number;
   current: string;
   previous: string;
+  next: string;
   field: string;
 }
 

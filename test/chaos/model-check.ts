@@ -35,6 +35,8 @@ export interface ModelCheckOptions {
   runs: number;
   streamsPerRun: number;
   seed?: number;
+  /** Stop at the first failing run instead of shrinking it (shrinking a stream of streams can take many minutes). */
+  endOnFailure?: boolean;
   /** Longest generated stream. @defaultValue 40 */
   maxEvents?: number;
 }
@@ -375,7 +377,7 @@ export async function modelCheck(options: ModelCheckOptions): Promise<ModelCheck
           }
         }
       }),
-      { numRuns: options.runs, seed, endOnFailure: false },
+      { numRuns: options.runs, seed, endOnFailure: options.endOnFailure ?? false },
     );
   } finally {
     redis.disconnect();

@@ -1,6 +1,7 @@
 /** The rules script against a real Redis, driven through the processor exactly as workers drive it. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
+import { claimLayout } from '../../src/decisions/claims.ts';
 import { parseDecision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { parseRuleState } from '../../src/rules/rule-state.ts';
@@ -129,6 +130,26 @@ describe('exactly once', () => {
     const [letter] = await ctx.deadLetters.list();
     expect(letter!.reason).toMatch(/^eventId reused with other content: userId, amount, occurredAt differ/);
     expect((await ctx.metrics.eventsRejected.get()).values.find((v) => v.labels.reason === 'id_conflict')!.value).toBe(1);
+  });
+
+  // Failed before: a claim was looked for in its clock's window and the one before only, so an event whose clock was
+  // just before a window's start missed the claim an event of the same id had made just after it (model check, seed 707).
+  it('finds a claim made with a later clock, across a claim window boundary', async () => {
+    const { windowMs } = claimLayout(ctx.settings.config);
+    const boundary = Math.ceil(Date.parse('2026-03-10T00:00:00Z') / windowMs) * windowMs;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const first = charge({ eventId: 'straddle', occurredAt: iso(boundary + 60_000) });
+    const once = (events: unknown[], clockMs: number) => ctx.processor.process(testBatch(events, { clockMs }), `test:${++seq}`);
+    const [decided] = await once([first], boundary + 60_000);
+    expect(decided).toMatchObject({ outcome: 'approve' });
+    // The same id with another card and time, with a clock two minutes before the window the claim is in.
+    const [other] = await once([{ ...first, cardId: '6222029999999999', occurredAt: iso(boundary - 180_000) }], boundary - 120_000);
+    expect(other!.error).toBe('eventId reused with other content: card, occurredAt differ from the event first accepted with this eventId');
+    // The same event again with that earlier clock: a repeat, answered and counted once.
+    const [again] = await once([first], boundary - 120_000);
+    expect(again).toEqual(decided);
+    expect((await ctx.metrics.duplicates.get()).values[0]!.value).toBe(1);
+    expect(await decisionStreamLength(ctx.redis, ctx.keys)).toBe(1);
   });
 
   it('a batch delivered twice (worker crashed before acknowledging) counts once', async () => {
