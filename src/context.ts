@@ -94,7 +94,7 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
     logger: logger.child({ component: 'risk' }),
     beforeBatch: () => liveRules.refresh(),
   });
-  const ledger = new SettlementLedger(redis, keys, calendar, settings.config.retention.decisionStreamMaxLen);
+  const ledger = new SettlementLedger(redis, keys, calendar, settings.config.settlement.fees, settings.config.retention.decisionStreamMaxLen);
   const calibrator = new Calibrator(config, calendar);
   const quotaAccounts = new QuotaAccounts(redis, keys);
   const calibration = new QuotaCalibration({

@@ -239,6 +239,19 @@ export class Keys {
     return `${this.shardBase(shard)}:fenfu:settlements`;
   }
 
+  /** Hash of the gross a shard settled into merchants' ledgers on dates of one month (YYYY-MM): merchantId → fen. */
+  merchantVolume(shard: number, month: string): string {
+    return `${this.shardBase(shard)}:fenfu:volume:${month}`;
+  }
+
+  /**
+   * Hash of the fee tier of each merchant for settlement dates in `month` (YYYY-MM), from its volume in the month
+   * before, over every shard (src/settlement/fees.ts): merchantId → tier; the field "\tcomputed" marks it complete.
+   */
+  feeTiers(month: string): string {
+    return `${this.base}:{fees}:tiers:${month}`;
+  }
+
   /** Settlement dates that have a ledger. */
   ledgerDates(shard: number): string {
     return `${this.shardBase(shard)}:fenfu:dates`;

@@ -13,9 +13,10 @@ import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { ChainableCommander } from 'ioredis';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
+import { feesFor, tierOf, type FeeSchedule } from './fees.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 
-const releaseScript = loadScript(new URL('./releaseSettlement-6.lua', import.meta.url));
+const releaseScript = loadScript(new URL('./releaseSettlement-7.lua', import.meta.url));
 
 /** Instants a release may run at: the contract's event-time range, so no ledger date outside it can appear. */
 const EARLIEST_RUN_MS = Date.UTC(2000, 0, 1);
@@ -32,8 +33,14 @@ export interface PendingSettlement {
 
 export interface MerchantSettlement {
   merchantId: string;
+  /** Its fee tier on the date (from its volume in the month before). */
+  tier: number;
   count: number;
+  /** Gross, fen. */
   amount: number;
+  baseFeeFen: number;
+  techFeeFen: number;
+  netFen: number;
 }
 
 export interface SettlementReport {
@@ -68,6 +75,8 @@ export class SettlementLedger {
     private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly calendar: ZoneCalendar,
+    /** Merchant fees (settlement.fees). */
+    private readonly fees: FeeSchedule,
     /** Approximate cap of each shard's settlement log (retention.decisionStreamMaxLen). */
     private readonly logMaxLen = 1_000_000,
   ) {
@@ -83,7 +92,14 @@ export class SettlementLedger {
       throw new RangeError(`a settlement run's instant must lie in [2000-01-01, 2100-01-01), got ${nowMs}`);
     }
     const date = this.calendar.local(nowMs).date;
-    const parts = await Promise.all(this.keys.shardIds.map((shard) => this.releaseShard(shard, date, nowMs, batchSize)));
+    const month = date.slice(0, 7);
+    if ((await this.redis.hexists(this.keys.feeTiers(nextMonth(month)), COMPUTED)) === 1) {
+      throw new RangeError(
+        `settlement date ${date} is in a closed month: the fee tiers of ${nextMonth(month)} were computed from its volume, so nothing more is paid into it`,
+      );
+    }
+    const tiers = await this.tiers(month);
+    const parts = await Promise.all(this.keys.shardIds.map((shard) => this.releaseShard(shard, date, nowMs, batchSize, tiers)));
     return {
       date,
       settled: sum(parts.map((p) => p.settled)),
@@ -92,17 +108,25 @@ export class SettlementLedger {
     };
   }
 
-  private async releaseShard(shard: number, date: string, nowMs: number, batchSize: number): Promise<ReleaseResult> {
+  private async releaseShard(shard: number, date: string, nowMs: number, batchSize: number, tiers: Map<string, number>): Promise<ReleaseResult> {
     const k = this.keys;
     const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingInfo: 0 };
-    const keys = [k.settlementDue(shard), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.settlementInfo(shard), k.settlementLog(shard)];
+    const keys = [k.settlementDue(shard), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.settlementInfo(shard), k.settlementLog(shard), k.merchantVolume(shard, date.slice(0, 7))];
     let offset = 0;
     for (;;) {
       const ids = await this.redis.zrangebyscore(k.settlementDue(shard), '-inf', nowMs, 'LIMIT', offset, batchSize);
       if (ids.length === 0) return total;
+      const infos = await this.redis.hmget(k.settlementInfo(shard), ...ids);
       // One shard, one slot: a plain pipeline.
       const pipeline = this.redis.pipeline();
-      for (const eventId of ids) this.release(pipeline, keys, [eventId, date, nowMs, this.logMaxLen]);
+      ids.forEach((eventId, i) => {
+        const text = infos[i] ?? '';
+        const info = parseInfo(text);
+        // Without its info the script leaves it (-1); the fees are then moot.
+        const tier = info ? (tiers.get(info.merchantId) ?? 1) : 1;
+        const f = info ? feesFor(info.amount, tier, info.merchantId, this.fees) : { baseFeeFen: 0, techFeeFen: 0, netFen: 0 };
+        this.release(pipeline, keys, [eventId, date, nowMs, this.logMaxLen, text, tier, f.baseFeeFen, f.techFeeFen, f.netFen]);
+      });
       const replies = (await pipeline.exec()) ?? [];
       for (const [err, reply] of replies) {
         if (err) throw err;
@@ -141,15 +165,44 @@ export class SettlementLedger {
     }));
   }
 
+  /**
+   * The fee tier of each merchant for settlement dates in `month`, from its volume over every shard in the month
+   * before (computed at the first release of the month and kept: that month is closed then). A merchant without one
+   * is in tier 1.
+   */
+  async tiers(month: string): Promise<Map<string, number>> {
+    const key = this.keys.feeTiers(month);
+    let table = await this.redis.hgetall(key);
+    if (table[COMPUTED] === undefined) {
+      const volumes = new Map<string, number>();
+      for (const h of await this.perShard((shard, p) => p.hgetall(this.keys.merchantVolume(shard, previousMonth(month))))) {
+        for (const [merchantId, fen] of Object.entries(h as Record<string, string>)) volumes.set(merchantId, (volumes.get(merchantId) ?? 0) + Number(fen));
+      }
+      const fields: string[] = [];
+      for (const [merchantId, fen] of volumes) fields.push(merchantId, String(tierOf(fen, this.fees)));
+      // One HSET: readers see the whole table or none of it; a second computer writes the same.
+      await this.redis.hset(key, ...fields, COMPUTED, new Date().toISOString());
+      table = await this.redis.hgetall(key);
+    }
+    return new Map(Object.entries(table).filter(([m]) => m !== COMPUTED).map(([m, t]) => [m, Number(t)]));
+  }
+
   async report(date: string): Promise<SettlementReport> {
     const byMerchant = new Map<string, MerchantSettlement>();
     for (const fields of await this.perShard((shard, p) => p.hgetall(this.keys.ledger(shard, date)))) {
       for (const [field, value] of Object.entries(fields as Record<string, string>)) {
         const tab = field.lastIndexOf('\t');
         const merchantId = field.slice(0, tab);
-        const m = byMerchant.get(merchantId) ?? { merchantId, count: 0, amount: 0 };
-        if (field.slice(tab + 1) === 'count') m.count += Number(value);
-        else m.amount += Number(value);
+        const m = byMerchant.get(merchantId) ?? { merchantId, tier: 1, count: 0, amount: 0, baseFeeFen: 0, techFeeFen: 0, netFen: 0 };
+        const n = Number(value);
+        switch (field.slice(tab + 1)) {
+          case 'count': m.count += n; break;
+          case 'amount': m.amount += n; break;
+          case 'base': m.baseFeeFen += n; break;
+          case 'tech': m.techFeeFen += n; break;
+          case 'net': m.netFen += n; break;
+          case 'tier': m.tier = n; break;
+        }
         byMerchant.set(merchantId, m);
       }
     }
@@ -184,6 +237,19 @@ export class SettlementLedger {
       return reply;
     });
   }
+}
+
+/** The field of a fee tier table that says it is complete. */
+const COMPUTED = '\tcomputed';
+
+function previousMonth(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return m === 1 ? `${y - 1}-12` : `${y}-${String(m - 1).padStart(2, '0')}`;
+}
+
+function nextMonth(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
 }
 
 /** A settlement info value, "merchant\tamount\tkind" (null when missing or unreadable). */

@@ -83,7 +83,8 @@ describe('settlement never starts before the clock (contract v1.1)', () => {
     // The held one waits its 48 hours from the decision.
     expect((await ctx.ledger.releaseDue(clockMs + 48 * 3_600_000 - 1)).settled).toBe(0);
     expect((await ctx.ledger.releaseDue(clockMs + 48 * 3_600_000)).settled).toBe(1);
-    expect((await ctx.ledger.report('2026-03-16')).merchants).toEqual([{ merchantId: 'm-1', count: 1, amount: 10_000 }]);
+    // Tier 1 (no volume in February): 0.60% and 0.10% of 10,000 fen.
+    expect((await ctx.ledger.report('2026-03-16')).merchants).toEqual([{ merchantId: 'm-1', tier: 1, count: 1, amount: 10_000, baseFeeFen: 60, techFeeFen: 10, netFen: 9_930 }]);
   });
 
   it('an on-time approval still settles T+1 03:00 and lands on its T+1 date', async () => {
@@ -113,7 +114,7 @@ describe('release into the Fenfu ledger', () => {
     expect((await ctx.ledger.releaseDue(Date.parse('2026-03-10T18:59:59.999Z'))).settled).toBe(0);
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00.000Z'));
     expect(r).toEqual({ date: '2026-03-11', settled: 5, settledAmount: 100 + 250 + 1_000 + 5 + 5, missingInfo: 0 });
-    expect(await ctx.ledger.report('2026-03-11')).toEqual({
+    expect(await ctx.ledger.report('2026-03-11')).toMatchObject({
       date: '2026-03-11',
       merchants: [
         { merchantId: 'm-a', count: 4, amount: 360 },
@@ -130,8 +131,8 @@ describe('release into the Fenfu ledger', () => {
     // Each released by a run at its own time (the worker's tick), so each lands on its own settlement date.
     await ctx.ledger.releaseDue(Date.parse('2026-03-11T19:00:00.000Z'));
     await ctx.ledger.releaseDue(Date.parse('2026-03-12T19:00:00.000Z'));
-    expect((await ctx.ledger.report('2026-03-12')).merchants).toEqual([{ merchantId: 'm-c', count: 1, amount: 7 }]);
-    expect((await ctx.ledger.report('2026-03-13')).merchants).toEqual([{ merchantId: 'm-a', count: 1, amount: 5 }]);
+    expect((await ctx.ledger.report('2026-03-12')).merchants).toMatchObject([{ merchantId: 'm-c', count: 1, amount: 7 }]);
+    expect((await ctx.ledger.report('2026-03-13')).merchants).toMatchObject([{ merchantId: 'm-a', count: 1, amount: 5 }]);
     expect(await ctx.ledger.stats()).toEqual({
       scheduledCount: 0,
       scheduledAmount: 0,
@@ -154,12 +155,12 @@ describe('release into the Fenfu ledger', () => {
 
   it('keeps the Fenfu ledger under its own keys', async () => {
     await ctx.ledger.releaseDue(Date.parse('2026-03-20T00:00:00Z'));
-    // Each shard that settled something (the shards of the charges' users) has its own three, and nothing else does.
+    // Each shard that settled something (the shards of the charges' users) has its own four, and nothing else does.
     const ledgerKeys = (await ctx.redis.keys(`${ctx.keys.base}:*fenfu:*`)).sort();
     const shards = [...new Set(['u-a1', 'u-a2', 'u-b1', 'h', 'u-c1'].map((u) => ctx.keys.shardOf(u)))];
     expect(shards.length).toBeGreaterThan(1);
     expect(ledgerKeys).toEqual(
-      shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settlementLog(s), ctx.keys.ledger(s, '2026-03-20')]).sort(),
+      shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settlementLog(s), ctx.keys.ledger(s, '2026-03-20'), ctx.keys.merchantVolume(s, '2026-03')]).sort(),
     );
     // The ledgers are kept: nothing under fenfu: expires (the log is trimmed by the archiver, below what it holds).
     for (const key of ledgerKeys) expect(await ctx.redis.ttl(key), key).toBe(-1);
@@ -181,7 +182,7 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-14T02:00:00Z'));
     expect(r).toEqual({ date: '2026-03-14', settled: 3, settledAmount: 123, missingInfo: 0 });
     expect(await ledgerDates()).toEqual(['2026-03-14']);
-    expect(await ctx.ledger.report('2026-03-14')).toEqual({
+    expect(await ctx.ledger.report('2026-03-14')).toMatchObject({
       date: '2026-03-14',
       merchants: [
         { merchantId: 'm-a', count: 2, amount: 120 },
@@ -252,6 +253,46 @@ describe('exactly once per eventId', () => {
     expect(results.reduce((s, r) => s + r.settled, 0)).toBe(20);
     expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 20, totalAmount: 140 });
     expect(Object.keys(await settledOn(ctx))).toHaveLength(20);
+  });
+});
+
+describe('merchant fees in the ledger', () => {
+  // A merchant's tier for a settlement date comes from what it was paid on dates of the calendar month before
+  // (Shanghai), over every shard; fees are rounded half up per transaction. Hand-computed figures.
+  it('tiers by last month: exactly 50,000,000 fen is tier 2, one fen less tier 1; a Shanghai month edge counts by local date', async () => {
+    // March (Shanghai): m-big is paid exactly 50,000,000 fen over two users (two shards' volumes added), m-small one fen less.
+    await schedule('big-1', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-big', amount: 30_000_000, userId: 'u-big-1' });
+    await schedule('big-2', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-big', amount: 20_000_000, userId: 'u-big-2' });
+    await schedule('small-1', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-small', amount: 49_999_999 });
+    await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
+    // 2026-03-31T16:30Z is 2026-04-01 00:30 in Shanghai: paid into April, so it counts in April's volume, not March's.
+    await schedule('edge', Date.parse('2026-03-31T16:00:00Z'), { merchantId: 'm-small', amount: 1 });
+    const edge = await ctx.ledger.releaseDue(Date.parse('2026-03-31T16:30:00Z'));
+    expect(edge.date).toBe('2026-04-01');
+    expect(await ctx.ledger.tiers('2026-04')).toEqual(new Map([['m-big', 2], ['m-small', 1]]));
+    const volume = async (month: string) => (await Promise.all(ctx.keys.shardIds.map((sh) => ctx.redis.hget(ctx.keys.merchantVolume(sh, month), 'm-small')))).reduce((t, v) => t + Number(v ?? 0), 0);
+    expect([await volume('2026-03'), await volume('2026-04')]).toEqual([49_999_999, 1]);
+    // April: 250 fen to each. Tier 2 (0.55%, 0.08%): 1.375 → 1 and 0.2 → 0; tier 1 (0.60%, 0.10%): 1.5 → 2 and 0.25 → 0.
+    await schedule('apr-big', Date.parse('2026-04-09T19:00:00Z'), { merchantId: 'm-big', amount: 250 });
+    await schedule('apr-small', Date.parse('2026-04-09T19:00:00Z'), { merchantId: 'm-small', amount: 250 });
+    await schedule('apr-big-2', Date.parse('2026-04-09T19:00:00Z'), { merchantId: 'm-big', amount: 1_000_000, userId: 'u-big-3' });
+    await ctx.ledger.releaseDue(Date.parse('2026-04-09T19:00:00Z'));
+    expect((await ctx.ledger.report('2026-04-10')).merchants).toEqual([
+      { merchantId: 'm-big', tier: 2, count: 2, amount: 1_000_250, baseFeeFen: 1 + 5_500, techFeeFen: 0 + 800, netFen: 1_000_250 - 5_501 - 800 },
+      { merchantId: 'm-small', tier: 1, count: 1, amount: 250, baseFeeFen: 2, techFeeFen: 0, netFen: 248 },
+    ]);
+    // The settlement log carries each transaction's fees, for the archive and the reconciliation.
+    const log = (await Promise.all(ctx.keys.shardIds.map((s) => ctx.redis.xrange(ctx.keys.settlementLog(s), '-', '+')))).flat();
+    const aprSmall = log.find(([, f]) => f[1] === 'apr-small')![1];
+    expect(Object.fromEntries(aprSmall.flatMap((v, i) => (i % 2 === 0 ? [[v, aprSmall[i + 1]]] : [])))).toMatchObject({ tier: '1', base: '2', tech: '0', net: '248' });
+  });
+
+  it('closes a month once the next month\'s tiers are computed from it: a release into it is refused', async () => {
+    await schedule('a', Date.parse('2026-03-10T19:00:00Z'), { amount: 100 });
+    await ctx.ledger.releaseDue(Date.parse('2026-04-01T01:00:00Z'));
+    await schedule('b', Date.parse('2026-03-20T19:00:00Z'), { amount: 100 });
+    await expect(ctx.ledger.releaseDue(Date.parse('2026-03-25T01:00:00Z'))).rejects.toThrow(/settlement date 2026-03-25 is in a closed month: the fee tiers of 2026-04 were computed from its volume/);
+    expect(await dueCount(ctx)).toBe(1);
   });
 });
 
