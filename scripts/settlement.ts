@@ -1,5 +1,5 @@
 /**
- * npm run settlement -- report --date YYYY-MM-DD [--namespace <name>]   per-merchant count and amount settled
+ * npm run settlement -- report --date YYYY-MM-DD [--json]              per merchant: tier, count, gross, fees, net
  * npm run settlement -- pending [--namespace <name>] [--limit N]         scheduled and held transactions
  * npm run settlement -- release [--now <ISO instant>] [--namespace <name>] settle everything due by then into the
  *   ledger of that instant's local date; an instant later than the wall clock (+ events.maxFutureSkewSeconds) is
@@ -9,16 +9,18 @@ import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCo
 import { loadSettings } from '../src/config.ts';
 import { parseInstant } from '../src/events/instant.ts';
 import { maskCardNumbers } from '../src/events/card.ts';
+import type { MerchantSettlement, SettlementReport } from '../src/settlement/ledger.ts';
 import { recordRelease } from '../src/settlement/settlement-worker.ts';
 
 runCommand(
   {
     name: 'settlement',
     summary: 'Settlement by hand: per-merchant reports, what is scheduled and held, and releasing what is due.',
-    usage: ['report --date YYYY-MM-DD [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]'],
+    usage: ['report --date YYYY-MM-DD [--json] [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]'],
     positionals: true,
     options: {
       date: { type: 'string', arg: 'YYYY-MM-DD', help: "report: the ledger's local date" },
+      json: { type: 'boolean', help: 'report: one JSON object {date, merchants: [{merchantId, tier, count, grossFen, baseFeeFen, techFeeFen, netFen}]}' },
       limit: { type: 'string', arg: 'N', help: 'pending: how many to list (default 100)' },
       now: { type: 'string', arg: '<ISO instant>', help: "release: settle what is due by this instant into its local date's ledger (default: now)" },
       'allow-future': { type: 'boolean', help: 'release: allow --now after the wall clock + events.maxFutureSkewSeconds (tests, replays; refused in production)' },
@@ -26,8 +28,9 @@ runCommand(
       config: CONFIG_OPTION,
     },
     notes: [
-      'report prints per-merchant count and amount settled; pending the scheduled and held transactions; release what it',
-      'paid (each transaction settles once: its due entry and settlement info go in the call that pays).',
+      'report prints, per merchant, the fee tier, count, gross, base and technical fees and net paid on the date (fen; a',
+      'reversal counts negative); pending the scheduled and held transactions; release what it paid, by tier (each',
+      'transaction settles once: its due entry and settlement info go in the call that pays).',
     ],
     examples: ['npm run settlement -- pending --namespace live', 'npm run settlement -- report --date 2026-03-11', 'npm run settlement -- release --now 2026-03-11T03:00:00+08:00'],
   },
@@ -38,6 +41,7 @@ runCommand(
   }
   if (command === 'report' && !/^\d{4}-\d{2}-\d{2}$/.test(values.date ?? '')) throw new UsageError('report needs --date YYYY-MM-DD');
   if (command !== 'release' && (values.now !== undefined || values['allow-future'])) throw new UsageError('--now and --allow-future belong to release');
+  if (command !== 'report' && values.json) throw new UsageError('--json belongs to report');
   const limit = wholeNumberOption('limit', values.limit, 1_000);
   const settings = loadSettings({ configFile: values.config, namespace: namespaceOption(values.namespace) });
 
@@ -63,7 +67,9 @@ runCommand(
   try {
     const { ledger, metrics, logger } = cli.context;
     if (command === 'report') {
-      print(await ledger.report(values.date!));
+      const report = await ledger.report(values.date!);
+      if (values.json) print({ date: report.date, merchants: report.merchants });
+      else process.stdout.write(reportTable(report));
     } else if (command === 'pending') {
       const [pending, stats] = await Promise.all([ledger.pending(limit), ledger.stats()]);
       print({ ...stats, pending: pending.map((p) => ({ ...p, eventId: maskCardNumbers(p.eventId) })) });
@@ -76,6 +82,23 @@ runCommand(
     await cli.close();
   }
 });
+
+/** The report as a table: one line per merchant and a total, amounts in fen. */
+function reportTable(report: SettlementReport): string {
+  const head = ['merchant', 'tier', 'count', 'gross', 'base fee', 'tech fee', 'net'];
+  const row = (m: Omit<MerchantSettlement, 'tier'> & { tier: number | string }) => [maskCardNumbers(m.merchantId), String(m.tier), ...[m.count, m.grossFen, m.baseFeeFen, m.techFeeFen, m.netFen].map(fen)];
+  const total = report.merchants.reduce(
+    (t, m) => ({ ...t, count: t.count + m.count, grossFen: t.grossFen + m.grossFen, baseFeeFen: t.baseFeeFen + m.baseFeeFen, techFeeFen: t.techFeeFen + m.techFeeFen, netFen: t.netFen + m.netFen }),
+    { merchantId: 'total', tier: '', count: 0, grossFen: 0, baseFeeFen: 0, techFeeFen: 0, netFen: 0 },
+  );
+  const rows = [head, ...report.merchants.map(row), row(total)];
+  const widths = head.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  const title = `Fenfu settlement of ${report.date} (fen)${report.merchants.length === 0 ? ': nothing paid' : ''}\n`;
+  return title + rows.map(line).join('\n') + '\n';
+}
+
+const fen = (n: number) => n.toLocaleString('en-US');
 
 function print(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');

@@ -130,6 +130,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly settlementFees = new Counter({
+    name: 'riskmon_settlement_fees_fen_total',
+    help: 'Merchant fees on what was settled into the Fenfu ledger, fen, by fee tier, kind (charge: kept; reversal: given back with a refund) and fee (base, technical).',
+    labelNames: ['tier', 'kind', 'fee'] as const,
+    registers: [this.registry],
+  });
+
+  readonly settlementNet = new Counter({
+    name: 'riskmon_settlement_net_fen_total',
+    help: 'Net paid to merchants in the Fenfu ledger (gross less fees), fen, by fee tier and kind (charge: paid; reversal: taken back with a refund).',
+    labelNames: ['tier', 'kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly watchdogRestarts = new Counter({
     name: 'riskmon_worker_watchdog_restarts_total',
     help: 'Workers replaced by the watchdog, by component: their queue had jobs due and none running for pipeline.watchdogSeconds.',

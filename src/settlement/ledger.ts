@@ -36,8 +36,7 @@ export interface MerchantSettlement {
   /** Its fee tier on the date (from its volume in the month before). */
   tier: number;
   count: number;
-  /** Gross, fen. */
-  amount: number;
+  grossFen: number;
   baseFeeFen: number;
   techFeeFen: number;
   netFen: number;
@@ -57,6 +56,19 @@ export interface ReleaseResult {
   settledAmount: number;
   /** Due transactions without their settlement info (left in place: none is paid blind). */
   missingInfo: number;
+  /** What was paid, by fee tier and kind (nothing paid: absent), in tier order, charges first. */
+  paid: PaidTotals[];
+}
+
+/** Sums over the transactions of one fee tier and kind, fen (a reversal's figures are negative). */
+export interface PaidTotals {
+  tier: number;
+  kind: 'charge' | 'reversal';
+  count: number;
+  grossFen: number;
+  baseFeeFen: number;
+  techFeeFen: number;
+  netFen: number;
 }
 
 export interface SettlementStats {
@@ -100,8 +112,11 @@ export class SettlementLedger {
     }
     const tiers = await this.tiers(month);
     const parts = await Promise.all(this.keys.shardIds.map((shard) => this.releaseShard(shard, date, nowMs, batchSize, tiers)));
+    const paid: PaidTotals[] = [];
+    for (const part of parts) for (const t of part.paid) addPaid(paid, t);
     return {
       date,
+      paid,
       settled: sum(parts.map((p) => p.settled)),
       settledAmount: sum(parts.map((p) => p.settledAmount)),
       missingInfo: sum(parts.map((p) => p.missingInfo)),
@@ -110,7 +125,7 @@ export class SettlementLedger {
 
   private async releaseShard(shard: number, date: string, nowMs: number, batchSize: number, tiers: Map<string, number>): Promise<ReleaseResult> {
     const k = this.keys;
-    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingInfo: 0 };
+    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingInfo: 0, paid: [] };
     const keys = [k.settlementDue(shard), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.settlementInfo(shard), k.settlementLog(shard), k.merchantVolume(shard, date.slice(0, 7))];
     let offset = 0;
     for (;;) {
@@ -119,20 +134,24 @@ export class SettlementLedger {
       const infos = await this.redis.hmget(k.settlementInfo(shard), ...ids);
       // One shard, one slot: a plain pipeline.
       const pipeline = this.redis.pipeline();
-      ids.forEach((eventId, i) => {
+      const paying = ids.map((eventId, i) => {
         const text = infos[i] ?? '';
         const info = parseInfo(text);
         // Without its info the script leaves it (-1); the fees are then moot.
         const tier = info ? (tiers.get(info.merchantId) ?? 1) : 1;
         const f = info ? feesFor(info.amount, tier, info.merchantId, this.fees) : { baseFeeFen: 0, techFeeFen: 0, netFen: 0 };
         this.release(pipeline, keys, [eventId, date, nowMs, this.logMaxLen, text, tier, f.baseFeeFen, f.techFeeFen, f.netFen]);
+        return { tier, ...f };
       });
       const replies = (await pipeline.exec()) ?? [];
-      for (const [err, reply] of replies) {
+      for (const [i, [err, reply]] of replies.entries()) {
         if (err) throw err;
         if (Array.isArray(reply) && reply[0] === 1) {
+          const gross = Number(reply[1]);
           total.settled++;
-          total.settledAmount += Number(reply[1]);
+          total.settledAmount += gross;
+          const p = paying[i]!;
+          addPaid(total.paid, { tier: p.tier, kind: gross < 0 ? 'reversal' : 'charge', count: 1, grossFen: gross, baseFeeFen: p.baseFeeFen, techFeeFen: p.techFeeFen, netFen: p.netFen });
         } else if (reply === -1) {
           // Left in the due set (it cannot be settled blind): skip past it.
           total.missingInfo++;
@@ -193,11 +212,11 @@ export class SettlementLedger {
       for (const [field, value] of Object.entries(fields as Record<string, string>)) {
         const tab = field.lastIndexOf('\t');
         const merchantId = field.slice(0, tab);
-        const m = byMerchant.get(merchantId) ?? { merchantId, tier: 1, count: 0, amount: 0, baseFeeFen: 0, techFeeFen: 0, netFen: 0 };
+        const m = byMerchant.get(merchantId) ?? { merchantId, tier: 1, count: 0, grossFen: 0, baseFeeFen: 0, techFeeFen: 0, netFen: 0 };
         const n = Number(value);
         switch (field.slice(tab + 1)) {
           case 'count': m.count += n; break;
-          case 'amount': m.amount += n; break;
+          case 'amount': m.grossFen += n; break;
           case 'base': m.baseFeeFen += n; break;
           case 'tech': m.techFeeFen += n; break;
           case 'net': m.netFen += n; break;
@@ -211,7 +230,7 @@ export class SettlementLedger {
       date,
       merchants,
       totalCount: merchants.reduce((s, m) => s + m.count, 0),
-      totalAmount: merchants.reduce((s, m) => s + m.amount, 0),
+      totalAmount: merchants.reduce((s, m) => s + m.grossFen, 0),
     };
   }
 
@@ -237,6 +256,20 @@ export class SettlementLedger {
       return reply;
     });
   }
+}
+
+/** Adds `t` into the totals of its tier and kind, keeping them in tier order, charges first. */
+function addPaid(into: PaidTotals[], t: PaidTotals): void {
+  let to = into.find((p) => p.tier === t.tier && p.kind === t.kind);
+  if (!to) {
+    into.push((to = { tier: t.tier, kind: t.kind, count: 0, grossFen: 0, baseFeeFen: 0, techFeeFen: 0, netFen: 0 }));
+    into.sort((a, b) => a.tier - b.tier || (a.kind === b.kind ? 0 : a.kind === 'charge' ? -1 : 1));
+  }
+  to.count += t.count;
+  to.grossFen += t.grossFen;
+  to.baseFeeFen += t.baseFeeFen;
+  to.techFeeFen += t.techFeeFen;
+  to.netFen += t.netFen;
 }
 
 /** The field of a fee tier table that says it is complete. */

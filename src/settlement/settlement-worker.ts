@@ -78,6 +78,13 @@ export function recordRelease(result: ReleaseResult, metrics: Metrics, logger: L
   if (result.settled > 0) {
     metrics.settlementsSettled.inc(result.settled);
     metrics.settlementsSettledAmount.inc(result.settledAmount);
+    for (const t of result.paid) {
+      // Counters only rise: a reversal counts its fees and net given back, as magnitudes, under kind "reversal".
+      const labels = { tier: String(t.tier), kind: t.kind };
+      metrics.settlementFees.inc({ ...labels, fee: 'base' }, Math.abs(t.baseFeeFen));
+      metrics.settlementFees.inc({ ...labels, fee: 'technical' }, Math.abs(t.techFeeFen));
+      metrics.settlementNet.inc(labels, Math.abs(t.netFen));
+    }
     logger.info(summary, 'settlements released');
   }
   if (result.missingInfo > 0) logger.error(summary, 'due settlements without their settlement info: left unpaid in the due set');

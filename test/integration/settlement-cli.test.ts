@@ -1,4 +1,7 @@
-/** `npm run settlement -- release`: --now must be an ISO instant, never later than the wall clock (+ skew) but with --allow-future, never in production. */
+/**
+ * `npm run settlement -- release`: --now must be an ISO instant, never later than the wall clock (+ skew) but with
+ * --allow-future, never in production. `report`: the issue's JSON, or a table.
+ */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { runTool } from '../helpers/cli.ts';
@@ -29,6 +32,8 @@ describe('settlement release --now', () => {
       settled: 1,
       settledAmount: 123,
       missingInfo: 0,
+      // 0.60% of 123 is 0.738 → 1, 0.10% is 0.123 → 0.
+      paid: [{ tier: 1, kind: 'charge', count: 1, grossFen: 123, baseFeeFen: 1, techFeeFen: 0, netFen: 122 }],
     });
     expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 1, totalAmount: 123 });
   });
@@ -81,5 +86,36 @@ describe('settlement release --now', () => {
     const r = await runTool('settlement', ['pending', '--namespace', ctx.keys.namespace, '--now', '2026-03-11T03:00:00+08:00'], env());
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--now and --allow-future belong to release');
+  });
+});
+
+describe('settlement report', () => {
+  const report = (...args: string[]) => runTool('settlement', ['report', '--namespace', ctx.keys.namespace, ...args], env());
+
+  it('gives the date\'s merchants with tier, count, gross, fees and net: as JSON, and as a table with a total', async () => {
+    await scheduleDecision(ctx, 'big', Date.parse('2026-03-10T19:00:00Z'), { amount: 1_000_050, merchantId: 'm-b', userId: 'u-b' });
+    expect((await release('--now', '2026-03-11T03:00:00+08:00')).code).toBe(0);
+    const json = await report('--date', '2026-03-11', '--json');
+    expect(json.code, json.stderr).toBe(0);
+    // Tier 1, 0.60% and 0.10%: 123 → 0.738 → 1 and 0.123 → 0; 1,000,050 → 6,000.3 → 6,000 and 1,000.05 → 1,000.
+    expect(JSON.parse(json.stdout)).toEqual({
+      date: '2026-03-11',
+      merchants: [
+        { merchantId: 'm-1', tier: 1, count: 1, grossFen: 123, baseFeeFen: 1, techFeeFen: 0, netFen: 122 },
+        { merchantId: 'm-b', tier: 1, count: 1, grossFen: 1_000_050, baseFeeFen: 6_000, techFeeFen: 1_000, netFen: 993_050 },
+      ],
+    });
+    const table = await report('--date', '2026-03-11');
+    expect(table.stdout.split('\n').map((l) => l.replace(/\s+/g, ' ').trim())).toEqual([
+      'Fenfu settlement of 2026-03-11 (fen)',
+      'merchant tier count gross base fee tech fee net',
+      'm-1 1 1 123 1 0 122',
+      'm-b 1 1 1,000,050 6,000 1,000 993,050',
+      'total 2 1,000,173 6,001 1,000 993,172',
+      '',
+    ]);
+    expect((await report('--date', '2026-03-12')).stdout).toMatch(/^Fenfu settlement of 2026-03-12 \(fen\): nothing paid\n/);
+    expect((await report('--date', '2026-03-11', '--now', '2026-03-11T03:00:00Z')).code).toBe(2);
+    expect((await release('--json')).stderr).toMatch(/--json belongs to report/);
   });
 });

@@ -84,7 +84,7 @@ describe('settlement never starts before the clock (contract v1.1)', () => {
     expect((await ctx.ledger.releaseDue(clockMs + 48 * 3_600_000 - 1)).settled).toBe(0);
     expect((await ctx.ledger.releaseDue(clockMs + 48 * 3_600_000)).settled).toBe(1);
     // Tier 1 (no volume in February): 0.60% and 0.10% of 10,000 fen.
-    expect((await ctx.ledger.report('2026-03-16')).merchants).toEqual([{ merchantId: 'm-1', tier: 1, count: 1, amount: 10_000, baseFeeFen: 60, techFeeFen: 10, netFen: 9_930 }]);
+    expect((await ctx.ledger.report('2026-03-16')).merchants).toEqual([{ merchantId: 'm-1', tier: 1, count: 1, grossFen: 10_000, baseFeeFen: 60, techFeeFen: 10, netFen: 9_930 }]);
   });
 
   it('an on-time approval still settles T+1 03:00 and lands on its T+1 date', async () => {
@@ -113,12 +113,12 @@ describe('release into the Fenfu ledger', () => {
   it('settles nothing before its time and everything due exactly at its time', async () => {
     expect((await ctx.ledger.releaseDue(Date.parse('2026-03-10T18:59:59.999Z'))).settled).toBe(0);
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00.000Z'));
-    expect(r).toEqual({ date: '2026-03-11', settled: 5, settledAmount: 100 + 250 + 1_000 + 5 + 5, missingInfo: 0 });
+    expect(r).toMatchObject({ date: '2026-03-11', settled: 5, settledAmount: 100 + 250 + 1_000 + 5 + 5, missingInfo: 0 });
     expect(await ctx.ledger.report('2026-03-11')).toMatchObject({
       date: '2026-03-11',
       merchants: [
-        { merchantId: 'm-a', count: 4, amount: 360 },
-        { merchantId: 'm-b', count: 1, amount: 1_000 },
+        { merchantId: 'm-a', count: 4, grossFen: 360 },
+        { merchantId: 'm-b', count: 1, grossFen: 1_000 },
       ],
       totalCount: 5,
       totalAmount: 1_360,
@@ -131,8 +131,8 @@ describe('release into the Fenfu ledger', () => {
     // Each released by a run at its own time (the worker's tick), so each lands on its own settlement date.
     await ctx.ledger.releaseDue(Date.parse('2026-03-11T19:00:00.000Z'));
     await ctx.ledger.releaseDue(Date.parse('2026-03-12T19:00:00.000Z'));
-    expect((await ctx.ledger.report('2026-03-12')).merchants).toMatchObject([{ merchantId: 'm-c', count: 1, amount: 7 }]);
-    expect((await ctx.ledger.report('2026-03-13')).merchants).toMatchObject([{ merchantId: 'm-a', count: 1, amount: 5 }]);
+    expect((await ctx.ledger.report('2026-03-12')).merchants).toMatchObject([{ merchantId: 'm-c', count: 1, grossFen: 7 }]);
+    expect((await ctx.ledger.report('2026-03-13')).merchants).toMatchObject([{ merchantId: 'm-a', count: 1, grossFen: 5 }]);
     expect(await ctx.ledger.stats()).toEqual({
       scheduledCount: 0,
       scheduledAmount: 0,
@@ -180,13 +180,14 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
     await schedule('not-yet', Date.parse('2026-03-14T19:00:00Z'), { merchantId: 'm-b', amount: 4_000 });
     // 2026-03-14 10:00 in Shanghai: three are due, all paid today.
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-14T02:00:00Z'));
-    expect(r).toEqual({ date: '2026-03-14', settled: 3, settledAmount: 123, missingInfo: 0 });
+    // Tier 1 (0.60%, 0.10%), each rounded half up: 100 → 1 and 0; 20 → 0.12 and 0.02; 3 → 0.018 and 0.003.
+    expect(r).toEqual({ date: '2026-03-14', settled: 3, settledAmount: 123, missingInfo: 0, paid: [{ tier: 1, kind: 'charge', count: 3, grossFen: 123, baseFeeFen: 1, techFeeFen: 0, netFen: 122 }] });
     expect(await ledgerDates()).toEqual(['2026-03-14']);
     expect(await ctx.ledger.report('2026-03-14')).toMatchObject({
       date: '2026-03-14',
       merchants: [
-        { merchantId: 'm-a', count: 2, amount: 120 },
-        { merchantId: 'm-b', count: 1, amount: 3 },
+        { merchantId: 'm-a', count: 2, grossFen: 120 },
+        { merchantId: 'm-b', count: 1, grossFen: 3 },
       ],
       totalCount: 3,
       totalAmount: 123,
@@ -241,7 +242,7 @@ describe('exactly once per eventId', () => {
     await schedule('B', Date.parse('2026-03-10T19:00:00Z'), { merchantId: 'm-a', amount: 5 });
     await ctx.redis.hdel(ctx.keys.settlementInfo(ctx.keys.shardOf('u-A')), 'A');
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-10T19:00:00Z'));
-    expect(r).toEqual({ date: '2026-03-11', settled: 1, settledAmount: 5, missingInfo: 1 });
+    expect(r).toMatchObject({ date: '2026-03-11', settled: 1, settledAmount: 5, missingInfo: 1 });
     expect(await dueCount(ctx)).toBe(1);
     expect(await settledOn(ctx)).toEqual({ B: '2026-03-11' });
   });
@@ -278,8 +279,8 @@ describe('merchant fees in the ledger', () => {
     await schedule('apr-big-2', Date.parse('2026-04-09T19:00:00Z'), { merchantId: 'm-big', amount: 1_000_000, userId: 'u-big-3' });
     await ctx.ledger.releaseDue(Date.parse('2026-04-09T19:00:00Z'));
     expect((await ctx.ledger.report('2026-04-10')).merchants).toEqual([
-      { merchantId: 'm-big', tier: 2, count: 2, amount: 1_000_250, baseFeeFen: 1 + 5_500, techFeeFen: 0 + 800, netFen: 1_000_250 - 5_501 - 800 },
-      { merchantId: 'm-small', tier: 1, count: 1, amount: 250, baseFeeFen: 2, techFeeFen: 0, netFen: 248 },
+      { merchantId: 'm-big', tier: 2, count: 2, grossFen: 1_000_250, baseFeeFen: 1 + 5_500, techFeeFen: 0 + 800, netFen: 1_000_250 - 5_501 - 800 },
+      { merchantId: 'm-small', tier: 1, count: 1, grossFen: 250, baseFeeFen: 2, techFeeFen: 0, netFen: 248 },
     ]);
     // The settlement log carries each transaction's fees, for the archive and the reconciliation.
     const log = (await Promise.all(ctx.keys.shardIds.map((s) => ctx.redis.xrange(ctx.keys.settlementLog(s), '-', '+')))).flat();
