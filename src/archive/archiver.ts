@@ -268,9 +268,10 @@ export class Archiver {
     }
     if (settlements.length > 0) {
       statements.push({
-        text: `INSERT INTO fenfu.settlements (namespace, event_id, settled_at, settlement_date, shard)
-          SELECT $1, r.event_id, r.settled_at, r.settlement_date, r.shard
-          FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, settled_at timestamptz, settlement_date date, shard integer)
+        text: `INSERT INTO fenfu.settlements (namespace, event_id, settled_at, settlement_date, shard, merchant_id, kind, held, tier, gross_fen, base_fee_fen, tech_fee_fen, net_fen)
+          SELECT $1, r.event_id, r.settled_at, r.settlement_date, r.shard, r.merchant_id, r.kind, r.held, r.tier, r.gross_fen, r.base_fee_fen, r.tech_fee_fen, r.net_fen
+          FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, settled_at timestamptz, settlement_date date, shard integer, merchant_id text, kind text,
+            held boolean, tier smallint, gross_fen bigint, base_fee_fen bigint, tech_fee_fen bigint, net_fen bigint)
           ON CONFLICT DO NOTHING`,
         params: [ns, rowsJson(settlements)],
       });
@@ -319,7 +320,7 @@ export class Archiver {
     const transactions: { occurred_at: string; [k: string]: unknown }[] = [];
     const risks: { created_at: string; [k: string]: unknown }[] = [];
     const deadLetters: { created_at: string; [k: string]: unknown }[] = [];
-    const settlements: { event_id: string; settled_at: string; settlement_date: string; shard: number }[] = [];
+    const settlements: ReturnType<typeof settlementRow>[] = [];
     const lost: Record<ArchiveSource, number> = { decisions: 0, settlements: 0, dead_letters: 0 };
     for (const { stream, entries } of batches) {
       for (const [id, fields] of entries) {
@@ -330,7 +331,7 @@ export class Archiver {
         }
         const f = fieldMap(fields);
         if (stream.source === 'settlements') {
-          settlements.push({ event_id: f.s!, settled_at: new Date(Number(f.at)).toISOString(), settlement_date: f.on!, shard: stream.shard });
+          settlements.push(settlementRow(f, stream.shard));
         } else if (stream.source === 'decisions') {
           const d: Decision = parseDecision(f.d!);
           transactions.push({
@@ -588,6 +589,28 @@ function isDataError(e: unknown): boolean {
 /** Text PostgreSQL can hold (no U+0000), card numbers masked. */
 function safeText(text: string): string {
   return maskCardNumbers(text).replaceAll('\u0000', '\uFFFD');
+}
+
+/**
+ * A settlement log entry (src/settlement/releaseSettlement-7.lua) as a row of fenfu.settlements. The info kind says
+ * how it was scheduled: held (after review), scheduled (T+1) or reversal (a refund of a paid charge).
+ */
+function settlementRow(f: Record<string, string>, shard: number) {
+  const fen = (v: string | undefined) => (v === undefined ? null : Number(v));
+  return {
+    event_id: f.s!,
+    settled_at: new Date(Number(f.at)).toISOString(),
+    settlement_date: f.on!,
+    shard,
+    merchant_id: f.m ?? null,
+    kind: f.k === undefined ? null : f.k === 'reversal' ? 'reversal' : 'charge',
+    held: f.k === undefined ? null : f.k === 'held',
+    tier: fen(f.tier),
+    gross_fen: fen(f.g),
+    base_fee_fen: fen(f.base),
+    tech_fee_fen: fen(f.tech),
+    net_fen: fen(f.net),
+  };
 }
 
 function fieldMap(fields: string[]): Record<string, string> {

@@ -15,7 +15,8 @@
     KEYS[3] ledger dates           rm:<ns>:{s<n>}:fenfu:dates                    (set)
     KEYS[4] settlement stats       rm:<ns>:{s<n>}:settle:stats                   (hash)
     KEYS[5] settlement info        rm:<ns>:{s<n>}:settle:info                    (hash eventId -> "merchant\tamount\tkind")
-    KEYS[6] settlement log         rm:<ns>:{s<n>}:fenfu:settlements              (stream: each settlement, for the archive)
+    KEYS[6] settlement log         rm:<ns>:{s<n>}:fenfu:settlements              (stream: each settlement, for the archive:
+                                   s eventId, on date, at ms, m merchant, k scheduled|held, g gross, tier, base, tech, net)
     KEYS[7] merchant volume        rm:<ns>:{s<n>}:fenfu:volume:<YYYY-MM>         (hash merchant -> gross of the month's dates)
 
     ARGV[1] eventId
@@ -59,6 +60,6 @@ rcall("HINCRBY", KEYS[7], merchant, amount)
 rcall("SADD", KEYS[3], ARGV[2])
 rcall("HINCRBY", KEYS[4], "settledCount", 1)
 rcall("HINCRBY", KEYS[4], "settledAmount", amount)
-rcall("XADD", KEYS[6], "MAXLEN", "~", ARGV[4], "*", "s", eventId, "on", ARGV[2], "at", ARGV[3], "tier", ARGV[6],
-  "base", ARGV[7], "tech", ARGV[8], "net", ARGV[9])
+rcall("XADD", KEYS[6], "MAXLEN", "~", ARGV[4], "*", "s", eventId, "on", ARGV[2], "at", ARGV[3], "m", merchant, "k", kind,
+  "g", amountText, "tier", ARGV[6], "base", ARGV[7], "tech", ARGV[8], "net", ARGV[9])
 return {1, amount}

@@ -123,8 +123,10 @@ describe.skipIf(skip)('archiver', () => {
     const released = await c.ledger.releaseDue(runAt);
     expect(released.settled).toBeGreaterThan(0);
     await drain(archiver);
-    const rows = await db.query<{ event_id: string; outcome: string; settled_at: Date; settlement_date: string; shard: number }>(
-      `SELECT t.event_id, t.outcome, s.settled_at, to_char(s.settlement_date, 'YYYY-MM-DD') AS settlement_date, s.shard
+    type Row = { event_id: string; outcome: string; settled_at: Date; settlement_date: string; shard: number; merchant_id: string; amount_fen: string; kind: string; held: boolean };
+    const rows = await db.query<Row & { tier: number; gross_fen: string; base_fee_fen: string; tech_fee_fen: string; net_fen: string }>(
+      `SELECT t.event_id, t.outcome, t.amount_fen, s.settled_at, to_char(s.settlement_date, 'YYYY-MM-DD') AS settlement_date, s.shard,
+         s.merchant_id, s.kind, s.held, s.tier, s.gross_fen, s.base_fee_fen, s.tech_fee_fen, s.net_fen
        FROM fenfu.settlements s JOIN fenfu.transactions t USING (namespace, event_id) WHERE s.namespace = $1`,
       [c.keys.namespace],
     );
@@ -133,7 +135,13 @@ describe.skipIf(skip)('archiver', () => {
       expect(r.settled_at.getTime()).toBe(runAt);
       expect(r.settlement_date).toBe('2026-12-11');
       expect(r.outcome).not.toBe('decline');
-      expect(r.shard).toBe(c.keys.shardOf(charges.find((ch) => ch.eventId === r.event_id)!.userId));
+      const charge = charges.find((ch) => ch.eventId === r.event_id)!;
+      expect(r.shard).toBe(c.keys.shardOf(charge.userId));
+      // What was paid, to whom, with the tier and fees (tier 1: 0.60% and 0.10%, each rounded half up).
+      const gross = Number(r.amount_fen);
+      const [base, tech] = [Math.floor((gross * 60 + 5_000) / 10_000), Math.floor((gross * 10 + 5_000) / 10_000)];
+      expect([r.merchant_id, r.kind, r.held, r.tier]).toEqual([charge.merchantId, 'charge', r.outcome === 'review', 1]);
+      expect([r.gross_fen, r.base_fee_fen, r.tech_fee_fen, r.net_fen].map(Number)).toEqual([gross, base, tech, gross - base - tech]);
     }
     for (const shard of c.keys.shardIds) expect(await c.redis.xlen(c.keys.settlementLog(shard))).toBe(0);
     // A settlement entry written again (a redelivered round) changes nothing.
