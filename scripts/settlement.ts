@@ -4,22 +4,29 @@
  * npm run settlement -- release [--now <ISO instant>] [--namespace <name>] settle everything due by then into the
  *   ledger of that instant's local date; an instant later than the wall clock (+ events.maxFutureSkewSeconds) is
  *   refused (paying in the future moves money early) unless --allow-future, itself refused in production
+ * npm run settlement -- reconcile --date YYYY-MM-DD --out <dir>          closes the date and writes its reconciliation
+ *   files (one CSV per merchant and a summary with each file's SHA-256) from the archive
  */
 import { CONFIG_OPTION, NAMESPACE_OPTION, namespaceOption, openCliContext, runCommand, UsageError, wholeNumberOption } from '../src/cli.ts';
 import { loadSettings } from '../src/config.ts';
 import { parseInstant } from '../src/events/instant.ts';
 import { maskCardNumbers } from '../src/events/card.ts';
+import { Archiver } from '../src/archive/archiver.ts';
+import { openArchiveDb } from '../src/archive/database.ts';
+import { migrateArchive } from '../src/archive/migrate.ts';
 import type { MerchantSettlement, SettlementReport } from '../src/settlement/ledger.ts';
+import { reconcile } from '../src/settlement/reconciliation.ts';
 import { recordRelease } from '../src/settlement/settlement-worker.ts';
 
 runCommand(
   {
     name: 'settlement',
     summary: 'Settlement by hand: per-merchant reports, what is scheduled and held, and releasing what is due.',
-    usage: ['report --date YYYY-MM-DD [--json] [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]'],
+    usage: ['report --date YYYY-MM-DD [--json] [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]', 'reconcile --date YYYY-MM-DD --out <dir> [options]'],
     positionals: true,
     options: {
-      date: { type: 'string', arg: 'YYYY-MM-DD', help: "report: the ledger's local date" },
+      date: { type: 'string', arg: 'YYYY-MM-DD', help: "report, reconcile: the ledger's local date" },
+      out: { type: 'string', arg: '<dir>', help: 'reconcile: the folder the files are written into (created if missing)' },
       json: { type: 'boolean', help: 'report: one JSON object {date, merchants: [{merchantId, tier, count, grossFen, baseFeeFen, techFeeFen, netFen}]}' },
       limit: { type: 'string', arg: 'N', help: 'pending: how many to list (default 100)' },
       now: { type: 'string', arg: '<ISO instant>', help: "release: settle what is due by this instant into its local date's ledger (default: now)" },
@@ -31,15 +38,20 @@ runCommand(
       'report prints, per merchant, the fee tier, count, gross, base and technical fees and net paid on the date (fen; a',
       'reversal counts negative); pending the scheduled and held transactions; release what it paid, by tier (each',
       'transaction settles once: its due entry and settlement info go in the call that pays).',
+      'reconcile closes the date (nothing more is paid into it; what falls due waits for the next date), archives what',
+      'the settlement logs still hold, and writes fenfu-<merchantId>-<date>.csv per merchant and fenfu-summary-<date>.csv;',
+      'it refuses, writing nothing, when the archive and the ledger disagree. Run again, it writes the same files.',
     ],
     examples: ['npm run settlement -- pending --namespace live', 'npm run settlement -- report --date 2026-03-11', 'npm run settlement -- release --now 2026-03-11T03:00:00+08:00'],
   },
   async ({ values, positionals }) => {
   const command = positionals[0];
-  if (!command || !['report', 'pending', 'release'].includes(command) || positionals.length > 1) {
-    throw new UsageError('expected report, pending or release');
+  if (!command || !['report', 'pending', 'release', 'reconcile'].includes(command) || positionals.length > 1) {
+    throw new UsageError('expected report, pending, release or reconcile');
   }
-  if (command === 'report' && !/^\d{4}-\d{2}-\d{2}$/.test(values.date ?? '')) throw new UsageError('report needs --date YYYY-MM-DD');
+  if ((command === 'report' || command === 'reconcile') && !/^\d{4}-\d{2}-\d{2}$/.test(values.date ?? '')) throw new UsageError(`${command} needs --date YYYY-MM-DD`);
+  if (command === 'reconcile' && !values.out) throw new UsageError('reconcile needs --out <dir>');
+  if (command !== 'reconcile' && values.out !== undefined) throw new UsageError('--out belongs to reconcile');
   if (command !== 'release' && (values.now !== undefined || values['allow-future'])) throw new UsageError('--now and --allow-future belong to release');
   if (command !== 'report' && values.json) throw new UsageError('--json belongs to report');
   const limit = wholeNumberOption('limit', values.limit, 1_000);
@@ -70,6 +82,22 @@ runCommand(
       const report = await ledger.report(values.date!);
       if (values.json) print({ date: report.date, merchants: report.merchants });
       else process.stdout.write(reportTable(report));
+    } else if (command === 'reconcile') {
+      const db = await openArchiveDb({ databaseUrl: settings.databaseUrl, dataDir: settings.config.archive.dataDir });
+      try {
+        await migrateArchive(db);
+        const archiver = new Archiver({ redis: cli.context.redis, keys: cli.context.keys, db, logger });
+        const result = await reconcile(values.date!, values.out!, {
+          ledger,
+          db,
+          namespace: settings.config.namespace,
+          archiveSettlements: () => archiver.catchUp('settlements'),
+          today: cli.context.calendar.local(Date.now()).date,
+        });
+        print(result);
+      } finally {
+        await db.close();
+      }
     } else if (command === 'pending') {
       const [pending, stats] = await Promise.all([ledger.pending(limit), ledger.stats()]);
       print({ ...stats, pending: pending.map((p) => ({ ...p, eventId: maskCardNumbers(p.eventId) })) });

@@ -414,6 +414,21 @@ export class Archiver {
     return archiveBacklog(this.options.redis, this.options.keys, now);
   }
 
+  /**
+   * Archives rounds until nothing of `source` is left unarchived (entries another archiver holds unacknowledged
+   * included: it is waited for), or fails after `timeoutMs`. For a reader that needs the archive complete (the
+   * daily reconciliation).
+   */
+  async catchUp(source: ArchiveSource, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = (await this.backlog()).find((b) => b.source === source)!.entries;
+      if (left === 0) return;
+      if (Date.now() > deadline) throw new Error(`the archive has not caught up with the ${source} stream after ${Math.round(timeoutMs / 1000)} s: ${left} entries left`);
+      if ((await this.archiveOnce()) === 0) await new Promise((r) => setTimeout(r, this.pollMs));
+    }
+  }
+
   /** Archives until stopped: rounds back to back while there is work, a rest of pollMs when there is none. */
   start(): void {
     if (this.running) return;
@@ -592,7 +607,7 @@ function safeText(text: string): string {
 }
 
 /**
- * A settlement log entry (src/settlement/releaseSettlement-7.lua) as a row of fenfu.settlements. The info kind says
+ * A settlement log entry (src/settlement/releaseSettlement-8.lua) as a row of fenfu.settlements. The info kind says
  * how it was scheduled: held (after review), scheduled (T+1) or reversal (a refund of a paid charge).
  */
 function settlementRow(f: Record<string, string>, shard: number) {

@@ -252,6 +252,11 @@ export class Keys {
     return `${this.base}:{fees}:tiers:${month}`;
   }
 
+  /** Settlement dates reconciled (their files written): nothing more is paid into them (src/settlement/reconciliation.ts). */
+  closedLedgerDates(shard: number): string {
+    return `${this.shardBase(shard)}:fenfu:closed`;
+  }
+
   /** Settlement dates that have a ledger. */
   ledgerDates(shard: number): string {
     return `${this.shardBase(shard)}:fenfu:dates`;

@@ -16,7 +16,7 @@ import { defineScript, loadScript } from '../redis/scripts.ts';
 import { feesFor, tierOf, type FeeSchedule } from './fees.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
 
-const releaseScript = loadScript(new URL('./releaseSettlement-7.lua', import.meta.url));
+const releaseScript = loadScript(new URL('./releaseSettlement-8.lua', import.meta.url));
 
 /** Instants a release may run at: the contract's event-time range, so no ledger date outside it can appear. */
 const EARLIEST_RUN_MS = Date.UTC(2000, 0, 1);
@@ -58,6 +58,8 @@ export interface ReleaseResult {
   missingInfo: number;
   /** What was paid, by fee tier and kind (nothing paid: absent), in tier order, charges first. */
   paid: PaidTotals[];
+  /** The date is closed (reconciled): what is due waits for the next date's runs. */
+  closed: boolean;
 }
 
 /** Sums over the transactions of one fee tier and kind, fen (a reversal's figures are negative). */
@@ -97,7 +99,7 @@ export class SettlementLedger {
 
   /**
    * Settles every transaction due at or before `nowMs` into the ledger of `nowMs`'s local date, `batchSize` per round
-   * trip; see releaseSettlement-6.lua.
+   * trip; see releaseSettlement-8.lua. A date once reconciled is closed: a run on it pays nothing (`closed`).
    */
   async releaseDue(nowMs: number, batchSize = 1_000): Promise<ReleaseResult> {
     if (!Number.isFinite(nowMs) || nowMs < EARLIEST_RUN_MS || nowMs >= LATEST_RUN_MS) {
@@ -110,6 +112,7 @@ export class SettlementLedger {
         `settlement date ${date} is in a closed month: the fee tiers of ${nextMonth(month)} were computed from its volume, so nothing more is paid into it`,
       );
     }
+    if (await this.isClosed(date)) return { date, settled: 0, settledAmount: 0, missingInfo: 0, paid: [], closed: true };
     const tiers = await this.tiers(month);
     const parts = await Promise.all(this.keys.shardIds.map((shard) => this.releaseShard(shard, date, nowMs, batchSize, tiers)));
     const paid: PaidTotals[] = [];
@@ -120,13 +123,23 @@ export class SettlementLedger {
       settled: sum(parts.map((p) => p.settled)),
       settledAmount: sum(parts.map((p) => p.settledAmount)),
       missingInfo: sum(parts.map((p) => p.missingInfo)),
+      closed: parts.some((p) => p.closed),
     };
   }
 
   private async releaseShard(shard: number, date: string, nowMs: number, batchSize: number, tiers: Map<string, number>): Promise<ReleaseResult> {
     const k = this.keys;
-    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingInfo: 0, paid: [] };
-    const keys = [k.settlementDue(shard), k.ledger(shard, date), k.ledgerDates(shard), k.settlementStats(shard), k.settlementInfo(shard), k.settlementLog(shard), k.merchantVolume(shard, date.slice(0, 7))];
+    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingInfo: 0, paid: [], closed: false };
+    const keys = [
+      k.settlementDue(shard),
+      k.ledger(shard, date),
+      k.ledgerDates(shard),
+      k.settlementStats(shard),
+      k.settlementInfo(shard),
+      k.settlementLog(shard),
+      k.merchantVolume(shard, date.slice(0, 7)),
+      k.closedLedgerDates(shard),
+    ];
     let offset = 0;
     for (;;) {
       const ids = await this.redis.zrangebyscore(k.settlementDue(shard), '-inf', nowMs, 'LIMIT', offset, batchSize);
@@ -152,13 +165,37 @@ export class SettlementLedger {
           total.settledAmount += gross;
           const p = paying[i]!;
           addPaid(total.paid, { tier: p.tier, kind: gross < 0 ? 'reversal' : 'charge', count: 1, grossFen: gross, baseFeeFen: p.baseFeeFen, techFeeFen: p.techFeeFen, netFen: p.netFen });
+        } else if (reply === -2) {
+          // Closed while this run paid (the reconciliation began): the rest waits for the next date.
+          total.closed = true;
         } else if (reply === -1) {
           // Left in the due set (it cannot be settled blind): skip past it.
           total.missingInfo++;
           offset++;
         }
       }
+      if (total.closed) return total;
     }
+  }
+
+  /**
+   * Closes a settlement date (its reconciliation is being written): from the moment every shard has it, no release
+   * pays into it, atomically in each release call. Idempotent.
+   */
+  async closeDate(date: string): Promise<void> {
+    const pipeline = new SlotPipeline(this.redis);
+    for (const shard of this.keys.shardIds) pipeline.add(this.keys.closedLedgerDates(shard), (p) => p.sadd(this.keys.closedLedgerDates(shard), date));
+    for (const [err] of await pipeline.exec()) if (err) throw err;
+  }
+
+  /** Whether any shard has `date` closed (closeDate writes them all). */
+  async isClosed(date: string): Promise<boolean> {
+    const pipeline = new SlotPipeline(this.redis);
+    for (const shard of this.keys.shardIds) pipeline.add(this.keys.closedLedgerDates(shard), (p) => p.sismember(this.keys.closedLedgerDates(shard), date));
+    return (await pipeline.exec()).some(([err, n]) => {
+      if (err) throw err;
+      return n === 1;
+    });
   }
 
   /** The `limit` transactions due first, over every shard. */

@@ -18,6 +18,7 @@
     KEYS[6] settlement log         rm:<ns>:{s<n>}:fenfu:settlements              (stream: each settlement, for the archive:
                                    s eventId, on date, at ms, m merchant, k scheduled|held, g gross, tier, base, tech, net)
     KEYS[7] merchant volume        rm:<ns>:{s<n>}:fenfu:volume:<YYYY-MM>         (hash merchant -> gross of the month's dates)
+    KEYS[8] closed dates           rm:<ns>:{s<n>}:fenfu:closed                   (set of dates reconciled: nothing more is paid in)
 
     ARGV[1] eventId
     ARGV[2] settlement date YYYY-MM-DD (local date of the run's instant; KEYS[2] is its ledger)
@@ -30,9 +31,13 @@
     {1, amount}        settled now (amount in fen)
      0                 not due (any more): already released by another run, or rescheduled after the run's instant
     -1                 its settlement info is missing, or not what the fees were computed from (left in place)
+    -2                 the date is closed: its reconciliation files are written (left in place for the next date)
 ]]
 local rcall = redis.call
 local eventId = ARGV[1]
+if rcall("SISMEMBER", KEYS[8], ARGV[2]) == 1 then
+  return -2
+end
 local score = rcall("ZSCORE", KEYS[1], eventId)
 if not score or tonumber(score) > tonumber(ARGV[3]) then
   return 0

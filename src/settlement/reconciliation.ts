@@ -1,0 +1,182 @@
+/**
+ * The daily Fenfu reconciliation (单独对账: Fenfu apart from ordinary payments): for one settlement date, one CSV per
+ * merchant with every transaction paid into its ledger that day, and a summary with each merchant's figures and each
+ * file's SHA-256.
+ *
+ * Order matters, so that the files hold everything the ledger holds and nothing is paid into the date afterwards:
+ * 1. close the date in every shard (a release call refuses a closed date in the same atomic step that would pay);
+ * 2. archive what the settlement logs still hold (the files are read from the archive, fenfu.settlements);
+ * 3. read the date's rows, and compare their sums per merchant with the Redis ledger: a difference is refused (no
+ *    file is written), naming the merchants;
+ * 4. write each file under a temporary name and rename it, so a reader never sees half a file.
+ * Written again for a closed date, the files come out the same, byte for byte.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ArchiveDb } from '../archive/database.ts';
+import { maskCardNumbers } from '../events/card.ts';
+import type { SettlementLedger } from './ledger.ts';
+
+export const CSV_HEADER = 'eventId,occurredAt,settledAt,amountFen,baseFeeFen,techFeeFen,netFen,held,kind';
+export const SUMMARY_HEADER = 'merchantId,tier,count,grossFen,baseFeeFen,techFeeFen,netFen,file,sha256';
+
+export interface ReconciledMerchant {
+  merchantId: string;
+  tier: number;
+  count: number;
+  grossFen: number;
+  baseFeeFen: number;
+  techFeeFen: number;
+  netFen: number;
+  file: string;
+  sha256: string;
+}
+
+export interface Reconciliation {
+  date: string;
+  merchants: ReconciledMerchant[];
+  summary: { file: string; sha256: string };
+}
+
+export class ReconciliationMismatch extends Error {
+  override name = 'ReconciliationMismatch';
+}
+
+export interface ReconcileOptions {
+  ledger: SettlementLedger;
+  db: ArchiveDb;
+  namespace: string;
+  /** Archives what the settlement logs still hold; resolves once none is left (the archiver's drain). */
+  archiveSettlements: () => Promise<void>;
+  /** The local date today: a later date cannot be reconciled (it would close a day not yet paid). */
+  today: string;
+}
+
+interface Row {
+  event_id: string;
+  merchant_id: string;
+  occurred_at: Date | null;
+  settled_at: Date;
+  gross_fen: string;
+  base_fee_fen: string;
+  tech_fee_fen: string;
+  net_fen: string;
+  held: boolean | null;
+  kind: string;
+  tier: number | null;
+}
+
+/** Closes `date`, archives what is left, and writes its files into `outDir` (see the module's comment). */
+export async function reconcile(date: string, outDir: string, options: ReconcileOptions): Promise<Reconciliation> {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`)) || new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10) !== date) {
+    throw new RangeError(`the settlement date must be a calendar date YYYY-MM-DD, got ${JSON.stringify(date)}`);
+  }
+  if (date > options.today) throw new RangeError(`settlement date ${date} is after today (${options.today}): it cannot be reconciled before it is paid`);
+  const { ledger, db } = options;
+  await ledger.closeDate(date);
+  await options.archiveSettlements();
+
+  // Rows archived before fees existed have no merchant or figures of their own: their transaction's, paid gross.
+  const rows = (
+    await db.query<Row>(
+      `SELECT s.event_id, COALESCE(s.merchant_id, t.merchant_id) AS merchant_id, COALESCE(s.occurred_at, t.occurred_at) AS occurred_at, s.settled_at,
+         COALESCE(s.gross_fen, t.amount_fen) AS gross_fen, COALESCE(s.base_fee_fen, 0) AS base_fee_fen, COALESCE(s.tech_fee_fen, 0) AS tech_fee_fen,
+         COALESCE(s.net_fen, s.gross_fen, t.amount_fen) AS net_fen, COALESCE(s.held, t.outcome = 'review') AS held, COALESCE(s.kind, 'charge') AS kind, s.tier
+       FROM fenfu.settlements s
+       LEFT JOIN fenfu.transactions t ON t.namespace = s.namespace AND t.event_id = s.event_id
+       WHERE s.namespace = $1 AND s.settlement_date = $2`,
+      [options.namespace, date],
+    )
+  ).rows;
+  const byMerchant = new Map<string, Row[]>();
+  for (const r of rows) {
+    if (r.merchant_id === null) throw new ReconciliationMismatch(`settlement ${maskCardNumbers(r.event_id)} of ${date} has no merchant in the archive (nor its transaction)`);
+    let list = byMerchant.get(r.merchant_id);
+    if (!list) byMerchant.set(r.merchant_id, (list = []));
+    list.push(r);
+  }
+
+  const merchants: Omit<ReconciledMerchant, 'sha256'>[] = [];
+  const files = new Map<string, string>();
+  for (const merchantId of [...byMerchant.keys()].sort(byCodeUnit)) {
+    const list = byMerchant.get(merchantId)!.sort((a, b) => a.settled_at.getTime() - b.settled_at.getTime() || byCodeUnit(a.event_id, b.event_id));
+    const sum = (f: (r: Row) => string) => list.reduce((t, r) => t + Number(f(r)), 0);
+    const file = `fenfu-${fileSafe(merchantId)}-${date}.csv`;
+    const lines = list.map((r) =>
+      [csv(maskCardNumbers(r.event_id)), r.occurred_at?.toISOString() ?? '', r.settled_at.toISOString(), r.gross_fen, r.base_fee_fen, r.tech_fee_fen, r.net_fen, String(r.held === true), r.kind].join(','),
+    );
+    files.set(file, [CSV_HEADER, ...lines].join('\n') + '\n');
+    merchants.push({
+      merchantId,
+      // The tier of its charges that day (one per month); a day of reversals only has theirs.
+      tier: list.find((r) => r.kind === 'charge' && r.tier !== null)?.tier ?? list.find((r) => r.tier !== null)?.tier ?? 1,
+      count: list.length,
+      grossFen: sum((r) => r.gross_fen),
+      baseFeeFen: sum((r) => r.base_fee_fen),
+      techFeeFen: sum((r) => r.tech_fee_fen),
+      netFen: sum((r) => r.net_fen),
+      file,
+    });
+  }
+
+  // The ledger in Redis and the archive must say the same (while Redis still keeps the date's ledger).
+  const report = await ledger.report(date);
+  if (report.merchants.length > 0) {
+    const problems: string[] = [];
+    const ledgerBy = new Map(report.merchants.map((m) => [m.merchantId, m]));
+    for (const id of new Set([...ledgerBy.keys(), ...byMerchant.keys()])) {
+      const l = ledgerBy.get(id);
+      const a = merchants.find((m) => m.merchantId === id);
+      const figures = (m: { count: number; grossFen: number; baseFeeFen: number; techFeeFen: number; netFen: number } | undefined) =>
+        m ? `${m.count} paid, gross ${m.grossFen}, fees ${m.baseFeeFen} + ${m.techFeeFen}, net ${m.netFen}` : 'nothing';
+      if (figures(l) !== figures(a)) problems.push(`${maskCardNumbers(id)}: ledger ${figures(l)}; archive ${figures(a)}`);
+    }
+    if (problems.length > 0) {
+      throw new ReconciliationMismatch(`the archive does not match the ledger of ${date}, no file written: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? ` (and ${problems.length - 10} more)` : ''}`);
+    }
+  }
+
+  await mkdir(outDir, { recursive: true });
+  const done: ReconciledMerchant[] = [];
+  for (const m of merchants) {
+    const text = files.get(m.file)!;
+    await writeAtomically(join(outDir, m.file), text);
+    done.push({ ...m, sha256: sha256(text) });
+  }
+  const summaryFile = `fenfu-summary-${date}.csv`;
+  const summary =
+    [SUMMARY_HEADER, ...done.map((m) => [csv(maskCardNumbers(m.merchantId)), m.tier, m.count, m.grossFen, m.baseFeeFen, m.techFeeFen, m.netFen, csv(m.file), m.sha256].join(','))].join('\n') + '\n';
+  await writeAtomically(join(outDir, summaryFile), summary);
+  return { date, merchants: done, summary: { file: summaryFile, sha256: sha256(summary) } };
+}
+
+/**
+ * A merchant id as part of a file name: each byte (UTF-8) that is not a letter, digit, dot, dash or underscore is
+ * percent-encoded, so no id names a path or another merchant's file.
+ */
+export function fileSafe(merchantId: string): string {
+  return Array.from(new TextEncoder().encode(maskCardNumbers(merchantId)), (b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9._-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+}
+
+/** A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */
+function csv(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, text);
+  await rename(temporary, path);
+}
+
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
