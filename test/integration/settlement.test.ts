@@ -247,13 +247,36 @@ describe('exactly once per eventId', () => {
     expect(await settledOn(ctx)).toEqual({ B: '2026-03-11' });
   });
 
-  it('pays once when racing releases see the same transactions', async () => {
-    for (let i = 0; i < 20; i++) await schedule(`T${i}`, Date.parse('2026-03-10T19:00:00Z'), { amount: 7 });
+  it('pays once, fees and all, when racing releases see the same transactions', async () => {
+    for (let i = 0; i < 20; i++) await schedule(`T${i}`, Date.parse('2026-03-10T19:00:00Z'), { amount: 7 + (i % 2) * 243, merchantId: `m-${i % 2}` });
     const now = Date.parse('2026-03-10T21:00:00Z');
     const results = await Promise.all([ctx.ledger.releaseDue(now, 3), ctx.ledger.releaseDue(now, 5), ctx.ledger.releaseDue(now)]);
     expect(results.reduce((s, r) => s + r.settled, 0)).toBe(20);
-    expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 20, totalAmount: 140 });
+    // Ten of 7 fen (fees 0.042 and 0.007: none) and ten of 250 (1.5 → 2 and 0.25 → 0), each counted once.
+    expect(await ctx.ledger.report('2026-03-11')).toMatchObject({
+      totalCount: 20,
+      totalAmount: 2_570,
+      merchants: [
+        { merchantId: 'm-0', tier: 1, count: 10, grossFen: 70, baseFeeFen: 0, techFeeFen: 0, netFen: 70 },
+        { merchantId: 'm-1', tier: 1, count: 10, grossFen: 2_500, baseFeeFen: 20, techFeeFen: 0, netFen: 2_480 },
+      ],
+    });
+    const paid = results.flatMap((r) => r.paid);
+    expect([paid.reduce((t, p) => t + p.count, 0), paid.reduce((t, p) => t + p.baseFeeFen, 0), paid.reduce((t, p) => t + p.netFen, 0)]).toEqual([20, 20, 2_550]);
     expect(Object.keys(await settledOn(ctx))).toHaveLength(20);
+  });
+
+  it('a date closed while a release pays it: each transaction paid into it or still due, none after', async () => {
+    for (let i = 0; i < 40; i++) await schedule(`C${i}`, Date.parse('2026-03-10T19:00:00Z'), { amount: 100 });
+    const now = Date.parse('2026-03-10T21:00:00Z');
+    const [released] = await Promise.all([ctx.ledger.releaseDue(now, 4), ctx.ledger.closeDate('2026-03-11')]);
+    const report = await ctx.ledger.report('2026-03-11');
+    expect(report.totalCount).toBe(released.settled);
+    expect(report.totalCount + (await dueCount(ctx))).toBe(40);
+    expect(await ctx.ledger.releaseDue(now + 60_000)).toMatchObject({ settled: 0, closed: true });
+    expect((await ctx.ledger.report('2026-03-11')).totalCount).toBe(released.settled);
+    // The next date takes the rest.
+    expect((await ctx.ledger.releaseDue(Date.parse('2026-03-11T19:00:00Z'))).settled).toBe(40 - released.settled);
   });
 });
 
