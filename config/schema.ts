@@ -176,6 +176,13 @@ export const configSchema = z
         /** Negotiated discounts on the base rate: merchantId → basis points. @defaultValue {} */
         merchantDiscountsBp: z.record(z.string().min(1).max(256), z.number().int().min(0).max(10_000)),
       }),
+      /** The daily reconciliation files (src/settlement/reconciliation.ts), written by the archive component. */
+      reconciliation: z.strictObject({
+        /** Local time from which today's files are written (after the settlement run at settleTime). @defaultValue "03:30" */
+        time: clockTime,
+        /** Where the files go (created if missing). @defaultValue "data/reconciliation" */
+        dir: z.string().min(1),
+      }),
     }),
     pipeline: z.strictObject({
       /** Ordered shard queues users are partitioned over; fixed per namespace (docs/operations.md). @defaultValue 4 */

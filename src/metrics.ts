@@ -144,6 +144,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly reconciliations = new Counter({
+    name: 'riskmon_reconciliations_total',
+    help: "Daily reconciliation attempts of the archive component: written (today's files, date closed) or failed (logged; tried again an hour later).",
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   readonly watchdogRestarts = new Counter({
     name: 'riskmon_worker_watchdog_restarts_total',
     help: 'Workers replaced by the watchdog, by component: their queue had jobs due and none running for pipeline.watchdogSeconds.',

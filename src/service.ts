@@ -10,6 +10,7 @@ import { resolveRedis, type LocalRedis } from './redis/local-server.ts';
 import { startRiskWorkers } from './pipeline/risk-workers.ts';
 import { checkLayout } from './redis/layout.ts';
 import { startSettlementWorker } from './settlement/settlement-worker.ts';
+import { startDailyReconciliation } from './settlement/reconciliation.ts';
 import { startCalibrationWorker } from './quota/calibration-worker.ts';
 import type { Worker } from 'bullmq';
 import { startObservability } from './http/observability.ts';
@@ -185,7 +186,8 @@ export async function startService(options: StartOptions): Promise<Service> {
 }
 
 /**
- * Opens the archive (migrating it to this version's schema) and runs the archiver, in the background: decisions
+ * Opens the archive (migrating it to this version's schema) and runs the archiver and the daily reconciliation
+ * (src/settlement/reconciliation.ts), in the background: decisions
  * never wait for PostgreSQL, and a database that is down at start is tried again every few seconds (the entries
  * wait in their streams meanwhile). An embedded archive that another process owns is left to it: that process
  * archives every shard, so this one runs without (warned).
@@ -198,6 +200,7 @@ function startArchiver(context: Context, settings: Settings, logger: Logger, clo
   let db: ArchiveDb | undefined;
   let wake: (() => void) | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
+  let daily: ReturnType<typeof startDailyReconciliation> | undefined;
   const opening = (async () => {
     for (let attempt = 1; !stopping; attempt++) {
       try {
@@ -242,6 +245,18 @@ function startArchiver(context: Context, settings: Settings, logger: Logger, clo
     });
     archiver.start();
     onOpen(db);
+    const running = archiver;
+    daily = startDailyReconciliation({
+      ledger: context.ledger,
+      db,
+      namespace: settings.config.namespace,
+      archiveSettlements: () => running.catchUp('settlements'),
+      calendar: context.calendar,
+      secondOfDay: settings.config.settlement.reconciliation.time,
+      dir: settings.config.settlement.reconciliation.dir,
+      logger: logger.child({ component: 'reconciliation' }),
+      metrics: context.metrics,
+    });
     log.info({ database: db.description }, 'archive: archiving decisions, settlements and dead letters');
     // Retention at start and then every everyHours: what is past it is dropped (src/archive/retention.ts).
     const retention = settings.config.archive.retention;
@@ -264,7 +279,7 @@ function startArchiver(context: Context, settings: Settings, logger: Logger, clo
     stopWatching();
     clearInterval(retentionTimer);
     const stopped = await Promise.race([
-      opening.then(() => archiver?.stop()).then(() => true),
+      opening.then(() => daily?.stop()).then(() => archiver?.stop()).then(() => true),
       sleepUntil(deadline).then(() => false),
     ]);
     await db?.close().catch(() => {});

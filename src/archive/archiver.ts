@@ -415,8 +415,8 @@ export class Archiver {
   }
 
   /**
-   * Archives rounds until nothing of `source` is left unarchived (entries another archiver holds unacknowledged
-   * included: it is waited for), or fails after `timeoutMs`. For a reader that needs the archive complete (the
+   * Archives rounds (or waits for the running archiver's) until nothing of `source` is left unarchived (entries
+   * another archiver holds unacknowledged included: it is waited for), or fails after `timeoutMs`. For a reader that needs the archive complete (the
    * daily reconciliation).
    */
   async catchUp(source: ArchiveSource, timeoutMs = 60_000): Promise<void> {
@@ -425,7 +425,8 @@ export class Archiver {
       const left = (await this.backlog()).find((b) => b.source === source)!.entries;
       if (left === 0) return;
       if (Date.now() > deadline) throw new Error(`the archive has not caught up with the ${source} stream after ${Math.round(timeoutMs / 1000)} s: ${left} entries left`);
-      if ((await this.archiveOnce()) === 0) await new Promise((r) => setTimeout(r, this.pollMs));
+      // Running (start()): its own rounds archive; only one round at a time per archiver.
+      if (this.running || (await this.archiveOnce()) === 0) await new Promise((r) => setTimeout(r, this.pollMs));
     }
   }
 

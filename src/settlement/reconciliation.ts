@@ -16,6 +16,9 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArchiveDb } from '../archive/database.ts';
 import { maskCardNumbers } from '../events/card.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { ZoneCalendar } from '../time/calendar.ts';
 import type { SettlementLedger } from './ledger.ts';
 
 export const CSV_HEADER = 'eventId,occurredAt,settledAt,amountFen,baseFeeFen,techFeeFen,netFen,held,kind';
@@ -179,4 +182,53 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 
 function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export interface DailyReconciliationOptions extends Omit<ReconcileOptions, 'today'> {
+  calendar: ZoneCalendar;
+  /** settlement.reconciliation: from which local time (seconds after midnight) today's files are written, and where. */
+  secondOfDay: number;
+  dir: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** How often it looks whether today's files are due, ms. @defaultValue 60_000 */
+  checkEveryMs?: number;
+  now?: () => number;
+}
+
+/**
+ * The daily job: once the local time passes settlement.reconciliation.time, today's date is reconciled (closed and
+ * its files written), once per process per day; a failed attempt (the archive behind, or not matching the ledger)
+ * is logged, counted and tried again an hour later. Several processes may run it: the files come out the same.
+ */
+export function startDailyReconciliation(options: DailyReconciliationOptions): { stop(): Promise<void>; tick(): Promise<void> } {
+  const now = options.now ?? Date.now;
+  let doneFor: string | undefined;
+  let retryAt = 0;
+  let running: Promise<void> | undefined;
+  const tick = async () => {
+    const at = now();
+    const local = options.calendar.local(at);
+    if (local.secondOfDay < options.secondOfDay || doneFor === local.date || at < retryAt) return;
+    try {
+      const r = await reconcile(local.date, options.dir, { ...options, today: local.date });
+      doneFor = local.date;
+      options.metrics.reconciliations.inc({ result: 'written' });
+      options.logger.info({ date: r.date, merchants: r.merchants.length, summary: r.summary }, 'reconciliation: files written, date closed');
+    } catch (e) {
+      retryAt = at + 3_600_000;
+      options.metrics.reconciliations.inc({ result: 'failed' });
+      options.logger.error({ date: local.date, err: (e as Error).message }, 'reconciliation: not written; tried again in an hour');
+    }
+  };
+  const timer = setInterval(() => {
+    running ??= tick().finally(() => (running = undefined));
+  }, options.checkEveryMs ?? 60_000).unref();
+  return {
+    tick: () => (running ??= tick().finally(() => (running = undefined))),
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

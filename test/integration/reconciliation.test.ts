@@ -13,7 +13,8 @@ import { Archiver } from '../../src/archive/archiver.ts';
 import type { Context } from '../../src/context.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { CSV_HEADER, fileSafe, reconcile, SUMMARY_HEADER } from '../../src/settlement/reconciliation.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { CSV_HEADER, fileSafe, reconcile, startDailyReconciliation, SUMMARY_HEADER } from '../../src/settlement/reconciliation.ts';
 import { testBatch } from '../helpers/batch.ts';
 import { runTool } from '../helpers/cli.ts';
 import { dropContext, redisUrl, testContext } from '../helpers/context.ts';
@@ -157,6 +158,62 @@ describe.skipIf(skip)('npm run settlement -- reconcile', () => {
       const usage = await runTool('settlement', ['reconcile', '--namespace', c.keys.namespace, '--date', '2026-04-02'], { REDIS_URL: redisUrl(), DATABASE_URL: archive.url });
       expect([usage.code, usage.stderr]).toEqual([2, expect.stringMatching(/reconcile needs --out <dir>/)]);
     } finally {
+      await dropContext(c);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(skip)('the daily reconciliation job', () => {
+  it('writes today\'s files once the local time passes settlement.reconciliation.time, once a day; a failure is retried an hour later', async () => {
+    const c = testContext();
+    const dir = mkdtempSync(join(tmpdir(), 'riskmon-reconcile-daily-'));
+    const metrics = new Metrics({ defaultMetrics: false });
+    let nowMs = Date.parse('2026-05-02T03:29:00+08:00');
+    const archiver = new Archiver({ redis: c.redis, keys: c.keys, db: archive.db, logger: silentLogger });
+    const job = startDailyReconciliation({
+      ledger: c.ledger,
+      db: archive.db,
+      namespace: c.keys.namespace,
+      archiveSettlements: () => archiver.catchUp('settlements'),
+      calendar: c.calendar,
+      secondOfDay: 3 * 3600 + 30 * 60,
+      dir,
+      logger: silentLogger,
+      metrics,
+      checkEveryMs: 3_600_000,
+      now: () => nowMs,
+    });
+    const results = async () => Object.fromEntries((await metrics.reconciliations.get()).values.map((v) => [v.labels.result, v.value]));
+    try {
+      await c.processor.process(testBatch([charge('m-d', 10_000, '2026-05-01T10:00:00+08:00')]), 'test:daily');
+      await c.ledger.releaseDue(Date.parse('2026-05-02T03:00:00+08:00'));
+      await job.tick();
+      expect(readdirSync(dir)).toEqual([]);
+      nowMs = Date.parse('2026-05-02T03:31:00+08:00');
+      await job.tick();
+      expect(readdirSync(dir).sort()).toEqual(['fenfu-m-d-2026-05-02.csv', 'fenfu-summary-2026-05-02.csv']);
+      expect(await c.ledger.isClosed('2026-05-02')).toBe(true);
+      await job.tick();
+      expect(await results()).toEqual({ written: 1 });
+
+      // The next day, the archive disagrees with the ledger: not written, counted, tried again an hour later.
+      await c.processor.process(testBatch([charge('m-d', 20_000, '2026-05-02T10:00:00+08:00')]), 'test:daily-2');
+      await c.ledger.releaseDue(Date.parse('2026-05-03T03:00:00+08:00'));
+      await archiver.catchUp('settlements');
+      await archive.db.query(`UPDATE fenfu.settlements SET gross_fen = 1 WHERE namespace = $1 AND settlement_date = '2026-05-03'`, [c.keys.namespace]);
+      nowMs = Date.parse('2026-05-03T04:00:00+08:00');
+      await job.tick();
+      nowMs += 30 * 60_000;
+      await job.tick();
+      expect(await results()).toEqual({ written: 1, failed: 1 });
+      await archive.db.query(`UPDATE fenfu.settlements SET gross_fen = 20000 WHERE namespace = $1 AND settlement_date = '2026-05-03'`, [c.keys.namespace]);
+      nowMs += 31 * 60_000;
+      await job.tick();
+      expect(await results()).toEqual({ written: 2, failed: 1 });
+      expect(readdirSync(dir)).toContain('fenfu-summary-2026-05-03.csv');
+    } finally {
+      await job.stop();
       await dropContext(c);
       rmSync(dir, { recursive: true, force: true });
     }
