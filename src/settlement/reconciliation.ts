@@ -19,19 +19,13 @@ import { maskCardNumbers } from '../events/card.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
-import type { SettlementLedger } from './ledger.ts';
+import type { MerchantSettlement, SettlementLedger } from './ledger.ts';
 
 export const CSV_HEADER = 'eventId,occurredAt,settledAt,amountFen,baseFeeFen,techFeeFen,netFen,held,kind';
 export const SUMMARY_HEADER = 'merchantId,tier,count,grossFen,baseFeeFen,techFeeFen,netFen,file,sha256';
 
-export interface ReconciledMerchant {
-  merchantId: string;
-  tier: number;
-  count: number;
-  grossFen: number;
-  baseFeeFen: number;
-  techFeeFen: number;
-  netFen: number;
+/** A merchant's figures of the date (as the report gives them), its file and the file's SHA-256. */
+export interface ReconciledMerchant extends MerchantSettlement {
   file: string;
   sha256: string;
 }
