@@ -62,12 +62,12 @@ describe('npm run replay', () => {
     // Settlement: everything approved on local 2026-03-10 lands in the 2026-03-11 ledger, once.
     const release = await runTool('settlement', ['release', '--now', '2026-03-11T03:00:00+08:00', '--namespace', namespace], env());
     expect(release.code).toBe(0);
-    const report = JSON.parse((await runTool('settlement', ['report', '--date', '2026-03-11', '--namespace', namespace], env())).stdout);
+    const report = JSON.parse((await runTool('settlement', ['report', '--date', '2026-03-11', '--json', '--namespace', namespace], env())).stdout) as { merchants: { count: number; grossFen: number }[] };
     const inputs = readNdjson<{ eventId: string; amount: number }>(readFileSync(fixture('rule-edges.ndjson'), 'utf8').split('\n').filter((l) => l.startsWith('{"type": "charge"')).join('\n'));
     const amountOf = new Map(inputs.reverse().map((e) => [e.eventId, e.amount]));
     const settled = new Set(expected.filter((e) => e.settleAt === '2026-03-10T19:00:00.000Z').map((e) => e.eventId as string));
-    expect(report.totalCount).toBe(settled.size);
-    expect(report.totalAmount).toBe([...settled].reduce((s, id) => s + amountOf.get(id)!, 0));
+    expect(report.merchants.reduce((t, m) => t + m.count, 0)).toBe(settled.size);
+    expect(report.merchants.reduce((t, m) => t + m.grossFen, 0)).toBe([...settled].reduce((s, id) => s + amountOf.get(id)!, 0));
   });
 
   it('decides a synthetic stream identically with 1 and with 3 worker processes', async () => {
