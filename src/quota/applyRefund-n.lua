@@ -5,14 +5,18 @@
   credit_limit counted the charge (its record's flag "c"), the refund gives its amount back to the available credit:
   what is owed goes down by it, never below zero, and so do the credit totals; and the refund that completes a charge's
   refunds takes it out of its day's charge count (so refunded charges earn no "frequent use"), unless a calibration
-  has counted that day already. (The merchant side of a refund is settlement's.)
+  has counted that day already. The merchant side: a charge not yet paid (its settlement info still there) is paid
+  less the refund, and not at all once wholly refunded (its fees follow what is paid, src/settlement/fees.ts).
 
   Input:
     KEYS[1] refunds                 rm:<ns>:{s<n>}:u:{<userId>}:refunds       (hash: chargeId -> fen refunded so far)
     KEYS[2] account                 rm:<ns>:{s<n>}:u:{<userId>}:acct          (hash: src/quota/credit-account.ts)
     KEYS[3] applied-event marker    rm:<ns>:{s<n>}:ev:<eventId>               (string)
     KEYS[4] credit totals           rm:<ns>:{s<n>}:credit:totals              (hash: owed)
-    KEYS[5…] the record hashes the charge may be in, newest generation first
+    KEYS[5] settlement due          rm:<ns>:{s<n>}:settle:due                 (zset member=eventId, score=settleAt ms)
+    KEYS[6] settlement info         rm:<ns>:{s<n>}:settle:info                (hash eventId -> "merchant\tamount\tkind")
+    KEYS[7] settlement stats        rm:<ns>:{s<n>}:settle:stats               (hash)
+    KEYS[8…] the record hashes the charge may be in, newest generation first
                                     rm:<ns>:{s<n>}:rec:<generation>:<part>    (hash eventId -> charge record, read only)
 
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] chargeId
@@ -32,7 +36,7 @@ end
 local chargeId = ARGV[3]
 -- The charge record: "<outcome><amount> <settleAt> <YYYYMMDD> <flags> <rules> <userId>", the user's, in time.
 local charge
-for k = 5, #KEYS do
+for k = 8, #KEYS do
   local stored = rcall("HGET", KEYS[k], chargeId)
   if stored then
     local o, amountText, y, m, d, flags, userId = string.match(stored, "^(%a)(%d+) %S+ (%d%d%d%d)(%d%d)(%d%d) (%S+) %S+ (.*)$")
@@ -71,6 +75,22 @@ if charge.credit then
     if n > 0 then rcall("HSET", KEYS[2], field, string.format("%d", n - 1)) end
   end
   if givenBack > 0 then rcall("HINCRBY", KEYS[4], "owed", string.format("%d", -givenBack)) end
+end
+-- Not paid yet: the merchant is paid what is left of the charge (nothing once it is all refunded).
+local info = rcall("HGET", KEYS[6], chargeId)
+if info then
+  local merchant, dueText, kind = string.match(info, "^(.*)\t(%d+)\t(%a+)$")
+  if kind then
+    local left = tonumber(dueText) - amount
+    if left > 0 then
+      rcall("HSET", KEYS[6], chargeId, merchant .. "\t" .. string.format("%d", left) .. "\t" .. kind)
+    else
+      rcall("ZREM", KEYS[5], chargeId)
+      rcall("HDEL", KEYS[6], chargeId)
+      rcall("HINCRBY", KEYS[7], kind .. "Count", -1)
+    end
+    rcall("HINCRBY", KEYS[7], kind .. "Amount", string.format("%d", -math.min(amount, tonumber(dueText))))
+  end
 end
 rcall("SET", KEYS[3], "refund", "EX", ARGV[5])
 return { 1, givenBack, before + amount }

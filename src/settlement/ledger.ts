@@ -168,6 +168,9 @@ export class SettlementLedger {
         } else if (reply === -2) {
           // Closed while this run paid (the reconciliation began): the rest waits for the next date.
           total.closed = true;
+        } else if (reply === -3) {
+          // A refund changed it meanwhile: the next run pays what is left.
+          offset++;
         } else if (reply === -1) {
           // Left in the due set (it cannot be settled blind): skip past it.
           total.missingInfo++;

@@ -30,7 +30,8 @@
   Output:
     {1, amount}        settled now (amount in fen)
      0                 not due (any more): already released by another run, or rescheduled after the run's instant
-    -1                 its settlement info is missing, or not what the fees were computed from (left in place)
+    -1                 its settlement info is missing or unreadable (left in place)
+    -3                 its settlement info changed since the fees were computed from it (left for the next run)
     -2                 the date is closed: its reconciliation files are written (left in place for the next date)
 ]]
 local rcall = redis.call
@@ -43,8 +44,12 @@ if not score or tonumber(score) > tonumber(ARGV[3]) then
   return 0
 end
 local info = rcall("HGET", KEYS[5], eventId)
-if info ~= ARGV[5] then
+if not info then
   return -1
+end
+if info ~= ARGV[5] then
+  -- Changed since it was read (a refund of the unpaid charge): the next run pays what it says now.
+  return -3
 end
 local merchant, amountText, kind = string.match(info, "^(.*)\t(%d+)\t(%a+)$")
 if not kind then

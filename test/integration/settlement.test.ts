@@ -281,6 +281,23 @@ describe('exactly once per eventId', () => {
 });
 
 describe('merchant fees in the ledger', () => {
+  // Seed 002 via the issue: of a charge not yet paid, the merchant is paid the charge less the refund, with fees on
+  // what is paid; a charge refunded in full before its payment is not paid at all.
+  it('pays a charge refunded before its payment less the refund, fees on what is paid; one refunded in full not at all', async () => {
+    const refund = (eventId: string, chargeId: string, userId: string, amount: number) => ({ type: 'refund', eventId, userId, chargeId, amount, occurredAt: '2026-03-10T12:00:00+08:00' });
+    await run([charge('part', { merchantId: 'm-r', userId: 'u-part' }), charge('whole', { merchantId: 'm-r', userId: 'u-whole', amount: 5_000 }), charge('kept', { merchantId: 'm-r', userId: 'u-kept', amount: 250 })]);
+    expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 3, scheduledAmount: 15_250 });
+    const refunds = await run([refund('rf-part', 'part', 'u-part', 4_000), refund('rf-whole-1', 'whole', 'u-whole', 2_000), refund('rf-whole-2', 'whole', 'u-whole', 3_000)]);
+    expect(refunds.map((r) => r.outcome)).toEqual(['accepted', 'accepted', 'accepted']);
+    expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 2, scheduledAmount: 6_250 });
+    expect(await dueCount(ctx)).toBe(2);
+    const r = await ctx.ledger.releaseDue(Date.parse('2026-03-11T03:00:00+08:00'));
+    expect(r).toMatchObject({ settled: 2, settledAmount: 6_250, missingInfo: 0 });
+    // 6,000 at tier 1: 36 and 6; 250: 1.5 → 2 and 0.25 → 0.
+    expect((await ctx.ledger.report('2026-03-11')).merchants).toEqual([{ merchantId: 'm-r', tier: 1, count: 2, grossFen: 6_250, baseFeeFen: 38, techFeeFen: 6, netFen: 6_206 }]);
+    expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 0, scheduledAmount: 0, settledCount: 2, settledAmount: 6_250 });
+  });
+
   // A merchant's tier for a settlement date comes from what it was paid on dates of the calendar month before
   // (Shanghai), over every shard; fees are rounded half up per transaction. Hand-computed figures.
   it('tiers by last month: exactly 50,000,000 fen is tier 2, one fen less tier 1; a Shanghai month edge counts by local date', async () => {
