@@ -268,10 +268,10 @@ export class Archiver {
     }
     if (settlements.length > 0) {
       statements.push({
-        text: `INSERT INTO fenfu.settlements (namespace, event_id, settled_at, settlement_date, shard, merchant_id, kind, held, tier, gross_fen, base_fee_fen, tech_fee_fen, net_fen)
-          SELECT $1, r.event_id, r.settled_at, r.settlement_date, r.shard, r.merchant_id, r.kind, r.held, r.tier, r.gross_fen, r.base_fee_fen, r.tech_fee_fen, r.net_fen
+        text: `INSERT INTO fenfu.settlements (namespace, event_id, settled_at, settlement_date, shard, merchant_id, kind, held, tier, gross_fen, base_fee_fen, tech_fee_fen, net_fen, occurred_at)
+          SELECT $1, r.event_id, r.settled_at, r.settlement_date, r.shard, r.merchant_id, r.kind, r.held, r.tier, r.gross_fen, r.base_fee_fen, r.tech_fee_fen, r.net_fen, r.occurred_at
           FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, settled_at timestamptz, settlement_date date, shard integer, merchant_id text, kind text,
-            held boolean, tier smallint, gross_fen bigint, base_fee_fen bigint, tech_fee_fen bigint, net_fen bigint)
+            held boolean, tier smallint, gross_fen bigint, base_fee_fen bigint, tech_fee_fen bigint, net_fen bigint, occurred_at timestamptz)
           ON CONFLICT DO NOTHING`,
         params: [ns, rowsJson(settlements)],
       });
@@ -626,6 +626,8 @@ function settlementRow(f: Record<string, string>, shard: number) {
     base_fee_fen: fen(f.base),
     tech_fee_fen: fen(f.tech),
     net_fen: fen(f.net),
+    // A reversal's own time (its refund's); a charge's is its transaction's.
+    occurred_at: f.k === 'reversal' && f.oc !== undefined ? new Date(Number(f.oc)).toISOString() : null,
   };
 }
 

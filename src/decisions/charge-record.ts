@@ -12,7 +12,7 @@
  * charges twice), recorded and checked at start like the shard count.
  *
  * Format, one short line:
- *   "<outcome><amount> <settleAt> <localDate> <flags> <rules> <userId>"
+ *   "<outcome><amount> <settleAt> <localDate> <flags> <rules> <merchantId> <userId>"
  *   outcome    a (approve), r (review), d (decline)
  *   amount     fen, decimal
  *   settleAt   the settlement instant in ms, base 36, or "-" when declined
@@ -20,6 +20,7 @@
  *   flags      what the rules' fragments add (@record), "-" for none: "c" when credit_limit counted the charge
  *              against the user's credit account
  *   rules      the rules it fired, in rule order, each as its index in the registry (base 36), "-" for none
+ *   merchantId its merchant, "%" and " " written %25 and %20 (a refund of the paid charge reverses it there)
  *   userId     its user (the rest of the line): a record is only ever another charge of the same user
  */
 import type { Outcome } from './decision.ts';
@@ -43,16 +44,17 @@ export interface ChargeRecord {
   creditCounted: boolean;
   /** Every rule it fired, in rule order. */
   rules: RuleName[];
+  merchantId: string;
   userId: string;
 }
 
 const OUTCOMES: Record<string, Outcome> = { a: 'approve', r: 'review', d: 'decline' };
-const RECORD = /^([ard])(\d+) (-|[0-9a-z]+) (\d{4})(\d{2})(\d{2}) (\S+) (-|[0-9a-z]+) (.*)$/s;
+const RECORD = /^([ard])(\d+) (-|[0-9a-z]+) (\d{4})(\d{2})(\d{2}) (\S+) (-|[0-9a-z]+) (\S+) (.*)$/s;
 
 export function parseChargeRecord(text: string): ChargeRecord {
   const m = RECORD.exec(text);
   if (!m) throw new Error(`not a charge record: ${JSON.stringify(text.slice(0, 80))}`);
-  const [, o, amount, settle, y, mo, d, flags, codes, userId] = m;
+  const [, o, amount, settle, y, mo, d, flags, codes, merchant, userId] = m;
   const rules = codes === '-' ? [] : [...codes!].map((c) => RULE_NAMES[parseInt(c, 36)] ?? fail(`rule code ${c}`));
   return {
     outcome: OUTCOMES[o!]!,
@@ -61,6 +63,7 @@ export function parseChargeRecord(text: string): ChargeRecord {
     localDate: `${y}-${mo}-${d}`,
     creditCounted: flags!.includes('c'),
     rules,
+    merchantId: merchant!.replace(/%(20|25)/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
     userId: userId!,
   };
 

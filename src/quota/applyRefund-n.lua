@@ -6,7 +6,9 @@
   what is owed goes down by it, never below zero, and so do the credit totals; and the refund that completes a charge's
   refunds takes it out of its day's charge count (so refunded charges earn no "frequent use"), unless a calibration
   has counted that day already. The merchant side: a charge not yet paid (its settlement info still there) is paid
-  less the refund, and not at all once wholly refunded (its fees follow what is paid, src/settlement/fees.ts).
+  less the refund, and not at all once wholly refunded (its fees follow what is paid, src/settlement/fees.ts); of a
+  paid one, a reversal (the refund's eventId, due at the refund's time) gives the refunded part and its fees back in
+  the merchant's next ledger.
 
   Input:
     KEYS[1] refunds                 rm:<ns>:{s<n>}:u:{<userId>}:refunds       (hash: chargeId -> fen refunded so far)
@@ -23,6 +25,7 @@
     ARGV[4] amount (fen)            ARGV[5] marker TTL (s)        ARGV[6] refunds TTL (s)
     ARGV[7] decision retention (days, for the message)
     ARGV[8] the oldest local date (YYYYMMDD) of a charge still refundable: the refund's, less the retention
+    ARGV[9] the refund's occurredAt, ms: when its reversal is due
 
   Output:
     { 1, given back to the credit (fen), refunded so far (fen) } applied; { 0 } eventId already applied;
@@ -34,14 +37,15 @@ if rcall("EXISTS", KEYS[3]) == 1 then
   return { 0 }
 end
 local chargeId = ARGV[3]
--- The charge record: "<outcome><amount> <settleAt> <YYYYMMDD> <flags> <rules> <userId>", the user's, in time.
+-- The charge record: "<outcome><amount> <settleAt> <YYYYMMDD> <flags> <rules> <merchant> <userId>", the user's, in time.
 local charge
 for k = 8, #KEYS do
   local stored = rcall("HGET", KEYS[k], chargeId)
   if stored then
-    local o, amountText, y, m, d, flags, userId = string.match(stored, "^(%a)(%d+) %S+ (%d%d%d%d)(%d%d)(%d%d) (%S+) %S+ (.*)$")
+    local o, amountText, y, m, d, flags, merchant, userId = string.match(stored, "^(%a)(%d+) %S+ (%d%d%d%d)(%d%d)(%d%d) (%S+) %S+ (%S+) (.*)$")
     if o and userId == ARGV[2] and y .. m .. d >= ARGV[8] then
-      charge = { outcome = o, amount = tonumber(amountText), localDate = y .. "-" .. m .. "-" .. d, credit = string.find(flags, "c", 1, true) ~= nil }
+      charge = { outcome = o, amount = tonumber(amountText), localDate = y .. "-" .. m .. "-" .. d, credit = string.find(flags, "c", 1, true) ~= nil,
+        merchant = string.gsub(merchant, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end) }
       break
     end
   end
@@ -76,9 +80,15 @@ if charge.credit then
   end
   if givenBack > 0 then rcall("HINCRBY", KEYS[4], "owed", string.format("%d", -givenBack)) end
 end
--- Not paid yet: the merchant is paid what is left of the charge (nothing once it is all refunded).
+-- Not paid yet: the merchant is paid what is left of the charge (nothing once it is all refunded). Paid already
+-- (its info went with the payment): a reversal of the refunded part is due at once, into the merchant's next ledger.
 local info = rcall("HGET", KEYS[6], chargeId)
-if info then
+if not info then
+  rcall("ZADD", KEYS[5], ARGV[9], ARGV[1])
+  rcall("HSET", KEYS[6], ARGV[1], charge.merchant .. "\t" .. string.format("%d", amount) .. "\treversal")
+  rcall("HINCRBY", KEYS[7], "reversalCount", 1)
+  rcall("HINCRBY", KEYS[7], "reversalAmount", string.format("%d", amount))
+else
   local merchant, dueText, kind = string.match(info, "^(.*)\t(%d+)\t(%a+)$")
   if kind then
     local left = tonumber(dueText) - amount

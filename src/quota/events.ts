@@ -154,7 +154,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
             keys.settlementStats(shard),
             ...recordGenerationsBack(latest, decisionDays + 1).map((g) => keys.chargeRecords(shard, g, part)),
           ],
-          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, decisionDays, oldest.replaceAll('-', '')],
+          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, decisionDays, oldest.replaceAll('-', ''), occurredAtMs],
         );
       },
       interpret: (reply, event) => interpretReply(reply, event.eventId),

@@ -161,7 +161,7 @@ local function evaluate(i)
   local earlier = decided[eventId] or rcall("HGET", recordKey, eventId)
   if earlier then
     -- The record ends with its user: an eventId another user's charge holds is not this charge's duplicate.
-    if string.match(earlier, "^%S+ %S+ %S+ %S+ %S+ (.*)$") ~= ARGV[p + 1] then
+    if string.match(earlier, "^%S+ %S+ %S+ %S+ %S+ %S+ (.*)$") ~= ARGV[p + 1] then
       return "Ean earlier charge of another user was decided with this eventId"
     end
     return "D" .. earlier
@@ -239,8 +239,13 @@ local function evaluate(i)
 --- @rules record
   if flags == "" then flags = "-" end
   if codes == "" then codes = "-" end
+  -- The merchant as one word (a refund of the paid charge reverses it in the merchant's ledger): "%" and " " escaped.
+  local merchantWord = merchantId
+  if string.find(merchantWord, "[ %%]") then
+    merchantWord = string.gsub(merchantWord, "[ %%]", function(c) return string.format("%%%02X", string.byte(c)) end)
+  end
   local record = string.sub(outcome, 1, 1) .. amountText .. " " .. settle36 .. " " .. day.digits .. " " .. flags .. " " ..
-    codes .. " " .. ARGV[p + 1]
+    codes .. " " .. merchantWord .. " " .. ARGV[p + 1]
   rcall("HSET", recordKey, eventId, record)
   if not expiring[recordKey] then
     rcall("EXPIRE", recordKey, recordTtl, "NX")

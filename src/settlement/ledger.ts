@@ -27,8 +27,8 @@ export interface PendingSettlement {
   merchantId: string | null;
   amount: number | null;
   settleAt: string;
-  /** "held" when the charge went to review, else "scheduled". */
-  status: 'scheduled' | 'held' | 'unknown';
+  /** "held" when the charge went to review, "reversal" for a refund of a paid charge, else "scheduled". */
+  status: InfoKind | 'unknown';
 }
 
 export interface MerchantSettlement {
@@ -152,7 +152,8 @@ export class SettlementLedger {
         const info = parseInfo(text);
         // Without its info the script leaves it (-1); the fees are then moot.
         const tier = info ? (tiers.get(info.merchantId) ?? 1) : 1;
-        const f = info ? feesFor(info.amount, tier, info.merchantId, this.fees) : { baseFeeFen: 0, techFeeFen: 0, netFen: 0 };
+        // A reversal gives back the fees of the refunded part, at the tier of the date it is paid on.
+        const f = info ? feesFor(info.grossFen, tier, info.merchantId, this.fees) : { baseFeeFen: 0, techFeeFen: 0, netFen: 0 };
         this.release(pipeline, keys, [eventId, date, nowMs, this.logMaxLen, text, tier, f.baseFeeFen, f.techFeeFen, f.netFen]);
         return { tier, ...f };
       });
@@ -325,10 +326,17 @@ function nextMonth(month: string): string {
   return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
 }
 
-/** A settlement info value, "merchant\tamount\tkind" (null when missing or unreadable). */
-function parseInfo(text: string | null): { merchantId: string; amount: number; kind: 'scheduled' | 'held' } | null {
-  const m = text === null ? null : /^(.*)\t(\d+)\t(scheduled|held)$/s.exec(text);
-  return m ? { merchantId: m[1]!, amount: Number(m[2]), kind: m[3] as 'scheduled' | 'held' } : null;
+type InfoKind = 'scheduled' | 'held' | 'reversal';
+
+/**
+ * A settlement info value, "merchant\tamount\tkind" (null when missing or unreadable): what to pay the merchant, or
+ * for a reversal (a refund of a paid charge) what to take back; `grossFen` is signed.
+ */
+function parseInfo(text: string | null): { merchantId: string; amount: number; grossFen: number; kind: InfoKind } | null {
+  const m = text === null ? null : /^(.*)\t(\d+)\t(scheduled|held|reversal)$/s.exec(text);
+  if (!m) return null;
+  const amount = Number(m[2]);
+  return { merchantId: m[1]!, amount, grossFen: m[3] === 'reversal' ? -amount : amount, kind: m[3] as InfoKind };
 }
 
 function sum(values: number[]): number {

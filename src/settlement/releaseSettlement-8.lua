@@ -14,9 +14,11 @@
     KEYS[2] ledger                 rm:<ns>:{s<n>}:fenfu:ledger:<date>            (hash "<merchant>\t<count|amount|base|tech|net|tier>")
     KEYS[3] ledger dates           rm:<ns>:{s<n>}:fenfu:dates                    (set)
     KEYS[4] settlement stats       rm:<ns>:{s<n>}:settle:stats                   (hash)
-    KEYS[5] settlement info        rm:<ns>:{s<n>}:settle:info                    (hash eventId -> "merchant\tamount\tkind")
+    KEYS[5] settlement info        rm:<ns>:{s<n>}:settle:info                    (hash eventId -> "merchant\tamount\tkind", kind
+                                   scheduled, held, or reversal: a refund of a paid charge, the amount paid back)
     KEYS[6] settlement log         rm:<ns>:{s<n>}:fenfu:settlements              (stream: each settlement, for the archive:
-                                   s eventId, on date, at ms, m merchant, k scheduled|held, g gross, tier, base, tech, net)
+                                   s eventId, on date, at ms, m merchant, k scheduled|held|reversal, g gross (negative for
+                                   a reversal), tier, base, tech, net, oc the due instant ms (a reversal's: its refund's time))
     KEYS[7] merchant volume        rm:<ns>:{s<n>}:fenfu:volume:<YYYY-MM>         (hash merchant -> gross of the month's dates)
     KEYS[8] closed dates           rm:<ns>:{s<n>}:fenfu:closed                   (set of dates reconciled: nothing more is paid in)
 
@@ -28,7 +30,7 @@
     ARGV[6] tier   ARGV[7] base fee (fen)   ARGV[8] technical fee (fen)   ARGV[9] net (fen)
 
   Output:
-    {1, amount}        settled now (amount in fen)
+    {1, gross}         settled now (fen; negative for a reversal)
      0                 not due (any more): already released by another run, or rescheduled after the run's instant
     -1                 its settlement info is missing or unreadable (left in place)
     -3                 its settlement info changed since the fees were computed from it (left for the next run)
@@ -56,20 +58,24 @@ if not kind then
   return -1
 end
 local amount = tonumber(amountText)
+-- A reversal (a refund of a paid charge) pays the refunded part back: a row of negative gross and fees.
+local gross = amount
+if kind == "reversal" then gross = -amount end
+local grossText = string.format("%d", gross)
 rcall("ZREM", KEYS[1], eventId)
 rcall("HDEL", KEYS[5], eventId)
 rcall("HINCRBY", KEYS[4], kind .. "Count", -1)
 rcall("HINCRBY", KEYS[4], kind .. "Amount", -amount)
 rcall("HINCRBY", KEYS[2], merchant .. "\tcount", 1)
-rcall("HINCRBY", KEYS[2], merchant .. "\tamount", amount)
+rcall("HINCRBY", KEYS[2], merchant .. "\tamount", grossText)
 rcall("HINCRBY", KEYS[2], merchant .. "\tbase", ARGV[7])
 rcall("HINCRBY", KEYS[2], merchant .. "\ttech", ARGV[8])
 rcall("HINCRBY", KEYS[2], merchant .. "\tnet", ARGV[9])
 rcall("HSET", KEYS[2], merchant .. "\ttier", ARGV[6])
-rcall("HINCRBY", KEYS[7], merchant, amount)
+rcall("HINCRBY", KEYS[7], merchant, grossText)
 rcall("SADD", KEYS[3], ARGV[2])
 rcall("HINCRBY", KEYS[4], "settledCount", 1)
-rcall("HINCRBY", KEYS[4], "settledAmount", amount)
+rcall("HINCRBY", KEYS[4], "settledAmount", grossText)
 rcall("XADD", KEYS[6], "MAXLEN", "~", ARGV[4], "*", "s", eventId, "on", ARGV[2], "at", ARGV[3], "m", merchant, "k", kind,
-  "g", amountText, "tier", ARGV[6], "base", ARGV[7], "tech", ARGV[8], "net", ARGV[9])
-return {1, amount}
+  "g", grossText, "tier", ARGV[6], "base", ARGV[7], "tech", ARGV[8], "net", ARGV[9], "oc", score)
+return {1, gross}

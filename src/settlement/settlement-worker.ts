@@ -77,7 +77,8 @@ export function recordRelease(result: ReleaseResult, metrics: Metrics, logger: L
   const summary = { date: result.date, settled: result.settled, settledAmount: result.settledAmount, missingInfo: result.missingInfo };
   if (result.settled > 0) {
     metrics.settlementsSettled.inc(result.settled);
-    metrics.settlementsSettledAmount.inc(result.settledAmount);
+    // Counters only rise: the amount paid is the charges' (what reversals take back is under kind "reversal" below).
+    metrics.settlementsSettledAmount.inc(result.paid.reduce((t, p) => t + (p.kind === 'charge' ? p.grossFen : 0), 0));
     for (const t of result.paid) {
       // Counters only rise: a reversal counts its fees and net given back, as magnitudes, under kind "reversal".
       const labels = { tier: String(t.tier), kind: t.kind };

@@ -53,7 +53,7 @@ describe('charge record', () => {
     expect(again).toEqual(first);
     expect(await state()).toEqual(before);
     const record = await c.chargeRecords.get('u-rec', events[2]!.eventId, '2026-03-10');
-    expect(record).toEqual({ outcome: 'review', amount: 3_000, settleAt: first[2]!.settleAt, localDate: '2026-03-10', creditCounted: false, rules: ['same_card_burst'], userId: 'u-rec' });
+    expect(record).toEqual({ outcome: 'review', amount: 3_000, settleAt: first[2]!.settleAt, localDate: '2026-03-10', creditCounted: false, rules: ['same_card_burst'], merchantId: 'm-1', userId: 'u-rec' });
   });
 
   it('refuses, never answers as a duplicate, a charge of another user whose eventId a record holds', async () => {

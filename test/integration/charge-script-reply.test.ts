@@ -89,13 +89,24 @@ describe('rules script reply', () => {
 
   it('reads every reply form of the rules script', () => {
     expect(parseChargeReply('Napprove - -')).toEqual({ kind: 'new', summary: { outcome: 'approve', settleAt: null, rules: [] } });
-    expect(parseChargeReply('Dr2000 lmfa3k0 20260310 c 02 u 1')).toEqual({
+    expect(parseChargeReply('Dr2000 lmfa3k0 20260310 c 02 shop%2025%25 u 1')).toEqual({
       kind: 'duplicate',
-      record: { outcome: 'review', amount: 2_000, settleAt: new Date(parseInt('lmfa3k0', 36)).toISOString(), localDate: '2026-03-10', creditCounted: true, rules: ['same_card_burst', 'user_daily_cap'], userId: 'u 1' },
+      record: {
+        outcome: 'review',
+        amount: 2_000,
+        settleAt: new Date(parseInt('lmfa3k0', 36)).toISOString(),
+        localDate: '2026-03-10',
+        creditCounted: true,
+        rules: ['same_card_burst', 'user_daily_cap'],
+        merchantId: 'shop 25%',
+        userId: 'u 1',
+      },
     });
-    expect(parseChargeReply('Da1 - 20260310 - - u-1')).toMatchObject({ kind: 'duplicate', record: { outcome: 'approve', settleAt: null, rules: [] } });
+    expect(parseChargeReply('Da1 - 20260310 - - m-1 u-1')).toMatchObject({ kind: 'duplicate', record: { outcome: 'approve', settleAt: null, rules: [], merchantId: 'm-1' } });
+    // A record of an earlier layout, without its merchant, is not read as one.
+    expect(parseChargeReply('Da1 - 20260310 - - u-1')).toMatchObject({ kind: 'error' });
     expect(parseChargeReply('D{"eventId":"x"}')).toEqual({ kind: 'error', message: 'not a charge record: "{\\"eventId\\":\\"x\\"}"' });
-    expect(parseChargeReply('Da1 - 20260310 - z u-1')).toMatchObject({ kind: 'error' });
+    expect(parseChargeReply('Da1 - 20260310 - z m-1 u-1')).toMatchObject({ kind: 'error' });
     expect(parseChargeReply('EWRONGTYPE Operation against a key')).toEqual({ kind: 'error', message: 'WRONGTYPE Operation against a key' });
     expect(parseChargeReply('?')).toMatchObject({ kind: 'error', message: expect.stringContaining('unexpected reply') });
   });

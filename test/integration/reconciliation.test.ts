@@ -121,14 +121,23 @@ describe.skipIf(skip)('three months of one namespace, fees by hand', () => {
   });
 
   it('March: m-a back in tier 1 (1,000,000 fen in February), and a date reconciled again gives the same bytes', async () => {
-    await decide([charge('m-a', 3_000_000, '2026-03-04T10:00:00+08:00')]);
+    const march = charge('m-a', 3_000_000, '2026-03-04T10:00:00+08:00');
+    await decide([march]);
     await runOn('2026-03-05');
     const first = await reconciled('2026-03-05');
     expect(first.merchants.map(({ file: _f, sha256: _s, ...m }) => m)).toEqual([{ merchantId: 'm-a', tier: 1, count: 1, grossFen: 3_000_000, baseFeeFen: 18_000, techFeeFen: 3_000, netFen: 2_979_000 }]);
     await expectReportEqualsFiles('2026-03-05');
     expect(await reconciled('2026-03-05')).toEqual(first);
+
+    // A third of it refunded the next day: a reversal row in m-a's next ledger, negative, and the day's net too.
+    await ctx.processor.process(testBatch([{ type: 'refund', eventId: 'rf-march', userId: march.userId, chargeId: march.eventId, amount: 1_000_000, occurredAt: '2026-03-06T10:00:00+08:00' }]), 'test:refund');
+    await runOn('2026-03-07');
+    const reversed = await reconciled('2026-03-07');
+    expect(reversed.merchants.map(({ file: _f, sha256: _s, ...m }) => m)).toEqual([{ merchantId: 'm-a', tier: 1, count: 1, grossFen: -1_000_000, baseFeeFen: -6_000, techFeeFen: -1_000, netFen: -993_000 }]);
+    expect(csvRows('fenfu-m-a-2026-03-07.csv')).toEqual([CSV_HEADER.split(','), ['rf-march', '2026-03-06T02:00:00.000Z', '2026-03-06T19:00:00.000Z', '-1000000', '-6000', '-1000', '-993000', 'false', 'reversal']]);
+    await expectReportEqualsFiles('2026-03-07');
     // Every date reconciled has its files and nothing else was written.
-    expect(readdirSync(out).filter((f) => f.startsWith('fenfu-summary-')).sort()).toEqual(['2026-01-10', '2026-02-01', '2026-02-03', '2026-03-05'].map((d) => `fenfu-summary-${d}.csv`));
+    expect(readdirSync(out).filter((f) => f.startsWith('fenfu-summary-')).sort()).toEqual(['2026-01-10', '2026-02-01', '2026-02-03', '2026-03-05', '2026-03-07'].map((d) => `fenfu-summary-${d}.csv`));
     expect(readdirSync(out).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 

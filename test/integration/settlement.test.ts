@@ -7,7 +7,8 @@ import type { Context } from '../../src/context.ts';
 import type { Decision } from '../../src/decisions/decision.ts';
 import type { ChargeEvent } from '../../src/events/schema.ts';
 import { silentLogger } from '../../src/logger.ts';
-import { startSettlementWorker } from '../../src/settlement/settlement-worker.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { recordRelease, startSettlementWorker } from '../../src/settlement/settlement-worker.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
 import { testBatch } from '../helpers/batch.ts';
 import { dueCount, ledgerDates as allLedgerDates, ledgersExisting, scheduleDecision, settledOn } from '../helpers/settlement.ts';
@@ -296,6 +297,40 @@ describe('merchant fees in the ledger', () => {
     // 6,000 at tier 1: 36 and 6; 250: 1.5 → 2 and 0.25 → 0.
     expect((await ctx.ledger.report('2026-03-11')).merchants).toEqual([{ merchantId: 'm-r', tier: 1, count: 2, grossFen: 6_250, baseFeeFen: 38, techFeeFen: 6, netFen: 6_206 }]);
     expect(await ctx.ledger.stats()).toMatchObject({ scheduledCount: 0, scheduledAmount: 0, settledCount: 2, settledAmount: 6_250 });
+  });
+
+  it('reverses a refund of a paid charge in the merchant\'s next ledger: negative gross and fees, the month\'s volume less; a day can be negative', async () => {
+    const refund = (eventId: string, chargeId: string, userId: string, amount: number, occurredAt: string) => ({ type: 'refund', eventId, userId, chargeId, amount, occurredAt });
+    // A merchant id with a space and a percent sign comes back exactly from the charge record.
+    const shop = 'shop 7% off';
+    await run([charge('paid', { merchantId: shop, userId: 'u-paid', amount: 10_000 })]);
+    await ctx.ledger.releaseDue(Date.parse('2026-03-11T03:00:00+08:00'));
+    // 10,000 paid on 11 March (60 and 10 in fees); 3 days later 7,000 of it is refunded, then 250 more.
+    const results = await run([
+      refund('rf-1', 'paid', 'u-paid', 7_000, '2026-03-14T09:00:00+08:00'),
+      refund('rf-2', 'paid', 'u-paid', 250, '2026-03-14T09:30:00+08:00'),
+    ]);
+    expect(results.map((r) => r.outcome)).toEqual(['accepted', 'accepted']);
+    expect((await ctx.ledger.pending()).map((p) => [p.eventId, p.merchantId, p.amount, p.status])).toEqual([
+      ['rf-1', shop, 7_000, 'reversal'],
+      ['rf-2', shop, 250, 'reversal'],
+    ]);
+    const r = await ctx.ledger.releaseDue(Date.parse('2026-03-15T03:00:00+08:00'));
+    // Tier 1: 7,000 gives back 42 and 7; 250 gives back 2 (1.5 → 2) and 0 (0.25 → 0).
+    expect(r).toMatchObject({ settled: 2, settledAmount: -7_250, paid: [{ tier: 1, kind: 'reversal', count: 2, grossFen: -7_250, baseFeeFen: -44, techFeeFen: -7, netFen: -7_199 }] });
+    const day = await ctx.ledger.report('2026-03-15');
+    expect(day.merchants).toEqual([{ merchantId: shop, tier: 1, count: 2, grossFen: -7_250, baseFeeFen: -44, techFeeFen: -7, netFen: -7_199 }]);
+    // The month's volume is the charge less the reversals.
+    const volume = await Promise.all(ctx.keys.shardIds.map((sh) => ctx.redis.hget(ctx.keys.merchantVolume(sh, '2026-03'), shop)));
+    expect(volume.reduce((t, v) => t + Number(v ?? 0), 0)).toBe(2_750);
+    // Once reversed, the refunded part is not refundable again, and nothing more is due.
+    const [again] = await run([refund('rf-3', 'paid', 'u-paid', 2_751, '2026-03-15T09:00:00+08:00')]);
+    expect(again).toMatchObject({ outcome: 'rejected' });
+    expect(await dueCount(ctx)).toBe(0);
+    // The metrics count what reversals gave back, under kind reversal (counters only rise).
+    const metrics = new Metrics({ defaultMetrics: false });
+    recordRelease(r, metrics, silentLogger);
+    expect((await metrics.settlementNet.get()).values).toEqual([{ labels: { tier: '1', kind: 'reversal' }, value: 7_199 }]);
   });
 
   // A merchant's tier for a settlement date comes from what it was paid on dates of the calendar month before
