@@ -80,8 +80,8 @@ async function run(ctx: Context, events: ChargeEvent[], outcomes?: Record<string
     const items = call.map((event) => ({ event, occurredAtMs: Date.parse(event.occurredAt), clockMs: Date.parse(event.occurredAt) }));
     const { keys, args } = ctx.rules.scriptCall(items, Date.now());
     const replies = (await evaluate(ctx.redis, keys, args)) as string[];
-    for (const reply of replies) {
-      const r = parseChargeReply(reply);
+    for (const [i, reply] of replies.entries()) {
+      const r = parseChargeReply(reply, ctx.rules.recordGenerationAt(items[i]!.occurredAtMs));
       if (r.kind === 'error') throw new Error(`rules script failed: ${r.message}`);
       if (outcomes && r.kind === 'new') outcomes[r.summary.outcome] = (outcomes[r.summary.outcome] ?? 0) + 1;
     }

@@ -31,7 +31,7 @@ const worker = new Worker(
     if (event.type !== 'charge') throw new Error(`baseline handles charges only, got ${event.type}`);
     const { keys, args } = ctx.rules.scriptCall([{ event, occurredAtMs, clockMs }], Date.now());
     const [reply] = (await evaluate(ctx.redis, keys, args)) as string[];
-    const charge = parseChargeReply(reply ?? '');
+    const charge = parseChargeReply(reply ?? '', ctx.rules.recordGenerationAt(occurredAtMs));
     if (charge.kind === 'error') throw new Error(charge.message);
   },
   {

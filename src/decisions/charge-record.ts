@@ -12,11 +12,12 @@
  * charges twice), recorded and checked at start like the shard count.
  *
  * Format, one short line:
- *   "<outcome><amount> <settleAt> <localDate> <flags> <rules> <merchantId> <userId>"
+ *   "<outcome><amount> <settleAt> <day> <flags> <rules> <merchantId> <userId>"
  *   outcome    a (approve), r (review), d (decline)
  *   amount     fen, decimal
  *   settleAt   the settlement instant in ms, base 36, or "-" when declined
- *   localDate  the charge's local date, YYYYMMDD
+ *   day        the charge's local date as its day within the hash's generation, 0 to 6 (the hash's key names the
+ *              generation: reading a record takes the generation it was found in)
  *   flags      what the rules' fragments add (@record), "-" for none: "c" when credit_limit counted the charge
  *              against the user's credit account
  *   rules      the rules it fired, in rule order, each as its index in the registry (base 36), "-" for none
@@ -28,6 +29,7 @@ import { RULE_NAMES, type RuleName } from '../rules/registry.ts';
 import type { RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { claimField } from './claims.ts';
+import { DAY_MS } from '../time/calendar.ts';
 
 /** Local dates per generation of record hashes. */
 export const RECORD_GENERATION_DAYS = 7;
@@ -49,18 +51,19 @@ export interface ChargeRecord {
 }
 
 const OUTCOMES: Record<string, Outcome> = { a: 'approve', r: 'review', d: 'decline' };
-const RECORD = /^([ard])(\d+) (-|[0-9a-z]+) (\d{4})(\d{2})(\d{2}) (\S+) (-|[0-9a-z]+) (\S+) (.*)$/s;
+const RECORD = /^([ard])(\d+) (-|[0-9a-z]+) ([0-6]) (\S+) (-|[0-9a-z]+) (\S+) (.*)$/s;
 
-export function parseChargeRecord(text: string): ChargeRecord {
+/** A record as stored in a hash of `generation` (see recordGeneration). */
+export function parseChargeRecord(text: string, generation: number): ChargeRecord {
   const m = RECORD.exec(text);
   if (!m) throw new Error(`not a charge record: ${JSON.stringify(text.slice(0, 80))}`);
-  const [, o, amount, settle, y, mo, d, flags, codes, merchant, userId] = m;
+  const [, o, amount, settle, day, flags, codes, merchant, userId] = m;
   const rules = codes === '-' ? [] : [...codes!].map((c) => RULE_NAMES[parseInt(c, 36)] ?? fail(`rule code ${c}`));
   return {
     outcome: OUTCOMES[o!]!,
     amount: Number(amount),
     settleAt: settle === '-' ? null : new Date(parseInt(settle!, 36)).toISOString(),
-    localDate: `${y}-${mo}-${d}`,
+    localDate: new Date((generation * RECORD_GENERATION_DAYS + Number(day)) * DAY_MS).toISOString().slice(0, 10),
     creditCounted: flags!.includes('c'),
     rules,
     merchantId: merchant!.replace(/%(20|25)/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
@@ -74,9 +77,22 @@ export function parseChargeRecord(text: string): ChargeRecord {
 
 /** The generation of a local date (YYYY-MM-DD or YYYYMMDD): whole RECORD_GENERATION_DAYS since 1970-01-01. */
 export function recordGeneration(localDate: string): number {
+  return Math.floor(epochDay(localDate) / RECORD_GENERATION_DAYS);
+}
+
+/** A local date's day within its generation, as the record writes it ("0" to "6"). */
+export function recordDay(localDate: string): string {
+  return String(epochDay(localDate) - recordGeneration(localDate) * RECORD_GENERATION_DAYS);
+}
+
+/** The local dates of a generation, YYYYMMDD each, concatenated in day order (for scripts that read records). */
+export function recordDates(generation: number): string {
+  return Array.from({ length: RECORD_GENERATION_DAYS }, (_, d) => new Date((generation * RECORD_GENERATION_DAYS + d) * DAY_MS).toISOString().slice(0, 10).replaceAll('-', '')).join('');
+}
+
+function epochDay(localDate: string): number {
   const digits = localDate.replaceAll('-', '');
-  const day = Date.UTC(Number(digits.slice(0, 4)), Number(digits.slice(4, 6)) - 1, Number(digits.slice(6, 8))) / 86_400_000;
-  return Math.floor(day / RECORD_GENERATION_DAYS);
+  return Date.UTC(Number(digits.slice(0, 4)), Number(digits.slice(4, 6)) - 1, Number(digits.slice(6, 8))) / DAY_MS;
 }
 
 /** The part of an eventId's record hash (the claim's field hash, so both spread alike). */
@@ -90,9 +106,7 @@ export function recordPart(eventId: string, parts: number): number {
  */
 export function recordGenerationsBack(latestDate: string, days: number): number[] {
   const newest = recordGeneration(latestDate);
-  const digits = latestDate.replaceAll('-', '');
-  const oldestDay = Date.UTC(Number(digits.slice(0, 4)), Number(digits.slice(4, 6)) - 1, Number(digits.slice(6, 8))) / 86_400_000 - days;
-  const oldest = Math.floor(oldestDay / RECORD_GENERATION_DAYS);
+  const oldest = Math.floor((epochDay(latestDate) - days) / RECORD_GENERATION_DAYS);
   return Array.from({ length: newest - oldest + 1 }, (_, i) => newest - i);
 }
 
@@ -112,7 +126,7 @@ export class ChargeRecords {
   async get(userId: string, eventId: string, localDate: string): Promise<ChargeRecord | null> {
     const text = await this.redis.hget(this.key(userId, eventId, localDate), eventId);
     if (text === null) return null;
-    const record = parseChargeRecord(text);
+    const record = parseChargeRecord(text, recordGeneration(localDate));
     return record.userId === userId ? record : null;
   }
 }

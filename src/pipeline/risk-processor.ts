@@ -115,10 +115,10 @@ export function chargeHandler(redis: RedisClient, rules: ChargeRules): RunHandle
       return calls;
     },
     interpretRun(replies, items) {
-      return items.map(({ event }, i) => {
+      return items.map(({ event, occurredAtMs }, i) => {
         const [err, reply] = replies[Math.floor(i / CHARGES_PER_CALL)]!;
         if (err) return { failed: err.message };
-        const charge = parseChargeReply((reply as string[])[i % CHARGES_PER_CALL] ?? 'Emissing reply');
+        const charge = parseChargeReply((reply as string[])[i % CHARGES_PER_CALL] ?? 'Emissing reply', rules.recordGenerationAt(occurredAtMs));
         if (charge.kind === 'error') return { failed: charge.message };
         // A new decision comes back as a short summary; a duplicate as its charge record (its reasons are in the
         // decision, in Redis until archived, then in the archive).

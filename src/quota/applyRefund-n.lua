@@ -26,6 +26,7 @@
     ARGV[7] decision retention (days, for the message)
     ARGV[8] the oldest local date (YYYYMMDD) of a charge still refundable: the refund's, less the retention
     ARGV[9] the refund's occurredAt, ms: when its reversal is due
+    ARGV[10…] for each record hash KEYS[8…], in order, the local dates of its generation (YYYYMMDD each, concatenated)
 
   Output:
     { 1, given back to the credit (fen), refunded so far (fen) } applied; { 0 } eventId already applied;
@@ -37,13 +38,16 @@ if rcall("EXISTS", KEYS[3]) == 1 then
   return { 0 }
 end
 local chargeId = ARGV[3]
--- The charge record: "<outcome><amount> <settleAt> <YYYYMMDD> <flags> <rules> <merchant> <userId>", the user's, in time.
+-- The charge record: "<outcome><amount> <settleAt> <day> <flags> <rules> <merchant> <userId>", the user's, in time.
 local charge
 for k = 8, #KEYS do
   local stored = rcall("HGET", KEYS[k], chargeId)
   if stored then
-    local o, amountText, y, m, d, flags, merchant, userId = string.match(stored, "^(%a)(%d+) %S+ (%d%d%d%d)(%d%d)(%d%d) (%S+) %S+ (%S+) (.*)$")
-    if o and userId == ARGV[2] and y .. m .. d >= ARGV[8] then
+    local o, amountText, day, flags, merchant, userId = string.match(stored, "^(%a)(%d+) %S+ (%d) (%S+) %S+ (%S+) (.*)$")
+    -- The record's day within its hash's generation: that generation's dates are ARGV[k + 2], YYYYMMDD each.
+    local date = day and string.sub(ARGV[k + 2], tonumber(day) * 8 + 1, tonumber(day) * 8 + 8)
+    local y, m, d = date and string.sub(date, 1, 4), date and string.sub(date, 5, 6), date and string.sub(date, 7, 8)
+    if o and userId == ARGV[2] and date >= ARGV[8] then
       charge = { outcome = o, amount = tonumber(amountText), localDate = y .. "-" .. m .. "-" .. d, credit = string.find(flags, "c", 1, true) ~= nil,
         merchant = string.gsub(merchant, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end) }
       break

@@ -5,7 +5,7 @@
  * than is left of its charge).
  */
 
-import { recordGenerationsBack, recordPart } from '../decisions/charge-record.ts';
+import { recordDates, recordGenerationsBack, recordPart } from '../decisions/charge-record.ts';
 import type { RiskmonConfig } from '../config.ts';
 import type {
   AccountOpenedEvent,
@@ -142,6 +142,7 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
         const latest = new Date(Date.parse(`${refundDate}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
         const oldest = new Date(Date.parse(`${refundDate}T00:00:00Z`) - decisionDays * 86_400_000).toISOString().slice(0, 10);
         const part = recordPart(event.chargeId, keys.chargeRecordParts);
+        const generations = recordGenerationsBack(latest, decisionDays + 1);
         applyRefund(
           pipeline,
           [
@@ -152,9 +153,9 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
             keys.settlementDue(shard),
             keys.settlementInfo(shard),
             keys.settlementStats(shard),
-            ...recordGenerationsBack(latest, decisionDays + 1).map((g) => keys.chargeRecords(shard, g, part)),
+            ...generations.map((g) => keys.chargeRecords(shard, g, part)),
           ],
-          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, decisionDays, oldest.replaceAll('-', ''), occurredAtMs],
+          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, decisionDays, oldest.replaceAll('-', ''), occurredAtMs, ...generations.map(recordDates)],
         );
       },
       interpret: (reply, event) => interpretReply(reply, event.eventId),

@@ -5,7 +5,7 @@
 import type { RiskmonConfig } from '../config.ts';
 import { tokenizeCharge, type CardHasher } from '../events/card.ts';
 import type { Outcome } from '../decisions/decision.ts';
-import { parseChargeRecord, RECORD_GENERATION_DAYS, recordGeneration, recordPart, type ChargeRecord } from '../decisions/charge-record.ts';
+import { parseChargeRecord, RECORD_GENERATION_DAYS, recordDay, recordGeneration, recordPart, type ChargeRecord } from '../decisions/charge-record.ts';
 import { RULES, type RuleName, type RulesConfig } from './registry.ts';
 import type { ChargeFacts, RuleModule } from './rule.ts';
 import { rulesScript } from './script.ts';
@@ -149,6 +149,11 @@ export class ChargeRules {
     return this.approveSettleAt(occurredAtMs) + this.deps.config.settlement.holdHours * 3_600_000;
   }
 
+  /** The generation of the record hash a charge at `occurredAtMs` has its record in (its local date's). */
+  recordGenerationAt(occurredAtMs: number): number {
+    return recordGeneration(this.deps.calendar.local(occurredAtMs).date);
+  }
+
   private clockDate(clockMs: number): string {
     if (clockMs !== this.lastClock.ms) this.lastClock = { ms: clockMs, date: this.deps.calendar.local(clockMs).date };
     return this.lastClock.date;
@@ -192,7 +197,7 @@ export class ChargeRules {
         index = groupIndex.size + 1;
         groupIndex.set(groupKey, index);
         const c = this.clockFactsFor(clockDate);
-        const digits = local.date.replaceAll('-', '');
+        const digits = recordDay(local.date);
         if (late) {
           const reviewAt = clockMs + holdHours * 3_600_000;
           groupArgs.push(local.date, clockMs, new Date(clockMs).toISOString(), reviewAt, new Date(reviewAt).toISOString(), c.oldestDay, c.pruneDue, clockDate);
@@ -275,14 +280,15 @@ export interface DecisionSummary {
 /** One charge's reply: a new decision's summary, an earlier decision's charge record, or the error it met. */
 export type ChargeReply = { kind: 'new'; summary: DecisionSummary } | { kind: 'duplicate'; record: ChargeRecord } | { kind: 'error'; message: string };
 
-export function parseChargeReply(reply: string): ChargeReply {
+/** `generation`: of the record hash the charge's record is looked for in (its local date's). */
+export function parseChargeReply(reply: string, generation: number): ChargeReply {
   const body = reply.slice(1);
   switch (reply[0]) {
     case 'N':
       return { kind: 'new', summary: parseDecisionSummary(body) };
     case 'D':
       try {
-        return { kind: 'duplicate', record: parseChargeRecord(body) };
+        return { kind: 'duplicate', record: parseChargeRecord(body, generation) };
       } catch (e) {
         return { kind: 'error', message: (e as Error).message };
       }

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.ts';
 import { parseDecision } from '../../src/decisions/decision.ts';
+import { recordDay, recordGeneration } from '../../src/decisions/charge-record.ts';
 import { isPlainJsonText, parseChargeReply, parseDecisionSummary } from '../../src/rules/charge-rules.ts';
 import { parseRuleState } from '../../src/rules/rule-state.ts';
 import { dropContext, testContext } from '../helpers/context.ts';
@@ -88,8 +89,10 @@ describe('rules script reply', () => {
   });
 
   it('reads every reply form of the rules script', () => {
-    expect(parseChargeReply('Napprove - -')).toEqual({ kind: 'new', summary: { outcome: 'approve', settleAt: null, rules: [] } });
-    expect(parseChargeReply('Dr2000 lmfa3k0 20260310 c 02 shop%2025%25 u 1')).toEqual({
+    // A record found in the hash of 2026-03-10's generation, its day within it.
+    const [G, D] = [recordGeneration('2026-03-10'), recordDay('2026-03-10')];
+    expect(parseChargeReply('Napprove - -', G)).toEqual({ kind: 'new', summary: { outcome: 'approve', settleAt: null, rules: [] } });
+    expect(parseChargeReply(`Dr2000 lmfa3k0 ${D} c 02 shop%2025%25 u 1`, G)).toEqual({
       kind: 'duplicate',
       record: {
         outcome: 'review',
@@ -102,13 +105,14 @@ describe('rules script reply', () => {
         userId: 'u 1',
       },
     });
-    expect(parseChargeReply('Da1 - 20260310 - - m-1 u-1')).toMatchObject({ kind: 'duplicate', record: { outcome: 'approve', settleAt: null, rules: [], merchantId: 'm-1' } });
-    // A record of an earlier layout, without its merchant, is not read as one.
-    expect(parseChargeReply('Da1 - 20260310 - - u-1')).toMatchObject({ kind: 'error' });
-    expect(parseChargeReply('D{"eventId":"x"}')).toEqual({ kind: 'error', message: 'not a charge record: "{\\"eventId\\":\\"x\\"}"' });
-    expect(parseChargeReply('Da1 - 20260310 - z m-1 u-1')).toMatchObject({ kind: 'error' });
-    expect(parseChargeReply('EWRONGTYPE Operation against a key')).toEqual({ kind: 'error', message: 'WRONGTYPE Operation against a key' });
-    expect(parseChargeReply('?')).toMatchObject({ kind: 'error', message: expect.stringContaining('unexpected reply') });
+    expect(parseChargeReply(`Da1 - ${D} - - m-1 u-1`, G)).toMatchObject({ kind: 'duplicate', record: { outcome: 'approve', settleAt: null, rules: [], merchantId: 'm-1' } });
+    // A record of an earlier layout (a whole date, no merchant) is not read as one.
+    expect(parseChargeReply('Da1 - 20260310 - - u-1', G)).toMatchObject({ kind: 'error' });
+    expect(parseChargeReply('Da1 - 20260310 - - m-1 u-1', G)).toMatchObject({ kind: 'error' });
+    expect(parseChargeReply('D{"eventId":"x"}', G)).toEqual({ kind: 'error', message: 'not a charge record: "{\\"eventId\\":\\"x\\"}"' });
+    expect(parseChargeReply(`Da1 - ${D} - z m-1 u-1`, G)).toMatchObject({ kind: 'error' });
+    expect(parseChargeReply('EWRONGTYPE Operation against a key', G)).toEqual({ kind: 'error', message: 'WRONGTYPE Operation against a key' });
+    expect(parseChargeReply('?', G)).toMatchObject({ kind: 'error', message: expect.stringContaining('unexpected reply') });
   });
 
   it('parses every summary form', () => {

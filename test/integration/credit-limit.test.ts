@@ -125,6 +125,19 @@ describe('credit_limit', () => {
   });
 
   // Found in review: five charges refunded in full met the frequent-use threshold with no credit used.
+  // The record keeps its date as a day within its hash's generation: the refund script reads it back through the
+  // generation's dates. Refundable for retention.decisionDays (35) from the charge's local date, not a day more.
+  it('refunds a charge up to retention.decisionDays after its local date, and not a day later', async () => {
+    const c = context();
+    const kept = charge('u-age', '2026-03-01T23:30:00+08:00');
+    const old = charge('u-age', '2026-03-01T23:40:00+08:00');
+    await process(c, [kept, old]);
+    const [inTime] = await process(c, [refund('u-age', String(kept.eventId), 100, '2026-04-05T08:00:00+08:00')]);
+    const [tooLate] = await process(c, [refund('u-age', String(old.eventId), 100, '2026-04-06T00:00:00+08:00')]);
+    expect([inTime!.outcome, tooLate!.outcome]).toEqual(['accepted', 'rejected']);
+    expect(tooLate!.error).toMatch(/decided more than 35 days ago/);
+  });
+
   it('a charge refunded in full no longer counts as a charge of its day; a partial refund keeps it', async () => {
     const c = context();
     const charges = [0, 1, 2].map((i) => charge('u-churn', `2026-03-10T1${i}:00:00.000+08:00`, 10_000));
