@@ -4,6 +4,7 @@
  * npm run settlement -- release [--now <ISO instant>] [--namespace <name>] settle everything due by then into the
  *   ledger of that instant's local date; an instant later than the wall clock (+ events.maxFutureSkewSeconds) is
  *   refused (paying in the future moves money early) unless --allow-future, itself refused in production
+ * npm run settlement -- merchant <merchantId> [--month YYYY-MM]          a merchant's month: tier, volume, fees, pending
  * npm run settlement -- reconcile --date YYYY-MM-DD --out <dir>          closes the date and writes its reconciliation
  *   files (one CSV per merchant and a summary with each file's SHA-256) from the archive
  */
@@ -22,11 +23,12 @@ runCommand(
   {
     name: 'settlement',
     summary: 'Settlement by hand: per-merchant reports, what is scheduled and held, and releasing what is due.',
-    usage: ['report --date YYYY-MM-DD [--json] [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]', 'reconcile --date YYYY-MM-DD --out <dir> [options]'],
+    usage: ['report --date YYYY-MM-DD [--json] [options]', 'pending [--limit N] [options]', 'release [--now <ISO instant>] [--allow-future] [options]', 'reconcile --date YYYY-MM-DD --out <dir> [options]', 'merchant <merchantId> [--month YYYY-MM] [options]'],
     positionals: true,
     options: {
       date: { type: 'string', arg: 'YYYY-MM-DD', help: "report, reconcile: the ledger's local date" },
       out: { type: 'string', arg: '<dir>', help: 'reconcile: the folder the files are written into (created if missing)' },
+      month: { type: 'string', arg: 'YYYY-MM', help: "merchant: the month of settlement dates (default: this month, local)" },
       json: { type: 'boolean', help: 'report: one JSON object {date, merchants: [{merchantId, tier, count, grossFen, baseFeeFen, techFeeFen, netFen}]}' },
       limit: { type: 'string', arg: 'N', help: 'pending: how many to list (default 100)' },
       now: { type: 'string', arg: '<ISO instant>', help: "release: settle what is due by this instant into its local date's ledger (default: now)" },
@@ -41,13 +43,19 @@ runCommand(
       'reconcile closes the date (nothing more is paid into it; what falls due waits for the next date), archives what',
       'the settlement logs still hold, and writes fenfu-<merchantId>-<date>.csv per merchant and fenfu-summary-<date>.csv;',
       'it refuses, writing nothing, when the archive and the ledger disagree. Run again, it writes the same files.',
+      "merchant prints one merchant's month as JSON: its tier (and whether the month's tiers are computed yet), the",
+      "volume of the month before and of this one so far, what each date paid it with the fees, and what is pending or held.",
     ],
     examples: ['npm run settlement -- pending --namespace live', 'npm run settlement -- report --date 2026-03-11', 'npm run settlement -- release --now 2026-03-11T03:00:00+08:00'],
   },
   async ({ values, positionals }) => {
   const command = positionals[0];
-  if (!command || !['report', 'pending', 'release', 'reconcile'].includes(command) || positionals.length > 1) {
-    throw new UsageError('expected report, pending, release or reconcile');
+  if (!command || !['report', 'pending', 'release', 'reconcile', 'merchant'].includes(command) || positionals.length > (command === 'merchant' ? 2 : 1)) {
+    throw new UsageError('expected report, pending, release, reconcile or merchant <merchantId>');
+  }
+  if (command === 'merchant' && !positionals[1]) throw new UsageError('merchant needs a merchantId');
+  if (values.month !== undefined && (command !== 'merchant' || !/^\d{4}-(0[1-9]|1[0-2])$/.test(values.month))) {
+    throw new UsageError(command === 'merchant' ? `--month takes YYYY-MM, got ${JSON.stringify(values.month)}` : '--month belongs to merchant');
   }
   if ((command === 'report' || command === 'reconcile') && !/^\d{4}-\d{2}-\d{2}$/.test(values.date ?? '')) throw new UsageError(`${command} needs --date YYYY-MM-DD`);
   if (command === 'reconcile' && !values.out) throw new UsageError('reconcile needs --out <dir>');
@@ -98,6 +106,10 @@ runCommand(
       } finally {
         await db.close();
       }
+    } else if (command === 'merchant') {
+      const month = values.month ?? cli.context.calendar.local(Date.now()).date.slice(0, 7);
+      const statement = await ledger.merchantStatement(positionals[1]!, month);
+      print({ ...statement, merchantId: maskCardNumbers(statement.merchantId) });
     } else if (command === 'pending') {
       const [pending, stats] = await Promise.all([ledger.pending(limit), ledger.stats()]);
       print({ ...stats, pending: pending.map((p) => ({ ...p, eventId: maskCardNumbers(p.eventId) })) });

@@ -73,6 +73,22 @@ export interface PaidTotals {
   netFen: number;
 }
 
+/** A merchant's month (SettlementLedger.merchantStatement), fen throughout. */
+export interface MerchantStatement {
+  merchantId: string;
+  month: string;
+  tier: number;
+  /** The month's tiers are computed (its first release ran): else `tier` is what the month before gives so far. */
+  tierComputed: boolean;
+  previousMonthVolumeFen: number;
+  /** Gross settled to it on the month's dates so far, reversals deducted: what next month's tier comes from. */
+  volumeFen: number;
+  paid: { count: number; grossFen: number; baseFeeFen: number; techFeeFen: number; netFen: number };
+  days: { date: string; count: number; grossFen: number; baseFeeFen: number; techFeeFen: number; netFen: number }[];
+  /** Due and not yet paid: T+1 charges, held ones, reversals to take back. */
+  pending: { scheduledCount: number; scheduledFen: number; heldCount: number; heldFen: number; reversalCount: number; reversalFen: number };
+}
+
 export interface SettlementStats {
   scheduledCount: number;
   scheduledAmount: number;
@@ -289,6 +305,55 @@ export class SettlementLedger {
   }
 
   /** One read of each shard (queued by `read` on the shard's slot), the replies in shard order. */
+  /**
+   * One merchant's month (YYYY-MM, settlement dates in it): its tier (as computed at the month's first release, or,
+   * before that, what the month before's volume gives so far, read without closing anything), what was paid on each
+   * date and in all, the volume, and what is pending or held for it now. Reads every shard's settlement info: an
+   * operator's command, not a hot path.
+   */
+  async merchantStatement(merchantId: string, month: string): Promise<MerchantStatement> {
+    const tiers = await this.redis.hgetall(this.keys.feeTiers(month));
+    const computed = tiers[COMPUTED] !== undefined;
+    const volumeOf = async (m: string) => sum(((await this.perShard((shard, p) => p.hget(this.keys.merchantVolume(shard, m), merchantId))) as (string | null)[]).map((v) => Number(v ?? 0)));
+    const previousVolumeFen = await volumeOf(previousMonth(month));
+    const tier = computed ? Number(tiers[merchantId] ?? 1) : tierOf(previousVolumeFen, this.fees);
+    const dates = [...new Set((await this.perShard((shard, p) => p.smembers(this.keys.ledgerDates(shard)))).flat() as string[])].filter((d) => d.startsWith(`${month}-`)).sort();
+    const fields = ['count', 'amount', 'base', 'tech', 'net'].map((f) => `${merchantId}\t${f}`);
+    const days: MerchantStatement['days'] = [];
+    for (const date of dates) {
+      const rows = (await this.perShard((shard, p) => p.hmget(this.keys.ledger(shard, date), ...fields))) as (string | null)[][];
+      const at = (i: number) => sum(rows.map((r) => Number(r[i] ?? 0)));
+      if (rows.every((r) => r[0] === null)) continue;
+      days.push({ date, count: at(0), grossFen: at(1), baseFeeFen: at(2), techFeeFen: at(3), netFen: at(4) });
+    }
+    const pending = { scheduledCount: 0, scheduledFen: 0, heldCount: 0, heldFen: 0, reversalCount: 0, reversalFen: 0 };
+    for (const shard of this.keys.shardIds) {
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.redis.hscan(this.keys.settlementInfo(shard), cursor, 'COUNT', 1_000);
+        cursor = next;
+        for (let i = 1; i < flat.length; i += 2) {
+          const info = parseInfo(flat[i]!);
+          if (!info || info.merchantId !== merchantId) continue;
+          pending[`${info.kind}Count`]++;
+          pending[`${info.kind}Fen`] += info.amount;
+        }
+      } while (cursor !== '0');
+    }
+    const total = (f: keyof MerchantStatement['days'][number]) => sum(days.map((d) => d[f] as number));
+    return {
+      merchantId,
+      month,
+      tier,
+      tierComputed: computed,
+      previousMonthVolumeFen: previousVolumeFen,
+      volumeFen: await volumeOf(month),
+      paid: { count: total('count'), grossFen: total('grossFen'), baseFeeFen: total('baseFeeFen'), techFeeFen: total('techFeeFen'), netFen: total('netFen') },
+      days,
+      pending,
+    };
+  }
+
   private async perShard(read: (shard: number, pipeline: ChainableCommander) => unknown): Promise<unknown[]> {
     const pipeline = new SlotPipeline(this.redis);
     for (const shard of this.keys.shardIds) pipeline.add(this.keys.settlementStats(shard), (p) => read(shard, p));

@@ -120,3 +120,36 @@ describe('settlement report', () => {
     expect((await release('--json')).stderr).toMatch(/--json belongs to report/);
   });
 });
+
+describe('settlement merchant', () => {
+  const merchant = (...args: string[]) => runTool('settlement', ['merchant', '--namespace', ctx.keys.namespace, ...args], env());
+
+  it("gives a merchant's month: tier, volumes, what each date paid with its fees, and what is pending or held", async () => {
+    await scheduleDecision(ctx, 'feb', Date.parse('2026-02-10T19:00:00Z'), { merchantId: 'm-s', amount: 1_000_000 });
+    await ctx.ledger.releaseDue(Date.parse('2026-02-10T19:00:00Z'));
+    await scheduleDecision(ctx, 'mar', Date.parse('2026-03-04T19:00:00Z'), { merchantId: 'm-s', amount: 20_000 });
+    await scheduleDecision(ctx, 'held', Date.parse('2026-03-20T19:00:00Z'), { merchantId: 'm-s', amount: 3_000, outcome: 'review' });
+    await scheduleDecision(ctx, 'other', Date.parse('2026-03-20T19:00:00Z'), { merchantId: 'm-other', amount: 9 });
+    await ctx.ledger.releaseDue(Date.parse('2026-03-04T19:00:00Z'));
+    const r = await merchant('m-s', '--month', '2026-03');
+    expect(r.code, r.stderr).toBe(0);
+    // 20,000 in tier 1 (February's 1,000,000 is below 50,000,000): 120 and 20.
+    expect(JSON.parse(r.stdout)).toEqual({
+      merchantId: 'm-s',
+      month: '2026-03',
+      tier: 1,
+      tierComputed: true,
+      previousMonthVolumeFen: 1_000_000,
+      volumeFen: 20_000,
+      paid: { count: 1, grossFen: 20_000, baseFeeFen: 120, techFeeFen: 20, netFen: 19_860 },
+      days: [{ date: '2026-03-05', count: 1, grossFen: 20_000, baseFeeFen: 120, techFeeFen: 20, netFen: 19_860 }],
+      pending: { scheduledCount: 0, scheduledFen: 0, heldCount: 1, heldFen: 3_000, reversalCount: 0, reversalFen: 0 },
+    });
+    // A month whose tiers are not computed yet: the tier the month before gives so far, and nothing is closed by asking.
+    const april = JSON.parse((await merchant('m-s', '--month', '2026-04')).stdout);
+    expect(april).toMatchObject({ tier: 1, tierComputed: false, previousMonthVolumeFen: 20_000, volumeFen: 0, days: [] });
+    expect(await ctx.redis.hexists(ctx.keys.feeTiers('2026-04'), '\tcomputed')).toBe(0);
+    expect((await merchant('m-s', '--month', '2026-13')).stderr).toMatch(/--month takes YYYY-MM/);
+    expect((await merchant()).stderr).toMatch(/merchant needs a merchantId/);
+  });
+});
