@@ -23,7 +23,7 @@ import { createContext } from '../src/context.ts';
 import { silentLogger } from '../src/logger.ts';
 import { startRedisServer } from '../src/redis/local-server.ts';
 import { BENCH_CLOCK_MS } from './bench/paths.ts';
-import { keyMemory } from './bench/redis-probe.ts';
+import { keyMemory, memoryByGroup } from './bench/redis-probe.ts';
 import type { Redis as RedisConnection } from 'ioredis';
 import { machineInfo, REDIS_ARGS, stream } from './bench/run.ts';
 
@@ -60,36 +60,10 @@ interface KindMemory {
 
 /** MEMORY USAGE (exact) of every key of the namespace, by kind, with how many keys are compact listpacks. */
 async function memoryByKind(redis: RedisConnection, base: string): Promise<KindMemory[]> {
-  const kinds = new Map<string, KindMemory>();
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:*`, 'COUNT', 2_000);
-    cursor = next;
-    if (keys.length === 0) continue;
-    const p = redis.pipeline();
-    for (const key of keys) p.memory('USAGE', key, 'SAMPLES', 0).type(key).object('ENCODING', key);
-    const replies = (await p.exec()) ?? [];
-    const sizes = redis.pipeline();
-    keys.forEach((key, i) => {
-      const type = replies[i * 3 + 1]![1] as string;
-      if (type === 'hash') sizes.hlen(key);
-      else if (type === 'zset') sizes.zcard(key);
-      else if (type === 'stream') sizes.xlen(key);
-      else if (type === 'set') sizes.scard(key);
-      else sizes.exists(key);
-    });
-    const counts = (await sizes.exec()) ?? [];
-    keys.forEach((key, i) => {
-      const kind = keyKind(key);
-      const k = kinds.get(kind) ?? { kind, keys: 0, elements: 0, bytes: 0, listpack: 0 };
-      k.keys++;
-      k.bytes += Number(replies[i * 3]![1] ?? 0);
-      if (replies[i * 3 + 2]![1] === 'listpack') k.listpack++;
-      k.elements += Number(counts[i]![1] ?? 0);
-      kinds.set(kind, k);
-    });
-  } while (cursor !== '0');
-  return [...kinds.values()].sort((a, b) => b.bytes - a.bytes);
+  const groups = await memoryByGroup(redis, base, keyKind);
+  return Object.entries(groups)
+    .map(([kind, g]) => ({ kind, keys: g.keys, elements: g.elements, bytes: g.bytes, listpack: g.encodings?.listpack ?? 0 }))
+    .sort((a, b) => b.bytes - a.bytes);
 }
 
 const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -82,21 +82,27 @@ export interface KeyGroup {
 }
 
 /**
- * Classifies a key of namespace `base` (rm:<ns>) into the groups the report needs. Anything the rules keep per
- * user or card is rule state; decision records and the settlement schedule are measured apart.
+ * Classifies a key of namespace `base` (rm:<ns>) into the groups the report needs, by what follows the namespace and
+ * its shard tag (src/redis/keys.ts): anything the rules keep per user is rule state; the whole decisions (until
+ * archived), the charge records and eventId claims (the dedupe), and the settlement schedule are measured apart.
  */
 export function keyGroup(base: string, key: string): string {
-  const rest = key.slice(base.length + 1);
-  if (rest.startsWith('dec:')) return 'decisionRecord';
+  const rest = key.slice(base.length + 1).replace(/^\{s\d+\}:/, '');
+  if (rest.startsWith('dec:')) return 'wholeDecision';
+  if (rest.startsWith('rec:')) return 'chargeRecord';
+  if (/^id:\{\d+\}:/.test(rest)) return 'claim';
   if (rest === 'decisions') return 'decisionStream';
   if (rest.startsWith('u:') && rest.endsWith(':rules')) return 'ruleState';
-  if (rest === 'settle:due') return 'settlementDue';
-  if (rest.startsWith('q:')) return 'queue';
+  if (rest === 'settle:due' || rest === 'settle:info') return 'settlementDue';
+  if (rest === 'q' || rest.startsWith('q:') || /^\{[^}]+\}:q(:|$)/.test(rest)) return 'queue';
   return 'other';
 }
 
-/** MEMORY USAGE (exact, SAMPLES 0) of every key of a namespace, summed by group. */
-export async function memoryByGroup(redis: Redis, base: string): Promise<Record<string, KeyGroup>> {
+/**
+ * MEMORY USAGE (exact, SAMPLES 0) of every key of a namespace, summed by group: `classify` names a key's group
+ * (keyGroup by default).
+ */
+export async function memoryByGroup(redis: Redis, base: string, classify: (key: string) => string = (key) => keyGroup(base, key)): Promise<Record<string, KeyGroup>> {
   const groups: Record<string, KeyGroup> = {};
   let cursor = '0';
   do {
@@ -116,11 +122,12 @@ export async function memoryByGroup(redis: Redis, base: string): Promise<Record<
       if (type === 'zset') sizes.zcard(key);
       else if (type === 'hash') sizes.hlen(key);
       else if (type === 'stream') sizes.xlen(key);
+      else if (type === 'set') sizes.scard(key);
       else sizes.exists(key);
     });
     const counts = (await sizes.exec()) ?? [];
     keys.forEach((key, i) => {
-      const g = (groups[keyGroup(base, key)] ??= { keys: 0, bytes: 0, elements: 0 });
+      const g = (groups[classify(key)] ??= { keys: 0, bytes: 0, elements: 0 });
       g.keys++;
       g.bytes += Number(replies[i * 3]![1] ?? 0);
       const encoding = String(replies[i * 3 + 2]![1]);

@@ -72,7 +72,11 @@ export interface MemoryReport {
   /** Card windows inside the rule-state hashes: how many, and their listpack entry bytes per card (estimated). */
   cardWindows: number;
   cardWindowBytesPerCard: number;
-  decisionRecordBytes: number;
+  /** The whole decision (dec:<eventId>, until the archiver drops it), per key. */
+  wholeDecisionBytes: number;
+  /** The charge record and the eventId claim, per charge (entries of small hashes). */
+  chargeRecordBytes: number;
+  claimBytes: number;
   decisionStreamBytesPerEntry: number;
   settlementDueBytesPerEntry: number;
 }
@@ -185,7 +189,7 @@ async function cardWindowBytes(redis: Redis, base: string): Promise<{ cards: num
   let bytes = 0;
   let cursor = '0';
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:u:*:rules`, 'COUNT', 2_000);
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}:*:u:*:rules`, 'COUNT', 2_000);
     cursor = next;
     const p = redis.pipeline();
     for (const key of keys) p.hgetall(key);
@@ -235,7 +239,9 @@ async function measureMemory(redis: Redis, namespace: string, events: ChargeEven
     ruleStateBytesPerUser: Math.max(ruleBytes, ruleStateKeyMemory) / users.size,
     cardWindows: cardWindows.cards,
     cardWindowBytesPerCard: cardWindows.bytes / Math.max(1, cardWindows.cards),
-    decisionRecordBytes: g('decisionRecord').bytes / Math.max(1, g('decisionRecord').keys),
+    wholeDecisionBytes: g('wholeDecision').bytes / Math.max(1, g('wholeDecision').keys),
+    chargeRecordBytes: g('chargeRecord').bytes / Math.max(1, g('chargeRecord').elements),
+    claimBytes: g('claim').bytes / Math.max(1, g('claim').elements),
     decisionStreamBytesPerEntry: g('decisionStream').bytes / Math.max(1, decisions),
     settlementDueBytesPerEntry: g('settlementDue').bytes / Math.max(1, g('settlementDue').elements),
   };
@@ -356,7 +362,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       keepBest(riskmon);
       if (!memory) {
         memory = await measureMemory(redis, 'bench-riskmon-max', events);
-        log(`  rule state ${memory.ruleStateBytesPerUserDay.toFixed(0)} B per user-day, decision record ${memory.decisionRecordBytes.toFixed(0)} B`);
+        log(`  rule state ${memory.ruleStateBytesPerUserDay.toFixed(0)} B per user-day, charge record ${memory.chargeRecordBytes.toFixed(0)} B, claim ${memory.claimBytes.toFixed(0)} B`);
       }
       await resetRedis(redis);
     }
