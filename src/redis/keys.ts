@@ -252,7 +252,10 @@ export class Keys {
     return `${this.base}:{fees}:tiers:${month}`;
   }
 
-  /** Settlement dates reconciled (their files written): nothing more is paid into them (src/settlement/reconciliation.ts). */
+  /**
+   * Settlement dates reconciled (YYYY-MM-DD, src/settlement/reconciliation.ts) and months whose volume the next
+   * month's fee tiers came from (YYYY-MM): nothing more is paid into them.
+   */
   closedLedgerDates(shard: number): string {
     return `${this.shardBase(shard)}:fenfu:closed`;
   }

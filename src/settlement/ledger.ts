@@ -203,8 +203,13 @@ export class SettlementLedger {
    * pays into it, atomically in each release call. Idempotent.
    */
   async closeDate(date: string): Promise<void> {
+    await this.close(date);
+  }
+
+  /** Closes a date (YYYY-MM-DD) or a whole month (YYYY-MM) in every shard: their release calls refuse it. */
+  private async close(period: string): Promise<void> {
     const pipeline = new SlotPipeline(this.redis);
-    for (const shard of this.keys.shardIds) pipeline.add(this.keys.closedLedgerDates(shard), (p) => p.sadd(this.keys.closedLedgerDates(shard), date));
+    for (const shard of this.keys.shardIds) pipeline.add(this.keys.closedLedgerDates(shard), (p) => p.sadd(this.keys.closedLedgerDates(shard), period));
     for (const [err] of await pipeline.exec()) if (err) throw err;
   }
 
@@ -250,6 +255,9 @@ export class SettlementLedger {
     const key = this.keys.feeTiers(month);
     let table = await this.redis.hgetall(key);
     if (table[COMPUTED] === undefined) {
+      // Closed first, then read: a payment into the month before either lands before the close (and is in the
+      // volumes read) or is refused by its release call, so the tiers are computed from all the month paid.
+      await this.close(previousMonth(month));
       const volumes = new Map<string, number>();
       for (const h of await this.perShard((shard, p) => p.hgetall(this.keys.merchantVolume(shard, previousMonth(month))))) {
         for (const [merchantId, fen] of Object.entries(h as Record<string, string>)) volumes.set(merchantId, (volumes.get(merchantId) ?? 0) + Number(fen));

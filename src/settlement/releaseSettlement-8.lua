@@ -20,7 +20,8 @@
                                    s eventId, on date, at ms, m merchant, k scheduled|held|reversal, g gross (negative for
                                    a reversal), tier, base, tech, net, oc the due instant ms (a reversal's: its refund's time))
     KEYS[7] merchant volume        rm:<ns>:{s<n>}:fenfu:volume:<YYYY-MM>         (hash merchant -> gross of the month's dates)
-    KEYS[8] closed dates           rm:<ns>:{s<n>}:fenfu:closed                   (set of dates reconciled: nothing more is paid in)
+    KEYS[8] closed dates           rm:<ns>:{s<n>}:fenfu:closed                   (set of dates reconciled, YYYY-MM-DD, and of months
+                                   whose volume the next month's tiers were computed from, YYYY-MM: nothing more is paid in)
 
     ARGV[1] eventId
     ARGV[2] settlement date YYYY-MM-DD (local date of the run's instant; KEYS[2] is its ledger)
@@ -34,11 +35,12 @@
      0                 not due (any more): already released by another run, or rescheduled after the run's instant
     -1                 its settlement info is missing or unreadable (left in place)
     -3                 its settlement info changed since the fees were computed from it (left for the next run)
-    -2                 the date is closed: its reconciliation files are written (left in place for the next date)
+    -2                 the date is closed (its reconciliation files are written), or its month is (the next month's
+                       tiers are computed): left in place for the next date
 ]]
 local rcall = redis.call
 local eventId = ARGV[1]
-if rcall("SISMEMBER", KEYS[8], ARGV[2]) == 1 then
+if rcall("SISMEMBER", KEYS[8], ARGV[2]) == 1 or rcall("SISMEMBER", KEYS[8], string.sub(ARGV[2], 1, 7)) == 1 then
   return -2
 end
 local score = rcall("ZSCORE", KEYS[1], eventId)

@@ -156,13 +156,18 @@ describe('release into the Fenfu ledger', () => {
 
   it('keeps the Fenfu ledger under its own keys', async () => {
     await ctx.ledger.releaseDue(Date.parse('2026-03-20T00:00:00Z'));
-    // Each shard that settled something (the shards of the charges' users) has its own four, and nothing else does.
+    // Each shard that settled something (the shards of the charges' users) has its own four, and nothing else does;
+    // every shard has February closed (March's tiers were computed from it at this first release of March).
     const ledgerKeys = (await ctx.redis.keys(`${ctx.keys.base}:*fenfu:*`)).sort();
     const shards = [...new Set(['u-a1', 'u-a2', 'u-b1', 'h', 'u-c1'].map((u) => ctx.keys.shardOf(u)))];
     expect(shards.length).toBeGreaterThan(1);
     expect(ledgerKeys).toEqual(
-      shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settlementLog(s), ctx.keys.ledger(s, '2026-03-20'), ctx.keys.merchantVolume(s, '2026-03')]).sort(),
+      [
+        ...shards.flatMap((s) => [ctx.keys.ledgerDates(s), ctx.keys.settlementLog(s), ctx.keys.ledger(s, '2026-03-20'), ctx.keys.merchantVolume(s, '2026-03')]),
+        ...ctx.keys.shardIds.map((s) => ctx.keys.closedLedgerDates(s)),
+      ].sort(),
     );
+    for (const s of ctx.keys.shardIds) expect(await ctx.redis.smembers(ctx.keys.closedLedgerDates(s))).toEqual(['2026-02']);
     // The ledgers are kept: nothing under fenfu: expires (the log is trimmed by the archiver, below what it holds).
     for (const key of ledgerKeys) expect(await ctx.redis.ttl(key), key).toBe(-1);
     // What was paid leaves the schedule: no due entry, no settlement info.
@@ -369,6 +374,19 @@ describe('merchant fees in the ledger', () => {
     await schedule('b', Date.parse('2026-03-20T19:00:00Z'), { amount: 100 });
     await expect(ctx.ledger.releaseDue(Date.parse('2026-03-25T01:00:00Z'))).rejects.toThrow(/settlement date 2026-03-25 is in a closed month: the fee tiers of 2026-04 were computed from its volume/);
     expect(await dueCount(ctx)).toBe(1);
+  });
+
+  it("a release into a month racing the next month's tier computation: the tiers come from everything the month paid", async () => {
+    // 40 × 1,250,000 = 50,000,000 to m-edge, over every shard: tier 2 in April only if all of it was paid in March.
+    for (let i = 0; i < 40; i++) await schedule(`E${i}`, Date.parse('2026-03-30T19:00:00Z'), { merchantId: 'm-edge', amount: 1_250_000, userId: `u-edge-${i}` });
+    const lateMarch = Date.parse('2026-03-31T15:59:00Z'); // 23:59 on 31 March in Shanghai
+    const [release, tiers] = await Promise.all([ctx.ledger.releaseDue(lateMarch, 3), ctx.ledger.tiers('2026-04')]);
+    const volume = (await Promise.all(ctx.keys.shardIds.map((sh) => ctx.redis.hget(ctx.keys.merchantVolume(sh, '2026-03'), 'm-edge')))).reduce((t, v) => t + Number(v ?? 0), 0);
+    expect(volume).toBe(release.settledAmount);
+    expect(tiers.get('m-edge') ?? 1).toBe(volume >= 50_000_000 ? 2 : 1);
+    // What the close refused waits for April, and is paid there.
+    expect(release.settled + (await dueCount(ctx))).toBe(40);
+    expect((await ctx.ledger.releaseDue(Date.parse('2026-03-31T19:00:00Z'))).settled).toBe(40 - release.settled);
   });
 });
 
