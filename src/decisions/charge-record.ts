@@ -51,7 +51,8 @@ export interface ChargeRecord {
 }
 
 const OUTCOMES: Record<string, Outcome> = { a: 'approve', r: 'review', d: 'decline' };
-const RECORD = /^([ard])(\d+) (-|[0-9a-z]+) ([0-6]) (\S+) (-|[0-9a-z]+) (\S+) (.*)$/s;
+// Fields are separated by single spaces; the merchant, the only one that could hold a space, has it escaped.
+const RECORD = /^([ard])(\d+) (-|[0-9a-z]+) ([0-6]) ([^ ]+) (-|[0-9a-z]+) ([^ ]+) (.*)$/s;
 
 /** A record as stored in a hash of `generation` (see recordGeneration). */
 export function parseChargeRecord(text: string, generation: number): ChargeRecord {

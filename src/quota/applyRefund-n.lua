@@ -43,7 +43,7 @@ local charge
 for k = 8, #KEYS do
   local stored = rcall("HGET", KEYS[k], chargeId)
   if stored then
-    local o, amountText, day, flags, merchant, userId = string.match(stored, "^(%a)(%d+) %S+ (%d) (%S+) %S+ (%S+) (.*)$")
+    local o, amountText, day, flags, merchant, userId = string.match(stored, "^(%a)(%d+) [^ ]+ (%d) ([^ ]+) [^ ]+ ([^ ]+) (.*)$")
     -- The record's day within its hash's generation: that generation's dates are ARGV[k + 2], YYYYMMDD each.
     local date = day and string.sub(ARGV[k + 2], tonumber(day) * 8 + 1, tonumber(day) * 8 + 8)
     local y, m, d = date and string.sub(date, 1, 4), date and string.sub(date, 5, 6), date and string.sub(date, 7, 8)
@@ -68,6 +68,16 @@ if before + amount > charge.amount then
     " (" .. string.format("%d of its %d", charge.amount - before, charge.amount) .. " fen)", "conflict" }
 end
 
+-- The merchant side. Not paid yet (its settlement info is there): the merchant is paid what is left of the charge,
+-- nothing once it is all refunded. Paid (its info went with the payment, or a reversal that reused the charge's id
+-- sits there): a reversal of the refunded part, under this refund's id, is due at once into the merchant's next
+-- ledger; a refund whose own id names a settlement still due is refused (a reused id), before anything is written.
+local info = rcall("HGET", KEYS[6], chargeId)
+local paid = not info or not string.match(info, "^.*\t%d+\t%a+$") or string.match(info, "\t(%a+)$") == "reversal"
+if paid and (rcall("HEXISTS", KEYS[6], ARGV[1]) == 1 or rcall("ZSCORE", KEYS[5], ARGV[1])) then
+  return { 2, "refund " .. ARGV[1] .. " reuses the eventId of a settlement still due: send it with its own eventId", "conflict" }
+end
+
 rcall("HSET", KEYS[1], chargeId, string.format("%d", before + amount))
 rcall("EXPIRE", KEYS[1], ARGV[6])
 local givenBack = 0
@@ -84,27 +94,22 @@ if charge.credit then
   end
   if givenBack > 0 then rcall("HINCRBY", KEYS[4], "owed", string.format("%d", -givenBack)) end
 end
--- Not paid yet: the merchant is paid what is left of the charge (nothing once it is all refunded). Paid already
--- (its info went with the payment): a reversal of the refunded part is due at once, into the merchant's next ledger.
-local info = rcall("HGET", KEYS[6], chargeId)
-if not info then
+if paid then
   rcall("ZADD", KEYS[5], ARGV[9], ARGV[1])
   rcall("HSET", KEYS[6], ARGV[1], charge.merchant .. "\t" .. string.format("%d", amount) .. "\treversal")
   rcall("HINCRBY", KEYS[7], "reversalCount", 1)
   rcall("HINCRBY", KEYS[7], "reversalAmount", string.format("%d", amount))
 else
   local merchant, dueText, kind = string.match(info, "^(.*)\t(%d+)\t(%a+)$")
-  if kind then
-    local left = tonumber(dueText) - amount
-    if left > 0 then
-      rcall("HSET", KEYS[6], chargeId, merchant .. "\t" .. string.format("%d", left) .. "\t" .. kind)
-    else
-      rcall("ZREM", KEYS[5], chargeId)
-      rcall("HDEL", KEYS[6], chargeId)
-      rcall("HINCRBY", KEYS[7], kind .. "Count", -1)
-    end
-    rcall("HINCRBY", KEYS[7], kind .. "Amount", string.format("%d", -math.min(amount, tonumber(dueText))))
+  local left = tonumber(dueText) - amount
+  if left > 0 then
+    rcall("HSET", KEYS[6], chargeId, merchant .. "\t" .. string.format("%d", left) .. "\t" .. kind)
+  else
+    rcall("ZREM", KEYS[5], chargeId)
+    rcall("HDEL", KEYS[6], chargeId)
+    rcall("HINCRBY", KEYS[7], kind .. "Count", -1)
   end
+  rcall("HINCRBY", KEYS[7], kind .. "Amount", string.format("%d", -math.min(amount, tonumber(dueText))))
 end
 rcall("SET", KEYS[3], "refund", "EX", ARGV[5])
 return { 1, givenBack, before + amount }

@@ -161,7 +161,8 @@ local function evaluate(i)
   local earlier = decided[eventId] or rcall("HGET", recordKey, eventId)
   if earlier then
     -- The record ends with its user: an eventId another user's charge holds is not this charge's duplicate.
-    if string.match(earlier, "^%S+ %S+ %S+ %S+ %S+ %S+ (.*)$") ~= ARGV[p + 1] then
+    -- Fields are separated by single spaces (none holds one: the merchant's are escaped).
+    if string.match(earlier, "^[^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+ (.*)$") ~= ARGV[p + 1] then
       return "Ean earlier charge of another user was decided with this eventId"
     end
     return "D" .. earlier

@@ -15,7 +15,6 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArchiveDb } from '../archive/database.ts';
-import { maskCardNumbers } from '../events/card.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
@@ -88,7 +87,7 @@ export async function reconcile(date: string, outDir: string, options: Reconcile
   ).rows;
   const byMerchant = new Map<string, Row[]>();
   for (const r of rows) {
-    if (r.merchant_id === null) throw new ReconciliationMismatch(`settlement ${maskCardNumbers(r.event_id)} of ${date} has no merchant in the archive (nor its transaction)`);
+    if (r.merchant_id === null) throw new ReconciliationMismatch(`settlement ${r.event_id} of ${date} has no merchant in the archive (nor its transaction)`);
     let list = byMerchant.get(r.merchant_id);
     if (!list) byMerchant.set(r.merchant_id, (list = []));
     list.push(r);
@@ -101,7 +100,7 @@ export async function reconcile(date: string, outDir: string, options: Reconcile
     const sum = (f: (r: Row) => string) => list.reduce((t, r) => t + Number(f(r)), 0);
     const file = `fenfu-${fileSafe(merchantId)}-${date}.csv`;
     const lines = list.map((r) =>
-      [csv(maskCardNumbers(r.event_id)), r.occurred_at?.toISOString() ?? '', r.settled_at.toISOString(), r.gross_fen, r.base_fee_fen, r.tech_fee_fen, r.net_fen, String(r.held === true), r.kind].join(','),
+      [csvText(r.event_id), r.occurred_at?.toISOString() ?? '', r.settled_at.toISOString(), r.gross_fen, r.base_fee_fen, r.tech_fee_fen, r.net_fen, String(r.held === true), r.kind].join(','),
     );
     files.set(file, [CSV_HEADER, ...lines].join('\n') + '\n');
     merchants.push({
@@ -121,13 +120,14 @@ export async function reconcile(date: string, outDir: string, options: Reconcile
   const report = await ledger.report(date);
   if (report.merchants.length > 0) {
     const problems: string[] = [];
-    const ledgerBy = new Map(report.merchants.map((m) => [m.merchantId, m]));
+    // PostgreSQL text cannot hold NUL: the archive has U+FFFD where an id had one (src/archive/archiver.ts).
+    const ledgerBy = new Map(report.merchants.map((m) => [m.merchantId.replaceAll('\u0000', '\uFFFD'), m]));
     for (const id of new Set([...ledgerBy.keys(), ...byMerchant.keys()])) {
       const l = ledgerBy.get(id);
       const a = merchants.find((m) => m.merchantId === id);
       const figures = (m: { count: number; grossFen: number; baseFeeFen: number; techFeeFen: number; netFen: number } | undefined) =>
         m ? `${m.count} paid, gross ${m.grossFen}, fees ${m.baseFeeFen} + ${m.techFeeFen}, net ${m.netFen}` : 'nothing';
-      if (figures(l) !== figures(a)) problems.push(`${maskCardNumbers(id)}: ledger ${figures(l)}; archive ${figures(a)}`);
+      if (figures(l) !== figures(a)) problems.push(`${JSON.stringify(id)}: ledger ${figures(l)}; archive ${figures(a)}`);
     }
     if (problems.length > 0) {
       throw new ReconciliationMismatch(`the archive does not match the ledger of ${date}, no file written: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? ` (and ${problems.length - 10} more)` : ''}`);
@@ -143,20 +143,30 @@ export async function reconcile(date: string, outDir: string, options: Reconcile
   }
   const summaryFile = `fenfu-summary-${date}.csv`;
   const summary =
-    [SUMMARY_HEADER, ...done.map((m) => [csv(maskCardNumbers(m.merchantId)), m.tier, m.count, m.grossFen, m.baseFeeFen, m.techFeeFen, m.netFen, csv(m.file), m.sha256].join(','))].join('\n') + '\n';
+    [SUMMARY_HEADER, ...done.map((m) => [csvText(m.merchantId), m.tier, m.count, m.grossFen, m.baseFeeFen, m.techFeeFen, m.netFen, csvText(m.file), m.sha256].join(','))].join('\n') + '\n';
   await writeAtomically(join(outDir, summaryFile), summary);
   return { date, merchants: done, summary: { file: summaryFile, sha256: sha256(summary) } };
 }
 
 /**
- * A merchant id as part of a file name: each byte (UTF-8) that is not a letter, digit, dot, dash or underscore is
- * percent-encoded, so no id names a path or another merchant's file.
+ * A merchant id as part of a file name, one to one: each byte (UTF-8) that is not a letter, digit, dot, dash or
+ * underscore is percent-encoded, so no id names a path or another merchant's file; "summary" is written "%73ummary"
+ * (fenfu-summary-<date>.csv is the summary's), and a name longer than 120 characters is cut and given a hash of the
+ * whole id after a "~" (no encoded name has one), which file systems allow. Ids are validated at input, never a card
+ * number (src/events/schema.ts).
  */
 export function fileSafe(merchantId: string): string {
-  return Array.from(new TextEncoder().encode(maskCardNumbers(merchantId)), (b) => {
+  if (merchantId === 'summary') return '%73ummary';
+  const encoded = Array.from(new TextEncoder().encode(merchantId), (b) => {
     const c = String.fromCharCode(b);
     return /[A-Za-z0-9._-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }).join('');
+  return encoded.length <= 120 ? encoded : `${encoded.slice(0, 100)}~${sha256(merchantId).slice(0, 16)}`;
+}
+
+/** A text field: RFC 4180 quoting, and a leading =, +, @, tab or CR neutralised with ' (a spreadsheet runs those). */
+function csvText(text: string): string {
+  return csv(/^[=+@\t\r]/.test(text) ? `'${text}` : text);
 }
 
 /** A CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break. */

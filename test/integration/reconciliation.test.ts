@@ -144,7 +144,7 @@ describe.skipIf(skip)('three months of one namespace, fees by hand', () => {
   it('refuses, writing nothing, when the archive and the ledger disagree; refuses a date not yet paid', async () => {
     await archive.db.query(`UPDATE fenfu.settlements SET net_fen = net_fen - 1 WHERE namespace = $1 AND settlement_date = '2026-01-10' AND merchant_id = 'm-b'`, [ctx.keys.namespace]);
     rmSync(join(out, 'fenfu-summary-2026-01-10.csv'));
-    await expect(reconciled('2026-01-10')).rejects.toThrow(/the archive does not match the ledger of 2026-01-10, no file written: m-b: ledger 1 paid, gross 12345, fees 62 \+ 12, net 12271; archive 1 paid, gross 12345, fees 62 \+ 12, net 12270/);
+    await expect(reconciled('2026-01-10')).rejects.toThrow(/the archive does not match the ledger of 2026-01-10, no file written: "m-b": ledger 1 paid, gross 12345, fees 62 \+ 12, net 12271; archive 1 paid, gross 12345, fees 62 \+ 12, net 12270/);
     expect(readdirSync(out)).not.toContain('fenfu-summary-2026-01-10.csv');
     await expect(reconciled('2026-12-04')).rejects.toThrow(/settlement date 2026-12-04 is after today \(2026-12-03\)/);
     await expect(reconciled('2026-02-30')).rejects.toThrow(/must be a calendar date/);
@@ -228,3 +228,20 @@ describe.skipIf(skip)('the daily reconciliation job', () => {
     }
   });
 });
+
+describe('reconciliation file names', () => {
+  it('are one to one: no path, no clash with the summary or between ids, never too long', () => {
+    expect(fileSafe('m-1.a_b')).toBe('m-1.a_b');
+    expect(fileSafe('shop/../../x')).toBe('shop%2F..%2F..%2Fx');
+    // The summary's own name, and an id that spells its encoding, stay apart.
+    expect([fileSafe('summary'), fileSafe('%73ummary')]).toEqual(['%73ummary', '%2573ummary']);
+    // Long ids: cut, with a hash of the whole id; two that share the first 100 characters differ.
+    const long = 'x'.repeat(128);
+    expect(fileSafe(long)).toMatch(/^x{100}~[0-9a-f]{16}$/);
+    expect(fileSafe(long)).not.toBe(fileSafe('x'.repeat(127) + 'y'));
+    expect(fileSafe('商户'.repeat(20)).length).toBeLessThanOrEqual(117);
+    // Validated ids are written as they are: two 15-digit merchant numbers that end alike keep their own files.
+    expect(fileSafe('100000000001234')).not.toBe(fileSafe('200000000001234'));
+  });
+});
+

@@ -338,6 +338,34 @@ describe('merchant fees in the ledger', () => {
     expect((await metrics.settlementNet.get()).values).toEqual([{ labels: { tier: '1', kind: 'reversal' }, value: 7_199 }]);
   });
 
+  // Found in review: a refund that reused a paid charge's eventId (after its claim expired) left its reversal under
+  // that id, and the next refund of the charge took it for the charge's unpaid settlement and deleted it.
+  it('keeps a reversal filed under a reused id, and refuses a refund whose id names a settlement still due', async () => {
+    const refund = (eventId: string, amount: number, occurredAt: string) => ({ type: 'refund', eventId, userId: 'u-c1', chargeId: 'c1', amount, occurredAt });
+    // A merchant id with a tab, a line break and an ideographic space comes back from the record too.
+    const shop = 'shop\tA\nB\u3000C';
+    await run([charge('c1', { merchantId: shop, userId: 'u-c1', amount: 100 })]);
+    await ctx.ledger.releaseDue(Date.parse('2026-03-11T03:00:00+08:00'));
+    // Claimed as if by a producer: the claims (which would refuse the reused id within their window) are not asked.
+    const claimed = (events: unknown[]) => ctx.processor.process(testBatch(events, { claimed: true }), `test:${Math.random()}`);
+    expect((await claimed([refund('c1', 50, '2026-03-12T09:00:00+08:00')]))[0]).toMatchObject({ outcome: 'accepted' });
+    expect((await claimed([refund('r-2', 50, '2026-03-12T09:10:00+08:00')]))[0]).toMatchObject({ outcome: 'accepted' });
+    expect((await ctx.ledger.pending()).map((p) => [p.eventId, p.merchantId, p.amount, p.status])).toEqual([
+      ['c1', shop, 50, 'reversal'],
+      ['r-2', shop, 50, 'reversal'],
+    ]);
+    expect(await ctx.ledger.releaseDue(Date.parse('2026-03-13T03:00:00+08:00'))).toMatchObject({ settled: 2, settledAmount: -100 });
+    // A refund of another charge whose own id names a settlement still due is refused, and changes nothing.
+    await run([charge('c2', { userId: 'u-c1', merchantId: 'm-2', amount: 100 })]);
+    const [reused] = await claimed([{ type: 'refund', eventId: 'c2', userId: 'u-c1', chargeId: 'c2', amount: 10, occurredAt: '2026-03-10T12:00:00+08:00' }]);
+    expect(reused).toMatchObject({ outcome: 'accepted' }); // unpaid c2: paid 90, no reversal
+    await ctx.ledger.releaseDue(Date.parse('2026-03-14T03:00:00+08:00'));
+    await run([charge('c3', { userId: 'u-c1', merchantId: 'm-2', amount: 100, occurredAt: '2026-03-14T10:00:00+08:00' })]);
+    const [clash] = await claimed([{ type: 'refund', eventId: 'c3', userId: 'u-c1', chargeId: 'c2', amount: 10, occurredAt: '2026-03-14T12:00:00+08:00' }]);
+    expect(clash).toMatchObject({ outcome: 'rejected', error: 'refund c3 reuses the eventId of a settlement still due: send it with its own eventId' });
+    expect((await ctx.ledger.pending()).map((p) => p.eventId)).toEqual(['c3']);
+  });
+
   // A merchant's tier for a settlement date comes from what it was paid on dates of the calendar month before
   // (Shanghai), over every shard; fees are rounded half up per transaction. Hand-computed figures.
   it('tiers by last month: exactly 50,000,000 fen is tier 2, one fen less tier 1; a Shanghai month edge counts by local date', async () => {
