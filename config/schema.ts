@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { IANAZone } from 'luxon';
 import { rulesConfigSchema } from '../src/rules/registry.ts';
-import { clockText, clockTime, fen } from './fields.ts';
+import { clockTime, fen } from './fields.ts';
 
 
 /** luxon does not throw on a misspelled zone, so the zone is checked explicitly. */
@@ -330,15 +330,6 @@ export const configSchema = z
         code: 'custom',
         path: ['retention', 'decisionDays'],
         message: `must be at least ${Math.ceil(settleWithin / day)} days: a decision must outlive its settlement (settlement.delayDays ${c.settlement.delayDays} + 1, holdHours ${c.settlement.holdHours}, and a day's margin)`,
-      });
-    }
-    // The daily reconciliation closes today's date: written before the settlement run, it would close the date the
-    // run pays T+1 charges into, and they would wait a day.
-    if (c.settlement.reconciliation.time <= c.settlement.settleTime) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['settlement', 'reconciliation', 'time'],
-        message: `must be after settlement.settleTime (${clockText(c.settlement.settleTime)}): the reconciliation closes the date the settlement run pays into`,
       });
     }
     // A day total must outlive every charge that can still be accepted for its day, or the cap could be dodged.

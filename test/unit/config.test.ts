@@ -140,13 +140,6 @@ describe('cross-field checks', () => {
     expect(load({ settlement: { delayDays: 30, holdHours: 48 } }).config.settlement.delayDays).toBe(30);
   });
 
-  it('refuses a reconciliation time not after the settlement run', () => {
-    expect(refusal({ env: {}, overrides: { settlement: { reconciliation: { time: '03:00', dir: 'x' } } } })).toMatch(
-      /settlement\.reconciliation\.time: must be after settlement\.settleTime \(03:00\): the reconciliation closes the date the settlement run pays into/,
-    );
-    expect(load({ settlement: { settleTime: '02:00', reconciliation: { time: '02:30', dir: 'x' } } }).config.settlement.reconciliation.time).toBe(9_000);
-  });
-
   it('refuses a night window whose from equals its to, at any time of day', () => {
     for (const t of ['00:00', '01:00', '23:00', '23:59']) {
       expect(refusal({ env: {}, overrides: { rules: { nightLargeAmount: { from: t, to: t } } } })).toMatch(
