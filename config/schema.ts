@@ -184,6 +184,26 @@ export const configSchema = z
         dir: z.string().min(1),
       }),
     }),
+    /** The review queue (src/cases/): every review decision and complaint opens a case that holds its settlement. */
+    cases: z.strictObject({
+      /** How long an analyst holds a case taken with "next" before another may take it, minutes. @defaultValue 15 */
+      lockMinutes: z.number().int().min(1).max(24 * 60),
+      /** A release above this amount waits for a supervisor other than the releaser (four eyes), fen. @defaultValue 1000000 */
+      fourEyesAboveFen: z.number().int().min(0),
+      /**
+       * What an open case gets at its deadline (the hold's settleAt): "auto_release" pays it (the seed's 48-hour
+       * delayed settlement), "extend" moves the deadline by extendHours until maxExtendHours past the first one, then
+       * releases. A case above fourEyesAboveFen, one pending approval and one frozen by a complaint wait for a person.
+       * @defaultValue "auto_release"
+       */
+      onDeadline: z.enum(['auto_release', 'extend']),
+      /** @defaultValue 24 */
+      extendHours: z.number().int().min(1).max(24 * 30),
+      /** @defaultValue 72 */
+      maxExtendHours: z.number().int().min(1).max(24 * 90),
+      /** Open cases whose deadline is this close count as near it (riskmon_cases_near_deadline), minutes. @defaultValue 120 */
+      nearDeadlineMinutes: z.number().int().min(1).max(24 * 60 * 7),
+    }),
     pipeline: z.strictObject({
       /** Ordered shard queues users are partitioned over; fixed per namespace (docs/operations.md). @defaultValue 4 */
       shards: z.number().int().min(1).max(256),

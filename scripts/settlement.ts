@@ -116,7 +116,8 @@ runCommand(
     } else {
       const result = await ledger.releaseDue(nowMs, settings.config.settlement.batchSize);
       recordRelease(result, metrics, logger);
-      print({ now: new Date(nowMs).toISOString(), ...result });
+      const { openedAtMs: _, ...caseDeadlines } = result.caseDeadlines;
+      print({ now: new Date(nowMs).toISOString(), ...result, caseDeadlines });
     }
   } finally {
     await cli.close();

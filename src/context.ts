@@ -24,6 +24,7 @@ import { Keys } from './redis/keys.ts';
 import { quitConnections, settlesBy } from './redis/shutdown.ts';
 import { ChargeRules } from './rules/charge-rules.ts';
 import { LiveRules, RulesPublisher } from './rules/published.ts';
+import { CaseQueue } from './cases/case-queue.ts';
 import { SettlementLedger } from './settlement/ledger.ts';
 import { ZoneCalendar } from './time/calendar.ts';
 
@@ -52,6 +53,8 @@ export interface Context {
   liveRules: LiveRules;
   processor: RiskProcessor;
   ledger: SettlementLedger;
+  /** The review queue: cases that hold review decisions' and complaints' settlements until a person decides. */
+  cases: CaseQueue;
   /** Credit quotas: the calibration rule, the accounts, and the runs. */
   calibrator: Calibrator;
   quotaAccounts: QuotaAccounts;
@@ -94,7 +97,7 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
     logger: logger.child({ component: 'risk' }),
     beforeBatch: () => liveRules.refresh(),
   });
-  const ledger = new SettlementLedger(redis, keys, calendar, settings.config.settlement.fees, settings.config.retention.decisionStreamMaxLen);
+  const ledger = new SettlementLedger(redis, keys, calendar, settings.config.settlement.fees, settings.config.cases, settings.config.retention.decisionStreamMaxLen);
   const calibrator = new Calibrator(config, calendar);
   const quotaAccounts = new QuotaAccounts(redis, keys);
   const calibration = new QuotaCalibration({
@@ -125,6 +128,7 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
     liveRules,
     processor,
     ledger,
+    cases: new CaseQueue(redis, keys, config),
     calibrator,
     quotaAccounts,
     calibration,

@@ -608,7 +608,7 @@ function safeText(text: string): string {
 }
 
 /**
- * A settlement log entry (src/settlement/releaseSettlement-8.lua) as a row of fenfu.settlements. The info kind says
+ * A settlement log entry (src/settlement/releaseSettlement-15.lua) as a row of fenfu.settlements. The info kind says
  * how it was scheduled: held (after review), scheduled (T+1) or reversal (a refund of a paid charge).
  */
 function settlementRow(f: Record<string, string>, shard: number) {

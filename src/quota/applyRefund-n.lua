@@ -33,6 +33,8 @@
     { 2, reason, reasonLabel } rejected (nothing written).
 ]]
 local rcall = redis.call
+--- @include credit-give-back.lua
+--- @include ../settlement/take-back.lua
 
 if rcall("EXISTS", KEYS[3]) == 1 then
   return { 0 }
@@ -68,12 +70,9 @@ if before + amount > charge.amount then
     " (" .. string.format("%d of its %d", charge.amount - before, charge.amount) .. " fen)", "conflict" }
 end
 
--- The merchant side. Not paid yet (its settlement info is there): the merchant is paid what is left of the charge,
--- nothing once it is all refunded. Paid (its info went with the payment, or a reversal that reused the charge's id
--- sits there): a reversal of the refunded part, under this refund's id, is due at once into the merchant's next
--- ledger; a refund whose own id names a settlement still due is refused (a reused id), before anything is written.
-local info = rcall("HGET", KEYS[6], chargeId)
-local paid = not info or not string.match(info, "^.*\t%d+\t%a+$") or string.match(info, "\t(%a+)$") == "reversal"
+-- The merchant side (take-back.lua): a refund whose own id names a settlement still due is refused (a reused id)
+-- when it would book a reversal, before anything is written.
+local paid = settlementPaid(KEYS[6], chargeId)
 if paid and (rcall("HEXISTS", KEYS[6], ARGV[1]) == 1 or rcall("ZSCORE", KEYS[5], ARGV[1])) then
   return { 2, "refund " .. ARGV[1] .. " reuses the eventId of a settlement still due: send it with its own eventId", "conflict" }
 end
@@ -82,34 +81,8 @@ rcall("HSET", KEYS[1], chargeId, string.format("%d", before + amount))
 rcall("EXPIRE", KEYS[1], ARGV[6])
 local givenBack = 0
 if charge.credit then
-  local acct = rcall("HMGET", KEYS[2], "owed", "seq", "lastRun")
-  local owed = tonumber(acct[1] or "0")
-  givenBack = math.min(amount, owed)
-  rcall("HSET", KEYS[2], "owed", string.format("%d", owed - givenBack), "seq", string.format("%d", tonumber(acct[2] or "0") + 1))
-  local day = charge.localDate
-  if before + amount == charge.amount and (not acct[3] or day >= acct[3]) then
-    local field = "n:" .. day
-    local n = tonumber(rcall("HGET", KEYS[2], field) or "0")
-    if n > 0 then rcall("HSET", KEYS[2], field, string.format("%d", n - 1)) end
-  end
-  if givenBack > 0 then rcall("HINCRBY", KEYS[4], "owed", string.format("%d", -givenBack)) end
+  givenBack = giveBackCredit(KEYS[2], KEYS[4], amount, before + amount == charge.amount, charge.localDate)
 end
-if paid then
-  rcall("ZADD", KEYS[5], ARGV[9], ARGV[1])
-  rcall("HSET", KEYS[6], ARGV[1], charge.merchant .. "\t" .. string.format("%d", amount) .. "\treversal")
-  rcall("HINCRBY", KEYS[7], "reversalCount", 1)
-  rcall("HINCRBY", KEYS[7], "reversalAmount", string.format("%d", amount))
-else
-  local merchant, dueText, kind = string.match(info, "^(.*)\t(%d+)\t(%a+)$")
-  local left = tonumber(dueText) - amount
-  if left > 0 then
-    rcall("HSET", KEYS[6], chargeId, merchant .. "\t" .. string.format("%d", left) .. "\t" .. kind)
-  else
-    rcall("ZREM", KEYS[5], chargeId)
-    rcall("HDEL", KEYS[6], chargeId)
-    rcall("HINCRBY", KEYS[7], kind .. "Count", -1)
-  end
-  rcall("HINCRBY", KEYS[7], kind .. "Amount", string.format("%d", -math.min(amount, tonumber(dueText))))
-end
+takeBack(KEYS[5], KEYS[6], KEYS[7], chargeId, paid, ARGV[1], charge.merchant, amount, ARGV[9])
 rcall("SET", KEYS[3], "refund", "EX", ARGV[5])
 return { 1, givenBack, before + amount }

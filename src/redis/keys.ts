@@ -265,6 +265,49 @@ export class Keys {
     return `${this.shardBase(shard)}:fenfu:dates`;
   }
 
+  // --- Review cases (src/cases/) ---
+
+  /**
+   * Hash of a shard's cases (src/cases/case-queue.ts owns the record): case id → the case, JSON. A review decision's
+   * case has the charge's eventId, a complaint's the complaint's. Kept until closed and archived.
+   */
+  cases(shard: number): string {
+    return `${this.shardBase(shard)}:cases`;
+  }
+
+  /** Hash of the open case of each charge that has one: chargeId → case id (a settlement run reads it). */
+  caseOfCharge(shard: number): string {
+    return `${this.shardBase(shard)}:cases:bycharge`;
+  }
+
+  /** Sorted set of open cases nobody holds: case id → its deadline, ms (the next analyst takes the first). */
+  caseQueue(shard: number): string {
+    return `${this.shardBase(shard)}:cases:queue`;
+  }
+
+  /** Sorted set of open cases an analyst holds: case id → when the lock expires, ms. */
+  caseLocks(shard: number): string {
+    return `${this.shardBase(shard)}:cases:locks`;
+  }
+
+  /** Sorted set of releases waiting for a supervisor's approval: case id → when the release was asked, ms. */
+  caseApprovals(shard: number): string {
+    return `${this.shardBase(shard)}:cases:approvals`;
+  }
+
+  /** Sorted set of closed cases not yet archived: case id → when it closed, ms. */
+  closedCases(shard: number): string {
+    return `${this.shardBase(shard)}:cases:closed`;
+  }
+
+  /**
+   * Stream of every case action (opened, taken, released, approved, cancelled, auto-released, extended, …) with the
+   * case after it: the audit trail, archived into fenfu.case_actions; payment systems read cancellations from it.
+   */
+  caseLog(shard: number): string {
+    return `${this.shardBase(shard)}:cases:log`;
+  }
+
   // --- Credit quotas (src/quota/) ---
 
   /**

@@ -1,7 +1,9 @@
 /**
  * Lua scripts live beside the code that calls them as `<name>-<numberOfKeys>.lua`, or `<name>-n.lua` when the
  * number of keys varies per call (a script over a run of events); this registers each one as an ioredis command
- * (EVALSHA, falling back to EVAL after a Redis restart) on a connection, pipelines included.
+ * (EVALSHA, falling back to EVAL after a Redis restart) on a connection, pipelines included. A line
+ * `--- @include <file>.lua` is replaced by that file (a path relative to the script): Lua functions two scripts share
+ * (src/quota/credit-give-back.lua) have one owner.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -20,7 +22,12 @@ export interface ScriptFile {
 export function loadScript(url: URL): ScriptFile {
   const m = /^(\w+)-(\d+|n)\.lua$/.exec(basename(url.pathname));
   if (!m) throw new Error(`script file name must be <name>-<numberOfKeys>.lua or <name>-n.lua: ${url.pathname}`);
-  return { name: m[1]!, numberOfKeys: m[2] === 'n' ? null : Number(m[2]), lua: readFileSync(url, 'utf8') };
+  return { name: m[1]!, numberOfKeys: m[2] === 'n' ? null : Number(m[2]), lua: withIncludes(url) };
+}
+
+function withIncludes(url: URL, depth = 0): string {
+  if (depth > 4) throw new Error(`script includes nest too deep at ${url.pathname}`);
+  return readFileSync(url, 'utf8').replace(/^--- @include (\S+\.lua)$/gm, (_, path: string) => withIncludes(new URL(path, url), depth + 1));
 }
 
 /** Defines the script on the connection once; returns a caller usable on it or on its pipelines. */

@@ -227,8 +227,8 @@ export class ChargeRules {
       );
     }
     return {
-      keys: [keys.decisionStream(shard), keys.settlementDue(shard), keys.settlementStats(shard), keys.settlementInfo(shard), ...this.ruleKeysOf(shard), ...decisionKeys, ...stateKeys, ...recordKeys, ...userKeyBlocks.flat()],
-      args: [this.ruleSet.configArg, new Date(nowMs).toISOString(), groupIndex.size, ...groupArgs, firings.length / 3, ...firings, ...chargeArgs],
+      keys: [keys.decisionStream(shard), keys.settlementDue(shard), keys.settlementStats(shard), keys.settlementInfo(shard), keys.cases(shard), keys.caseOfCharge(shard), keys.caseQueue(shard), keys.caseLog(shard), ...this.ruleKeysOf(shard), ...decisionKeys, ...stateKeys, ...recordKeys, ...userKeyBlocks.flat()],
+      args: [this.ruleSet.configArg, `${new Date(nowMs).toISOString()} ${nowMs}`, groupIndex.size, ...groupArgs, firings.length / 3, ...firings, ...chargeArgs],
     };
   }
 

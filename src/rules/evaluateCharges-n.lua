@@ -34,11 +34,15 @@
   per charge few: a user's whole rule state is one small hash read with one HMGET and written with one HSET, and
   the settlement schedule and its running totals are written once per run.
 
-  Input (the number of keys is 4 + the rules' keys + (3 + the rules' user keys) per charge):
+  Input (the number of keys is 8 + the rules' keys + (3 + the rules' user keys) per charge):
     KEYS[1] decision stream         rm:<ns>:{s<n>}:decisions
     KEYS[2] settlement due          rm:<ns>:{s<n>}:settle:due                 (zset member=eventId, score=settleAt ms)
     KEYS[3] settlement stats        rm:<ns>:{s<n>}:settle:stats               (hash)
     KEYS[4] settlement info         rm:<ns>:{s<n>}:settle:info                (hash eventId -> "merchant\tamount\tkind")
+    KEYS[5] cases                   rm:<ns>:{s<n>}:cases                      (hash case id -> case JSON, src/cases/case.ts)
+    KEYS[6] case of each charge     rm:<ns>:{s<n>}:cases:bycharge             (hash chargeId -> case id)
+    KEYS[7] case queue              rm:<ns>:{s<n>}:cases:queue                (zset case id -> deadline ms)
+    KEYS[8] case log                rm:<ns>:{s<n>}:cases:log                  (stream of case actions)
     then the rules' keys (@key, in registry order), then for charges i = 1..n:
     KEYS[r+i]    decision key       rm:<ns>:{s<n>}:dec:<eventId>              (string, JSON: the whole decision)
     KEYS[r+n+i]  user rule state    rm:<ns>:{s<n>}:u:{<userId>}:rules         (hash: "p" and the rules' fields)
@@ -48,7 +52,7 @@
     ARGV[1] configuration, a JSON object: decisionTtl (s), streamMaxLen (approx.), stateTtl (s), recordTtl (s, of a
             record hash from its creation), version, and
             rules: { <configKey>: what the rule's scriptConfig() gives }
-    ARGV[2] decidedAt ISO
+    ARGV[2] decidedAt: "<ISO> <ms>"
     ARGV[3] number of groups g, then g groups of 11 (charges of one local date and one clock date share a group;
             a late charge, whose clock is past its T+1 instant, has one of its own):
             local date YYYY-MM-DD of the charges, approve settleAt (ms), its ISO, review settleAt (ms), its ISO
@@ -85,7 +89,7 @@ local streamMaxLen = string.format("%d", cfg.streamMaxLen)
 local stateTtl = string.format("%d", cfg.stateTtl)
 local recordTtl = string.format("%d", cfg.recordTtl)
 local configVersion = cfg.version
-local decidedAt = ARGV[2]
+local decidedAt, decidedMs = string.match(ARGV[2], "^(%S+) (%d+)$")
 local groups = {}
 local a = 4
 for g = 1, tonumber(ARGV[3]) do
@@ -151,6 +155,8 @@ local expiring = {}
 local due = {}
 local info = {}
 local scheduledCount, scheduledAmount, heldCount, heldAmount = 0, 0, 0, 0
+-- Cases opened by the run's review decisions (id -> JSON, charge -> id, id -> deadline), written once at the end.
+local cases, caseOfCharge, caseQueue = {}, {}, {}
 
 local function evaluate(i)
   local decisionKey = KEYS[firstDecisionKey - 1 + i]
@@ -275,6 +281,22 @@ local function evaluate(i)
 
   rcall("SET", decisionKey, decision, "EX", decisionTtl)
   rcall("XADD", KEYS[1], "*", "d", decision)
+  if outcome == "review" then
+    -- Every review decision opens a case that holds its settlement until a person (or its deadline) decides.
+    local id = text(eventId)
+    local case = '{"id":' .. id .. ',"chargeId":' .. id .. ',"userId":' .. text(ARGV[p + 1]) .. ',"merchantId":' ..
+      text(merchantId) .. ',"amount":' .. amountText .. ',"credit":' .. tostring(string.find(flags, "c", 1, true) ~= nil) ..
+      ',"localDate":"' .. localDate .. '","t1Ms":' .. day.approveAt .. ',"deadlineMs":' .. day.reviewAt ..
+      ',"firstDeadlineMs":' .. day.reviewAt .. ',"status":"open","opened":"review","openedAtMs":' .. decidedMs ..
+      ',"rules":[' .. rules .. '],"paid":false,"frozen":false,"extensions":0,"seq":1}'
+    cases[#cases + 1] = eventId
+    cases[#cases + 1] = case
+    caseOfCharge[#caseOfCharge + 1] = eventId
+    caseOfCharge[#caseOfCharge + 1] = eventId
+    caseQueue[#caseQueue + 1] = day.reviewAt
+    caseQueue[#caseQueue + 1] = eventId
+    rcall("XADD", KEYS[8], "MAXLEN", "~", streamMaxLen, "*", "c", eventId, "n", "1", "a", "opened", "by", "system", "at", decidedMs, "case", case)
+  end
   decided[eventId] = record
   if fired == "" then fired = "-" end
   return "N" .. outcome .. " " .. settleIso .. " " .. fired
@@ -305,6 +327,11 @@ if wrote then rcall("XTRIM", KEYS[1], "MAXLEN", "~", streamMaxLen) end
 for s = 1, #due, 1000 do
   rcall("ZADD", KEYS[2], unpack(due, s, math.min(s + 999, #due)))
   rcall("HSET", KEYS[4], unpack(info, s, math.min(s + 999, #info)))
+end
+for s = 1, #cases, 1000 do
+  rcall("HSET", KEYS[5], unpack(cases, s, math.min(s + 999, #cases)))
+  rcall("HSET", KEYS[6], unpack(caseOfCharge, s, math.min(s + 999, #caseOfCharge)))
+  rcall("ZADD", KEYS[7], unpack(caseQueue, s, math.min(s + 999, #caseQueue)))
 end
 if scheduledCount > 0 then
   rcall("HINCRBY", KEYS[3], "scheduledCount", scheduledCount)

@@ -128,7 +128,7 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
       seen.add(v);
     }
   }
-  let keyIndex = 4;
+  let keyIndex = CORE_KEYS;
   const userKeys = userKeysOf(rules, fragments);
   const pairs = (when: 'declined' | 'counted') =>
     inScript
@@ -198,13 +198,16 @@ export function assembleRulesScript(core: string, rules: readonly RuleModule[], 
   return script;
 }
 
+/** Keys every call takes before the rules' own: the decision stream, the settlement schedule's three, the cases' four. */
+export const CORE_KEYS = 8;
+
 /** The keys per charge the fragments read (@userkey), in the order the script takes their blocks. */
 function userKeysOf(rules: readonly RuleModule[], fragments: ReadonlyMap<string, Fragment>): { rule: RuleModule; name: string }[] {
   return rules.flatMap((rule) => (fragments.get(rule.name)?.userKeys ?? []).map((name) => ({ rule, name })));
 }
 
 /**
- * The assembled script, the keys its fragments read once per call (in the order it takes them after KEYS[4]), and
+ * The assembled script, the keys its fragments read once per call (in the order it takes them after the core's), and
  * the keys per charge they read (one block of n keys each, after the rule-state keys).
  */
 export interface RulesScript {

@@ -15,8 +15,9 @@ import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 import { feesFor, tierOf, type FeeSchedule } from './fees.ts';
 import type { ZoneCalendar } from '../time/calendar.ts';
+import type { RiskmonConfig } from '../config.ts';
 
-const releaseScript = loadScript(new URL('./releaseSettlement-8.lua', import.meta.url));
+const releaseScript = loadScript(new URL('./releaseSettlement-15.lua', import.meta.url));
 
 /** Instants a release may run at: the contract's event-time range, so no ledger date outside it can appear. */
 const EARLIEST_RUN_MS = Date.UTC(2000, 0, 1);
@@ -26,7 +27,8 @@ export interface PendingSettlement {
   eventId: string;
   merchantId: string | null;
   amount: number | null;
-  settleAt: string;
+  /** Null while its case holds it for a person (frozen, waiting for approval, or above the four-eyes amount). */
+  settleAt: string | null;
   /** "held" when the charge went to review, "reversal" for a refund of a paid charge, else "scheduled". */
   status: InfoKind | 'unknown';
 }
@@ -60,6 +62,8 @@ export interface ReleaseResult {
   paid: PaidTotals[];
   /** The date is closed (reconciled): what is due waits for the next date's runs. */
   closed: boolean;
+  /** What open cases got at their deadline in this run (src/cases/): paid, extended, or left for a person. */
+  caseDeadlines: { autoReleased: number; extended: number; waiting: number; openedAtMs: number[] };
 }
 
 /** Sums over the transactions of one fee tier and kind, fen (a reversal's figures are negative). */
@@ -107,6 +111,8 @@ export class SettlementLedger {
     private readonly calendar: ZoneCalendar,
     /** Merchant fees (settlement.fees). */
     private readonly fees: FeeSchedule,
+    /** What an open case gets at its deadline (the cases section). */
+    private readonly cases: RiskmonConfig['cases'],
     /** Approximate cap of each shard's settlement log (retention.decisionStreamMaxLen). */
     private readonly logMaxLen = 1_000_000,
   ) {
@@ -115,7 +121,7 @@ export class SettlementLedger {
 
   /**
    * Settles every transaction due at or before `nowMs` into the ledger of `nowMs`'s local date, `batchSize` per round
-   * trip; see releaseSettlement-8.lua. A date once reconciled is closed: a run on it pays nothing (`closed`).
+   * trip; see releaseSettlement-15.lua. A date once reconciled is closed: a run on it pays nothing (`closed`).
    */
   async releaseDue(nowMs: number, batchSize = 1_000): Promise<ReleaseResult> {
     if (!Number.isFinite(nowMs) || nowMs < EARLIEST_RUN_MS || nowMs >= LATEST_RUN_MS) {
@@ -128,7 +134,7 @@ export class SettlementLedger {
         `settlement date ${date} is in a closed month: the fee tiers of ${nextMonth(month)} were computed from its volume, so nothing more is paid into it`,
       );
     }
-    if (await this.isClosed(date)) return { date, settled: 0, settledAmount: 0, missingInfo: 0, paid: [], closed: true };
+    if (await this.isClosed(date)) return { date, settled: 0, settledAmount: 0, missingInfo: 0, paid: [], closed: true, caseDeadlines: noCaseDeadlines() };
     const tiers = await this.tiers(month);
     const parts = await Promise.all(this.keys.shardIds.map((shard) => this.releaseShard(shard, date, nowMs, batchSize, tiers)));
     const paid: PaidTotals[] = [];
@@ -140,12 +146,18 @@ export class SettlementLedger {
       settledAmount: sum(parts.map((p) => p.settledAmount)),
       missingInfo: sum(parts.map((p) => p.missingInfo)),
       closed: parts.some((p) => p.closed),
+      caseDeadlines: {
+        autoReleased: sum(parts.map((p) => p.caseDeadlines.autoReleased)),
+        extended: sum(parts.map((p) => p.caseDeadlines.extended)),
+        waiting: sum(parts.map((p) => p.caseDeadlines.waiting)),
+        openedAtMs: parts.flatMap((p) => p.caseDeadlines.openedAtMs),
+      },
     };
   }
 
   private async releaseShard(shard: number, date: string, nowMs: number, batchSize: number, tiers: Map<string, number>): Promise<ReleaseResult> {
     const k = this.keys;
-    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingInfo: 0, paid: [], closed: false };
+    const total: ReleaseResult = { date, settled: 0, settledAmount: 0, missingInfo: 0, paid: [], closed: false, caseDeadlines: noCaseDeadlines() };
     const keys = [
       k.settlementDue(shard),
       k.ledger(shard, date),
@@ -155,7 +167,16 @@ export class SettlementLedger {
       k.settlementLog(shard),
       k.merchantVolume(shard, date.slice(0, 7)),
       k.closedLedgerDates(shard),
+      k.cases(shard),
+      k.caseOfCharge(shard),
+      k.caseQueue(shard),
+      k.caseLocks(shard),
+      k.caseApprovals(shard),
+      k.closedCases(shard),
+      k.caseLog(shard),
     ];
+    const c = this.cases;
+    const caseArgs = [c.onDeadline, c.extendHours * 3_600_000, c.maxExtendHours * 3_600_000, c.fourEyesAboveFen, this.logMaxLen];
     let offset = 0;
     for (;;) {
       const ids = await this.redis.zrangebyscore(k.settlementDue(shard), '-inf', nowMs, 'LIMIT', offset, batchSize);
@@ -170,7 +191,7 @@ export class SettlementLedger {
         const tier = info ? (tiers.get(info.merchantId) ?? 1) : 1;
         // A reversal gives back the fees of the refunded part, at the tier of the date it is paid on.
         const f = info ? feesFor(info.grossFen, tier, info.merchantId, this.fees) : { baseFeeFen: 0, techFeeFen: 0, netFen: 0 };
-        this.release(pipeline, keys, [eventId, date, nowMs, this.logMaxLen, text, tier, f.baseFeeFen, f.techFeeFen, f.netFen]);
+        this.release(pipeline, keys, [eventId, date, nowMs, this.logMaxLen, text, tier, f.baseFeeFen, f.techFeeFen, f.netFen, ...caseArgs]);
         return { tier, ...f };
       });
       const replies = (await pipeline.exec()) ?? [];
@@ -182,6 +203,14 @@ export class SettlementLedger {
           total.settledAmount += gross;
           const p = paying[i]!;
           addPaid(total.paid, { tier: p.tier, kind: gross < 0 ? 'reversal' : 'charge', count: 1, grossFen: gross, baseFeeFen: p.baseFeeFen, techFeeFen: p.techFeeFen, netFen: p.netFen });
+          const openedAtMs = Number(reply[2]);
+          if (openedAtMs > 0) {
+            total.caseDeadlines.autoReleased++;
+            total.caseDeadlines.openedAtMs.push(openedAtMs);
+          }
+        } else if (Array.isArray(reply) && reply[0] === -4) {
+          // Its case kept it: due later (extended) or at +inf (waiting for a person), out of this run's range.
+          total.caseDeadlines[reply[1] === 'extended' ? 'extended' : 'waiting']++;
         } else if (reply === -2) {
           // Closed while this run paid (the reconciliation began): the rest waits for the next date.
           total.closed = true;
@@ -230,7 +259,7 @@ export class SettlementLedger {
         const due = await this.redis.zrange(this.keys.settlementDue(shard), 0, limit - 1, 'WITHSCORES');
         const ids = due.filter((_, i) => i % 2 === 0);
         const infos = ids.length ? await this.redis.hmget(this.keys.settlementInfo(shard), ...ids) : [];
-        return ids.map((eventId, i) => ({ eventId, score: Number(due[i * 2 + 1]), info: parseInfo(infos[i] ?? null) }));
+        return ids.map((eventId, i) => ({ eventId, score: Number(due[i * 2 + 1]!.replace('inf', 'Infinity')), info: parseInfo(infos[i] ?? null) }));
       }),
     );
     const first = perShard
@@ -241,7 +270,8 @@ export class SettlementLedger {
       eventId,
       merchantId: info?.merchantId ?? null,
       amount: info?.amount ?? null,
-      settleAt: new Date(score).toISOString(),
+      // +inf: held by its case until a person decides (src/cases/).
+      settleAt: Number.isFinite(score) ? new Date(score).toISOString() : null,
       status: info?.kind ?? 'unknown',
     }));
   }
@@ -370,6 +400,10 @@ export class SettlementLedger {
       return reply;
     });
   }
+}
+
+function noCaseDeadlines(): ReleaseResult['caseDeadlines'] {
+  return { autoReleased: 0, extended: 0, waiting: 0, openedAtMs: [] };
 }
 
 /** Adds `t` into the totals of its tier and kind, keeping them in tier order, charges first. */

@@ -82,7 +82,7 @@ export function buildPipeline(redis: RedisClient, settings: Settings, metrics = 
     metrics,
     logger: silentLogger,
   });
-  return { keys, calendar, cards, rules, deadLetters, processor, metrics, ledger: new SettlementLedger(redis, keys, calendar, config.settlement.fees) };
+  return { keys, calendar, cards, rules, deadLetters, processor, metrics, ledger: new SettlementLedger(redis, keys, calendar, config.settlement.fees, config.cases) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ const SRC = new URL('../../src/', import.meta.url);
 
 /**
  * Every script under src/ as it is sent: `<name>-<numberOfKeys>.lua` and `<name>-n.lua` files (other .lua files are
- * rule fragments), the rules core assembled with the registry's rules as src/rules/charge-rules.ts does.
+ * rule fragments or included ones), the rules core assembled with the registry's rules as src/rules/charge-rules.ts
+ * does, the others with their includes as src/redis/scripts.ts does.
  */
 export function projectScripts(): ProjectScript[] {
   const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((f) => /^\w+-(\d+|n)\.lua$/.test(basename(f))).sort();
@@ -43,8 +44,7 @@ export function projectScripts(): ProjectScript[] {
     const text = readFileSync(url, 'utf8');
     const path = `src/${file}`;
     if (/^--- @rules /m.test(text)) return { ...rulesScript(url, RULES).script, path };
-    // Not sent as written: the SHA1 of the file would match nothing, and the script would look never called.
-    if (/^--- @include /m.test(text)) throw new Error(`${path} has --- @include lines: teach projectScripts() to assemble it as src/redis/scripts.ts does`);
+    // Assembled as sent (its --- @include lines replaced): the SHA1 of the file as written would match nothing.
     return { ...loadScript(url), path };
   });
   const names = scripts.map((s) => s.name);

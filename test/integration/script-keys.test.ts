@@ -246,6 +246,13 @@ async function workload(url: string, contexts: Context[]): Promise<void> {
     await replay({ context: edges, inputPath: fixture('rule-edges.ndjson'), listsPath: fixture('rule-edges.lists.json'), outputPath: join(dir, 'edges.ndjson') });
     await edges.ledger.releaseDue(Date.parse('2026-03-11T03:00:00+08:00'));
     const now = Date.parse('2026-03-12T10:00:00+08:00');
+    // The review queue: cases taken, cancelled and released; an approval refused (that release closed the case).
+    const first = await edges.cases.next('analyst', now);
+    const second = await edges.cases.next('analyst', now);
+    if (!first || !second) throw new Error('the rule-edges fixture opens fewer than two review cases');
+    await edges.cases.cancel(first.id, 'analyst', false, 'workload', now);
+    await edges.cases.release(second.id, 'analyst', 'workload', now);
+    await edges.cases.approve(second.id, 'supervisor', '', now).catch(() => undefined);
     await edges.lists.merchants.add('m-workload', { reason: 'workload', by: 'ops' }, now);
     await edges.lists.merchants.remove('m-workload', { by: 'ops' }, now);
     await edges.lists.users.add('u-workload', { reason: 'workload', by: 'ops' }, now);

@@ -35,6 +35,8 @@ describe('settlement release --now', () => {
       // 0.60% of 123 is 0.738 → 1, 0.10% is 0.123 → 0.
       paid: [{ tier: 1, kind: 'charge', count: 1, grossFen: 123, baseFeeFen: 1, techFeeFen: 0, netFen: 122 }],
       closed: false,
+      // What open review cases got at their deadline (none here).
+      caseDeadlines: { autoReleased: 0, extended: 0, waiting: 0 },
     });
     expect(await ctx.ledger.report('2026-03-11')).toMatchObject({ totalCount: 1, totalAmount: 123 });
   });

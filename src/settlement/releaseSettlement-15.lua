@@ -9,6 +9,12 @@
   (src/settlement/fees.ts), computed from the settlement info it read: a call whose info is not that any more
   changes nothing.
 
+  A charge whose case is open (src/cases/) is paid only when its case lets it: the due score of a held charge is its
+  case's deadline, and a run that finds the case still open applies the configured default, recorded on the case:
+  auto_release (closed and paid in this call) or extend (the deadline, and the due score, move by the extension
+  until the maximum past the first deadline, then auto_release). A case above the four-eyes amount, one pending
+  approval and one frozen by a complaint are never paid here: their due score becomes +inf until a person decides.
+
   Input:
     KEYS[1] settlement due         rm:<ns>:{s<n>}:settle:due                     (zset member=eventId, score=settleAt ms)
     KEYS[2] ledger                 rm:<ns>:{s<n>}:fenfu:ledger:<date>            (hash "<merchant>\t<count|amount|base|tech|net|tier>")
@@ -22,6 +28,8 @@
     KEYS[7] merchant volume        rm:<ns>:{s<n>}:fenfu:volume:<YYYY-MM>         (hash merchant -> gross of the month's dates)
     KEYS[8] closed dates           rm:<ns>:{s<n>}:fenfu:closed                   (set of dates reconciled, YYYY-MM-DD, and of months
                                    whose volume the next month's tiers were computed from, YYYY-MM: nothing more is paid in)
+    KEYS[9…15] cases, case of each charge, case queue, case locks, case approvals, closed cases, case log
+                                   rm:<ns>:{s<n>}:cases…                      (src/redis/keys.ts, src/cases/case-record.lua)
 
     ARGV[1] eventId
     ARGV[2] settlement date YYYY-MM-DD (local date of the run's instant; KEYS[2] is its ledger)
@@ -29,9 +37,14 @@
     ARGV[4] approximate cap of the settlement log (the archiver trims it below what it has archived)
     ARGV[5] the settlement info the fees were computed from
     ARGV[6] tier   ARGV[7] base fee (fen)   ARGV[8] technical fee (fen)   ARGV[9] net (fen)
+    ARGV[10] what an open case gets at its deadline: auto_release or extend   ARGV[11] the extension, ms
+    ARGV[12] the longest extension past the first deadline, ms   ARGV[13] the four-eyes amount, fen
+    ARGV[14] approximate cap of the case log
 
   Output:
-    {1, gross}         settled now (fen; negative for a reversal)
+    {1, gross, opened} settled now (fen; negative for a reversal); `opened` is the instant (ms) its case was opened
+                       when the case was auto-released by this call, else 0
+    {-4, what}         its case kept it: "extended" (due again at the new deadline) or "waiting" (for a person)
      0                 not due (any more): already released by another run, or rescheduled after the run's instant
     -1                 its settlement info is missing or unreadable (left in place)
     -3                 its settlement info changed since the fees were computed from it (left for the next run)
@@ -39,6 +52,7 @@
                        tiers are computed): left in place for the next date
 ]]
 local rcall = redis.call
+--- @include ../cases/case-record.lua
 local eventId = ARGV[1]
 if rcall("SISMEMBER", KEYS[8], ARGV[2]) == 1 or rcall("SISMEMBER", KEYS[8], string.sub(ARGV[2], 1, 7)) == 1 then
   return -2
@@ -60,6 +74,36 @@ if not kind then
   return -1
 end
 local amount = tonumber(amountText)
+local autoReleased = 0
+if kind ~= "reversal" then
+  local K = { cases = KEYS[9], byCharge = KEYS[10], queue = KEYS[11], locks = KEYS[12], approvals = KEYS[13], closed = KEYS[14], log = KEYS[15] }
+  local caseId = rcall("HGET", K.byCharge, eventId)
+  local case = caseId and loadCase(K, caseId)
+  if case and case.status ~= "closed" then
+    local nowMs, logMaxLen = tonumber(ARGV[3]), ARGV[14]
+    if case.frozen or case.status == "pending_approval" or case.amount > tonumber(ARGV[13]) then
+      rcall("ZADD", KEYS[1], "+inf", eventId)
+      if not case.waiting then
+        case.waiting = true
+        saveCase(K, case, "deadline_waiting", "system", nowMs, "", logMaxLen)
+      end
+      return { -4, "waiting" }
+    end
+    local latest = case.firstDeadlineMs + tonumber(ARGV[12])
+    if ARGV[10] == "extend" and case.deadlineMs < latest then
+      -- From the deadline, not from the run: a late run does not hold it longer (a deadline still past is extended
+      -- again by the caller's next call, up to the maximum).
+      case.deadlineMs = math.min(case.deadlineMs + tonumber(ARGV[11]), latest)
+      case.extensions = (case.extensions or 0) + 1
+      rcall("ZADD", KEYS[1], case.deadlineMs, eventId)
+      rcall("ZADD", K.queue, "XX", case.deadlineMs, case.id)
+      saveCase(K, case, "extended", "system", nowMs, "", logMaxLen)
+      return { -4, "extended" }
+    end
+    autoReleased = case.openedAtMs
+    closeCase(K, case, "auto_released", "auto_released", "system", nowMs, "", logMaxLen)
+  end
+end
 -- A reversal (a refund of a paid charge) pays the refunded part back: a row of negative gross and fees.
 local gross = amount
 if kind == "reversal" then gross = -amount end
@@ -80,4 +124,4 @@ rcall("HINCRBY", KEYS[4], "settledCount", 1)
 rcall("HINCRBY", KEYS[4], "settledAmount", grossText)
 rcall("XADD", KEYS[6], "MAXLEN", "~", ARGV[4], "*", "s", eventId, "on", ARGV[2], "at", ARGV[3], "m", merchant, "k", kind,
   "g", grossText, "tier", ARGV[6], "base", ARGV[7], "tech", ARGV[8], "net", ARGV[9], "oc", score)
-return {1, gross}
+return {1, gross, autoReleased}
