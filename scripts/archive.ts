@@ -135,6 +135,8 @@ async function status(db: ArchiveDb, settings: Settings, json: boolean): Promise
        UNION ALL SELECT 'settlements', count(*)::int FROM fenfu.settlements WHERE namespace = $1
        UNION ALL SELECT 'risk_records', count(*)::int FROM fenfu.risk_records WHERE namespace = $1
        UNION ALL SELECT 'dead_letters', count(*)::int FROM fenfu.dead_letters WHERE namespace = $1
+       UNION ALL SELECT 'cases', count(*)::int FROM fenfu.cases WHERE namespace = $1
+       UNION ALL SELECT 'case_actions', count(*)::int FROM fenfu.case_actions WHERE namespace = $1
        UNION ALL SELECT 'open disputes', count(*)::int FROM fenfu.disputes WHERE namespace = $1 AND closed_at IS NULL`,
       [context.keys.namespace],
     );

@@ -116,7 +116,7 @@ runCommand(
     } else {
       const result = await ledger.releaseDue(nowMs, settings.config.settlement.batchSize);
       recordRelease(result, metrics, logger);
-      const { openedAtMs: _, ...caseDeadlines } = result.caseDeadlines;
+      const { decisionSeconds: _, ...caseDeadlines } = result.caseDeadlines;
       print({ now: new Date(nowMs).toISOString(), ...result, caseDeadlines });
     }
   } finally {

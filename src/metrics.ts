@@ -12,8 +12,9 @@ import { PRODUCER_REJECT_REASONS } from './pipeline/producer.ts';
 import type { Keys } from './redis/keys.ts';
 import { WATCHED_COMPONENTS } from './redis/worker-watchdog.ts';
 import { CALIBRATION_RUN_RESULTS, QUOTA_CHANGES, WARNING_NAMES } from './quota/calibration.ts';
-import { ARCHIVE_SOURCES } from './archive/archiver.ts';
-import { PARTITIONED_TABLES } from './archive/partitions.ts';
+import { ARCHIVE_SOURCES, ARCHIVED_TABLES } from './archive/archiver.ts';
+import type { CaseCounts } from './cases/case-queue.ts';
+import { CASE_OUTCOMES, type CaseOutcome } from './cases/case.ts';
 import type { SettlementStats } from './settlement/ledger.ts';
 
 /** Queue states reported by `riskmon_queue_jobs` (BullMQ's names). */
@@ -27,6 +28,8 @@ export interface ScrapeSources {
   redis: RedisClient;
   keys: Keys;
   settlementStats: () => Promise<SettlementStats>;
+  /** The review queue's counts (src/cases/case-queue.ts). */
+  caseCounts: (nowMs: number) => Promise<CaseCounts>;
   /** `riskmon_build_info` labels. */
   build: { version: string; configVersion: string };
   now?: () => number;
@@ -44,6 +47,7 @@ interface Snapshot {
   /** Credit outstanding over every account, fen. */
   creditOwed: number;
   memory: { used: number; max: number };
+  cases: CaseCounts;
 }
 
 export class Metrics {
@@ -292,6 +296,52 @@ export class Metrics {
     });
   })();
 
+  // --- The review queue (src/cases/) ---
+
+  readonly caseDecisions = new Counter({
+    name: 'riskmon_case_decisions_total',
+    help: 'Review cases closed, by outcome: released (by an analyst, or a supervisor approving one above four eyes), cancelled, auto_released (still open at its deadline).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly caseDecisionSeconds = new Histogram({
+    name: 'riskmon_case_decision_seconds',
+    help: 'Time from a case opening to its closing, by outcome, s.',
+    labelNames: ['outcome'] as const,
+    buckets: [60, 300, 900, 3_600, 4 * 3_600, 12 * 3_600, 24 * 3_600, 48 * 3_600, 72 * 3_600, 7 * 86_400],
+    registers: [this.registry],
+  });
+
+  /** Counts a case closed `seconds` after it opened. */
+  caseClosed(outcome: CaseOutcome, seconds: number): void {
+    this.caseDecisions.inc({ outcome });
+    this.caseDecisionSeconds.observe({ outcome }, seconds);
+  }
+
+  readonly casesWaiting = this.scrapeGauge({
+    name: 'riskmon_cases',
+    help: 'Review cases not closed, by status: open (nobody holds it), locked (an analyst holds it), pending_approval (a release waiting for a supervisor).',
+    labelNames: ['status'],
+    fill: (g, s) => {
+      g.set({ status: 'open' }, s.cases.open);
+      g.set({ status: 'locked' }, s.cases.locked);
+      g.set({ status: 'pending_approval' }, s.cases.pendingApproval);
+    },
+  });
+
+  readonly casesNearDeadline = this.scrapeGauge({
+    name: 'riskmon_cases_near_deadline',
+    help: 'Open review cases (held or not) whose deadline is within cases.nearDeadlineMinutes or past: at the deadline they get the default (auto_release or extend) or wait for a person.',
+    fill: (g, s) => g.set(s.cases.nearDeadline),
+  });
+
+  readonly caseOldestOpen = this.scrapeGauge({
+    name: 'riskmon_case_oldest_open_seconds',
+    help: 'Age of the oldest case not closed (of the first by deadline in the queue and approvals, and every held one), s; 0 when none.',
+    fill: (g, s) => g.set(s.cases.oldestOpenSeconds),
+  });
+
   private sources: ScrapeSources | undefined;
   private snapshotCache: { at: number; value: Promise<Snapshot | undefined> } | undefined;
 
@@ -398,10 +448,12 @@ export class Metrics {
     this.scrapeErrors.inc(0);
     for (const component of WATCHED_COMPONENTS) this.watchdogRestarts.inc({ component }, 0);
     for (const component of ['settlement', 'calibration'] as const) this.schedulerRepairs.inc({ component }, 0);
-    for (const table of PARTITIONED_TABLES) this.archiveRows.inc({ table }, 0);
+    for (const table of ARCHIVED_TABLES) this.archiveRows.inc({ table }, 0);
     for (const source of ARCHIVE_SOURCES) this.archiveLost.inc({ source }, 0);
     for (const source of ARCHIVE_SOURCES) this.archiveQuarantined.inc({ source }, 0);
     this.archiveErrors.inc(0);
+    for (const outcome of CASE_OUTCOMES) this.caseDecisions.inc({ outcome }, 0);
+    for (const outcome of CASE_OUTCOMES) this.caseDecisionSeconds.zero({ outcome });
   }
 
   /** Fills the scrape-time gauges from these sources from now on (the service calls it once). */
@@ -469,12 +521,13 @@ async function readSnapshot(sources: ScrapeSources): Promise<Snapshot> {
   for (const shard of keys.shardIds) {
     shardReads.add(keys.settlementDue(shard), (p) => p.zrange(keys.settlementDue(shard), 0, 0, 'WITHSCORES').hget(keys.creditTotals(shard), 'owed'));
   }
-  const [settlement, shardReplies, deadLetters, producerRejections, infos] = await Promise.all([
+  const [settlement, shardReplies, deadLetters, producerRejections, infos, cases] = await Promise.all([
     sources.settlementStats(),
     shardReads.exec(),
     redis.xlen(keys.deadLetter),
     redis.hgetall(keys.producerRejections),
     Promise.all(masterNodes(redis).map((node) => node.info('memory'))),
+    sources.caseCounts(now),
   ]);
   let dueAt = NaN;
   let creditOwed = 0;
@@ -495,6 +548,7 @@ async function readSnapshot(sources: ScrapeSources): Promise<Snapshot> {
     creditOwed,
     // Summed over the masters: a cluster's memory and its limit.
     memory: { used: sum(infos.map((i) => infoField(i, 'used_memory'))), max: sum(infos.map((i) => infoField(i, 'maxmemory'))) },
+    cases,
   };
 }
 

@@ -4,8 +4,15 @@
  *   GET /api/decisions/:eventId  analyst and above: one decision, the card as its last four digits
  *   GET /api/decisions?userId=&merchantId=&from=&to=&outcome=&limit=&cursor=  supervisor and above: the full query
  *   GET /api/audit?user=&from=&to=&limit=&cursor=  supervisor and above: who asked what, when, with how many rows
+ *   The review queue (src/cases/), analyst and above unless said:
+ *   GET /api/cases?status=open|locked|pending_approval|closed&limit=   the cases, by deadline (closed: last first)
+ *   POST /api/cases/next            takes (locks) the open case with the earliest deadline; 204 when none is open
+ *   GET /api/cases/:id              the case, its decision, the user's and the card's recent history, its actions
+ *   POST /api/cases/:id/release {"note"}    POST /api/cases/:id/cancel {"reason"}
+ *   POST /api/cases/:id/approve {"note"}    supervisor and above, not the releaser: a release above four eyes
  * 401 without a token or with a wrong or revoked one (wrong tokens throttled per client: 429), 403 below the
- * route's role, 404 for an unknown eventId, 400 for a bad filter, 429 past http.api.requestsPerMinute, 503 while
+ * route's role (or approving one's own release), 404 for an unknown eventId or case, 409 for a case another analyst
+ * holds or already closed, 400 for a bad filter or body, 429 past http.api.requestsPerMinute, 503 while
  * the archive is not open. Every request is audited in PostgreSQL before its answer leaves, refused ones too; one
  * that cannot be audited gets 503 and no data.
  */
@@ -24,6 +31,9 @@ import type { Metrics } from '../metrics.ts';
 import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { AuditLog } from './audit.ts';
+import { ArchivedCases, type CaseActionEntry } from '../cases/archived-cases.ts';
+import { caseView, CASE_STATUSES, type CaseRecord } from '../cases/case.ts';
+import { CaseError, type CaseQueue } from '../cases/case-queue.ts';
 import { ApiUsers, atLeast, type Role } from './users.ts';
 
 export interface ApiOptions {
@@ -32,6 +42,8 @@ export interface ApiOptions {
   /** Decisions not archived yet are read from Redis. */
   redis: RedisClient;
   keys: Keys;
+  /** The review queue (cases in Redis until archived). */
+  cases: CaseQueue;
   http: RiskmonConfig['http'];
   metrics: Metrics;
   logger: Logger;
@@ -47,7 +59,7 @@ interface Caller {
 
 class HttpError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 429 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 429 | 503,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
@@ -64,6 +76,8 @@ const instant = z.string().transform((text, ctx) => {
   return new Date(t.ms);
 });
 const id = z.string().min(1).max(256);
+/** A person's note or reason: kept for years, so never a card number (masked), at most 2000 characters. */
+const text = (what: string) => z.string({ error: `${what} must be a string` }).max(2_000, `${what} is longer than 2000 characters`).transform((t) => maskCardNumbers(t));
 
 function cursorOf<T>(schema: z.ZodType<T>) {
   return z.string().transform((text, ctx) => {
@@ -76,7 +90,7 @@ function cursorOf<T>(schema: z.ZodType<T>) {
   });
 }
 /** Filters the audit records: the ones the routes know, card numbers masked, each cut short; other keys by name only. */
-const AUDITED = new Set(['eventId', 'userId', 'merchantId', 'from', 'to', 'outcome', 'limit', 'user']);
+const AUDITED = new Set(['eventId', 'userId', 'merchantId', 'from', 'to', 'outcome', 'limit', 'user', 'id', 'status']);
 function auditedFilters(given: Record<string, string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const unknown: string[] = [];
@@ -99,7 +113,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
   const limit = z.coerce.number().int().min(1).max(options.http.api.maxPageSize).default(100);
 
   /** Runs a route: authenticates, authorises, answers, and audits whatever happened. */
-  const handle = (route: string, role: Role, answer: (c: Context<Env>, db: ArchiveDb, caller: Caller, filters: Record<string, unknown>) => Promise<{ body: unknown; rows: number }>) =>
+  const handle = (route: string, role: Role, answer: (c: Context<Env>, db: ArchiveDb, caller: Caller, filters: Record<string, unknown>) => Promise<{ body: unknown; rows: number; status?: 200 | 204 }>) =>
     async (c: Context<Env>) => {
       const client = clientKey(c.env?.incoming?.socket?.remoteAddress);
       const filters = auditedFilters({ ...c.req.param(), ...c.req.query() });
@@ -114,8 +128,12 @@ export function createApi(options: ApiOptions): Hono<Env> {
         caller = await authenticate(c, db, client);
         if (!atLeast(caller.role, role)) throw new HttpError(403, `${route} needs the ${role} role or above; ${caller.name} is ${caller.role}`);
         throttleUser(caller.name);
-        ({ body, rows } = await answer(c, db, caller, filters));
-      } catch (e) {
+        const out = await answer(c, db, caller, filters);
+        ({ body, rows } = out);
+        status = out.status ?? 200;
+      } catch (caught) {
+        let e = caught;
+        if (e instanceof CaseError) e = new HttpError(e.status, e.message);
         if (!(e instanceof HttpError)) {
           options.logger.error({ err: (e as Error).message, route }, 'api: request failed');
           status = 503;
@@ -135,6 +153,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
           return c.json({ error: 'the request could not be audited; no data is returned' }, 503);
         }
       }
+      if (status === 204) return c.body(null, 204);
       return c.json(body as object, status as 200, headers);
     };
 
@@ -220,7 +239,104 @@ export function createApi(options: ApiOptions): Hono<Env> {
     }),
   );
 
+  // --- The review queue ---
+
+  const caseList = z.strictObject({ status: z.enum(CASE_STATUSES).default('open'), limit });
+  app.get(
+    '/cases',
+    handle('/api/cases', 'analyst', async (c, db) => {
+      const q = parse(caseList, c.req.query());
+      const t = now();
+      const cases = q.status === 'closed' ? await new ArchivedCases(db, options.keys.namespace).closed(q.limit) : await options.cases.list(q.status, t, q.limit);
+      return { body: { cases: cases.map((x) => caseView(x, t)) }, rows: cases.length };
+    }),
+  );
+
+  app.post(
+    '/cases/next',
+    handle('/api/cases/next', 'analyst', async (_c, _db, caller) => {
+      const t = now();
+      const taken = await options.cases.next(caller.name, t);
+      if (!taken) return { body: null, rows: 0, status: 204 };
+      return { body: caseView(taken, t), rows: 1 };
+    }),
+  );
+
+  app.get(
+    '/cases/:id',
+    handle('/api/cases/:id', 'analyst', async (c, db) => {
+      const caseId = parse(id, c.req.param('id'));
+      const archived = new ArchivedCases(db, options.keys.namespace);
+      const record = (await options.cases.get(caseId)) ?? (await archived.byId(caseId));
+      if (!record) throw new HttpError(404, `no case ${JSON.stringify(maskCardNumbers(caseId))}`);
+      const decisions = new ArchivedDecisions(db, options.keys.namespace);
+      const decision = (await decisions.byId(record.chargeId)) ?? (await fromRedis(record.chargeId)) ?? null;
+      // The user's charges of the 30 days up to this one; the card's are those of them on the same card (the
+      // archive keeps a card's last four digits only, so a card is followed within its user).
+      const history = await decisions.recentOfUser(record.userId, new Date(decision?.occurredAt ?? record.openedAtMs), 30, 50);
+      const others = history.filter((d) => d.eventId !== record.chargeId);
+      const actions: CaseActionEntry[] = await archived.actions(caseId);
+      return {
+        body: {
+          case: caseView(record, now()),
+          decision,
+          history: { user: others.slice(0, 20), card: decision ? others.filter((d) => d.cardLast4 === decision.cardLast4).slice(0, 20) : [] },
+          actions,
+        },
+        rows: 1,
+      };
+    }),
+  );
+
+  const noteBody = z.strictObject({ note: text('note').optional() });
+  const reasonBody = z.strictObject({ reason: text('reason').refine((r) => r.trim() !== '', 'reason must not be empty') });
+  app.post(
+    '/cases/:id/release',
+    handle('/api/cases/:id/release', 'analyst', async (c, _db, caller) => {
+      const caseId = parse(id, c.req.param('id'));
+      const { note } = parse(noteBody, await jsonBody(c));
+      const t = now();
+      return { body: caseView(counted(await options.cases.release(caseId, caller.name, note ?? '', t)), t), rows: 1 };
+    }),
+  );
+  app.post(
+    '/cases/:id/cancel',
+    handle('/api/cases/:id/cancel', 'analyst', async (c, _db, caller) => {
+      const caseId = parse(id, c.req.param('id'));
+      const { reason } = parse(reasonBody, await jsonBody(c));
+      const t = now();
+      return { body: caseView(counted(await options.cases.cancel(caseId, caller.name, atLeast(caller.role, 'supervisor'), reason, t)), t), rows: 1 };
+    }),
+  );
+  app.post(
+    '/cases/:id/approve',
+    handle('/api/cases/:id/approve', 'supervisor', async (c, _db, caller) => {
+      const caseId = parse(id, c.req.param('id'));
+      const { note } = parse(noteBody, await jsonBody(c));
+      const t = now();
+      return { body: caseView(counted(await options.cases.approve(caseId, caller.name, note ?? '', t)), t), rows: 1 };
+    }),
+  );
+
   app.all('*', (c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+
+  /** A case a person just acted on, counted when that closed it (riskmon_case_decisions_total). */
+  function counted(record: CaseRecord): CaseRecord {
+    if (record.outcome && record.closedAtMs !== undefined) options.metrics.caseClosed(record.outcome, Math.max(0, (record.closedAtMs - record.openedAtMs) / 1_000));
+    return record;
+  }
+
+  /** The JSON body of a POST ({} when empty); 400 when it is not a JSON object. */
+  async function jsonBody(c: Context<Env>): Promise<unknown> {
+    const raw = await c.req.text();
+    if (raw.trim() === '') return {};
+    if (raw.length > 10_000) throw new HttpError(400, 'body: longer than 10000 characters');
+    try {
+      return JSON.parse(raw);
+    } catch {
+      throw new HttpError(400, 'body: not valid JSON');
+    }
+  }
 
   /** A decision still only in Redis (decided moments ago, not yet archived): its shard is unknown, so every one is asked. */
   async function fromRedis(eventId: string): Promise<ArchivedDecision | undefined> {

@@ -97,6 +97,15 @@ export class ArchivedDecisions {
     return r.rows[0] && toDecision(r.rows[0]);
   }
 
+  /** A user's decisions that occurred in the `days` before `until` (inclusive), newest first, at most `limit`. */
+  async recentOfUser(userId: string, until: Date, days: number, limit: number): Promise<ArchivedDecision[]> {
+    const r = await this.db.query<Row>(
+      `${SELECT} WHERE t.namespace = $1 AND t.user_id = $2 AND t.occurred_at <= $3 AND t.occurred_at > $4 ORDER BY t.occurred_at DESC, t.event_id DESC LIMIT $5`,
+      [this.namespace, userId, until, new Date(until.getTime() - days * 86_400_000), limit],
+    );
+    return r.rows.map(toDecision);
+  }
+
   /** One page, oldest first; `next` continues after its last decision. */
   async query(f: DecisionFilter): Promise<{ decisions: ArchivedDecision[]; next: { occurredAt: string; eventId: string } | undefined }> {
     const where = ['t.namespace = $1'];

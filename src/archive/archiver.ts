@@ -21,18 +21,26 @@ import { parseDecision, type Decision } from '../decisions/decision.ts';
 import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import type { ArchiveDb, Statement } from './database.ts';
-import { Partitions, type PartitionedTable } from './partitions.ts';
+import { Partitions, PARTITIONED_TABLES } from './partitions.ts';
 import { maskCardNumbers } from '../events/card.ts';
+import { parseCaseRecord, type CaseRecord } from '../cases/case.ts';
 
 export const ARCHIVE_GROUP = 'archive';
 /** One consumer name for every archiver of a namespace: a restarted archiver finds its predecessor's pending entries. */
 export const ARCHIVE_CONSUMER = 'archiver';
-export const ARCHIVE_SOURCES = ['decisions', 'settlements', 'dead_letters'] as const;
+export const ARCHIVE_SOURCES = ['decisions', 'settlements', 'dead_letters', 'cases'] as const;
 /** Logged when an archiver writes entries again that it (or a predecessor) read and did not acknowledge. */
 export const PENDING_AGAIN = 'archive: writing again entries read earlier and not acknowledged';
 /** How often a round first looks for entries a stream's cap removed unread (countTrimmedUnread). */
 const GAP_CHECK_MS = 5_000;
 export type ArchiveSource = (typeof ARCHIVE_SOURCES)[number];
+/** The tables a round writes (the partitioned ones and the review cases'), by which the rows metric counts. */
+export const ARCHIVED_TABLES = [...PARTITIONED_TABLES, 'cases', 'case_actions'] as const;
+export type ArchivedTable = (typeof ARCHIVED_TABLES)[number];
+
+function noneLost(): Record<ArchiveSource, number> {
+  return Object.fromEntries(ARCHIVE_SOURCES.map((s) => [s, 0])) as Record<ArchiveSource, number>;
+}
 
 interface StreamState {
   key: string;
@@ -147,6 +155,7 @@ export class Archiver {
     // an archiver dying in between leaves the entries unacknowledged, to be written (and their decisions dropped)
     // again.
     await this.dropArchivedDecisions(batches);
+    await this.dropArchivedCases(batches);
     const ack = new SlotPipeline(redis);
     for (const b of batches) {
       const ids = b.entries.map(([id]) => id);
@@ -175,7 +184,7 @@ export class Archiver {
    */
   async countTrimmedUnread(): Promise<Record<ArchiveSource, number>> {
     const { redis } = this.options;
-    const lost: Record<ArchiveSource, number> = { decisions: 0, settlements: 0, dead_letters: 0 };
+    const lost = noneLost();
     const info = new SlotPipeline(redis);
     for (const st of this.streams) {
       info.add(st.key, (p) => p.xinfo('STREAM', st.key));
@@ -231,9 +240,26 @@ export class Archiver {
     for (const [err] of await drop.exec()) if (err) throw err;
   }
 
+  /** Deletes every case a batch's entry closed from Redis (archived: its whole record and trail are in PostgreSQL). */
+  private async dropArchivedCases(batches: { stream: StreamState; entries: Entry[] }[]): Promise<void> {
+    const { redis, keys } = this.options;
+    const drop = new SlotPipeline(redis);
+    for (const { stream, entries } of batches) {
+      if (stream.source !== 'cases') continue;
+      const closed: string[] = [];
+      for (const [, fields] of entries) {
+        const f = fields ? fieldMap(fields) : undefined;
+        if (f?.c !== undefined && f.case !== undefined && /"status":"closed"/.test(f.case)) closed.push(f.c);
+      }
+      if (closed.length === 0) continue;
+      drop.add(keys.cases(stream.shard), (p) => p.hdel(keys.cases(stream.shard), ...closed).zrem(keys.closedCases(stream.shard), ...closed));
+    }
+    for (const [err] of await drop.exec()) if (err) throw err;
+  }
+
   /** Writes the entries of `batches` in one transaction; the rows written per table. */
-  private async write(batches: { stream: StreamState; entries: Entry[] }[]): Promise<{ rows: Partial<Record<PartitionedTable, number>>; lost: Record<ArchiveSource, number> }> {
-    const { transactions, risks, deadLetters, settlements, lost } = this.rowsOf(batches);
+  private async write(batches: { stream: StreamState; entries: Entry[] }[]): Promise<{ rows: Partial<Record<ArchivedTable, number>>; lost: Record<ArchiveSource, number> }> {
+    const { transactions, risks, deadLetters, settlements, cases, caseActions, lost } = this.rowsOf(batches);
     await this.partitions.ensure('transactions', transactions.map((t) => Date.parse(t.occurred_at)));
     await this.partitions.ensure('risk_records', risks.map((r) => Date.parse(r.created_at)));
     await this.partitions.ensure('dead_letters', deadLetters.map((d) => Date.parse(d.created_at)));
@@ -276,8 +302,29 @@ export class Archiver {
         params: [ns, rowsJson(settlements)],
       });
     }
+    if (caseActions.length > 0) {
+      statements.push({
+        text: `INSERT INTO fenfu.case_actions (namespace, case_id, seq, at, action, actor, note, shard)
+          SELECT $1, r.case_id, r.seq, r.at, r.action, r.actor, r.note, r.shard
+          FROM jsonb_to_recordset($2::jsonb) AS r(case_id text, seq integer, at timestamptz, action text, actor text, note text, shard integer)
+          ON CONFLICT DO NOTHING`,
+        params: [ns, rowsJson(caseActions)],
+      });
+      // One row per case in the batch (its latest), replaced only by a later state: a round written again, or
+      // rounds that meet out of order, never take a case back.
+      statements.push({
+        text: `INSERT INTO fenfu.cases (namespace, case_id, charge_id, user_id, merchant_id, amount_fen, opened, opened_at, deadline, status, outcome, closed_at, closed_by, seq, record, shard)
+          SELECT $1, r.case_id, r.charge_id, r.user_id, r.merchant_id, r.amount_fen, r.opened, r.opened_at, r.deadline, r.status, r.outcome, r.closed_at, r.closed_by, r.seq, r.record, r.shard
+          FROM jsonb_to_recordset($2::jsonb) AS r(case_id text, charge_id text, user_id text, merchant_id text, amount_fen bigint, opened text, opened_at timestamptz,
+            deadline timestamptz, status text, outcome text, closed_at timestamptz, closed_by text, seq integer, record jsonb, shard integer)
+          ON CONFLICT (namespace, case_id) DO UPDATE SET deadline = EXCLUDED.deadline, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
+            closed_at = EXCLUDED.closed_at, closed_by = EXCLUDED.closed_by, seq = EXCLUDED.seq, record = EXCLUDED.record
+          WHERE fenfu.cases.seq < EXCLUDED.seq`,
+        params: [ns, rowsJson([...cases.values()])],
+      });
+    }
     const results = statements.length > 0 ? await this.options.db.atomic(statements) : [];
-    const rows: Partial<Record<PartitionedTable, number>> = {};
+    const rows: Partial<Record<ArchivedTable, number>> = {};
     let i = 0;
     if (transactions.length > 0) {
       rows.transactions = results[i++]!.rowCount;
@@ -285,6 +332,10 @@ export class Archiver {
     }
     if (deadLetters.length > 0) rows.dead_letters = results[i++]!.rowCount;
     if (settlements.length > 0) rows.settlements = results[i++]!.rowCount;
+    if (caseActions.length > 0) {
+      rows.case_actions = results[i++]!.rowCount;
+      rows.cases = results[i++]!.rowCount;
+    }
     return { rows, lost };
   }
 
@@ -292,14 +343,14 @@ export class Archiver {
    * After a round PostgreSQL refused for its data: each entry on its own, and one it refuses alone is set aside in
    * fenfu.archive_rejects (with the error) rather than stopping the archive for every stream.
    */
-  private async writeEachAlone(batches: { stream: StreamState; entries: Entry[] }[]): Promise<{ rows: Partial<Record<PartitionedTable, number>>; lost: Record<ArchiveSource, number> }> {
-    const rows: Partial<Record<PartitionedTable, number>> = {};
-    const lost: Record<ArchiveSource, number> = { decisions: 0, settlements: 0, dead_letters: 0 };
+  private async writeEachAlone(batches: { stream: StreamState; entries: Entry[] }[]): Promise<{ rows: Partial<Record<ArchivedTable, number>>; lost: Record<ArchiveSource, number> }> {
+    const rows: Partial<Record<ArchivedTable, number>> = {};
+    const lost = noneLost();
     for (const b of batches) {
       for (const entry of b.entries) {
         try {
           const one = await this.write([{ stream: b.stream, entries: [entry] }]);
-          for (const [t, n] of Object.entries(one.rows)) rows[t as PartitionedTable] = (rows[t as PartitionedTable] ?? 0) + n;
+          for (const [t, n] of Object.entries(one.rows)) rows[t as ArchivedTable] = (rows[t as ArchivedTable] ?? 0) + n;
           for (const [src, n] of Object.entries(one.lost)) lost[src as ArchiveSource] += n;
         } catch (e) {
           if (!isDataError(e)) throw e;
@@ -321,7 +372,9 @@ export class Archiver {
     const risks: { created_at: string; [k: string]: unknown }[] = [];
     const deadLetters: { created_at: string; [k: string]: unknown }[] = [];
     const settlements: ReturnType<typeof settlementRow>[] = [];
-    const lost: Record<ArchiveSource, number> = { decisions: 0, settlements: 0, dead_letters: 0 };
+    const caseActions: ReturnType<typeof caseActionRow>[] = [];
+    const cases = new Map<string, ReturnType<typeof caseRow>>();
+    const lost = noneLost();
     for (const { stream, entries } of batches) {
       for (const [id, fields] of entries) {
         // A pending entry whose content is gone: the stream's cap removed it before it was archived.
@@ -332,6 +385,10 @@ export class Archiver {
         const f = fieldMap(fields);
         if (stream.source === 'settlements') {
           settlements.push(settlementRow(f, stream.shard));
+        } else if (stream.source === 'cases') {
+          caseActions.push(caseActionRow(f, stream.shard));
+          const row = caseRow(parseCaseRecord(f.case!), stream.shard);
+          if ((cases.get(row.case_id)?.seq ?? -1) < row.seq) cases.set(row.case_id, row);
         } else if (stream.source === 'decisions') {
           const d: Decision = parseDecision(f.d!);
           transactions.push({
@@ -360,7 +417,7 @@ export class Archiver {
         }
       }
     }
-    return { transactions, risks, deadLetters, settlements, lost };
+    return { transactions, risks, deadLetters, settlements, cases, caseActions, lost };
   }
 
   /**
@@ -498,6 +555,7 @@ function archivedStreams(keys: Keys): { key: string; source: ArchiveSource; shar
     ...keys.shardIds.map((shard) => ({ key: keys.decisionStream(shard), source: 'decisions' as const, shard })),
     ...keys.shardIds.map((shard) => ({ key: keys.settlementLog(shard), source: 'settlements' as const, shard })),
     { key: keys.deadLetter, source: 'dead_letters' as const, shard: -1 },
+    ...keys.shardIds.map((shard) => ({ key: keys.caseLog(shard), source: 'cases' as const, shard })),
   ];
 }
 
@@ -628,6 +686,33 @@ function settlementRow(f: Record<string, string>, shard: number) {
     net_fen: fen(f.net),
     // A reversal's own time (its refund's); a charge's is its transaction's.
     occurred_at: f.k === 'reversal' && f.oc !== undefined ? new Date(Number(f.oc)).toISOString() : null,
+  };
+}
+
+/** A case log entry (src/cases/case-record.lua) as a row of fenfu.case_actions. */
+function caseActionRow(f: Record<string, string>, shard: number) {
+  return { case_id: f.c!, seq: Number(f.n), at: new Date(Number(f.at)).toISOString(), action: f.a!, actor: f.by!, note: f.note ?? '', shard };
+}
+
+/** The case an entry carries, as a row of fenfu.cases. */
+function caseRow(c: CaseRecord, shard: number) {
+  const iso = (t: number | undefined) => (t === undefined ? null : new Date(t).toISOString());
+  return {
+    case_id: c.id,
+    charge_id: c.chargeId,
+    user_id: c.userId,
+    merchant_id: c.merchantId,
+    amount_fen: c.amount,
+    opened: c.opened,
+    opened_at: iso(c.openedAtMs),
+    deadline: iso(c.deadlineMs),
+    status: c.status,
+    outcome: c.outcome ?? null,
+    closed_at: iso(c.closedAtMs),
+    closed_by: c.closedBy ?? null,
+    seq: c.seq,
+    record: c,
+    shard,
   };
 }
 

@@ -3,8 +3,8 @@
  * `npm run archive -- retention [--dry-run] [--now ISO]`:
  * - transaction detail (a charge's row, its settlement) is dropped transactionYears (5) after its occurredAt;
  * - risk records (reasons and observed values, dead letters, the API's audit trail, entries the archive set
- *   aside) riskRecordYears (3) after
- *   their creation;
+ *   aside) riskRecordYears (3) after their creation, and review cases with their actions riskRecordYears after
+ *   they closed (an open case stays);
  * - a charge under dispute keeps all of its records while the dispute is open and disputeExtraYears (2) after it
  *   closed, whichever is later; a closed dispute itself goes with the last of them.
  * Rows are deleted (one transaction per run, so a run is all or nothing); a monthly partition wholly past its
@@ -15,14 +15,15 @@ import type { ArchiveDb, Statement } from './database.ts';
 import { PARTITIONED_TABLES, type PartitionedTable } from './partitions.ts';
 
 type RetentionConfig = RiskmonConfig['archive']['retention'];
+type RetainedTable = PartitionedTable | 'disputes' | 'audit' | 'archive_rejects' | 'cases' | 'case_actions';
 
 export interface RetentionReport {
   now: string;
   dryRun: boolean;
   /** The instant each table's records are dropped before (disputed ones excepted). */
-  cutoffs: Record<PartitionedTable | 'disputes' | 'audit' | 'archive_rejects', string>;
+  cutoffs: Record<RetainedTable, string>;
   /** Rows dropped (or, in a dry run, that would be). */
-  rows: Record<PartitionedTable | 'disputes' | 'audit' | 'archive_rejects', number>;
+  rows: Record<RetainedTable, number>;
   /** Empty partitions wholly before their cutoff, dropped (or that would be). */
   partitions: string[];
 }
@@ -56,11 +57,15 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
     disputes: closedDisputeCutoff.toISOString(),
     audit: riskCutoff.toISOString(),
     archive_rejects: riskCutoff.toISOString(),
+    cases: riskCutoff.toISOString(),
+    case_actions: riskCutoff.toISOString(),
   };
   const dryRun = options.dryRun ?? false;
 
   // Transactions and their settlements together; then risk records, dead letters, closed disputes.
   const doomedTransactions = `FROM fenfu.transactions t WHERE t.occurred_at < $1 AND NOT ${PROTECTED('t')}`;
+  // A case is its charge's record: kept while that charge is disputed.
+  const doomedCase = `c.status = 'closed' AND c.closed_at < $1 AND NOT EXISTS (SELECT 1 FROM fenfu.disputes d WHERE d.namespace = c.namespace AND d.event_id = c.charge_id AND (d.closed_at IS NULL OR d.closed_at > $2))`;
   const statements: Statement[] = dryRun
     ? [
         {
@@ -73,6 +78,11 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
         { text: `SELECT count(*)::int AS n FROM fenfu.disputes WHERE closed_at < $1`, params: [closedDisputeCutoff] },
         { text: `SELECT count(*)::int AS n FROM riskmon.audit WHERE at < $1`, params: [riskCutoff] },
         { text: `SELECT count(*)::int AS n FROM fenfu.archive_rejects WHERE at < $1`, params: [riskCutoff] },
+        {
+          text: `SELECT (SELECT count(*)::int FROM fenfu.cases c WHERE ${doomedCase}) AS cases,
+            (SELECT count(*)::int FROM fenfu.case_actions a WHERE EXISTS (SELECT 1 FROM fenfu.cases c WHERE c.namespace = a.namespace AND c.case_id = a.case_id AND ${doomedCase})) AS case_actions`,
+          params: [riskCutoff, disputeCutoff],
+        },
       ]
     : [
         {
@@ -86,10 +96,16 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
         { text: `WITH gone AS (DELETE FROM fenfu.disputes WHERE closed_at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [closedDisputeCutoff] },
         { text: `WITH gone AS (DELETE FROM riskmon.audit WHERE at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [riskCutoff] },
         { text: `WITH gone AS (DELETE FROM fenfu.archive_rejects WHERE at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [riskCutoff] },
+        {
+          text: `WITH gone AS (DELETE FROM fenfu.cases c WHERE ${doomedCase} RETURNING namespace, case_id),
+            trail AS (DELETE FROM fenfu.case_actions a USING gone WHERE a.namespace = gone.namespace AND a.case_id = gone.case_id RETURNING 1)
+            SELECT (SELECT count(*)::int FROM gone) AS cases, (SELECT count(*)::int FROM trail) AS case_actions`,
+          params: [riskCutoff, disputeCutoff],
+        },
       ];
   if (db.kind === 'postgres') statements.unshift({ text: 'SELECT pg_advisory_xact_lock($1)', params: [RETENTION_LOCK] });
   const results = await db.atomic(statements);
-  const [tx, risk, dead, disputes, audit, rejects] = results.slice(db.kind === 'postgres' ? 1 : 0).map((r) => r.rows[0] as Record<string, number>);
+  const [tx, risk, dead, disputes, audit, rejects, cases] = results.slice(db.kind === 'postgres' ? 1 : 0).map((r) => r.rows[0] as Record<string, number>);
   const rows: RetentionReport['rows'] = {
     transactions: tx!.transactions!,
     settlements: tx!.settlements!,
@@ -98,6 +114,8 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
     disputes: disputes!.n!,
     audit: audit!.n!,
     archive_rejects: rejects!.n!,
+    cases: cases!.cases!,
+    case_actions: cases!.case_actions!,
   };
 
   const partitions: string[] = [];

@@ -43,6 +43,7 @@ export async function startObservability(
     redis: context.redis,
     keys,
     settlementStats: () => context.ledger.stats(),
+    caseCounts: (nowMs) => context.cases.counts(nowMs),
     build: { version: VERSION, configVersion: settings.configVersion },
   });
   const closeQueues = () => Promise.all(queues.map((q) => q.close())).then(() => undefined);
@@ -57,7 +58,7 @@ export async function startObservability(
       queues,
       readiness: () => checkReadiness({ redis: context.redis, workers, phase }),
       logger: logger.child({ component: 'http' }),
-      api: archive && { archive, redis: context.redis, keys },
+      api: archive && { archive, redis: context.redis, keys, cases: context.cases },
     });
   } catch (e) {
     await closeQueues();

@@ -62,8 +62,11 @@ export interface ReleaseResult {
   paid: PaidTotals[];
   /** The date is closed (reconciled): what is due waits for the next date's runs. */
   closed: boolean;
-  /** What open cases got at their deadline in this run (src/cases/): paid, extended, or left for a person. */
-  caseDeadlines: { autoReleased: number; extended: number; waiting: number; openedAtMs: number[] };
+  /**
+   * What open cases got at their deadline in this run (src/cases/): paid (and how long each had been open, s),
+   * extended, or left for a person.
+   */
+  caseDeadlines: { autoReleased: number; extended: number; waiting: number; decisionSeconds: number[] };
 }
 
 /** Sums over the transactions of one fee tier and kind, fen (a reversal's figures are negative). */
@@ -150,7 +153,7 @@ export class SettlementLedger {
         autoReleased: sum(parts.map((p) => p.caseDeadlines.autoReleased)),
         extended: sum(parts.map((p) => p.caseDeadlines.extended)),
         waiting: sum(parts.map((p) => p.caseDeadlines.waiting)),
-        openedAtMs: parts.flatMap((p) => p.caseDeadlines.openedAtMs),
+        decisionSeconds: parts.flatMap((p) => p.caseDeadlines.decisionSeconds),
       },
     };
   }
@@ -206,7 +209,7 @@ export class SettlementLedger {
           const openedAtMs = Number(reply[2]);
           if (openedAtMs > 0) {
             total.caseDeadlines.autoReleased++;
-            total.caseDeadlines.openedAtMs.push(openedAtMs);
+            total.caseDeadlines.decisionSeconds.push(Math.max(0, (nowMs - openedAtMs) / 1_000));
           }
         } else if (Array.isArray(reply) && reply[0] === -4) {
           // Its case kept it: due later (extended) or at +inf (waiting for a person), out of this run's range.
@@ -403,7 +406,7 @@ export class SettlementLedger {
 }
 
 function noCaseDeadlines(): ReleaseResult['caseDeadlines'] {
-  return { autoReleased: 0, extended: 0, waiting: 0, openedAtMs: [] };
+  return { autoReleased: 0, extended: 0, waiting: 0, decisionSeconds: [] };
 }
 
 /** Adds `t` into the totals of its tier and kind, keeping them in tier order, charges first. */

@@ -88,5 +88,10 @@ export function recordRelease(result: ReleaseResult, metrics: Metrics, logger: L
     }
     logger.info(summary, 'settlements released');
   }
+  for (const seconds of result.caseDeadlines.decisionSeconds) metrics.caseClosed('auto_released', seconds);
+  if (result.caseDeadlines.autoReleased + result.caseDeadlines.extended + result.caseDeadlines.waiting > 0) {
+    const { decisionSeconds: _, ...cases } = result.caseDeadlines;
+    logger.info({ date: result.date, ...cases }, 'review cases at their deadline');
+  }
   if (result.missingInfo > 0) logger.error(summary, 'due settlements without their settlement info: left unpaid in the due set');
 }

@@ -22,10 +22,10 @@ describe.skipIf(skipWithoutPostgres())('npm run archive', () => {
     const withPassword = database.url.replace('postgres@', 'postgres:hunter2-archive-pw@');
     const first = await runTool('archive', ['migrate'], { ...env(), DATABASE_URL: withPassword });
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:5432\/\S+: schema version 0 → 2 \(applied 1\.archive, 2\.settlement-fees\)/);
+    expect(first.stdout).toMatch(/postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:5432\/\S+: schema version 0 → 3 \(applied 1\.archive, 2\.settlement-fees, 3\.cases\)/);
     expect(first.stdout + first.stderr).not.toContain('hunter2');
     const again = await runTool('archive', ['migrate'], env());
-    expect(again.stdout).toMatch(/schema version 2, up to date/);
+    expect(again.stdout).toMatch(/schema version 3, up to date/);
   });
 
   it('opens, lists and closes a dispute on an archived charge; refuses an unknown one', async () => {

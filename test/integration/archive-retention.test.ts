@@ -71,7 +71,7 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
 
     // A year on: nothing is due.
     const early = await applyRetention(db, RETENTION, { now: Date.now() + 365 * 86_400_000 });
-    expect(early.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 0, dead_letters: 0, disputes: 0, audit: 0, archive_rejects: 0 });
+    expect(early.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 0, dead_letters: 0, disputes: 0, audit: 0, archive_rejects: 0, cases: 0, case_actions: 0 });
 
     // Risk records and dead letters are created at the wall clock's time (the charges' decidedAt, the rejections'):
     // just past 3 years after their month's end, risk records go but c3's (open dispute); c4's dispute closed
@@ -80,7 +80,7 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     const at3 = Date.UTC(created.getUTCFullYear() + 3, created.getUTCMonth() + 1, 5);
     const createdMonth = `${created.getUTCFullYear()}_${String(created.getUTCMonth() + 1).padStart(2, '0')}`;
     const dry = await applyRetention(db, RETENTION, { now: at3, dryRun: true });
-    expect(dry.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 19, dead_letters: 2, disputes: 0, audit: 0, archive_rejects: 0 });
+    expect(dry.rows).toEqual({ transactions: 0, settlements: 0, risk_records: 19, dead_letters: 2, disputes: 0, audit: 0, archive_rejects: 0, cases: 0, case_actions: 0 });
     expect(dry.partitions).toEqual([`fenfu.dead_letters_${createdMonth}`]);
     expect(await count('risk_records')).toBe(20);
     expect(await count('dead_letters')).toBe(2);
@@ -96,7 +96,7 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     const at5 = Math.max(Date.parse('2032-01-05T00:00:00Z'), at3 + 86_400_000);
     const five = await applyRetention(db, RETENTION, { now: at5 });
     const c3Settled = (await db.query(`SELECT 1 FROM fenfu.settlements WHERE event_id = $1`, [`${ns}-c3`])).rows.length;
-    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 2, audit: 0, archive_rejects: 0 });
+    expect(five.rows).toEqual({ transactions: 19, settlements: settledBefore - c3Settled, risk_records: 0, dead_letters: 0, disputes: 2, audit: 0, archive_rejects: 0, cases: 0, case_actions: 0 });
     expect((await db.query(`SELECT event_id FROM fenfu.transactions`)).rows).toEqual([{ event_id: `${ns}-c3` }]);
     expect(await count('settlements')).toBe(c3Settled);
     // One of the two transaction months held only unprotected charges: emptied and dropped.
@@ -106,10 +106,36 @@ describe.skipIf(skipWithoutPostgres())('archive retention', () => {
     const closedAt = at5 + 30 * 86_400_000;
     await disputes.close(`${ns}-c3`, 'ops-wang', closedAt);
     const end = await applyRetention(db, RETENTION, { now: closedAt + (2 * 365 + 2) * 86_400_000 });
-    expect(end.rows).toEqual({ transactions: 1, settlements: c3Settled, risk_records: 1, dead_letters: 0, disputes: 0, audit: 0, archive_rejects: 0 });
+    expect(end.rows).toEqual({ transactions: 1, settlements: c3Settled, risk_records: 1, dead_letters: 0, disputes: 0, audit: 0, archive_rejects: 0, cases: 0, case_actions: 0 });
     for (const t of ['transactions', 'settlements', 'risk_records', 'dead_letters']) expect(await count(t)).toBe(0);
     expect(await partitions()).toEqual([]);
     expect(await count('disputes')).toBe(1); // closed a month after at5: kept 5 years more
+  });
+
+  it('drops a closed case with its trail riskRecordYears after it closed; keeps an open one and a disputed charge\'s', async () => {
+    const ns = ctx.keys.namespace;
+    const clock = Date.parse('2026-12-01T12:00:00Z');
+    // Three bursts of three charges on one card: each third charge opens a review case.
+    const bursts = ['rv1', 'rv2', 'rv3'].flatMap((u) =>
+      [0, 1, 2].map((i) => testCharge({ eventId: `${ns}-${u}-${i}`, userId: `${ns}-${u}`, cardId: `card-${u}`, amount: 100, occurredAt: new Date(clock + i * 60_000).toISOString() })),
+    );
+    await ctx.processor.process(testBatch(bursts, { clockMs: clock + 600_000 }), 'test:retention-cases');
+    const closedAt = Date.parse('2026-12-02T00:00:00Z');
+    await ctx.cases.release(`${ns}-rv1-2`, 'ana', 'fine', closedAt);
+    await ctx.cases.cancel(`${ns}-rv2-2`, 'ana', false, 'fraud', closedAt);
+    const archiver = new Archiver({ redis: ctx.redis, keys: ctx.keys, db, logger: silentLogger });
+    for (let n = -1; n !== 0; ) n = await archiver.archiveOnce();
+    expect(await count('cases')).toBe(3);
+    await new Disputes(db, ns).open(`${ns}-rv2-2`, 'ops-li', 'customer complaint');
+
+    const at = Date.parse('2029-12-03T00:00:00Z');
+    const dry = await applyRetention(db, RETENTION, { now: at, dryRun: true });
+    expect(dry.rows).toMatchObject({ cases: 1, case_actions: 2 });
+    expect(await count('cases')).toBe(3);
+    const real = await applyRetention(db, RETENTION, { now: at });
+    expect(real.rows).toEqual(dry.rows);
+    expect((await db.query(`SELECT case_id FROM fenfu.cases ORDER BY case_id`)).rows).toEqual([{ case_id: `${ns}-rv2-2` }, { case_id: `${ns}-rv3-2` }]);
+    expect((await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM fenfu.case_actions WHERE case_id = $1`, [`${ns}-rv1-2`])).rows[0]!.n).toBe(0);
   });
 
   it('counts calendar years back, 29 February to 28 February (not 1 March: a day early is a day too early)', async () => {

@@ -104,7 +104,7 @@ describe.skipIf(skip)('archiver', () => {
     for (const shard of c.keys.shardIds) expect(await c.redis.xlen(c.keys.decisionStream(shard))).toBe(0);
     // The dead-letter stream keeps its entries (under its own cap) for npm run dead-letter -- list.
     expect(await c.redis.xlen(c.keys.deadLetter)).toBe(3);
-    expect((await archiver.backlog()).map((b) => b.entries)).toEqual([0, 0, 0]);
+    expect((await archiver.backlog()).map((b) => b.entries)).toEqual([0, 0, 0, 0]);
     expect((await metrics.archiveRows.get()).values.find((v) => v.labels.table === 'transactions')!.value).toBe(60);
 
     // A later stream is archived on top; the same events decided again are duplicates and add nothing.
@@ -212,7 +212,7 @@ describe.skipIf(skip)('archiver', () => {
     expect(rejects.rows[0]!.error).toMatch(/check constraint/);
     expect(rejects.rows[1]!.error).toMatch(/JSON/);
     expect(JSON.stringify(rejects.rows)).not.toMatch(/4111 1111 1111 1111/);
-    expect((await archiver.backlog()).map((b) => b.entries)).toEqual([0, 0, 0]);
+    expect((await archiver.backlog()).map((b) => b.entries)).toEqual([0, 0, 0, 0]);
     expect((await metrics.archiveQuarantined.get()).values.find((v) => v.labels.source === 'decisions')!.value).toBe(2);
   });
 
@@ -246,7 +246,7 @@ describe.skipIf(skip)('archiver', () => {
       [c.keys.namespace],
     );
     expect(rows.rows[0]).toEqual({ n: 60, distinct: 60 });
-    expect((await next.backlog()).map((b) => b.entries)).toEqual([0, 0, 0]);
+    expect((await next.backlog()).map((b) => b.entries)).toEqual([0, 0, 0, 0]);
   });
 
   it('counts entries a stream cap removed before any archiver read them, once, and archives the rest', async () => {
@@ -257,8 +257,8 @@ describe.skipIf(skip)('archiver', () => {
     for (let i = 0; i < 5; i++) await c.deadLetters.record(c.redis, { source: `cap-test:${i}`, reason: 'bad', raw: { i } });
     // The cap at work before the archive got to them: three of the five are gone unread.
     await c.redis.xtrim(c.keys.deadLetter, 'MAXLEN', 2);
-    expect(await archiver.countTrimmedUnread()).toEqual({ decisions: 0, settlements: 0, dead_letters: 3 });
-    expect(await archiver.countTrimmedUnread()).toEqual({ decisions: 0, settlements: 0, dead_letters: 0 });
+    expect(await archiver.countTrimmedUnread()).toEqual({ decisions: 0, settlements: 0, dead_letters: 3, cases: 0 });
+    expect(await archiver.countTrimmedUnread()).toEqual({ decisions: 0, settlements: 0, dead_letters: 0, cases: 0 });
     expect(await drain(archiver)).toBe(2);
     const lost = (await metrics.archiveLost.get()).values.find((v) => v.labels.source === 'dead_letters');
     expect(lost?.value).toBe(3);

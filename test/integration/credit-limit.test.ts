@@ -238,7 +238,7 @@ describe('credit_limit', () => {
     const owed = (await credit(c, 'u-t1')).outstanding + (await credit(c, 'u-t2')).outstanding;
     expect(owed).toBe(21_000);
     const metrics = new Metrics({ defaultMetrics: false });
-    metrics.observe({ queues: [], redis: c.redis, keys: c.keys, settlementStats: () => c.ledger.stats(), build: { version: 'test', configVersion: 'test' } });
+    metrics.observe({ queues: [], redis: c.redis, keys: c.keys, settlementStats: () => c.ledger.stats(), caseCounts: (t) => c.cases.counts(t), build: { version: 'test', configVersion: 'test' } });
     expect((await metrics.creditOutstanding.get()).values.map((v) => v.value)).toEqual([owed]);
   });
 });

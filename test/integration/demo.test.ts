@@ -31,7 +31,7 @@ describe('npm run demo', () => {
     expect(status.code, status.stderr).toBe(0);
     const s = JSON.parse(status.stdout) as { rows: Record<string, number>; backlog: { entries: number }[] };
     expect(s.rows).toMatchObject({ transactions: 60, risk_records: 60, dead_letters: 0 });
-    expect(s.backlog.map((b) => b.entries)).toEqual([0, 0, 0]);
+    expect(s.backlog.map((b) => b.entries)).toEqual([0, 0, 0, 0]);
   }, 120_000);
 
   it.skipIf(skipPostgres)('archives into PostgreSQL with DATABASE_URL', async () => {

@@ -40,6 +40,7 @@ describe('scrape-time metrics', () => {
       redis: context.redis,
       keys: context.keys,
       settlementStats: () => context.ledger.stats(),
+      caseCounts: (t) => context.cases.counts(t),
       build: { version: '9.9.9', configVersion: context.settings.configVersion },
       now: () => now,
     });
@@ -103,6 +104,7 @@ describe('scrape-time metrics', () => {
       redis: context.redis,
       keys: context.keys,
       settlementStats: () => context.ledger.stats(),
+      caseCounts: (t) => context.cases.counts(t),
       build: { version: '9.9.9', configVersion: 'x' },
       now: () => Date.parse('2000-01-01T00:00:00Z'),
     });

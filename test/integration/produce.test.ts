@@ -107,7 +107,7 @@ describe('producer', () => {
     expect(counted.invalid_field).toBeGreaterThan(0);
     // And Prometheus reads them: the service's scrape of that hash.
     const metrics = new Metrics({ defaultMetrics: false });
-    metrics.observe({ queues: [], redis: context.redis, keys: context.keys, settlementStats: () => context!.ledger.stats(), build: { version: 't', configVersion: 't' } });
+    metrics.observe({ queues: [], redis: context.redis, keys: context.keys, settlementStats: () => context!.ledger.stats(), caseCounts: (t) => context!.cases.counts(t), build: { version: 't', configVersion: 't' } });
     const text = await metrics.registry.getSingleMetricAsString('riskmon_producer_rejected_events');
     for (const [reason, n] of Object.entries(counted)) expect(text).toContain(`riskmon_producer_rejected_events{reason="${reason}"} ${n}`);
     const events = await queued(context);

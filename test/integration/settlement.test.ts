@@ -187,7 +187,7 @@ describe('a run at instant X pays into the ledger of X\'s local date', () => {
     // 2026-03-14 10:00 in Shanghai: three are due, all paid today.
     const r = await ctx.ledger.releaseDue(Date.parse('2026-03-14T02:00:00Z'));
     // Tier 1 (0.60%, 0.10%), each rounded half up: 100 → 1 and 0; 20 → 0.12 and 0.02; 3 → 0.018 and 0.003.
-    expect(r).toEqual({ date: '2026-03-14', settled: 3, settledAmount: 123, missingInfo: 0, paid: [{ tier: 1, kind: 'charge', count: 3, grossFen: 123, baseFeeFen: 1, techFeeFen: 0, netFen: 122 }], closed: false, caseDeadlines: { autoReleased: 0, extended: 0, waiting: 0, openedAtMs: [] } });
+    expect(r).toEqual({ date: '2026-03-14', settled: 3, settledAmount: 123, missingInfo: 0, paid: [{ tier: 1, kind: 'charge', count: 3, grossFen: 123, baseFeeFen: 1, techFeeFen: 0, netFen: 122 }], closed: false, caseDeadlines: { autoReleased: 0, extended: 0, waiting: 0, decisionSeconds: [] } });
     expect(await ledgerDates()).toEqual(['2026-03-14']);
     expect(await ctx.ledger.report('2026-03-14')).toMatchObject({
       date: '2026-03-14',

@@ -65,7 +65,7 @@ describe.skipIf(initdb.skip)('TLS with a self-signed certificate', () => {
     expect(migrate.stdout).toMatch(/schema version 0 → 2/);
     const status = await runTool('archive', ['status', '--json'], env);
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject({ namespace, schemaVersion: 2 });
+    expect(JSON.parse(status.stdout)).toMatchObject({ namespace, schemaVersion: 3 });
     const untrusted = await runTool('archive', ['status'], { ...env, NODE_EXTRA_CA_CERTS: '' });
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toMatch(/cannot reach PostgreSQL .*(self.signed|certificate)/i);
