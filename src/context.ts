@@ -25,6 +25,7 @@ import { quitConnections, settlesBy } from './redis/shutdown.ts';
 import { ChargeRules } from './rules/charge-rules.ts';
 import { LiveRules, RulesPublisher } from './rules/published.ts';
 import { CaseQueue } from './cases/case-queue.ts';
+import { complaintHandler } from './cases/complaints.ts';
 import { SettlementLedger } from './settlement/ledger.ts';
 import { ZoneCalendar } from './time/calendar.ts';
 
@@ -83,7 +84,7 @@ export function createContext(settings: Settings, redisTarget: string | RedisTar
   const rules = new ChargeRules({ config, configVersion, calendar, cards, keys });
   const deadLetters = new DeadLetters(redis, keys, config.retention.deadLetterMaxLen);
   const liveRules = new LiveRules({ redis, keys, started: settings, rules, metrics, logger: logger.child({ component: 'rules' }) });
-  const handlers: HandlerTable = { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }) };
+  const handlers: HandlerTable = { charge: chargeHandler(redis, rules), ...quotaHandlers({ redis, config, keys, calendar }), complaint: complaintHandler({ redis, config, keys, calendar }) };
   const claims = new EventClaims(redis, keys, claimLayout(config));
   const processor = new RiskProcessor({
     redis,

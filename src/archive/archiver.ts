@@ -35,7 +35,7 @@ export const PENDING_AGAIN = 'archive: writing again entries read earlier and no
 const GAP_CHECK_MS = 5_000;
 export type ArchiveSource = (typeof ARCHIVE_SOURCES)[number];
 /** The tables a round writes (the partitioned ones and the review cases'), by which the rows metric counts. */
-export const ARCHIVED_TABLES = [...PARTITIONED_TABLES, 'cases', 'case_actions'] as const;
+export const ARCHIVED_TABLES = [...PARTITIONED_TABLES, 'cases', 'case_actions', 'disputes'] as const;
 export type ArchivedTable = (typeof ARCHIVED_TABLES)[number];
 
 function noneLost(): Record<ArchiveSource, number> {
@@ -259,7 +259,7 @@ export class Archiver {
 
   /** Writes the entries of `batches` in one transaction; the rows written per table. */
   private async write(batches: { stream: StreamState; entries: Entry[] }[]): Promise<{ rows: Partial<Record<ArchivedTable, number>>; lost: Record<ArchiveSource, number> }> {
-    const { transactions, risks, deadLetters, settlements, cases, caseActions, lost } = this.rowsOf(batches);
+    const { transactions, risks, deadLetters, settlements, cases, caseActions, disputes, lost } = this.rowsOf(batches);
     await this.partitions.ensure('transactions', transactions.map((t) => Date.parse(t.occurred_at)));
     await this.partitions.ensure('risk_records', risks.map((r) => Date.parse(r.created_at)));
     await this.partitions.ensure('dead_letters', deadLetters.map((d) => Date.parse(d.created_at)));
@@ -323,6 +323,16 @@ export class Archiver {
         params: [ns, rowsJson([...cases.values()])],
       });
     }
+    if (disputes.length > 0) {
+      // A complaint marks its charge disputed: its records outlive normal retention (src/archive/retention.ts). One
+      // open dispute per charge: a second complaint, or one on a charge an operator disputed already, adds none.
+      statements.push({
+        text: `INSERT INTO fenfu.disputes (namespace, event_id, opened_at, opened_by, reason)
+          SELECT $1, r.event_id, r.opened_at, r.opened_by, r.reason FROM jsonb_to_recordset($2::jsonb) AS r(event_id text, opened_at timestamptz, opened_by text, reason text)
+          ON CONFLICT DO NOTHING`,
+        params: [ns, rowsJson(disputes)],
+      });
+    }
     const results = statements.length > 0 ? await this.options.db.atomic(statements) : [];
     const rows: Partial<Record<ArchivedTable, number>> = {};
     let i = 0;
@@ -336,6 +346,7 @@ export class Archiver {
       rows.case_actions = results[i++]!.rowCount;
       rows.cases = results[i++]!.rowCount;
     }
+    if (disputes.length > 0) rows.disputes = results[i++]!.rowCount;
     return { rows, lost };
   }
 
@@ -374,6 +385,7 @@ export class Archiver {
     const settlements: ReturnType<typeof settlementRow>[] = [];
     const caseActions: ReturnType<typeof caseActionRow>[] = [];
     const cases = new Map<string, ReturnType<typeof caseRow>>();
+    const disputes: { event_id: string; opened_at: string; opened_by: string; reason: string }[] = [];
     const lost = noneLost();
     for (const { stream, entries } of batches) {
       for (const [id, fields] of entries) {
@@ -387,8 +399,13 @@ export class Archiver {
           settlements.push(settlementRow(f, stream.shard));
         } else if (stream.source === 'cases') {
           caseActions.push(caseActionRow(f, stream.shard));
-          const row = caseRow(parseCaseRecord(f.case!), stream.shard);
+          const record = parseCaseRecord(f.case!);
+          const row = caseRow(record, stream.shard);
           if ((cases.get(row.case_id)?.seq ?? -1) < row.seq) cases.set(row.case_id, row);
+          const complaint = record.complaint;
+          if (complaint && (f.a === 'complaint' || (f.a === 'opened' && record.opened === 'complaint'))) {
+            disputes.push({ event_id: record.chargeId, opened_at: new Date(complaint.atMs).toISOString(), opened_by: `complaint ${complaint.eventId}`.slice(0, 200), reason: complaint.reason });
+          }
         } else if (stream.source === 'decisions') {
           const d: Decision = parseDecision(f.d!);
           transactions.push({
@@ -417,7 +434,7 @@ export class Archiver {
         }
       }
     }
-    return { transactions, risks, deadLetters, settlements, cases, caseActions, lost };
+    return { transactions, risks, deadLetters, settlements, cases, caseActions, disputes, lost };
   }
 
   /**

@@ -50,13 +50,15 @@ const CONTENT_FIELDS = {
   asset_snapshot: ['userId', 'balance', 'redeemed', 'occurredAt'],
   social_snapshot: ['userId', 'friendsAdded', 'momentsBlocked', 'occurredAt'],
   refund: ['userId', 'chargeId', 'amount', 'occurredAt'],
+  // The reason as queued (card numbers masked): two deliveries of one complaint mask alike.
+  complaint: ['userId', 'chargeId', 'reason', 'occurredAt'],
 } as const satisfies Record<EventType, readonly string[]>;
 
 const INSTANT_FIELDS = new Set(['occurredAt', 'dueAt', 'paidAt']);
 
 export type ClaimResult = { kind: 'new' } | { kind: 'repeat' } | { kind: 'conflict'; fields: string[] };
 
-const TYPE_CODES: Record<EventType, number> = { charge: 0, account_opened: 1, repayment: 2, asset_snapshot: 3, social_snapshot: 4, refund: 5 };
+const TYPE_CODES: Record<EventType, number> = { charge: 0, account_opened: 1, repayment: 2, asset_snapshot: 3, social_snapshot: 4, refund: 5, complaint: 6 };
 const TYPES_BY_CODE = Object.fromEntries(Object.entries(TYPE_CODES).map(([t, c]) => [c, t])) as Record<number, EventType>;
 const TWO_32 = 2 ** 32; // the eventId hash: 21 high bits and 32 low ones
 /** One character per 6 bits of a field's hash. */

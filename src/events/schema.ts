@@ -122,6 +122,26 @@ export const refundSchema = z.object({
   occurredAt: instant('occurredAt'),
 });
 
+/**
+ * A complaint about a charge (seed 002, 建立投诉订单快速处理通道): it freezes the charge's settlement if not yet paid and
+ * opens a review case (src/cases/complaints.ts), and marks the charge disputed in the archive. The reason is free
+ * text from a person: a card number in it is masked here, before it is queued or stored.
+ */
+export const complaintSchema = z.object({
+  type: z.literal('complaint'),
+  eventId: id('eventId'),
+  userId: id('userId'),
+  chargeId: id('chargeId'),
+  reason: z
+    .string({ error: (iss) => (iss.input === undefined ? 'reason is missing' : 'reason must be a string') })
+    .min(1, 'reason must not be empty')
+    .max(2_000, 'reason is longer than 2000 characters')
+    .refine((s) => !LONE_SURROGATE.test(s), 'reason is not valid Unicode (lone surrogate)')
+    .transform((s) => maskCardNumbers(s)),
+  occurredAt: instant('occurredAt'),
+});
+
+export type ComplaintEvent = z.output<typeof complaintSchema>;
 export type AccountOpenedEvent = z.output<typeof accountOpenedSchema>;
 export type RefundEvent = z.output<typeof refundSchema>;
 export type RepaymentEvent = z.output<typeof repaymentSchema>;
@@ -150,6 +170,7 @@ export const eventSchemas = {
   asset_snapshot: assetSnapshotSchema,
   social_snapshot: socialSnapshotSchema,
   refund: refundSchema,
+  complaint: complaintSchema,
 } as const satisfies Record<string, z.ZodType<{ type: string; eventId: string; userId: string; occurredAt: string }>>;
 
 export type EventType = keyof typeof eventSchemas;

@@ -135,9 +135,10 @@ export function streamOfSamples(tag: string, maxLength: number): fc.Arbitrary<Sa
 /** Every key a namespace may hold after the processor ran; anything else is a state change nobody expected. */
 function unexpectedKeys(all: string[], keys: Keys): string[] {
   const b = keys.base.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  // A shard's keys ({s<n>}), the claims (in their buckets) and the dead letters ({dl}), as src/redis/keys.ts lays them out.
+  // A shard's keys ({s<n>}: review decisions open cases), the claims (in their buckets) and the dead letters ({dl}),
+  // as src/redis/keys.ts lays them out.
   const shard = `\\{s(?:${keys.shardIds.join('|')})\\}`;
-  const allowed = new RegExp(`^${b}:(${shard}:(dec:.+|u:\\{.+\\}:rules|rec:\\d+:\\d+|decisions|settle:due|settle:info|settle:stats)|id:\\{\\d+\\}:.+|\\{dl\\}:(deadletter|deadletter:seen))$`);
+  const allowed = new RegExp(`^${b}:(${shard}:(dec:.+|u:\\{.+\\}:rules|rec:\\d+:\\d+|decisions|settle:due|settle:info|settle:stats|cases|cases:bycharge|cases:queue|cases:log)|id:\\{\\d+\\}:.+|\\{dl\\}:(deadletter|deadletter:seen))$`);
   return all.filter((k) => !allowed.test(k));
 }
 

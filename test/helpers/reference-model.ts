@@ -102,6 +102,8 @@ export interface ModelParams {
   settleTime: number;
   delayDays: number;
   holdHours: number;
+  /** A review charge above this waits past its deadline for a person (its case never auto-releases). */
+  fourEyesAboveFen: number;
   dayTotalsDays: number;
   maxFutureSkewMs: number;
   maxAgeMs: number;
@@ -131,6 +133,7 @@ export function modelParams(config: RiskmonConfig): ModelParams {
     settleTime: settlement.settleTime,
     delayDays: settlement.delayDays,
     holdHours: settlement.holdHours,
+    fourEyesAboveFen: config.cases.fourEyesAboveFen,
     dayTotalsDays: retention.dayTotalsDays,
     maxFutureSkewMs: events.maxFutureSkewSeconds * 1000,
     maxAgeMs: events.maxAgeDays * 86_400_000,
@@ -457,6 +460,14 @@ export class ReferenceModel {
     const out = new Map<string, number>();
     for (const d of this.order) if (d.settleAtMs !== null) out.set(d.eventId, d.settleAtMs);
     return out;
+  }
+
+  /**
+   * Whether a decision's settlement waits for a person once its deadline has passed: a review whose case is above
+   * the four-eyes amount (src/cases/) is never paid by a settlement run; nobody decides cases in these streams.
+   */
+  waitsForPerson(d: ModelDecision): boolean {
+    return d.outcome === 'review' && d.amount > this.params.fourEyesAboveFen;
   }
 
   /** What the Fenfu ledger should hold once everything due is released: date → merchant → count and fen. */

@@ -19,7 +19,8 @@ export async function dueSettlements(redis: RedisClient, keys: Keys): Promise<[s
   const all: [string, number][] = [];
   for (const s of keys.shardIds) {
     const flat = await redis.zrange(keys.settlementDue(s), 0, -1, 'WITHSCORES');
-    for (let i = 0; i < flat.length; i += 2) all.push([flat[i]!, Number(flat[i + 1])]);
+    // Redis writes an infinite score as "inf" (a case holding its charge for a person).
+    for (let i = 0; i < flat.length; i += 2) all.push([flat[i]!, Number(flat[i + 1]!.replace('inf', 'Infinity'))]);
   }
   return all.sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0));
 }

@@ -169,6 +169,26 @@ describe.skipIf(skipWithoutPostgres())('/api/cases', () => {
     expect((await call('POST', caseUrl(caseOf.big2!, 'approve'), tokens.adm, {})).status).toBe(200);
   });
 
+  it('a complaint through the pipeline freezes the charge\'s case and marks the charge disputed in the archive', async () => {
+    const producer = await service.context.openProducer();
+    producer.send({ type: 'complaint', eventId: `${ns}-complaint-1`, userId: `${ns}-c`, chargeId: caseOf.c!, reason: 'customer says it was not them', occurredAt: new Date().toISOString() });
+    await producer.flush();
+    await producer.close();
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const disputes = await db.query<{ event_id: string; opened_by: string; reason: string }>(`SELECT event_id, opened_by, reason FROM fenfu.disputes WHERE namespace = $1`, [ns]);
+      if (disputes.rows.length > 0) {
+        expect(disputes.rows).toEqual([{ event_id: caseOf.c, opened_by: `complaint ${ns}-complaint-1`, reason: 'customer says it was not them' }]);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error('no dispute was archived');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const page = (await (await call('GET', caseUrl(caseOf.c!), tokens.ana)).json()) as { case: CaseView; actions: { action: string }[] };
+    expect(page.case).toMatchObject({ frozen: true, complaint: { eventId: `${ns}-complaint-1` } });
+    expect(page.actions.map((a) => a.action)).toEqual(['opened', 'complaint']);
+  });
+
   it('204 from next when no case is open; every case request is in the audit trail', async () => {
     for (;;) {
       const r = await call('POST', '/api/cases/next', tokens.ben);

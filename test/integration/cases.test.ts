@@ -197,6 +197,77 @@ describe('cases', () => {
     expect((await ctx.ledger.stats()).heldCount).toBe(0);
   });
 
+  const complaint = (eventId: string, userId: string, chargeId: string, occurredAt: string, reason = 'not my purchase') => ({ type: 'complaint', eventId, userId, chargeId, reason, occurredAt });
+
+  it('a complaint on a charge not yet paid freezes its settlement and opens a case only a person closes', async () => {
+    ctx = testContext();
+    const [charge] = await run([{ type: 'charge', eventId: 'cp-1', userId: 'u-cp', merchantId: 'm-cases', cardId: 'card-cp', amount: 5_000, occurredAt: '2026-03-10T10:00:00+08:00' }]);
+    expect(charge).toMatchObject({ outcome: 'approve' });
+    const [filed] = await run([complaint('cmp-1', 'u-cp', 'cp-1', '2026-03-10T12:00:00+08:00', 'card 6222021234567890128 stolen')]);
+    expect(filed).toMatchObject({ outcome: 'accepted' });
+    const c = (await ctx.cases.get('cmp-1'))!;
+    expect(c).toMatchObject({ id: 'cmp-1', chargeId: 'cp-1', opened: 'complaint', frozen: true, paid: false, t1Ms: T1, deadlineMs: T1, amount: 5_000 });
+    expect(c.complaint).toMatchObject({ eventId: 'cmp-1', reason: 'card [masked …0128] stolen' });
+    // T+1 and long after: held, waiting for a person.
+    expect((await ctx.ledger.releaseDue(T1 + 30 * 24 * HOUR)).settled).toBe(0);
+    expect(await settledOn(ctx)).not.toHaveProperty('cp-1');
+    // The same complaint again changes nothing.
+    await run([complaint('cmp-1', 'u-cp', 'cp-1', '2026-03-10T12:00:00+08:00', 'card 6222021234567890128 stolen')]);
+    expect((await caseLog('u-cp')).map((l) => [l.action, l.by])).toEqual([['opened', 'complaint']]);
+    await ctx.cases.release('cmp-1', 'alice', 'customer confirmed', T1 + 31 * 24 * HOUR);
+    await ctx.ledger.releaseDue(T1 + 31 * 24 * HOUR + 1);
+    expect(await settledOn(ctx)).toHaveProperty('cp-1');
+  });
+
+  it('a complaint on a charge under review freezes its case: it waits past the deadline', async () => {
+    ctx = testContext();
+    const id = await reviewCharge('u-cr');
+    await run([complaint('cmp-2', 'u-cr', id, '2026-03-10T11:00:00+08:00')]);
+    expect(await ctx.cases.get(id)).toMatchObject({ frozen: true, complaint: { eventId: 'cmp-2' } });
+    expect(await ctx.cases.get('cmp-2')).toBeUndefined();
+    expect((await ctx.ledger.releaseDue(DEADLINE + HOUR)).caseDeadlines).toMatchObject({ autoReleased: 0 });
+    expect(await settledOn(ctx)).not.toHaveProperty(id);
+    expect((await caseLog('u-cr')).map((l) => l.action)).toEqual(['opened', 'complaint']);
+  });
+
+  it('a complaint on a paid charge opens a case whose cancel books a reversal: fees and credit given back', async () => {
+    ctx = testContext();
+    const user = 'u-cpaid';
+    await run([opened(user, '2026-03-01T10:00:00+08:00', 1_000_000), { type: 'charge', eventId: 'pd-1', userId: user, merchantId: 'm-cases', cardId: 'card-pd', amount: 100_000, occurredAt: '2026-03-10T10:00:00+08:00' }]);
+    const paid = await ctx.ledger.releaseDue(T1);
+    expect(paid.settled).toBe(1);
+    expect(await ctx.redis.hget(ctx.keys.account(user), 'owed')).toBe('100000');
+    await run([complaint('cmp-3', user, 'pd-1', '2026-03-12T10:00:00+08:00')]);
+    expect(await ctx.cases.get('cmp-3')).toMatchObject({ paid: true, frozen: true, status: 'open' });
+    const cancelled = await ctx.cases.cancel('cmp-3', 'alice', false, 'merchant fraud', T1 + 48 * HOUR);
+    expect(cancelled).toMatchObject({ cancelledFen: 100_000, creditGivenBackFen: 100_000, reversed: true });
+    expect(await ctx.redis.hget(ctx.keys.account(user), 'owed')).toBe('0');
+    const reversal = await ctx.ledger.releaseDue(T1 + 48 * HOUR + 1);
+    // 0.60% and 0.10% of 1,000 CNY given back with it.
+    expect(reversal.paid).toEqual([{ tier: 1, kind: 'reversal', count: 1, grossFen: -100_000, baseFeeFen: -600, techFeeFen: -100, netFen: -99_300 }]);
+    expect((await settledOn(ctx))['cmp-3']).toBe('2026-03-13');
+    // Nothing left to refund or to reverse again.
+    const [refund] = await run([{ type: 'refund', eventId: 'r-pd', userId: user, chargeId: 'pd-1', amount: 1, occurredAt: '2026-03-13T10:00:00+08:00' }]);
+    expect(refund).toMatchObject({ outcome: 'rejected' });
+  });
+
+  it('refuses a complaint about an unknown, another user\'s or a declined charge, with the reason', async () => {
+    ctx = testContext();
+    await run([{ type: 'charge', eventId: 'dc-1', userId: 'u-dc', merchantId: 'm-cases', cardId: 'card-dc', amount: 600_000, occurredAt: '2026-03-10T23:30:00+08:00' }]);
+    const replies = await run([
+      complaint('cmp-4', 'u-dc', 'no-such-charge', '2026-03-11T10:00:00+08:00'),
+      complaint('cmp-5', 'u-other', 'dc-1', '2026-03-11T10:00:00+08:00'),
+      complaint('cmp-6', 'u-dc', 'dc-1', '2026-03-11T10:00:00+08:00'),
+      { type: 'complaint', eventId: 'cmp-7', userId: 'u-dc', chargeId: 'dc-1', reason: '', occurredAt: '2026-03-11T10:00:00+08:00' },
+    ]);
+    expect(replies.map((r) => r.outcome)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    expect(replies[0]!.error).toMatch(/no charge no-such-charge of user u-dc/);
+    expect(replies[1]!.error).toMatch(/no charge dc-1 of user u-other/);
+    expect(replies[2]!.error).toMatch(/declined/);
+    expect(replies[3]!.error).toMatch(/reason must not be empty/);
+    expect(await ctx.cases.list('open', T1, 10)).toEqual([]);
+  });
+
   it('a release racing the deadline run: settled once, the case closed by exactly one of them', async () => {
     for (let round = 0; round < 6; round++) {
       ctx = testContext();
