@@ -10,6 +10,8 @@
  *   GET /api/cases/:id              the case, its decision, the user's and the card's recent history, its actions
  *   POST /api/cases/:id/release {"note"}    POST /api/cases/:id/cancel {"reason"}
  *   POST /api/cases/:id/approve {"note"}    supervisor and above, not the releaser: a release above four eyes
+ *   GET /api/case-actions?actor=&limit=     supervisor and above: every case action, newest first (archived)
+ *   GET /api/me                     who the token belongs to: name and role
  * 401 without a token or with a wrong or revoked one (wrong tokens throttled per client: 429), 403 below the
  * route's role (or approving one's own release), 404 for an unknown eventId or case, 409 for a case another analyst
  * holds or already closed, 400 for a bad filter or body, 429 past http.api.requestsPerMinute, 503 while
@@ -90,7 +92,7 @@ function cursorOf<T>(schema: z.ZodType<T>) {
   });
 }
 /** Filters the audit records: the ones the routes know, card numbers masked, each cut short; other keys by name only. */
-const AUDITED = new Set(['eventId', 'userId', 'merchantId', 'from', 'to', 'outcome', 'limit', 'user', 'id', 'status']);
+const AUDITED = new Set(['eventId', 'userId', 'merchantId', 'from', 'to', 'outcome', 'limit', 'user', 'id', 'status', 'actor']);
 function auditedFilters(given: Record<string, string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const unknown: string[] = [];
@@ -239,6 +241,11 @@ export function createApi(options: ApiOptions): Hono<Env> {
     }),
   );
 
+  app.get(
+    '/me',
+    handle('/api/me', 'analyst', async (_c, _db, caller) => ({ body: { name: caller.name, role: caller.role }, rows: 1 })),
+  );
+
   // --- The review queue ---
 
   const caseList = z.strictObject({ status: z.enum(CASE_STATUSES).default('open'), limit });
@@ -285,6 +292,16 @@ export function createApi(options: ApiOptions): Hono<Env> {
         },
         rows: 1,
       };
+    }),
+  );
+
+  const actionQuery = z.strictObject({ actor: z.string().min(1).max(64).optional(), limit });
+  app.get(
+    '/case-actions',
+    handle('/api/case-actions', 'supervisor', async (c, db) => {
+      const q = parse(actionQuery, c.req.query());
+      const actions = await new ArchivedCases(db, options.keys.namespace).trail(q.limit, q.actor);
+      return { body: { actions }, rows: actions.length };
     }),
   );
 

@@ -53,6 +53,7 @@ export async function startObservability(
       http: config.http,
       credentials: settings.dashboardCredentials,
       environment: config.environment,
+      timezone: config.timezone,
       namespace: config.namespace,
       metrics: context.metrics,
       queues,

@@ -2,7 +2,8 @@
  * The HTTP side of a service process (Hono on Node): `/metrics` for Prometheus, `/healthz` (the process is alive),
  * `/readyz` (Redis answers and the workers run, else 503 with the reason) and the queue dashboard under
  * `/admin/queues`, behind HTTP basic auth (failed logins throttled) unless that is explicitly disabled for local use
- * on a loopback address; the JSON API under `/api` with bearer tokens (src/api/routes.ts).
+ * on a loopback address; the JSON API under `/api` with bearer tokens (src/api/routes.ts) and the review console
+ * under `/console` (src/console/console.tsx).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -16,6 +17,7 @@ import { DASHBOARD_PATH, queueDashboard } from './dashboard.ts';
 import { clientKey, LoginThrottle } from './login-throttle.ts';
 import type { ReadinessReport } from './readiness.ts';
 import { createApi, type ApiOptions } from '../api/routes.ts';
+import { CONSOLE_PATH, createConsole } from '../console/console.tsx';
 
 const REALM = 'riskmon queue dashboard';
 
@@ -30,8 +32,10 @@ export interface HttpServerOptions {
   queues: Queue[];
   readiness: () => Promise<ReadinessReport>;
   logger: Logger;
-  /** The JSON API under /api (src/api/routes.ts); absent, /api is not served. */
+  /** The JSON API under /api (src/api/routes.ts) and the review console under /console; absent, neither is served. */
   api?: Omit<ApiOptions, 'http' | 'metrics' | 'logger'>;
+  /** The calendar zone the console shows times in. */
+  timezone: string;
 }
 
 export interface HttpServer {
@@ -68,8 +72,13 @@ export function createHttpApp(options: HttpServerOptions): Hono<{ Bindings: Http
     return c.body(body, 200, { 'Content-Type': metrics.registry.contentType });
   });
 
-  // The API has its own authentication (bearer tokens), before the dashboard's.
-  if (options.api) app.route('/api', createApi({ ...options.api, http: options.http, metrics, logger: logger.child({ component: 'api' }) }));
+  // The API has its own authentication (bearer tokens), before the dashboard's; the review console signs in with
+  // the same tokens and asks the API for everything.
+  if (options.api) {
+    const api = createApi({ ...options.api, http: options.http, metrics, logger: logger.child({ component: 'api' }) });
+    app.route('/api', api);
+    app.route(CONSOLE_PATH, createConsole({ api, timezone: options.timezone, secureCookies: options.environment === 'production' }));
+  }
 
   const { auth, readOnly, loginThrottle } = options.http.dashboard;
   const isDashboard = (path: string) => path === DASHBOARD_PATH || path.startsWith(`${DASHBOARD_PATH}/`);
