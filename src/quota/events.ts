@@ -1,5 +1,5 @@
 /**
- * Handlers of the credit-account events (account_opened, repayment, asset_snapshot, social_snapshot, refund): each
+ * Handlers of the credit-account events (account_opened, repayment, asset_snapshot, social_snapshot, refund, complaint): each
  * event is applied atomically by one script, deduplicated by eventId, and answered "accepted" (or "rejected" with a
  * reason when the account's state refuses it: a second opening, a repayment without an account, a refund of more
  * than is left of its charge).

@@ -14,7 +14,7 @@ import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../h
 async function exerciseSchema(db: ArchiveDb): Promise<void> {
   const first = await migrateArchive(db);
   expect(first.from).toBe(0);
-  expect(first.applied).toEqual(['1.archive', '2.settlement-fees']);
+  expect(first.applied).toEqual(['1.archive', '2.settlement-fees', '3.cases']);
   const again = await migrateArchive(db);
   expect(again.applied).toEqual([]);
   expect(again.to).toBe(first.to);

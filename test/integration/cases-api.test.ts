@@ -88,6 +88,8 @@ describe.skipIf(skipWithoutPostgres())('/api/cases', () => {
       { method: 'POST', path: caseUrl(unknown, 'release'), body: { note: 'x' }, role: 'analyst', allowed: 404 },
       { method: 'POST', path: caseUrl(unknown, 'cancel'), body: { reason: 'x' }, role: 'analyst', allowed: 404 },
       { method: 'POST', path: caseUrl(unknown, 'approve'), body: {}, role: 'supervisor', allowed: 404 },
+      { method: 'GET', path: '/api/case-actions?limit=5', role: 'supervisor', allowed: 200 },
+      { method: 'GET', path: '/api/me', role: 'analyst', allowed: 200 },
     ];
     for (const r of routes) {
       const seen: Record<string, number> = {};
@@ -98,6 +100,7 @@ describe.skipIf(skipWithoutPostgres())('/api/cases', () => {
       const needsSupervisor = r.role === 'supervisor';
       expect(seen, `${r.method} ${r.path}`).toEqual({ none: 401, wrong: 401, old: 401, ana: needsSupervisor ? 403 : r.allowed, sup: r.allowed, adm: r.allowed });
     }
+    expect(await (await call('GET', '/api/me', tokens.sup)).json()).toEqual({ name: 'sup', role: 'supervisor' });
     // /next changes state: its matrix without a case being taken by the refused callers.
     for (const who of ['none', 'old']) expect((await call('POST', '/api/cases/next', who === 'none' ? undefined : tokens[who])).status).toBe(401);
   });

@@ -321,7 +321,7 @@ describe('bad input inside a batch', () => {
     expect(dead.map((d) => d.reason).reverse()).toEqual([
       expect.stringContaining('userId is missing'),
       'event must be a JSON object, got string',
-      'unknown event type "chargeback" (known: charge, account_opened, repayment, asset_snapshot, social_snapshot, refund)',
+      'unknown event type "chargeback" (known: charge, account_opened, repayment, asset_snapshot, social_snapshot, refund, complaint)',
     ]);
     expect(await dayTotals()).toEqual({ '2026-03-10': 10_000 });
   });

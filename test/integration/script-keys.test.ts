@@ -2,6 +2,7 @@
  * The script-keys checker (test/helpers/script-keys.ts) on a private redis-server: first that it names exactly the
  * throwaway scripts that break the Cluster rules, then what it finds in a workload of the project's own scripts.
  */
+import { testBatch } from '../helpers/batch.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -253,6 +254,9 @@ async function workload(url: string, contexts: Context[]): Promise<void> {
     await edges.cases.cancel(first.id, 'analyst', false, 'workload', now);
     await edges.cases.release(second.id, 'analyst', 'workload', now);
     await edges.cases.approve(second.id, 'supervisor', '', now).catch(() => undefined);
+    // A complaint about the released case's charge: a new case under the complaint's id.
+    await edges.processor.process(testBatch([{ type: 'complaint', eventId: 'workload-complaint', userId: second.userId, chargeId: second.chargeId, reason: 'workload', occurredAt: new Date(now).toISOString() }], { clockMs: now }), 'workload:complaint');
+    if (!(await edges.cases.get('workload-complaint'))) throw new Error('the workload complaint opened no case');
     await edges.lists.merchants.add('m-workload', { reason: 'workload', by: 'ops' }, now);
     await edges.lists.merchants.remove('m-workload', { by: 'ops' }, now);
     await edges.lists.users.add('u-workload', { reason: 'workload', by: 'ops' }, now);

@@ -62,7 +62,7 @@ describe.skipIf(initdb.skip)('TLS with a self-signed certificate', () => {
     };
     const migrate = await runTool('archive', ['migrate'], env);
     expect(migrate.code, migrate.stderr).toBe(0);
-    expect(migrate.stdout).toMatch(/schema version 0 → 2/);
+    expect(migrate.stdout).toMatch(/schema version 0 → 3/);
     const status = await runTool('archive', ['status', '--json'], env);
     expect(status.code, status.stderr).toBe(0);
     expect(JSON.parse(status.stdout)).toMatchObject({ namespace, schemaVersion: 3 });

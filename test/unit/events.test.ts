@@ -56,7 +56,7 @@ describe('charge contract', () => {
   });
 
   it('rejects unknown and missing types, and values that are not objects', () => {
-    expect(reasonOf({ ...charge, type: 'chargeback' })).toBe('unknown event type "chargeback" (known: charge, account_opened, repayment, asset_snapshot, social_snapshot, refund)');
+    expect(reasonOf({ ...charge, type: 'chargeback' })).toBe('unknown event type "chargeback" (known: charge, account_opened, repayment, asset_snapshot, social_snapshot, refund, complaint)');
     expect(reasonOf({ ...charge, type: undefined })).toBe('type is missing');
     expect(reasonOf([charge])).toBe('event must be a JSON object, got an array');
     expect(reasonOf(null)).toBe('event must be a JSON object, got null');
