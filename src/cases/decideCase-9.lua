@@ -2,7 +2,8 @@
   A person's release of a case, or a supervisor's approval of one (four eyes), atomically with the settlement it
   holds. A release is paid at the later of its T+1 instant and the next settlement run (its due score becomes the
   T+1 instant); one above the four-eyes amount waits in pending_approval, its settlement held (due score +inf), for a
-  supervisor other than the releaser. A case whose charge was paid already (a complaint's) closes and moves no money.
+  supervisor other than the releaser. A case whose charge has nothing left to pay (paid already, a complaint's, or
+  wholly refunded) closes at once and moves no money.
 
   Input:
     KEYS[1] cases   KEYS[2] case of each charge   KEYS[3] case queue   KEYS[4] case locks   KEYS[5] case approvals
@@ -44,7 +45,8 @@ if case.status == "pending_approval" then
   return { 409, "case " .. id .. " was released by " .. case.releasedBy .. " and waits for a supervisor's approval" }
 end
 if heldByAnother(case, actor, nowMs) then return { 409, "case " .. id .. " is held by " .. case.lockedBy } end
-if case.amount > tonumber(ARGV[6]) then
+-- Four eyes guard money leaving: a charge paid already (or wholly refunded) has nothing for a release to pay.
+if case.amount > tonumber(ARGV[6]) and not settlementPaid(infoKey, case.chargeId) then
   redis.call("ZREM", K.queue, id)
   redis.call("ZREM", K.locks, id)
   redis.call("ZADD", K.approvals, nowMs, id)
@@ -54,7 +56,7 @@ if case.amount > tonumber(ARGV[6]) then
   case.releaseAskedAtMs = nowMs
   case.lockedBy = nil
   case.lockedUntilMs = nil
-  if not settlementPaid(infoKey, case.chargeId) then redis.call("ZADD", dueKey, "XX", "+inf", case.chargeId) end
+  redis.call("ZADD", dueKey, "XX", "+inf", case.chargeId)
   saveCase(K, case, "release_requested", actor, nowMs, note, logMaxLen)
   return { 200, cjson.encode(case) }
 end

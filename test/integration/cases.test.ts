@@ -251,6 +251,18 @@ describe('cases', () => {
     expect(refund).toMatchObject({ outcome: 'rejected' });
   });
 
+  // Found by the every-order property: a complaint's case on a charge already cancelled (nothing left to pay) went to
+  // pending_approval on release, waiting for a supervisor with nothing held.
+  it('four eyes guard money leaving: a release with nothing left to pay closes at once', async () => {
+    ctx = testContext({ cases: { fourEyesAboveFen: 5_000 } });
+    const id = await reviewCharge('u-nothing', 8_000);
+    await ctx.cases.cancel(id, 'alice', false, 'fraud', T1);
+    await run([complaint('cmp-8', 'u-nothing', id, '2026-03-11T10:00:00+08:00')]);
+    expect(await ctx.cases.release('cmp-8', 'alice', 'nothing to pay', T1 + HOUR)).toMatchObject({ status: 'closed', outcome: 'released' });
+    await ctx.ledger.releaseDue(DEADLINE + 30 * 24 * HOUR);
+    expect(await settledOn(ctx)).not.toHaveProperty(id);
+  });
+
   it('refuses a complaint about an unknown, another user\'s or a declined charge, with the reason', async () => {
     ctx = testContext();
     await run([{ type: 'charge', eventId: 'dc-1', userId: 'u-dc', merchantId: 'm-cases', cardId: 'card-dc', amount: 600_000, occurredAt: '2026-03-10T23:30:00+08:00' }]);
