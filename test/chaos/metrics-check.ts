@@ -17,8 +17,8 @@ import { buildPipeline, chaosSettings, dropNamespace, TEST_CARD_SECRET } from '.
 import { testBatch } from '../helpers/batch.ts';
 import { PRODUCER_REJECT_REASONS } from '../../src/pipeline/producer.ts';
 import { WATCHED_COMPONENTS } from '../../src/redis/worker-watchdog.ts';
-import { ARCHIVE_SOURCES } from '../../src/archive/archiver.ts';
-import { PARTITIONED_TABLES } from '../../src/archive/partitions.ts';
+import { ARCHIVE_SOURCES, ARCHIVED_TABLES } from '../../src/archive/archiver.ts';
+import { CASE_OUTCOMES } from '../../src/cases/case.ts';
 
 /** Every label value a metric of ours may carry: finite sets, none of them an identifier. */
 export const ALLOWED_LABELS: Record<string, readonly string[]> = {
@@ -28,13 +28,16 @@ export const ALLOWED_LABELS: Record<string, readonly string[]> = {
   reason: [...REJECT_REASONS, ...PRODUCER_REJECT_REASONS],
   change: ['up', 'down', 'unchanged'],
   warning: ['asset_redemption', 'repayment_without_debt'],
-  outcome: ['approve', 'review', 'decline'],
+  // Decisions, and review cases closed.
+  outcome: ['approve', 'review', 'decline', ...CASE_OUTCOMES],
+  // Review cases not closed.
+  status: ['open', 'locked', 'pending_approval'],
   rule: RULE_NAMES,
   kind: ['t_plus_1', 'held'],
   // Batches retried (risk, settlement) and workers replaced by the watchdog.
   component: [...new Set(['risk', 'settlement', ...WATCHED_COMPONENTS])],
   // The archive's tables and streams.
-  table: PARTITIONED_TABLES,
+  table: ARCHIVED_TABLES,
   source: ARCHIVE_SOURCES,
 };
 
