@@ -3,6 +3,8 @@
  * script): the fixtures decide, settle and calibrate exactly as on one Redis, through the same tools, with nothing
  * but RISKMON_REDIS_CLUSTER set; and the shards' keys spread over every master.
  */
+import { testBatch } from '../helpers/batch.ts';
+import { settlementLog } from '../helpers/settlement.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +98,39 @@ describe('on a Redis Cluster of 3 masters and 3 replicas', () => {
       expect(all).toBe(perMaster.reduce((a, b) => a + b, 0));
     } finally {
       await ctx.close();
+    }
+  });
+
+  it('runs the review queue across masters: cases taken once each, released, cancelled, approved, paid once', { timeout: 120_000 }, async () => {
+    const ctx = testContext({ pipeline: { shards: 8 }, cases: { fourEyesAboveFen: 5_000 } }, parseClusterSeeds(cluster.seeds));
+    try {
+      // Six users' bursts (three charges on one card in ten minutes: the third held), their shards on every master.
+      const users = Array.from({ length: 6 }, (_, i) => `cq-${i}`);
+      for (const [i, u] of users.entries()) {
+        const events = [0, 1, 2].map((m) => ({ type: 'charge', eventId: `${u}-c${m}`, userId: u, merchantId: 'm-cluster', cardId: `card-${u}`, amount: m < 2 ? 100 : i === 0 ? 8_000 : 1_000 + i, occurredAt: `2026-03-10T10:0${m}:00+08:00` }));
+        expect((await ctx.processor.process(testBatch(events), `cluster-cases:${u}`)).at(-1)).toMatchObject({ outcome: 'review' });
+      }
+      expect(new Set(await Promise.all(users.map((u) => cluster.masterOf(ctx.keys.cases(ctx.keys.shardOf(u))))))).toHaveProperty('size', 3);
+      const t1 = Date.parse('2026-03-10T19:00:00Z');
+      const taken = await Promise.all(users.map((_, i) => ctx.cases.next(i % 2 ? 'ana' : 'ben', t1)));
+      expect(new Set(taken.map((c) => c!.id)).size).toBe(6);
+      expect(await ctx.cases.next('carl', t1)).toBeUndefined();
+      const held = (id: string) => taken.find((c) => c!.id === id)!.lockedBy!;
+      await ctx.cases.release('cq-0-c2', held('cq-0-c2'), 'large, usual', t1);
+      await ctx.cases.approve('cq-0-c2', 'sue', 'ok', t1 + 1);
+      await ctx.cases.release('cq-1-c2', held('cq-1-c2'), '', t1);
+      await ctx.cases.cancel('cq-2-c2', held('cq-2-c2'), false, 'fraud', t1);
+      await ctx.processor.process(testBatch([{ type: 'complaint', eventId: 'cq-complaint', userId: 'cq-3', chargeId: 'cq-3-c2', reason: 'not me', occurredAt: '2026-03-11T10:00:00+08:00' }]), 'cluster-cases:complaint');
+      expect(await ctx.cases.counts(t1)).toMatchObject({ locked: 3, pendingApproval: 0 });
+      // Long after every deadline: the released, the approved and the auto-released are paid once; the cancelled
+      // and the frozen never.
+      await ctx.ledger.releaseDue(t1 + 10 * 86_400_000);
+      const paid = (await settlementLog(ctx.redis, ctx.keys)).map((e) => e.eventId).filter((id) => id.endsWith('-c2')).sort();
+      expect(paid).toEqual(['cq-0-c2', 'cq-1-c2', 'cq-4-c2', 'cq-5-c2']);
+      expect(await ctx.cases.get('cq-4-c2')).toMatchObject({ outcome: 'auto_released' });
+      expect(await ctx.cases.get('cq-3-c2')).toMatchObject({ status: 'open', frozen: true });
+    } finally {
+      await dropContext(ctx);
     }
   });
 
