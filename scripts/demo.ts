@@ -97,6 +97,10 @@ runCommand(
       `scheduled for settlement ${stats.scheduledCount} (¥${(stats.scheduledAmount / 100).toFixed(2)}), held ${stats.heldCount} (¥${(stats.heldAmount / 100).toFixed(2)})\n` +
       `Inspect: npm run settlement -- pending --namespace ${context.keys.namespace}\n`,
   );
+  const cases = await context.cases.counts(Date.now());
+  process.stdout.write(
+    `Review cases waiting for a person: ${cases.open} (each holds its settlement; decide them at /console with a token of npm run users -- add <name> --role analyst, on a running service: npm start)\n`,
+  );
   for (const key of streams) await reader.xgroup('DESTROY', key, PRINTER);
   // The archive catches up within a second or two (the embedded database opens in a few seconds the first time).
   const deadline = Date.now() + 30_000;
