@@ -332,7 +332,7 @@ export class Metrics {
 
   readonly casesNearDeadline = this.scrapeGauge({
     name: 'riskmon_cases_near_deadline',
-    help: 'Open review cases (held or not) whose deadline is within cases.nearDeadlineMinutes or past: at the deadline they get the default (auto_release or extend) or wait for a person.',
+    help: 'Open review cases (held or not) whose deadline comes within cases.nearDeadlineMinutes: at the deadline they get the default (auto_release or extend), or wait for a person.',
     fill: (g, s) => g.set(s.cases.nearDeadline),
   });
 

@@ -282,7 +282,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
       // archive keeps a card's last four digits only, so a card is followed within its user).
       const history = await decisions.recentOfUser(record.userId, new Date(decision?.occurredAt ?? record.openedAtMs), 30, 50);
       const others = history.filter((d) => d.eventId !== record.chargeId);
-      const actions: CaseActionEntry[] = await archived.actions(caseId);
+      const actions: CaseActionEntry[] = await archived.actions(caseId, record.openedAtMs);
       return {
         body: {
           case: caseView(record, now()),

@@ -304,9 +304,9 @@ export class Archiver {
     }
     if (caseActions.length > 0) {
       statements.push({
-        text: `INSERT INTO fenfu.case_actions (namespace, case_id, seq, at, action, actor, note, shard)
-          SELECT $1, r.case_id, r.seq, r.at, r.action, r.actor, r.note, r.shard
-          FROM jsonb_to_recordset($2::jsonb) AS r(case_id text, seq integer, at timestamptz, action text, actor text, note text, shard integer)
+        text: `INSERT INTO fenfu.case_actions (namespace, case_id, opened_at, seq, at, action, actor, note, shard)
+          SELECT $1, r.case_id, r.opened_at, r.seq, r.at, r.action, r.actor, r.note, r.shard
+          FROM jsonb_to_recordset($2::jsonb) AS r(case_id text, opened_at timestamptz, seq integer, at timestamptz, action text, actor text, note text, shard integer)
           ON CONFLICT DO NOTHING`,
         params: [ns, rowsJson(caseActions)],
       });
@@ -317,7 +317,7 @@ export class Archiver {
           SELECT $1, r.case_id, r.charge_id, r.user_id, r.merchant_id, r.amount_fen, r.opened, r.opened_at, r.deadline, r.status, r.outcome, r.closed_at, r.closed_by, r.seq, r.record, r.shard
           FROM jsonb_to_recordset($2::jsonb) AS r(case_id text, charge_id text, user_id text, merchant_id text, amount_fen bigint, opened text, opened_at timestamptz,
             deadline timestamptz, status text, outcome text, closed_at timestamptz, closed_by text, seq integer, record jsonb, shard integer)
-          ON CONFLICT (namespace, case_id) DO UPDATE SET deadline = EXCLUDED.deadline, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
+          ON CONFLICT (namespace, case_id, opened_at) DO UPDATE SET deadline = EXCLUDED.deadline, status = EXCLUDED.status, outcome = EXCLUDED.outcome,
             closed_at = EXCLUDED.closed_at, closed_by = EXCLUDED.closed_by, seq = EXCLUDED.seq, record = EXCLUDED.record
           WHERE fenfu.cases.seq < EXCLUDED.seq`,
         params: [ns, rowsJson([...cases.values()])],
@@ -398,10 +398,11 @@ export class Archiver {
         if (stream.source === 'settlements') {
           settlements.push(settlementRow(f, stream.shard));
         } else if (stream.source === 'cases') {
-          caseActions.push(caseActionRow(f, stream.shard));
           const record = parseCaseRecord(f.case!);
+          caseActions.push(caseActionRow(f, record, stream.shard));
           const row = caseRow(record, stream.shard);
-          if ((cases.get(row.case_id)?.seq ?? -1) < row.seq) cases.set(row.case_id, row);
+          const key = `${row.case_id}\t${row.opened_at}`;
+          if ((cases.get(key)?.seq ?? -1) < row.seq) cases.set(key, row);
           const complaint = record.complaint;
           if (complaint && (f.a === 'complaint' || (f.a === 'opened' && record.opened === 'complaint'))) {
             disputes.push({ event_id: record.chargeId, opened_at: new Date(complaint.atMs).toISOString(), opened_by: `complaint ${complaint.eventId}`.slice(0, 200), reason: complaint.reason });
@@ -707,8 +708,8 @@ function settlementRow(f: Record<string, string>, shard: number) {
 }
 
 /** A case log entry (src/cases/case-record.lua) as a row of fenfu.case_actions. */
-function caseActionRow(f: Record<string, string>, shard: number) {
-  return { case_id: f.c!, seq: Number(f.n), at: new Date(Number(f.at)).toISOString(), action: f.a!, actor: f.by!, note: f.note ?? '', shard };
+function caseActionRow(f: Record<string, string>, c: CaseRecord, shard: number) {
+  return { case_id: f.c!, opened_at: new Date(c.openedAtMs).toISOString(), seq: Number(f.n), at: new Date(Number(f.at)).toISOString(), action: f.a!, actor: f.by!, note: f.note ?? '', shard };
 }
 
 /** The case an entry carries, as a row of fenfu.cases. */

@@ -80,7 +80,7 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
         { text: `SELECT count(*)::int AS n FROM fenfu.archive_rejects WHERE at < $1`, params: [riskCutoff] },
         {
           text: `SELECT (SELECT count(*)::int FROM fenfu.cases c WHERE ${doomedCase}) AS cases,
-            (SELECT count(*)::int FROM fenfu.case_actions a WHERE EXISTS (SELECT 1 FROM fenfu.cases c WHERE c.namespace = a.namespace AND c.case_id = a.case_id AND ${doomedCase})) AS case_actions`,
+            (SELECT count(*)::int FROM fenfu.case_actions a WHERE EXISTS (SELECT 1 FROM fenfu.cases c WHERE c.namespace = a.namespace AND c.case_id = a.case_id AND c.opened_at = a.opened_at AND ${doomedCase})) AS case_actions`,
           params: [riskCutoff, disputeCutoff],
         },
       ]
@@ -97,8 +97,8 @@ export async function applyRetention(db: ArchiveDb, config: RetentionConfig, opt
         { text: `WITH gone AS (DELETE FROM riskmon.audit WHERE at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [riskCutoff] },
         { text: `WITH gone AS (DELETE FROM fenfu.archive_rejects WHERE at < $1 RETURNING 1) SELECT count(*)::int AS n FROM gone`, params: [riskCutoff] },
         {
-          text: `WITH gone AS (DELETE FROM fenfu.cases c WHERE ${doomedCase} RETURNING namespace, case_id),
-            trail AS (DELETE FROM fenfu.case_actions a USING gone WHERE a.namespace = gone.namespace AND a.case_id = gone.case_id RETURNING 1)
+          text: `WITH gone AS (DELETE FROM fenfu.cases c WHERE ${doomedCase} RETURNING namespace, case_id, opened_at),
+            trail AS (DELETE FROM fenfu.case_actions a USING gone WHERE a.namespace = gone.namespace AND a.case_id = gone.case_id AND a.opened_at = gone.opened_at RETURNING 1)
             SELECT (SELECT count(*)::int FROM gone) AS cases, (SELECT count(*)::int FROM trail) AS case_actions`,
           params: [riskCutoff, disputeCutoff],
         },

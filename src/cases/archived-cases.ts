@@ -31,8 +31,9 @@ export class ArchivedCases {
     private readonly namespace: string,
   ) {}
 
+  /** The case with this id (the last opened, when an eventId came again and opened a second). */
   async byId(id: string): Promise<CaseRecord | undefined> {
-    const r = await this.db.query<{ record: unknown }>(`SELECT record FROM fenfu.cases WHERE namespace = $1 AND case_id = $2`, [this.namespace, id]);
+    const r = await this.db.query<{ record: unknown }>(`SELECT record FROM fenfu.cases WHERE namespace = $1 AND case_id = $2 ORDER BY opened_at DESC LIMIT 1`, [this.namespace, id]);
     return r.rows[0] && caseRecordSchema.parse(r.rows[0].record);
   }
 
@@ -45,9 +46,12 @@ export class ArchivedCases {
     return r.rows.map((row) => caseRecordSchema.parse(row.record));
   }
 
-  /** One case's actions, in order. */
-  async actions(id: string): Promise<CaseActionEntry[]> {
-    const r = await this.db.query<ActionRow>(`SELECT case_id, seq, at, action, actor, note FROM fenfu.case_actions WHERE namespace = $1 AND case_id = $2 ORDER BY seq`, [this.namespace, id]);
+  /** One case's actions (the case with this id opened at `openedAtMs`), in order. */
+  async actions(id: string, openedAtMs: number): Promise<CaseActionEntry[]> {
+    const r = await this.db.query<ActionRow>(
+      `SELECT case_id, seq, at, action, actor, note FROM fenfu.case_actions WHERE namespace = $1 AND case_id = $2 AND opened_at = $3 ORDER BY seq`,
+      [this.namespace, id, new Date(openedAtMs)],
+    );
     return r.rows.map(toAction);
   }
 

@@ -13,7 +13,7 @@
     KEYS[11] the user's refunds   KEYS[12] the user's credit account   KEYS[13] credit totals
     ARGV[1] case id   ARGV[2] the person   ARGV[3] 1 when a supervisor (or above) asks   ARGV[4] now, ms
     ARGV[5] the reason   ARGV[6] the case's userId (KEYS[11], KEYS[12] are its)   ARGV[7] refunds TTL, s
-    ARGV[8] approximate cap of the case log
+    ARGV[8] approximate cap of the case log   ARGV[9] the four-eyes amount, fen (a reversal above it needs a supervisor)
 
   Output: {200, case JSON}; {404|409|403, reason} refused, nothing written.
 ]]
@@ -34,10 +34,16 @@ end
 if heldByAnother(case, actor, nowMs) then return { 409, "case " .. id .. " is held by " .. case.lockedBy } end
 
 local chargeId = case.chargeId
-local left = case.amount - tonumber(redis.call("HGET", refundsKey, chargeId) or "0")
+-- Refunded so far: the refunds hash, or what the case kept of the refunds since it opened (the hash may have
+-- expired meanwhile: a frozen case can wait long).
+local refunded = math.max(tonumber(redis.call("HGET", refundsKey, chargeId) or "0"), case.refundedFen or 0)
+local left = case.amount - refunded
 local paid = settlementPaid(infoKey, chargeId)
 if paid and left > 0 and (redis.call("HEXISTS", infoKey, id) == 1 or redis.call("ZSCORE", dueKey, id)) then
   return { 409, "case " .. id .. " cannot book its reversal: a settlement under its id is still due" }
+end
+if paid and left > tonumber(ARGV[9]) and not supervisor then
+  return { 403, "cancelling case " .. id .. " books a reversal of " .. string.format("%d", left) .. " fen taken back from the merchant, above the four-eyes amount: a supervisor cancels it" }
 end
 local givenBack = 0
 if left > 0 then

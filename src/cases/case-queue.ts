@@ -11,6 +11,7 @@ import { SlotPipeline, type RedisClient } from '../redis/client.ts';
 import type { Keys } from '../redis/keys.ts';
 import { defineScript, loadScript } from '../redis/scripts.ts';
 import { parseCaseRecord, type CaseRecord } from './case.ts';
+import { refundsTtl } from '../quota/events.ts';
 
 const takeNextScript = loadScript(new URL('./takeNextCase-4.lua', import.meta.url));
 const decideScript = loadScript(new URL('./decideCase-9.lua', import.meta.url));
@@ -31,7 +32,11 @@ export interface CaseCounts {
   open: number;
   locked: number;
   pendingApproval: number;
-  /** Open (or held) cases whose deadline is within cases.nearDeadlineMinutes, or past. */
+  /**
+   * Open (or held) cases whose deadline is within the next cases.nearDeadlineMinutes: the default will apply to them
+   * soon. Past deadlines are left out: those left open wait for a person (frozen, four eyes), which the oldest-case
+   * age shows.
+   */
   nearDeadline: number;
   /** Age of the open case with the earliest deadline in each index, the oldest of them, s (0 when none). */
   oldestOpenSeconds: number;
@@ -133,7 +138,7 @@ export class CaseQueue {
     const reply = (await this.cancelCase(
       this.redis,
       [...this.caseKeys(shard), k.settlementDue(shard), k.settlementInfo(shard), k.settlementStats(shard), k.refunds(record.userId), k.account(record.userId), k.creditTotals(shard)],
-      [id, actor, supervisor ? 1 : 0, nowMs, reason, record.userId, this.config.retention.decisionDays * 86_400, this.logMaxLen],
+      [id, actor, supervisor ? 1 : 0, nowMs, reason, record.userId, refundsTtl(this.config), this.logMaxLen, this.config.cases.fourEyesAboveFen],
     )) as [number, string];
     return answer(reply);
   }
@@ -143,7 +148,7 @@ export class CaseQueue {
     const near = nowMs + this.config.cases.nearDeadlineMinutes * 60_000;
     const per = (await this.perShard((shard, p) => {
       p.zcard(this.keys.caseQueue(shard));
-      p.zcount(this.keys.caseQueue(shard), '-inf', near);
+      p.zcount(this.keys.caseQueue(shard), `(${nowMs}`, near);
       p.zcard(this.keys.caseApprovals(shard));
       p.zrange(this.keys.caseQueue(shard), 0, 0);
       p.zrange(this.keys.caseApprovals(shard), 0, 0);
@@ -170,7 +175,7 @@ export class CaseQueue {
         if (i < queueHead.length + approvalHead.length || c.status !== 'open') continue;
         if ((c.lockedUntilMs ?? 0) > nowMs) counts.locked++;
         else counts.open++;
-        if (c.deadlineMs <= near) counts.nearDeadline++;
+        if (c.deadlineMs > nowMs && c.deadlineMs <= near) counts.nearDeadline++;
       }
     }
     return counts;
@@ -185,9 +190,11 @@ export class CaseQueue {
 
   private async locate(id: string): Promise<{ shard: number; record: CaseRecord }> {
     const found = await this.perShard((shard, p) => p.hget(this.keys.cases(shard), id));
-    const shard = found.findIndex((v) => typeof v === 'string');
-    if (shard < 0) throw new CaseError(404, `no case ${id}`);
-    return { shard, record: parseCaseRecord(found[shard] as string) };
+    const shards = found.flatMap((v, shard) => (typeof v === 'string' ? [shard] : []));
+    if (shards.length === 0) throw new CaseError(404, `no case ${id}`);
+    // An eventId reused by another user's event (after its claim expired) can name a case in two shards: act on neither.
+    if (shards.length > 1) throw new CaseError(409, `case id ${id} names cases of more than one user (an eventId used again): refused rather than acting on the wrong one`);
+    return { shard: shards[0]!, record: parseCaseRecord(found[shards[0]!] as string) };
   }
 
   /**

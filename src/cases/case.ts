@@ -12,7 +12,7 @@ export const CASE_OUTCOMES = ['released', 'cancelled', 'auto_released'] as const
 export type CaseOutcome = (typeof CASE_OUTCOMES)[number];
 
 /** Every action a case log records (src/cases/*.lua, src/settlement/releaseSettlement-15.lua, complaints). */
-export const CASE_ACTIONS = ['opened', 'taken', 'lock_expired', 'release_requested', 'released', 'approved', 'cancelled', 'auto_released', 'extended', 'deadline_waiting', 'complaint'] as const;
+export const CASE_ACTIONS = ['opened', 'taken', 'lock_expired', 'release_requested', 'released', 'approved', 'cancelled', 'auto_released', 'extended', 'deadline_waiting', 'complaint', 'refunded'] as const;
 export type CaseAction = (typeof CASE_ACTIONS)[number];
 
 const ms = z.number().int();
@@ -43,6 +43,8 @@ export const caseRecordSchema = z.object({
   frozen: z.boolean(),
   extensions: z.number().int(),
   seq: z.number().int(),
+  /** Refunded of the charge so far, as the case saw it (a cancel gives back the rest). */
+  refundedFen: z.number().int().optional(),
   lockedBy: z.string().optional(),
   lockedUntilMs: ms.optional(),
   releasedBy: z.string().optional(),

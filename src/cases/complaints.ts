@@ -43,6 +43,7 @@ export function complaintHandler(deps: { redis: RedisClient; config: RiskmonConf
           keys.caseLog(shard),
           keys.settlementDue(shard),
           keys.settlementInfo(shard),
+          keys.refunds(event.userId),
           ...generations.map((g) => keys.chargeRecords(shard, g, part)),
         ],
         [

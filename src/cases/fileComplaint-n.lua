@@ -12,7 +12,8 @@
                                     rm:<ns>:{s<n>}:cases…                      (src/redis/keys.ts)
     KEYS[9] settlement due          rm:<ns>:{s<n>}:settle:due                 (zset member=eventId, score=settleAt ms)
     KEYS[10] settlement info        rm:<ns>:{s<n>}:settle:info                (hash eventId -> "merchant\tamount\tkind")
-    KEYS[11…] the record hashes the charge may be in, newest generation first
+    KEYS[11] the user's refunds     rm:<ns>:{s<n>}:u:{<userId>}:refunds       (hash chargeId -> fen refunded so far, read only)
+    KEYS[12…] the record hashes the charge may be in, newest generation first
                                     rm:<ns>:{s<n>}:rec:<generation>:<part>    (hash eventId -> charge record, read only)
 
     ARGV[1] eventId   ARGV[2] userId   ARGV[3] chargeId   ARGV[4] the reason (card numbers masked)
@@ -20,7 +21,7 @@
     ARGV[8] decision retention (days, for the message)   ARGV[9] the oldest local date (YYYYMMDD) of a charge still
     found   ARGV[10] the hold, ms (a paid charge's case is due for a person this long after it opens)
     ARGV[11] approximate cap of the case log
-    ARGV[12…] for each record hash KEYS[11…], in order, the local dates of its generation (YYYYMMDD each, concatenated)
+    ARGV[12…] for each record hash KEYS[12…], in order, the local dates of its generation (YYYYMMDD each, concatenated)
 
   Output: { 1, case id } filed; { 0 } eventId already applied; { 2, reason, reasonLabel } rejected (nothing written).
 ]]
@@ -37,11 +38,11 @@ if rcall("EXISTS", KEYS[1]) == 1 then
 end
 -- The charge record: "<outcome><amount> <settleAt> <day> <flags> <rules> <merchant> <userId>", the user's, in time.
 local charge
-for k = 11, #KEYS do
+for k = 12, #KEYS do
   local stored = rcall("HGET", KEYS[k], chargeId)
   if stored then
     local o, amountText, day, flags, merchant, owner = string.match(stored, "^(%a)(%d+) [^ ]+ (%d) ([^ ]+) [^ ]+ ([^ ]+) (.*)$")
-    local date = day and string.sub(ARGV[k + 1], tonumber(day) * 8 + 1, tonumber(day) * 8 + 8)
+    local date = day and string.sub(ARGV[k], tonumber(day) * 8 + 1, tonumber(day) * 8 + 8)
     if o and owner == userId and date >= ARGV[9] then
       charge = { outcome = o, amount = tonumber(amountText), credit = string.find(flags, "c", 1, true) ~= nil,
         localDate = string.sub(date, 1, 4) .. "-" .. string.sub(date, 5, 6) .. "-" .. string.sub(date, 7, 8),
@@ -58,6 +59,7 @@ if charge.outcome == "d" then
 end
 
 local complaint = { eventId = eventId, reason = reason, atMs = atMs }
+local refunded = tonumber(rcall("HGET", KEYS[11], chargeId) or "0")
 local paid = settlementPaid(infoKey, chargeId)
 -- Not paid yet: held where it is, until a person decides (a release puts its T+1 instant back).
 local dueScore = not paid and rcall("ZSCORE", dueKey, chargeId)
@@ -66,8 +68,20 @@ local case = openId and loadCase(K, openId)
 if case and case.status ~= "closed" then
   case.frozen = true
   case.complaint = complaint
+  case.refundedFen = math.max(case.refundedFen or 0, refunded)
   if dueScore then rcall("ZADD", dueKey, "XX", "+inf", chargeId) end
-  saveCase(K, case, "complaint", "complaint", nowMs, reason, logMaxLen)
+  local note = reason
+  if case.status == "pending_approval" then
+    -- The release was asked without the complaint: it goes back to the queue for a person to look again.
+    rcall("ZREM", K.approvals, case.id)
+    rcall("ZADD", K.queue, case.deadlineMs, case.id)
+    note = reason .. " (the release asked by " .. case.releasedBy .. " is withdrawn)"
+    case.status = "open"
+    case.releasedBy = nil
+    case.releaseNote = nil
+    case.releaseAskedAtMs = nil
+  end
+  saveCase(K, case, "complaint", "complaint", nowMs, note, logMaxLen)
 else
   if rcall("HEXISTS", K.cases, eventId) == 1 then
     return { 2, "complaint " .. eventId .. " reuses the id of a case: send it with its own eventId", "conflict" }
@@ -82,7 +96,7 @@ else
   case = { id = eventId, chargeId = chargeId, userId = userId, merchantId = charge.merchant, amount = charge.amount,
     credit = charge.credit, localDate = charge.localDate, t1Ms = t1, deadlineMs = deadline, firstDeadlineMs = deadline,
     status = "open", opened = "complaint", openedAtMs = nowMs, rules = {}, paid = paid, frozen = true, extensions = 0,
-    seq = 0, complaint = complaint }
+    seq = 0, complaint = complaint, refundedFen = refunded }
   rcall("HSET", K.byCharge, chargeId, eventId)
   rcall("ZADD", K.queue, deadline, eventId)
   saveCase(K, case, "opened", "complaint", nowMs, reason, logMaxLen)

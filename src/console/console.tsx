@@ -95,11 +95,13 @@ export function createConsole(options: ConsoleOptions): Hono<Env> {
     return me.body;
   }
 
-  // Another site's form must not act with the analyst's cookie (SameSite=Strict already stops most browsers).
+  // Another site's form must not act with the analyst's cookie (SameSite=Strict already stops most browsers). By
+  // host, not origin: behind a TLS proxy the browser's https origin reaches us as plain http.
   app.use('*', async (c, next) => {
     if (c.req.method === 'POST') {
       const origin = c.req.header('origin');
-      if (origin && origin !== new URL(c.req.url).origin) return c.text('cross-site request refused', 403);
+      const host = c.req.header('x-forwarded-host') ?? c.req.header('host');
+      if (origin && originHost(origin) !== host) return c.text('cross-site request refused', 403);
     }
     return next();
   });
@@ -229,6 +231,14 @@ export function createConsole(options: ConsoleOptions): Hono<Env> {
   }
 
   return app;
+}
+
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
 }
 
 function caseHref(id: string): string {

@@ -18,7 +18,9 @@
     KEYS[5] settlement due          rm:<ns>:{s<n>}:settle:due                 (zset member=eventId, score=settleAt ms)
     KEYS[6] settlement info         rm:<ns>:{s<n>}:settle:info                (hash eventId -> "merchant\tamount\tkind")
     KEYS[7] settlement stats        rm:<ns>:{s<n>}:settle:stats               (hash)
-    KEYS[8…] the record hashes the charge may be in, newest generation first
+    KEYS[8] cases   KEYS[9] case of each charge   KEYS[10] case log   (rm:<ns>:{s<n>}:cases…: a charge's open case
+                                    keeps what was refunded of it, src/cases/cancelCase-13.lua)
+    KEYS[11…] the record hashes the charge may be in, newest generation first
                                     rm:<ns>:{s<n>}:rec:<generation>:<part>    (hash eventId -> charge record, read only)
 
     ARGV[1] eventId                 ARGV[2] userId                ARGV[3] chargeId
@@ -26,7 +28,8 @@
     ARGV[7] decision retention (days, for the message)
     ARGV[8] the oldest local date (YYYYMMDD) of a charge still refundable: the refund's, less the retention
     ARGV[9] the refund's occurredAt, ms: when its reversal is due
-    ARGV[10…] for each record hash KEYS[8…], in order, the local dates of its generation (YYYYMMDD each, concatenated)
+    ARGV[10] approximate cap of the case log
+    ARGV[11…] for each record hash KEYS[11…], in order, the local dates of its generation (YYYYMMDD each, concatenated)
 
   Output:
     { 1, given back to the credit (fen), refunded so far (fen) } applied; { 0 } eventId already applied;
@@ -35,6 +38,7 @@
 local rcall = redis.call
 --- @include credit-give-back.lua
 --- @include ../settlement/take-back.lua
+--- @include ../cases/case-record.lua
 
 if rcall("EXISTS", KEYS[3]) == 1 then
   return { 0 }
@@ -42,12 +46,12 @@ end
 local chargeId = ARGV[3]
 -- The charge record: "<outcome><amount> <settleAt> <day> <flags> <rules> <merchant> <userId>", the user's, in time.
 local charge
-for k = 8, #KEYS do
+for k = 11, #KEYS do
   local stored = rcall("HGET", KEYS[k], chargeId)
   if stored then
     local o, amountText, day, flags, merchant, userId = string.match(stored, "^(%a)(%d+) [^ ]+ (%d) ([^ ]+) [^ ]+ ([^ ]+) (.*)$")
-    -- The record's day within its hash's generation: that generation's dates are ARGV[k + 2], YYYYMMDD each.
-    local date = day and string.sub(ARGV[k + 2], tonumber(day) * 8 + 1, tonumber(day) * 8 + 8)
+    -- The record's day within its hash's generation: that generation's dates are ARGV[k], YYYYMMDD each.
+    local date = day and string.sub(ARGV[k], tonumber(day) * 8 + 1, tonumber(day) * 8 + 8)
     local y, m, d = date and string.sub(date, 1, 4), date and string.sub(date, 5, 6), date and string.sub(date, 7, 8)
     if o and userId == ARGV[2] and date >= ARGV[8] then
       charge = { outcome = o, amount = tonumber(amountText), localDate = y .. "-" .. m .. "-" .. d, credit = string.find(flags, "c", 1, true) ~= nil,
@@ -84,5 +88,14 @@ if charge.credit then
   givenBack = giveBackCredit(KEYS[2], KEYS[4], amount, before + amount == charge.amount, charge.localDate)
 end
 takeBack(KEYS[5], KEYS[6], KEYS[7], chargeId, paid, ARGV[1], charge.merchant, amount, ARGV[9])
+-- The charge's open case keeps what was refunded of it (its cancel gives back the rest, whatever the refunds hash's
+-- expiry), and its trail shows the refund.
+local K = { cases = KEYS[8], byCharge = KEYS[9], log = KEYS[10] }
+local caseId = rcall("HGET", K.byCharge, chargeId)
+local case = caseId and loadCase(K, caseId)
+if case and case.status ~= "closed" then
+  case.refundedFen = before + amount
+  saveCase(K, case, "refunded", "refund", tonumber(ARGV[9]), ARGV[1] .. ": " .. string.format("%d", amount) .. " fen", ARGV[10])
+end
 rcall("SET", KEYS[3], "refund", "EX", ARGV[5])
 return { 1, givenBack, before + amount }

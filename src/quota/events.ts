@@ -50,6 +50,16 @@ export type RepaymentMember = [eventId: string, amount: number, onTime: 0 | 1, d
 export type AssetMember = [eventId: string, balance: number, redeemed: number, lateFor?: string];
 export type SocialMember = [eventId: string, friendsAdded: number, momentsBlocked: 0 | 1, lateFor?: string];
 
+/**
+ * How long a user's refunds hash lives after its last write, s: as long as a charge it names can still be found, so
+ * no refund (or cancel) is ever weighed against a charge whose earlier refunds were forgotten. A charge's record
+ * lives until the youngest record of its hash (a week of local dates) is retention.decisionDays old: up to
+ * decisionDays + 7 days after the charge's date, and the refund is later than the charge.
+ */
+export function refundsTtl(config: Pick<RiskmonConfig, 'retention'>): number {
+  return (config.retention.decisionDays + 8) * 86_400;
+}
+
 function instantMs(text: string): number {
   const r = parseInstant(text);
   // The schema validated the field already; this cannot fail for a parsed event.
@@ -153,9 +163,12 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
             keys.settlementDue(shard),
             keys.settlementInfo(shard),
             keys.settlementStats(shard),
+            keys.cases(shard),
+            keys.caseOfCharge(shard),
+            keys.caseLog(shard),
             ...generations.map((g) => keys.chargeRecords(shard, g, part)),
           ],
-          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, markerTtl, decisionDays, oldest.replaceAll('-', ''), occurredAtMs, ...generations.map(recordDates)],
+          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, refundsTtl(config), decisionDays, oldest.replaceAll('-', ''), occurredAtMs, config.retention.decisionStreamMaxLen, ...generations.map(recordDates)],
         );
       },
       interpret: (reply, event) => interpretReply(reply, event.eventId),

@@ -212,7 +212,8 @@ export class SettlementLedger {
             total.caseDeadlines.decisionSeconds.push(Math.max(0, (nowMs - openedAtMs) / 1_000));
           }
         } else if (Array.isArray(reply) && reply[0] === -4) {
-          // Its case kept it: due later (extended) or at +inf (waiting for a person), out of this run's range.
+          // Its case kept it: due later (extended, or when an analyst's lock expires) or at +inf (waiting for a
+          // person), out of this run's range.
           total.caseDeadlines[reply[1] === 'extended' ? 'extended' : 'waiting']++;
         } else if (reply === -2) {
           // Closed while this run paid (the reconciliation began): the rest waits for the next date.

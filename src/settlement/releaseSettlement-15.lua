@@ -13,7 +13,8 @@
   case's deadline, and a run that finds the case still open applies the configured default, recorded on the case:
   auto_release (closed and paid in this call) or extend (the deadline, and the due score, move by the extension
   until the maximum past the first deadline, then auto_release). A case above the four-eyes amount, one pending
-  approval and one frozen by a complaint are never paid here: their due score becomes +inf until a person decides.
+  approval and one frozen by a complaint are never paid here: their due score becomes +inf until a person decides;
+  one an analyst holds is not auto-released under them (due again when the lock expires).
 
   Input:
     KEYS[1] settlement due         rm:<ns>:{s<n>}:settle:due                     (zset member=eventId, score=settleAt ms)
@@ -44,7 +45,8 @@
   Output:
     {1, gross, opened} settled now (fen; negative for a reversal); `opened` is the instant (ms) its case was opened
                        when the case was auto-released by this call, else 0
-    {-4, what}         its case kept it: "extended" (due again at the new deadline) or "waiting" (for a person)
+    {-4, what}         its case kept it: "extended" (due again at the new deadline), "locked" (an analyst holds it:
+                       due again when the lock expires) or "waiting" (for a person)
      0                 not due (any more): already released by another run, or rescheduled after the run's instant
     -1                 its settlement info is missing or unreadable (left in place)
     -3                 its settlement info changed since the fees were computed from it (left for the next run)
@@ -99,6 +101,11 @@ if kind ~= "reversal" then
       rcall("ZADD", K.queue, "XX", case.deadlineMs, case.id)
       saveCase(K, case, "extended", "system", nowMs, "", logMaxLen)
       return { -4, "extended" }
+    end
+    if case.lockedBy and (case.lockedUntilMs or 0) > nowMs then
+      -- An analyst holds it now: not paid under them; due again when the lock expires, if they have not decided.
+      rcall("ZADD", KEYS[1], case.lockedUntilMs, eventId)
+      return { -4, "locked" }
     end
     autoReleased = case.openedAtMs
     closeCase(K, case, "auto_released", "auto_released", "system", nowMs, "", logMaxLen)

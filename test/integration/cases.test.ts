@@ -154,6 +154,24 @@ describe('cases', () => {
     expect(Object.keys(await settledOn(ctx)).filter((e) => e === id)).toHaveLength(1);
   });
 
+  // Found by review: the deadline's auto-release paid a case while an analyst held it (about to cancel a fraud).
+  it('a case an analyst holds is not auto-released under them: it is due again when the lock expires', async () => {
+    ctx = testContext({ cases: { lockMinutes: 15 } });
+    const id = await reviewCharge('u-held');
+    await ctx.cases.next('alice', DEADLINE - 5 * 60_000);
+    expect((await ctx.ledger.releaseDue(DEADLINE)).caseDeadlines).toMatchObject({ autoReleased: 0, waiting: 1 });
+    await ctx.cases.cancel(id, 'alice', false, 'fraud', DEADLINE + 60_000);
+    await ctx.ledger.releaseDue(DEADLINE + HOUR);
+    expect(await settledOn(ctx)).not.toHaveProperty(id);
+    // Another one whose analyst walked away: paid once the lock has expired.
+    const other = await reviewCharge('u-walked');
+    await ctx.cases.next('bob', DEADLINE - 5 * 60_000);
+    await ctx.ledger.releaseDue(DEADLINE);
+    expect(await settledOn(ctx)).not.toHaveProperty(other);
+    expect((await ctx.ledger.releaseDue(DEADLINE + 10 * 60_000 + 1)).caseDeadlines.autoReleased).toBe(1);
+    expect(await settledOn(ctx)).toHaveProperty(other);
+  });
+
   it('with onDeadline "extend" the deadline moves until the maximum, then the case is auto-released', async () => {
     ctx = testContext({ cases: { onDeadline: 'extend', extendHours: 24, maxExtendHours: 36 } });
     const id = await reviewCharge('u-ext');
@@ -261,6 +279,45 @@ describe('cases', () => {
     expect(await ctx.cases.release('cmp-8', 'alice', 'nothing to pay', T1 + HOUR)).toMatchObject({ status: 'closed', outcome: 'released' });
     await ctx.ledger.releaseDue(DEADLINE + 30 * 24 * HOUR);
     expect(await settledOn(ctx)).not.toHaveProperty(id);
+  });
+
+  // Found by review: a cancel weighed the charge against the refunds hash alone, which expires; a case waiting long
+  // for a person then gave back again what a refund had given back.
+  it('a cancel gives back only what is left, even once the refunds hash has expired', async () => {
+    ctx = testContext();
+    const user = 'u-left';
+    const id = await reviewCharge(user, 10_000, [opened(user, '2026-03-01T10:00:00+08:00', 1_000_000)]);
+    await run([{ type: 'refund', eventId: 'r-left', userId: user, chargeId: id, amount: 4_000, occurredAt: '2026-03-10T12:00:00+08:00' }]);
+    expect(await ctx.cases.get(id)).toMatchObject({ refundedFen: 4_000 });
+    expect(await ctx.redis.hget(ctx.keys.account(user), 'owed')).toBe('6200');
+    await ctx.redis.del(ctx.keys.refunds(user));
+    expect(await ctx.cases.cancel(id, 'alice', false, 'fraud', T1 + HOUR)).toMatchObject({ cancelledFen: 6_000, creditGivenBackFen: 6_000 });
+    expect(await ctx.redis.hget(ctx.keys.account(user), 'owed')).toBe('200');
+    expect((await caseLog(user)).map((l) => l.action)).toEqual(['opened', 'refunded', 'cancelled']);
+  });
+
+  // Found by review: a complaint after a release was asked left it waiting for approval, and the approval paid it.
+  it('a complaint withdraws a release waiting for approval: the case goes back to the queue, frozen', async () => {
+    ctx = testContext({ cases: { fourEyesAboveFen: 5_000 } });
+    const id = await reviewCharge('u-withdrawn', 9_000);
+    await ctx.cases.release(id, 'sam', 'fine', T1);
+    await run([complaint('cmp-9', 'u-withdrawn', id, '2026-03-11T10:00:00+08:00')]);
+    expect(await ctx.cases.get(id)).toMatchObject({ status: 'open', frozen: true });
+    expect(await ctx.cases.list('pending_approval', T1, 10)).toEqual([]);
+    expect((await refused(ctx.cases.approve(id, 'vera', '', T1 + HOUR))).status).toBe(409);
+    expect((await caseLog('u-withdrawn')).at(-1)!.note).toMatch(/the release asked by sam is withdrawn/);
+  });
+
+  // Found by review: an analyst alone could reverse a paid charge of any size by cancelling its complaint's case.
+  it('a cancel that takes back more than four eyes from the merchant needs a supervisor', async () => {
+    ctx = testContext({ cases: { fourEyesAboveFen: 50_000 } });
+    await run([{ type: 'charge', eventId: 'big-paid', userId: 'u-bigpaid', merchantId: 'm-cases', cardId: 'card-bp', amount: 60_000, occurredAt: '2026-03-10T10:00:00+08:00' }]);
+    await ctx.ledger.releaseDue(T1);
+    await run([complaint('cmp-10', 'u-bigpaid', 'big-paid', '2026-03-12T10:00:00+08:00')]);
+    const denied = await refused(ctx.cases.cancel('cmp-10', 'alice', false, 'fraud', T1 + 48 * HOUR));
+    expect(denied.status).toBe(403);
+    expect(denied.message).toMatch(/reversal of 60000 fen .* a supervisor cancels it/);
+    expect(await ctx.cases.cancel('cmp-10', 'vera', true, 'fraud, checked', T1 + 48 * HOUR)).toMatchObject({ reversed: true, cancelledFen: 60_000 });
   });
 
   it('refuses a complaint about an unknown, another user\'s or a declined charge, with the reason', async () => {

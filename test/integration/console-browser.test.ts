@@ -211,6 +211,11 @@ describe.skipIf(!chromiumBinary.available || skipWithoutPostgres())('review cons
       expect(await page.locator('.banner.error').textContent()).toMatch(/needs the supervisor role/);
       const forged = await page.request.post(`${consoleUrl}/cases/${encodeURIComponent(caseOf.c!)}/cancel`, { headers: { Origin: 'https://evil.example' }, form: { reason: 'x' } });
       expect(forged.status()).toBe(403);
+      // The same host under https (a TLS proxy in front) is this site: not refused (no session: to the sign-in page).
+      const host = new URL(consoleUrl).host;
+      const proxied = await fetch(`${consoleUrl}/next`, { method: 'POST', headers: { Origin: `https://${host}` }, redirect: 'manual' });
+      expect(proxied.status).toBe(302);
+      expect(proxied.headers.get('location')).toBe('/console/login');
     } finally {
       await context.close();
     }
