@@ -27,6 +27,7 @@
 ]]
 --- @include case-record.lua
 --- @include ../settlement/take-back.lua
+--- @include ../decisions/charge-record.lua
 local rcall = redis.call
 local K = { cases = KEYS[2], byCharge = KEYS[3], queue = KEYS[4], locks = KEYS[5], approvals = KEYS[6], closed = KEYS[7], log = KEYS[8] }
 local dueKey, infoKey = KEYS[9], KEYS[10]
@@ -36,21 +37,7 @@ local atMs, nowMs, logMaxLen = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[11]
 if rcall("EXISTS", KEYS[1]) == 1 then
   return { 0 }
 end
--- The charge record: "<outcome><amount> <settleAt> <day> <flags> <rules> <merchant> <userId>", the user's, in time.
-local charge
-for k = 12, #KEYS do
-  local stored = rcall("HGET", KEYS[k], chargeId)
-  if stored then
-    local o, amountText, day, flags, merchant, owner = string.match(stored, "^(%a)(%d+) [^ ]+ (%d) ([^ ]+) [^ ]+ ([^ ]+) (.*)$")
-    local date = day and string.sub(ARGV[k], tonumber(day) * 8 + 1, tonumber(day) * 8 + 8)
-    if o and owner == userId and date >= ARGV[9] then
-      charge = { outcome = o, amount = tonumber(amountText), credit = string.find(flags, "c", 1, true) ~= nil,
-        localDate = string.sub(date, 1, 4) .. "-" .. string.sub(date, 5, 6) .. "-" .. string.sub(date, 7, 8),
-        merchant = string.gsub(merchant, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end) }
-      break
-    end
-  end
-end
+local charge = findCharge(12, chargeId, userId, ARGV[9])
 if not charge then
   return { 2, "no charge " .. chargeId .. " of user " .. userId .. " to complain about: unknown, of another user, or decided more than " .. ARGV[8] .. " days ago", "unknown_charge" }
 end

@@ -39,27 +39,13 @@ local rcall = redis.call
 --- @include credit-give-back.lua
 --- @include ../settlement/take-back.lua
 --- @include ../cases/case-record.lua
+--- @include ../decisions/charge-record.lua
 
 if rcall("EXISTS", KEYS[3]) == 1 then
   return { 0 }
 end
 local chargeId = ARGV[3]
--- The charge record: "<outcome><amount> <settleAt> <day> <flags> <rules> <merchant> <userId>", the user's, in time.
-local charge
-for k = 11, #KEYS do
-  local stored = rcall("HGET", KEYS[k], chargeId)
-  if stored then
-    local o, amountText, day, flags, merchant, userId = string.match(stored, "^(%a)(%d+) [^ ]+ (%d) ([^ ]+) [^ ]+ ([^ ]+) (.*)$")
-    -- The record's day within its hash's generation: that generation's dates are ARGV[k], YYYYMMDD each.
-    local date = day and string.sub(ARGV[k], tonumber(day) * 8 + 1, tonumber(day) * 8 + 8)
-    local y, m, d = date and string.sub(date, 1, 4), date and string.sub(date, 5, 6), date and string.sub(date, 7, 8)
-    if o and userId == ARGV[2] and date >= ARGV[8] then
-      charge = { outcome = o, amount = tonumber(amountText), localDate = y .. "-" .. m .. "-" .. d, credit = string.find(flags, "c", 1, true) ~= nil,
-        merchant = string.gsub(merchant, "%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end) }
-      break
-    end
-  end
-end
+local charge = findCharge(11, chargeId, ARGV[2], ARGV[8])
 if not charge then
   return { 2, "no charge " .. chargeId .. " of user " .. ARGV[2] .. " to refund: unknown, of another user, or decided more than " .. ARGV[7] .. " days ago", "unknown_charge" }
 end

@@ -3,6 +3,7 @@ import { loadSettings, type DashboardCredentials } from '../../src/config.ts';
 import { silentLogger, type Logger } from '../../src/logger.ts';
 import { startService, type Component, type Service } from '../../src/service.ts';
 import { freshNamespace, redisUrl } from './context.ts';
+import { archiveBacklog } from '../../src/archive/archiver.ts';
 
 export const TEST_LOGIN: DashboardCredentials = { user: 'ops', password: 'test-password-1' };
 
@@ -55,4 +56,13 @@ export async function stopTestService(service: Service): Promise<void> {
 
 export function basic(login: DashboardCredentials): string {
   return `Basic ${Buffer.from(`${login.user}:${login.password}`).toString('base64')}`;
+}
+
+/** Waits until the service's archive holds every stream entry of its namespace (or fails after `timeoutMs`). */
+export async function archiveCaughtUp(service: Service, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await archiveBacklog(service.context.redis, service.context.keys)).every((b) => b.entries === 0)) {
+    if (Date.now() > deadline) throw new Error('the archive did not catch up');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

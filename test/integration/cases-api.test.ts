@@ -5,11 +5,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
-import { archiveBacklog } from '../../src/archive/archiver.ts';
 import { ApiUsers } from '../../src/api/users.ts';
 import type { CaseView } from '../../src/cases/case.ts';
 import type { Service } from '../../src/service.ts';
-import { startTestService, stopTestService } from '../helpers/service.ts';
+import { archiveCaughtUp, startTestService, stopTestService } from '../helpers/service.ts';
 import { testCharge } from '../helpers/charges.ts';
 import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
 
@@ -29,14 +28,6 @@ describe.skipIf(skipWithoutPostgres())('/api/cases', () => {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
   const caseUrl = (id: string, action = '') => `/api/cases/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
-
-  async function archiveCaughtUp(): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    while (!(await archiveBacklog(service.context.redis, service.context.keys)).every((b) => b.entries === 0)) {
-      if (Date.now() > deadline) throw new Error('the archive did not catch up');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   beforeAll(async () => {
     database = await createTestDatabase();
@@ -131,7 +122,7 @@ describe.skipIf(skipWithoutPostgres())('/api/cases', () => {
     expect(await cancelled.json()).toMatchObject({ status: 'closed', outcome: 'cancelled', cancelledFen: expect.any(Number) });
 
     // The case page: its decision and reasons, the user's (and card's) recent charges, the trail with the notes.
-    await archiveCaughtUp();
+    await archiveCaughtUp(service);
     const page = (await (await call('GET', caseUrl(first.id), tokens.ana)).json()) as {
       case: CaseView;
       decision: { eventId: string; reasons: string[]; outcome: string };

@@ -8,7 +8,6 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveBacklog } from '../../src/archive/archiver.ts';
 import { openArchiveDb, type ArchiveDb } from '../../src/archive/database.ts';
 import { ApiUsers } from '../../src/api/users.ts';
 import type { Service } from '../../src/service.ts';
@@ -16,7 +15,7 @@ import { program } from '../helpers/binaries.ts';
 import { testCharge } from '../helpers/charges.ts';
 import { ROOT } from '../helpers/deploy.ts';
 import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/postgres.ts';
-import { startTestService, stopTestService } from '../helpers/service.ts';
+import { archiveCaughtUp, startTestService, stopTestService } from '../helpers/service.ts';
 
 const chromiumBinary = program('/usr/bin/chromium', 'chromium');
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -45,14 +44,6 @@ describe.skipIf(!chromiumBinary.available || skipWithoutPostgres())('review cons
     await page.fill('#token', token);
     await page.click('button:has-text("Sign in")');
     await page.waitForURL(consoleUrl);
-  }
-
-  async function archived(): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    while (!(await archiveBacklog(service.context.redis, service.context.keys)).every((b) => b.entries === 0)) {
-      if (Date.now() > deadline) throw new Error('the archive did not catch up');
-      await new Promise((r) => setTimeout(r, 100));
-    }
   }
 
   beforeAll(async () => {
@@ -88,7 +79,7 @@ describe.skipIf(!chromiumBinary.available || skipWithoutPostgres())('review cons
       if (Date.now() > deadline) throw new Error('the cases were not archived');
       await new Promise((r) => setTimeout(r, 100));
     }
-    await archived();
+    await archiveCaughtUp(service);
     browser = await chromium.launch({ executablePath: chromiumBinary.path, args: FLAGS, timeout: 30_000 });
   }, 90_000);
 
@@ -190,7 +181,7 @@ describe.skipIf(!chromiumBinary.available || skipWithoutPostgres())('review cons
       await page.click('button:has-text("Release")');
       expect(await page.locator('.banner.error').textContent()).toMatch(/is held by ben\.wu/);
 
-      await archived();
+      await archiveCaughtUp(service);
       await page.goto(`${consoleUrl}/audit`);
       const trail = await page.locator('table.trail').textContent();
       for (const line of ['ana.li', 'sup.wang', 'ben.wu', 'approved', 'cancelled', 'release requested']) expect(trail).toContain(line);
