@@ -168,6 +168,19 @@ export async function startService(options: StartOptions): Promise<Service> {
   if (options.components.includes('archive') && settings.config.archive.enabled) {
     startArchiver(context, settings, logger, closers, (db) => (service.archive = archiveDb = db));
   }
+  if (options.components.includes('settlement') && !settings.config.archive.enabled) {
+    // Nothing archives closed review cases, so nothing drops them from Redis: the settlement process keeps them as
+    // long as decisions (retention.decisionDays), then lets them go.
+    const keepMs = settings.config.retention.decisionDays * 86_400_000;
+    const drop = () => void context.cases.dropClosed(Date.now() - keepMs).catch((e: Error) => logger.warn({ err: e.message }, 'cases: could not drop old closed cases'));
+    const timer = setInterval(drop, 3_600_000);
+    timer.unref();
+    drop();
+    closers.push(async () => {
+      clearInterval(timer);
+      return [];
+    });
+  }
   phase = 'running';
   logger.info(
     { namespace: settings.config.namespace, components: options.components, configVersion: settings.configVersion, shards: settings.config.pipeline.shards },

@@ -181,6 +181,24 @@ export class CaseQueue {
     return counts;
   }
 
+  /**
+   * Deletes the closed cases that closed before `beforeMs` from Redis: without an archive (archive.enabled false)
+   * nothing else lets them go. Returns how many.
+   */
+  async dropClosed(beforeMs: number): Promise<number> {
+    let dropped = 0;
+    for (const shard of this.keys.shardIds) {
+      for (;;) {
+        const ids = await this.redis.zrangebyscore(this.keys.closedCases(shard), '-inf', `(${beforeMs}`, 'LIMIT', 0, 1_000);
+        if (ids.length === 0) break;
+        // One shard, one slot: a plain transaction.
+        await this.redis.multi().hdel(this.keys.cases(shard), ...ids).zrem(this.keys.closedCases(shard), ...ids).exec();
+        dropped += ids.length;
+      }
+    }
+    return dropped;
+  }
+
   private async decideOne(id: string, action: 'release' | 'approve', actor: string, note: string, nowMs: number): Promise<CaseRecord> {
     const { shard } = await this.locate(id);
     const k = this.keys;

@@ -215,6 +215,17 @@ describe('cases', () => {
     expect((await ctx.ledger.stats()).heldCount).toBe(0);
   });
 
+  it('without an archive, closed cases leave Redis once older than the retention (dropClosed); open ones stay', async () => {
+    ctx = testContext();
+    const closed = await reviewCharge('u-drop-1');
+    const open = await reviewCharge('u-drop-2');
+    await ctx.cases.release(closed, 'alice', '', T1);
+    expect(await ctx.cases.dropClosed(T1)).toBe(0);
+    expect(await ctx.cases.dropClosed(T1 + 1)).toBe(1);
+    expect(await ctx.cases.get(closed)).toBeUndefined();
+    expect(await ctx.cases.get(open)).toMatchObject({ status: 'open' });
+  });
+
   const complaint = (eventId: string, userId: string, chargeId: string, occurredAt: string, reason = 'not my purchase') => ({ type: 'complaint', eventId, userId, chargeId, reason, occurredAt });
 
   it('a complaint on a charge not yet paid freezes its settlement and opens a case only a person closes', async () => {
