@@ -5,7 +5,7 @@
  * once per eventId in the user's shard (fileComplaint-n.lua); rejected, with its reason, for a charge the user does
  * not have, one decided longer ago than the retention, or one declined.
  */
-import { recordDates, recordGenerationsBack, recordPart } from '../decisions/charge-record.ts';
+import { chargeRecordSearch } from '../decisions/charge-record.ts';
 import type { RiskmonConfig } from '../config.ts';
 import type { ComplaintEvent } from '../events/schema.ts';
 import type { RejectReason } from '../pipeline/reject-reasons.ts';
@@ -23,13 +23,9 @@ export function complaintHandler(deps: { redis: RedisClient; config: RiskmonConf
   const { decisionDays } = config.retention;
   return {
     enqueue(pipeline, event, occurredAtMs, nowMs) {
-      // As a refund looks: the user's shard, the generations from a day after the complaint's date back past the retention.
+      // As a refund looks for its charge.
       const shard = keys.shardOf(event.userId);
-      const date = calendar.local(occurredAtMs).date;
-      const latest = new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
-      const oldest = new Date(Date.parse(`${date}T00:00:00Z`) - decisionDays * 86_400_000).toISOString().slice(0, 10);
-      const part = recordPart(event.chargeId, keys.chargeRecordParts);
-      const generations = recordGenerationsBack(latest, decisionDays + 1);
+      const search = chargeRecordSearch(keys, event.userId, event.chargeId, calendar.local(occurredAtMs).date, decisionDays);
       fileComplaint(
         pipeline,
         [
@@ -44,7 +40,7 @@ export function complaintHandler(deps: { redis: RedisClient; config: RiskmonConf
           keys.settlementDue(shard),
           keys.settlementInfo(shard),
           keys.refunds(event.userId),
-          ...generations.map((g) => keys.chargeRecords(shard, g, part)),
+          ...search.keys,
         ],
         [
           event.eventId,
@@ -55,10 +51,10 @@ export function complaintHandler(deps: { redis: RedisClient; config: RiskmonConf
           nowMs,
           decisionDays * 86_400,
           decisionDays,
-          oldest.replaceAll('-', ''),
+          search.oldest,
           config.settlement.holdHours * 3_600_000,
           config.retention.decisionStreamMaxLen,
-          ...generations.map(recordDates),
+          ...search.dates,
         ],
       );
     },

@@ -111,6 +111,23 @@ export function recordGenerationsBack(latestDate: string, days: number): number[
   return Array.from({ length: newest - oldest + 1 }, (_, i) => newest - i);
 }
 
+/**
+ * Where the record of `chargeId`, a charge of `userId` that a later event (a refund, a complaint) of local date
+ * `eventDate` names, may be: the record hashes of its user's shard from the generation of the day after `eventDate`
+ * back past `decisionDays` (newest first), each with its generation's dates for the script (findCharge in
+ * src/decisions/charge-record.lua), and the oldest local date a charge still counts from (YYYYMMDD). A charge of
+ * another user is not found there.
+ */
+export function chargeRecordSearch(keys: Keys, userId: string, chargeId: string, eventDate: string, decisionDays: number): { keys: string[]; dates: string[]; oldest: string } {
+  const midnight = Date.parse(`${eventDate}T00:00:00Z`);
+  const latest = new Date(midnight + DAY_MS).toISOString().slice(0, 10);
+  const oldest = new Date(midnight - decisionDays * DAY_MS).toISOString().slice(0, 10);
+  const shard = keys.shardOf(userId);
+  const part = recordPart(chargeId, keys.chargeRecordParts);
+  const generations = recordGenerationsBack(latest, decisionDays + 1);
+  return { keys: generations.map((g) => keys.chargeRecords(shard, g, part)), dates: generations.map(recordDates), oldest: oldest.replaceAll('-', '') };
+}
+
 /** Reading records back (operators, tests). */
 export class ChargeRecords {
   constructor(

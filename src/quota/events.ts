@@ -5,7 +5,7 @@
  * than is left of its charge).
  */
 
-import { recordDates, recordGenerationsBack, recordPart } from '../decisions/charge-record.ts';
+import { chargeRecordSearch } from '../decisions/charge-record.ts';
 import type { RiskmonConfig } from '../config.ts';
 import type {
   AccountOpenedEvent,
@@ -144,15 +144,9 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
     }),
     refund: {
       enqueue(pipeline, event, occurredAtMs) {
-        // The charge is looked for in the refund's user's shard only: a charge of another user is not found there;
-        // in the record hashes of the generations from a day after the refund's local date back past the retention.
         const shard = keys.shardOf(event.userId);
         const { decisionDays } = config.retention;
-        const refundDate = calendar.local(occurredAtMs).date;
-        const latest = new Date(Date.parse(`${refundDate}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
-        const oldest = new Date(Date.parse(`${refundDate}T00:00:00Z`) - decisionDays * 86_400_000).toISOString().slice(0, 10);
-        const part = recordPart(event.chargeId, keys.chargeRecordParts);
-        const generations = recordGenerationsBack(latest, decisionDays + 1);
+        const search = chargeRecordSearch(keys, event.userId, event.chargeId, calendar.local(occurredAtMs).date, decisionDays);
         applyRefund(
           pipeline,
           [
@@ -166,9 +160,9 @@ export function quotaHandlers(deps: QuotaHandlerDeps): QuotaHandlers {
             keys.cases(shard),
             keys.caseOfCharge(shard),
             keys.caseLog(shard),
-            ...generations.map((g) => keys.chargeRecords(shard, g, part)),
+            ...search.keys,
           ],
-          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, refundsTtl(config), decisionDays, oldest.replaceAll('-', ''), occurredAtMs, config.retention.decisionStreamMaxLen, ...generations.map(recordDates)],
+          [event.eventId, event.userId, event.chargeId, event.amount, markerTtl, refundsTtl(config), decisionDays, search.oldest, occurredAtMs, config.retention.decisionStreamMaxLen, ...search.dates],
         );
       },
       interpret: (reply, event) => interpretReply(reply, event.eventId),
