@@ -97,11 +97,16 @@ function auditedFilters(given: Record<string, string>): Record<string, unknown> 
   const out: Record<string, unknown> = {};
   const unknown: string[] = [];
   for (const [key, value] of Object.entries(given)) {
-    if (AUDITED.has(key)) out[key] = maskCardNumbers(String(value)).slice(0, 256);
-    else if (key !== 'cursor' && unknown.length < 10) unknown.push(maskCardNumbers(key).slice(0, 64));
+    if (AUDITED.has(key)) out[key] = auditText(String(value)).slice(0, 256);
+    else if (key !== 'cursor' && unknown.length < 10) unknown.push(auditText(key).slice(0, 64));
   }
   if (unknown.length > 0) out.unknown = unknown;
   return out;
+}
+
+/** Text the audit (jsonb) can hold: card numbers masked, U+0000 (which PostgreSQL refuses) as U+FFFD. */
+function auditText(text: string): string {
+  return maskCardNumbers(text).replaceAll('\u0000', '\uFFFD');
 }
 
 const encodeCursor = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
@@ -191,9 +196,9 @@ export function createApi(options: ApiOptions): Hono<Env> {
     }
   }
 
-  function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  function parse<T>(schema: z.ZodType<T>, value: unknown, what: 'query' | 'body' = 'query'): T {
     const r = schema.safeParse(value);
-    if (!r.success) throw new HttpError(400, r.error.issues.map((i) => `${i.path.join('.') || 'query'}: ${i.message}`).join('; '));
+    if (!r.success) throw new HttpError(400, r.error.issues.map((i) => `${i.path.join('.') || what}: ${i.message}`).join('; '));
     return r.data;
   }
 
@@ -311,7 +316,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
     '/cases/:id/release',
     handle('/api/cases/:id/release', 'analyst', async (c, _db, caller) => {
       const caseId = parse(id, c.req.param('id'));
-      const { note } = parse(noteBody, await jsonBody(c));
+      const { note } = parse(noteBody, await jsonBody(c), 'body');
       const t = now();
       return { body: caseView(counted(await options.cases.release(caseId, caller.name, note ?? '', t)), t), rows: 1 };
     }),
@@ -320,7 +325,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
     '/cases/:id/cancel',
     handle('/api/cases/:id/cancel', 'analyst', async (c, _db, caller) => {
       const caseId = parse(id, c.req.param('id'));
-      const { reason } = parse(reasonBody, await jsonBody(c));
+      const { reason } = parse(reasonBody, await jsonBody(c), 'body');
       const t = now();
       return { body: caseView(counted(await options.cases.cancel(caseId, caller.name, atLeast(caller.role, 'supervisor'), reason, t)), t), rows: 1 };
     }),
@@ -329,7 +334,7 @@ export function createApi(options: ApiOptions): Hono<Env> {
     '/cases/:id/approve',
     handle('/api/cases/:id/approve', 'supervisor', async (c, _db, caller) => {
       const caseId = parse(id, c.req.param('id'));
-      const { note } = parse(noteBody, await jsonBody(c));
+      const { note } = parse(noteBody, await jsonBody(c), 'body');
       const t = now();
       return { body: caseView(counted(await options.cases.approve(caseId, caller.name, note ?? '', t)), t), rows: 1 };
     }),

@@ -3,6 +3,7 @@
  * user, merchant, time and outcome (keyset pagination on occurredAt, eventId). The card is its last four digits.
  */
 import type { ArchiveDb } from './database.ts';
+import { archivedText } from './archiver.ts';
 
 export interface ArchivedDecision {
   eventId: string;
@@ -93,7 +94,7 @@ export class ArchivedDecisions {
   ) {}
 
   async byId(eventId: string): Promise<ArchivedDecision | undefined> {
-    const r = await this.db.query<Row>(`${SELECT} WHERE t.namespace = $1 AND t.event_id = $2`, [this.namespace, eventId]);
+    const r = await this.db.query<Row>(`${SELECT} WHERE t.namespace = $1 AND t.event_id = $2`, [this.namespace, archivedText(eventId)]);
     return r.rows[0] && toDecision(r.rows[0]);
   }
 

@@ -665,7 +665,12 @@ function ms(instant: string): string {
  * archive.
  */
 function rowsJson(rows: unknown[]): string {
-  return JSON.stringify(rows, (_, v: unknown) => (typeof v === 'string' && v.includes('\u0000') ? v.replaceAll('\u0000', '\uFFFD') : v));
+  return JSON.stringify(rows, (_, v: unknown) => (typeof v === 'string' ? archivedText(v) : v));
+}
+
+/** A text as the archive holds it (U+0000 as U+FFFD): what to look an id up by there. */
+export function archivedText(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text;
 }
 
 /**

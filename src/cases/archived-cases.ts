@@ -3,6 +3,7 @@
  * any case's audit trail, and the trail of every case, newest first.
  */
 import type { ArchiveDb } from '../archive/database.ts';
+import { archivedText } from '../archive/archiver.ts';
 import { caseRecordSchema, type CaseRecord } from './case.ts';
 
 export interface CaseActionEntry {
@@ -33,7 +34,7 @@ export class ArchivedCases {
 
   /** The case with this id (the last opened, when an eventId came again and opened a second). */
   async byId(id: string): Promise<CaseRecord | undefined> {
-    const r = await this.db.query<{ record: unknown }>(`SELECT record FROM fenfu.cases WHERE namespace = $1 AND case_id = $2 ORDER BY opened_at DESC LIMIT 1`, [this.namespace, id]);
+    const r = await this.db.query<{ record: unknown }>(`SELECT record FROM fenfu.cases WHERE namespace = $1 AND case_id = $2 ORDER BY opened_at DESC LIMIT 1`, [this.namespace, archivedText(id)]);
     return r.rows[0] && caseRecordSchema.parse(r.rows[0].record);
   }
 
@@ -50,7 +51,7 @@ export class ArchivedCases {
   async actions(id: string, openedAtMs: number): Promise<CaseActionEntry[]> {
     const r = await this.db.query<ActionRow>(
       `SELECT case_id, seq, at, action, actor, note FROM fenfu.case_actions WHERE namespace = $1 AND case_id = $2 AND opened_at = $3 ORDER BY seq`,
-      [this.namespace, id, new Date(openedAtMs)],
+      [this.namespace, archivedText(id), new Date(openedAtMs)],
     );
     return r.rows.map(toAction);
   }

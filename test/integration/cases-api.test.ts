@@ -92,6 +92,10 @@ describe.skipIf(skipWithoutPostgres())('/api/cases', () => {
       expect(seen, `${r.method} ${r.path}`).toEqual({ none: 401, wrong: 401, old: 401, ana: needsSupervisor ? 403 : r.allowed, sup: r.allowed, adm: r.allowed });
     }
     expect(await (await call('GET', '/api/me', tokens.sup)).json()).toEqual({ name: 'sup', role: 'supervisor' });
+    // Found by hostile input: a NUL in a path made the request unauditable (PostgreSQL's jsonb refuses U+0000): 503.
+    expect((await call('GET', '/api/cases/%00', tokens.ana)).status).toBe(404);
+    const array = await call('POST', caseUrl(unknown, 'release'), tokens.ana, '[]');
+    expect(((await array.json()) as { error: string }).error).toMatch(/^body: /);
     // /next changes state: its matrix without a case being taken by the refused callers.
     for (const who of ['none', 'old']) expect((await call('POST', '/api/cases/next', who === 'none' ? undefined : tokens[who])).status).toBe(401);
   });
